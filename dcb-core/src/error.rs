@@ -1,0 +1,158 @@
+//! Errors, one enum per operation.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use uuid::Uuid;
+
+use crate::{EventType, Position};
+
+/// Input that no store accepts. Nothing is written when an append fails
+/// with it, and retrying the same input fails the same way.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidInput {
+    /// An append without events.
+    #[error("an append needs at least one event")]
+    EmptyAppend,
+    /// More events in one append than the store's limit allows.
+    #[error("an append of {count} events is over the limit of {limit}; split it")]
+    TooManyEvents {
+        /// The number of events given.
+        count: usize,
+        /// The store's limit ([`Limits::max_events_per_append`](crate::Limits)).
+        limit: usize,
+    },
+    /// An event larger than the store's limit.
+    #[error(
+        "event {index} ({event_type}) is {size} bytes, over the limit of {limit}; \
+         store large payloads elsewhere or raise `Limits::max_event_size`"
+    )]
+    EventTooLarge {
+        /// The event's index in the append.
+        index: usize,
+        /// The event's type.
+        event_type: EventType,
+        /// Its size ([`Event::size`](crate::Event::size)).
+        size: usize,
+        /// The store's limit.
+        limit: usize,
+    },
+    /// Two events of one append carry the same id.
+    #[error("event {index} repeats id {id} of an earlier event in the same append")]
+    DuplicateEventIdInAppend {
+        /// The repeated id.
+        id: Uuid,
+        /// The index of the second event carrying it.
+        index: usize,
+    },
+    /// A read with a limit of zero, which could return nothing.
+    #[error("a read limit must be at least 1")]
+    ZeroLimit,
+}
+
+/// A failure inside the store itself (I/O, a lost connection, corruption),
+/// as opposed to a problem with the caller's input.
+#[derive(Debug)]
+pub struct BackendError {
+    message: String,
+    source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+impl BackendError {
+    /// A failure described by `message`.
+    pub fn new(message: impl Into<String>) -> BackendError {
+        BackendError {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A failure described by `message`, caused by `source`.
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> BackendError {
+        BackendError {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for BackendError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+/// Why a read failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The read's options are invalid.
+    #[error(transparent)]
+    InvalidInput(#[from] InvalidInput),
+    /// The store failed.
+    #[error("the store failed to read: {0}")]
+    Backend(#[source] BackendError),
+}
+
+/// Why an append failed. Whatever the variant, nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppendError {
+    /// The append condition failed: an event matching its query exists after
+    /// its `after` position. Read again, decide again, and retry.
+    #[error(
+        "append condition failed: event {conflicting} matches the condition's query \
+         and was appended after the decision's read; read again and retry"
+    )]
+    ConditionFailed {
+        /// The first event that matches the condition's query after its
+        /// `after` position.
+        conflicting: Position,
+    },
+    /// An event's id is already in the store, and the append is not an exact
+    /// repeat of the append that stored it (which would have succeeded and
+    /// returned the original position).
+    #[error(
+        "event id {id} is already stored at position {position} by a different append; \
+         give new events new ids"
+    )]
+    DuplicateEventId {
+        /// The id that is already stored.
+        id: Uuid,
+        /// Where the event with that id is stored.
+        position: Position,
+    },
+    /// The events are invalid for this store.
+    #[error(transparent)]
+    InvalidInput(#[from] InvalidInput),
+    /// The store failed; the append may be retried.
+    #[error("the store failed to append: {0}")]
+    Backend(#[source] BackendError),
+}
+
+impl AppendError {
+    /// The first conflicting position, when the append condition failed.
+    #[must_use]
+    pub fn conflicting_position(&self) -> Option<Position> {
+        match self {
+            AppendError::ConditionFailed { conflicting } => Some(*conflicting),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! The dynamic consistency boundary (DCB) event-store contract and its
+//! stores.
+//!
+//! A DCB store keeps one global, ordered sequence of events. Each [`Event`]
+//! has a type, opaque data and a set of tags. A decision reads the events its
+//! rules depend on with a [`Query`], folds them into state, decides, and
+//! appends its new events under an [`AppendCondition`] built from the same
+//! query and the read's head: the append fails if anything the decision
+//! depended on changed in between. Consistency is exactly as wide as the
+//! query.
+//!
+//! The contract is the [`EventStore`] trait; [`InMemoryStore`] implements it.
+//!
+//! # Features
+//!
+//! - `conformance`: the `conformance` module, a suite of tests that any
+//!   [`EventStore`] implementation runs with one call.
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod condition;
+pub mod error;
+mod event;
+mod limits;
+pub mod memory;
+mod name;
+mod position;
+mod query;
+pub mod read;
+mod store;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use crate::condition::AppendCondition;
+pub use crate::error::{AppendError, BackendError, InvalidInput, ReadError};
+pub use crate::event::{Event, SequencedEvent, Tags};
+pub use crate::limits::Limits;
+pub use crate::memory::InMemoryStore;
+pub use crate::name::{EventType, InvalidName, MAX_NAME_LEN, NameKind, NameProblem, Tag};
+pub use crate::position::{Position, ZeroPosition};
+pub use crate::query::{Query, QueryItem};
+pub use crate::read::{EventStream, ReadOptions, ReadResult};
+pub use crate::store::EventStore;
+pub use bytes::Bytes;
+pub use uuid::Uuid;

@@ -1,0 +1,165 @@
+//! [`InMemoryStore`]: the store that keeps everything in memory.
+
+mod scan;
+mod state;
+mod stream;
+
+use std::future::{Future, ready};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+pub use self::stream::MemoryEvents;
+use self::scan::Scan;
+use self::state::State;
+use crate::error::{AppendError, ReadError};
+use crate::read::ReadOptions;
+use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
+
+/// An event store in memory: fast, indexed, and gone when the process ends.
+///
+/// It is the reference implementation of the [`EventStore`] contract — tests
+/// and property tests compare other stores with it — and the store for unit
+/// tests of domain code.
+///
+/// - Reads use a type index and a tag index: a read costs time in
+///   proportion to the candidates of its query (for each item, the shortest
+///   index list that answers it), not to the size of the store.
+/// - Positions are gap-free.
+/// - Appends hold a write lock for the condition check and the write, so
+///   they are atomic; reads hold a read lock for one batch at a time.
+/// - Clones share the same events.
+///
+/// ```
+/// use dcb_core::{AppendCondition, Event, EventStore, EventType, InMemoryStore, Query, QueryItem, ReadOptions, Tag};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = InMemoryStore::new();
+/// let course = Tag::new("course:1")?;
+/// let registered = EventType::from_static("CourseRegistered");
+/// let query = Query::from(QueryItem::new().tags([course.clone()]));
+///
+/// // Decide: the course must not exist yet.
+/// let seen = store.read_to_end(&query, ReadOptions::new()).await?;
+/// assert!(seen.events.is_empty());
+/// let condition = AppendCondition::new(query.clone()).after(seen.head);
+/// let event = Event::new(registered.clone(), r#"{"places":5}"#).with_tags([course.clone()]);
+/// store.append(vec![event.clone()], Some(condition.clone())).await?;
+///
+/// // The same decision again conflicts with the event it did not see.
+/// let err = store.append(vec![event], Some(condition)).await.unwrap_err();
+/// assert_eq!(err.conflicting_position().map(|p| p.get()), Some(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Default)]
+pub struct InMemoryStore {
+    state: Arc<RwLock<State>>,
+    limits: Limits,
+}
+
+impl InMemoryStore {
+    /// An empty store with the default [`Limits`].
+    #[must_use]
+    pub fn new() -> InMemoryStore {
+        InMemoryStore::default()
+    }
+
+    /// An empty store enforcing `limits`.
+    #[must_use]
+    pub fn with_limits(limits: Limits) -> InMemoryStore {
+        InMemoryStore {
+            state: Arc::default(),
+            limits,
+        }
+    }
+
+    /// The limits this store enforces.
+    #[must_use]
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The number of stored events.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.state.read().events.len()
+    }
+
+    /// Whether no event is stored.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The synchronous core of [`EventStore::append`].
+    pub fn append_now(
+        &self,
+        events: Vec<Event>,
+        condition: Option<&AppendCondition>,
+    ) -> Result<Position, AppendError> {
+        self.limits.check_append(&events)?;
+        let mut state = self.state.write();
+        if let Some(position) = state.find_repeat(&events)? {
+            return Ok(position);
+        }
+        if let Some(condition) = condition {
+            let query = &condition.fail_if_events_match;
+            let mut scan = Scan::new(&state, query, condition.after, false);
+            let mut conflicting = None;
+            scan.run(&state, query, |p| {
+                conflicting = Position::new(p);
+                false
+            });
+            if let Some(conflicting) = conflicting {
+                return Err(AppendError::ConditionFailed { conflicting });
+            }
+        }
+        Ok(state.push(events))
+    }
+
+    /// The synchronous core of [`EventStore::read`].
+    pub fn read_now(&self, query: &Query, options: ReadOptions) -> Result<MemoryEvents, ReadError> {
+        options.check()?;
+        Ok(MemoryEvents::new(Arc::clone(&self.state), query.clone(), options))
+    }
+
+    /// The synchronous core of [`EventStore::head`].
+    #[must_use]
+    pub fn head_now(&self) -> Option<Position> {
+        Position::new(self.state.read().last())
+    }
+}
+
+impl EventStore for InMemoryStore {
+    type Stream = MemoryEvents;
+
+    fn read(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> impl Future<Output = Result<MemoryEvents, ReadError>> + Send {
+        ready(self.read_now(query, options))
+    }
+
+    fn append(
+        &self,
+        events: Vec<Event>,
+        condition: Option<AppendCondition>,
+    ) -> impl Future<Output = Result<Position, AppendError>> + Send {
+        ready(self.append_now(events, condition.as_ref()))
+    }
+
+    fn head(&self) -> impl Future<Output = Result<Option<Position>, ReadError>> + Send {
+        ready(Ok(self.head_now()))
+    }
+}
+
+impl std::fmt::Debug for InMemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InMemoryStore")
+            .field("events", &self.len())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
