@@ -241,7 +241,8 @@ mod tests {
 
     #[test]
     fn size_counts_data_type_and_tags() {
-        let e = Event::new(EventType::from_static("T"), vec![0u8; 10]).with_tags(tags(&["ab", "c"]));
+        let e =
+            Event::new(EventType::from_static("T"), vec![0u8; 10]).with_tags(tags(&["ab", "c"]));
         assert_eq!(e.size(), 10 + 1 + 3);
     }
 }

@@ -2,8 +2,8 @@
 
 use std::collections::HashSet;
 
-use crate::error::InvalidInput;
 use crate::Event;
+use crate::error::InvalidInput;
 
 /// Bounds on what one append may carry. Every store checks them before it
 /// writes anything, so an over-large input is an [`InvalidInput`] error, never

@@ -78,5 +78,7 @@ impl TryFrom<u64> for Position {
 
 /// The error for position 0, which does not exist: positions start at 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("position 0 does not exist: positions start at 1 (use `None` for \"before the first event\")")]
+#[error(
+    "position 0 does not exist: positions start at 1 (use `None` for \"before the first event\")"
+)]
 pub struct ZeroPosition;

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-pub use self::stream::MemoryEvents;
 use self::scan::Scan;
 use self::state::State;
+pub use self::stream::MemoryEvents;
 use crate::error::{AppendError, ReadError};
 use crate::read::ReadOptions;
 use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
@@ -121,7 +121,11 @@ impl InMemoryStore {
     /// The synchronous core of [`EventStore::read`].
     pub fn read_now(&self, query: &Query, options: ReadOptions) -> Result<MemoryEvents, ReadError> {
         options.check()?;
-        Ok(MemoryEvents::new(Arc::clone(&self.state), query.clone(), options))
+        Ok(MemoryEvents::new(
+            Arc::clone(&self.state),
+            query.clone(),
+            options,
+        ))
     }
 
     /// The synchronous core of [`EventStore::head`].

@@ -40,7 +40,12 @@ pub(super) struct Scan {
 impl Scan {
     /// Plans a scan of `query` over the events after `after` in the current
     /// state, which becomes the scan's snapshot.
-    pub(super) fn new(state: &State, query: &Query, after: Option<Position>, backwards: bool) -> Scan {
+    pub(super) fn new(
+        state: &State,
+        query: &Query,
+        after: Option<Position>,
+        backwards: bool,
+    ) -> Scan {
         let after = after.map_or(0, Position::get);
         let snapshot = state.last();
         let mut cursors = Vec::with_capacity(query.items().len());
@@ -81,8 +86,17 @@ impl Scan {
     /// Calls `visit` with each matching position, in the scan's direction,
     /// until `visit` returns `false` (the scan can be resumed later) or the
     /// matches run out (returns `true`).
-    pub(super) fn run(&mut self, state: &State, query: &Query, mut visit: impl FnMut(Pos) -> bool) -> bool {
-        let lists: Vec<&[Pos]> = self.cursors.iter().map(|c| posting_list(state, &c.source)).collect();
+    pub(super) fn run(
+        &mut self,
+        state: &State,
+        query: &Query,
+        mut visit: impl FnMut(Pos) -> bool,
+    ) -> bool {
+        let lists: Vec<&[Pos]> = self
+            .cursors
+            .iter()
+            .map(|c| posting_list(state, &c.source))
+            .collect();
         loop {
             let mut best: Option<Pos> = None;
             for (cursor, list) in self.cursors.iter().zip(&lists) {

@@ -47,7 +47,11 @@ pub struct MemoryEvents {
 }
 
 impl MemoryEvents {
-    pub(super) fn new(state: Arc<RwLock<State>>, query: Query, options: ReadOptions) -> MemoryEvents {
+    pub(super) fn new(
+        state: Arc<RwLock<State>>,
+        query: Query,
+        options: ReadOptions,
+    ) -> MemoryEvents {
         let guard = state.read();
         let scan = Scan::new(&guard, &query, options.after, options.backwards);
         drop(guard);
