@@ -118,6 +118,9 @@ impl fmt::Debug for Tags {
 /// An event to append: a type, opaque data, a set of tags, and optionally an
 /// id that makes its append idempotent.
 ///
+/// Events are immutable once built and cheap to clone (one reference count),
+/// so stores can hand them out without copying their data.
+///
 /// ```
 /// use dcb_core::{Event, EventType, Tag};
 ///
@@ -128,9 +131,11 @@ impl fmt::Debug for Tags {
 /// assert_eq!(event.id(), None);
 /// # Ok::<(), dcb_core::InvalidName>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, Debug)]
-#[allow(clippy::struct_field_names)] // `event_type` is the domain's word
-pub struct Event {
+#[derive(Clone, PartialEq, Eq)]
+pub struct Event(Arc<Parts>);
+
+#[derive(Clone, PartialEq, Eq)]
+struct Parts {
     event_type: EventType,
     data: Bytes,
     tags: Tags,
@@ -140,18 +145,18 @@ pub struct Event {
 impl Event {
     /// An event of `event_type` carrying `data`, with no tags and no id.
     pub fn new(event_type: EventType, data: impl Into<Bytes>) -> Event {
-        Event {
+        Event(Arc::new(Parts {
             event_type,
             data: data.into(),
             tags: Tags::new(),
             id: None,
-        }
+        }))
     }
 
     /// Replaces the event's tags.
     #[must_use]
     pub fn with_tags(mut self, tags: impl Into<Tags>) -> Event {
-        self.tags = tags.into();
+        Arc::make_mut(&mut self.0).tags = tags.into();
         self
     }
 
@@ -159,47 +164,70 @@ impl Event {
     /// idempotent: repeating it returns the original position.
     #[must_use]
     pub fn with_id(mut self, id: Uuid) -> Event {
-        self.id = Some(id);
+        Arc::make_mut(&mut self.0).id = Some(id);
         self
     }
 
     /// The event's type.
     #[must_use]
     pub fn event_type(&self) -> &EventType {
-        &self.event_type
+        &self.0.event_type
     }
 
     /// The event's data, opaque to the store.
     #[must_use]
     pub fn data(&self) -> &Bytes {
-        &self.data
+        &self.0.data
     }
 
     /// The event's tags.
     #[must_use]
     pub fn tags(&self) -> &Tags {
-        &self.tags
+        &self.0.tags
     }
 
     /// The event's id, if it has one.
     #[must_use]
     pub fn id(&self) -> Option<Uuid> {
-        self.id
+        self.0.id
     }
 
     /// The size the store's event size limit applies to: the data, the type
     /// and the tags, in bytes.
     #[must_use]
     pub fn size(&self) -> usize {
-        self.data.len()
-            + self.event_type.as_str().len()
-            + self.tags.iter().map(|t| t.as_str().len()).sum::<usize>()
+        self.data().len()
+            + self.event_type().as_str().len()
+            + self.tags().iter().map(|t| t.as_str().len()).sum::<usize>()
     }
 
     /// Takes the event apart: `(type, data, tags, id)`.
     #[must_use]
     pub fn into_parts(self) -> (EventType, Bytes, Tags, Option<Uuid>) {
-        (self.event_type, self.data, self.tags, self.id)
+        let parts = Arc::unwrap_or_clone(self.0);
+        (parts.event_type, parts.data, parts.tags, parts.id)
+    }
+
+    /// Brings the event's shared parts into the cache ahead of a clone; a
+    /// plain load, so several can be in flight at once.
+    pub(crate) fn prefetch(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Event");
+        s.field("event_type", self.event_type());
+        match std::str::from_utf8(self.data()) {
+            Ok(text) => s.field("data", &text),
+            Err(_) => s.field("data", self.data()),
+        };
+        s.field("tags", self.tags());
+        if let Some(id) = self.id() {
+            s.field("id", &id);
+        }
+        s.finish()
     }
 }
 

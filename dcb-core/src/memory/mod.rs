@@ -3,13 +3,13 @@
 mod scan;
 mod state;
 mod stream;
+mod tag_index;
 
 use std::future::{Future, ready};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use self::scan::Scan;
 use self::state::State;
 pub use self::stream::MemoryEvents;
 use crate::error::{AppendError, ReadError};
@@ -83,7 +83,7 @@ impl InMemoryStore {
     /// The number of stored events.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.state.read().events.len()
+        usize::try_from(self.state.read().last()).unwrap_or(usize::MAX)
     }
 
     /// Whether no event is stored.
@@ -103,18 +103,13 @@ impl InMemoryStore {
         if let Some(position) = state.find_repeat(&events)? {
             return Ok(position);
         }
-        if let Some(condition) = condition {
-            let query = &condition.fail_if_events_match;
-            let mut scan = Scan::new(&state, query, condition.after, false);
-            let mut conflicting = None;
-            scan.run(&state, query, |p| {
-                conflicting = Position::new(p);
-                false
-            });
-            if let Some(conflicting) = conflicting {
-                return Err(AppendError::ConditionFailed { conflicting });
-            }
+        if let Some(condition) = condition
+            && let Some(first) = scan::first_match(&state, &condition.fail_if_events_match, condition.after)
+            && let Some(conflicting) = Position::new(first)
+        {
+            return Err(AppendError::ConditionFailed { conflicting });
         }
+        state.check_capacity(&events)?;
         Ok(state.push(events))
     }
 
@@ -123,7 +118,7 @@ impl InMemoryStore {
         options.check()?;
         Ok(MemoryEvents::new(
             Arc::clone(&self.state),
-            query.clone(),
+            query,
             options,
         ))
     }

@@ -1,79 +1,71 @@
 //! Finding the events that match a query through the indexes.
 //!
-//! Each query item is planned as one or more cursors over index posting
-//! lists (positions, ascending). The scan merges the cursors of all items in
-//! position order, so a read costs O(candidates) — the length of the
-//! shortest list that can answer each item — not O(store size).
+//! Each query item becomes one or more *sources*. A source with tags walks
+//! the shortest of its tags' posting lists (the driver), keeps the entries
+//! whose type passes the item's type filter (read from the entry itself),
+//! and checks the item's other tags by binary search in their lists. A
+//! source without tags walks one event type's list; an item without types or
+//! tags walks every position. The scan merges its sources in position order,
+//! so a read costs time in proportion to its drivers' entries in range, not
+//! to the size of the store.
 
-use crate::{Query, QueryItem};
+use std::ops::Range;
 
-use super::state::{Pos, State};
-use crate::{EventType, Position, Tag};
+use smallvec::SmallVec;
 
-/// Which posting list a cursor walks.
-enum Source {
-    /// Every position.
+use super::state::{Entry, Pos, State, TypeId, entry, position_of, type_of};
+use crate::{Position, Query, QueryItem, Tag};
+
+/// A posting list a scan walks.
+enum List {
+    /// Every position: the entry at index `i` is position `i + 1`.
     All,
-    Type(EventType),
+    Type(TypeId),
     Tag(Tag),
 }
 
-struct Cursor {
-    source: Source,
-    /// The item whose full match a candidate must pass, or `None` when every
-    /// position of the list matches.
-    filter: Option<usize>,
-    /// Forward: the index of the next entry. Backwards: the number of entries
-    /// left, the next being at `index - 1`.
-    index: usize,
+/// One source of matches: `lists[0]` drives, the rest must also contain a
+/// driver's position, and `types` (sorted) filters the driver's entries.
+struct Source {
+    lists: Range<usize>,
+    types: Option<TypeIds>,
 }
+
+/// Scans are planned for every conditional append, so their parts live
+/// inline for typical queries instead of costing an allocation each.
+type TypeIds = SmallVec<[TypeId; 4]>;
 
 /// A resumable walk over the positions matching a query within
 /// `(after, last]`, where `last` is the snapshot the scan was planned in.
 pub(super) struct Scan {
-    cursors: Vec<Cursor>,
+    lists: SmallVec<[List; 4]>,
+    /// Per list — forward: the index of the next entry; backwards: the
+    /// number of entries left, the next being at `index - 1`.
+    index: SmallVec<[usize; 4]>,
+    sources: SmallVec<[Source; 2]>,
     after: Pos,
     last: Pos,
     backwards: bool,
 }
 
 impl Scan {
-    /// Plans a scan of `query` over the events after `after` in the current
-    /// state, which becomes the scan's snapshot.
-    pub(super) fn new(
-        state: &State,
-        query: &Query,
-        after: Option<Position>,
-        backwards: bool,
-    ) -> Scan {
-        let after = after.map_or(0, Position::get);
-        let snapshot = state.last();
-        let mut cursors = Vec::with_capacity(query.items().len());
-        if query.is_all() || query.items().iter().any(is_unrestricted) {
-            cursors.push(Cursor {
-                source: Source::All,
-                filter: None,
-                index: 0,
-            });
-        } else {
-            for (i, item) in query.items().iter().enumerate() {
-                plan_item(state, i, item, &mut cursors);
-            }
-        }
+    /// Plans a scan of `query` over the events after `after` in `state`,
+    /// whose last position becomes the scan's snapshot.
+    pub(super) fn new(state: &State, query: &Query, after: Option<Position>, backwards: bool) -> Scan {
         let mut scan = Scan {
-            cursors,
-            after,
-            last: snapshot,
+            lists: SmallVec::new(),
+            index: SmallVec::new(),
+            sources: SmallVec::new(),
+            after: after.map_or(0, Position::get),
+            last: state.last(),
             backwards,
         };
-        for cursor in &mut scan.cursors {
-            let list = posting_list(state, &cursor.source);
-            cursor.index = match (&cursor.source, backwards) {
-                (Source::All, false) => usize_of(after),
-                (Source::All, true) => usize_of(snapshot),
-                (_, false) => list.partition_point(|&p| p <= after),
-                (_, true) => list.partition_point(|&p| p <= snapshot),
-            };
+        if query.is_all() || query.items().iter().any(is_unrestricted) {
+            scan.add_source([(List::All, &[][..])], None);
+        } else {
+            for item in query.items() {
+                scan.plan_item(state, item);
+            }
         }
         scan
     }
@@ -83,122 +75,222 @@ impl Scan {
         self.last
     }
 
+    fn plan_item(&mut self, state: &State, item: &QueryItem) {
+        let types: Option<TypeIds> = if item.event_types().is_empty() {
+            None
+        } else {
+            let mut ids: TypeIds = item
+                .event_types()
+                .iter()
+                .filter_map(|t| state.type_id(t))
+                .collect();
+            if ids.is_empty() {
+                // None of the item's types was ever stored.
+                return;
+            }
+            ids.sort_unstable();
+            Some(ids)
+        };
+        if item.required_tags().is_empty() {
+            for &id in types.as_deref().unwrap_or_default() {
+                self.add_source([(List::Type(id), state.type_list(id))], None);
+            }
+            return;
+        }
+        let mut tags: SmallVec<[(&Tag, &[Entry]); 4]> = item
+            .required_tags()
+            .iter()
+            .map(|t| (t, state.tag_list(t)))
+            .collect();
+        if tags.iter().any(|(_, list)| list.is_empty()) {
+            // A required tag that no stored event carries.
+            return;
+        }
+        tags.sort_by_key(|(_, list)| list.len());
+        let lists = tags.into_iter().map(|(t, list)| (List::Tag(t.clone()), list));
+        self.add_source(lists, types);
+    }
+
+    /// Adds a source walking `lists` (each with its entries in the state the
+    /// scan is planned in).
+    fn add_source<'s>(&mut self, lists: impl IntoIterator<Item = (List, &'s [Entry])>, types: Option<TypeIds>) {
+        let start = self.lists.len();
+        for (list, entries) in lists {
+            let index = match (&list, self.backwards) {
+                (List::All, false) => usize_of(self.after),
+                (List::All, true) => usize_of(self.last),
+                (_, false) => entries.partition_point(|&e| position_of(e) <= self.after),
+                (_, true) => entries.partition_point(|&e| position_of(e) <= self.last),
+            };
+            self.lists.push(list);
+            self.index.push(index);
+        }
+        self.sources.push(Source {
+            lists: start..self.lists.len(),
+            types,
+        });
+    }
+
     /// Calls `visit` with each matching position, in the scan's direction,
     /// until `visit` returns `false` (the scan can be resumed later) or the
     /// matches run out (returns `true`).
-    pub(super) fn run(
-        &mut self,
-        state: &State,
-        query: &Query,
-        mut visit: impl FnMut(Pos) -> bool,
-    ) -> bool {
-        let lists: Vec<&[Pos]> = self
-            .cursors
-            .iter()
-            .map(|c| posting_list(state, &c.source))
-            .collect();
+    pub(super) fn run(&mut self, state: &State, mut visit: impl FnMut(Pos) -> bool) -> bool {
+        let entries: SmallVec<[&[Entry]; 4]> = self.lists.iter().map(|l| entries(state, l)).collect();
+        let mut current: SmallVec<[Option<Pos>; 2]> = SmallVec::from_elem(None, self.sources.len());
         loop {
             let mut best: Option<Pos> = None;
-            for (cursor, list) in self.cursors.iter().zip(&lists) {
-                if let Some(p) = self.peek(cursor, list) {
+            for (s, slot) in current.iter_mut().enumerate() {
+                *slot = self.settle(s, &entries);
+                if let Some(p) = *slot {
                     best = Some(match best {
-                        None => p,
                         Some(b) if self.backwards => b.max(p),
                         Some(b) => b.min(p),
+                        None => p,
                     });
                 }
             }
             let Some(position) = best else {
                 return true;
             };
-            let mut matched = false;
-            for (cursor, list) in self.cursors.iter_mut().zip(&lists) {
-                if peek(cursor, list, self.after, self.last, self.backwards) == Some(position) {
-                    matched = matched
-                        || cursor
-                            .filter
-                            .is_none_or(|i| query.items()[i].matches(state.event(position)));
+            for (s, &slot) in current.iter().enumerate() {
+                if slot == Some(position) {
+                    let driver = self.sources[s].lists.start;
                     if self.backwards {
-                        cursor.index -= 1;
+                        self.index[driver] -= 1;
                     } else {
-                        cursor.index += 1;
+                        self.index[driver] += 1;
                     }
                 }
             }
-            if matched && !visit(position) {
+            if !visit(position) {
                 return false;
             }
         }
     }
 
-    fn peek(&self, cursor: &Cursor, list: &[Pos]) -> Option<Pos> {
-        peek(cursor, list, self.after, self.last, self.backwards)
+    /// The driver entry at `index` of list `k`, if within the list.
+    fn entry(&self, entries: &[&[Entry]], k: usize, index: usize) -> Option<Entry> {
+        match self.lists[k] {
+            List::All => (index < usize_of(self.last)).then(|| entry(index as Pos + 1, 0)),
+            _ => entries[k].get(index).copied(),
+        }
+    }
+
+    /// Moves source `s` to its next match and returns its position, or
+    /// `None` when the source has no match left in range.
+    fn settle(&mut self, s: usize, entries: &[&[Entry]]) -> Option<Pos> {
+        let Range { start: driver, end } = self.sources[s].lists.clone();
+        loop {
+            let entry = if self.backwards {
+                self.entry(entries, driver, self.index[driver].checked_sub(1)?)?
+            } else {
+                self.entry(entries, driver, self.index[driver])?
+            };
+            let position = position_of(entry);
+            if position <= self.after || position > self.last {
+                return None;
+            }
+            let type_ok = self.sources[s]
+                .types
+                .as_deref()
+                .is_none_or(|types| types.binary_search(&type_of(entry)).is_ok());
+            if type_ok && (driver + 1..end).all(|k| self.seek(k, entries[k], position)) {
+                return Some(position);
+            }
+            if self.backwards {
+                self.index[driver] -= 1;
+            } else {
+                self.index[driver] += 1;
+            }
+        }
+    }
+
+    /// Moves list `k` to `position` in the scan's direction and says whether
+    /// the list contains it.
+    fn seek(&mut self, k: usize, list: &[Entry], position: Pos) -> bool {
+        let index = self.index[k];
+        if self.backwards {
+            let head = &list[..index.min(list.len())];
+            let found = head.partition_point(|&e| position_of(e) <= position);
+            self.index[k] = found;
+            found > 0 && position_of(list[found - 1]) == position
+        } else {
+            let tail = list.get(index..).unwrap_or_default();
+            let found = index + tail.partition_point(|&e| position_of(e) < position);
+            self.index[k] = found;
+            list.get(found).is_some_and(|&e| position_of(e) == position)
+        }
     }
 }
 
-/// The cursor's next position within `(after, last]`, if any.
-fn peek(cursor: &Cursor, list: &[Pos], after: Pos, snapshot: Pos, backwards: bool) -> Option<Pos> {
-    let position = match (&cursor.source, backwards) {
-        (Source::All, false) => cursor.index as Pos + 1,
-        (Source::All, true) => cursor.index as Pos,
-        (_, false) => *list.get(cursor.index)?,
-        (_, true) => *list.get(cursor.index.checked_sub(1)?)?,
+/// The first position after `after` matching `query`, if any: the check of
+/// an append condition. Equivalent to the first step of a forward [`Scan`],
+/// without planning a resumable one.
+pub(super) fn first_match(state: &State, query: &Query, after: Option<Position>) -> Option<Pos> {
+    let after = after.map_or(0, Position::get);
+    if query.is_all() || query.items().iter().any(is_unrestricted) {
+        return (after < state.last()).then_some(after + 1);
+    }
+    query
+        .items()
+        .iter()
+        .filter_map(|item| first_item_match(state, item, after))
+        .min()
+}
+
+fn first_item_match(state: &State, item: &QueryItem, after: Pos) -> Option<Pos> {
+    let types = item.event_types();
+    let Some((driver, others)) = item.required_tags().as_slice().split_first() else {
+        // Types only: the earliest entry after `after` in any type's list.
+        return types
+            .iter()
+            .filter_map(|t| {
+                let list = state.type_list(state.type_id(t)?);
+                let i = list.partition_point(|&e| position_of(e) <= after);
+                list.get(i).map(|&e| position_of(e))
+            })
+            .min();
     };
-    (position > after && position <= snapshot).then_some(position)
+    // Drive with the shortest tag list; the others are checked by search.
+    let mut driver = state.tag_list(driver);
+    let mut rest: SmallVec<[&[Entry]; 3]> = SmallVec::with_capacity(others.len());
+    for tag in others {
+        let list = state.tag_list(tag);
+        if list.len() < driver.len() {
+            rest.push(driver);
+            driver = list;
+        } else {
+            rest.push(list);
+        }
+    }
+    let mut ids: TypeIds = types.iter().filter_map(|t| state.type_id(t)).collect();
+    if !types.is_empty() && ids.is_empty() {
+        return None;
+    }
+    ids.sort_unstable();
+    let start = driver.partition_point(|&e| position_of(e) <= after);
+    driver[start..].iter().find_map(|&e| {
+        let position = position_of(e);
+        let type_ok = types.is_empty() || ids.binary_search(&type_of(e)).is_ok();
+        let tags_ok = rest
+            .iter()
+            .all(|list| list.binary_search_by_key(&position, |&x| position_of(x)).is_ok());
+        (type_ok && tags_ok).then_some(position)
+    })
 }
 
 fn is_unrestricted(item: &QueryItem) -> bool {
     item.event_types().is_empty() && item.required_tags().is_empty()
 }
 
-fn posting_list<'s>(state: &'s State, source: &Source) -> &'s [Pos] {
-    let list = match source {
-        Source::All => None,
-        Source::Type(t) => state.by_type.get(t),
-        Source::Tag(t) => state.by_tag.get(t),
-    };
-    list.map_or(&[], Vec::as_slice)
+fn entries<'s>(state: &'s State, list: &List) -> &'s [Entry] {
+    match list {
+        List::All => &[],
+        List::Type(id) => state.type_list(*id),
+        List::Tag(tag) => state.tag_list(tag),
+    }
 }
 
 fn usize_of(p: Pos) -> usize {
     usize::try_from(p).unwrap_or(usize::MAX)
-}
-
-/// Chooses the cheapest lists that can produce every match of `item`: the
-/// shortest tag list, or the type lists when together they are shorter.
-fn plan_item(state: &State, item_index: usize, item: &QueryItem, cursors: &mut Vec<Cursor>) {
-    let types = item.event_types();
-    let type_total: usize = types
-        .iter()
-        .map(|t| state.by_type.get(t).map_or(0, Vec::len))
-        .sum();
-    let shortest_tag = item
-        .required_tags()
-        .iter()
-        .map(|t| (t, state.by_tag.get(t).map_or(0, Vec::len)))
-        .min_by_key(|&(_, len)| len);
-    match shortest_tag {
-        // A required tag that no event carries: the item matches nothing.
-        Some((_, 0)) => {}
-        Some((tag, len)) if types.is_empty() || len <= type_total => {
-            let exact = types.is_empty() && item.required_tags().len() == 1;
-            cursors.push(Cursor {
-                source: Source::Tag(tag.clone()),
-                filter: (!exact).then_some(item_index),
-                index: 0,
-            });
-        }
-        _ => {
-            let exact = item.required_tags().is_empty();
-            for t in types {
-                if state.by_type.contains_key(t) {
-                    cursors.push(Cursor {
-                        source: Source::Type(t.clone()),
-                        filter: (!exact).then_some(item_index),
-                        index: 0,
-                    });
-                }
-            }
-        }
-    }
 }

@@ -9,7 +9,7 @@ use futures_core::Stream;
 use parking_lot::RwLock;
 
 use super::scan::Scan;
-use super::state::State;
+use super::state::{Pos, State};
 use crate::error::ReadError;
 use crate::read::{EventStream, ReadOptions};
 use crate::{Position, Query, SequencedEvent};
@@ -33,57 +33,69 @@ enum Stop {
 /// for long.
 pub struct MemoryEvents {
     state: Arc<RwLock<State>>,
-    query: Query,
+    batches: Batches,
+    last_yielded: Option<Position>,
+    /// The stream has yielded `None`.
+    ended: bool,
+}
+
+/// The part of a read that fills batches from the locked state.
+struct Batches {
     scan: Scan,
     backwards: bool,
     /// How many more events the limit allows.
     remaining: usize,
     buffer: VecDeque<SequencedEvent>,
-    last_yielded: Option<Position>,
+    /// The positions of the batch being filled (kept to reuse its memory).
+    positions: Vec<Pos>,
     /// Why no more events will be buffered, once that is so.
     stop: Option<Stop>,
-    /// The stream has yielded `None`.
-    ended: bool,
 }
 
 impl MemoryEvents {
-    pub(super) fn new(
-        state: Arc<RwLock<State>>,
-        query: Query,
-        options: ReadOptions,
-    ) -> MemoryEvents {
+    /// Plans the read and fills its first batch under one lock.
+    pub(super) fn new(state: Arc<RwLock<State>>, query: &Query, options: ReadOptions) -> MemoryEvents {
         let guard = state.read();
-        let scan = Scan::new(&guard, &query, options.after, options.backwards);
-        drop(guard);
-        let mut events = MemoryEvents {
-            state,
-            query,
-            scan,
+        let mut batches = Batches {
+            scan: Scan::new(&guard, query, options.after, options.backwards),
             backwards: options.backwards,
             remaining: options.limit.unwrap_or(usize::MAX),
             buffer: VecDeque::new(),
-            last_yielded: None,
+            positions: Vec::new(),
             stop: None,
-            ended: false,
         };
-        events.fill();
-        events
+        batches.fill(&guard);
+        drop(guard);
+        MemoryEvents {
+            state,
+            batches,
+            last_yielded: None,
+            ended: false,
+        }
     }
+}
 
-    fn fill(&mut self) {
-        let state = Arc::clone(&self.state);
-        let state = state.read();
+impl Batches {
+    fn fill(&mut self, state: &State) {
         let batch = BATCH.min(self.remaining);
-        let buffer = &mut self.buffer;
-        let remaining = &mut self.remaining;
-        let finished = self.scan.run(&state, &self.query, |p| {
-            let event = state.event(p).clone();
-            if let Some(position) = Position::new(p) {
-                buffer.push_back(SequencedEvent { position, event });
-            }
-            *remaining -= 1;
-            buffer.len() < batch
+        let positions = &mut self.positions;
+        positions.clear();
+        let finished = self.scan.run(state, |p| {
+            positions.push(p);
+            positions.len() < batch
         });
+        // Load every event's shared parts before cloning any: the loads are
+        // independent, so their cache misses overlap instead of queueing
+        // behind each clone's atomic increment.
+        let warm: usize = positions.iter().map(|&p| state.event(p).prefetch()).sum();
+        std::hint::black_box(warm);
+        self.buffer.extend(positions.iter().filter_map(|&p| {
+            Some(SequencedEvent {
+                position: Position::new(p)?,
+                event: state.event(p).clone(),
+            })
+        }));
+        self.remaining -= positions.len();
         if self.remaining == 0 {
             self.stop = Some(Stop::Limit);
         } else if finished {
@@ -97,10 +109,10 @@ impl Stream for MemoryEvents {
 
     fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.buffer.is_empty() && this.stop.is_none() {
-            this.fill();
+        if this.batches.buffer.is_empty() && this.batches.stop.is_none() {
+            this.batches.fill(&this.state.read());
         }
-        let Some(event) = this.buffer.pop_front() else {
+        let Some(event) = this.batches.buffer.pop_front() else {
             this.ended = true;
             return Poll::Ready(None);
         };
@@ -109,20 +121,17 @@ impl Stream for MemoryEvents {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let upper = if self.stop.is_some() {
-            Some(self.buffer.len())
-        } else {
-            None
-        };
-        (self.buffer.len(), upper)
+        let buffered = self.batches.buffer.len();
+        let upper = self.batches.stop.is_some().then_some(buffered);
+        (buffered, upper)
     }
 }
 
 impl EventStream for MemoryEvents {
     fn head(&self) -> Option<Position> {
-        match (self.ended, self.backwards) {
-            (true, false) if self.stop == Some(Stop::Limit) => self.last_yielded,
-            (true, _) => Position::new(self.scan.snapshot()),
+        match (self.ended, self.batches.backwards) {
+            (true, false) if self.batches.stop == Some(Stop::Limit) => self.last_yielded,
+            (true, _) => Position::new(self.batches.scan.snapshot()),
             (false, false) => self.last_yielded,
             (false, true) => None,
         }

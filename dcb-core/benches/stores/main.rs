@@ -1,0 +1,210 @@
+//! The store benchmarks (SPEC §5): `cargo bench -p dcb-core --bench stores --
+//! --store memory [--quick]`.
+//!
+//! Prints one JSON object per measurement on stdout and a table on stderr.
+
+mod report;
+mod workloads;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use dcb_core::InMemoryStore;
+
+use crate::report::{Measurement, print_header};
+use crate::workloads::{
+    concurrent_conditional_appends, conditional_appends, courses_for, decision_reads, fill,
+};
+
+const USAGE: &str = "usage: cargo bench -p dcb-core --bench stores -- --store memory [--quick] [--workload NAME]...";
+
+/// The sizes of one run, and which workloads it runs.
+struct Plan {
+    /// The workloads to run; empty means all.
+    workloads: Vec<String>,
+    appends: u64,
+    reads: u64,
+    stored: u64,
+    clients: u64,
+}
+
+fn main() -> ExitCode {
+    let mut store = None;
+    let mut quick = false;
+    let mut workloads = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--store" => store = args.next(),
+            "--quick" => quick = true,
+            "--workload" => workloads.extend(args.next()),
+            // `cargo bench` passes `--bench` to every benchmark binary.
+            "--bench" => {}
+            other => {
+                eprintln!("unknown argument {other:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let plan = if quick {
+        Plan {
+            workloads,
+            appends: 300_000,
+            reads: 50_000,
+            stored: 1_000_000,
+            clients: 2,
+        }
+    } else {
+        Plan {
+            workloads,
+            appends: 2_000_000,
+            reads: 300_000,
+            stored: 1_000_000,
+            clients: 2,
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match store.as_deref() {
+        Some("memory") => runtime.block_on(memory(&plan)),
+        Some(other) => {
+            eprintln!("unknown store {other:?}: this build benchmarks `memory`\n{USAGE}");
+            return ExitCode::from(2);
+        }
+        None => {
+            eprintln!("missing --store\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    format!("{cpu}, {cores} cores")
+}
+
+impl Plan {
+    fn runs(&self, workload: &str) -> bool {
+        self.workloads.is_empty() || self.workloads.iter().any(|w| w == workload)
+    }
+}
+
+async fn memory(plan: &Plan) {
+    eprintln!("machine: {}", machine());
+    print_header();
+
+    if plan.runs("conditional_append") {
+        let empty = InMemoryStore::new();
+        let (mut lat, total) =
+            conditional_appends(&empty, plan.appends, 0, courses_for(plan.appends), 1).await;
+        measurement(
+            "conditional_append",
+            1,
+            0,
+            plan.appends,
+            total.as_secs_f64(),
+            &mut lat,
+        )
+        .print();
+    }
+    if !plan.runs("read") && !plan.runs("conditional_append") && !plan.runs("decide_like_append") {
+        return;
+    }
+
+    let store = InMemoryStore::new();
+    let start = Instant::now();
+    fill(&store, plan.stored, |_| {}).await;
+    eprintln!(
+        "(filled {} events in {:.2} s)",
+        plan.stored,
+        start.elapsed().as_secs_f64()
+    );
+
+    if plan.runs("read") {
+        let (mut lat, total, mean) = decision_reads(&store, plan.reads, plan.stored, 2).await;
+        eprintln!("(a decision read returns {mean:.1} events on average)");
+        measurement(
+            "read",
+            1,
+            plan.stored,
+            plan.reads,
+            total.as_secs_f64(),
+            &mut lat,
+        )
+        .print();
+    }
+    if plan.runs("conditional_append") {
+        let (mut lat, total) = conditional_appends(
+            &store,
+            plan.appends,
+            plan.stored,
+            courses_for(plan.stored),
+            3,
+        )
+        .await;
+        let stored = plan.stored;
+        measurement(
+            "conditional_append",
+            1,
+            stored,
+            plan.appends,
+            total.as_secs_f64(),
+            &mut lat,
+        )
+        .print();
+    }
+    if !plan.runs("decide_like_append") {
+        return;
+    }
+
+    let stored = store.len() as u64;
+    let store = Arc::new(store);
+    let per_client = plan.appends / plan.clients / 4;
+    let (mut lat, wall) =
+        concurrent_conditional_appends(store, plan.clients, per_client, courses_for(stored)).await;
+    let clients = usize::try_from(plan.clients).unwrap_or(0);
+    measurement(
+        "decide_like_append",
+        clients,
+        stored,
+        per_client * plan.clients,
+        wall.as_secs_f64(),
+        &mut lat,
+    )
+    .print();
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn measurement(
+    workload: &'static str,
+    clients: usize,
+    stored_events: u64,
+    ops: u64,
+    seconds: f64,
+    latencies: &mut report::Latencies,
+) -> Measurement {
+    Measurement {
+        store: "memory",
+        workload,
+        clients,
+        events_per_append: 1,
+        stored_events,
+        ops_per_sec: ops as f64 / seconds,
+        p50_us: latencies.percentile_us(50.0),
+        p99_us: latencies.percentile_us(99.0),
+        baseline: None,
+    }
+}

@@ -1,0 +1,107 @@
+//! Measurements and how they are printed: one JSON object per line on
+//! stdout (SPEC §5) and a table on stderr.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// What a run measured, with its baseline.
+pub struct Measurement {
+    pub store: &'static str,
+    pub workload: &'static str,
+    pub clients: usize,
+    pub events_per_append: usize,
+    pub stored_events: u64,
+    pub ops_per_sec: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    /// The baseline's name and rate, when the workload has one.
+    pub baseline: Option<(&'static str, f64)>,
+}
+
+impl Measurement {
+    pub fn print(&self) {
+        let (baseline, baseline_rate, ratio) = match self.baseline {
+            Some((name, rate)) => (
+                name,
+                format!("{rate:.1}"),
+                format!("{:.3}", self.ops_per_sec / rate),
+            ),
+            None => ("none", "null".to_owned(), "null".to_owned()),
+        };
+        println!(
+            "{{\"store\": \"{}\", \"workload\": \"{}\", \"clients\": {}, \"events_per_append\": {}, \
+             \"stored_events\": {}, \"ops_per_sec\": {:.1}, \"p50_us\": {:.3}, \"p99_us\": {:.3}, \
+             \"baseline\": \"{}\", \"baseline_ops_per_sec\": {}, \"ratio\": {}}}",
+            self.store,
+            self.workload,
+            self.clients,
+            self.events_per_append,
+            self.stored_events,
+            self.ops_per_sec,
+            self.p50_us,
+            self.p99_us,
+            baseline,
+            baseline_rate,
+            ratio,
+        );
+        let mut row = format!(
+            "{:<9} {:<20} {:>7} {:>6} {:>10} {:>14.0} {:>10.3} {:>10.3}",
+            self.store,
+            self.workload,
+            self.clients,
+            self.events_per_append,
+            self.stored_events,
+            self.ops_per_sec,
+            self.p50_us,
+            self.p99_us,
+        );
+        if let Some((name, rate)) = self.baseline {
+            let _ = write!(
+                row,
+                "   {:.2}x {name} ({rate:.0}/s)",
+                self.ops_per_sec / rate
+            );
+        }
+        eprintln!("{row}");
+    }
+}
+
+pub fn print_header() {
+    eprintln!(
+        "{:<9} {:<20} {:>7} {:>6} {:>10} {:>14} {:>10} {:>10}   ratio",
+        "store", "workload", "clients", "ev/app", "stored", "ops/s", "p50 µs", "p99 µs"
+    );
+}
+
+/// Latencies of individual operations, for percentiles.
+#[derive(Default)]
+pub struct Latencies(Vec<Duration>);
+
+impl Latencies {
+    pub fn with_capacity(n: usize) -> Latencies {
+        Latencies(Vec::with_capacity(n))
+    }
+
+    pub fn push(&mut self, latency: Duration) {
+        self.0.push(latency);
+    }
+
+    pub fn extend(&mut self, other: Latencies) {
+        self.0.extend(other.0);
+    }
+
+    /// The `p`-th percentile in microseconds (`p` in 0..=100).
+    pub fn percentile_us(&mut self, p: f64) -> f64 {
+        if self.0.is_empty() {
+            return 0.0;
+        }
+        self.0.sort_unstable();
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let index = ((self.0.len() - 1) as f64 * p / 100.0).round() as usize;
+        self.0[index].as_secs_f64() * 1e6
+    }
+}

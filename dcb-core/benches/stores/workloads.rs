@@ -1,0 +1,218 @@
+//! Store-independent workloads: each is generic over [`EventStore`] and
+//! times only the store's calls, not the making of events.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dcb_core::{AppendCondition, Event, EventStore, EventType, Query, QueryItem, ReadOptions, Tag};
+
+use crate::report::Latencies;
+
+pub const COURSE_REGISTERED: EventType = EventType::from_static("CourseRegistered");
+pub const STUDENT_REGISTERED: EventType = EventType::from_static("StudentRegistered");
+pub const STUDENT_JOINED: EventType = EventType::from_static("StudentJoinedCourse");
+pub const STUDENT_LEFT: EventType = EventType::from_static("StudentLeftCourse");
+
+/// Events per course tag in a filled store: a decision about one course
+/// reads this many course events.
+pub const EVENTS_PER_COURSE: u64 = 10;
+
+const DATA: &[u8] = br#"{"student_id":"0b9f1c52-0f4e-4a9a-9f64-4f1e6f0f3a11","at":1732741200}"#;
+
+fn tag(prefix: &str, n: u64) -> Tag {
+    Tag::new(format!("{prefix}:{n:016x}")).expect("generated tags are valid")
+}
+
+/// The `i`-th event of a filled store: one of the course's events, tagged
+/// with its course and a student of its own.
+fn filler_event(i: u64, courses: u64) -> Event {
+    let event_type = match i % 3 {
+        0 => COURSE_REGISTERED,
+        1 => STUDENT_JOINED,
+        _ => STUDENT_LEFT,
+    };
+    Event::new(event_type, DATA).with_tags([tag("course", i % courses), tag("student", i)])
+}
+
+/// The number of course tags a store of `stored` events is spread over.
+pub fn courses_for(stored: u64) -> u64 {
+    (stored / EVENTS_PER_COURSE).max(1)
+}
+
+/// Appends `n` events in batches, spread over `courses_for(n)` courses.
+pub async fn fill<S: EventStore>(store: &S, n: u64, progress: impl Fn(u64)) {
+    const BATCH: u64 = 1_000;
+    let courses = courses_for(n);
+    let mut i = 0;
+    while i < n {
+        let end = (i + BATCH).min(n);
+        let events = (i..end).map(|i| filler_event(i, courses)).collect();
+        store.append(events, None).await.expect("filling the store");
+        i = end;
+        if i % 100_000 == 0 {
+            progress(i);
+        }
+    }
+}
+
+/// The query of a "student joins course" decision: the course's events and
+/// the student's.
+pub fn decision_query(course: u64, student: u64) -> Query {
+    Query::from(
+        QueryItem::new()
+            .types([COURSE_REGISTERED, STUDENT_JOINED, STUDENT_LEFT])
+            .tags([tag("course", course)]),
+    )
+    .or(QueryItem::new()
+        .types([STUDENT_REGISTERED, STUDENT_JOINED, STUDENT_LEFT])
+        .tags([tag("student", student)]))
+}
+
+/// A small deterministic generator, so runs are comparable.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+/// `n` conditional appends of one event with two tags, each under a
+/// one-item condition on the event's course after the store's head, from
+/// one client. Returns the latencies and the total time spent in appends.
+pub async fn conditional_appends<S: EventStore>(
+    store: &S,
+    n: u64,
+    first_student: u64,
+    courses: u64,
+    seed: u64,
+) -> (Latencies, Duration) {
+    const CHUNK: u64 = 10_000;
+    let mut rng = Rng::new(seed);
+    let mut latencies = Latencies::with_capacity(usize::try_from(n).unwrap_or(0));
+    let mut total = Duration::ZERO;
+    let mut head = store.head().await.expect("head");
+    let mut done = 0;
+    while done < n {
+        let chunk = CHUNK.min(n - done);
+        let work: Vec<(Event, AppendCondition)> = (0..chunk)
+            .map(|k| {
+                let course = tag("course", rng.below(courses));
+                let event = Event::new(STUDENT_JOINED, DATA)
+                    .with_tags([course.clone(), tag("student", first_student + done + k)]);
+                let query = Query::from(QueryItem::new().types([STUDENT_JOINED]).tags([course]));
+                (event, AppendCondition::new(query))
+            })
+            .collect();
+        let mut start = Instant::now();
+        for (event, condition) in work {
+            let position = store
+                .append(vec![event], Some(condition.after(head)))
+                .await
+                .expect("a conditional append on a fresh boundary succeeds");
+            head = Some(position);
+            let now = Instant::now();
+            latencies.push(now - start);
+            total += now - start;
+            start = now;
+        }
+        done += chunk;
+    }
+    (latencies, total)
+}
+
+/// Conditional appends from `clients` tasks at once, each on boundaries of
+/// its own. Returns the latencies and the wall-clock time.
+pub async fn concurrent_conditional_appends<S: EventStore + 'static>(
+    store: Arc<S>,
+    clients: u64,
+    per_client: u64,
+    courses: u64,
+) -> (Latencies, Duration) {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                // Client `c` uses courses `c, c + clients, …` and its own students,
+                // so the clients never conflict.
+                let mut rng = Rng::new(c + 1);
+                let mut latencies =
+                    Latencies::with_capacity(usize::try_from(per_client).unwrap_or(0));
+                for k in 0..per_client {
+                    let course = tag("course", (rng.below(courses / clients) * clients) + c);
+                    let event = Event::new(STUDENT_JOINED, DATA).with_tags([
+                        course.clone(),
+                        tag("student", (1 << 40) + c * per_client + k),
+                    ]);
+                    let query =
+                        Query::from(QueryItem::new().types([STUDENT_JOINED]).tags([course]));
+                    let t = Instant::now();
+                    let seen = store
+                        .read_to_end(&query, ReadOptions::new().backwards().limit(1))
+                        .await
+                        .expect("read");
+                    let head = seen.events.first().map(|e| e.position);
+                    store
+                        .append(vec![event], Some(AppendCondition::new(query).after(head)))
+                        .await
+                        .expect("clients on disjoint boundaries never conflict");
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Latencies::default();
+    for task in tasks {
+        all.extend(task.await.expect("client task"));
+    }
+    (all, start.elapsed())
+}
+
+/// `n` reads of a "student joins course" decision's events (about
+/// [`EVENTS_PER_COURSE`] matches each) on random courses of a filled store.
+/// Returns the latencies, the total time, and the mean number of events read.
+pub async fn decision_reads<S: EventStore>(
+    store: &S,
+    n: u64,
+    stored: u64,
+    seed: u64,
+) -> (Latencies, Duration, f64) {
+    let courses = courses_for(stored);
+    let mut rng = Rng::new(seed);
+    let queries: Vec<Query> = (0..n.min(10_000))
+        .map(|_| {
+            let course = rng.below(courses);
+            decision_query(course, course + EVENTS_PER_COURSE / 2 * courses)
+        })
+        .collect();
+    let mut latencies = Latencies::with_capacity(usize::try_from(n).unwrap_or(0));
+    let mut total = Duration::ZERO;
+    let mut events = 0u64;
+    let mut start = Instant::now();
+    for i in 0..n {
+        let query = &queries[usize::try_from(i).unwrap_or(0) % queries.len()];
+        let result = store
+            .read_to_end(query, ReadOptions::new())
+            .await
+            .expect("read");
+        events += result.events.len() as u64;
+        std::hint::black_box(&result);
+        let now = Instant::now();
+        latencies.push(now - start);
+        total += now - start;
+        start = now;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let mean = events as f64 / n as f64;
+    (latencies, total, mean)
+}

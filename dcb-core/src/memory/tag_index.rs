@@ -1,0 +1,59 @@
+//! [`TagIndex`]: the posting list of every tag.
+
+use std::hash::BuildHasher;
+
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry as Slot;
+use smallvec::{SmallVec, smallvec};
+
+use super::state::Entry;
+use crate::Tag;
+
+/// Most tags name one thing (a student, a course) and carry few events, so
+/// their first entries live inline: no allocation per new tag.
+type PostingList = SmallVec<[Entry; 2]>;
+
+/// One tag's posting list, with the tag's hash kept so that growing the
+/// table never has to read the tag's text again.
+struct TagEntry {
+    hash: u64,
+    tag: Tag,
+    entries: PostingList,
+}
+
+/// The posting list of every tag.
+#[derive(Default)]
+pub(super) struct TagIndex {
+    hasher: RandomState,
+    table: HashTable<TagEntry>,
+}
+
+impl TagIndex {
+    /// The entries of `tag`, ascending; empty when no event carries it.
+    pub(super) fn get(&self, tag: &Tag) -> &[Entry] {
+        let hash = self.hasher.hash_one(tag.as_str());
+        self.table
+            .find(hash, |e| e.hash == hash && e.tag == *tag)
+            .map_or(&[], |e| e.entries.as_slice())
+    }
+
+    /// Appends `entry` to the list of `tag`; entries must be pushed in
+    /// ascending order.
+    pub(super) fn push(&mut self, tag: &Tag, entry: Entry) {
+        let hash = self.hasher.hash_one(tag.as_str());
+        match self
+            .table
+            .entry(hash, |e| e.hash == hash && e.tag == *tag, |e| e.hash)
+        {
+            Slot::Occupied(mut slot) => slot.get_mut().entries.push(entry),
+            Slot::Vacant(slot) => {
+                slot.insert(TagEntry {
+                    hash,
+                    tag: tag.clone(),
+                    entries: smallvec![entry],
+                });
+            }
+        }
+    }
+}
