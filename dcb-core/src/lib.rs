@@ -43,3 +43,8 @@ pub use crate::read::{EventStream, ReadOptions, ReadResult};
 pub use crate::store::EventStore;
 pub use bytes::Bytes;
 pub use uuid::Uuid;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct Readme;
