@@ -104,7 +104,8 @@ impl InMemoryStore {
             return Ok(position);
         }
         if let Some(condition) = condition
-            && let Some(first) = scan::first_match(&state, &condition.fail_if_events_match, condition.after)
+            && let Some(first) =
+                scan::first_match(&state, &condition.fail_if_events_match, condition.after)
             && let Some(conflicting) = Position::new(first)
         {
             return Err(AppendError::ConditionFailed { conflicting });
@@ -116,11 +117,7 @@ impl InMemoryStore {
     /// The synchronous core of [`EventStore::read`].
     pub fn read_now(&self, query: &Query, options: ReadOptions) -> Result<MemoryEvents, ReadError> {
         options.check()?;
-        Ok(MemoryEvents::new(
-            Arc::clone(&self.state),
-            query,
-            options,
-        ))
+        Ok(MemoryEvents::new(Arc::clone(&self.state), query, options))
     }
 
     /// The synchronous core of [`EventStore::head`].

@@ -51,7 +51,12 @@ pub(super) struct Scan {
 impl Scan {
     /// Plans a scan of `query` over the events after `after` in `state`,
     /// whose last position becomes the scan's snapshot.
-    pub(super) fn new(state: &State, query: &Query, after: Option<Position>, backwards: bool) -> Scan {
+    pub(super) fn new(
+        state: &State,
+        query: &Query,
+        after: Option<Position>,
+        backwards: bool,
+    ) -> Scan {
         let mut scan = Scan {
             lists: SmallVec::new(),
             index: SmallVec::new(),
@@ -107,13 +112,19 @@ impl Scan {
             return;
         }
         tags.sort_by_key(|(_, list)| list.len());
-        let lists = tags.into_iter().map(|(t, list)| (List::Tag(t.clone()), list));
+        let lists = tags
+            .into_iter()
+            .map(|(t, list)| (List::Tag(t.clone()), list));
         self.add_source(lists, types);
     }
 
     /// Adds a source walking `lists` (each with its entries in the state the
     /// scan is planned in).
-    fn add_source<'s>(&mut self, lists: impl IntoIterator<Item = (List, &'s [Entry])>, types: Option<TypeIds>) {
+    fn add_source<'s>(
+        &mut self,
+        lists: impl IntoIterator<Item = (List, &'s [Entry])>,
+        types: Option<TypeIds>,
+    ) {
         let start = self.lists.len();
         for (list, entries) in lists {
             let index = match (&list, self.backwards) {
@@ -135,7 +146,8 @@ impl Scan {
     /// until `visit` returns `false` (the scan can be resumed later) or the
     /// matches run out (returns `true`).
     pub(super) fn run(&mut self, state: &State, mut visit: impl FnMut(Pos) -> bool) -> bool {
-        let entries: SmallVec<[&[Entry]; 4]> = self.lists.iter().map(|l| entries(state, l)).collect();
+        let entries: SmallVec<[&[Entry]; 4]> =
+            self.lists.iter().map(|l| entries(state, l)).collect();
         let mut current: SmallVec<[Option<Pos>; 2]> = SmallVec::from_elem(None, self.sources.len());
         loop {
             let mut best: Option<Pos> = None;
@@ -272,9 +284,10 @@ fn first_item_match(state: &State, item: &QueryItem, after: Pos) -> Option<Pos> 
     driver[start..].iter().find_map(|&e| {
         let position = position_of(e);
         let type_ok = types.is_empty() || ids.binary_search(&type_of(e)).is_ok();
-        let tags_ok = rest
-            .iter()
-            .all(|list| list.binary_search_by_key(&position, |&x| position_of(x)).is_ok());
+        let tags_ok = rest.iter().all(|list| {
+            list.binary_search_by_key(&position, |&x| position_of(x))
+                .is_ok()
+        });
         (type_ok && tags_ok).then_some(position)
     })
 }

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use foldhash::fast::RandomState;
 use uuid::Uuid;
 
-use crate::error::{AppendError, BackendError};
 use super::tag_index::TagIndex;
+use crate::error::{AppendError, BackendError};
 use crate::{Event, EventType, Position, Tag};
 
 /// A position as a plain number; position `p` is `events[p - 1]`.

@@ -54,7 +54,11 @@ struct Batches {
 
 impl MemoryEvents {
     /// Plans the read and fills its first batch under one lock.
-    pub(super) fn new(state: Arc<RwLock<State>>, query: &Query, options: ReadOptions) -> MemoryEvents {
+    pub(super) fn new(
+        state: Arc<RwLock<State>>,
+        query: &Query,
+        options: ReadOptions,
+    ) -> MemoryEvents {
         let guard = state.read();
         let mut batches = Batches {
             scan: Scan::new(&guard, query, options.after, options.backwards),
