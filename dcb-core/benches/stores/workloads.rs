@@ -88,6 +88,9 @@ impl Rng {
 /// `n` conditional appends of one event with two tags, each under a
 /// one-item condition on the event's course after the store's head, from
 /// one client. Returns the latencies and the total time spent in appends.
+///
+/// Each event and condition is made just before its append, as a decision
+/// makes them, and only the append is timed.
 pub async fn conditional_appends<S: EventStore>(
     store: &S,
     n: u64,
@@ -95,36 +98,24 @@ pub async fn conditional_appends<S: EventStore>(
     courses: u64,
     seed: u64,
 ) -> (Latencies, Duration) {
-    const CHUNK: u64 = 10_000;
     let mut rng = Rng::new(seed);
     let mut latencies = Latencies::with_capacity(usize::try_from(n).unwrap_or(0));
     let mut total = Duration::ZERO;
     let mut head = store.head().await.expect("head");
-    let mut done = 0;
-    while done < n {
-        let chunk = CHUNK.min(n - done);
-        let work: Vec<(Event, AppendCondition)> = (0..chunk)
-            .map(|k| {
-                let course = tag("course", rng.below(courses));
-                let event = Event::new(STUDENT_JOINED, DATA)
-                    .with_tags([course.clone(), tag("student", first_student + done + k)]);
-                let query = Query::from(QueryItem::new().types([STUDENT_JOINED]).tags([course]));
-                (event, AppendCondition::new(query))
-            })
-            .collect();
-        let mut start = Instant::now();
-        for (event, condition) in work {
-            let position = store
-                .append(vec![event], Some(condition.after(head)))
-                .await
-                .expect("a conditional append on a fresh boundary succeeds");
-            head = Some(position);
-            let now = Instant::now();
-            latencies.push(now - start);
-            total += now - start;
-            start = now;
-        }
-        done += chunk;
+    for k in 0..n {
+        let course = tag("course", rng.below(courses));
+        let event = Event::new(STUDENT_JOINED, DATA).with_tags([course.clone(), tag("student", first_student + k)]);
+        let query = Query::from(QueryItem::new().types([STUDENT_JOINED]).tags([course]));
+        let condition = AppendCondition::new(query).after(head);
+        let start = Instant::now();
+        let position = store
+            .append(vec![event], Some(condition))
+            .await
+            .expect("a conditional append on a fresh boundary succeeds");
+        let elapsed = start.elapsed();
+        head = Some(position);
+        latencies.push(elapsed);
+        total += elapsed;
     }
     (latencies, total)
 }
@@ -181,36 +172,25 @@ pub async fn concurrent_conditional_appends<S: EventStore + 'static>(
 /// `n` reads of a "student joins course" decision's events (about
 /// [`EVENTS_PER_COURSE`] matches each) on random courses of a filled store.
 /// Returns the latencies, the total time, and the mean number of events read.
-pub async fn decision_reads<S: EventStore>(
-    store: &S,
-    n: u64,
-    stored: u64,
-    seed: u64,
-) -> (Latencies, Duration, f64) {
+///
+/// Each query is made just before its read, as a decision makes it, and
+/// only the read (to the end of its stream) is timed.
+pub async fn decision_reads<S: EventStore>(store: &S, n: u64, stored: u64, seed: u64) -> (Latencies, Duration, f64) {
     let courses = courses_for(stored);
     let mut rng = Rng::new(seed);
-    let queries: Vec<Query> = (0..n.min(10_000))
-        .map(|_| {
-            let course = rng.below(courses);
-            decision_query(course, course + EVENTS_PER_COURSE / 2 * courses)
-        })
-        .collect();
     let mut latencies = Latencies::with_capacity(usize::try_from(n).unwrap_or(0));
     let mut total = Duration::ZERO;
     let mut events = 0u64;
-    let mut start = Instant::now();
-    for i in 0..n {
-        let query = &queries[usize::try_from(i).unwrap_or(0) % queries.len()];
-        let result = store
-            .read_to_end(query, ReadOptions::new())
-            .await
-            .expect("read");
+    for _ in 0..n {
+        let course = rng.below(courses);
+        let query = decision_query(course, course + EVENTS_PER_COURSE / 2 * courses);
+        let start = Instant::now();
+        let result = store.read_to_end(&query, ReadOptions::new()).await.expect("read");
+        let elapsed = start.elapsed();
         events += result.events.len() as u64;
-        std::hint::black_box(&result);
-        let now = Instant::now();
-        latencies.push(now - start);
-        total += now - start;
-        start = now;
+        drop(result);
+        latencies.push(elapsed);
+        total += elapsed;
     }
     #[allow(clippy::cast_precision_loss)]
     let mean = events as f64 / n as f64;

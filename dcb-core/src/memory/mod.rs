@@ -13,7 +13,7 @@ use parking_lot::RwLock;
 use self::state::State;
 pub use self::stream::MemoryEvents;
 use crate::error::{AppendError, ReadError};
-use crate::read::ReadOptions;
+use crate::read::{ReadOptions, ReadResult};
 use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
 
 /// An event store in memory: fast, indexed, and gone when the process ends.
@@ -136,6 +136,14 @@ impl EventStore for InMemoryStore {
         options: ReadOptions,
     ) -> impl Future<Output = Result<MemoryEvents, ReadError>> + Send {
         ready(self.read_now(query, options))
+    }
+
+    fn read_to_end(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> impl Future<Output = Result<ReadResult, ReadError>> + Send {
+        ready(self.read_now(query, options).map(MemoryEvents::collect_now))
     }
 
     fn append(

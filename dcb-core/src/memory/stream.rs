@@ -11,7 +11,7 @@ use parking_lot::RwLock;
 use super::scan::Scan;
 use super::state::{Pos, State};
 use crate::error::ReadError;
-use crate::read::{EventStream, ReadOptions};
+use crate::read::{EventStream, ReadOptions, ReadResult};
 use crate::{Position, Query, SequencedEvent};
 
 /// How many events a read copies out per lock acquisition.
@@ -75,6 +75,26 @@ impl MemoryEvents {
             batches,
             last_yielded: None,
             ended: false,
+        }
+    }
+}
+
+impl MemoryEvents {
+    /// Reads the rest of the stream into memory without polling it event
+    /// by event: the in-memory store's `read_to_end`.
+    pub(super) fn collect_now(mut self) -> ReadResult {
+        let mut events = Vec::from(std::mem::take(&mut self.batches.buffer));
+        while self.batches.stop.is_none() {
+            self.batches.fill(&self.state.read());
+            events.extend(self.batches.buffer.drain(..));
+        }
+        if let Some(last) = events.last() {
+            self.last_yielded = Some(last.position);
+        }
+        self.ended = true;
+        ReadResult {
+            head: self.head(),
+            events,
         }
     }
 }
