@@ -148,14 +148,32 @@ impl Scan {
     pub(super) fn run(&mut self, state: &State, mut visit: impl FnMut(Pos) -> bool) -> bool {
         let entries: SmallVec<[&[Entry]; 4]> =
             self.lists.iter().map(|l| entries(state, l)).collect();
-        let mut current: SmallVec<[Option<Pos>; 2]> = SmallVec::from_elem(None, self.sources.len());
+        let walk = Walk {
+            lists: &self.lists,
+            entries: &entries,
+            after: self.after,
+            last: self.last,
+            backwards: self.backwards,
+        };
+        let index = &mut self.index[..];
+        if let [source] = &self.sources[..] {
+            // One source: its matches are already in order.
+            while let Some(position) = walk.settle(source, index) {
+                walk.step(source, index);
+                if !visit(position) {
+                    return false;
+                }
+            }
+            return true;
+        }
+        let mut current: SmallVec<[Option<Pos>; 4]> = SmallVec::from_elem(None, self.sources.len());
         loop {
             let mut best: Option<Pos> = None;
-            for (s, slot) in current.iter_mut().enumerate() {
-                *slot = self.settle(s, &entries);
+            for (source, slot) in self.sources.iter().zip(current.iter_mut()) {
+                *slot = walk.settle(source, index);
                 if let Some(p) = *slot {
                     best = Some(match best {
-                        Some(b) if self.backwards => b.max(p),
+                        Some(b) if walk.backwards => b.max(p),
                         Some(b) => b.min(p),
                         None => p,
                     });
@@ -164,14 +182,9 @@ impl Scan {
             let Some(position) = best else {
                 return true;
             };
-            for (s, &slot) in current.iter().enumerate() {
+            for (source, &slot) in self.sources.iter().zip(current.iter()) {
                 if slot == Some(position) {
-                    let driver = self.sources[s].lists.start;
-                    if self.backwards {
-                        self.index[driver] -= 1;
-                    } else {
-                        self.index[driver] += 1;
-                    }
+                    walk.step(source, index);
                 }
             }
             if !visit(position) {
@@ -179,57 +192,76 @@ impl Scan {
             }
         }
     }
+}
 
-    /// The driver entry at `index` of list `k`, if within the list.
-    fn entry(&self, entries: &[&[Entry]], k: usize, index: usize) -> Option<Entry> {
+/// The read-only part of a scan during one [`Scan::run`], with every
+/// posting list resolved once.
+struct Walk<'a> {
+    lists: &'a [List],
+    entries: &'a [&'a [Entry]],
+    after: Pos,
+    last: Pos,
+    backwards: bool,
+}
+
+impl Walk<'_> {
+    /// The entry at `index` of list `k`, if within the list.
+    fn entry(&self, k: usize, index: usize) -> Option<Entry> {
         match self.lists[k] {
             List::All => (index < usize_of(self.last)).then(|| entry(index as Pos + 1, 0)),
-            _ => entries[k].get(index).copied(),
+            _ => self.entries[k].get(index).copied(),
         }
     }
 
-    /// Moves source `s` to its next match and returns its position, or
-    /// `None` when the source has no match left in range.
-    fn settle(&mut self, s: usize, entries: &[&[Entry]]) -> Option<Pos> {
-        let Range { start: driver, end } = self.sources[s].lists.clone();
+    /// Moves `source` to its next match and returns its position, or `None`
+    /// when the source has no match left in range.
+    fn settle(&self, source: &Source, index: &mut [usize]) -> Option<Pos> {
+        let driver = source.lists.start;
         loop {
             let entry = if self.backwards {
-                self.entry(entries, driver, self.index[driver].checked_sub(1)?)?
+                self.entry(driver, index[driver].checked_sub(1)?)?
             } else {
-                self.entry(entries, driver, self.index[driver])?
+                self.entry(driver, index[driver])?
             };
             let position = position_of(entry);
             if position <= self.after || position > self.last {
                 return None;
             }
-            let type_ok = self.sources[s]
+            let type_ok = source
                 .types
                 .as_deref()
-                .is_none_or(|types| types.binary_search(&type_of(entry)).is_ok());
-            if type_ok && (driver + 1..end).all(|k| self.seek(k, entries[k], position)) {
+                .is_none_or(|types| types.contains(&type_of(entry)));
+            if type_ok && (driver + 1..source.lists.end).all(|k| self.seek(k, index, position)) {
                 return Some(position);
             }
-            if self.backwards {
-                self.index[driver] -= 1;
-            } else {
-                self.index[driver] += 1;
-            }
+            self.step(source, index);
+        }
+    }
+
+    /// Moves `source`'s driver past its current entry.
+    fn step(&self, source: &Source, index: &mut [usize]) {
+        let driver = source.lists.start;
+        if self.backwards {
+            index[driver] -= 1;
+        } else {
+            index[driver] += 1;
         }
     }
 
     /// Moves list `k` to `position` in the scan's direction and says whether
     /// the list contains it.
-    fn seek(&mut self, k: usize, list: &[Entry], position: Pos) -> bool {
-        let index = self.index[k];
+    fn seek(&self, k: usize, index: &mut [usize], position: Pos) -> bool {
+        let list = self.entries[k];
+        let at = index[k];
         if self.backwards {
-            let head = &list[..index.min(list.len())];
+            let head = &list[..at.min(list.len())];
             let found = head.partition_point(|&e| position_of(e) <= position);
-            self.index[k] = found;
+            index[k] = found;
             found > 0 && position_of(list[found - 1]) == position
         } else {
-            let tail = list.get(index..).unwrap_or_default();
-            let found = index + tail.partition_point(|&e| position_of(e) < position);
-            self.index[k] = found;
+            let tail = list.get(at..).unwrap_or_default();
+            let found = at + tail.partition_point(|&e| position_of(e) < position);
+            index[k] = found;
             list.get(found).is_some_and(|&e| position_of(e) == position)
         }
     }
@@ -283,7 +315,7 @@ fn first_item_match(state: &State, item: &QueryItem, after: Pos) -> Option<Pos> 
     let start = driver.partition_point(|&e| position_of(e) <= after);
     driver[start..].iter().find_map(|&e| {
         let position = position_of(e);
-        let type_ok = types.is_empty() || ids.binary_search(&type_of(e)).is_ok();
+        let type_ok = types.is_empty() || ids.contains(&type_of(e));
         let tags_ok = rest.iter().all(|list| {
             list.binary_search_by_key(&position, |&x| position_of(x))
                 .is_ok()

@@ -14,11 +14,15 @@ use crate::Tag;
 /// their first entries live inline: no allocation per new tag.
 type PostingList = SmallVec<[Entry; 2]>;
 
+/// A tag's text as the table keeps it: inline up to 48 bytes (a prefix and
+/// a UUID fit), so that confirming a hash match reads no other cache line.
+type TagText = SmallVec<[u8; 48]>;
+
 /// One tag's posting list, with the tag's hash kept so that growing the
 /// table never has to read the tag's text again.
 struct TagEntry {
     hash: u64,
-    tag: Tag,
+    text: TagText,
     entries: PostingList,
 }
 
@@ -34,7 +38,9 @@ impl TagIndex {
     pub(super) fn get(&self, tag: &Tag) -> &[Entry] {
         let hash = self.hasher.hash_one(tag.as_str());
         self.table
-            .find(hash, |e| e.hash == hash && e.tag == *tag)
+            .find(hash, |e| {
+                e.hash == hash && e.text.as_slice() == tag.as_str().as_bytes()
+            })
             .map_or(&[], |e| e.entries.as_slice())
     }
 
@@ -42,15 +48,16 @@ impl TagIndex {
     /// ascending order.
     pub(super) fn push(&mut self, tag: &Tag, entry: Entry) {
         let hash = self.hasher.hash_one(tag.as_str());
-        match self
-            .table
-            .entry(hash, |e| e.hash == hash && e.tag == *tag, |e| e.hash)
-        {
+        match self.table.entry(
+            hash,
+            |e| e.hash == hash && e.text.as_slice() == tag.as_str().as_bytes(),
+            |e| e.hash,
+        ) {
             Slot::Occupied(mut slot) => slot.get_mut().entries.push(entry),
             Slot::Vacant(slot) => {
                 slot.insert(TagEntry {
                     hash,
-                    tag: tag.clone(),
+                    text: TagText::from_slice(tag.as_str().as_bytes()),
                     entries: smallvec![entry],
                 });
             }
