@@ -17,31 +17,45 @@
 //!   [`EventStore`] implementation runs with one call.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+#[doc(hidden)]
+pub mod __private;
+pub mod codec;
 mod condition;
+mod decide;
+pub mod domain;
 pub mod error;
 mod event;
+pub mod id;
 mod limits;
 pub mod memory;
 mod name;
 mod position;
+mod projection;
 mod query;
 pub mod read;
+pub mod registry;
 mod store;
+pub mod testkit;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
 pub use crate::condition::AppendCondition;
+pub use crate::decide::{DecideError, Decider, Retry, decide};
+pub use crate::domain::{DomainEvent, HasTag, HasTags, IntoEvents, TagField};
 pub use crate::error::{AppendError, BackendError, InvalidInput, ReadError};
 pub use crate::event::{Event, SequencedEvent, Tags};
+pub use crate::id::Identifier;
 pub use crate::limits::Limits;
 pub use crate::memory::InMemoryStore;
 pub use crate::name::{EventType, InvalidName, MAX_NAME_LEN, NameKind, NameProblem, Tag};
 pub use crate::position::{Position, ZeroPosition};
+pub use crate::projection::{Boundary, Projection, fold};
 pub use crate::query::{Query, QueryItem};
 pub use crate::read::{EventStream, ReadOptions, ReadResult};
 pub use crate::store::EventStore;
 pub use bytes::Bytes;
+pub use dcb_macros::{Event, Id, decision};
 pub use uuid::Uuid;
 
 /// The README's examples, compiled and run as doc tests.

@@ -104,7 +104,8 @@ pub async fn conditional_appends<S: EventStore>(
     let mut head = store.head().await.expect("head");
     for k in 0..n {
         let course = tag("course", rng.below(courses));
-        let event = Event::new(STUDENT_JOINED, DATA).with_tags([course.clone(), tag("student", first_student + k)]);
+        let event = Event::new(STUDENT_JOINED, DATA)
+            .with_tags([course.clone(), tag("student", first_student + k)]);
         let query = Query::from(QueryItem::new().types([STUDENT_JOINED]).tags([course]));
         let condition = AppendCondition::new(query).after(head);
         let start = Instant::now();
@@ -175,7 +176,12 @@ pub async fn concurrent_conditional_appends<S: EventStore + 'static>(
 ///
 /// Each query is made just before its read, as a decision makes it, and
 /// only the read (to the end of its stream) is timed.
-pub async fn decision_reads<S: EventStore>(store: &S, n: u64, stored: u64, seed: u64) -> (Latencies, Duration, f64) {
+pub async fn decision_reads<S: EventStore>(
+    store: &S,
+    n: u64,
+    stored: u64,
+    seed: u64,
+) -> (Latencies, Duration, f64) {
     let courses = courses_for(stored);
     let mut rng = Rng::new(seed);
     let mut latencies = Latencies::with_capacity(usize::try_from(n).unwrap_or(0));
@@ -185,7 +191,10 @@ pub async fn decision_reads<S: EventStore>(store: &S, n: u64, stored: u64, seed:
         let course = rng.below(courses);
         let query = decision_query(course, course + EVENTS_PER_COURSE / 2 * courses);
         let start = Instant::now();
-        let result = store.read_to_end(&query, ReadOptions::new()).await.expect("read");
+        let result = store
+            .read_to_end(&query, ReadOptions::new())
+            .await
+            .expect("read");
         let elapsed = start.elapsed();
         events += result.events.len() as u64;
         drop(result);

@@ -1,0 +1,304 @@
+//! The decide runner: read → fold → decide → append under the derived
+//! condition.
+
+use std::fmt;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use crate::domain::{DecodeError, EncodeError, IntoEvents};
+use crate::read::EventStream;
+use crate::{
+    AppendCondition, AppendError, EventStore, Position, Projection, ReadError, ReadOptions,
+};
+
+/// Runs one decision once: reads the events `projection` selects, folds
+/// them, lets `command` decide, and appends what it decided under the
+/// projection's condition after the read's head.
+///
+/// Returns the position of the last appended event, or `None` when the
+/// command decided that nothing happens.
+///
+/// ```
+/// use dcb_core::{decide, DecideError, Event, Id, InMemoryStore, decision};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// struct CourseId(dcb_core::Uuid);
+///
+/// #[derive(Event, Serialize, Deserialize, Debug)]
+/// struct CourseRegistered {
+///     #[tag]
+///     course_id: CourseId,
+/// }
+///
+/// /// Whether the course exists.
+/// #[decision]
+/// struct CourseExists {
+///     #[boundary]
+///     course_id: CourseId,
+///     exists: bool,
+/// }
+///
+/// #[decision]
+/// impl CourseExists {
+///     fn registered(&mut self, _: &CourseRegistered) {
+///         self.exists = true;
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = InMemoryStore::new();
+/// let course_id = CourseId::new();
+/// let register = |state: &CourseExists| {
+///     if state.exists { Err("already registered") } else { Ok(CourseRegistered { course_id }) }
+/// };
+/// assert!(decide(&store, CourseExists::new(course_id), register).await?.is_some());
+/// let again = decide(&store, CourseExists::new(course_id), register).await;
+/// assert!(matches!(again, Err(DecideError::Rejected("already registered"))));
+/// # Ok::<(), DecideError<&str>>(())
+/// # }).unwrap();
+/// ```
+pub async fn decide<S, P, R, E>(
+    store: &S,
+    projection: P,
+    command: impl FnOnce(&P) -> Result<R, E>,
+) -> Result<Option<Position>, DecideError<E>>
+where
+    S: EventStore,
+    P: Projection,
+    R: IntoEvents,
+{
+    attempt(store, projection, command).await
+}
+
+/// Runs decisions against one store, optionally retrying those that lose a
+/// race (their condition failed) with a fresh read.
+///
+/// ```
+/// # use dcb_core::{Decider, InMemoryStore, Retry};
+/// # use std::time::Duration;
+/// let store = InMemoryStore::new();
+/// let decider = Decider::new(&store).retry(Retry::attempts(5).backoff(Duration::from_millis(1), Duration::from_millis(50)));
+/// ```
+#[derive(Debug)]
+pub struct Decider<'s, S> {
+    store: &'s S,
+    retry: Retry,
+}
+
+impl<'s, S: EventStore> Decider<'s, S> {
+    /// A decider that does not retry.
+    pub fn new(store: &'s S) -> Decider<'s, S> {
+        Decider {
+            store,
+            retry: Retry::never(),
+        }
+    }
+
+    /// Retries conflicting decisions under `retry`.
+    #[must_use]
+    pub fn retry(mut self, retry: Retry) -> Decider<'s, S> {
+        self.retry = retry;
+        self
+    }
+
+    /// Runs a decision, starting from a clone of `projection` on each
+    /// attempt; see [`decide`].
+    pub async fn decide<P, R, E>(
+        &self,
+        projection: P,
+        mut command: impl FnMut(&P) -> Result<R, E>,
+    ) -> Result<Option<Position>, DecideError<E>>
+    where
+        P: Projection + Clone,
+        R: IntoEvents,
+    {
+        let mut attempts = 1;
+        loop {
+            match attempt(self.store, projection.clone(), &mut command).await {
+                Err(DecideError::Conflict { conflicting, .. })
+                    if attempts < self.retry.attempts =>
+                {
+                    tokio::time::sleep(self.retry.delay(attempts)).await;
+                    attempts += 1;
+                    let _ = conflicting;
+                }
+                Err(DecideError::Conflict { conflicting, .. }) => {
+                    return Err(DecideError::Conflict {
+                        conflicting,
+                        attempts,
+                    });
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// How often and how patiently to retry a decision that lost a race.
+///
+/// The delay before retry `n` (1-based) is `base · 2^(n-1)`, capped at
+/// `max`, scaled by a random factor in `[0.5, 1.5)` so that racing clients
+/// spread out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retry {
+    attempts: u32,
+    base: Duration,
+    max: Duration,
+}
+
+impl Retry {
+    /// One attempt, no retry.
+    #[must_use]
+    pub fn never() -> Retry {
+        Retry::attempts(1)
+    }
+
+    /// At most `attempts` attempts in all (at least one), with a backoff
+    /// from 1 ms up to 100 ms.
+    #[must_use]
+    pub fn attempts(attempts: u32) -> Retry {
+        Retry {
+            attempts: attempts.max(1),
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(100),
+        }
+    }
+
+    /// Sets the first delay and the longest one.
+    #[must_use]
+    pub fn backoff(mut self, base: Duration, max: Duration) -> Retry {
+        self.base = base;
+        self.max = max.max(base);
+        self
+    }
+
+    /// The delay before retry `n` (1-based).
+    fn delay(&self, n: u32) -> Duration {
+        let exponential = self
+            .base
+            .saturating_mul(1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX));
+        exponential.min(self.max).mul_f64(0.5 + fastrand::f64())
+    }
+}
+
+impl Default for Retry {
+    fn default() -> Retry {
+        Retry::never()
+    }
+}
+
+async fn attempt<S, P, R, E>(
+    store: &S,
+    mut projection: P,
+    command: impl FnOnce(&P) -> Result<R, E>,
+) -> Result<Option<Position>, DecideError<E>>
+where
+    S: EventStore,
+    P: Projection,
+    R: IntoEvents,
+{
+    let query = projection.query();
+    let mut events = store
+        .read(&query, ReadOptions::new())
+        .await
+        .map_err(DecideError::Read)?;
+    while let Some(event) = events.next().await {
+        projection
+            .apply(&event.map_err(DecideError::Read)?)
+            .map_err(DecideError::Decode)?;
+    }
+    let head = events.head();
+    let mut decided = Vec::new();
+    command(&projection)
+        .map_err(DecideError::Rejected)?
+        .into_events(&mut decided)
+        .map_err(DecideError::Encode)?;
+    if decided.is_empty() {
+        return Ok(None);
+    }
+    let condition = AppendCondition::new(projection.condition(&query)).after(head);
+    match store.append(decided, Some(condition)).await {
+        Ok(position) => Ok(Some(position)),
+        Err(AppendError::ConditionFailed { conflicting }) => Err(DecideError::Conflict {
+            conflicting,
+            attempts: 1,
+        }),
+        Err(other) => Err(DecideError::Append(other)),
+    }
+}
+
+/// Why a decision did not append. [`Rejected`](DecideError::Rejected)
+/// carries the command's own (domain) error; every other variant is about
+/// the store or the events.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DecideError<E> {
+    /// The command refused: the domain's error.
+    Rejected(E),
+    /// Events the decision depends on were appended after its read, on every
+    /// attempt made.
+    Conflict {
+        /// The first conflicting position of the last attempt.
+        conflicting: Position,
+        /// How many attempts were made.
+        attempts: u32,
+    },
+    /// The read failed.
+    Read(ReadError),
+    /// A stored event could not be decoded into its domain type.
+    Decode(DecodeError),
+    /// A decided event could not be encoded.
+    Encode(EncodeError),
+    /// The append failed for a reason other than a conflict.
+    Append(AppendError),
+}
+
+impl<E> DecideError<E> {
+    /// The domain error, when the command refused.
+    pub fn rejected(self) -> Option<E> {
+        match self {
+            DecideError::Rejected(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether the decision lost a race on every attempt.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, DecideError::Conflict { .. })
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for DecideError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecideError::Rejected(e) => fmt::Display::fmt(e, f),
+            DecideError::Conflict {
+                conflicting,
+                attempts,
+            } => write!(
+                f,
+                "the decision conflicted with event {conflicting}, appended after its read \
+                 ({attempts} attempt(s)); try again"
+            ),
+            DecideError::Read(e) => fmt::Display::fmt(e, f),
+            DecideError::Decode(e) => fmt::Display::fmt(e, f),
+            DecideError::Encode(e) => fmt::Display::fmt(e, f),
+            DecideError::Append(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for DecideError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DecideError::Rejected(e) => Some(e),
+            DecideError::Conflict { .. } => None,
+            DecideError::Read(e) => Some(e),
+            DecideError::Decode(e) => Some(e),
+            DecideError::Encode(e) => Some(e),
+            DecideError::Append(e) => Some(e),
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Domain events: plain Rust types that become stored [`Event`]s.
+//!
+//! `#[derive(Event)]` implements [`DomainEvent`] from annotations: the type
+//! name, the tags from `#[tag]` fields, the encoding.
+//!
+//! ```
+//! use dcb_core::{DomainEvent, Event, Id};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+//! struct CourseId(dcb_core::Uuid);
+//!
+//! #[derive(Event, Serialize, Deserialize, PartialEq, Debug)]
+//! struct CourseRegistered {
+//!     #[tag]
+//!     course_id: CourseId,
+//!     name: String,
+//!     places: u32,
+//! }
+//!
+//! let course_id = CourseId::new();
+//! let registered = CourseRegistered { course_id, name: "Maths".into(), places: 5 };
+//! let event = registered.to_event()?;
+//! assert_eq!(event.event_type(), "CourseRegistered");
+//! assert!(event.tags().contains(&format!("course:{course_id}")));
+//! # Ok::<(), dcb_core::domain::EncodeError>(())
+//! ```
+
+use crate::codec::CodecError;
+use crate::{Event, EventType, Identifier, Position, SequencedEvent, Tags};
+
+/// A domain event: a Rust type with a stable event type name, tags, and an
+/// encoding. Implemented by `#[derive(Event)]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event",
+    label = "not an event",
+    note = "derive it: `#[derive(Event, Serialize, Deserialize)]` on `{Self}`"
+)]
+pub trait DomainEvent: Sized + Send + Sync + 'static {
+    /// The stored type name, such as `CourseRegistered`.
+    const NAME: &'static str;
+    /// [`NAME`](Self::NAME) as an [`EventType`].
+    const EVENT_TYPE: EventType = EventType::from_static(Self::NAME);
+
+    /// The tags of this event, from its `#[tag]` fields.
+    fn tags(&self) -> Tags;
+
+    /// Encodes the event's data.
+    fn encode(&self) -> Result<Vec<u8>, CodecError>;
+
+    /// Decodes data written by [`encode`](Self::encode).
+    fn decode(data: &[u8]) -> Result<Self, CodecError>;
+
+    /// The stored form: type, encoded data and tags.
+    fn to_event(&self) -> Result<Event, EncodeError> {
+        let data = self.encode().map_err(|cause| EncodeError {
+            event_type: Self::NAME,
+            cause,
+        })?;
+        Ok(Event::new(Self::EVENT_TYPE, data).with_tags(self.tags()))
+    }
+
+    /// Decodes a stored event of this type.
+    fn from_event(event: &SequencedEvent) -> Result<Self, DecodeError> {
+        if event.event_type().as_str() != Self::NAME {
+            return Err(DecodeError {
+                event_type: event.event_type().clone(),
+                position: event.position,
+                cause: format!("expected an event of type {}", Self::NAME).into(),
+            });
+        }
+        Self::decode(event.data()).map_err(|cause| DecodeError {
+            event_type: Self::EVENT_TYPE,
+            position: event.position,
+            cause,
+        })
+    }
+}
+
+/// Proof that every event of type `Self` carries a tag of id type `I`:
+/// implemented by `#[derive(Event)]` for each `#[tag]` field of type `I`
+/// (not `Option<I>` or `Vec<I>`, which may carry none).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not carry a `{I}` tag, so this decision cannot see it",
+    label = "this event has no `#[tag]` field of type `{I}`",
+    note = "a decision reads only events tagged with every one of its boundary ids: add a `#[tag]` field of type `{I}` to `{Self}`, or handle it in a decision without that boundary"
+)]
+pub trait HasTag<I: Identifier>: DomainEvent {}
+
+/// Proof that `Self` carries a tag of each id type in the tuple `Ids`; the
+/// check a `#[decision]` makes for each handled event.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not carry every boundary tag `{Ids}` of this decision",
+    label = "this event lacks a boundary tag",
+    note = "add a `#[tag]` field of each boundary id type to `{Self}`"
+)]
+pub trait HasTags<Ids> {}
+
+impl<E: DomainEvent> HasTags<()> for E {}
+
+macro_rules! has_tags_for_tuples {
+    ($($id:ident),+) => {
+        impl<E, $($id: Identifier),+> HasTags<($($id,)+)> for E where E: $(HasTag<$id> +)+ {}
+    };
+}
+
+has_tags_for_tuples!(A);
+has_tags_for_tuples!(A, B);
+has_tags_for_tuples!(A, B, C);
+has_tags_for_tuples!(A, B, C, D);
+has_tags_for_tuples!(A, B, C, D, F);
+has_tags_for_tuples!(A, B, C, D, F, G);
+
+/// A field that can be `#[tag]`ged: an [`Identifier`], or an `Option` or
+/// `Vec` of one (zero or several tags).
+#[diagnostic::on_unimplemented(
+    message = "`#[tag]` needs an identifier, and `{Self}` is not one",
+    label = "not an identifier",
+    note = "declare the id type with `#[derive(Id)]`; a tag field may also be an `Option` or a `Vec` of ids"
+)]
+pub trait TagField {
+    /// The id type.
+    type Id: Identifier;
+
+    /// Calls `f` with each id the field holds.
+    fn for_each_id(&self, f: impl FnMut(&Self::Id));
+}
+
+impl<I: Identifier> TagField for I {
+    type Id = I;
+
+    fn for_each_id(&self, mut f: impl FnMut(&I)) {
+        f(self);
+    }
+}
+
+impl<I: Identifier> TagField for Option<I> {
+    type Id = I;
+
+    fn for_each_id(&self, f: impl FnMut(&I)) {
+        self.iter().for_each(f);
+    }
+}
+
+impl<I: Identifier> TagField for Vec<I> {
+    type Id = I;
+
+    fn for_each_id(&self, f: impl FnMut(&I)) {
+        self.iter().for_each(f);
+    }
+}
+
+/// What a decision may return: no event (`()`), one event, a tuple of
+/// events of different types, or a `Vec` or `Option` of events.
+pub trait IntoEvents {
+    /// Encodes the events onto `out`, in order.
+    fn into_events(self, out: &mut Vec<Event>) -> Result<(), EncodeError>;
+}
+
+impl IntoEvents for () {
+    fn into_events(self, _: &mut Vec<Event>) -> Result<(), EncodeError> {
+        Ok(())
+    }
+}
+
+impl<E: DomainEvent> IntoEvents for E {
+    fn into_events(self, out: &mut Vec<Event>) -> Result<(), EncodeError> {
+        out.push(self.to_event()?);
+        Ok(())
+    }
+}
+
+impl<E: DomainEvent> IntoEvents for Option<E> {
+    fn into_events(self, out: &mut Vec<Event>) -> Result<(), EncodeError> {
+        self.map_or(Ok(()), |e| e.into_events(out))
+    }
+}
+
+impl<E: DomainEvent> IntoEvents for Vec<E> {
+    fn into_events(self, out: &mut Vec<Event>) -> Result<(), EncodeError> {
+        out.reserve(self.len());
+        self.into_iter().try_for_each(|e| e.into_events(out))
+    }
+}
+
+macro_rules! into_events_for_tuples {
+    ($($e:ident),+) => {
+        impl<$($e: IntoEvents),+> IntoEvents for ($($e,)+) {
+            #[allow(non_snake_case)]
+            fn into_events(self, out: &mut Vec<Event>) -> Result<(), EncodeError> {
+                let ($($e,)+) = self;
+                $($e.into_events(out)?;)+
+                Ok(())
+            }
+        }
+    };
+}
+
+into_events_for_tuples!(A);
+into_events_for_tuples!(A, B);
+into_events_for_tuples!(A, B, C);
+into_events_for_tuples!(A, B, C, D);
+into_events_for_tuples!(A, B, C, D, F);
+into_events_for_tuples!(A, B, C, D, F, G);
+
+/// A domain event that could not be encoded.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode event {event_type}: {cause}")]
+pub struct EncodeError {
+    /// The event's type name.
+    pub event_type: &'static str,
+    /// The codec's error.
+    #[source]
+    pub cause: CodecError,
+}
+
+/// A stored event that could not be decoded into its domain type.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot decode event {event_type} at position {position}: {cause}; \
+     the stored data does not fit the type (was the type changed without a new version?)"
+)]
+pub struct DecodeError {
+    /// The stored event's type.
+    pub event_type: EventType,
+    /// Where it is stored.
+    pub position: Position,
+    /// The codec's error.
+    #[source]
+    pub cause: CodecError,
+}

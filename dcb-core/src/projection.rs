@@ -1,0 +1,102 @@
+//! [`Projection`]: the state a decision folds from the events its rules
+//! depend on, and the query that selects them.
+//!
+//! `#[decision]` implements it from a state struct with `#[boundary]` id
+//! fields and an impl block of handlers, one event type each. Projections
+//! compose: a tuple of projections is one projection whose query is the
+//! union of theirs, folded in one pass.
+
+use crate::domain::DecodeError;
+use crate::{Event, Query, SequencedEvent, Tag};
+
+/// The boundary of a `#[decision]` state: the typed ids (its `#[boundary]`
+/// fields) whose tags every event it reads carries. Implemented by
+/// `#[decision]` on the state struct.
+pub trait Boundary {
+    /// The boundary's id types, as a tuple (`()` for none).
+    type Ids;
+
+    /// The boundary's tags.
+    fn boundary_tags(&self) -> Vec<Tag>;
+
+    /// Whether `event` carries every boundary tag.
+    fn in_boundary(&self, event: &Event) -> bool;
+}
+
+/// State folded from the events a query selects.
+///
+/// # Contract for implementors
+///
+/// - [`query`](Self::query) selects every event [`apply`](Self::apply)
+///   uses; [`condition`](Self::condition) selects the events that must not
+///   appear after the read for the decision to stand (by default the same),
+///   and selects nothing the query does not.
+/// - [`apply`](Self::apply) takes events in position order and ignores any
+///   event that [`selects`](Self::selects) rejects; composites rely on it.
+pub trait Projection: Send {
+    /// The events to read: handled event types × boundary tags.
+    fn query(&self) -> Query;
+
+    /// The events that invalidate a decision made from this state, given
+    /// the [`query`](Self::query) it was read with: by default the same
+    /// query. A narrower condition lets events the decision reads but does
+    /// not depend on be appended concurrently without a conflict.
+    fn condition(&self, query: &Query) -> Query {
+        query.clone()
+    }
+
+    /// Whether `event` is one this projection reads.
+    fn selects(&self, event: &SequencedEvent) -> bool;
+
+    /// Folds one event into the state; events the projection does not
+    /// select are ignored.
+    fn apply(&mut self, event: &SequencedEvent) -> Result<(), DecodeError>;
+}
+
+macro_rules! projection_for_tuples {
+    ($($p:ident . $i:tt),+) => {
+        /// A composite decision: read with the union of the members'
+        /// queries, each event folded into every member that selects it,
+        /// appended under the union of their conditions.
+        impl<$($p: Projection),+> Projection for ($($p,)+) {
+            fn query(&self) -> Query {
+                union([$(self.$i.query()),+])
+            }
+
+            fn condition(&self, _: &Query) -> Query {
+                union([$(self.$i.condition(&self.$i.query())),+])
+            }
+
+            fn selects(&self, event: &SequencedEvent) -> bool {
+                $(self.$i.selects(event))||+
+            }
+
+            fn apply(&mut self, event: &SequencedEvent) -> Result<(), DecodeError> {
+                $(self.$i.apply(event)?;)+
+                Ok(())
+            }
+        }
+    };
+}
+
+projection_for_tuples!(A.0, B.1);
+projection_for_tuples!(A.0, B.1, C.2);
+projection_for_tuples!(A.0, B.1, C.2, D.3);
+projection_for_tuples!(A.0, B.1, C.2, D.3, E.4);
+projection_for_tuples!(A.0, B.1, C.2, D.3, E.4, F.5);
+
+/// The union of the members' queries.
+fn union<const N: usize>(queries: [Query; N]) -> Query {
+    queries
+        .into_iter()
+        .reduce(|all, next| all.union(&next))
+        .unwrap_or_default()
+}
+
+/// Folds every event of `events` into `projection`.
+pub fn fold<'a, P: Projection + ?Sized>(
+    projection: &mut P,
+    events: impl IntoIterator<Item = &'a SequencedEvent>,
+) -> Result<(), DecodeError> {
+    events.into_iter().try_for_each(|e| projection.apply(e))
+}

@@ -1,0 +1,281 @@
+//! `#[derive(Event)]`: parse, validate, expand.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Data, DeriveInput, Field, Fields, Ident, LitStr, Member, Path, Type};
+
+use crate::attr::{Setting, check_name, parse_keys, unknown_key};
+use crate::ctxt::Ctxt;
+use crate::id::MAX_PREFIX_LEN;
+use crate::symbol::{CODEC, EVENT, NAME, PREFIX, TAG};
+
+/// The longest event type name (`dcb_core::MAX_NAME_LEN`).
+const MAX_NAME_LEN: usize = 256;
+
+pub fn derive(input: TokenStream) -> TokenStream {
+    let input = match syn::parse2::<DeriveInput>(input) {
+        Ok(input) => input,
+        Err(err) => return err.to_compile_error(),
+    };
+    match parse(&input) {
+        Ok(event) => expand(&event),
+        Err(err) => {
+            // A stub impl keeps every use of the type from failing too: the
+            // user sees the mistake, not a cascade of "not an event".
+            let ident = &input.ident;
+            let name = ident.to_string();
+            let mut tokens = err.to_compile_error();
+            if input.generics.params.is_empty() && !matches!(input.data, Data::Union(_)) {
+                tokens.extend(quote! {
+                    impl ::dcb_core::DomainEvent for #ident {
+                        const NAME: &'static str = #name;
+                        fn tags(&self) -> ::dcb_core::Tags {
+                            ::core::unreachable!()
+                        }
+                        fn encode(&self) -> ::core::result::Result<::std::vec::Vec<u8>, ::dcb_core::codec::CodecError> {
+                            ::core::unreachable!()
+                        }
+                        fn decode(_: &[u8]) -> ::core::result::Result<Self, ::dcb_core::codec::CodecError> {
+                            ::core::unreachable!()
+                        }
+                    }
+                });
+            }
+            tokens
+        }
+    }
+}
+
+/// A parsed and validated `#[derive(Event)]` input.
+struct EventType<'a> {
+    ident: &'a Ident,
+    name: String,
+    codec: TokenStream,
+    tags: Vec<TagField<'a>>,
+}
+
+/// A `#[tag]` field.
+struct TagField<'a> {
+    member: Member,
+    ty: &'a Type,
+    /// The prefix given with `#[tag(prefix = "...")]`.
+    prefix: Option<String>,
+    /// Whether the field always holds exactly one id (not `Option`/`Vec`).
+    always_one: bool,
+}
+
+fn parse(input: &DeriveInput) -> Result<EventType<'_>, syn::Error> {
+    let mut cx = Ctxt::default();
+    let mut name = Setting::new(NAME);
+    let mut codec: Setting<Path> = Setting::new(CODEC);
+    for attr in input.attrs.iter().filter(|a| a.path() == EVENT) {
+        if matches!(attr.meta, syn::Meta::Path(_)) {
+            cx.error_spanned_by(
+                attr,
+                "`#[event]` needs a setting, such as `#[event(name = \"CourseRegistered\")]`",
+            );
+        }
+        parse_keys(&mut cx, attr, |cx, meta| {
+            if meta.path == NAME {
+                let lit: LitStr = meta.value()?.parse()?;
+                check_name(cx, &lit, "the event type name", MAX_NAME_LEN, true);
+                name.set(cx, &meta.path, lit.value());
+                Ok(())
+            } else if meta.path == CODEC {
+                let path: Path = meta.value()?.parse()?;
+                codec.set(cx, &meta.path, path);
+                Ok(())
+            } else {
+                Err(unknown_key(meta, EVENT, &[NAME, CODEC]))
+            }
+        });
+    }
+    if !input.generics.params.is_empty() {
+        cx.error_spanned_by(
+            &input.generics,
+            "an event type cannot be generic: its stored type name must name one type",
+        );
+    }
+    let fields = match &input.data {
+        Data::Struct(data) => Some(&data.fields),
+        Data::Enum(data) => {
+            cx.error_spanned_by(
+                data.enum_token,
+                "#[derive(Event)] goes on a struct: derive it on a struct per event, and wrap them in an enum if you need one",
+            );
+            None
+        }
+        Data::Union(data) => {
+            cx.error_spanned_by(
+                data.union_token,
+                "#[derive(Event)] goes on a struct, not a union",
+            );
+            None
+        }
+    };
+    let tags = fields.map(|f| parse_tags(&mut cx, f)).unwrap_or_default();
+    cx.check()?;
+    Ok(EventType {
+        ident: &input.ident,
+        name: name.into_inner().unwrap_or_else(|| input.ident.to_string()),
+        codec: codec.into_inner().map_or_else(
+            || quote!(::dcb_core::codec::Json),
+            ToTokens::into_token_stream,
+        ),
+        tags,
+    })
+}
+
+fn parse_tags<'a>(cx: &mut Ctxt, fields: &'a Fields) -> Vec<TagField<'a>> {
+    let mut tags: Vec<TagField<'a>> = Vec::new();
+    for (index, field) in fields.iter().enumerate() {
+        let Some(tag) = parse_tag(cx, index, field) else {
+            continue;
+        };
+        let key = tag
+            .prefix
+            .clone()
+            .unwrap_or_else(|| tag.ty.to_token_stream().to_string());
+        let repeated = tags.iter().any(|other| {
+            other
+                .prefix
+                .clone()
+                .unwrap_or_else(|| other.ty.to_token_stream().to_string())
+                == key
+        });
+        if repeated {
+            cx.error_spanned_by(
+                field,
+                "another #[tag] field of this event has the same tag prefix; \
+                 give this one its own with #[tag(prefix = \"...\")]",
+            );
+        }
+        tags.push(tag);
+    }
+    tags
+}
+
+fn parse_tag<'a>(cx: &mut Ctxt, index: usize, field: &'a Field) -> Option<TagField<'a>> {
+    let mut attrs = field.attrs.iter().filter(|a| a.path() == TAG);
+    let attr = attrs.next()?;
+    for repeat in attrs {
+        cx.error_spanned_by(repeat, "`#[tag]` is given twice on this field; keep one");
+    }
+    let mut prefix = Setting::new(PREFIX);
+    parse_keys(cx, attr, |cx, meta| {
+        if meta.path == PREFIX {
+            let lit: LitStr = meta.value()?.parse()?;
+            check_name(cx, &lit, "the tag prefix", MAX_PREFIX_LEN, false);
+            prefix.set(cx, &lit, lit.value());
+            Ok(())
+        } else {
+            Err(unknown_key(meta, TAG, &[PREFIX]))
+        }
+    });
+    let member = field
+        .ident
+        .clone()
+        .map_or_else(|| Member::from(index), Member::Named);
+    Some(TagField {
+        member,
+        ty: &field.ty,
+        prefix: prefix.into_inner(),
+        always_one: !is_option_or_vec(&field.ty),
+    })
+}
+
+fn is_option_or_vec(ty: &Type) -> bool {
+    let Type::Path(path) = ty else { return false };
+    path.path
+        .segments
+        .last()
+        .is_some_and(|last| last.ident == "Option" || last.ident == "Vec")
+}
+
+fn expand(event: &EventType<'_>) -> TokenStream {
+    let EventType {
+        ident, name, codec, ..
+    } = event;
+    let capacity = event.tags.len();
+    let push_tags = event.tags.iter().map(|tag| {
+        let TagField { member, ty, .. } = tag;
+        let id_tag = if let Some(prefix) = &tag.prefix {
+            quote!(::dcb_core::Identifier::tag_with_prefix(id, #prefix))
+        } else {
+            quote!(::dcb_core::Identifier::tag(id))
+        };
+        quote_spanned! {ty.span()=>
+            ::dcb_core::TagField::for_each_id(&self.#member, |id| tags.push(#id_tag));
+        }
+    });
+    let has_tags = event
+        .tags
+        .iter()
+        .filter(|tag| tag.always_one && tag.prefix.is_none())
+        .map(|tag| {
+            let ty = tag.ty;
+            quote_spanned! {ty.span()=>
+                #[automatically_derived]
+                impl ::dcb_core::HasTag<#ty> for #ident {}
+            }
+        });
+    let default_prefixes: Vec<TokenStream> = event
+        .tags
+        .iter()
+        .filter(|tag| tag.prefix.is_none())
+        .map(|tag| {
+            let ty = tag.ty;
+            quote!(<<#ty as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX)
+        })
+        .collect();
+    let explicit_prefixes = event.tags.iter().filter_map(|tag| tag.prefix.as_deref());
+    let distinct_prefixes = (event.tags.len() > 1).then(|| {
+        quote! {
+            const _: () = ::dcb_core::__private::assert_distinct_prefixes(&[#(#default_prefixes,)* #(#explicit_prefixes,)*]);
+        }
+    });
+    let tags_binding = if event.tags.is_empty() {
+        quote!(::dcb_core::Tags::new())
+    } else {
+        quote! {
+            let mut tags = ::std::vec::Vec::with_capacity(#capacity);
+            #(#push_tags)*
+            ::dcb_core::Tags::from(tags)
+        }
+    };
+    quote! {
+        #[automatically_derived]
+        impl ::dcb_core::DomainEvent for #ident {
+            const NAME: &'static str = #name;
+
+            fn tags(&self) -> ::dcb_core::Tags {
+                #tags_binding
+            }
+
+            fn encode(&self) -> ::core::result::Result<::std::vec::Vec<u8>, ::dcb_core::codec::CodecError> {
+                <#codec as ::dcb_core::codec::Codec>::encode(self)
+            }
+
+            fn decode(data: &[u8]) -> ::core::result::Result<Self, ::dcb_core::codec::CodecError> {
+                <#codec as ::dcb_core::codec::Codec>::decode(data)
+            }
+        }
+
+        #(#has_tags)*
+
+        #distinct_prefixes
+
+        ::dcb_core::__private::inventory::submit! {
+            ::dcb_core::registry::Registration {
+                event_type: #name,
+                rust_type: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
+                declared_at: ::core::concat!(::core::file!(), ":", ::core::line!()),
+                to_json: |data| {
+                    let event = <#ident as ::dcb_core::DomainEvent>::decode(data)?;
+                    ::core::result::Result::Ok(::dcb_core::__private::serde_json::to_value(&event)?)
+                },
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Expansion tests of the macros' internal functions.
