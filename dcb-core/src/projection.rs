@@ -31,8 +31,11 @@ pub trait Boundary {
 ///   uses; [`condition`](Self::condition) selects the events that must not
 ///   appear after the read for the decision to stand (by default the same),
 ///   and selects nothing the query does not.
-/// - [`apply`](Self::apply) takes events in position order and ignores any
-///   event that [`selects`](Self::selects) rejects; composites rely on it.
+/// - [`apply`](Self::apply) takes events in position order, each one that
+///   [`query`](Self::query) selects (so [`selects`](Self::selects) accepts
+///   it); it need not check that again, and ignores types it does not
+///   handle. A composite checks [`selects`](Self::selects) for each member
+///   before applying an event to it.
 pub trait Projection: Send {
     /// The events to read: handled event types × boundary tags.
     fn query(&self) -> Query;
@@ -48,8 +51,7 @@ pub trait Projection: Send {
     /// Whether `event` is one this projection reads.
     fn selects(&self, event: &SequencedEvent) -> bool;
 
-    /// Folds one event into the state; events the projection does not
-    /// select are ignored.
+    /// Folds one event that the projection selects into the state.
     fn apply(&mut self, event: &SequencedEvent) -> Result<(), DecodeError>;
 }
 
@@ -72,7 +74,11 @@ macro_rules! projection_for_tuples {
             }
 
             fn apply(&mut self, event: &SequencedEvent) -> Result<(), DecodeError> {
-                $(self.$i.apply(event)?;)+
+                $(
+                    if self.$i.selects(event) {
+                        self.$i.apply(event)?;
+                    }
+                )+
                 Ok(())
             }
         }
@@ -93,10 +99,15 @@ fn union<const N: usize>(queries: [Query; N]) -> Query {
         .unwrap_or_default()
 }
 
-/// Folds every event of `events` into `projection`.
+/// Folds `events` into `projection`, skipping those it does not select.
 pub fn fold<'a, P: Projection + ?Sized>(
     projection: &mut P,
     events: impl IntoIterator<Item = &'a SequencedEvent>,
 ) -> Result<(), DecodeError> {
-    events.into_iter().try_for_each(|e| projection.apply(e))
+    for event in events {
+        if projection.selects(event) {
+            projection.apply(event)?;
+        }
+    }
+    Ok(())
 }

@@ -352,9 +352,7 @@ fn the_fold_applies_handled_events_of_the_boundary_only() {
     assert!(state.selects(&mine));
     assert!(!state.selects(&other_course));
     assert!(!state.selects(&unhandled));
-    for event in [&mine, &other_course, &unhandled] {
-        state.apply(event).unwrap();
-    }
+    dcb_core::fold(&mut state, [&mine, &other_course, &unhandled]).unwrap();
     assert!(state.exists);
     assert_eq!(state.places, 5);
 }

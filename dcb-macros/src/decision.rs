@@ -469,9 +469,6 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
                     &mut self,
                     event: &::dcb_core::SequencedEvent,
                 ) -> ::core::result::Result<(), ::dcb_core::domain::DecodeError> {
-                    if !::dcb_core::Boundary::in_boundary(self, event) {
-                        return ::core::result::Result::Ok(());
-                    }
                     let name = event.event_type().as_str();
                     #dispatch
                     ::core::result::Result::Ok(())

@@ -3,6 +3,7 @@
 //!
 //! Prints one JSON object per measurement on stdout and a table on stderr.
 
+mod decide;
 mod report;
 mod workloads;
 
@@ -21,6 +22,8 @@ const USAGE: &str = "usage: cargo bench -p dcb-core --bench stores -- --store me
 
 /// The sizes of one run, and which workloads it runs.
 struct Plan {
+    /// Decisions per variant in the `decide` workload.
+    decisions: u64,
     /// The workloads to run; empty means all.
     workloads: Vec<String>,
     appends: u64,
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
     let plan = if quick {
         Plan {
             workloads,
+            decisions: 20_000,
             appends: 300_000,
             reads: 50_000,
             stored: 1_000_000,
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
     } else {
         Plan {
             workloads,
+            decisions: 100_000,
             appends: 2_000_000,
             reads: 300_000,
             stored: 1_000_000,
@@ -106,6 +111,9 @@ async fn memory(plan: &Plan) {
     eprintln!("machine: {}", machine());
     print_header();
 
+    if plan.runs("decide") {
+        decide_workload(plan).await;
+    }
     if plan.runs("conditional_append") {
         let empty = InMemoryStore::new();
         let (mut lat, total) =
@@ -185,6 +193,39 @@ async fn memory(plan: &Plan) {
         &mut lat,
     )
     .print();
+}
+
+/// The decide runner against a hand-written decision doing the same work.
+async fn decide_workload(plan: &Plan) {
+    const COURSES: usize = 10_000;
+    const JOINS: u32 = 10;
+    let courses: Vec<decide::CourseId> = (0..COURSES).map(|_| decide::CourseId::new()).collect();
+    let (runner_store, hand_store) = (InMemoryStore::new(), InMemoryStore::new());
+    decide::fill(&runner_store, &courses, JOINS).await;
+    decide::fill(&hand_store, &courses, JOINS).await;
+    let stored = runner_store.len() as u64;
+    let ((mut runner, runner_time), (mut hand, hand_time)) =
+        decide::compare(&runner_store, &hand_store, &courses, plan.decisions).await;
+    let ops = plan.decisions;
+    let hand = measurement(
+        "decide_by_hand",
+        1,
+        stored,
+        ops,
+        hand_time.as_secs_f64(),
+        &mut hand,
+    );
+    hand.print();
+    let mut runner = measurement(
+        "decide",
+        1,
+        stored,
+        ops,
+        runner_time.as_secs_f64(),
+        &mut runner,
+    );
+    runner.baseline = Some(("decide_by_hand", hand.ops_per_sec));
+    runner.print();
 }
 
 #[allow(clippy::cast_precision_loss)]
