@@ -13,6 +13,8 @@
 //!
 //! # Features
 //!
+//! - `embedded` (default): the `embedded` module, a durable store in one
+//!   directory.
 //! - `conformance`: the `conformance` module, a suite of tests that any
 //!   [`EventStore`] implementation runs with one call.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
@@ -23,9 +25,12 @@ pub mod codec;
 mod condition;
 mod decide;
 pub mod domain;
+#[cfg(feature = "embedded")]
+pub mod embedded;
 pub mod error;
 mod event;
 pub mod id;
+mod index;
 mod limits;
 pub mod memory;
 mod name;

@@ -3,6 +3,8 @@
 
 use futures_core::Stream;
 
+pub use crate::index::IndexedEvents;
+
 use crate::error::{InvalidInput, ReadError};
 use crate::{Position, SequencedEvent};
 

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 
-use dcb_core::memory::MemoryEvents;
+use dcb_core::read::IndexedEvents;
 use dcb_core::read::{EventStream, ReadResult};
 use dcb_core::{
     AppendCondition, AppendError, Event, EventStore, EventType, InMemoryStore, InvalidInput,
@@ -486,7 +486,7 @@ fn invalid_read(error: ReadError) -> Result<InvalidInput, TestCaseError> {
 /// stream reports before its end; returns whether the stream ended.
 fn pull(
     rt: &Runtime,
-    stream: &mut MemoryEvents,
+    stream: &mut IndexedEvents,
     backwards: bool,
     max: usize,
     out: &mut Vec<SequencedEvent>,
@@ -704,7 +704,7 @@ impl Run {
     /// Consumes a whole stream, checking its head before and after the end.
     fn drain(
         &self,
-        mut stream: MemoryEvents,
+        mut stream: IndexedEvents,
         backwards: bool,
     ) -> Result<ReadResult, TestCaseError> {
         prop_assert_eq!(stream.head(), None, "head before the first event");

@@ -1,18 +1,12 @@
 //! [`InMemoryStore`]: the store that keeps everything in memory.
 
-mod scan;
-mod state;
-mod stream;
-mod tag_index;
-
 use std::future::{Future, ready};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use self::state::State;
-pub use self::stream::MemoryEvents;
 use crate::error::{AppendError, ReadError};
+use crate::index::{IndexedEvents, State};
 use crate::read::{ReadOptions, ReadResult};
 use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
 
@@ -100,24 +94,22 @@ impl InMemoryStore {
     ) -> Result<Position, AppendError> {
         self.limits.check_append(&events)?;
         let mut state = self.state.write();
-        if let Some(position) = state.find_repeat(&events)? {
+        if let Some(position) = state.check_append(&events, condition)? {
             return Ok(position);
         }
-        if let Some(condition) = condition
-            && let Some(first) =
-                scan::first_match(&state, &condition.fail_if_events_match, condition.after)
-            && let Some(conflicting) = Position::new(first)
-        {
-            return Err(AppendError::ConditionFailed { conflicting });
-        }
-        state.check_capacity(&events)?;
-        Ok(state.push(events))
+        let last = state.push(events);
+        state.publish();
+        Ok(last)
     }
 
     /// The synchronous core of [`EventStore::read`].
-    pub fn read_now(&self, query: &Query, options: ReadOptions) -> Result<MemoryEvents, ReadError> {
+    pub fn read_now(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> Result<IndexedEvents, ReadError> {
         options.check()?;
-        Ok(MemoryEvents::new(Arc::clone(&self.state), query, options))
+        Ok(IndexedEvents::new(Arc::clone(&self.state), query, options))
     }
 
     /// The synchronous core of [`EventStore::head`].
@@ -128,13 +120,13 @@ impl InMemoryStore {
 }
 
 impl EventStore for InMemoryStore {
-    type Stream = MemoryEvents;
+    type Stream = IndexedEvents;
 
     fn read(
         &self,
         query: &Query,
         options: ReadOptions,
-    ) -> impl Future<Output = Result<MemoryEvents, ReadError>> + Send {
+    ) -> impl Future<Output = Result<IndexedEvents, ReadError>> + Send {
         ready(self.read_now(query, options))
     }
 
@@ -143,7 +135,10 @@ impl EventStore for InMemoryStore {
         query: &Query,
         options: ReadOptions,
     ) -> impl Future<Output = Result<ReadResult, ReadError>> + Send {
-        ready(self.read_now(query, options).map(MemoryEvents::collect_now))
+        ready(
+            self.read_now(query, options)
+                .map(IndexedEvents::collect_now),
+        )
     }
 
     fn append(

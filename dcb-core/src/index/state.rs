@@ -15,42 +15,45 @@ use crate::error::{AppendError, BackendError};
 use crate::{Event, EventType, Position, Tag};
 
 /// A position as a plain number; position `p` is `events[p - 1]`.
-pub(super) type Pos = u64;
+pub(crate) type Pos = u64;
 
 /// The dense id of an interned event type.
-pub(super) type TypeId = u32;
+pub(crate) type TypeId = u32;
 
 /// A posting-list entry: `position << TYPE_BITS | type id`.
-pub(super) type Entry = u64;
+pub(crate) type Entry = u64;
 
 const TYPE_BITS: u32 = 24;
 
 /// The most distinct event types the store can index.
-pub(super) const MAX_TYPES: usize = 1 << TYPE_BITS;
+pub(crate) const MAX_TYPES: usize = 1 << TYPE_BITS;
 
 /// The most events the store can index (about 10^12, far beyond memory).
-pub(super) const MAX_EVENTS: Pos = 1 << (64 - TYPE_BITS);
+pub(crate) const MAX_EVENTS: Pos = 1 << (64 - TYPE_BITS);
 
-pub(super) fn position_of(entry: Entry) -> Pos {
+pub(crate) fn position_of(entry: Entry) -> Pos {
     entry >> TYPE_BITS
 }
 
-pub(super) fn type_of(entry: Entry) -> TypeId {
+pub(crate) fn type_of(entry: Entry) -> TypeId {
     // The mask keeps the value below 2^24, so the cast is lossless.
     #[allow(clippy::cast_possible_truncation)]
     let id = (entry & ((1 << TYPE_BITS) - 1)) as TypeId;
     id
 }
 
-pub(super) fn entry(position: Pos, type_id: TypeId) -> Entry {
+pub(crate) fn entry(position: Pos, type_id: TypeId) -> Entry {
     (position << TYPE_BITS) | Entry::from(type_id)
 }
 
 /// The log and its indexes, guarded together by the store's lock so that
 /// an append is visible everywhere at once or nowhere.
 #[derive(Default)]
-pub(super) struct State {
+pub(crate) struct State {
+    /// Every pushed event; those after `published` are not visible yet.
     events: Vec<Event>,
+    /// The last position reads may see.
+    published: Pos,
     type_ids: HashMap<EventType, TypeId, RandomState>,
     /// Entries of each event type, by type id.
     by_type: Vec<Vec<Entry>>,
@@ -61,35 +64,96 @@ pub(super) struct State {
 }
 
 impl State {
-    /// The last position, 0 when empty.
-    pub(super) fn last(&self) -> Pos {
+    /// The last published position — what reads see — 0 when none.
+    pub(crate) fn last(&self) -> Pos {
+        self.published
+    }
+
+    /// The last pushed position, published or not; appends check their
+    /// conditions against everything pushed.
+    pub(crate) fn end(&self) -> Pos {
         self.events.len() as Pos
     }
 
+    /// Makes every pushed event visible to reads.
+    pub(crate) fn publish(&mut self) {
+        self.published = self.end();
+    }
+
+    /// Checks an append against the stored and pushed events, in the order
+    /// the contract gives: an exact repeat returns its original position
+    /// (`Ok(Some)`), then the condition, then the store's capacity.
+    /// `Ok(None)` means the events may be pushed.
+    pub(crate) fn check_append(
+        &self,
+        events: &[Event],
+        condition: Option<&crate::AppendCondition>,
+    ) -> Result<Option<Position>, AppendError> {
+        if let Some(position) = self.find_repeat(events)? {
+            return Ok(Some(position));
+        }
+        if let Some(condition) = condition
+            && let Some(first) =
+                super::first_match(self, &condition.fail_if_events_match, condition.after)
+            && let Some(conflicting) = Position::new(first)
+        {
+            return Err(AppendError::ConditionFailed { conflicting });
+        }
+        self.check_capacity(events)?;
+        Ok(None)
+    }
+
+    /// Removes the pushed, unpublished events after position `to`, with
+    /// their index entries: the rollback of a batch that could not be made
+    /// durable.
+    pub(crate) fn truncate(&mut self, to: Pos) {
+        let to = to.max(self.published);
+        while self.end() > to {
+            let Some(event) = self.events.pop() else {
+                break;
+            };
+            let position = self.end() + 1;
+            if let Some(type_id) = self.type_ids.get(event.event_type()).copied()
+                && let Some(list) = self.by_type.get_mut(type_id as usize)
+                && list.last().is_some_and(|&e| position_of(e) == position)
+            {
+                list.pop();
+            }
+            for tag in event.tags() {
+                self.by_tag.pop(tag, position);
+            }
+            if let Some(id) = event.id()
+                && self.by_id.get(&id) == Some(&position)
+            {
+                self.by_id.remove(&id);
+            }
+        }
+    }
+
     /// The event at `position`, which must be in `1..=last()`.
-    pub(super) fn event(&self, position: Pos) -> &Event {
+    pub(crate) fn event(&self, position: Pos) -> &Event {
         let index = usize::try_from(position - 1).unwrap_or(usize::MAX);
         &self.events[index]
     }
 
-    pub(super) fn type_id(&self, event_type: &EventType) -> Option<TypeId> {
+    pub(crate) fn type_id(&self, event_type: &EventType) -> Option<TypeId> {
         self.type_ids.get(event_type).copied()
     }
 
-    pub(super) fn type_list(&self, type_id: TypeId) -> &[Entry] {
+    pub(crate) fn type_list(&self, type_id: TypeId) -> &[Entry] {
         self.by_type
             .get(type_id as usize)
             .map_or(&[], Vec::as_slice)
     }
 
-    pub(super) fn tag_list(&self, tag: &Tag) -> &[Entry] {
+    pub(crate) fn tag_list(&self, tag: &Tag) -> &[Entry] {
         self.by_tag.get(tag)
     }
 
     /// Decides whether `events` repeat an earlier append: `Ok(Some(last))`
     /// for an exact repeat, `Ok(None)` when none of their ids is stored, and
     /// an error when some are stored by a different append.
-    pub(super) fn find_repeat(&self, events: &[Event]) -> Result<Option<Position>, AppendError> {
+    fn find_repeat(&self, events: &[Event]) -> Result<Option<Position>, AppendError> {
         if self.by_id.is_empty() || events.iter().all(|e| e.id().is_none()) {
             return Ok(None);
         }
@@ -117,8 +181,8 @@ impl State {
     }
 
     /// Checks that `events` fit in the indexes; nothing is written otherwise.
-    pub(super) fn check_capacity(&self, events: &[Event]) -> Result<(), AppendError> {
-        if self.last() + events.len() as Pos >= MAX_EVENTS {
+    fn check_capacity(&self, events: &[Event]) -> Result<(), AppendError> {
+        if self.end() + events.len() as Pos >= MAX_EVENTS {
             return Err(AppendError::Backend(BackendError::new(format!(
                 "the in-memory store is full: it indexes at most {MAX_EVENTS} events"
             ))));
@@ -140,12 +204,12 @@ impl State {
         Ok(())
     }
 
-    /// Appends `events` and indexes them; returns the last position. Call
-    /// [`check_capacity`](Self::check_capacity) first.
-    pub(super) fn push(&mut self, events: Vec<Event>) -> Position {
+    /// Pushes `events` and indexes them, unpublished; returns the last
+    /// position. Call [`check_append`](Self::check_append) first.
+    pub(crate) fn push(&mut self, events: Vec<Event>) -> Position {
         self.events.reserve(events.len());
         for event in events {
-            let position = self.last() + 1;
+            let position = self.end() + 1;
             let type_id = self.intern(event.event_type());
             let entry = entry(position, type_id);
             self.by_type[type_id as usize].push(entry);
@@ -157,7 +221,7 @@ impl State {
             }
             self.events.push(event);
         }
-        Position::new(self.last()).unwrap_or(Position::FIRST)
+        Position::new(self.end()).unwrap_or(Position::FIRST)
     }
 
     fn intern(&mut self, event_type: &EventType) -> TypeId {

@@ -28,14 +28,14 @@ struct TagEntry {
 
 /// The posting list of every tag.
 #[derive(Default)]
-pub(super) struct TagIndex {
+pub(crate) struct TagIndex {
     hasher: RandomState,
     table: HashTable<TagEntry>,
 }
 
 impl TagIndex {
     /// The entries of `tag`, ascending; empty when no event carries it.
-    pub(super) fn get(&self, tag: &Tag) -> &[Entry] {
+    pub(crate) fn get(&self, tag: &Tag) -> &[Entry] {
         let hash = self.hasher.hash_one(tag.as_str());
         self.table
             .find(hash, |e| {
@@ -44,9 +44,30 @@ impl TagIndex {
             .map_or(&[], |e| e.entries.as_slice())
     }
 
+    /// Removes the last entry of `tag`'s list if it is at `position`, and
+    /// the tag itself when no entry is left: the rollback of [`push`](Self::push).
+    pub(crate) fn pop(&mut self, tag: &Tag, position: super::state::Pos) {
+        let hash = self.hasher.hash_one(tag.as_str());
+        let Ok(mut slot) = self.table.find_entry(hash, |e| {
+            e.hash == hash && e.text.as_slice() == tag.as_str().as_bytes()
+        }) else {
+            return;
+        };
+        let entries = &mut slot.get_mut().entries;
+        if entries
+            .last()
+            .is_some_and(|&e| super::state::position_of(e) == position)
+        {
+            entries.pop();
+        }
+        if entries.is_empty() {
+            slot.remove();
+        }
+    }
+
     /// Appends `entry` to the list of `tag`; entries must be pushed in
     /// ascending order.
-    pub(super) fn push(&mut self, tag: &Tag, entry: Entry) {
+    pub(crate) fn push(&mut self, tag: &Tag, entry: Entry) {
         let hash = self.hasher.hash_one(tag.as_str());
         match self.table.entry(
             hash,

@@ -37,7 +37,7 @@ type TypeIds = SmallVec<[TypeId; 4]>;
 
 /// A resumable walk over the positions matching a query within
 /// `(after, last]`, where `last` is the snapshot the scan was planned in.
-pub(super) struct Scan {
+pub(crate) struct Scan {
     lists: SmallVec<[List; 4]>,
     /// Per list — forward: the index of the next entry; backwards: the
     /// number of entries left, the next being at `index - 1`.
@@ -51,7 +51,7 @@ pub(super) struct Scan {
 impl Scan {
     /// Plans a scan of `query` over the events after `after` in `state`,
     /// whose last position becomes the scan's snapshot.
-    pub(super) fn new(
+    pub(crate) fn new(
         state: &State,
         query: &Query,
         after: Option<Position>,
@@ -76,7 +76,7 @@ impl Scan {
     }
 
     /// The last position of the snapshot the scan was planned in.
-    pub(super) fn snapshot(&self) -> Pos {
+    pub(crate) fn snapshot(&self) -> Pos {
         self.last
     }
 
@@ -145,7 +145,7 @@ impl Scan {
     /// Calls `visit` with each matching position, in the scan's direction,
     /// until `visit` returns `false` (the scan can be resumed later) or the
     /// matches run out (returns `true`).
-    pub(super) fn run(&mut self, state: &State, mut visit: impl FnMut(Pos) -> bool) -> bool {
+    pub(crate) fn run(&mut self, state: &State, mut visit: impl FnMut(Pos) -> bool) -> bool {
         let entries: SmallVec<[&[Entry]; 4]> =
             self.lists.iter().map(|l| entries(state, l)).collect();
         let walk = Walk {
@@ -270,10 +270,10 @@ impl Walk<'_> {
 /// The first position after `after` matching `query`, if any: the check of
 /// an append condition. Equivalent to the first step of a forward [`Scan`],
 /// without planning a resumable one.
-pub(super) fn first_match(state: &State, query: &Query, after: Option<Position>) -> Option<Pos> {
+pub(crate) fn first_match(state: &State, query: &Query, after: Option<Position>) -> Option<Pos> {
     let after = after.map_or(0, Position::get);
     if query.is_all() || query.items().iter().any(is_unrestricted) {
-        return (after < state.last()).then_some(after + 1);
+        return (after < state.end()).then_some(after + 1);
     }
     query
         .items()

@@ -1,4 +1,4 @@
-//! [`MemoryEvents`]: the stream of an in-memory read.
+//! [`IndexedEvents`]: the stream of an in-memory read.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -26,12 +26,13 @@ enum Stop {
     Limit,
 }
 
-/// The events of one [`InMemoryStore`](super::InMemoryStore) read.
+/// The events of one read from a store whose index lives in memory: the
+/// [`InMemoryStore`](crate::InMemoryStore) and the embedded store.
 ///
 /// It holds at most one batch of events and takes the store's read lock
 /// only while it fills the next batch, so a long read never blocks appends
 /// for long.
-pub struct MemoryEvents {
+pub struct IndexedEvents {
     state: Arc<RwLock<State>>,
     batches: Batches,
     last_yielded: Option<Position>,
@@ -52,13 +53,13 @@ struct Batches {
     stop: Option<Stop>,
 }
 
-impl MemoryEvents {
+impl IndexedEvents {
     /// Plans the read and fills its first batch under one lock.
-    pub(super) fn new(
+    pub(crate) fn new(
         state: Arc<RwLock<State>>,
         query: &Query,
         options: ReadOptions,
-    ) -> MemoryEvents {
+    ) -> IndexedEvents {
         let guard = state.read();
         let mut batches = Batches {
             scan: Scan::new(&guard, query, options.after, options.backwards),
@@ -70,7 +71,7 @@ impl MemoryEvents {
         };
         batches.fill(&guard);
         drop(guard);
-        MemoryEvents {
+        IndexedEvents {
             state,
             batches,
             last_yielded: None,
@@ -79,10 +80,10 @@ impl MemoryEvents {
     }
 }
 
-impl MemoryEvents {
+impl IndexedEvents {
     /// Reads the rest of the stream into memory without polling it event
     /// by event: the in-memory store's `read_to_end`.
-    pub(super) fn collect_now(mut self) -> ReadResult {
+    pub(crate) fn collect_now(mut self) -> ReadResult {
         let mut events = Vec::from(std::mem::take(&mut self.batches.buffer));
         while self.batches.stop.is_none() {
             self.batches.fill(&self.state.read());
@@ -128,7 +129,7 @@ impl Batches {
     }
 }
 
-impl Stream for MemoryEvents {
+impl Stream for IndexedEvents {
     type Item = Result<SequencedEvent, ReadError>;
 
     fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -151,7 +152,7 @@ impl Stream for MemoryEvents {
     }
 }
 
-impl EventStream for MemoryEvents {
+impl EventStream for IndexedEvents {
     fn head(&self) -> Option<Position> {
         match (self.ended, self.batches.backwards) {
             (true, false) if self.batches.stop == Some(Stop::Limit) => self.last_yielded,

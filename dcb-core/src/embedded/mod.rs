@@ -1,0 +1,356 @@
+//! [`EmbeddedStore`]: a durable store in one directory, with no server.
+//!
+//! The store is a checksummed segment log on disk plus the in-memory index
+//! of the [`InMemoryStore`](crate::InMemoryStore), rebuilt from the log when
+//! the store opens. One writer thread *group-commits*: it takes every
+//! append waiting at once, checks each condition against the committed
+//! events and the earlier appends of the same batch, writes the batch, and
+//! makes it durable with one `fdatasync` before any append of the batch is
+//! acknowledged or becomes visible to reads. See `docs/design.md` for the
+//! file format and the recovery rules.
+//!
+//! ```
+//! use dcb_core::embedded::EmbeddedStore;
+//! use dcb_core::{Event, EventStore, EventType, Query, ReadOptions};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let dir = std::env::temp_dir().join(format!("dcb-doc-{}", dcb_core::Uuid::new_v4()));
+//! {
+//!     let store = EmbeddedStore::open(&dir)?;
+//!     store.append(vec![Event::new(EventType::from_static("Opened"), "{}")], None).await?;
+//! }
+//! let store = EmbeddedStore::open(&dir)?; // the event survived
+//! assert_eq!(store.read_to_end(&Query::all(), ReadOptions::new()).await?.events.len(), 1);
+//! # drop(store);
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+mod lock;
+mod log;
+mod record;
+mod writer;
+
+use std::future::{Future, ready};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+
+use self::writer::Request;
+use crate::error::{AppendError, BackendError, ReadError};
+use crate::index::{IndexedEvents, State};
+use crate::read::{ReadOptions, ReadResult};
+use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
+
+/// How to open an [`EmbeddedStore`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct EmbeddedOptions {
+    /// How long to wait for another process that has the store open.
+    pub lock_timeout: Duration,
+    /// The size after which appends go to a new segment file.
+    pub segment_size: u64,
+    /// The input limits appends are checked against.
+    pub limits: Limits,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> EmbeddedOptions {
+        EmbeddedOptions {
+            lock_timeout: Duration::from_secs(30),
+            segment_size: 256 << 20,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl EmbeddedOptions {
+    /// Sets how long to wait for another process that has the store open.
+    #[must_use]
+    pub fn lock_timeout(mut self, timeout: Duration) -> EmbeddedOptions {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// Sets the size after which appends go to a new segment file.
+    #[must_use]
+    pub fn segment_size(mut self, bytes: u64) -> EmbeddedOptions {
+        self.segment_size = bytes.max(4096);
+        self
+    }
+
+    /// Sets the input limits.
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> EmbeddedOptions {
+        self.limits = limits;
+        self
+    }
+}
+
+/// What opening the store found and repaired.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recovery {
+    /// The number of events in the store.
+    pub events: u64,
+    /// The number of segment files.
+    pub segments: usize,
+    /// A torn write cut off the end of the log: the file, the offset its
+    /// valid data ends at, and the bytes removed. Torn data was never
+    /// acknowledged: an append is acknowledged only once it is durable.
+    pub truncated: Option<(PathBuf, u64, u64)>,
+}
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// Another process has the store open and did not close it in time.
+    #[error(
+        "the store in {} is in use by another process (waited {waited:?}); \
+         close it or raise the lock timeout",
+        dir.display()
+    )]
+    Locked {
+        /// The store's directory.
+        dir: PathBuf,
+        /// How long this process waited.
+        waited: Duration,
+    },
+    /// The log is damaged before its end: acknowledged data is unreadable.
+    #[error(
+        "the store's log is damaged in {} at byte {offset}: {reason}; \
+         restore the file from a backup (nothing was changed)",
+        file.display()
+    )]
+    Corrupt {
+        /// The damaged segment file.
+        file: PathBuf,
+        /// Where the damage starts.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file in the directory is not a segment of this format.
+    #[error("{} is not a segment of a dcb store; is this the right directory?", file.display())]
+    NotAStore {
+        /// The file.
+        file: PathBuf,
+    },
+    /// An I/O error on a file of the store.
+    #[error("cannot use {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl OpenError {
+    fn io(path: &Path, source: std::io::Error) -> OpenError {
+        OpenError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// A durable event store in one directory; see the [module](self).
+///
+/// - Positions are gap-free.
+/// - An append returns only once its events are durable (`fdatasync`);
+///   concurrent appends share one sync.
+/// - Reads are served from memory and never wait for a sync.
+/// - One process at a time: a second one waits for the directory's lock.
+/// - Clones share the same store; the last one to be dropped waits for the
+///   writer to finish what was submitted.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    state: Arc<RwLock<State>>,
+    limits: Limits,
+    recovery: Recovery,
+    requests: Mutex<Option<mpsc::Sender<Request>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store in `dir` with the default options.
+    ///
+    /// Opening reads the whole log to rebuild the index; it blocks, so in
+    /// async code call it from `spawn_blocking`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<EmbeddedStore, OpenError> {
+        EmbeddedStore::open_with(dir, &EmbeddedOptions::default())
+    }
+
+    /// Opens (or creates) the store in `dir`.
+    pub fn open_with(
+        dir: impl AsRef<Path>,
+        options: &EmbeddedOptions,
+    ) -> Result<EmbeddedStore, OpenError> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| OpenError::io(dir, e))?;
+        let lock = lock::acquire(dir, options.lock_timeout)?;
+        let (log, replayed) = log::Log::open(dir, options.segment_size)?;
+        let mut state = State::default();
+        for events in replayed.records {
+            state.push(events);
+        }
+        state.publish();
+        let state = Arc::new(RwLock::new(state));
+        let (sender, receiver) = mpsc::channel();
+        let writer = writer::spawn(log, lock, Arc::clone(&state), receiver)
+            .map_err(|e| OpenError::io(dir, e))?;
+        Ok(EmbeddedStore {
+            inner: Arc::new(Inner {
+                dir: dir.to_owned(),
+                state,
+                limits: options.limits,
+                recovery: replayed.recovery,
+                requests: Mutex::new(Some(sender)),
+                writer: Mutex::new(Some(writer)),
+            }),
+        })
+    }
+
+    /// The store's directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// What opening the store found and repaired.
+    #[must_use]
+    pub fn recovery(&self) -> &Recovery {
+        &self.inner.recovery
+    }
+
+    /// The number of stored events.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        usize::try_from(self.inner.state.read().last()).unwrap_or(usize::MAX)
+    }
+
+    /// Whether no event is stored.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Waits for the writer to finish every submitted append and releases
+    /// the directory's lock. Appends on clones made before fail afterwards.
+    pub fn close(self) {
+        self.inner.shut_down();
+    }
+
+    fn submit(
+        &self,
+        events: Vec<Event>,
+        condition: Option<AppendCondition>,
+    ) -> impl Future<Output = Result<Position, AppendError>> + Send + use<> {
+        let checked = self
+            .inner
+            .limits
+            .check_append(&events)
+            .map_err(AppendError::from)
+            .and_then(|()| {
+                let (reply, outcome) = tokio::sync::oneshot::channel();
+                let requests = self.inner.requests.lock();
+                let sender = requests.as_ref().ok_or_else(closed)?;
+                sender
+                    .send(Request {
+                        events,
+                        condition,
+                        reply,
+                    })
+                    .map_err(|_| closed())?;
+                Ok(outcome)
+            });
+        async move {
+            match checked {
+                Ok(outcome) => outcome.await.unwrap_or_else(|_| Err(closed())),
+                Err(err) => Err(err),
+            }
+        }
+    }
+}
+
+fn closed() -> AppendError {
+    AppendError::Backend(BackendError::new(
+        "the store is closed (or its writer stopped after an I/O error); open it again",
+    ))
+}
+
+impl Inner {
+    fn shut_down(&self) {
+        drop(self.requests.lock().take());
+        if let Some(writer) = self.writer.lock().take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+impl EventStore for EmbeddedStore {
+    type Stream = IndexedEvents;
+
+    fn read(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> impl Future<Output = Result<IndexedEvents, ReadError>> + Send {
+        ready(
+            options
+                .check()
+                .map_err(ReadError::from)
+                .map(|()| IndexedEvents::new(Arc::clone(&self.inner.state), query, options)),
+        )
+    }
+
+    fn read_to_end(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> impl Future<Output = Result<ReadResult, ReadError>> + Send {
+        ready(options.check().map_err(ReadError::from).map(|()| {
+            IndexedEvents::new(Arc::clone(&self.inner.state), query, options).collect_now()
+        }))
+    }
+
+    fn append(
+        &self,
+        events: Vec<Event>,
+        condition: Option<AppendCondition>,
+    ) -> impl Future<Output = Result<Position, AppendError>> + Send {
+        self.submit(events, condition)
+    }
+
+    fn head(&self) -> impl Future<Output = Result<Option<Position>, ReadError>> + Send {
+        ready(Ok(Position::new(self.inner.state.read().last())))
+    }
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("dir", &self.inner.dir)
+            .field("events", &self.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,217 @@
+//! The on-disk record: one append, checksummed.
+//!
+//! ```text
+//! record  = len: u32 | crc: u32 | payload (len bytes)          crc = CRC-32 of payload
+//! payload = first position: u64 | count: u32 | event × count
+//! event   = type len: u16 | type | tag count: u16 | (tag len: u16 | tag) × count
+//!         | has id: u8 | id: 16 bytes if has id | data len: u32 | data
+//! ```
+//!
+//! All integers are little-endian. A record holds every event of one
+//! append, so an append is on disk whole or not at all.
+
+use bytes::{Buf, BufMut, Bytes};
+use uuid::Uuid;
+
+use crate::{Event, EventType, Tag, Tags};
+
+/// The size of a record's header: length and checksum.
+pub(super) const HEADER_LEN: usize = 8;
+
+/// Appends the record of `events`, starting at position `first`, to `out`.
+pub(super) fn encode(first: u64, events: &[Event], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.put_u32_le(0);
+    out.put_u32_le(0);
+    out.put_u64_le(first);
+    out.put_u32_le(u32::try_from(events.len()).unwrap_or(u32::MAX));
+    for event in events {
+        put_short_str(out, event.event_type().as_str());
+        out.put_u16_le(u16::try_from(event.tags().len()).unwrap_or(u16::MAX));
+        for tag in event.tags() {
+            put_short_str(out, tag.as_str());
+        }
+        match event.id() {
+            Some(id) => {
+                out.put_u8(1);
+                out.put_slice(id.as_bytes());
+            }
+            None => out.put_u8(0),
+        }
+        out.put_u32_le(u32::try_from(event.data().len()).unwrap_or(u32::MAX));
+        out.put_slice(event.data());
+    }
+    let payload_len = out.len() - start - HEADER_LEN;
+    let crc = crc32fast::hash(&out[start + HEADER_LEN..]);
+    out[start..start + 4]
+        .copy_from_slice(&u32::try_from(payload_len).unwrap_or(u32::MAX).to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Names and tags are at most 256 bytes (`MAX_NAME_LEN`), so a `u16`
+/// length always fits.
+fn put_short_str(out: &mut Vec<u8>, s: &str) {
+    out.put_u16_le(u16::try_from(s.len()).unwrap_or(u16::MAX));
+    out.put_slice(s.as_bytes());
+}
+
+/// What is found at an offset of a segment.
+pub(super) enum Found {
+    /// A whole, intact record: its first position, its events, and its
+    /// total length on disk.
+    Record {
+        first: u64,
+        events: Vec<Event>,
+        len: usize,
+    },
+    /// Nothing more: the end of the data (or zeros after it).
+    End,
+    /// A record that is cut short or fails its checksum.
+    Damaged(&'static str),
+}
+
+/// Reads the record at `offset` of `segment`. Event data is shared with
+/// `segment`, not copied.
+pub(super) fn decode(segment: &Bytes, offset: usize) -> Found {
+    let rest = &segment[offset..];
+    if rest.is_empty() {
+        return Found::End;
+    }
+    if rest.len() < HEADER_LEN {
+        return if rest.iter().all(|&b| b == 0) {
+            Found::End
+        } else {
+            Found::Damaged("the record header is cut short")
+        };
+    }
+    let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+    let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
+    if len == 0 && crc == 0 {
+        return if rest.iter().all(|&b| b == 0) {
+            Found::End
+        } else {
+            Found::Damaged("an empty record header is followed by data")
+        };
+    }
+    if rest.len() - HEADER_LEN < len {
+        return Found::Damaged("the record is cut short");
+    }
+    let payload_start = offset + HEADER_LEN;
+    let payload = segment.slice(payload_start..payload_start + len);
+    if crc32fast::hash(&payload) != crc {
+        return Found::Damaged("the record's checksum does not match");
+    }
+    match parse_payload(payload) {
+        Some((first, events)) => Found::Record {
+            first,
+            events,
+            len: HEADER_LEN + len,
+        },
+        None => Found::Damaged("the record's checksum matches but its events cannot be read"),
+    }
+}
+
+fn parse_payload(mut payload: Bytes) -> Option<(u64, Vec<Event>)> {
+    let first = take_u64(&mut payload)?;
+    let count = take_u32(&mut payload)? as usize;
+    let mut events = Vec::with_capacity(count.min(payload.len()));
+    for _ in 0..count {
+        let event_type = EventType::new(take_str(&mut payload)?).ok()?;
+        let tag_count = take_u16(&mut payload)?;
+        let mut tags = Vec::with_capacity(usize::from(tag_count));
+        for _ in 0..tag_count {
+            tags.push(Tag::new(take_str(&mut payload)?).ok()?);
+        }
+        let id = match take_u8(&mut payload)? {
+            0 => None,
+            1 => Some(Uuid::from_slice(&take_bytes(&mut payload, 16)?).ok()?),
+            _ => return None,
+        };
+        let data_len = take_u32(&mut payload)? as usize;
+        let data = take_bytes(&mut payload, data_len)?;
+        let mut event = Event::new(event_type, data).with_tags(Tags::from(tags));
+        if let Some(id) = id {
+            event = event.with_id(id);
+        }
+        events.push(event);
+    }
+    payload.is_empty().then_some((first, events))
+}
+
+fn take_u8(b: &mut Bytes) -> Option<u8> {
+    (b.remaining() >= 1).then(|| b.get_u8())
+}
+
+fn take_u16(b: &mut Bytes) -> Option<u16> {
+    (b.remaining() >= 2).then(|| b.get_u16_le())
+}
+
+fn take_u32(b: &mut Bytes) -> Option<u32> {
+    (b.remaining() >= 4).then(|| b.get_u32_le())
+}
+
+fn take_u64(b: &mut Bytes) -> Option<u64> {
+    (b.remaining() >= 8).then(|| b.get_u64_le())
+}
+
+fn take_bytes(b: &mut Bytes, len: usize) -> Option<Bytes> {
+    (b.remaining() >= len).then(|| b.split_to(len))
+}
+
+fn take_str(b: &mut Bytes) -> Option<String> {
+    let len = usize::from(take_u16(b)?);
+    String::from_utf8(take_bytes(b, len)?.to_vec()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<Event> {
+        vec![
+            Event::new(EventType::from_static("A"), "{\"x\":1}")
+                .with_tags([Tag::from_static("t:1"), Tag::from_static("u:2")])
+                .with_id(Uuid::from_u128(7)),
+            Event::new(EventType::from_static("B"), Vec::<u8>::new()),
+        ]
+    }
+
+    #[test]
+    fn round_trips() {
+        let mut out = Vec::new();
+        encode(5, &sample(), &mut out);
+        let segment = Bytes::from(out);
+        match decode(&segment, 0) {
+            Found::Record { first, events, len } => {
+                assert_eq!(first, 5);
+                assert_eq!(events, sample());
+                assert_eq!(len, segment.len());
+            }
+            _ => panic!("expected a record"),
+        }
+        assert!(matches!(decode(&segment, segment.len()), Found::End));
+    }
+
+    #[test]
+    fn detects_torn_and_flipped_records() {
+        let mut out = Vec::new();
+        encode(1, &sample(), &mut out);
+        for cut in 1..out.len() {
+            let torn = Bytes::copy_from_slice(&out[..cut]);
+            assert!(
+                matches!(decode(&torn, 0), Found::Damaged(_)),
+                "cut at {cut}"
+            );
+        }
+        for byte in HEADER_LEN..out.len() {
+            let mut flipped = out.clone();
+            flipped[byte] ^= 0x10;
+            assert!(
+                matches!(decode(&Bytes::from(flipped), 0), Found::Damaged(_)),
+                "flip at {byte}"
+            );
+        }
+        let zeros = Bytes::from(vec![0u8; 64]);
+        assert!(matches!(decode(&zeros, 0), Found::End));
+    }
+}

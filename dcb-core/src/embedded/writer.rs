@@ -1,0 +1,142 @@
+//! The writer thread: group commit.
+//!
+//! Appends queue up while the previous batch is being synced. The writer
+//! takes all of them at once, decides each in order under the index's write
+//! lock — idempotent repeat, condition, capacity, checked against the
+//! committed events *and* the earlier appends of the batch — encodes the
+//! accepted ones, writes and syncs the batch once, and only then publishes
+//! it to readers and acknowledges every append of the batch.
+
+use std::fs::File;
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::thread::JoinHandle;
+
+use parking_lot::RwLock;
+use tokio::sync::oneshot;
+
+use super::log::{Log, WriteError};
+use super::record;
+use crate::error::{AppendError, BackendError};
+use crate::index::State;
+use crate::{AppendCondition, Event, Position};
+
+/// The most appends committed in one batch.
+const MAX_BATCH: usize = 4096;
+
+/// One append waiting for the writer.
+pub(super) struct Request {
+    pub(super) events: Vec<Event>,
+    pub(super) condition: Option<AppendCondition>,
+    pub(super) reply: oneshot::Sender<Result<Position, AppendError>>,
+}
+
+/// Starts the writer; it runs until every sender is gone, then releases the
+/// directory lock by dropping it.
+pub(super) fn spawn(
+    log: Log,
+    lock: File,
+    state: Arc<RwLock<State>>,
+    requests: Receiver<Request>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("dcb-embedded-writer".to_owned())
+        .spawn(move || {
+            let _lock = lock;
+            let mut writer = Writer {
+                log,
+                state,
+                buffer: Vec::new(),
+                failed: None,
+            };
+            while let Ok(first) = requests.recv() {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match requests.try_recv() {
+                        Ok(request) => batch.push(request),
+                        Err(_) => break,
+                    }
+                }
+                writer.commit(batch);
+            }
+        })
+}
+
+struct Writer {
+    log: Log,
+    state: Arc<RwLock<State>>,
+    /// The encoded records of the batch being committed.
+    buffer: Vec<u8>,
+    /// Set when a sync failed: nothing may be appended any more.
+    failed: Option<String>,
+}
+
+impl Writer {
+    fn commit(&mut self, batch: Vec<Request>) {
+        if let Some(reason) = &self.failed {
+            for request in batch {
+                let _ = request.reply.send(Err(poisoned(reason)));
+            }
+            return;
+        }
+        self.buffer.clear();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let (before, next) = {
+            let mut state = self.state.write();
+            let before = state.end();
+            for request in batch {
+                let outcome = match state.check_append(&request.events, request.condition.as_ref())
+                {
+                    Ok(Some(repeat)) => Ok(repeat),
+                    Ok(None) => {
+                        record::encode(state.end() + 1, &request.events, &mut self.buffer);
+                        Ok(state.push(request.events))
+                    }
+                    Err(err) => Err(err),
+                };
+                outcomes.push((request.reply, outcome));
+            }
+            (before, state.end() + 1)
+        };
+        if !self.buffer.is_empty() {
+            let written = self.log.append(&self.buffer, next);
+            let mut state = self.state.write();
+            match written {
+                Ok(()) => state.publish(),
+                Err(err) => {
+                    state.truncate(before);
+                    drop(state);
+                    let message = match err {
+                        WriteError::Write(e) => format!(
+                            "cannot write the log {}: {e}; nothing was written, the store is still usable",
+                            self.log.active_path().display()
+                        ),
+                        WriteError::Sync(e) => {
+                            let reason = format!(
+                                "cannot make the log {} durable: {e}",
+                                self.log.active_path().display()
+                            );
+                            self.failed = Some(reason.clone());
+                            reason
+                        }
+                    };
+                    for (_, outcome) in &mut outcomes {
+                        if outcome.is_ok() {
+                            *outcome =
+                                Err(AppendError::Backend(BackendError::new(message.clone())));
+                        }
+                    }
+                }
+            }
+        }
+        for (reply, outcome) in outcomes {
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+fn poisoned(reason: &str) -> AppendError {
+    AppendError::Backend(BackendError::new(format!(
+        "{reason}; the store stopped appending to protect the log: open it again"
+    )))
+}

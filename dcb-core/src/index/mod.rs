@@ -1,0 +1,17 @@
+//! The in-memory index shared by the in-memory and the embedded store: the
+//! events, posting lists by type and by tag, event ids, and the scans that
+//! answer queries from them.
+//!
+//! Events are *pushed* and then *published*: a read sees events up to the
+//! published position only. The in-memory store publishes at once; the
+//! embedded store publishes a batch once it is durable, and can roll back
+//! what it pushed if writing fails.
+
+mod scan;
+mod state;
+mod stream;
+mod tag_index;
+
+pub(crate) use self::scan::first_match;
+pub(crate) use self::state::State;
+pub use self::stream::IndexedEvents;
