@@ -4,6 +4,7 @@
 //! Prints one JSON object per measurement on stdout and a table on stderr.
 
 mod decide;
+mod embedded;
 mod report;
 mod workloads;
 
@@ -18,7 +19,7 @@ use crate::workloads::{
     concurrent_conditional_appends, conditional_appends, courses_for, decision_reads, fill,
 };
 
-const USAGE: &str = "usage: cargo bench -p dcb-core --bench stores -- --store memory [--quick] [--workload NAME]...";
+const USAGE: &str = "usage: cargo bench -p dcb-core --bench stores -- --store memory|embedded [--quick] [--workload NAME]... [--dir DIR] [--stored N]";
 
 /// The sizes of one run, and which workloads it runs.
 struct Plan {
@@ -36,12 +37,22 @@ fn main() -> ExitCode {
     let mut store = None;
     let mut quick = false;
     let mut workloads = Vec::new();
+    let mut dir = None;
+    let mut stored = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--store" => store = args.next(),
             "--quick" => quick = true,
             "--workload" => workloads.extend(args.next()),
+            "--dir" => dir = args.next().map(std::path::PathBuf::from),
+            "--stored" => match args.next().and_then(|n| n.parse().ok()) {
+                Some(n) => stored = Some(n),
+                None => {
+                    eprintln!("--stored needs a number of events\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
             // `cargo bench` passes `--bench` to every benchmark binary.
             "--bench" => {}
             other => {
@@ -75,8 +86,29 @@ fn main() -> ExitCode {
         .expect("tokio runtime");
     match store.as_deref() {
         Some("memory") => runtime.block_on(memory(&plan)),
+        Some("embedded") => {
+            let dir = dir.unwrap_or_else(|| {
+                option_env!("CARGO_TARGET_TMPDIR")
+                    .map_or_else(std::env::temp_dir, std::path::PathBuf::from)
+            });
+            if let Err(err) = std::fs::create_dir_all(&dir) {
+                eprintln!("cannot use {}: {err}", dir.display());
+                return ExitCode::from(2);
+            }
+            let durations = embedded::Durations {
+                baseline: std::time::Duration::from_secs(if quick { 2 } else { 5 }),
+                workload: std::time::Duration::from_secs(if quick { 3 } else { 10 }),
+                reads: if quick { 20_000 } else { 100_000 },
+                stored: stored.unwrap_or(1_000_000),
+            };
+            eprintln!("machine: {}", machine());
+            print_header();
+            runtime.block_on(embedded::run(&dir, &durations, |w| plan.runs(w)));
+        }
         Some(other) => {
-            eprintln!("unknown store {other:?}: this build benchmarks `memory`\n{USAGE}");
+            eprintln!(
+                "unknown store {other:?}: this build benchmarks `memory` and `embedded`\n{USAGE}"
+            );
             return ExitCode::from(2);
         }
         None => {

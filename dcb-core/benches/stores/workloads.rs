@@ -17,9 +17,9 @@ pub const STUDENT_LEFT: EventType = EventType::from_static("StudentLeftCourse");
 /// reads this many course events.
 pub const EVENTS_PER_COURSE: u64 = 10;
 
-const DATA: &[u8] = br#"{"student_id":"0b9f1c52-0f4e-4a9a-9f64-4f1e6f0f3a11","at":1732741200}"#;
+pub const DATA: &[u8] = br#"{"student_id":"0b9f1c52-0f4e-4a9a-9f64-4f1e6f0f3a11","at":1732741200}"#;
 
-fn tag(prefix: &str, n: u64) -> Tag {
+pub fn tag(prefix: &str, n: u64) -> Tag {
     Tag::new(format!("{prefix}:{n:016x}")).expect("generated tags are valid")
 }
 

@@ -106,6 +106,29 @@ pub struct Recovery {
     pub truncated: Option<(PathBuf, u64, u64)>,
 }
 
+/// How the writer has grouped appends since the store was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommitStats {
+    /// Batches written, each made durable with one sync.
+    pub syncs: u64,
+    /// Appends in those batches.
+    pub appends: u64,
+}
+
+impl CommitStats {
+    /// Appends per sync.
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn mean_batch(&self) -> f64 {
+        if self.syncs == 0 {
+            0.0
+        } else {
+            self.appends as f64 / self.syncs as f64
+        }
+    }
+}
+
 /// Why a store could not be opened.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -183,6 +206,7 @@ struct Inner {
     recovery: Recovery,
     requests: Mutex<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<writer::Counters>,
 }
 
 impl EmbeddedStore {
@@ -210,8 +234,15 @@ impl EmbeddedStore {
         state.publish();
         let state = Arc::new(RwLock::new(state));
         let (sender, receiver) = mpsc::channel();
-        let writer = writer::spawn(log, lock, Arc::clone(&state), receiver)
-            .map_err(|e| OpenError::io(dir, e))?;
+        let counters = Arc::new(writer::Counters::default());
+        let writer = writer::spawn(
+            log,
+            lock,
+            Arc::clone(&state),
+            receiver,
+            Arc::clone(&counters),
+        )
+        .map_err(|e| OpenError::io(dir, e))?;
         Ok(EmbeddedStore {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
@@ -220,6 +251,7 @@ impl EmbeddedStore {
                 recovery: replayed.recovery,
                 requests: Mutex::new(Some(sender)),
                 writer: Mutex::new(Some(writer)),
+                counters,
             }),
         })
     }
@@ -234,6 +266,16 @@ impl EmbeddedStore {
     #[must_use]
     pub fn recovery(&self) -> &Recovery {
         &self.inner.recovery
+    }
+
+    /// How the writer has grouped appends so far.
+    #[must_use]
+    pub fn commit_stats(&self) -> CommitStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        CommitStats {
+            syncs: self.inner.counters.syncs.load(Relaxed),
+            appends: self.inner.counters.appends.load(Relaxed),
+        }
     }
 
     /// The number of stored events.

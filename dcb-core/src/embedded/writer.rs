@@ -9,6 +9,7 @@
 
 use std::fs::File;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 use std::thread::JoinHandle;
 
@@ -31,6 +32,15 @@ pub(super) struct Request {
     pub(super) reply: oneshot::Sender<Result<Position, AppendError>>,
 }
 
+/// Counters of the writer's work, for [`CommitStats`](super::CommitStats).
+#[derive(Default)]
+pub(super) struct Counters {
+    /// Batches written and synced.
+    pub(super) syncs: AtomicU64,
+    /// Appends in those batches.
+    pub(super) appends: AtomicU64,
+}
+
 /// Starts the writer; it runs until every sender is gone, then releases the
 /// directory lock by dropping it.
 pub(super) fn spawn(
@@ -38,6 +48,7 @@ pub(super) fn spawn(
     lock: File,
     state: Arc<RwLock<State>>,
     requests: Receiver<Request>,
+    counters: Arc<Counters>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("dcb-embedded-writer".to_owned())
@@ -48,6 +59,7 @@ pub(super) fn spawn(
                 state,
                 buffer: Vec::new(),
                 failed: None,
+                counters,
             };
             while let Ok(first) = requests.recv() {
                 let mut batch = vec![first];
@@ -69,6 +81,7 @@ struct Writer {
     buffer: Vec<u8>,
     /// Set when a sync failed: nothing may be appended any more.
     failed: Option<String>,
+    counters: Arc<Counters>,
 }
 
 impl Writer {
@@ -100,6 +113,10 @@ impl Writer {
         };
         if !self.buffer.is_empty() {
             let written = self.log.append(&self.buffer, next);
+            self.counters.syncs.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .appends
+                .fetch_add(outcomes.len() as u64, Ordering::Relaxed);
             let mut state = self.state.write();
             match written {
                 Ok(()) => state.publish(),

@@ -1,0 +1,231 @@
+//! The embedded store's workloads, each against `F`: the rate of 4 KiB
+//! appends followed by `fdatasync` on the same filesystem, measured in the
+//! same run.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dcb_core::embedded::EmbeddedStore;
+use dcb_core::{AppendCondition, Event, EventStore, Query, QueryItem};
+
+use crate::report::{Latencies, Measurement};
+use crate::workloads::{DATA, STUDENT_JOINED, decision_reads, fill, tag};
+
+/// How long each timed workload runs.
+pub struct Durations {
+    pub baseline: Duration,
+    pub workload: Duration,
+    pub reads: u64,
+    pub stored: u64,
+}
+
+/// `F`: 4 KiB appends, each followed by `fdatasync`, per second.
+pub fn raw_sync_rate(dir: &Path, duration: Duration) -> f64 {
+    let path = dir.join("baseline.bin");
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&path)
+        .expect("baseline file");
+    let block = [0x5a_u8; 4096];
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < duration {
+        file.write_all(&block).expect("baseline write");
+        file.sync_data().expect("baseline sync");
+        n += 1;
+    }
+    let rate = rate(n, start.elapsed());
+    drop(file);
+    let _ = std::fs::remove_file(path);
+    rate
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn rate(n: u64, elapsed: Duration) -> f64 {
+    n as f64 / elapsed.as_secs_f64()
+}
+
+/// Conditional appends of `events_per_append` events (two tags each) under
+/// a one-item condition, from `clients` tasks on boundaries of their own,
+/// for `duration`. Returns the latencies and the appends made.
+async fn appends_for(
+    store: &Arc<EmbeddedStore>,
+    clients: u64,
+    events_per_append: u64,
+    duration: Duration,
+) -> (Latencies, u64, Duration) {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|client| {
+            let store = Arc::clone(store);
+            tokio::spawn(async move {
+                let mut latencies = Latencies::default();
+                let mut head = store.head().await.expect("head");
+                let mut k = 0u64;
+                while start.elapsed() < duration {
+                    let course = tag("course", (client << 32) | k);
+                    let events = (0..events_per_append)
+                        .map(|e| {
+                            Event::new(STUDENT_JOINED, DATA).with_tags([
+                                course.clone(),
+                                tag("student", (client << 40) | (k << 8) | e),
+                            ])
+                        })
+                        .collect();
+                    let query =
+                        Query::from(QueryItem::new().types([STUDENT_JOINED]).tags([course]));
+                    let t = Instant::now();
+                    let position = store
+                        .append(events, Some(AppendCondition::new(query).after(head)))
+                        .await
+                        .expect("appends on fresh boundaries succeed");
+                    latencies.push(t.elapsed());
+                    head = Some(position);
+                    k += 1;
+                }
+                (latencies, k)
+            })
+        })
+        .collect();
+    let mut all = Latencies::default();
+    let mut appends = 0;
+    for task in tasks {
+        let (latencies, n) = task.await.expect("client");
+        all.extend(latencies);
+        appends += n;
+    }
+    (all, appends, start.elapsed())
+}
+
+fn measurement(
+    workload: &'static str,
+    clients: usize,
+    events_per_append: usize,
+    stored_events: u64,
+    ops_per_sec: f64,
+    latencies: &mut Latencies,
+    f: f64,
+) -> Measurement {
+    Measurement {
+        store: "embedded",
+        workload,
+        clients,
+        events_per_append,
+        stored_events,
+        ops_per_sec,
+        p50_us: latencies.percentile_us(50.0),
+        p99_us: latencies.percentile_us(99.0),
+        baseline: Some(("F", f)),
+    }
+}
+
+/// Runs every embedded workload in a temporary directory under `parent`.
+pub async fn run(parent: &Path, durations: &Durations, runs: impl Fn(&str) -> bool) {
+    let dir = tempfile::tempdir_in(parent).expect("a directory for the store");
+    let f = raw_sync_rate(dir.path(), durations.baseline);
+    eprintln!(
+        "(F = {f:.0} appends of 4 KiB + fdatasync per second in {})",
+        parent.display()
+    );
+
+    if runs("conditional_append") {
+        for clients in [1, 8, 32] {
+            let store_dir = tempfile::tempdir_in(parent).expect("store dir");
+            let store = Arc::new(EmbeddedStore::open(store_dir.path()).expect("open"));
+            let (mut latencies, appends, elapsed) =
+                appends_for(&store, clients, 1, durations.workload).await;
+            let stats = store.commit_stats();
+            let ops = rate(appends, elapsed);
+            let clients = usize::try_from(clients).unwrap_or(0);
+            measurement("conditional_append", clients, 1, 0, ops, &mut latencies, f).print();
+            eprintln!(
+                "    (mean batch: {:.1} appends per sync)",
+                stats.mean_batch()
+            );
+        }
+    }
+    if runs("batch_append") {
+        let store_dir = tempfile::tempdir_in(parent).expect("store dir");
+        let store = Arc::new(EmbeddedStore::open(store_dir.path()).expect("open"));
+        let (mut latencies, appends, elapsed) =
+            appends_for(&store, 1, 100, durations.workload).await;
+        // Events per second, against F.
+        let events = rate(appends * 100, elapsed);
+        measurement("batch_append_events", 1, 100, 0, events, &mut latencies, f).print();
+    }
+    if runs("read") || runs("open") || runs("conditional_append_large") {
+        stored_workloads(parent, durations, f, &runs).await;
+    }
+}
+
+/// The workloads on a store of `durations.stored` events: decision reads,
+/// reopening, and appending into the large store.
+async fn stored_workloads(
+    parent: &Path,
+    durations: &Durations,
+    f: f64,
+    runs: &impl Fn(&str) -> bool,
+) {
+    let store_dir = tempfile::tempdir_in(parent).expect("store dir");
+    let stored = durations.stored;
+    {
+        let store = EmbeddedStore::open(store_dir.path()).expect("open");
+        let start = Instant::now();
+        fill(&store, stored, |n| eprintln!("    (filled {n} events)")).await;
+        eprintln!(
+            "(filled {stored} events in {:.1} s)",
+            start.elapsed().as_secs_f64()
+        );
+        store.close();
+    }
+    let rss_before = resident_bytes();
+    let start = Instant::now();
+    let store = EmbeddedStore::open(store_dir.path()).expect("reopen");
+    let open_time = start.elapsed();
+    let rss_after = resident_bytes();
+    #[allow(clippy::cast_precision_loss)]
+    let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
+    eprintln!(
+        "(opened a store of {stored} events in {:.2} s; resident memory grew by {:.0} MiB, to {:.0} MiB)",
+        open_time.as_secs_f64(),
+        mib(rss_after.saturating_sub(rss_before)),
+        mib(rss_after)
+    );
+    println!(
+        "{{\"store\": \"embedded\", \"workload\": \"open\", \"clients\": 1, \"events_per_append\": 0, \
+         \"stored_events\": {stored}, \"ops_per_sec\": {:.3}, \"p50_us\": {:.0}, \"p99_us\": {:.0}, \
+         \"baseline\": \"none\", \"baseline_ops_per_sec\": null, \"ratio\": null, \"resident_mib\": {:.0}}}",
+        1.0 / open_time.as_secs_f64(),
+        open_time.as_secs_f64() * 1e6,
+        open_time.as_secs_f64() * 1e6,
+        mib(rss_after)
+    );
+    if runs("read") {
+        let (mut latencies, total, mean) =
+            decision_reads(&store, durations.reads, stored, 11).await;
+        eprintln!("(a decision read returns {mean:.1} events on average)");
+        let ops = rate(durations.reads, total);
+        let mut m = measurement("read", 1, 0, stored, ops, &mut latencies, f);
+        m.baseline = None;
+        m.print();
+    }
+    if runs("conditional_append_large") || runs("conditional_append") {
+        let store = Arc::new(store);
+        let (mut latencies, appends, elapsed) = appends_for(&store, 1, 1, durations.workload).await;
+        let ops = rate(appends, elapsed);
+        measurement("conditional_append", 1, 1, stored, ops, &mut latencies, f).print();
+    }
+}
+
+/// The process's resident memory, from `/proc/self/statm`.
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
