@@ -1,5 +1,6 @@
 //! The decide runner: read → fold → decide → append under the derived
-//! condition.
+//! condition ([`decide`], [`Decider`]), and the same in two steps
+//! ([`prepare`], [`Prepared::append`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -191,9 +192,62 @@ impl Default for Retry {
 
 async fn attempt<S, P, R, E>(
     store: &S,
-    mut projection: P,
+    projection: P,
     command: impl FnOnce(&P) -> Result<R, E>,
 ) -> Result<Option<Position>, DecideError<E>>
+where
+    S: EventStore,
+    P: Projection,
+    R: IntoEvents,
+{
+    match prepare(store, projection, command)
+        .await?
+        .append(store)
+        .await
+    {
+        Ok(position) => Ok(position),
+        Err(AppendError::ConditionFailed { conflicting }) => Err(DecideError::Conflict {
+            conflicting,
+            attempts: 1,
+        }),
+        Err(other) => Err(DecideError::Append(other)),
+    }
+}
+
+/// The first half of [`decide`]: reads, folds and lets `command` decide,
+/// without appending. [`Prepared::append`] is the second half.
+///
+/// Splitting the two shows what a decision's condition protects: anything
+/// it depends on that is appended in between makes the append fail.
+///
+/// ```
+/// # use dcb_core::{decide::prepare, DecideError, Event, Id, InMemoryStore, decision};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// # struct TableId(dcb_core::Uuid);
+/// # #[derive(Event, Serialize, Deserialize)]
+/// # struct TableBooked { #[tag] table_id: TableId }
+/// # #[decision]
+/// # struct Table { #[boundary] table_id: TableId, booked: bool }
+/// # #[decision]
+/// # impl Table { fn booked(&mut self, _: &TableBooked) { self.booked = true; } }
+/// # let book = |t: &Table| if t.booked { Err("taken") } else { Ok(TableBooked { table_id: t.table_id }) };
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = InMemoryStore::new();
+/// let table_id = TableId::new();
+/// let mine = prepare(&store, Table::new(table_id), book).await.map_err(|e| e.to_string())?;
+/// let theirs = prepare(&store, Table::new(table_id), book).await.map_err(|e| e.to_string())?;
+/// theirs.append(&store).await?;
+/// let lost = mine.append(&store).await.unwrap_err();
+/// assert!(lost.conflicting_position().is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub async fn prepare<S, P, R, E>(
+    store: &S,
+    mut projection: P,
+    command: impl FnOnce(&P) -> Result<R, E>,
+) -> Result<Prepared, DecideError<E>>
 where
     S: EventStore,
     P: Projection,
@@ -215,17 +269,35 @@ where
         .map_err(DecideError::Rejected)?
         .into_events(&mut decided)
         .map_err(DecideError::Encode)?;
-    if decided.is_empty() {
-        return Ok(None);
-    }
-    let condition = AppendCondition::new(projection.condition(&query)).after(head);
-    match store.append(decided, Some(condition)).await {
-        Ok(position) => Ok(Some(position)),
-        Err(AppendError::ConditionFailed { conflicting }) => Err(DecideError::Conflict {
-            conflicting,
-            attempts: 1,
-        }),
-        Err(other) => Err(DecideError::Append(other)),
+    Ok(Prepared {
+        condition: AppendCondition::new(projection.condition(&query)).after(head),
+        events: decided,
+    })
+}
+
+/// A decision made but not yet appended: its events and the condition they
+/// must be appended under.
+#[derive(Clone, Debug)]
+#[must_use = "a prepared decision does nothing until it is appended"]
+pub struct Prepared {
+    /// The decided events; empty when the command decided nothing.
+    pub events: Vec<crate::Event>,
+    /// The projection's condition after the read's head.
+    pub condition: AppendCondition,
+}
+
+impl Prepared {
+    /// Appends the decided events under the decision's condition; `None`
+    /// when there is nothing to append. A decision that lost its race fails
+    /// with [`AppendError::ConditionFailed`].
+    pub async fn append<S: EventStore>(self, store: &S) -> Result<Option<Position>, AppendError> {
+        if self.events.is_empty() {
+            return Ok(None);
+        }
+        store
+            .append(self.events, Some(self.condition))
+            .await
+            .map(Some)
     }
 }
 

@@ -23,7 +23,7 @@
 pub mod __private;
 pub mod codec;
 mod condition;
-mod decide;
+pub mod decide;
 pub mod domain;
 #[cfg(feature = "embedded")]
 pub mod embedded;

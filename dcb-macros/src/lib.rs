@@ -13,7 +13,9 @@
 //!
 //! Each macro is a thin entry point over a function from
 //! `proc_macro2::TokenStream` to `TokenStream`, so that its expansion can be
-//! tested without a compiler.
+//! tested without a compiler: `src/tests/` expands fixtures and compares
+//! them with the committed `tests/snapshots/`, which show what the macros
+//! generate.
 
 mod attr;
 mod ctxt;
@@ -27,39 +29,590 @@ mod tests;
 
 use proc_macro::TokenStream;
 
-/// Derives `dcb_core::Identifier` (and `Display`, `FromStr`, serde) for a
-/// one-field tuple struct of a `Uuid`, an integer or a `String`.
+/// Derives `dcb_core::Identifier` for a typed id: a tuple struct with one
+/// field, a `Uuid`, an integer or a `String`, whose values render as tags
+/// `prefix:value`.
 ///
-/// The tag prefix defaults to the type's name without an `Id` suffix, in
-/// snake case; set it with `#[id(prefix = "...")]`. See `dcb_core::id` for
-/// an example.
+/// Besides `Identifier`, the derive implements `Display` and `FromStr` (the
+/// bare value, without the prefix), serde's `Serialize` and `Deserialize`
+/// (the bare value, as the field would be), and constructors that depend on
+/// the field:
+///
+/// | field | constructors and accessor |
+/// |---|---|
+/// | `Uuid` | `new()`, a random (v4) id; `uuid()` |
+/// | an integer (`u8` … `u128`, `i8` … `i128`, `usize`, `isize`) | `new(n)`; `get()` |
+/// | `String` | `new(text)`, which checks the text and returns a `Result`; `as_str()` |
+///
+/// Derive `Clone, PartialEq, Eq, Hash, Debug` next to `Id` (and `Copy` where
+/// the field is `Copy`): `Identifier` requires them, and the derive leaves
+/// the choice of `Copy` to you.
+///
+/// # The tag prefix
+///
+/// The prefix defaults to the type's name without an `Id` suffix, in snake
+/// case: `CourseId` → `course`, `StudentAccountId` → `student_account`. Set
+/// it with `#[id(prefix = "...")]`: 1 to 63 bytes, without `:` or control
+/// characters, checked at compile time. Every stored tag starts with it, so
+/// changing it later hides the events already stored from new queries.
+///
+/// # Examples
+///
+/// A UUID id, the usual kind:
+///
+/// ```
+/// use dcb_core::{Id, Identifier};
+///
+/// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// struct CourseId(dcb_core::Uuid);
+///
+/// let id = CourseId::new();
+/// assert_eq!(CourseId::PREFIX, "course");
+/// assert_eq!(id.tag().as_str(), format!("course:{}", id.uuid()));
+/// assert_eq!(id.to_string().parse::<CourseId>()?, id);
+/// assert_eq!(serde_json::to_string(&id)?, format!("\"{}\"", id.uuid()));
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// ```
+///
+/// An integer id with its own prefix:
+///
+/// ```
+/// use dcb_core::{Id, Identifier};
+///
+/// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// #[id(prefix = "room")]
+/// struct RoomNumber(u16);
+///
+/// let room = RoomNumber::new(101);
+/// assert_eq!(room.get(), 101);
+/// assert_eq!(room.tag().as_str(), "room:101");
+/// assert_eq!("101".parse::<RoomNumber>()?, room);
+/// assert!("1o1".parse::<RoomNumber>().is_err());
+/// # Ok::<(), dcb_core::id::ParseIdError>(())
+/// ```
+///
+/// A string id. Its text is checked whenever a value is made — by `new`,
+/// `parse` or deserialization: not empty, at most
+/// `dcb_core::id::MAX_STRING_ID_LEN` bytes, no control characters. The field
+/// must be private, so that no value skips the check.
+///
+/// ```
+/// use dcb_core::{Id, Identifier};
+///
+/// #[derive(Id, Clone, PartialEq, Eq, Hash, Debug)]
+/// struct StudentAccountId(String);
+///
+/// let account = StudentAccountId::new("ada.lovelace")?;
+/// assert_eq!(account.as_str(), "ada.lovelace");
+/// assert_eq!(account.tag().as_str(), "student_account:ada.lovelace");
+/// assert!(StudentAccountId::new("").is_err());
+/// assert!("tab\there".parse::<StudentAccountId>().is_err());
+/// assert!(serde_json::from_str::<StudentAccountId>("\"\"").is_err());
+/// # Ok::<(), dcb_core::id::ParseIdError>(())
+/// ```
 #[proc_macro_derive(Id, attributes(id))]
 pub fn derive_id(input: TokenStream) -> TokenStream {
     id::derive(input.into()).into()
 }
 
-/// Derives `dcb_core::DomainEvent` for a struct: the stored type name (the
-/// struct's name, or `#[event(name = "...")]`), tags from `#[tag]` fields
-/// (`#[tag(prefix = "...")]` overrides a field's prefix), and the encoding
-/// (JSON, or `#[event(codec = Path)]`). The type is registered in
-/// `dcb_core::registry`. See `dcb_core::domain` for an example.
+/// Derives `dcb_core::DomainEvent` for a struct: an event of the domain, with
+/// a stored type name, tags from its `#[tag]` fields, and an encoding.
+///
+/// # The type name
+///
+/// The stored type name is the struct's name, or the one given with
+/// `#[event(name = "...")]`. The store keeps the name, not the Rust type: pin
+/// it with `name` before renaming a struct whose events are already stored,
+/// and give a new shape of an event a new name (`"CourseRegistered.v2"`).
+///
+/// # Tags
+///
+/// A `#[tag]` field holds typed ids (`#[derive(Id)]`), and each id becomes a
+/// tag `prefix:value`:
+///
+/// - `course_id: CourseId` gives one tag, `course:<id>`;
+/// - `room: Option<RoomNumber>` gives none or one;
+/// - `teacher_ids: Vec<TeacherId>` gives one per id;
+/// - `#[tag(prefix = "...")]` replaces the id type's prefix for this field.
+///
+/// Each tag field of an event has its own prefix, or a query could not tell
+/// them apart: two fields of one id type need a `prefix` on one of them, and
+/// two fields with the same prefix are a compile error.
+///
+/// A plain `#[tag]` field, one id with its type's own prefix, also promises
+/// that every event of the type carries that id's tag
+/// (`dcb_core::HasTag<CourseId>`): only such events can be handled by a
+/// `#[decision]` whose boundary includes a `CourseId`. An `Option` or a `Vec`
+/// may carry no id, and another prefix is another tag, so they promise
+/// nothing.
+///
+/// # Encoding
+///
+/// Events are encoded as JSON through serde, so derive `Serialize` and
+/// `Deserialize` too. `#[event(codec = Path)]` picks another codec: a type
+/// implementing `dcb_core::codec::Codec`.
+///
+/// # Registration
+///
+/// Every event type registers itself in `dcb_core::registry` (through
+/// `inventory`), with its name, Rust type and source location: call
+/// `dcb_core::registry::validate()` at startup to find two types that claim
+/// one name, and use the registry to decode any stored event to JSON.
+///
+/// # Examples
+///
+/// A type name that outlives renames, and two tags of one id type:
+///
+/// ```
+/// use dcb_core::{DomainEvent, Event, Id};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// struct CourseId(dcb_core::Uuid);
+///
+/// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// struct StudentId(dcb_core::Uuid);
+///
+/// /// A student left one course for another.
+/// #[derive(Event, Serialize, Deserialize, PartialEq, Debug)]
+/// #[event(name = "StudentTransferred")]
+/// struct StudentMoved {
+///     #[tag]
+///     student_id: StudentId,
+///     #[tag(prefix = "previous_course")]
+///     from: CourseId,
+///     #[tag]
+///     to: CourseId,
+/// }
+///
+/// let (student_id, from, to) = (StudentId::new(), CourseId::new(), CourseId::new());
+/// let moved = StudentMoved { student_id, from, to };
+/// let event = moved.to_event()?;
+/// assert_eq!(event.event_type(), "StudentTransferred");
+/// assert_eq!(event.tags().len(), 3);
+/// assert!(event.tags().contains(&format!("student:{student_id}")));
+/// assert!(event.tags().contains(&format!("previous_course:{from}")));
+/// assert!(event.tags().contains(&format!("course:{to}")));
+/// assert_eq!(StudentMoved::decode(event.data())?, moved);
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// ```
+///
+/// Optional and repeated tags:
+///
+/// ```
+/// use dcb_core::{DomainEvent, Event, HasTag, Id};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// struct CourseId(dcb_core::Uuid);
+///
+/// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// struct TeacherId(dcb_core::Uuid);
+///
+/// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// #[id(prefix = "room")]
+/// struct RoomNumber(u16);
+///
+/// #[derive(Event, Serialize, Deserialize)]
+/// struct LessonScheduled {
+///     #[tag]
+///     course_id: CourseId,
+///     /// No room for a lesson online.
+///     #[tag]
+///     room: Option<RoomNumber>,
+///     #[tag]
+///     teacher_ids: Vec<TeacherId>,
+/// }
+///
+/// let course_id = CourseId::new();
+/// let (ada, alan) = (TeacherId::new(), TeacherId::new());
+/// let online = LessonScheduled { course_id, room: None, teacher_ids: vec![ada, alan] };
+/// assert_eq!(online.tags().len(), 3);
+/// assert!(online.tags().contains(&format!("teacher:{alan}")));
+/// let in_room = LessonScheduled { course_id, room: Some(RoomNumber::new(7)), teacher_ids: vec![] };
+/// assert_eq!(in_room.tags().len(), 2);
+/// assert!(in_room.tags().contains("room:7"));
+///
+/// // Only `course_id` is on every lesson: a decision about one course can
+/// // handle `LessonScheduled`, one about a room or a teacher cannot.
+/// fn on_every_event<E: HasTag<CourseId>>() {}
+/// on_every_event::<LessonScheduled>();
+/// ```
+///
+/// An event about no one thing, with a codec of its own:
+///
+/// ```
+/// use dcb_core::codec::{Codec, CodecError};
+/// use dcb_core::{DomainEvent, Event};
+/// use serde::de::DeserializeOwned;
+/// use serde::{Deserialize, Serialize};
+///
+/// /// Indented JSON, for people who read the store in a database console.
+/// struct PrettyJson;
+///
+/// impl Codec for PrettyJson {
+///     fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+///         Ok(serde_json::to_vec_pretty(value)?)
+///     }
+///
+///     fn decode<T: DeserializeOwned>(data: &[u8]) -> Result<T, CodecError> {
+///         Ok(serde_json::from_slice(data)?)
+///     }
+/// }
+///
+/// #[derive(Event, Serialize, Deserialize, PartialEq, Debug)]
+/// #[event(codec = PrettyJson)]
+/// struct TermStarted {
+///     term: u32,
+/// }
+///
+/// let data = TermStarted { term: 3 }.encode()?;
+/// assert_eq!(std::str::from_utf8(&data)?, "{\n  \"term\": 3\n}");
+/// assert_eq!(TermStarted::decode(&data)?, TermStarted { term: 3 });
+/// assert!(TermStarted { term: 3 }.tags().is_empty());
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// ```
 #[proc_macro_derive(Event, attributes(event, tag))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     event::derive(input.into()).into()
 }
 
-/// Declares a decision's projection.
+/// Declares a decision's projection: the state a command decides on, and the
+/// handlers that fold events into it.
 ///
-/// - On a struct: the state, whose `#[boundary]` fields are the typed ids
-///   every event it reads is tagged with. Generates `new(ids…)` and
-///   `dcb_core::Boundary`.
-/// - On an impl block of that struct: the handlers, `fn(&mut self, event:
-///   &E)`, one event type each. Generates `dcb_core::Projection`: the query
-///   (handled types × boundary tags), the fold, and the append condition;
-///   `#[no_conflict]` on a handler keeps its event type out of the
-///   condition. A handled event without a boundary tag is a compile error.
+/// Put `#[decision]` on the state struct and on one impl block of handlers.
+/// Together they implement `dcb_core::Projection`, which `dcb_core::decide`,
+/// `dcb_core::Decider` and the test kit (`dcb_core::testkit`) run: read the
+/// events the projection's query selects, fold them, let the command decide,
+/// append under the projection's condition.
 ///
-/// See `dcb_core::decide` for an example.
+/// # The state struct
+///
+/// A struct with named fields. Its `#[boundary]` fields are typed ids
+/// (`#[derive(Id)]`): the consistency boundary, such as the one course whose
+/// places a decision counts. Every other field starts from its `Default`.
+/// The macro generates
+///
+/// - `new(ids…) -> Self`, taking the boundary ids in field order, with the
+///   struct's visibility;
+/// - `dcb_core::Boundary`: the boundary's id types and tags.
+///
+/// # The handlers
+///
+/// The impl block holds handlers only, `fn name(&mut self, event: &E)`, each
+/// for one `#[derive(Event)]` type `E`. From them the macro derives
+///
+/// - the **query**: the handled event types × the boundary tags, that is the
+///   events of those types that carry the tag of every boundary id. No
+///   hand-written query can drift from the handlers;
+/// - the **append condition**: by default the query itself, so that the
+///   append fails if any event the decision could have read was appended
+///   after its read. `#[no_conflict]` on a handler keeps its event type out
+///   of the condition: the decision still reads those events, but one
+///   appended meanwhile is no reason to decide again;
+/// - the **fold**: each event read is decoded into its type and given to its
+///   handler, in the order of the store.
+///
+/// Other methods of the state go in another impl block.
+///
+/// # A missing boundary tag is a compile error
+///
+/// A handled event type must carry the tag of every boundary id, through a
+/// plain `#[tag]` field of that id type (see `#[derive(Event)]`): otherwise
+/// the query could never select it and the handler would silently never run.
+/// The macro asserts it for each handler, and the compiler points at the
+/// handler's event type:
+///
+/// ```text
+/// error[E0277]: `CourseCancelled` does not carry every boundary tag `(CourseId,)` of this decision
+///    |
+///    |     fn cancelled(&mut self, _: &CourseCancelled) {
+///    |                                 ^^^^^^^^^^^^^^^ this event lacks a boundary tag
+///    |
+/// help: the trait `HasTag<CourseId>` is not implemented for `CourseCancelled`
+///    = note: add a `#[tag]` field of each boundary id type to `CourseCancelled`
+/// ```
+///
+/// # Composite decisions
+///
+/// A tuple of projections (up to six) is a projection too: a command that
+/// depends on a course and on a student decides on
+/// `(CourseState::new(course_id), StudentState::new(student_id))`. It reads
+/// once, with the union of the members' queries; folds each event into every
+/// member that selects it; and appends under the union of their conditions.
+///
+/// # Examples
+///
+/// A state, its handlers, and the query they define:
+///
+/// ```
+/// use dcb_core::testkit::given;
+/// use dcb_core::{DomainEvent, Event, Id, Identifier, Projection, Query, QueryItem, decision};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// struct CourseId(dcb_core::Uuid);
+///
+/// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// struct StudentId(dcb_core::Uuid);
+///
+/// #[derive(Event, Serialize, Deserialize)]
+/// struct CourseOpened {
+///     #[tag]
+///     course_id: CourseId,
+///     places: u32,
+/// }
+///
+/// #[derive(Event, Serialize, Deserialize)]
+/// struct StudentEnrolled {
+///     #[tag]
+///     course_id: CourseId,
+///     #[tag]
+///     student_id: StudentId,
+/// }
+///
+/// /// Whether a course has a free place.
+/// #[decision]
+/// struct FreePlaces {
+///     #[boundary]
+///     course_id: CourseId,
+///     places: u32,
+///     enrolled: u32,
+/// }
+///
+/// #[decision]
+/// impl FreePlaces {
+///     fn opened(&mut self, event: &CourseOpened) {
+///         self.places = event.places;
+///     }
+///
+///     fn enrolled(&mut self, _: &StudentEnrolled) {
+///         self.enrolled += 1;
+///     }
+/// }
+///
+/// fn enroll(state: &FreePlaces, student_id: StudentId) -> Result<StudentEnrolled, &'static str> {
+///     if state.enrolled >= state.places {
+///         return Err("the course is full");
+///     }
+///     Ok(StudentEnrolled { course_id: state.course_id, student_id })
+/// }
+///
+/// let course_id = CourseId::new();
+/// let state = FreePlaces::new(course_id);
+/// let query = Query::from(
+///     QueryItem::new()
+///         .types([CourseOpened::EVENT_TYPE, StudentEnrolled::EVENT_TYPE])
+///         .tags([course_id.tag()]),
+/// );
+/// assert_eq!(state.query(), query);
+/// assert_eq!(state.condition(&query), query);
+///
+/// let (ada, alan) = (StudentId::new(), StudentId::new());
+/// given(CourseOpened { course_id, places: 1 })
+///     .when(FreePlaces::new(course_id), |state| enroll(state, ada))
+///     .then(StudentEnrolled { course_id, student_id: ada });
+/// given((CourseOpened { course_id, places: 1 }, StudentEnrolled { course_id, student_id: ada }))
+///     .when(FreePlaces::new(course_id), |state| enroll(state, alan))
+///     .then_error(&"the course is full");
+/// ```
+///
+/// `#[no_conflict]`: the decision reads renames to put the course's current
+/// title in its event, but whether a student fits in does not depend on the
+/// title, so a rename appended meanwhile does not fail the append:
+///
+/// ```
+/// # use dcb_core::{DomainEvent, Event, Id, Identifier, Projection, Query, QueryItem, decision};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// # struct CourseId(dcb_core::Uuid);
+/// # #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// # struct StudentId(dcb_core::Uuid);
+/// # #[derive(Event, Serialize, Deserialize)]
+/// # struct CourseOpened { #[tag] course_id: CourseId, title: String, places: u32 }
+/// # #[derive(Event, Serialize, Deserialize)]
+/// # struct StudentEnrolled { #[tag] course_id: CourseId, #[tag] student_id: StudentId, title: String }
+/// # #[derive(Event, Serialize, Deserialize)]
+/// # struct CourseRenamed { #[tag] course_id: CourseId, title: String }
+/// #[decision]
+/// struct Enrolment {
+///     #[boundary]
+///     course_id: CourseId,
+///     title: String,
+///     places: u32,
+///     enrolled: u32,
+/// }
+///
+/// #[decision]
+/// impl Enrolment {
+///     fn opened(&mut self, event: &CourseOpened) {
+///         self.title.clone_from(&event.title);
+///         self.places = event.places;
+///     }
+///
+///     fn enrolled(&mut self, _: &StudentEnrolled) {
+///         self.enrolled += 1;
+///     }
+///
+///     #[no_conflict]
+///     fn renamed(&mut self, event: &CourseRenamed) {
+///         self.title.clone_from(&event.title);
+///     }
+/// }
+///
+/// let course_id = CourseId::new();
+/// let state = Enrolment::new(course_id);
+/// let query = state.query();
+/// assert_eq!(
+///     query,
+///     Query::from(
+///         QueryItem::new()
+///             .types([CourseOpened::EVENT_TYPE, StudentEnrolled::EVENT_TYPE, CourseRenamed::EVENT_TYPE])
+///             .tags([course_id.tag()]),
+///     ),
+/// );
+/// assert_eq!(
+///     state.condition(&query),
+///     Query::from(
+///         QueryItem::new()
+///             .types([CourseOpened::EVENT_TYPE, StudentEnrolled::EVENT_TYPE])
+///             .tags([course_id.tag()]),
+///     ),
+/// );
+/// ```
+///
+/// A composite decision: a student enrolls if the course has a free place
+/// and the student takes fewer than two courses.
+///
+/// ```
+/// # use dcb_core::testkit::given;
+/// # use dcb_core::{Event, Id, Projection, decision};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// # struct CourseId(dcb_core::Uuid);
+/// # #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// # struct StudentId(dcb_core::Uuid);
+/// # #[derive(Event, Serialize, Deserialize)]
+/// # struct CourseOpened { #[tag] course_id: CourseId, places: u32 }
+/// # #[derive(Event, Serialize, Deserialize)]
+/// # struct StudentEnrolled { #[tag] course_id: CourseId, #[tag] student_id: StudentId }
+/// # #[decision]
+/// # struct FreePlaces { #[boundary] course_id: CourseId, places: u32, enrolled: u32 }
+/// # #[decision]
+/// # impl FreePlaces {
+/// #     fn opened(&mut self, event: &CourseOpened) { self.places = event.places; }
+/// #     fn enrolled(&mut self, _: &StudentEnrolled) { self.enrolled += 1; }
+/// # }
+/// /// How many courses a student takes.
+/// #[decision]
+/// struct StudentLoad {
+///     #[boundary]
+///     student_id: StudentId,
+///     courses: u32,
+/// }
+///
+/// #[decision]
+/// impl StudentLoad {
+///     fn enrolled(&mut self, _: &StudentEnrolled) {
+///         self.courses += 1;
+///     }
+/// }
+///
+/// fn enroll((course, student): &(FreePlaces, StudentLoad)) -> Result<StudentEnrolled, &'static str> {
+///     if course.enrolled >= course.places {
+///         return Err("the course is full");
+///     }
+///     if student.courses >= 2 {
+///         return Err("the student takes two courses already");
+///     }
+///     Ok(StudentEnrolled { course_id: course.course_id, student_id: student.student_id })
+/// }
+///
+/// let (maths, physics, latin) = (CourseId::new(), CourseId::new(), CourseId::new());
+/// let ada = StudentId::new();
+/// let decision = (FreePlaces::new(latin), StudentLoad::new(ada));
+/// let query = FreePlaces::new(latin).query().union(&StudentLoad::new(ada).query());
+/// assert_eq!(decision.query(), query);
+/// assert_eq!(decision.condition(&query), query);
+///
+/// given(CourseOpened { course_id: latin, places: 10 })
+///     .when(decision, enroll)
+///     .then(StudentEnrolled { course_id: latin, student_id: ada });
+/// given((
+///     CourseOpened { course_id: latin, places: 10 },
+///     StudentEnrolled { course_id: maths, student_id: ada },
+///     StudentEnrolled { course_id: physics, student_id: ada },
+/// ))
+/// .when((FreePlaces::new(latin), StudentLoad::new(ada)), enroll)
+/// .then_error(&"the student takes two courses already");
+/// ```
+///
+/// A decision without a boundary reads every event of its handled types, and
+/// so conflicts with every append of them; keep it for rules that really
+/// span the whole store:
+///
+/// ```
+/// # use dcb_core::{DomainEvent, Event, Id, Projection, Query, QueryItem, decision};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// # struct CourseId(dcb_core::Uuid);
+/// # #[derive(Event, Serialize, Deserialize)]
+/// # struct CourseOpened { #[tag] course_id: CourseId }
+/// # #[derive(Event, Serialize, Deserialize)]
+/// # struct CourseClosed { #[tag] course_id: CourseId }
+/// /// How many courses run at once, across the school.
+/// #[decision]
+/// struct OpenCourses {
+///     open: u32,
+/// }
+///
+/// #[decision]
+/// impl OpenCourses {
+///     fn opened(&mut self, _: &CourseOpened) {
+///         self.open += 1;
+///     }
+///
+///     fn closed(&mut self, _: &CourseClosed) {
+///         self.open -= 1;
+///     }
+/// }
+///
+/// assert_eq!(
+///     OpenCourses::new().query(),
+///     Query::from(QueryItem::new().types([CourseOpened::EVENT_TYPE, CourseClosed::EVENT_TYPE])),
+/// );
+/// ```
+///
+/// A handled event without the boundary's tag: `course_id` is there, but
+/// without `#[tag]` it is only data, and the decision does not compile (with
+/// `#[tag]` on `course_id`, it does):
+///
+/// ```compile_fail
+/// use dcb_core::{Event, Id, decision};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// struct CourseId(dcb_core::Uuid);
+///
+/// #[derive(Event, Serialize, Deserialize)]
+/// struct CourseCancelled {
+///     course_id: CourseId,
+/// }
+///
+/// #[decision]
+/// struct Cancellation {
+///     #[boundary]
+///     course_id: CourseId,
+///     cancelled: bool,
+/// }
+///
+/// #[decision]
+/// impl Cancellation {
+///     fn cancelled(&mut self, _: &CourseCancelled) {
+///         self.cancelled = true;
+///     }
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn decision(args: TokenStream, item: TokenStream) -> TokenStream {
     decision::attribute(&args.into(), item.into()).into()

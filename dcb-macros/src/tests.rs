@@ -1,1 +1,0 @@
-//! Expansion tests of the macros' internal functions.

@@ -1,0 +1,52 @@
+//! `#[derive(Event)]`: tag fields of every shape, and none.
+
+use quote::quote;
+
+use super::assert_snapshot;
+
+#[track_caller]
+fn snapshot(name: &str, input: &proc_macro2::TokenStream) {
+    assert_snapshot(
+        name,
+        "#[derive(Event)]",
+        input,
+        crate::event::derive(input.clone()),
+    );
+}
+
+#[test]
+fn event_with_tags() {
+    snapshot(
+        "event_with_tags",
+        &quote! {
+            /// A student moved to a course, maybe from another one.
+            #[derive(Event, Serialize, Deserialize)]
+            #[event(name = "StudentMovedToCourse.v2")]
+            pub struct StudentMoved {
+                #[tag]
+                pub student_id: StudentId,
+                #[tag]
+                pub course_id: CourseId,
+                #[tag(prefix = "previous_course")]
+                pub previous_course_id: Option<CourseId>,
+                #[tag]
+                pub teacher_ids: Vec<TeacherId>,
+                pub reason: String,
+            }
+        },
+    );
+}
+
+#[test]
+fn event_without_tags_with_codec() {
+    snapshot(
+        "event_without_tags_with_codec",
+        &quote! {
+            #[derive(Event, Serialize, Deserialize)]
+            #[event(codec = crate::codecs::MessagePack)]
+            pub struct TermStarted {
+                pub term: u32,
+            }
+        },
+    );
+}

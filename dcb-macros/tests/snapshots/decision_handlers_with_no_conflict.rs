@@ -1,0 +1,101 @@
+// The expansion of #[decision] on the fixture `decision_handlers_with_no_conflict` (dcb-macros/src/tests/).
+// Regenerate with `DCB_SNAPSHOTS=overwrite cargo test -p dcb-macros` and review the diff.
+//
+// #[decision]
+// impl Subscription {
+//     fn subscribed(&mut self, _: &StudentSubscribed) {
+//         self.subscribed = true;
+//     }
+//     fn unsubscribed(&mut self, _: &StudentUnsubscribed) {
+//         self.subscribed = false;
+//     }
+//     /// Reminders do not change whether a student may
+//     /// subscribe, so one sent meanwhile is no conflict.
+//     #[no_conflict]
+//     fn reminded(&mut self, _: &ReminderSent) {
+//         self.reminders += 1;
+//     }
+// }
+
+impl Subscription {
+    fn subscribed(&mut self, _: &StudentSubscribed) {
+        self.subscribed = true;
+    }
+    fn unsubscribed(&mut self, _: &StudentUnsubscribed) {
+        self.subscribed = false;
+    }
+    /// Reminders do not change whether a student may
+    /// subscribe, so one sent meanwhile is no conflict.
+    fn reminded(&mut self, _: &ReminderSent) {
+        self.reminders += 1;
+    }
+}
+const _: () = {
+    /// Each handled event must carry every boundary tag, or the
+    /// decision's query could not select it.
+    fn handles<E: ::dcb_core::HasTags<<Subscription as ::dcb_core::Boundary>::Ids>>() {}
+    #[allow(dead_code)]
+    fn check_handlers() {
+        handles::<StudentSubscribed>();
+        handles::<StudentUnsubscribed>();
+        handles::<ReminderSent>();
+    }
+    const _: () = ::dcb_core::__private::assert_distinct_event_types(
+        &[
+            <StudentSubscribed as ::dcb_core::DomainEvent>::NAME,
+            <StudentUnsubscribed as ::dcb_core::DomainEvent>::NAME,
+            <ReminderSent as ::dcb_core::DomainEvent>::NAME,
+        ],
+    );
+    #[automatically_derived]
+    impl ::dcb_core::Projection for Subscription {
+        fn query(&self) -> ::dcb_core::Query {
+            ::dcb_core::Query::from(
+                ::dcb_core::QueryItem::new()
+                    .types([
+                        <StudentSubscribed as ::dcb_core::DomainEvent>::EVENT_TYPE,
+                        <StudentUnsubscribed as ::dcb_core::DomainEvent>::EVENT_TYPE,
+                        <ReminderSent as ::dcb_core::DomainEvent>::EVENT_TYPE,
+                    ])
+                    .tags(::dcb_core::Boundary::boundary_tags(self)),
+            )
+        }
+        fn condition(&self, _query: &::dcb_core::Query) -> ::dcb_core::Query {
+            ::dcb_core::Query::from(
+                ::dcb_core::QueryItem::new()
+                    .types([
+                        <StudentSubscribed as ::dcb_core::DomainEvent>::EVENT_TYPE,
+                        <StudentUnsubscribed as ::dcb_core::DomainEvent>::EVENT_TYPE,
+                    ])
+                    .tags(::dcb_core::Boundary::boundary_tags(self)),
+            )
+        }
+        fn selects(&self, event: &::dcb_core::SequencedEvent) -> bool {
+            let name = event.event_type().as_str();
+            (name == <StudentSubscribed as ::dcb_core::DomainEvent>::NAME
+                || name == <StudentUnsubscribed as ::dcb_core::DomainEvent>::NAME
+                || name == <ReminderSent as ::dcb_core::DomainEvent>::NAME)
+                && ::dcb_core::Boundary::in_boundary(self, event)
+        }
+        fn apply(
+            &mut self,
+            event: &::dcb_core::SequencedEvent,
+        ) -> ::core::result::Result<(), ::dcb_core::domain::DecodeError> {
+            let name = event.event_type().as_str();
+            if name == <StudentSubscribed as ::dcb_core::DomainEvent>::NAME {
+                self.subscribed(
+                    &<StudentSubscribed as ::dcb_core::DomainEvent>::from_event(event)?,
+                );
+            } else if name == <StudentUnsubscribed as ::dcb_core::DomainEvent>::NAME {
+                self.unsubscribed(
+                    &<StudentUnsubscribed as ::dcb_core::DomainEvent>::from_event(event)?,
+                );
+            } else if name == <ReminderSent as ::dcb_core::DomainEvent>::NAME {
+                self.reminded(
+                    &<ReminderSent as ::dcb_core::DomainEvent>::from_event(event)?,
+                );
+            }
+            ::core::result::Result::Ok(())
+        }
+    }
+};

@@ -1,0 +1,50 @@
+// The expansion of #[decision] on the fixture `decision_state_with_two_boundary_ids` (dcb-macros/src/tests/).
+// Regenerate with `DCB_SNAPSHOTS=overwrite cargo test -p dcb-macros` and review the diff.
+//
+// /// Whether a student is subscribed to a course.
+// #[decision]
+// pub struct Subscription {
+//     #[boundary]
+//     pub course_id: CourseId,
+//     #[boundary]
+//     pub student_id: StudentId,
+//     subscribed: bool,
+//     reminders: u32,
+// }
+
+/// Whether a student is subscribed to a course.
+pub struct Subscription {
+    pub course_id: CourseId,
+    pub student_id: StudentId,
+    subscribed: bool,
+    reminders: u32,
+}
+impl Subscription {
+    ///The state before any event, for the boundary `course_id`, `student_id`.
+    #[must_use]
+    pub fn new(course_id: CourseId, student_id: StudentId) -> Self {
+        Self {
+            course_id,
+            student_id,
+            subscribed: ::core::default::Default::default(),
+            reminders: ::core::default::Default::default(),
+        }
+    }
+}
+#[automatically_derived]
+impl ::dcb_core::Boundary for Subscription {
+    type Ids = (CourseId, StudentId);
+    fn boundary_tags(&self) -> ::std::vec::Vec<::dcb_core::Tag> {
+        ::std::vec![
+            ::dcb_core::Identifier::tag(& self.course_id), ::dcb_core::Identifier::tag(&
+            self.student_id)
+        ]
+    }
+    fn in_boundary(&self, event: &::dcb_core::Event) -> bool {
+        let tags = event.tags();
+        tags.iter().any(|tag| ::dcb_core::Identifier::is_tag(&self.course_id, tag))
+            && tags
+                .iter()
+                .any(|tag| ::dcb_core::Identifier::is_tag(&self.student_id, tag))
+    }
+}

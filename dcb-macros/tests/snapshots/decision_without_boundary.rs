@@ -1,0 +1,79 @@
+// The expansion of #[decision] on the fixture `decision_without_boundary` (dcb-macros/src/tests/).
+// Regenerate with `DCB_SNAPSHOTS=overwrite cargo test -p dcb-macros` and review the diff.
+//
+// /// How many courses exist, across the whole system.
+// #[decision]
+// struct CourseCount {
+//     courses: u32,
+// }
+// #[decision]
+// impl CourseCount {
+//     fn registered(&mut self, _: &CourseRegistered) {
+//         self.courses += 1;
+//     }
+// }
+
+/// How many courses exist, across the whole system.
+struct CourseCount {
+    courses: u32,
+}
+impl CourseCount {
+    ///The state before any event.
+    #[must_use]
+    fn new() -> Self {
+        Self {
+            courses: ::core::default::Default::default(),
+        }
+    }
+}
+#[automatically_derived]
+impl ::dcb_core::Boundary for CourseCount {
+    type Ids = ();
+    fn boundary_tags(&self) -> ::std::vec::Vec<::dcb_core::Tag> {
+        ::std::vec![]
+    }
+    fn in_boundary(&self, _event: &::dcb_core::Event) -> bool {
+        true
+    }
+}
+impl CourseCount {
+    fn registered(&mut self, _: &CourseRegistered) {
+        self.courses += 1;
+    }
+}
+const _: () = {
+    /// Each handled event must carry every boundary tag, or the
+    /// decision's query could not select it.
+    fn handles<E: ::dcb_core::HasTags<<CourseCount as ::dcb_core::Boundary>::Ids>>() {}
+    #[allow(dead_code)]
+    fn check_handlers() {
+        handles::<CourseRegistered>();
+    }
+    #[automatically_derived]
+    impl ::dcb_core::Projection for CourseCount {
+        fn query(&self) -> ::dcb_core::Query {
+            ::dcb_core::Query::from(
+                ::dcb_core::QueryItem::new()
+                    .types([<CourseRegistered as ::dcb_core::DomainEvent>::EVENT_TYPE])
+                    .tags(::dcb_core::Boundary::boundary_tags(self)),
+            )
+        }
+        fn selects(&self, event: &::dcb_core::SequencedEvent) -> bool {
+            let name = event.event_type().as_str();
+            (name == <CourseRegistered as ::dcb_core::DomainEvent>::NAME)
+                && ::dcb_core::Boundary::in_boundary(self, event)
+        }
+        fn apply(
+            &mut self,
+            event: &::dcb_core::SequencedEvent,
+        ) -> ::core::result::Result<(), ::dcb_core::domain::DecodeError> {
+            let name = event.event_type().as_str();
+            if name == <CourseRegistered as ::dcb_core::DomainEvent>::NAME {
+                self.registered(
+                    &<CourseRegistered as ::dcb_core::DomainEvent>::from_event(event)?,
+                );
+            }
+            ::core::result::Result::Ok(())
+        }
+    }
+};

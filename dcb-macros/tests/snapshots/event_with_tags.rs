@@ -1,0 +1,75 @@
+// The expansion of #[derive(Event)] on the fixture `event_with_tags` (dcb-macros/src/tests/).
+// Regenerate with `DCB_SNAPSHOTS=overwrite cargo test -p dcb-macros` and review the diff.
+//
+// /// A student moved to a course, maybe from another one.
+// #[derive(Event, Serialize, Deserialize)]
+// #[event(name = "StudentMovedToCourse.v2")]
+// pub struct StudentMoved {
+//     #[tag]
+//     pub student_id: StudentId,
+//     #[tag]
+//     pub course_id: CourseId,
+//     #[tag(prefix = "previous_course")]
+//     pub previous_course_id: Option<CourseId>,
+//     #[tag]
+//     pub teacher_ids: Vec<TeacherId>,
+//     pub reason: String,
+// }
+
+#[automatically_derived]
+impl ::dcb_core::DomainEvent for StudentMoved {
+    const NAME: &'static str = "StudentMovedToCourse.v2";
+    fn tags(&self) -> ::dcb_core::Tags {
+        let mut tags = ::std::vec::Vec::with_capacity(4usize);
+        ::dcb_core::TagField::for_each_id(
+            &self.student_id,
+            |id| tags.push(::dcb_core::Identifier::tag(id)),
+        );
+        ::dcb_core::TagField::for_each_id(
+            &self.course_id,
+            |id| tags.push(::dcb_core::Identifier::tag(id)),
+        );
+        ::dcb_core::TagField::for_each_id(
+            &self.previous_course_id,
+            |id| {
+                tags.push(::dcb_core::Identifier::tag_with_prefix(id, "previous_course"))
+            },
+        );
+        ::dcb_core::TagField::for_each_id(
+            &self.teacher_ids,
+            |id| tags.push(::dcb_core::Identifier::tag(id)),
+        );
+        ::dcb_core::Tags::from(tags)
+    }
+    fn encode(
+        &self,
+    ) -> ::core::result::Result<::std::vec::Vec<u8>, ::dcb_core::codec::CodecError> {
+        <::dcb_core::codec::Json as ::dcb_core::codec::Codec>::encode(self)
+    }
+    fn decode(
+        data: &[u8],
+    ) -> ::core::result::Result<Self, ::dcb_core::codec::CodecError> {
+        <::dcb_core::codec::Json as ::dcb_core::codec::Codec>::decode(data)
+    }
+}
+#[automatically_derived]
+impl ::dcb_core::HasTag<StudentId> for StudentMoved {}
+#[automatically_derived]
+impl ::dcb_core::HasTag<CourseId> for StudentMoved {}
+const _: () = ::dcb_core::__private::assert_distinct_prefixes(
+    &[
+        <<StudentId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
+        <<CourseId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
+        <<Vec<TeacherId> as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
+        "previous_course",
+    ],
+);
+::dcb_core::__private::inventory::submit! {
+    ::dcb_core::registry::Registration { event_type : "StudentMovedToCourse.v2",
+    rust_type : ::core::concat!(::core::module_path!(), "::",
+    ::core::stringify!(StudentMoved)), declared_at : ::core::concat!(::core::file!(),
+    ":", ::core::line!()), to_json : | data | { let event = < StudentMoved as
+    ::dcb_core::DomainEvent > ::decode(data) ?;
+    ::core::result::Result::Ok(::dcb_core::__private::serde_json::to_value(& event) ?) },
+    }
+}

@@ -1,0 +1,34 @@
+// The expansion of #[derive(Event)] on the fixture `event_without_tags_with_codec` (dcb-macros/src/tests/).
+// Regenerate with `DCB_SNAPSHOTS=overwrite cargo test -p dcb-macros` and review the diff.
+//
+// #[derive(Event, Serialize, Deserialize)]
+// #[event(codec = crate::codecs::MessagePack)]
+// pub struct TermStarted {
+//     pub term: u32,
+// }
+
+#[automatically_derived]
+impl ::dcb_core::DomainEvent for TermStarted {
+    const NAME: &'static str = "TermStarted";
+    fn tags(&self) -> ::dcb_core::Tags {
+        ::dcb_core::Tags::new()
+    }
+    fn encode(
+        &self,
+    ) -> ::core::result::Result<::std::vec::Vec<u8>, ::dcb_core::codec::CodecError> {
+        <crate::codecs::MessagePack as ::dcb_core::codec::Codec>::encode(self)
+    }
+    fn decode(
+        data: &[u8],
+    ) -> ::core::result::Result<Self, ::dcb_core::codec::CodecError> {
+        <crate::codecs::MessagePack as ::dcb_core::codec::Codec>::decode(data)
+    }
+}
+::dcb_core::__private::inventory::submit! {
+    ::dcb_core::registry::Registration { event_type : "TermStarted", rust_type :
+    ::core::concat!(::core::module_path!(), "::", ::core::stringify!(TermStarted)),
+    declared_at : ::core::concat!(::core::file!(), ":", ::core::line!()), to_json : |
+    data | { let event = < TermStarted as ::dcb_core::DomainEvent > ::decode(data) ?;
+    ::core::result::Result::Ok(::dcb_core::__private::serde_json::to_value(& event) ?) },
+    }
+}
