@@ -275,6 +275,29 @@ where
     })
 }
 
+/// Reads the events `projection` selects and folds them: the state a
+/// decision would decide from, for queries and views.
+pub async fn load<S, P>(
+    store: &S,
+    mut projection: P,
+) -> Result<P, DecideError<std::convert::Infallible>>
+where
+    S: EventStore,
+    P: Projection,
+{
+    let query = projection.query();
+    let mut events = store
+        .read(&query, ReadOptions::new())
+        .await
+        .map_err(DecideError::Read)?;
+    while let Some(event) = events.next().await {
+        projection
+            .apply(&event.map_err(DecideError::Read)?)
+            .map_err(DecideError::Decode)?;
+    }
+    Ok(projection)
+}
+
 /// A decision made but not yet appended: its events and the condition they
 /// must be appended under.
 #[derive(Clone, Debug)]

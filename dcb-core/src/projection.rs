@@ -12,6 +12,11 @@ use crate::{Event, Query, SequencedEvent, Tag};
 /// The boundary of a `#[decision]` state: the typed ids (its `#[boundary]`
 /// fields) whose tags every event it reads carries. Implemented by
 /// `#[decision]` on the state struct.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not the state of a decision",
+    label = "no `#[decision]` on the struct `{Self}`",
+    note = "put `#[decision]` on the struct `{Self}` too, with `#[boundary]` on its id fields"
+)]
 pub trait Boundary {
     /// The boundary's id types, as a tuple (`()` for none).
     type Ids;
@@ -90,6 +95,46 @@ projection_for_tuples!(A.0, B.1, C.2);
 projection_for_tuples!(A.0, B.1, C.2, D.3);
 projection_for_tuples!(A.0, B.1, C.2, D.3, E.4);
 projection_for_tuples!(A.0, B.1, C.2, D.3, E.4, F.5);
+
+/// A composite of any number of projections of one type, such as the
+/// names of several students: read with the union of their queries, each
+/// event folded into every member that selects it. An empty `Vec` reads
+/// nothing it needs and decides from no events.
+impl<P: Projection> Projection for Vec<P> {
+    fn query(&self) -> Query {
+        self.iter()
+            .map(Projection::query)
+            .reduce(|all, next| all.union(&next))
+            .unwrap_or_else(nothing)
+    }
+
+    fn condition(&self, _: &Query) -> Query {
+        self.iter()
+            .map(|p| p.condition(&p.query()))
+            .reduce(|all, next| all.union(&next))
+            .unwrap_or_else(nothing)
+    }
+
+    fn selects(&self, event: &SequencedEvent) -> bool {
+        self.iter().any(|p| p.selects(event))
+    }
+
+    fn apply(&mut self, event: &SequencedEvent) -> Result<(), DecodeError> {
+        for member in self.iter_mut() {
+            if member.selects(event) {
+                member.apply(event)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A query no event matches: one that requires a tag no event can carry
+/// (tags have no control characters) is not expressible, so it names a
+/// type reserved for this purpose.
+fn nothing() -> Query {
+    Query::from(crate::QueryItem::new().types([crate::EventType::from_static("dcb.none")]))
+}
 
 /// The union of the members' queries.
 fn union<const N: usize>(queries: [Query; N]) -> Query {
