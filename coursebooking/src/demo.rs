@@ -8,27 +8,22 @@ use dcb_core::EventStore;
 use dcb_core::decide::prepare;
 use dcb_core::embedded::EmbeddedStore;
 
-/// Prints a step and its outcome, and checks it is the expected one.
-fn expect(
-    what: String,
-    outcome: Result<(), EnrolmentError>,
-    expected: Result<(), EnrolmentError>,
-) -> Result<(), String> {
-    step(&what, &outcome);
-    if outcome == expected {
-        Ok(())
-    } else {
-        Err(format!("{what}: expected {expected:?}, got {outcome:?}"))
-    }
-}
-
-/// Prints a step and its outcome.
-fn step<T>(what: &str, outcome: &Result<T, EnrolmentError>) {
-    match outcome {
-        Ok(_) => println!("  {what}: ok"),
-        Err(err) => println!("  {what}: refused, {err}"),
-    }
-}
+const COURSES: [&str; 5] = [
+    "Dynamic Consistency Boundaries",
+    "Maths",
+    "Biology",
+    "French",
+    "Spanish",
+];
+const STUDENTS: [&str; 7] = [
+    "Sara",
+    "Mollie",
+    "Allard",
+    "Grace",
+    "Bastian",
+    "Greg",
+    "Katherine",
+];
 
 pub async fn run() -> ExitCode {
     let dir = match tempfile::tempdir() {
@@ -40,8 +35,14 @@ pub async fn run() -> ExitCode {
         Err(err) => return super::fail(&err.to_string()),
     };
     println!("A fresh embedded store in {}", dir.path().display());
-    let app = DcbEnrolment::new(store);
-    match scenario(&app).await {
+    let mut demo = Demo {
+        app: DcbEnrolment::new(store),
+        courses: Vec::new(),
+        students: Vec::new(),
+    };
+    let outcome = demo.scenario().await;
+    demo.app.store().clone().close();
+    match outcome {
         Ok(()) => {
             println!("\nEvery step went as SPEC §3 says.");
             ExitCode::SUCCESS
@@ -50,170 +51,154 @@ pub async fn run() -> ExitCode {
     }
 }
 
-async fn scenario(app: &DcbEnrolment<EmbeddedStore>) -> Result<(), String> {
-    println!("\n1. Register five courses with 5 places each");
-    let mut courses = Vec::new();
-    for name in [
-        "Dynamic Consistency Boundaries",
-        "Maths",
-        "Biology",
-        "French",
-        "Spanish",
-    ] {
-        let id = app
-            .register_course(name, 5)
-            .await
-            .map_err(|e| e.to_string())?;
-        println!("  {name}: {id}");
-        courses.push(id);
-    }
-    let [dcb, maths, biology, french, spanish] = courses[..] else {
-        return Err("five courses expected".into());
-    };
-    println!("\n2. Register seven students who may join 3 courses each");
-    let mut students = Vec::new();
-    for name in [
-        "Sara",
-        "Mollie",
-        "Allard",
-        "Grace",
-        "Bastian",
-        "Greg",
-        "Katherine",
-    ] {
-        let id = app
-            .register_student(name, 3)
-            .await
-            .map_err(|e| e.to_string())?;
-        println!("  {name}: {id}");
-        students.push(id);
-    }
-    let [sara, mollie, allard, grace, bastian, greg, katherine] = students[..] else {
-        return Err("seven students expected".into());
-    };
-    let names = |id: StudentId| {
-        [
-            "Sara",
-            "Mollie",
-            "Allard",
-            "Grace",
-            "Bastian",
-            "Greg",
-            "Katherine",
-        ][students.iter().position(|s| *s == id).unwrap_or(0)]
-    };
-    let course_name = |id: CourseId| {
-        [
-            "Dynamic Consistency Boundaries",
-            "Maths",
-            "Biology",
-            "French",
-            "Spanish",
-        ][courses.iter().position(|c| *c == id).unwrap_or(0)]
-    };
+struct Demo {
+    app: DcbEnrolment<EmbeddedStore>,
+    courses: Vec<CourseId>,
+    students: Vec<StudentId>,
+}
 
-    println!("\n3. Five students join Dynamic Consistency Boundaries");
-    for student in [sara, mollie, allard, grace, bastian] {
-        let outcome = app.join_course(student, dcb).await;
-        expect(
-            format!("{} joins {}", names(student), course_name(dcb)),
-            outcome,
-            Ok(()),
-        )?;
-    }
-    println!("\n4. The course is full");
-    let outcome = app.join_course(greg, dcb).await;
-    expect(
-        format!("Greg joins {}", course_name(dcb)),
-        outcome,
-        Err(EnrolmentError::FullyBooked),
-    )?;
-    println!("\n5. Greg joins three courses, and may not join a fourth");
-    for course in [french, spanish, maths] {
-        let outcome = app.join_course(greg, course).await;
-        expect(
-            format!("Greg joins {}", course_name(course)),
-            outcome,
-            Ok(()),
-        )?;
-    }
-    let outcome = app.join_course(greg, biology).await;
-    expect(
-        "Greg joins Biology".into(),
-        outcome,
-        Err(EnrolmentError::TooManyCourses),
-    )?;
-    println!("\n6. Katherine joins French, and cannot join it twice");
-    let outcome = app.join_course(katherine, french).await;
-    expect("Katherine joins French".into(), outcome, Ok(()))?;
-    let outcome = app.join_course(katherine, french).await;
-    expect(
-        "Katherine joins French again".into(),
-        outcome,
-        Err(EnrolmentError::AlreadyJoined),
-    )?;
-    println!("\n7. Unknown courses and students");
-    let outcome = app.join_course(grace, CourseId::new()).await;
-    expect(
-        "Grace joins an unknown course".into(),
-        outcome,
-        Err(EnrolmentError::CourseNotFound),
-    )?;
-    let outcome = app.join_course(StudentId::new(), dcb).await;
-    expect(
-        "An unknown student joins Dynamic Consistency Boundaries".into(),
-        outcome,
-        Err(EnrolmentError::StudentNotFound),
-    )?;
-
-    println!("\n8. The lists, in join order");
-    for (label, course) in [("Dynamic Consistency Boundaries", dcb), ("French", french)] {
-        let list = app
-            .list_students_for_course(course)
-            .await
-            .map_err(|e| e.to_string())?;
-        println!("  students of {label}: {}", list.join(", "));
-    }
-    for (label, student) in [("Sara", sara), ("Greg", greg)] {
-        let list = app
-            .list_courses_for_student(student)
-            .await
-            .map_err(|e| e.to_string())?;
-        println!("  courses of {label}: {}", list.join(", "));
+impl Demo {
+    fn course(&self, name: &str) -> CourseId {
+        let index = COURSES.iter().position(|c| *c == name).unwrap_or(0);
+        self.courses[index]
     }
 
-    println!(
-        "\n9. Consistency: Sara's join of French is decided, then Bastian joins French, then Sara's is saved"
-    );
-    let saras = prepare(
-        app.store(),
-        decisions::join_state(sara, french),
-        decisions::join,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    println!("  Sara's decision is made from the events up to now");
-    let outcome = app.join_course(bastian, french).await;
-    expect("Bastian joins French".into(), outcome, Ok(()))?;
-    let head = app.store().head().await.map_err(|e| e.to_string())?;
-    match saras.append(app.store()).await {
-        Err(err) if err.conflicting_position().is_some() => {
-            println!("  saving Sara's join: conflict, {err}")
+    fn student(&self, name: &str) -> StudentId {
+        let index = STUDENTS.iter().position(|s| *s == name).unwrap_or(0);
+        self.students[index]
+    }
+
+    /// Prints "`student` joins `course`" and its outcome, and checks it.
+    async fn join(
+        &self,
+        student: &str,
+        course: &str,
+        expected: Result<(), EnrolmentError>,
+    ) -> Result<(), String> {
+        let student_id = if student == "An unknown student" {
+            StudentId::new()
+        } else {
+            self.student(student)
+        };
+        let course_id = if course == "an unknown course" {
+            CourseId::new()
+        } else {
+            self.course(course)
+        };
+        let outcome = self.app.join_course(student_id, course_id).await;
+        match &outcome {
+            Ok(()) => println!("  {student} joins {course}: ok"),
+            Err(err) => println!("  {student} joins {course}: refused, {err}"),
         }
-        other => return Err(format!("saving Sara's join should conflict, got {other:?}")),
+        if outcome == expected {
+            Ok(())
+        } else {
+            Err(format!(
+                "{student} joins {course}: expected {expected:?}, got {outcome:?}"
+            ))
+        }
     }
-    if app.store().head().await.map_err(|e| e.to_string())? != head {
-        return Err("the conflicting join wrote something".into());
+
+    async fn lists(&self, courses: &[&str], students: &[&str]) -> Result<(), String> {
+        for &course in courses {
+            let names = self.app.list_students_for_course(self.course(course)).await;
+            println!(
+                "  students of {course}: {}",
+                names.map_err(|e| e.to_string())?.join(", ")
+            );
+        }
+        for &student in students {
+            let names = self
+                .app
+                .list_courses_for_student(self.student(student))
+                .await;
+            println!(
+                "  courses of {student}: {}",
+                names.map_err(|e| e.to_string())?.join(", ")
+            );
+        }
+        Ok(())
     }
-    let students = app
-        .list_students_for_course(french)
-        .await
-        .map_err(|e| e.to_string())?;
-    let courses = app
-        .list_courses_for_student(sara)
-        .await
-        .map_err(|e| e.to_string())?;
-    println!("  students of French: {}", students.join(", "));
-    println!("  courses of Sara: {}", courses.join(", "));
-    Ok(())
+
+    async fn scenario(&mut self) -> Result<(), String> {
+        println!("\n1. Register five courses with 5 places each");
+        for name in COURSES {
+            let id = self
+                .app
+                .register_course(name, 5)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("  {name}: {id}");
+            self.courses.push(id);
+        }
+        println!("\n2. Register seven students who may join 3 courses each");
+        for name in STUDENTS {
+            let id = self
+                .app
+                .register_student(name, 3)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("  {name}: {id}");
+            self.students.push(id);
+        }
+        let dcb = COURSES[0];
+        println!("\n3. Five students join {dcb}");
+        for student in &STUDENTS[..5] {
+            self.join(student, dcb, Ok(())).await?;
+        }
+        println!("\n4. The course is full");
+        self.join("Greg", dcb, Err(EnrolmentError::FullyBooked))
+            .await?;
+        println!("\n5. Greg joins three courses, and may not join a fourth");
+        for course in ["French", "Spanish", "Maths"] {
+            self.join("Greg", course, Ok(())).await?;
+        }
+        self.join("Greg", "Biology", Err(EnrolmentError::TooManyCourses))
+            .await?;
+        println!("\n6. Katherine joins French, and cannot join it twice");
+        self.join("Katherine", "French", Ok(())).await?;
+        self.join("Katherine", "French", Err(EnrolmentError::AlreadyJoined))
+            .await?;
+        println!("\n7. Unknown courses and students");
+        self.join(
+            "Grace",
+            "an unknown course",
+            Err(EnrolmentError::CourseNotFound),
+        )
+        .await?;
+        self.join(
+            "An unknown student",
+            dcb,
+            Err(EnrolmentError::StudentNotFound),
+        )
+        .await?;
+        println!("\n8. The lists, in join order");
+        self.lists(&[dcb, "French"], &["Sara", "Greg"]).await?;
+        self.consistency().await
+    }
+
+    /// Step 9: a decision made before a conflicting join is refused when it
+    /// is saved after it, and writes nothing.
+    async fn consistency(&self) -> Result<(), String> {
+        println!(
+            "\n9. Sara's join of French is decided, then Bastian joins French, then Sara's is saved"
+        );
+        let state = decisions::join_state(self.student("Sara"), self.course("French"));
+        let saras = prepare(self.app.store(), state, decisions::join)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("  Sara's decision is made from the events up to now");
+        self.join("Bastian", "French", Ok(())).await?;
+        let head = self.app.store().head().await.map_err(|e| e.to_string())?;
+        match saras.append(self.app.store()).await {
+            Err(err) if err.conflicting_position().is_some() => {
+                println!("  saving Sara's join: conflict, {err}");
+            }
+            other => return Err(format!("saving Sara's join should conflict, got {other:?}")),
+        }
+        if self.app.store().head().await.map_err(|e| e.to_string())? != head {
+            return Err("the conflicting join wrote something".into());
+        }
+        self.lists(&["French"], &["Sara"]).await
+    }
 }

@@ -93,7 +93,7 @@ enum StoreKind {
     Memory,
     /// The embedded durable store (in a fresh temporary directory).
     Embedded,
-    /// PostgreSQL.
+    /// `PostgreSQL`.
     Postgres,
 }
 
@@ -151,7 +151,7 @@ async fn execute(
 ) -> Result<(), EnrolmentError> {
     match command {
         Command::RegisterCourse { name, places } => {
-            println!("{}", app.register_course(&name, places).await?)
+            println!("{}", app.register_course(&name, places).await?);
         }
         Command::RegisterStudent { name, max_courses } => {
             println!("{}", app.register_student(&name, max_courses).await?);

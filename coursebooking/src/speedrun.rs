@@ -57,7 +57,12 @@ pub async fn run(kind: StoreKind, duration: Duration, json: bool) -> ExitCode {
                     outcome.stored_events = app.store().len() as u64;
                     // F before and after the run, so that a drifting disk
                     // shows in neither direction alone.
-                    report("embedded", &mut outcome, Some((before + after) / 2.0), json);
+                    report(
+                        "embedded",
+                        &mut outcome,
+                        Some(f64::midpoint(before, after)),
+                        json,
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(err) => super::fail(&err),
