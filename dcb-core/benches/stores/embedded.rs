@@ -124,17 +124,20 @@ fn measurement(
     }
 }
 
+/// `F` measured right before a workload, so that both meet the same disk:
+/// on a shared machine the sync rate drifts from minute to minute.
+fn baseline(parent: &Path, durations: &Durations) -> f64 {
+    let f = raw_sync_rate(parent, durations.baseline);
+    eprintln!("    (F = {f:.0} appends of 4 KiB + fdatasync per second)");
+    f
+}
+
 /// Runs every embedded workload in a temporary directory under `parent`.
 pub async fn run(parent: &Path, durations: &Durations, runs: impl Fn(&str) -> bool) {
-    let dir = tempfile::tempdir_in(parent).expect("a directory for the store");
-    let f = raw_sync_rate(dir.path(), durations.baseline);
-    eprintln!(
-        "(F = {f:.0} appends of 4 KiB + fdatasync per second in {})",
-        parent.display()
-    );
-
+    eprintln!("(stores and the F baseline in {})", parent.display());
     if runs("conditional_append") {
         for clients in [1, 8, 32] {
+            let f = baseline(parent, durations);
             let store_dir = tempfile::tempdir_in(parent).expect("store dir");
             let store = Arc::new(EmbeddedStore::open(store_dir.path()).expect("open"));
             let (mut latencies, appends, elapsed) =
@@ -150,6 +153,7 @@ pub async fn run(parent: &Path, durations: &Durations, runs: impl Fn(&str) -> bo
         }
     }
     if runs("batch_append") {
+        let f = baseline(parent, durations);
         let store_dir = tempfile::tempdir_in(parent).expect("store dir");
         let store = Arc::new(EmbeddedStore::open(store_dir.path()).expect("open"));
         let (mut latencies, appends, elapsed) =
@@ -159,18 +163,13 @@ pub async fn run(parent: &Path, durations: &Durations, runs: impl Fn(&str) -> bo
         measurement("batch_append_events", 1, 100, 0, events, &mut latencies, f).print();
     }
     if runs("read") || runs("open") || runs("conditional_append_large") {
-        stored_workloads(parent, durations, f, &runs).await;
+        stored_workloads(parent, durations, &runs).await;
     }
 }
 
 /// The workloads on a store of `durations.stored` events: decision reads,
 /// reopening, and appending into the large store.
-async fn stored_workloads(
-    parent: &Path,
-    durations: &Durations,
-    f: f64,
-    runs: &impl Fn(&str) -> bool,
-) {
+async fn stored_workloads(parent: &Path, durations: &Durations, runs: &impl Fn(&str) -> bool) {
     let store_dir = tempfile::tempdir_in(parent).expect("store dir");
     let stored = durations.stored;
     {
@@ -210,11 +209,12 @@ async fn stored_workloads(
             decision_reads(&store, durations.reads, stored, 11).await;
         eprintln!("(a decision read returns {mean:.1} events on average)");
         let ops = rate(durations.reads, total);
-        let mut m = measurement("read", 1, 0, stored, ops, &mut latencies, f);
+        let mut m = measurement("read", 1, 0, stored, ops, &mut latencies, 0.0);
         m.baseline = None;
         m.print();
     }
     if runs("conditional_append_large") || runs("conditional_append") {
+        let f = baseline(parent, durations);
         let store = Arc::new(store);
         let (mut latencies, appends, elapsed) = appends_for(&store, 1, 1, durations.workload).await;
         let ops = rate(appends, elapsed);
