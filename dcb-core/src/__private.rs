@@ -7,41 +7,29 @@ pub use serde_json;
 
 pub use crate::id::support as id;
 
-/// Fails constant evaluation when two prefixes are equal; the derive of an
-/// event calls it for the prefixes of its `#[tag]` fields.
-pub const fn assert_distinct_prefixes(prefixes: &[&str]) {
-    let mut i = 0;
-    while i < prefixes.len() {
-        let mut j = i + 1;
-        while j < prefixes.len() {
-            assert!(
-                !str_eq(prefixes[i], prefixes[j]),
-                "two #[tag] fields of this event have the same tag prefix; give one another prefix with #[tag(prefix = \"...\")]"
-            );
-            j += 1;
-        }
-        i += 1;
-    }
-}
+use std::marker::PhantomData;
 
-/// Fails constant evaluation when two handled event types have the same
-/// name; `#[decision]` calls it for its handlers.
-pub const fn assert_distinct_event_types(names: &[&str]) {
+use crate::{Boundary, DomainEvent, HasTags, Identifier};
+
+/// Whether `names` holds `name`, in a constant: `#[decision]` asserts with
+/// it that each handled event type's name differs from those of the
+/// handlers before it.
+#[must_use]
+pub const fn contains_str(names: &[&str], name: &str) -> bool {
     let mut i = 0;
     while i < names.len() {
-        let mut j = i + 1;
-        while j < names.len() {
-            assert!(
-                !str_eq(names[i], names[j]),
-                "two handlers of this decision handle the same event type; merge them into one"
-            );
-            j += 1;
+        if same_str(names[i], name) {
+            return true;
         }
         i += 1;
     }
+    false
 }
 
-const fn str_eq(a: &str, b: &str) -> bool {
+/// Whether two strings are equal, in a constant: the derive of an event
+/// asserts with it that its tag fields have distinct prefixes.
+#[must_use]
+pub const fn same_str(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;
@@ -55,3 +43,76 @@ const fn str_eq(a: &str, b: &str) -> bool {
     }
     true
 }
+
+/// The check `#[decision]` makes for each handler: the handled event type
+/// `E` carries every boundary tag of the state `P`.
+///
+/// The generated code calls `(&Handles::<P, E>::new()).check()`, spanned at
+/// the handler's event type. Method resolution picks [`CheckTags::check`],
+/// whose `where` clause demands the tags, only when `E` is an event and
+/// `P`'s boundary is made of ids; otherwise it falls back, by autoref, to
+/// [`Unchecked::check`], which demands nothing. So a type that is not an
+/// event at all, or a boundary field that is not an id, is reported once,
+/// by the error that says so, and not again as a missing tag.
+pub struct Handles<P, E>(PhantomData<fn() -> (P, E)>);
+
+impl<P, E> Handles<P, E> {
+    /// The check for the handler of `E` in the decision `P`.
+    #[allow(clippy::new_without_default)]
+    #[must_use]
+    pub const fn new() -> Self {
+        Handles(PhantomData)
+    }
+}
+
+/// See [`Handles`].
+pub trait CheckTags<P: Boundary, E> {
+    /// Demands that `E` carry every boundary tag of `P`.
+    fn check(&self)
+    where
+        P::Ids: TaggedOn<E>,
+    {
+    }
+}
+
+impl<P: Boundary, E: DomainEvent> CheckTags<P, E> for Handles<P, E> where P::Ids: Identifiers {}
+
+/// [`HasTags`] seen from the boundary ids: `Ids: TaggedOn<E>` when
+/// `E: HasTags<Ids>`.
+///
+/// [`CheckTags::check`] demands this rather than `E: HasTags<P::Ids>`: with
+/// the not yet normalized `P::Ids` as the self type, the compiler waits to
+/// know the ids before it picks an impl of [`HasTags`], where it would
+/// otherwise guess `()` for an event without tags and report a type
+/// mismatch. And since the failing bound's self type is then the event, the
+/// message is [`HasTag`]'s, which names the missing id type.
+///
+/// [`HasTag`]: crate::HasTag
+pub trait TaggedOn<E> {}
+
+impl<Ids, E: HasTags<Ids>> TaggedOn<E> for Ids {}
+
+/// See [`Handles`].
+pub trait Unchecked {
+    /// Demands nothing: another error says what is wrong.
+    fn check(&self) {}
+}
+
+impl<P, E> Unchecked for &Handles<P, E> {}
+
+/// A tuple of [`Identifier`]s: the boundary ids of a decision's state.
+pub trait Identifiers {}
+
+macro_rules! identifiers_for_tuples {
+    ($($id:ident),*) => {
+        impl<$($id: Identifier),*> Identifiers for ($($id,)*) {}
+    };
+}
+
+identifiers_for_tuples!();
+identifiers_for_tuples!(A);
+identifiers_for_tuples!(A, B);
+identifiers_for_tuples!(A, B, C);
+identifiers_for_tuples!(A, B, C, D);
+identifiers_for_tuples!(A, B, C, D, F);
+identifiers_for_tuples!(A, B, C, D, F, G);

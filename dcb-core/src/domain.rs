@@ -80,19 +80,24 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
 /// Proof that every event of type `Self` carries a tag of id type `I`:
 /// implemented by `#[derive(Event)]` for each `#[tag]` field of type `I`
 /// (not `Option<I>` or `Vec<I>`, which may carry none).
+///
+/// `I` is an [`Identifier`] wherever the trait means something; it is not
+/// bounded here so that a `#[tag]` field of another type is reported once,
+/// as "not an identifier", rather than once more for this impl.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not carry a `{I}` tag, so this decision cannot see it",
     label = "this event has no `#[tag]` field of type `{I}`",
-    note = "a decision reads only events tagged with every one of its boundary ids: add a `#[tag]` field of type `{I}` to `{Self}`, or handle it in a decision without that boundary"
+    note = "a decision reads only the events tagged with each of its boundary ids: add a `#[tag]` field of type `{I}` to `{Self}`, or handle `{Self}` in a decision without that boundary",
+    note = "an `Option<{I}>` or `Vec<{I}>` field does not count, as it may hold no id; nor does a field with its own `#[tag(prefix = \"...\")]`, as its tag is another one"
 )]
-pub trait HasTag<I: Identifier>: DomainEvent {}
+pub trait HasTag<I>: DomainEvent {}
 
 /// Proof that `Self` carries a tag of each id type in the tuple `Ids`; the
 /// check a `#[decision]` makes for each handled event.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not carry every boundary tag `{Ids}` of this decision",
     label = "this event lacks a boundary tag",
-    note = "add a `#[tag]` field of each boundary id type to `{Self}`"
+    note = "a decision reads only the events tagged with each of its boundary ids: add a `#[tag]` field of each id type in `{Ids}` to `{Self}`, or handle `{Self}` in a decision without that boundary"
 )]
 pub trait HasTags<Ids> {}
 

@@ -29,8 +29,8 @@ use crate::Tag;
 /// without an `Id` suffix, in snake case (`CourseId` → `course`).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an identifier",
-    label = "not an identifier",
-    note = "tags and boundaries are typed ids: declare `{Self}` as a one-field tuple struct with `#[derive(Id)]`"
+    label = "not a typed id",
+    note = "`#[tag]` and `#[boundary]` fields hold typed ids: declare one with `#[derive(Id)]` on a tuple struct with one field, such as `struct CourseId(Uuid);`, and use it here"
 )]
 pub trait Identifier:
     Clone + Eq + Hash + Debug + Display + FromStr + Send + Sync + 'static
@@ -85,11 +85,15 @@ pub mod support {
     /// generated id; should it ever, the value is replaced by its escape so
     /// the tag stays valid and visibly wrong rather than panicking.
     pub fn tag(prefix: &str, value: impl std::fmt::Display) -> Tag {
-        let mut text = String::with_capacity(prefix.len() + 40);
-        text.push_str(prefix);
-        text.push(':');
-        let _ = write!(text, "{value}");
-        Tag::new(text).unwrap_or_else(|err| {
+        // Formatted on the stack: the tag's one allocation is its own.
+        let mut text = TextBuf::<{ crate::MAX_NAME_LEN }>::new();
+        let formatted = write!(text, "{prefix}:{value}").is_ok();
+        let made = if formatted {
+            Tag::new(text.as_str())
+        } else {
+            Tag::new(format!("{prefix}:{value}"))
+        };
+        made.unwrap_or_else(|err| {
             let escaped = format!("{prefix}:{}", err.value.escape_default());
             let truncated: String = escaped.chars().take(crate::MAX_NAME_LEN / 4).collect();
             Tag::new(truncated).unwrap_or(Tag::from_static("invalid-id"))
@@ -99,9 +103,20 @@ pub mod support {
     /// Whether `tag` is `prefix:<uuid>`.
     #[must_use]
     pub fn is_uuid_tag(prefix: &str, id: &Uuid, tag: &Tag) -> bool {
+        // Most tags a decision meets have another prefix or length: rule
+        // them out before formatting the id.
+        let Some(value) = tag
+            .as_str()
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix(':'))
+        else {
+            return false;
+        };
+        if value.len() != uuid::fmt::Hyphenated::LENGTH {
+            return false;
+        }
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        let value = id.hyphenated().encode_lower(&mut buf);
-        is_tag(prefix, value, tag)
+        value == id.hyphenated().encode_lower(&mut buf)
     }
 
     /// Whether `tag` is `prefix:<value>`.
@@ -115,10 +130,8 @@ pub mod support {
 
     /// Whether `tag` is `prefix:<n>` for an integer id.
     pub fn is_int_tag(prefix: &str, n: impl std::fmt::Display, tag: &Tag) -> bool {
-        let mut buf = IntBuf {
-            bytes: [0; 40],
-            len: 0,
-        };
+        // Room for any integer's decimal digits and sign.
+        let mut buf = TextBuf::<40>::new();
         let _ = write!(buf, "{n}");
         is_tag(prefix, buf.as_str(), tag)
     }
@@ -157,19 +170,26 @@ pub mod support {
         }
     }
 
-    /// Room for any integer's decimal digits and sign.
-    struct IntBuf {
-        bytes: [u8; 40],
+    /// Text formatted into a fixed buffer of `N` bytes; writing more fails.
+    struct TextBuf<const N: usize> {
+        bytes: [u8; N],
         len: usize,
     }
 
-    impl IntBuf {
+    impl<const N: usize> TextBuf<N> {
+        fn new() -> TextBuf<N> {
+            TextBuf {
+                bytes: [0; N],
+                len: 0,
+            }
+        }
+
         fn as_str(&self) -> &str {
             std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
         }
     }
 
-    impl std::fmt::Write for IntBuf {
+    impl<const N: usize> std::fmt::Write for TextBuf<N> {
         fn write_str(&mut self, s: &str) -> std::fmt::Result {
             let end = self.len + s.len();
             let slot = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;

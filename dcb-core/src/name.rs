@@ -126,7 +126,7 @@ macro_rules! name_type {
             /// Validates `value` and wraps it.
             pub fn new(value: impl Into<String> + AsRef<str>) -> Result<Self, InvalidName> {
                 match check(value.as_ref()) {
-                    Ok(()) => Ok(Self(Repr::Shared(Arc::from(value.into())))),
+                    Ok(()) => Ok(Self(Repr::Shared(Arc::from(value.as_ref())))),
                     Err(problem) => Err(InvalidName { kind: $kind, value: value.into(), problem }),
                 }
             }

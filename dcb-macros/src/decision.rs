@@ -19,6 +19,7 @@ pub fn attribute(args: &TokenStream, item: TokenStream) -> TokenStream {
     };
     let mut cx = Ctxt::default();
     if !args.is_empty() {
+        // Not a reason to stop: the item is expanded as if it were bare.
         cx.error_spanned_by(args, "`#[decision]` takes no arguments");
     }
     match item {
@@ -26,24 +27,38 @@ pub fn attribute(args: &TokenStream, item: TokenStream) -> TokenStream {
         Item::Impl(handlers) => handler_impl(cx, handlers),
         other => {
             cx.error_spanned_by(
-                &other,
+                item_head(&other),
                 "#[decision] goes on the state struct and on its impl block of handlers",
             );
-            fallback(cx, other.into_token_stream())
+            with_errors(cx, other.into_token_stream())
         }
     }
 }
 
-/// The item as written (without the macro's own attributes), after the
-/// errors: the user sees the mistake, not a cascade from a missing item.
-fn fallback(cx: Ctxt, item: TokenStream) -> TokenStream {
-    let mut tokens = cx
+/// The keyword and name of an item, for an error about the whole item.
+fn item_head(item: &Item) -> TokenStream {
+    fn head(keyword: &impl ToTokens, ident: &Ident) -> TokenStream {
+        quote!(#keyword #ident)
+    }
+    match item {
+        Item::Fn(f) => head(&f.sig.fn_token, &f.sig.ident),
+        Item::Enum(e) => head(&e.enum_token, &e.ident),
+        Item::Trait(t) => head(&t.trait_token, &t.ident),
+        Item::Union(u) => head(&u.union_token, &u.ident),
+        Item::Mod(m) => head(&m.mod_token, &m.ident),
+        other => other.to_token_stream(),
+    }
+}
+
+/// The errors recorded in `cx`, then `tokens`.
+fn with_errors(cx: Ctxt, tokens: TokenStream) -> TokenStream {
+    let mut all = cx
         .check()
         .err()
         .map(|e| e.to_compile_error())
         .unwrap_or_default();
-    tokens.extend(item);
-    tokens
+    all.extend(tokens);
+    all
 }
 
 fn is_attr(attr: &Attribute, name: crate::symbol::Symbol) -> bool {
@@ -60,11 +75,12 @@ struct BoundaryField<'a> {
 }
 
 fn state_struct(mut cx: Ctxt, mut state: ItemStruct) -> TokenStream {
-    if !state.generics.params.is_empty() {
+    let generic = !state.generics.params.is_empty();
+    if generic {
         cx.error_spanned_by(&state.generics, "a decision's state cannot be generic");
     }
-    let named = match &state.fields {
-        Fields::Named(fields) => Some(fields),
+    let boundary = match &state.fields {
+        Fields::Named(fields) => Some(parse_boundary(&mut cx, fields.named.iter())),
         other => {
             cx.error_spanned_by(
                 other,
@@ -73,53 +89,75 @@ fn state_struct(mut cx: Ctxt, mut state: ItemStruct) -> TokenStream {
             None
         }
     };
-    let mut boundary_count = 0;
-    if let Some(fields) = named {
-        for field in &fields.named {
-            let mut marks = field.attrs.iter().filter(|a| is_attr(a, BOUNDARY));
-            if let Some(mark) = marks.next() {
-                boundary_count += 1;
-                if !matches!(mark.meta, syn::Meta::Path(_)) {
-                    cx.error_spanned_by(mark, "`#[boundary]` takes no arguments");
-                }
-            }
-            for repeat in marks {
-                cx.error_spanned_by(
-                    repeat,
-                    "`#[boundary]` is given twice on this field; keep one",
-                );
-            }
+    let expansion = match &boundary {
+        // Errors in the `#[boundary]` marks leave the boundary known: the
+        // expansion goes on, so that the impl block of handlers does not
+        // fail too.
+        Some(boundary) if !generic => {
+            let others: Vec<&Ident> = state
+                .fields
+                .iter()
+                .filter(|f| !is_boundary(f))
+                .filter_map(|f| f.ident.as_ref())
+                .collect();
+            expand_state(&state, boundary, &others)
+        }
+        None if !generic => stub_boundary(&state.ident),
+        _ => TokenStream::new(),
+    };
+    strip_field_attrs(&mut state);
+    with_errors(cx, quote!(#state #expansion))
+}
+
+fn is_boundary(field: &Field) -> bool {
+    field.attrs.iter().any(|a| is_attr(a, BOUNDARY))
+}
+
+/// The `#[boundary]` fields, checking their marks.
+fn parse_boundary<'a>(
+    cx: &mut Ctxt,
+    fields: impl Iterator<Item = &'a Field>,
+) -> Vec<BoundaryField<'a>> {
+    let mut boundary = Vec::new();
+    for field in fields {
+        let mut marks = field.attrs.iter().filter(|a| is_attr(a, BOUNDARY));
+        let Some(mark) = marks.next() else { continue };
+        if let syn::Meta::List(list) = &mark.meta {
+            cx.error_spanned_by(&list.tokens, "`#[boundary]` takes no arguments");
+        } else if let syn::Meta::NameValue(pair) = &mark.meta {
+            cx.error_spanned_by(&pair.value, "`#[boundary]` takes no value");
+        }
+        for repeat in marks {
+            cx.error_spanned_by(
+                repeat,
+                "`#[boundary]` is given twice on this field; keep one",
+            );
+        }
+        if let Some(ident) = &field.ident {
+            boundary.push(BoundaryField {
+                ident,
+                ty: &field.ty,
+            });
         }
     }
-    if let Err(err) = cx.check() {
-        strip_field_attrs(&mut state);
-        let mut tokens = err.to_compile_error();
-        tokens.extend(state.into_token_stream());
-        return tokens;
-    }
-    let fields: Vec<&Field> = named.map(|f| f.named.iter().collect()).unwrap_or_default();
-    let boundary: Vec<BoundaryField<'_>> = fields
-        .iter()
-        .filter(|f| f.attrs.iter().any(|a| is_attr(a, BOUNDARY)))
-        .filter_map(|f| {
-            Some(BoundaryField {
-                ident: f.ident.as_ref()?,
-                ty: &f.ty,
-            })
-        })
-        .collect();
-    debug_assert_eq!(boundary.len(), boundary_count);
-    let others: Vec<&Ident> = fields
-        .iter()
-        .filter(|f| !f.attrs.iter().any(|a| is_attr(a, BOUNDARY)))
-        .filter_map(|f| f.ident.as_ref())
-        .collect();
-    let expansion = expand_state(&state, &boundary, &others);
-    let mut stripped = state.clone();
-    strip_field_attrs(&mut stripped);
+    boundary
+}
+
+/// A `Boundary` impl for a state the macro could not read, so that its
+/// impl block of handlers does not fail too.
+fn stub_boundary(ident: &Ident) -> TokenStream {
     quote! {
-        #stripped
-        #expansion
+        impl ::dcb_core::Boundary for #ident {
+            type Ids = ();
+
+            fn boundary_tags(&self) -> ::std::vec::Vec<::dcb_core::Tag> {
+                ::core::unreachable!()
+            }
+
+            fn in_boundary(&self, _: &::dcb_core::Event) -> bool {
+                ::core::unreachable!()
+            }
+        }
     }
 }
 
@@ -146,11 +184,11 @@ fn expand_state(
     let id_types = boundary.iter().map(|b| b.ty);
     let id_checks = boundary.iter().map(|BoundaryField { ident, ty }| {
         quote_spanned! {ty.span()=>
-            tags.iter().any(|tag| ::dcb_core::Identifier::is_tag(&self.#ident, tag))
+            tags.iter().any(|tag| <#ty as ::dcb_core::Identifier>::is_tag(&self.#ident, tag))
         }
     });
     let tag_list = boundary.iter().map(|BoundaryField { ident, ty }| {
-        quote_spanned! {ty.span()=> ::dcb_core::Identifier::tag(&self.#ident) }
+        quote_spanned! {ty.span()=> <#ty as ::dcb_core::Identifier>::tag(&self.#ident) }
     });
     let in_boundary = if boundary.is_empty() {
         quote!(true)
@@ -217,52 +255,103 @@ fn handler_impl(mut cx: Ctxt, mut block: ItemImpl) -> TokenStream {
             path,
             "#[decision] goes on the state's own impl block, not on a trait impl",
         );
+        strip_handler_attrs(&mut block);
+        return with_errors(cx, block.into_token_stream());
     }
-    if !block.generics.params.is_empty() {
+    let generic = !block.generics.params.is_empty();
+    if generic {
         cx.error_spanned_by(&block.generics, "a decision's impl block cannot be generic");
     }
-    let mut handlers: Vec<Handler<'_>> = Vec::new();
-    for item in &block.items {
-        match item {
-            ImplItem::Fn(function) => {
-                if let Some(handler) = parse_handler(&mut cx, function) {
-                    let repeated = handlers
-                        .iter()
-                        .any(|h| h.event.to_token_stream().to_string() == handler.event.to_token_stream().to_string());
-                    if repeated {
-                        cx.error_spanned_by(
-                            handler.event,
-                            "another handler of this decision already handles this event type; merge them into one",
-                        );
-                    }
-                    handlers.push(handler);
-                }
+    // The errors that leave no projection to derive.
+    let mut broken = Ctxt::default();
+    let handlers = parse_handlers(&mut cx, &mut broken, &block);
+    let expansion = match broken.check() {
+        Ok(()) if !generic => expand_handlers(&block.self_ty, &handlers),
+        Ok(()) => TokenStream::new(),
+        Err(err) => {
+            cx.push(err);
+            if generic {
+                TokenStream::new()
+            } else {
+                stub_projection(&block.self_ty)
             }
-            other => cx.error_spanned_by(
-                other,
-                "a #[decision] impl block holds only handlers, `fn on_x(&mut self, event: &X)`; put other items in another impl block",
-            ),
         }
+    };
+    strip_handler_attrs(&mut block);
+    with_errors(cx, quote!(#block #expansion))
+}
+
+/// The handlers of `block`. Errors in a handler go to `broken`; items that
+/// are not handlers are reported in `cx` but do not change the projection.
+fn parse_handlers<'a>(cx: &mut Ctxt, broken: &mut Ctxt, block: &'a ItemImpl) -> Vec<Handler<'a>> {
+    let mut handlers: Vec<Handler<'a>> = Vec::new();
+    let mut functions = 0;
+    for item in &block.items {
+        let ImplItem::Fn(function) = item else {
+            cx.error_spanned_by(
+                item,
+                format!(
+                    "a #[decision] impl block holds only handlers; \
+                     put other items in another impl block; {HANDLER_SHAPE}"
+                ),
+            );
+            continue;
+        };
+        functions += 1;
+        let Some(handler) = parse_handler(broken, function) else {
+            continue;
+        };
+        let event = handler.event.to_token_stream().to_string();
+        if let Some(other) = handlers
+            .iter()
+            .find(|h| h.event.to_token_stream().to_string() == event)
+        {
+            broken.error_spanned_by(
+                handler.event,
+                format!(
+                    "`{}` already handles `{}`; merge the two handlers into one",
+                    other.ident,
+                    event.replace(' ', "")
+                ),
+            );
+        }
+        handlers.push(handler);
     }
-    if block.items.is_empty() {
-        cx.error_spanned_by(
+    if functions == 0 {
+        broken.error_spanned_by(
             &block.self_ty,
-            "a decision needs at least one handler, such as `fn registered(&mut self, event: &CourseRegistered)`",
+            format!("a decision needs at least one handler; {HANDLER_SHAPE}"),
+        );
+    } else if !handlers.is_empty() && handlers.iter().all(|h| !h.conflicts) {
+        // An append condition of no event types would select every type.
+        broken.error_spanned_by(
+            &block.self_ty,
+            "every handler of this decision is #[no_conflict], so nothing it reads could \
+             invalidate it; keep #[no_conflict] off the handlers its rules depend on",
         );
     }
-    let expansion = cx
-        .check()
-        .map(|()| expand_handlers(&block.self_ty, &handlers));
-    strip_handler_attrs(&mut block);
-    match expansion {
-        Ok(expansion) => quote! {
-            #block
-            #expansion
-        },
-        Err(err) => {
-            let mut tokens = err.to_compile_error();
-            tokens.extend(block.into_token_stream());
-            tokens
+    handlers
+}
+
+/// A `Projection` impl for handlers the macro could not read, so that the
+/// uses of the decision do not fail too.
+fn stub_projection(self_ty: &Type) -> TokenStream {
+    quote! {
+        impl ::dcb_core::Projection for #self_ty {
+            fn query(&self) -> ::dcb_core::Query {
+                ::core::unreachable!()
+            }
+
+            fn selects(&self, _: &::dcb_core::SequencedEvent) -> bool {
+                ::core::unreachable!()
+            }
+
+            fn apply(
+                &mut self,
+                _: &::dcb_core::SequencedEvent,
+            ) -> ::core::result::Result<(), ::dcb_core::domain::DecodeError> {
+                ::core::unreachable!()
+            }
         }
     }
 }
@@ -385,11 +474,16 @@ fn parse_inputs<'a>(errors: &mut Ctxt, sig: &'a syn::Signature) -> Option<&'a Ty
 }
 
 fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
+    // Each handled event must carry every boundary tag, or the query could
+    // never select it: checked where the handler names its event.
     let checks = handlers.iter().map(|Handler { event, .. }| {
         quote_spanned! {event.span()=>
-            handles::<#event>();
+            (&::dcb_core::__private::Handles::<#self_ty, #event>::new()).check();
         }
     });
+    // Spanned at the state's type: if it has no `Boundary`, the one error
+    // says so there.
+    let boundary = quote_spanned!(self_ty.span()=> <#self_ty as ::dcb_core::Boundary>);
     let event_types: Vec<TokenStream> = handlers
         .iter()
         .map(|h| {
@@ -397,10 +491,6 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
             quote!(<#event as ::dcb_core::DomainEvent>::EVENT_TYPE)
         })
         .collect();
-    let names = handlers.iter().map(|h| {
-        let event = h.event;
-        quote!(<#event as ::dcb_core::DomainEvent>::NAME)
-    });
     let dispatch = handlers.iter().map(|Handler { ident, event, .. }| {
         quote! {
             if name == <#event as ::dcb_core::DomainEvent>::NAME {
@@ -425,24 +515,17 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
                 ::dcb_core::Query::from(
                     ::dcb_core::QueryItem::new()
                         .types([#(#conflicting),*])
-                        .tags(::dcb_core::Boundary::boundary_tags(self)),
+                        .tags(#boundary::boundary_tags(self)),
                 )
             }
         }
     };
-    let distinct = (handlers.len() > 1).then(|| {
-        quote! {
-            const _: () = ::dcb_core::__private::assert_distinct_event_types(&[#(#names),*]);
-        }
-    });
+    let distinct = distinct_names(handlers);
     quote! {
         const _: () = {
-            /// Each handled event must carry every boundary tag, or the
-            /// decision's query could not select it.
-            fn handles<E: ::dcb_core::HasTags<<#self_ty as ::dcb_core::Boundary>::Ids>>() {}
-
             #[allow(dead_code)]
             fn check_handlers() {
+                use ::dcb_core::__private::{CheckTags as _, Unchecked as _};
                 #(#checks)*
             }
 
@@ -454,7 +537,7 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
                     ::dcb_core::Query::from(
                         ::dcb_core::QueryItem::new()
                             .types([#(#event_types),*])
-                            .tags(::dcb_core::Boundary::boundary_tags(self)),
+                            .tags(#boundary::boundary_tags(self)),
                     )
                 }
 
@@ -462,7 +545,7 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
 
                 fn selects(&self, event: &::dcb_core::SequencedEvent) -> bool {
                     let name = event.event_type().as_str();
-                    (#(#handled)||*) && ::dcb_core::Boundary::in_boundary(self, event)
+                    (#(#handled)||*) && #boundary::in_boundary(self, event)
                 }
 
                 fn apply(
@@ -476,4 +559,36 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
             }
         };
     }
+}
+
+/// Asserts that the handled event types have distinct names, or the fold
+/// could not tell their events apart; each assertion points at a handler's
+/// event type and compares its name with those of the handlers before it.
+/// Handlers of the same Rust type were reported in [`parse_handlers`].
+fn distinct_names(handlers: &[Handler<'_>]) -> Option<TokenStream> {
+    let mut assertions = Vec::new();
+    for (i, handler) in handlers.iter().enumerate().skip(1) {
+        let event = handler.event;
+        let earlier = handlers[..i].iter().map(|h| h.event);
+        let message = format!(
+            "`{}` has the same event type name as another event type this decision handles, \
+             so it could not tell their events apart; give one of them another with `#[event(name = \"...\")]`",
+            event.to_token_stream().to_string().replace(' ', ""),
+        );
+        assertions.push(quote_spanned! {event.span()=>
+            if ::dcb_core::__private::contains_str(
+                &[#(<#earlier as ::dcb_core::DomainEvent>::NAME),*],
+                <#event as ::dcb_core::DomainEvent>::NAME,
+            ) {
+                ::core::panic!(#message);
+            }
+        });
+    }
+    (!assertions.is_empty()).then(|| {
+        quote! {
+            const _: () = {
+                #(#assertions)*
+            };
+        }
+    })
 }

@@ -20,31 +20,36 @@ pub fn derive(input: TokenStream) -> TokenStream {
     };
     match parse(&input) {
         Ok(event) => expand(&event),
-        Err(err) => {
-            // A stub impl keeps every use of the type from failing too: the
-            // user sees the mistake, not a cascade of "not an event".
-            let ident = &input.ident;
-            let name = ident.to_string();
-            let mut tokens = err.to_compile_error();
-            if input.generics.params.is_empty() && !matches!(input.data, Data::Union(_)) {
-                tokens.extend(quote! {
-                    impl ::dcb_core::DomainEvent for #ident {
-                        const NAME: &'static str = #name;
-                        fn tags(&self) -> ::dcb_core::Tags {
-                            ::core::unreachable!()
-                        }
-                        fn encode(&self) -> ::core::result::Result<::std::vec::Vec<u8>, ::dcb_core::codec::CodecError> {
-                            ::core::unreachable!()
-                        }
-                        fn decode(_: &[u8]) -> ::core::result::Result<Self, ::dcb_core::codec::CodecError> {
-                            ::core::unreachable!()
-                        }
-                    }
-                });
-            }
-            tokens
-        }
+        Err(err) => fallback(&input, &err),
     }
+}
+
+/// The errors, and a stub impl that keeps every use of the type from
+/// failing too: the user sees the mistake, not a cascade of "not an event".
+fn fallback(input: &DeriveInput, err: &syn::Error) -> TokenStream {
+    let mut tokens = err.to_compile_error();
+    if input.generics.params.is_empty() && !matches!(input.data, Data::Union(_)) {
+        let ident = &input.ident;
+        let name = ident.to_string();
+        tokens.extend(quote! {
+            impl ::dcb_core::DomainEvent for #ident {
+                const NAME: &'static str = #name;
+
+                fn tags(&self) -> ::dcb_core::Tags {
+                    ::core::unreachable!()
+                }
+
+                fn encode(&self) -> ::core::result::Result<::std::vec::Vec<u8>, ::dcb_core::codec::CodecError> {
+                    ::core::unreachable!()
+                }
+
+                fn decode(_: &[u8]) -> ::core::result::Result<Self, ::dcb_core::codec::CodecError> {
+                    ::core::unreachable!()
+                }
+            }
+        });
+    }
+    tokens
 }
 
 /// A parsed and validated `#[derive(Event)]` input.
@@ -60,9 +65,46 @@ struct TagField<'a> {
     member: Member,
     ty: &'a Type,
     /// The prefix given with `#[tag(prefix = "...")]`.
-    prefix: Option<String>,
+    prefix: Option<LitStr>,
     /// Whether the field always holds exactly one id (not `Option`/`Vec`).
     always_one: bool,
+}
+
+impl TagField<'_> {
+    /// The field's name, for messages.
+    fn name(&self) -> String {
+        match &self.member {
+            Member::Named(ident) => format!("`{ident}`"),
+            Member::Unnamed(index) => format!("field {}", index.index),
+        }
+    }
+
+    /// What the prefix is known to be before type checking: the literal
+    /// given, or "the prefix of this id type".
+    fn prefix_key(&self) -> PrefixKey {
+        match &self.prefix {
+            Some(lit) => PrefixKey::Given(lit.value()),
+            None => PrefixKey::OfType(self.ty.to_token_stream().to_string()),
+        }
+    }
+
+    /// The prefix, as a constant expression.
+    fn prefix_expr(&self) -> TokenStream {
+        let ty = self.ty;
+        if let Some(lit) = &self.prefix {
+            lit.to_token_stream()
+        } else {
+            quote_spanned! {ty.span()=>
+                <<#ty as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX
+            }
+        }
+    }
+}
+
+#[derive(PartialEq)]
+enum PrefixKey {
+    Given(String),
+    OfType(String),
 }
 
 fn parse(input: &DeriveInput) -> Result<EventType<'_>, syn::Error> {
@@ -133,23 +175,30 @@ fn parse_tags<'a>(cx: &mut Ctxt, fields: &'a Fields) -> Vec<TagField<'a>> {
         let Some(tag) = parse_tag(cx, index, field) else {
             continue;
         };
-        let key = tag
-            .prefix
-            .clone()
-            .unwrap_or_else(|| tag.ty.to_token_stream().to_string());
-        let repeated = tags.iter().any(|other| {
-            other
-                .prefix
-                .clone()
-                .unwrap_or_else(|| other.ty.to_token_stream().to_string())
-                == key
-        });
-        if repeated {
-            cx.error_spanned_by(
-                field,
-                "another #[tag] field of this event has the same tag prefix; \
-                 give this one its own with #[tag(prefix = \"...\")]",
-            );
+        let key = tag.prefix_key();
+        if let Some(other) = tags.iter().find(|other| other.prefix_key() == key) {
+            let (at, message) = if let Some(lit) = &tag.prefix {
+                (
+                    lit.to_token_stream(),
+                    format!(
+                        "{} has the same tag prefix as {}; give one of them another",
+                        tag.name(),
+                        other.name()
+                    ),
+                )
+            } else {
+                (
+                    tag.ty.to_token_stream(),
+                    format!(
+                        "{} has the same tag prefix as {}, as both hold a `{}`; \
+                         give one of them its own with `#[tag(prefix = \"...\")]`",
+                        tag.name(),
+                        other.name(),
+                        tag.ty.to_token_stream().to_string().replace(' ', "")
+                    ),
+                )
+            };
+            cx.error_spanned_by(at, message);
         }
         tags.push(tag);
     }
@@ -167,7 +216,7 @@ fn parse_tag<'a>(cx: &mut Ctxt, index: usize, field: &'a Field) -> Option<TagFie
         if meta.path == PREFIX {
             let lit: LitStr = meta.value()?.parse()?;
             check_name(cx, &lit, "the tag prefix", MAX_PREFIX_LEN, false);
-            prefix.set(cx, &lit, lit.value());
+            prefix.set(cx, &meta.path, lit);
             Ok(())
         } else {
             Err(unknown_key(meta, TAG, &[PREFIX]))
@@ -206,7 +255,7 @@ fn expand(event: &EventType<'_>) -> TokenStream {
             quote!(::dcb_core::Identifier::tag(id))
         };
         quote_spanned! {ty.span()=>
-            ::dcb_core::TagField::for_each_id(&self.#member, |id| tags.push(#id_tag));
+            <#ty as ::dcb_core::TagField>::for_each_id(&self.#member, |id| tags.push(#id_tag));
         }
     });
     let has_tags = event
@@ -220,21 +269,7 @@ fn expand(event: &EventType<'_>) -> TokenStream {
                 impl ::dcb_core::HasTag<#ty> for #ident {}
             }
         });
-    let default_prefixes: Vec<TokenStream> = event
-        .tags
-        .iter()
-        .filter(|tag| tag.prefix.is_none())
-        .map(|tag| {
-            let ty = tag.ty;
-            quote!(<<#ty as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX)
-        })
-        .collect();
-    let explicit_prefixes = event.tags.iter().filter_map(|tag| tag.prefix.as_deref());
-    let distinct_prefixes = (event.tags.len() > 1).then(|| {
-        quote! {
-            const _: () = ::dcb_core::__private::assert_distinct_prefixes(&[#(#default_prefixes,)* #(#explicit_prefixes,)*]);
-        }
-    });
+    let distinct_prefixes = distinct_prefixes(&event.tags);
     let tags_binding = if event.tags.is_empty() {
         quote!(::dcb_core::Tags::new())
     } else {
@@ -278,4 +313,46 @@ fn expand(event: &EventType<'_>) -> TokenStream {
             }
         }
     }
+}
+
+/// Asserts that tag fields whose prefixes are known only to the compiler
+/// (those of their id types) have distinct prefixes; each assertion points
+/// at the later field. Fields the macro can compare itself were checked in
+/// [`parse_tags`].
+fn distinct_prefixes(tags: &[TagField<'_>]) -> Option<TokenStream> {
+    let mut assertions = Vec::new();
+    for (i, later) in tags.iter().enumerate() {
+        for earlier in &tags[..i] {
+            if earlier.prefix.is_some() && later.prefix.is_some() {
+                continue;
+            }
+            let (a, b) = (earlier.prefix_expr(), later.prefix_expr());
+            let fix = if later.prefix.is_some() {
+                "give it another"
+            } else {
+                "give one of them its own with `#[tag(prefix = \"...\")]`"
+            };
+            let message = format!(
+                "{} has the same tag prefix as {}; {fix}",
+                later.name(),
+                earlier.name()
+            );
+            let at = later
+                .prefix
+                .as_ref()
+                .map_or_else(|| later.ty.span(), LitStr::span);
+            assertions.push(quote_spanned! {at=>
+                if ::dcb_core::__private::same_str(#a, #b) {
+                    ::core::panic!(#message);
+                }
+            });
+        }
+    }
+    (!assertions.is_empty()).then(|| {
+        quote! {
+            const _: () = {
+                #(#assertions)*
+            };
+        }
+    })
 }

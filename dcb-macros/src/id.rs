@@ -1,7 +1,7 @@
 //! `#[derive(Id)]`: parse, validate, expand.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{ToTokens, quote};
 use syn::{Data, DeriveInput, Fields, Ident, LitStr, Type, Visibility};
 
 use crate::attr::{Setting, check_name, parse_keys, unknown_key};
@@ -18,8 +18,66 @@ pub fn derive(input: TokenStream) -> TokenStream {
     };
     match parse(&input) {
         Ok(id) => expand(&id),
-        Err(err) => err.to_compile_error(),
+        Err(err) => fallback(&input, &err),
     }
+}
+
+/// The errors, and stub impls of what the derive implements, so that the
+/// events tagged with this id do not fail too: the user sees the mistake,
+/// not a cascade of "not an identifier".
+fn fallback(input: &DeriveInput, err: &syn::Error) -> TokenStream {
+    let mut tokens = err.to_compile_error();
+    if !input.generics.params.is_empty() {
+        return tokens;
+    }
+    let ident = &input.ident;
+    let prefix = default_prefix(ident);
+    tokens.extend(quote! {
+        impl ::dcb_core::Identifier for #ident {
+            const PREFIX: &'static str = #prefix;
+
+            fn tag_with_prefix(&self, _: &str) -> ::dcb_core::Tag {
+                ::core::unreachable!()
+            }
+
+            fn is_tag_with_prefix(&self, _: &str, _: &::dcb_core::Tag) -> bool {
+                ::core::unreachable!()
+            }
+        }
+
+        impl ::core::fmt::Display for #ident {
+            fn fmt(&self, _: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                ::core::unreachable!()
+            }
+        }
+
+        impl ::core::str::FromStr for #ident {
+            type Err = ::dcb_core::id::ParseIdError;
+
+            fn from_str(_: &str) -> ::core::result::Result<Self, Self::Err> {
+                ::core::unreachable!()
+            }
+        }
+
+        impl ::dcb_core::__private::serde::Serialize for #ident {
+            fn serialize<S>(&self, _: S) -> ::core::result::Result<S::Ok, S::Error>
+            where
+                S: ::dcb_core::__private::serde::Serializer,
+            {
+                ::core::unreachable!()
+            }
+        }
+
+        impl<'de> ::dcb_core::__private::serde::Deserialize<'de> for #ident {
+            fn deserialize<D>(_: D) -> ::core::result::Result<Self, D::Error>
+            where
+                D: ::dcb_core::__private::serde::Deserializer<'de>,
+            {
+                ::core::unreachable!()
+            }
+        }
+    });
+    tokens
 }
 
 /// What an id wraps.
@@ -74,12 +132,23 @@ fn parse(input: &DeriveInput) -> Result<IdType<'_>, syn::Error> {
     let repr = field.and_then(|field| {
         let repr = repr_of(&field.ty);
         if repr.is_none() {
-            cx.error_spanned_by(&field.ty, "an id wraps a `Uuid`, an integer or a `String`");
+            cx.error_spanned_by(
+                &field.ty,
+                format!(
+                    "an id wraps a `Uuid`, an integer such as `u64`, or a `String`, not `{}`",
+                    field.ty.to_token_stream().to_string().replace(' ', "")
+                ),
+            );
         }
         if matches!(repr, Some(Repr::String)) && !matches!(field.vis, Visibility::Inherited) {
             cx.error_spanned_by(
                 &field.vis,
-                "a string id's field must be private, so that every value is checked when it is made",
+                format!(
+                    "a string id's field must be private, so that every value is checked when it is made: \
+                     remove `{}`, and make values with `{}::new(text)`",
+                    field.vis.to_token_stream(),
+                    input.ident
+                ),
             );
         }
         repr

@@ -324,14 +324,18 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 /// handler's event type:
 ///
 /// ```text
-/// error[E0277]: `CourseCancelled` does not carry every boundary tag `(CourseId,)` of this decision
+/// error[E0277]: `CourseCancelled` does not carry a `CourseId` tag, so this decision cannot see it
 ///    |
 ///    |     fn cancelled(&mut self, _: &CourseCancelled) {
-///    |                                 ^^^^^^^^^^^^^^^ this event lacks a boundary tag
+///    |                                 ^^^^^^^^^^^^^^^ this event has no `#[tag]` field of type `CourseId`
 ///    |
-/// help: the trait `HasTag<CourseId>` is not implemented for `CourseCancelled`
-///    = note: add a `#[tag]` field of each boundary id type to `CourseCancelled`
+///    = note: a decision reads only the events tagged with each of its boundary ids: add a
+///            `#[tag]` field of type `CourseId` to `CourseCancelled`, or handle `CourseCancelled`
+///            in a decision without that boundary
 /// ```
+///
+/// Every handler may not be `#[no_conflict]`: the decision would then
+/// depend on nothing it reads, and the macro says so.
 ///
 /// # Composite decisions
 ///

@@ -46,13 +46,13 @@ fn main() -> ExitCode {
             "--quick" => quick = true,
             "--workload" => workloads.extend(args.next()),
             "--dir" => dir = args.next().map(std::path::PathBuf::from),
-            "--stored" => match args.next().and_then(|n| n.parse().ok()) {
-                Some(n) => stored = Some(n),
-                None => {
+            "--stored" => {
+                let Some(n) = args.next().and_then(|n| n.parse().ok()) else {
                     eprintln!("--stored needs a number of events\n{USAGE}");
                     return ExitCode::from(2);
-                }
-            },
+                };
+                stored = Some(n);
+            }
             // `cargo bench` passes `--bench` to every benchmark binary.
             "--bench" => {}
             other => {

@@ -31,22 +31,36 @@ impl Subscription {
     }
 }
 const _: () = {
-    /// Each handled event must carry every boundary tag, or the
-    /// decision's query could not select it.
-    fn handles<E: ::dcb_core::HasTags<<Subscription as ::dcb_core::Boundary>::Ids>>() {}
     #[allow(dead_code)]
     fn check_handlers() {
-        handles::<StudentSubscribed>();
-        handles::<StudentUnsubscribed>();
-        handles::<ReminderSent>();
+        use ::dcb_core::__private::{CheckTags as _, Unchecked as _};
+        (&::dcb_core::__private::Handles::<Subscription, StudentSubscribed>::new())
+            .check();
+        (&::dcb_core::__private::Handles::<Subscription, StudentUnsubscribed>::new())
+            .check();
+        (&::dcb_core::__private::Handles::<Subscription, ReminderSent>::new()).check();
     }
-    const _: () = ::dcb_core::__private::assert_distinct_event_types(
-        &[
-            <StudentSubscribed as ::dcb_core::DomainEvent>::NAME,
+    const _: () = {
+        if ::dcb_core::__private::contains_str(
+            &[<StudentSubscribed as ::dcb_core::DomainEvent>::NAME],
             <StudentUnsubscribed as ::dcb_core::DomainEvent>::NAME,
+        ) {
+            ::core::panic!(
+                "`StudentUnsubscribed` has the same event type name as another event type this decision handles, so it could not tell their events apart; give one of them another with `#[event(name = \"...\")]`"
+            );
+        }
+        if ::dcb_core::__private::contains_str(
+            &[
+                <StudentSubscribed as ::dcb_core::DomainEvent>::NAME,
+                <StudentUnsubscribed as ::dcb_core::DomainEvent>::NAME,
+            ],
             <ReminderSent as ::dcb_core::DomainEvent>::NAME,
-        ],
-    );
+        ) {
+            ::core::panic!(
+                "`ReminderSent` has the same event type name as another event type this decision handles, so it could not tell their events apart; give one of them another with `#[event(name = \"...\")]`"
+            );
+        }
+    };
     #[automatically_derived]
     impl ::dcb_core::Projection for Subscription {
         fn query(&self) -> ::dcb_core::Query {
@@ -57,7 +71,7 @@ const _: () = {
                         <StudentUnsubscribed as ::dcb_core::DomainEvent>::EVENT_TYPE,
                         <ReminderSent as ::dcb_core::DomainEvent>::EVENT_TYPE,
                     ])
-                    .tags(::dcb_core::Boundary::boundary_tags(self)),
+                    .tags(<Subscription as ::dcb_core::Boundary>::boundary_tags(self)),
             )
         }
         fn condition(&self, _query: &::dcb_core::Query) -> ::dcb_core::Query {
@@ -67,7 +81,7 @@ const _: () = {
                         <StudentSubscribed as ::dcb_core::DomainEvent>::EVENT_TYPE,
                         <StudentUnsubscribed as ::dcb_core::DomainEvent>::EVENT_TYPE,
                     ])
-                    .tags(::dcb_core::Boundary::boundary_tags(self)),
+                    .tags(<Subscription as ::dcb_core::Boundary>::boundary_tags(self)),
             )
         }
         fn selects(&self, event: &::dcb_core::SequencedEvent) -> bool {
@@ -75,7 +89,7 @@ const _: () = {
             (name == <StudentSubscribed as ::dcb_core::DomainEvent>::NAME
                 || name == <StudentUnsubscribed as ::dcb_core::DomainEvent>::NAME
                 || name == <ReminderSent as ::dcb_core::DomainEvent>::NAME)
-                && ::dcb_core::Boundary::in_boundary(self, event)
+                && <Subscription as ::dcb_core::Boundary>::in_boundary(self, event)
         }
         fn apply(
             &mut self,

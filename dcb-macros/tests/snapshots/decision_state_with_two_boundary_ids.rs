@@ -36,15 +36,23 @@ impl ::dcb_core::Boundary for Subscription {
     type Ids = (CourseId, StudentId);
     fn boundary_tags(&self) -> ::std::vec::Vec<::dcb_core::Tag> {
         ::std::vec![
-            ::dcb_core::Identifier::tag(& self.course_id), ::dcb_core::Identifier::tag(&
-            self.student_id)
+            < CourseId as ::dcb_core::Identifier > ::tag(& self.course_id), < StudentId
+            as ::dcb_core::Identifier > ::tag(& self.student_id)
         ]
     }
     fn in_boundary(&self, event: &::dcb_core::Event) -> bool {
         let tags = event.tags();
-        tags.iter().any(|tag| ::dcb_core::Identifier::is_tag(&self.course_id, tag))
+        tags
+            .iter()
+            .any(|tag| <CourseId as ::dcb_core::Identifier>::is_tag(
+                &self.course_id,
+                tag,
+            ))
             && tags
                 .iter()
-                .any(|tag| ::dcb_core::Identifier::is_tag(&self.student_id, tag))
+                .any(|tag| <StudentId as ::dcb_core::Identifier>::is_tag(
+                    &self.student_id,
+                    tag,
+                ))
     }
 }

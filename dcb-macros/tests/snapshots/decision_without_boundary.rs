@@ -42,12 +42,11 @@ impl CourseCount {
     }
 }
 const _: () = {
-    /// Each handled event must carry every boundary tag, or the
-    /// decision's query could not select it.
-    fn handles<E: ::dcb_core::HasTags<<CourseCount as ::dcb_core::Boundary>::Ids>>() {}
     #[allow(dead_code)]
     fn check_handlers() {
-        handles::<CourseRegistered>();
+        use ::dcb_core::__private::{CheckTags as _, Unchecked as _};
+        (&::dcb_core::__private::Handles::<CourseCount, CourseRegistered>::new())
+            .check();
     }
     #[automatically_derived]
     impl ::dcb_core::Projection for CourseCount {
@@ -55,13 +54,13 @@ const _: () = {
             ::dcb_core::Query::from(
                 ::dcb_core::QueryItem::new()
                     .types([<CourseRegistered as ::dcb_core::DomainEvent>::EVENT_TYPE])
-                    .tags(::dcb_core::Boundary::boundary_tags(self)),
+                    .tags(<CourseCount as ::dcb_core::Boundary>::boundary_tags(self)),
             )
         }
         fn selects(&self, event: &::dcb_core::SequencedEvent) -> bool {
             let name = event.event_type().as_str();
             (name == <CourseRegistered as ::dcb_core::DomainEvent>::NAME)
-                && ::dcb_core::Boundary::in_boundary(self, event)
+                && <CourseCount as ::dcb_core::Boundary>::in_boundary(self, event)
         }
         fn apply(
             &mut self,

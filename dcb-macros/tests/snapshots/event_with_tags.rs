@@ -21,21 +21,25 @@ impl ::dcb_core::DomainEvent for StudentMoved {
     const NAME: &'static str = "StudentMovedToCourse.v2";
     fn tags(&self) -> ::dcb_core::Tags {
         let mut tags = ::std::vec::Vec::with_capacity(4usize);
-        ::dcb_core::TagField::for_each_id(
+        <StudentId as ::dcb_core::TagField>::for_each_id(
             &self.student_id,
             |id| tags.push(::dcb_core::Identifier::tag(id)),
         );
-        ::dcb_core::TagField::for_each_id(
+        <CourseId as ::dcb_core::TagField>::for_each_id(
             &self.course_id,
             |id| tags.push(::dcb_core::Identifier::tag(id)),
         );
-        ::dcb_core::TagField::for_each_id(
+        <Option<
+            CourseId,
+        > as ::dcb_core::TagField>::for_each_id(
             &self.previous_course_id,
             |id| {
                 tags.push(::dcb_core::Identifier::tag_with_prefix(id, "previous_course"))
             },
         );
-        ::dcb_core::TagField::for_each_id(
+        <Vec<
+            TeacherId,
+        > as ::dcb_core::TagField>::for_each_id(
             &self.teacher_ids,
             |id| tags.push(::dcb_core::Identifier::tag(id)),
         );
@@ -56,14 +60,56 @@ impl ::dcb_core::DomainEvent for StudentMoved {
 impl ::dcb_core::HasTag<StudentId> for StudentMoved {}
 #[automatically_derived]
 impl ::dcb_core::HasTag<CourseId> for StudentMoved {}
-const _: () = ::dcb_core::__private::assert_distinct_prefixes(
-    &[
+const _: () = {
+    if ::dcb_core::__private::same_str(
         <<StudentId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
         <<CourseId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
-        <<Vec<TeacherId> as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
+    ) {
+        ::core::panic!(
+            "`course_id` has the same tag prefix as `student_id`; give one of them its own with `#[tag(prefix = \"...\")]`"
+        );
+    }
+    if ::dcb_core::__private::same_str(
+        <<StudentId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
         "previous_course",
-    ],
-);
+    ) {
+        ::core::panic!(
+            "`previous_course_id` has the same tag prefix as `student_id`; give it another"
+        );
+    }
+    if ::dcb_core::__private::same_str(
+        <<CourseId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
+        "previous_course",
+    ) {
+        ::core::panic!(
+            "`previous_course_id` has the same tag prefix as `course_id`; give it another"
+        );
+    }
+    if ::dcb_core::__private::same_str(
+        <<StudentId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
+        <<Vec<TeacherId> as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
+    ) {
+        ::core::panic!(
+            "`teacher_ids` has the same tag prefix as `student_id`; give one of them its own with `#[tag(prefix = \"...\")]`"
+        );
+    }
+    if ::dcb_core::__private::same_str(
+        <<CourseId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
+        <<Vec<TeacherId> as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
+    ) {
+        ::core::panic!(
+            "`teacher_ids` has the same tag prefix as `course_id`; give one of them its own with `#[tag(prefix = \"...\")]`"
+        );
+    }
+    if ::dcb_core::__private::same_str(
+        "previous_course",
+        <<Vec<TeacherId> as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
+    ) {
+        ::core::panic!(
+            "`teacher_ids` has the same tag prefix as `previous_course_id`; give one of them its own with `#[tag(prefix = \"...\")]`"
+        );
+    }
+};
 ::dcb_core::__private::inventory::submit! {
     ::dcb_core::registry::Registration { event_type : "StudentMovedToCourse.v2",
     rust_type : ::core::concat!(::core::module_path!(), "::",

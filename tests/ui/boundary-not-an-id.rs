@@ -1,0 +1,25 @@
+use dcb_core::{Event, Id, decision};
+use serde::{Deserialize, Serialize};
+
+#[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct CourseId(dcb_core::Uuid);
+
+#[derive(Event, Serialize, Deserialize)]
+struct CourseRegistered {
+    #[tag]
+    course_id: CourseId,
+}
+
+#[decision]
+struct CourseCapacity {
+    #[boundary]
+    course_name: String,
+    places: u32,
+}
+
+#[decision]
+impl CourseCapacity {
+    fn registered(&mut self, _: &CourseRegistered) {}
+}
+
+fn main() {}

@@ -1,0 +1,13 @@
+use dcb_core::{Event, Id};
+use serde::{Deserialize, Serialize};
+
+#[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct CourseId(dcb_core::Uuid);
+
+#[derive(Event, Serialize, Deserialize)]
+enum CourseEvent {
+    Registered { course_id: CourseId },
+    Cancelled { course_id: CourseId },
+}
+
+fn main() {}

@@ -1,0 +1,40 @@
+use dcb_core::{Event, Id, decision};
+use serde::{Deserialize, Serialize};
+
+#[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct CourseId(dcb_core::Uuid);
+
+#[derive(Event, Serialize, Deserialize)]
+struct CourseRegistered {
+    #[tag]
+    course_id: CourseId,
+    places: u32,
+}
+
+#[decision]
+struct CourseCapacity {
+    #[boundary]
+    course_id: CourseId,
+    places: u32,
+}
+
+#[derive(Event, Serialize, Deserialize)]
+#[event(name = "CourseRegistered")]
+struct CourseRegisteredV2 {
+    #[tag]
+    course_id: CourseId,
+    places: u32,
+}
+
+#[decision]
+impl CourseCapacity {
+    fn registered(&mut self, event: &CourseRegistered) {
+        self.places = event.places;
+    }
+
+    fn registered_v2(&mut self, event: &CourseRegisteredV2) {
+        self.places = event.places;
+    }
+}
+
+fn main() {}

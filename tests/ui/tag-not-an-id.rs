@@ -1,0 +1,15 @@
+use dcb_core::{Event, Id};
+use serde::{Deserialize, Serialize};
+
+#[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct CourseId(dcb_core::Uuid);
+
+#[derive(Event, Serialize, Deserialize)]
+struct CourseRenamed {
+    #[tag]
+    course_id: CourseId,
+    #[tag]
+    name: String,
+}
+
+fn main() {}
