@@ -53,6 +53,11 @@ pub trait Projection: Send {
         query.clone()
     }
 
+    /// Whether [`condition`](Self::condition) is narrower than the query.
+    /// Composites whose members all keep the default reuse their query as
+    /// the condition instead of computing it again.
+    const NARROWS_CONDITION: bool = false;
+
     /// Whether `event` is one this projection reads.
     fn selects(&self, event: &SequencedEvent) -> bool;
 
@@ -70,8 +75,14 @@ macro_rules! projection_for_tuples {
                 union([$(self.$i.query()),+])
             }
 
-            fn condition(&self, _: &Query) -> Query {
-                union([$(self.$i.condition(&self.$i.query())),+])
+            const NARROWS_CONDITION: bool = $($p::NARROWS_CONDITION)||+;
+
+            fn condition(&self, query: &Query) -> Query {
+                if Self::NARROWS_CONDITION {
+                    union([$(self.$i.condition(&self.$i.query())),+])
+                } else {
+                    query.clone()
+                }
             }
 
             fn selects(&self, event: &SequencedEvent) -> bool {
@@ -108,7 +119,12 @@ impl<P: Projection> Projection for Vec<P> {
             .unwrap_or_else(nothing)
     }
 
-    fn condition(&self, _: &Query) -> Query {
+    const NARROWS_CONDITION: bool = P::NARROWS_CONDITION;
+
+    fn condition(&self, query: &Query) -> Query {
+        if !P::NARROWS_CONDITION {
+            return query.clone();
+        }
         self.iter()
             .map(|p| p.condition(&p.query()))
             .reduce(|all, next| all.union(&next))

@@ -736,3 +736,32 @@ fn the_registry_knows_every_event_and_decodes_to_json() {
     };
     assert!(dcb_core::registry::to_json(&unknown).is_err());
 }
+
+#[test]
+fn a_composite_condition_keeps_its_members_narrowing() {
+    let course_id = CourseId::new();
+    let composite = (
+        CourseCapacity::new(course_id),
+        Enrolment::new(course_id, StudentId::new()),
+    );
+    let query = composite.query();
+    let condition = composite.condition(&query);
+    let types_in = |q: &Query| -> Vec<&str> {
+        q.items()
+            .iter()
+            .flat_map(|item| item.event_types().iter().map(dcb_core::EventType::as_str))
+            .collect()
+    };
+    assert!(types_in(&query).contains(&"CourseRenamed"));
+    assert!(
+        !types_in(&condition).contains(&"CourseRenamed"),
+        "{condition:?}"
+    );
+    // Without a narrowing member, the condition is the query itself.
+    let strict = (
+        StrictCourseCapacity::new(course_id),
+        Enrolment::new(course_id, StudentId::new()),
+    );
+    let query = strict.query();
+    assert_eq!(strict.condition(&query), query);
+}

@@ -511,6 +511,9 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
             quote!(<#event as ::dcb_core::DomainEvent>::EVENT_TYPE)
         });
         quote! {
+            const NARROWS_CONDITION: bool = true;
+
+            /// The query without the event types of `#[no_conflict]` handlers.
             fn condition(&self, _query: &::dcb_core::Query) -> ::dcb_core::Query {
                 ::dcb_core::Query::from(
                     ::dcb_core::QueryItem::new()

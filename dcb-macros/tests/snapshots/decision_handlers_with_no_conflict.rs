@@ -74,6 +74,8 @@ const _: () = {
                     .tags(<Subscription as ::dcb_core::Boundary>::boundary_tags(self)),
             )
         }
+        const NARROWS_CONDITION: bool = true;
+        /// The query without the event types of `#[no_conflict]` handlers.
         fn condition(&self, _query: &::dcb_core::Query) -> ::dcb_core::Query {
             ::dcb_core::Query::from(
                 ::dcb_core::QueryItem::new()
