@@ -746,12 +746,13 @@ fn a_composite_condition_keeps_its_members_narrowing() {
     );
     let query = composite.query();
     let condition = composite.condition(&query);
-    let types_in = |q: &Query| -> Vec<&str> {
-        q.items()
+    fn types_in(query: &Query) -> Vec<&str> {
+        query
+            .items()
             .iter()
             .flat_map(|item| item.event_types().iter().map(dcb_core::EventType::as_str))
             .collect()
-    };
+    }
     assert!(types_in(&query).contains(&"CourseRenamed"));
     assert!(
         !types_in(&condition).contains(&"CourseRenamed"),
