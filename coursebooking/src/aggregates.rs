@@ -174,10 +174,7 @@ impl<S: EventStore> AggregateEnrolment<S> {
     pub fn new(store: S) -> AggregateEnrolment<S> {
         AggregateEnrolment {
             store,
-            retry: Retry::attempts(50).backoff(
-                std::time::Duration::from_micros(100),
-                std::time::Duration::from_millis(20),
-            ),
+            retry: crate::default_retry(),
         }
     }
 

@@ -319,10 +319,7 @@ impl<S: EventStore> DcbEnrolment<S> {
     pub fn new(store: S) -> DcbEnrolment<S> {
         DcbEnrolment {
             store,
-            retry: Retry::attempts(50).backoff(
-                std::time::Duration::from_micros(100),
-                std::time::Duration::from_millis(20),
-            ),
+            retry: crate::default_retry(),
         }
     }
 

@@ -21,6 +21,9 @@ mod error;
 mod ids;
 
 use std::future::Future;
+use std::time::Duration;
+
+use dcb_core::Retry;
 
 pub use crate::error::EnrolmentError;
 pub use crate::ids::{CourseId, StudentId};
@@ -59,4 +62,12 @@ pub trait Enrolment: Send + Sync {
         &self,
         student_id: StudentId,
     ) -> impl Future<Output = Result<Vec<String>, EnrolmentError>> + Send;
+}
+
+/// How both styles retry a decision that lost a race: a fresh read up to 50
+/// times, with jittered backoff from 0.1 ms to 20 ms, so a caller sees a
+/// conflict only under extreme contention.
+#[must_use]
+pub fn default_retry() -> Retry {
+    Retry::attempts(50).backoff(Duration::from_micros(100), Duration::from_millis(20))
 }

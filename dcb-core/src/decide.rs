@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use crate::domain::{DecodeError, EncodeError, IntoEvents};
 use crate::read::EventStream;
 use crate::{
-    AppendCondition, AppendError, EventStore, Position, Projection, ReadError, ReadOptions,
+    AppendCondition, AppendError, EventStore, Position, Projection, Query, ReadError, ReadOptions,
 };
 
 /// Runs one decision once: reads the events `projection` selects, folds
@@ -254,16 +254,7 @@ where
     R: IntoEvents,
 {
     let query = projection.query();
-    let mut events = store
-        .read(&query, ReadOptions::new())
-        .await
-        .map_err(DecideError::Read)?;
-    while let Some(event) = events.next().await {
-        projection
-            .apply(&event.map_err(DecideError::Read)?)
-            .map_err(DecideError::Decode)?;
-    }
-    let head = events.head();
+    let head = fold_read(store, &query, &mut projection).await?;
     let mut decided = Vec::new();
     command(&projection)
         .map_err(DecideError::Rejected)?
@@ -286,8 +277,23 @@ where
     P: Projection,
 {
     let query = projection.query();
+    fold_read(store, &query, &mut projection).await?;
+    Ok(projection)
+}
+
+/// Reads what `query` selects into `projection`, event by event; returns
+/// the read's head.
+async fn fold_read<S, P, E>(
+    store: &S,
+    query: &Query,
+    projection: &mut P,
+) -> Result<Option<Position>, DecideError<E>>
+where
+    S: EventStore,
+    P: Projection,
+{
     let mut events = store
-        .read(&query, ReadOptions::new())
+        .read(query, ReadOptions::new())
         .await
         .map_err(DecideError::Read)?;
     while let Some(event) = events.next().await {
@@ -295,7 +301,7 @@ where
             .apply(&event.map_err(DecideError::Read)?)
             .map_err(DecideError::Decode)?;
     }
-    Ok(projection)
+    Ok(events.head())
 }
 
 /// A decision made but not yet appended: its events and the condition they
