@@ -737,6 +737,15 @@ fn the_registry_knows_every_event_and_decodes_to_json() {
     assert!(dcb_core::registry::to_json(&unknown).is_err());
 }
 
+/// The event types a query names, in any item.
+fn types_in(query: &Query) -> Vec<&str> {
+    query
+        .items()
+        .iter()
+        .flat_map(|item| item.event_types().iter().map(dcb_core::EventType::as_str))
+        .collect()
+}
+
 #[test]
 fn a_composite_condition_keeps_its_members_narrowing() {
     let course_id = CourseId::new();
@@ -746,13 +755,6 @@ fn a_composite_condition_keeps_its_members_narrowing() {
     );
     let query = composite.query();
     let condition = composite.condition(&query);
-    fn types_in(query: &Query) -> Vec<&str> {
-        query
-            .items()
-            .iter()
-            .flat_map(|item| item.event_types().iter().map(dcb_core::EventType::as_str))
-            .collect()
-    }
     assert!(types_in(&query).contains(&"CourseRenamed"));
     assert!(
         !types_in(&condition).contains(&"CourseRenamed"),

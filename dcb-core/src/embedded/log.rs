@@ -3,7 +3,9 @@
 //! A store directory holds segment files named by the position of their
 //! first event (`00000000000000000001.log`), each starting with an 8-byte
 //! magic, followed by [records](super::record). Appends go to the last
-//! segment; a new segment starts once the last one is over the size limit.
+//! segment; once it is over the size limit, the next append starts a new
+//! segment before writing, so that a segment that cannot be created fails
+//! that append cleanly instead of an append that is already durable.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -101,11 +103,17 @@ impl Log {
         Ok((log, Replayed { records, recovery }))
     }
 
-    /// Writes `bytes` (whole records) and makes them durable. On a write
-    /// error the segment is cut back to where it was, so the log stays
-    /// whole; `Err(Sync)` means durability is unknown and the log must not
-    /// be used further.
-    pub(super) fn append(&mut self, bytes: &[u8], next: u64) -> Result<(), WriteError> {
+    /// Writes `bytes` (whole records, the first one for position `first`)
+    /// and makes them durable, starting a new segment first when the last
+    /// one is over the size limit. When the new segment cannot be created,
+    /// or on a write error (the segment is then cut back to where it was),
+    /// nothing was written and the log stays whole: `Err(Write)`.
+    /// `Err(Sync)` means durability is unknown and the log must not be used
+    /// further.
+    pub(super) fn append(&mut self, bytes: &[u8], first: u64) -> Result<(), WriteError> {
+        if self.active_len >= self.segment_limit {
+            self.rotate(first).map_err(WriteError::Write)?;
+        }
         if let Err(err) = self.active.write_all(bytes) {
             return match self.active.set_len(self.active_len) {
                 Ok(()) => Err(WriteError::Write(err)),
@@ -114,19 +122,25 @@ impl Log {
         }
         self.active.sync_data().map_err(WriteError::Sync)?;
         self.active_len += bytes.len() as u64;
-        if self.active_len >= self.segment_limit {
-            self.rotate(next).map_err(WriteError::Sync)?;
-        }
         Ok(())
     }
 
-    /// Starts a new segment for the events from position `next` on.
-    fn rotate(&mut self, next: u64) -> std::io::Result<()> {
-        let path = create_segment(&self.dir, next).map_err(|e| match e {
-            OpenError::Io { source, .. } => source,
+    /// Starts a new segment for the events from position `first` on.
+    fn rotate(&mut self, first: u64) -> std::io::Result<()> {
+        let path = create_segment(&self.dir, first).map_err(|e| match e {
+            OpenError::Io { path, source } => std::io::Error::new(
+                source.kind(),
+                format!("cannot create the segment {}: {source}", path.display()),
+            ),
             other => std::io::Error::other(other.to_string()),
         })?;
-        self.active = OpenOptions::new().append(true).open(&path)?;
+        self.active = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .inspect_err(|_| {
+                // Nothing was written to it: let a later attempt make it again.
+                let _ = fs::remove_file(&path);
+            })?;
         self.active_path = path;
         self.active_len = MAGIC.len() as u64;
         Ok(())
@@ -183,7 +197,7 @@ fn replay_segment(
                 // A damaged record is a torn write only where a write can
                 // tear: at the very end of the last segment. Anywhere else
                 // it is corruption of acknowledged data.
-                let rest_is_tail = last_segment && !has_record_after(bytes, offset);
+                let rest_is_tail = last_segment && !has_record_after(bytes, offset, *next);
                 if rest_is_tail {
                     return Ok(offset);
                 }
@@ -198,10 +212,28 @@ fn replay_segment(
 }
 
 /// Whether an intact record starts anywhere after the damaged one at
-/// `offset` — proof that the damage is not a torn tail.
-fn has_record_after(bytes: &Bytes, offset: usize) -> bool {
-    (offset + 1..bytes.len().saturating_sub(record::HEADER_LEN))
-        .any(|start| matches!(record::decode(bytes, start), Found::Record { .. }))
+/// `offset`, which holds position `next` — proof that the damage is not a
+/// torn tail.
+///
+/// Such a record continues the positions: its first position is after
+/// `next`, by at most its distance in bytes from `offset` (every event
+/// takes more than a byte). Checking that before decoding keeps the scan
+/// linear: decoding at every offset costs, inside a run of zeros, a scan
+/// to the run's end, and elsewhere possibly a checksum over up to the rest
+/// of the segment — hours for a torn tail of a few megabytes of zeros.
+fn has_record_after(bytes: &Bytes, offset: usize, next: u64) -> bool {
+    let first_position = |start: usize| {
+        let at = start + record::HEADER_LEN;
+        bytes
+            .get(at..at + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_le_bytes)
+    };
+    (offset + 1..bytes.len().saturating_sub(record::HEADER_LEN)).any(|start| {
+        first_position(start)
+            .is_some_and(|first| first > next && first - next <= (start - offset) as u64)
+            && matches!(record::decode(bytes, start), Found::Record { .. })
+    })
 }
 
 fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, OpenError> {
@@ -230,10 +262,19 @@ fn create_segment(dir: &Path, first: u64) -> Result<PathBuf, OpenError> {
         .create_new(true)
         .open(&path)
         .map_err(|e| OpenError::io(&path, e))?;
-    file.write_all(MAGIC).map_err(|e| OpenError::io(&path, e))?;
-    file.sync_all().map_err(|e| OpenError::io(&path, e))?;
-    sync_dir(dir)?;
-    Ok(path)
+    let made = file
+        .write_all(MAGIC)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| OpenError::io(&path, e))
+        .and_then(|()| sync_dir(dir));
+    if made.is_err() {
+        // Leave no half-made segment behind, so that a later attempt can
+        // make it again. (If this fails too, recovery removes a segment
+        // cut short, and a whole segment without records is harmless.)
+        drop(file);
+        let _ = fs::remove_file(&path);
+    }
+    made.map(|()| path)
 }
 
 /// Makes a new directory entry durable.

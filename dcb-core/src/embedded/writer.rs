@@ -94,7 +94,7 @@ impl Writer {
         }
         self.buffer.clear();
         let mut outcomes = Vec::with_capacity(batch.len());
-        let (before, next) = {
+        let before = {
             let mut state = self.state.write();
             let before = state.end();
             for request in batch {
@@ -109,10 +109,10 @@ impl Writer {
                 };
                 outcomes.push((request.reply, outcome));
             }
-            (before, state.end() + 1)
+            before
         };
         if !self.buffer.is_empty() {
-            let written = self.log.append(&self.buffer, next);
+            let written = self.log.append(&self.buffer, before + 1);
             self.counters.syncs.fetch_add(1, Ordering::Relaxed);
             self.counters
                 .appends
