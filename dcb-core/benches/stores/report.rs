@@ -86,6 +86,11 @@ impl Latencies {
         self.0.push(latency);
     }
 
+    /// The sum of the latencies.
+    pub fn total(&self) -> Duration {
+        self.0.iter().sum()
+    }
+
     pub fn extend(&mut self, other: Latencies) {
         self.0.extend(other.0);
     }
