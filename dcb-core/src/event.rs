@@ -78,13 +78,14 @@ impl Tags {
 
 impl FromIterator<Tag> for Tags {
     fn from_iter<I: IntoIterator<Item = Tag>>(iter: I) -> Tags {
-        let mut tags: Vec<Tag> = iter.into_iter().collect();
+        // Sorted on the stack: the set's one allocation is its own.
+        let mut tags: smallvec::SmallVec<[Tag; 4]> = iter.into_iter().collect();
         if tags.is_empty() {
             return Tags(None);
         }
         tags.sort_unstable();
         tags.dedup();
-        Tags(Some(tags.into()))
+        Tags(Some(Arc::from(tags.as_slice())))
     }
 }
 

@@ -154,10 +154,12 @@ fn nothing() -> Query {
 
 /// The union of the members' queries.
 fn union<const N: usize>(queries: [Query; N]) -> Query {
-    queries
-        .into_iter()
-        .reduce(|all, next| all.union(&next))
-        .unwrap_or_default()
+    if queries.iter().any(Query::is_all) {
+        return Query::all();
+    }
+    // One allocation for the whole union; an event selected by several
+    // items is still read once.
+    Query::from_items(queries.iter().flat_map(|q| q.items().iter().cloned()))
 }
 
 /// Folds `events` into `projection`, skipping those it does not select.
