@@ -72,14 +72,14 @@ macro_rules! projection_for_tuples {
         /// appended under the union of their conditions.
         impl<$($p: Projection),+> Projection for ($($p,)+) {
             fn query(&self) -> Query {
-                union([$(self.$i.query()),+])
+                union(&[$(self.$i.query()),+])
             }
 
             const NARROWS_CONDITION: bool = $($p::NARROWS_CONDITION)||+;
 
             fn condition(&self, query: &Query) -> Query {
                 if Self::NARROWS_CONDITION {
-                    union([$(self.$i.condition(&self.$i.query())),+])
+                    union(&[$(self.$i.condition(&self.$i.query())),+])
                 } else {
                     query.clone()
                 }
@@ -153,7 +153,7 @@ fn nothing() -> Query {
 }
 
 /// The union of the members' queries.
-fn union<const N: usize>(queries: [Query; N]) -> Query {
+fn union<const N: usize>(queries: &[Query; N]) -> Query {
     if queries.iter().any(Query::is_all) {
         return Query::all();
     }
