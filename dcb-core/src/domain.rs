@@ -1,4 +1,4 @@
-//! Domain events: plain Rust types that become stored [`Event`]s.
+//! Domain events: plain Rust types that become stored [`Event`](struct@crate::Event)s.
 //!
 //! `#[derive(Event)]` implements [`DomainEvent`] from annotations: the type
 //! name, the tags from `#[tag]` fields, the encoding.

@@ -1,7 +1,7 @@
 //! The dynamic consistency boundary (DCB) event-store contract and its
 //! stores.
 //!
-//! A DCB store keeps one global, ordered sequence of events. Each [`Event`]
+//! A DCB store keeps one global, ordered sequence of events. Each [`Event`](struct@Event)
 //! has a type, opaque data and a set of tags. A decision reads the events its
 //! rules depend on with a [`Query`], folds them into state, decides, and
 //! appends its new events under an [`AppendCondition`] built from the same
