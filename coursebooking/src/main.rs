@@ -83,6 +83,10 @@ enum Command {
         /// Print one JSON object (SPEC §5) instead of the summary.
         #[arg(long)]
         json: bool,
+        /// Fill the store with this many events of the same shape first, to
+        /// see how the speed changes as the store grows.
+        #[arg(long, default_value_t = 0)]
+        prefill: u64,
     },
 }
 
@@ -116,7 +120,8 @@ async fn run(cli: Cli) -> ExitCode {
             store,
             seconds,
             json,
-        } => speedrun::run(store, Duration::from_secs(seconds), json).await,
+            prefill,
+        } => speedrun::run(store, Duration::from_secs(seconds), json, prefill).await,
         command => {
             let Some(dir) = cli.data.or_else(default_data_dir) else {
                 return usage("no data directory: pass --data DIR");

@@ -8,10 +8,12 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use coursebooking::Enrolment;
-use coursebooking::decisions::DcbEnrolment;
+use coursebooking::decisions::{
+    CourseRegistered, DcbEnrolment, StudentJoinedCourse, StudentRegistered,
+};
+use coursebooking::{CourseId, Enrolment, StudentId};
 use dcb_core::embedded::EmbeddedStore;
-use dcb_core::{EventStore, InMemoryStore};
+use dcb_core::{DomainEvent, EventStore, InMemoryStore};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::StoreKind;
@@ -24,10 +26,13 @@ struct Outcome {
     stored_events: u64,
 }
 
-pub async fn run(kind: StoreKind, duration: Duration, json: bool) -> ExitCode {
+pub async fn run(kind: StoreKind, duration: Duration, json: bool, prefill: u64) -> ExitCode {
     match kind {
         StoreKind::Memory => {
             let app = DcbEnrolment::new(InMemoryStore::new());
+            if let Err(err) = fill(app.store(), prefill).await {
+                return super::fail(&err);
+            }
             match speedrun(&app, duration).await {
                 Ok(mut outcome) => {
                     outcome.stored_events = app.store().len() as u64;
@@ -48,6 +53,9 @@ pub async fn run(kind: StoreKind, duration: Duration, json: bool) -> ExitCode {
                 Ok(store) => store,
                 Err(err) => return super::fail(&err.to_string()),
             };
+            if let Err(err) = fill(&store, prefill).await {
+                return super::fail(&err);
+            }
             let before = raw_sync_rate(dir.path(), Duration::from_secs(2));
             let app = DcbEnrolment::new(store);
             let result = speedrun(&app, duration).await;
@@ -72,6 +80,71 @@ pub async fn run(kind: StoreKind, duration: Duration, json: bool) -> ExitCode {
             "the PostgreSQL store is not part of this build yet; use --store memory or --store embedded",
         ),
     }
+}
+
+/// Appends `events` events shaped like the speedrun's — iterations of 10
+/// courses, 10 students and their 100 joins — in large unconditional
+/// batches, with a progress bar.
+async fn fill<S: EventStore>(store: &S, events: u64) -> Result<(), String> {
+    if events == 0 {
+        return Ok(());
+    }
+    let progress = ProgressBar::new(events);
+    progress.set_style(
+        ProgressStyle::with_template("filling {bar} {pos}/{len} events")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut written = 0;
+    while written < events {
+        let mut batch = Vec::with_capacity(1_200);
+        for _ in 0..10 {
+            let courses: Vec<CourseId> = (0..10).map(|_| CourseId::new()).collect();
+            let students: Vec<StudentId> = (0..10).map(|_| StudentId::new()).collect();
+            for (i, &course_id) in courses.iter().enumerate() {
+                let name = format!("Course {i}");
+                batch.push(
+                    CourseRegistered {
+                        course_id,
+                        name,
+                        places: 10,
+                    }
+                    .to_event(),
+                );
+            }
+            for (i, &student_id) in students.iter().enumerate() {
+                let name = format!("Student {i}");
+                batch.push(
+                    StudentRegistered {
+                        student_id,
+                        name,
+                        max_courses: 10,
+                    }
+                    .to_event(),
+                );
+            }
+            for &student_id in &students {
+                for &course_id in &courses {
+                    batch.push(
+                        StudentJoinedCourse {
+                            student_id,
+                            course_id,
+                        }
+                        .to_event(),
+                    );
+                }
+            }
+        }
+        let batch: Vec<_> = batch
+            .into_iter()
+            .take(usize::try_from(events - written).unwrap_or(usize::MAX))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        written += batch.len() as u64;
+        store.append(batch, None).await.map_err(|e| e.to_string())?;
+        progress.set_position(written);
+    }
+    progress.finish_and_clear();
+    Ok(())
 }
 
 async fn speedrun<S: EventStore>(
