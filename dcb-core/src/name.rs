@@ -156,6 +156,16 @@ macro_rules! name_type {
             pub fn as_str(&self) -> &str {
                 self.0.as_str()
             }
+
+            /// The literal this name was made from with `from_static`, whose
+            /// address identifies it for as long as the program runs.
+            #[allow(dead_code)]
+            pub(crate) fn static_str(&self) -> Option<&'static str> {
+                match self.0 {
+                    Repr::Static(s) => Some(s),
+                    Repr::Shared(_) => None,
+                }
+            }
         }
 
         impl fmt::Debug for $name {

@@ -296,24 +296,31 @@ fn first_item_match(state: &State, item: &QueryItem, after: Pos) -> Option<Pos> 
             .min();
     };
     // Drive with the shortest tag list; the others are checked by search.
-    let mut driver = state.tag_list(driver);
-    let mut rest: SmallVec<[&[Entry]; 3]> = SmallVec::with_capacity(others.len());
+    let mut driver_list = state.tag_list(driver);
     for tag in others {
         let list = state.tag_list(tag);
-        if list.len() < driver.len() {
-            rest.push(driver);
-            driver = list;
-        } else {
-            rest.push(list);
+        if list.len() < driver_list.len() {
+            driver_list = list;
         }
     }
+    let start = driver_list.partition_point(|&e| position_of(e) <= after);
+    let candidates = &driver_list[start..];
+    if candidates.is_empty() {
+        // The usual case for a decision's condition: nothing new.
+        return None;
+    }
+    let rest: SmallVec<[&[Entry]; 3]> = item
+        .required_tags()
+        .iter()
+        .map(|t| state.tag_list(t))
+        .filter(|list| !std::ptr::eq(*list, driver_list))
+        .collect();
     let mut ids: TypeIds = types.iter().filter_map(|t| state.type_id(t)).collect();
     if !types.is_empty() && ids.is_empty() {
         return None;
     }
     ids.sort_unstable();
-    let start = driver.partition_point(|&e| position_of(e) <= after);
-    driver[start..].iter().find_map(|&e| {
+    candidates.iter().find_map(|&e| {
         let position = position_of(e);
         let type_ok = types.is_empty() || ids.contains(&type_of(e));
         let tags_ok = rest.iter().all(|list| {

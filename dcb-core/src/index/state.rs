@@ -55,6 +55,11 @@ pub(crate) struct State {
     /// The last position reads may see.
     published: Pos,
     type_ids: HashMap<EventType, TypeId, RandomState>,
+    /// The ids of the last few `'static` type names seen, by address: most
+    /// types are literals, and a pointer comparison is cheaper than hashing.
+    recent_types: [Option<(&'static str, TypeId)>; 4],
+    /// The slot of `recent_types` to replace next.
+    recent_next: usize,
     /// Entries of each event type, by type id.
     by_type: Vec<Vec<Entry>>,
     /// Entries of each tag.
@@ -137,7 +142,19 @@ impl State {
     }
 
     pub(crate) fn type_id(&self, event_type: &EventType) -> Option<TypeId> {
+        if let Some(id) = self.recent_type(event_type) {
+            return Some(id);
+        }
         self.type_ids.get(event_type).copied()
+    }
+
+    fn recent_type(&self, event_type: &EventType) -> Option<TypeId> {
+        let name = event_type.static_str()?;
+        self.recent_types
+            .iter()
+            .flatten()
+            .find(|(known, _)| std::ptr::eq(*known, name))
+            .map(|&(_, id)| id)
     }
 
     pub(crate) fn type_list(&self, type_id: TypeId) -> &[Entry] {
@@ -225,13 +242,25 @@ impl State {
     }
 
     fn intern(&mut self, event_type: &EventType) -> TypeId {
+        if let Some(id) = self.recent_type(event_type) {
+            return id;
+        }
         if let Some(&id) = self.type_ids.get(event_type) {
+            self.remember(event_type, id);
             return id;
         }
         // `check_capacity` keeps the number of types below 2^24.
         let id = TypeId::try_from(self.by_type.len()).unwrap_or(TypeId::MAX);
         self.type_ids.insert(event_type.clone(), id);
         self.by_type.push(Vec::new());
+        self.remember(event_type, id);
         id
+    }
+
+    fn remember(&mut self, event_type: &EventType, id: TypeId) {
+        if let Some(name) = event_type.static_str() {
+            self.recent_types[self.recent_next] = Some((name, id));
+            self.recent_next = (self.recent_next + 1) % self.recent_types.len();
+        }
     }
 }
