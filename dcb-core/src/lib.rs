@@ -15,6 +15,8 @@
 //!
 //! - `embedded` (default): the `embedded` module, a durable store in one
 //!   directory.
+//! - `postgres`: the `postgres` module, a store on a PostgreSQL server
+//!   (tokio-postgres with a deadpool connection pool).
 //! - `conformance`: the `conformance` module, a suite of tests that any
 //!   [`EventStore`] implementation runs with one call.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
@@ -35,6 +37,8 @@ mod limits;
 pub mod memory;
 mod name;
 mod position;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod projection;
 mod query;
 pub mod read;

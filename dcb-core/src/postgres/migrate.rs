@@ -1,0 +1,134 @@
+//! Schema names and the versioned migrations.
+
+use tokio_postgres::Client;
+
+use super::ConnectError;
+
+/// The migrations, in order: (version, name, SQL). The SQL refers to the
+/// schema as `__SCHEMA__` (replaced by the quoted identifier) and
+/// `__SCHEMA_NAME__` (replaced by the bare, validated name).
+pub(super) const MIGRATIONS: &[(i32, &str, &str)] =
+    &[(1, "init", include_str!("migrations/0001_init.sql"))];
+
+/// The longest schema name PostgreSQL keeps (NAMEDATALEN - 1).
+const MAX_SCHEMA_LEN: usize = 63;
+
+/// Checks a schema name against `^[a-z_][a-z0-9_]{0,62}$`.
+pub(super) fn check_schema(name: &str) -> Result<(), ConnectError> {
+    let bytes = name.as_bytes();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= MAX_SCHEMA_LEN
+        && (bytes[0].is_ascii_lowercase() || bytes[0] == b'_')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConnectError::InvalidSchema {
+            schema: name.to_owned(),
+        })
+    }
+}
+
+/// The schema name quoted as an identifier. The name is validated first, so
+/// quoting is belt and braces: no `"` can occur in it.
+pub(super) fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Fills in the schema placeholders of a migration or statement.
+pub(super) fn render(sql: &str, schema: &str) -> String {
+    sql.replace("__SCHEMA_NAME__", schema)
+        .replace("__SCHEMA__", &quote(schema))
+}
+
+/// Creates the schema if needed and applies the missing migrations, all in
+/// one transaction that first takes an advisory lock, so concurrent
+/// connects migrate once.
+pub(super) async fn migrate(client: &mut Client, schema: &str) -> Result<(), ConnectError> {
+    let failed = |version: i32| move |e| ConnectError::Migration { version, source: e };
+    let tx = client.transaction().await.map_err(failed(0))?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('dcb-migrate:' || $1, 0))",
+        &[&schema],
+    )
+    .await
+    .map_err(failed(0))?;
+    tx.batch_execute(&render(
+        "CREATE SCHEMA IF NOT EXISTS __SCHEMA__;
+         CREATE TABLE IF NOT EXISTS __SCHEMA__.dcb_migrations (
+             version integer PRIMARY KEY,
+             name text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         );",
+        schema,
+    ))
+    .await
+    .map_err(failed(0))?;
+    let applied: Option<i32> = tx
+        .query_one(
+            &render("SELECT max(version) FROM __SCHEMA__.dcb_migrations", schema),
+            &[],
+        )
+        .await
+        .map_err(failed(0))?
+        .get(0);
+    let applied = applied.unwrap_or(0);
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    if applied > known {
+        return Err(ConnectError::SchemaTooNew {
+            schema: schema.to_owned(),
+            version: applied,
+            known,
+        });
+    }
+    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
+        tx.batch_execute(&render(sql, schema))
+            .await
+            .map_err(failed(version))?;
+        tx.execute(
+            &render(
+                "INSERT INTO __SCHEMA__.dcb_migrations (version, name) VALUES ($1, $2)",
+                schema,
+            ),
+            &[&version, &name],
+        )
+        .await
+        .map_err(failed(version))?;
+    }
+    tx.commit().await.map_err(failed(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_validated() {
+        for good in ["dcb", "_x", "a1_b2", &"a".repeat(63)] {
+            assert!(check_schema(good).is_ok(), "{good} is valid");
+        }
+        for bad in [
+            "",
+            "1abc",
+            "Abc",
+            "a-b",
+            "a\"b",
+            "a;drop",
+            "a b",
+            &"a".repeat(64),
+        ] {
+            assert!(check_schema(bad).is_err(), "{bad:?} is invalid");
+        }
+    }
+
+    #[test]
+    fn placeholders_are_replaced() {
+        assert_eq!(
+            render("SELECT __SCHEMA__.f('__SCHEMA_NAME__')", "s1"),
+            "SELECT \"s1\".f('s1')"
+        );
+        assert!(!MIGRATIONS[0].2.is_empty());
+    }
+}

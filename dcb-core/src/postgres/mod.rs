@@ -1,0 +1,453 @@
+//! [`PostgresStore`]: the store on a PostgreSQL server (feature `postgres`).
+//!
+//! The store keeps its tables and functions in one schema (default `dcb`),
+//! created and migrated on connect from the versioned `.sql` files in
+//! `migrations/`, unless [`PostgresOptions::migrate`] is off. Every append
+//! and every read is **one round trip**: a call of a server-side function,
+//! `dcb_append` or `dcb_read`, with all values as bound parameters.
+//!
+//! - Positions come from a sequence: they strictly increase and the events
+//!   of one append are consecutive, but an append that fails after taking
+//!   its positions (a failed condition, a duplicate id, a lost connection)
+//!   leaves a gap. Making them gap-free would mean serialising every append
+//!   on one counter row until commit, which is exactly the table-wide
+//!   bottleneck this design avoids.
+//! - No table lock: appends take advisory locks on hashed keys of their
+//!   condition's tags and types and of their events' tags and types, so
+//!   appends on disjoint boundaries run in parallel.
+//! - No out-of-order commit is ever skipped: a read waits for the appends in
+//!   flight and holds new ones back while it takes its snapshot. Reads
+//!   therefore wait for in-flight appends, and appends wait for a read's
+//!   query.
+//!
+//! `docs/design.md` ("The PostgreSQL store") gives the argument in full.
+//!
+//! ```no_run
+//! use dcb_core::postgres::PostgresStore;
+//! use dcb_core::{Event, EventStore, EventType, Query, ReadOptions};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = PostgresStore::connect("postgres://postgres@127.0.0.1:5432/test").await?;
+//! store.append(vec![Event::new(EventType::from_static("Opened"), "{}")], None).await?;
+//! let all = store.read_to_end(&Query::all(), ReadOptions::new()).await?;
+//! assert!(all.head.is_some());
+//! # Ok(())
+//! # }
+//! ```
+
+mod migrate;
+mod stream;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+
+pub use self::stream::PostgresEvents;
+use crate::error::{AppendError, BackendError, ReadError};
+use crate::read::ReadOptions;
+use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
+
+/// How to connect a [`PostgresStore`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PostgresOptions {
+    /// The connection URL, such as `postgres://user@host:5432/database`.
+    pub url: String,
+    /// The schema holding the store's tables; it must match
+    /// `^[a-z_][a-z0-9_]{0,62}$`. Defaults to `dcb`.
+    pub schema: String,
+    /// Whether to create the schema and apply missing migrations on
+    /// connect (default). Operators who manage the schema themselves turn it
+    /// off and apply the files in `dcb-core/src/postgres/migrations/`, with
+    /// the placeholders filled in, themselves.
+    pub migrate: bool,
+    /// The most connections the pool opens. Defaults to 16.
+    pub pool_size: usize,
+    /// The input limits appends are checked against.
+    pub limits: Limits,
+}
+
+impl PostgresOptions {
+    /// The defaults for the server at `url`.
+    pub fn new(url: impl Into<String>) -> PostgresOptions {
+        PostgresOptions {
+            url: url.into(),
+            schema: "dcb".to_owned(),
+            migrate: true,
+            pool_size: 16,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Sets the schema.
+    #[must_use]
+    pub fn schema(mut self, schema: impl Into<String>) -> PostgresOptions {
+        self.schema = schema.into();
+        self
+    }
+
+    /// Sets whether to migrate on connect.
+    #[must_use]
+    pub fn migrate(mut self, migrate: bool) -> PostgresOptions {
+        self.migrate = migrate;
+        self
+    }
+
+    /// Sets the pool's size (at least 1).
+    #[must_use]
+    pub fn pool_size(mut self, size: usize) -> PostgresOptions {
+        self.pool_size = size.max(1);
+        self
+    }
+
+    /// Sets the input limits.
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> PostgresOptions {
+        self.limits = limits;
+        self
+    }
+}
+
+/// Why a [`PostgresStore`] could not connect.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The schema name is not a plain lowercase identifier.
+    #[error(
+        "invalid schema name {schema:?}: use 1 to 63 characters of a-z, 0-9 and _, \
+         not starting with a digit"
+    )]
+    InvalidSchema {
+        /// The name given.
+        schema: String,
+    },
+    /// The URL could not be parsed.
+    #[error("invalid PostgreSQL URL: {0}")]
+    InvalidUrl(#[source] tokio_postgres::Error),
+    /// The server could not be reached or refused the connection.
+    #[error("cannot connect to PostgreSQL: {0}")]
+    Connect(#[source] BackendError),
+    /// A migration failed; the transaction was rolled back.
+    #[error("migrating the schema failed at version {version}: {source}")]
+    Migration {
+        /// The migration being applied (0: the bookkeeping around them).
+        version: i32,
+        /// The server's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The schema was migrated by a newer version of this crate.
+    #[error(
+        "schema {schema} is at migration {version}, newer than the {known} this version knows; \
+         upgrade dcb"
+    )]
+    SchemaTooNew {
+        /// The schema.
+        schema: String,
+        /// Its migration version.
+        version: i32,
+        /// The newest migration this crate knows.
+        known: i32,
+    },
+}
+
+/// An event store in a PostgreSQL schema; see the [module](self).
+///
+/// Clones share one connection pool.
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    schema: String,
+    limits: Limits,
+    append_sql: String,
+    read_sql: String,
+    head_sql: String,
+}
+
+impl PostgresStore {
+    /// Connects to the server at `url` with the default options.
+    pub async fn connect(url: &str) -> Result<PostgresStore, ConnectError> {
+        PostgresStore::connect_with(PostgresOptions::new(url)).await
+    }
+
+    /// Connects with `options`, migrating the schema unless told not to.
+    pub async fn connect_with(options: PostgresOptions) -> Result<PostgresStore, ConnectError> {
+        migrate::check_schema(&options.schema)?;
+        let config: tokio_postgres::Config =
+            options.url.parse().map_err(ConnectError::InvalidUrl)?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size)
+            .build()
+            .map_err(|e| {
+                ConnectError::Connect(BackendError::with_source("cannot build the pool", e))
+            })?;
+        let mut client = pool
+            .get()
+            .await
+            .map_err(|e| ConnectError::Connect(BackendError::with_source("no connection", e)))?;
+        if options.migrate {
+            migrate::migrate(&mut client, &options.schema).await?;
+        }
+        drop(client);
+        let schema = options.schema;
+        Ok(PostgresStore {
+            inner: Arc::new(Inner {
+                pool,
+                limits: options.limits,
+                append_sql: migrate::render(
+                    "SELECT outcome, pos, dup_id FROM __SCHEMA__.dcb_append(\
+                     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    &schema,
+                ),
+                read_sql: migrate::render(
+                    "SELECT pos, event_type, data, tags, id FROM __SCHEMA__.dcb_read(\
+                     $1, $2, $3, $4, $5, $6, $7)",
+                    &schema,
+                ),
+                head_sql: migrate::render("SELECT __SCHEMA__.dcb_head()", &schema),
+                schema,
+            }),
+        })
+    }
+
+    /// The schema holding the store.
+    #[must_use]
+    pub fn schema(&self) -> &str {
+        &self.inner.schema
+    }
+
+    /// The connection pool, for operators and tests.
+    #[must_use]
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    async fn do_append(
+        &self,
+        events: Vec<Event>,
+        condition: Option<AppendCondition>,
+    ) -> Result<Position, AppendError> {
+        self.inner.limits.check_append(&events)?;
+        let n = events.len();
+        let mut types = Vec::with_capacity(n);
+        let mut data = Vec::with_capacity(n);
+        let mut tags = Vec::new();
+        let mut tag_counts = Vec::with_capacity(n);
+        let mut ids = Vec::with_capacity(n);
+        for event in &events {
+            types.push(event.event_type().as_str());
+            data.push(event.data().as_ref());
+            tags.extend(event.tags().iter().map(crate::Tag::as_str));
+            tag_counts.push(count(event.tags().len()));
+            ids.push(event.id());
+        }
+        let has_condition = condition.is_some();
+        let (query, after) = match &condition {
+            Some(c) => (c.fail_if_events_match.clone(), c.after),
+            None => (Query::all(), None),
+        };
+        let shape = QueryShape::of(&query);
+        let after = after.map(position_param);
+        let params: [&(dyn ToSql + Sync); 11] = [
+            &types,
+            &data,
+            &tags,
+            &tag_counts,
+            &ids,
+            &has_condition,
+            &shape.tags,
+            &shape.tag_counts,
+            &shape.types,
+            &shape.type_counts,
+            &after,
+        ];
+        let client = self.inner.client().await.map_err(AppendError::Backend)?;
+        let result = async {
+            let statement = client.prepare_cached(&self.inner.append_sql).await?;
+            client.query_one(&statement, &params).await
+        }
+        .await;
+        let row = match result {
+            Ok(row) => row,
+            Err(e) => {
+                discard(client);
+                return Err(AppendError::Backend(BackendError::with_source(
+                    "the append failed; it was written completely or not at all",
+                    e,
+                )));
+            }
+        };
+        let outcome: &str = row.get(0);
+        let position = row.get::<_, Option<i64>>(1).and_then(position_from);
+        match (outcome, position) {
+            ("ok", Some(position)) => Ok(position),
+            ("conflict", Some(conflicting)) => Err(AppendError::ConditionFailed { conflicting }),
+            ("duplicate", Some(position)) => match row.get::<_, Option<crate::Uuid>>(2) {
+                Some(id) => Err(AppendError::DuplicateEventId { id, position }),
+                None => Err(unexpected(outcome)),
+            },
+            _ => Err(unexpected(outcome)),
+        }
+    }
+
+    async fn do_read(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> Result<PostgresEvents, ReadError> {
+        options.check()?;
+        let shape = QueryShape::of(query);
+        let after = options.after.map(position_param);
+        let limit = options.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
+        let params: [&(dyn ToSql + Sync); 7] = [
+            &shape.tags,
+            &shape.tag_counts,
+            &shape.types,
+            &shape.type_counts,
+            &after,
+            &limit,
+            &options.backwards,
+        ];
+        let client = self.inner.client().await.map_err(ReadError::Backend)?;
+        let result = async {
+            let statement = client.prepare_cached(&self.inner.read_sql).await?;
+            client.query_raw(&statement, params).await
+        }
+        .await;
+        match result {
+            Ok(rows) => Ok(PostgresEvents::new(rows, client, options)),
+            Err(e) => {
+                discard(client);
+                Err(ReadError::Backend(BackendError::with_source(
+                    "the read failed",
+                    e,
+                )))
+            }
+        }
+    }
+
+    async fn do_head(&self) -> Result<Option<Position>, ReadError> {
+        let client = self.inner.client().await.map_err(ReadError::Backend)?;
+        match client.query_one(&self.inner.head_sql, &[]).await {
+            Ok(row) => Ok(row.get::<_, Option<i64>>(0).and_then(position_from)),
+            Err(e) => {
+                discard(client);
+                Err(ReadError::Backend(BackendError::with_source(
+                    "reading the head failed",
+                    e,
+                )))
+            }
+        }
+    }
+}
+
+impl Inner {
+    async fn client(&self) -> Result<Object, BackendError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| BackendError::with_source("no connection to PostgreSQL from the pool", e))
+    }
+}
+
+/// Closes a connection instead of returning it to the pool: after an error
+/// it may be broken, or (after a cancelled call) still hold a session lock.
+pub(super) fn discard(client: Object) {
+    drop(Object::take(client));
+}
+
+fn unexpected(outcome: &str) -> AppendError {
+    AppendError::Backend(BackendError::new(format!(
+        "dcb_append returned an unexpected outcome {outcome:?}; is the schema migrated?"
+    )))
+}
+
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn position_param(position: Position) -> i64 {
+    i64::try_from(position.get()).unwrap_or(i64::MAX)
+}
+
+fn position_from(value: i64) -> Option<Position> {
+    u64::try_from(value).ok().and_then(Position::new)
+}
+
+/// A query as the server functions take it: all items' tags and types,
+/// flattened, and per item how many of each.
+struct QueryShape<'a> {
+    tags: Vec<&'a str>,
+    tag_counts: Vec<i32>,
+    types: Vec<&'a str>,
+    type_counts: Vec<i32>,
+}
+
+impl<'a> QueryShape<'a> {
+    fn of(query: &'a Query) -> QueryShape<'a> {
+        let items = query.items();
+        let mut shape = QueryShape {
+            tags: Vec::new(),
+            tag_counts: Vec::with_capacity(items.len()),
+            types: Vec::new(),
+            type_counts: Vec::with_capacity(items.len()),
+        };
+        for item in items {
+            shape
+                .tags
+                .extend(item.required_tags().iter().map(crate::Tag::as_str));
+            shape.tag_counts.push(count(item.required_tags().len()));
+            shape
+                .types
+                .extend(item.event_types().iter().map(crate::EventType::as_str));
+            shape.type_counts.push(count(item.event_types().len()));
+        }
+        shape
+    }
+}
+
+impl EventStore for PostgresStore {
+    type Stream = PostgresEvents;
+
+    fn read(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> impl Future<Output = Result<PostgresEvents, ReadError>> + Send {
+        self.do_read(query, options)
+    }
+
+    fn append(
+        &self,
+        events: Vec<Event>,
+        condition: Option<AppendCondition>,
+    ) -> impl Future<Output = Result<Position, AppendError>> + Send {
+        self.do_append(events, condition)
+    }
+
+    fn head(&self) -> impl Future<Output = Result<Option<Position>, ReadError>> + Send {
+        self.do_head()
+    }
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.inner.schema)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,164 @@
+//! [`PostgresEvents`]: the rows of one `dcb_read` call as an
+//! [`EventStream`].
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use deadpool_postgres::Object;
+use futures_core::Stream;
+use tokio_postgres::{Row, RowStream};
+
+use crate::error::{BackendError, ReadError};
+use crate::read::{EventStream, ReadOptions};
+use crate::{Event, EventType, Position, SequencedEvent, Tag, Tags, Uuid};
+
+/// The events of a read from a [`PostgresStore`](super::PostgresStore),
+/// streamed as the server sends them: the client holds what the network
+/// buffers, not the whole result.
+///
+/// The first row of `dcb_read` is the snapshot's head; the events follow.
+pub struct PostgresEvents {
+    rows: Pin<Box<RowStream>>,
+    /// The connection, kept checked out until the rows are read, then
+    /// returned to the pool (or discarded after an error).
+    client: Option<Object>,
+    options: ReadOptions,
+    snapshot_head: Option<Position>,
+    header_seen: bool,
+    yielded: usize,
+    last: Option<Position>,
+    done: bool,
+    failed: bool,
+}
+
+impl PostgresEvents {
+    pub(super) fn new(rows: RowStream, client: Object, options: ReadOptions) -> PostgresEvents {
+        PostgresEvents {
+            rows: Box::pin(rows),
+            client: Some(client),
+            options,
+            snapshot_head: None,
+            header_seen: false,
+            yielded: 0,
+            last: None,
+            done: false,
+            failed: false,
+        }
+    }
+
+    fn fail(&mut self, error: ReadError) -> Poll<Option<Result<SequencedEvent, ReadError>>> {
+        self.done = true;
+        self.failed = true;
+        if let Some(client) = self.client.take() {
+            super::discard(client);
+        }
+        Poll::Ready(Some(Err(error)))
+    }
+}
+
+fn decode(row: &Row) -> Result<SequencedEvent, String> {
+    let position: i64 = row.try_get(0).map_err(|e| e.to_string())?;
+    let position = u64::try_from(position)
+        .ok()
+        .and_then(Position::new)
+        .ok_or_else(|| format!("invalid position {position}"))?;
+    let event_type: &str = row.try_get(1).map_err(|e| e.to_string())?;
+    let event_type = EventType::new(event_type).map_err(|e| e.to_string())?;
+    let data: Vec<u8> = row.try_get(2).map_err(|e| e.to_string())?;
+    let tags: Vec<&str> = row.try_get(3).map_err(|e| e.to_string())?;
+    let tags = tags
+        .into_iter()
+        .map(Tag::new)
+        .collect::<Result<Tags, _>>()
+        .map_err(|e| e.to_string())?;
+    let id: Option<Uuid> = row.try_get(4).map_err(|e| e.to_string())?;
+    let mut event = Event::new(event_type, data).with_tags(tags);
+    if let Some(id) = id {
+        event = event.with_id(id);
+    }
+    Ok(SequencedEvent { position, event })
+}
+
+impl Stream for PostgresEvents {
+    type Item = Result<SequencedEvent, ReadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            if self.done {
+                return Poll::Ready(None);
+            }
+            match self.rows.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    self.done = true;
+                    if !self.header_seen {
+                        return self.fail(ReadError::Backend(BackendError::new(
+                            "dcb_read returned no head row; is the schema migrated?",
+                        )));
+                    }
+                    // Back to the pool.
+                    drop(self.client.take());
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    return self.fail(ReadError::Backend(BackendError::with_source(
+                        "reading events failed",
+                        e,
+                    )));
+                }
+                Poll::Ready(Some(Ok(row))) => {
+                    if !self.header_seen {
+                        self.header_seen = true;
+                        match row.try_get::<_, Option<i64>>(0) {
+                            Ok(head) => {
+                                self.snapshot_head = head
+                                    .and_then(|h| u64::try_from(h).ok())
+                                    .and_then(Position::new);
+                            }
+                            Err(e) => {
+                                return self.fail(ReadError::Backend(BackendError::with_source(
+                                    "dcb_read returned an invalid head row",
+                                    e,
+                                )));
+                            }
+                        }
+                        continue;
+                    }
+                    return match decode(&row) {
+                        Ok(event) => {
+                            self.yielded += 1;
+                            self.last = Some(event.position);
+                            Poll::Ready(Some(Ok(event)))
+                        }
+                        Err(message) => self.fail(ReadError::Backend(BackendError::new(format!(
+                            "dcb_read returned an invalid event: {message}"
+                        )))),
+                    };
+                }
+            }
+        }
+    }
+}
+
+impl EventStream for PostgresEvents {
+    fn head(&self) -> Option<Position> {
+        let complete = self.done && !self.failed;
+        if self.options.backwards {
+            if complete { self.snapshot_head } else { None }
+        } else if complete && self.options.limit != Some(self.yielded) {
+            self.snapshot_head
+        } else {
+            self.last
+        }
+    }
+}
+
+impl std::fmt::Debug for PostgresEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresEvents")
+            .field("options", &self.options)
+            .field("yielded", &self.yielded)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}

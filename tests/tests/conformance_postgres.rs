@@ -1,0 +1,395 @@
+//! The conformance suite against the PostgreSQL store, each case in a fresh
+//! random schema that is dropped afterwards, plus the out-of-order-commit
+//! rule checked with raw SQL transactions.
+//!
+//! The server is taken from `DCB_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`). **When it is unreachable**:
+//! with `DCB_REQUIRE_POSTGRES=1` (as `.ci/run` sets) every test fails;
+//! otherwise each case prints a loud warning to stderr and runs against an
+//! in-memory stand-in, which proves nothing about PostgreSQL, and
+//! `postgres_server_is_reachable_unless_not_required` passes with the same
+//! warning.
+
+use std::io::Write;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use dcb_core::postgres::{PostgresEvents, PostgresOptions, PostgresStore};
+use dcb_core::read::{IndexedEvents, ReadResult};
+use dcb_core::{
+    AppendCondition, AppendError, Event, EventStore, EventStream, EventType, InMemoryStore,
+    Position, Query, QueryItem, ReadError, ReadOptions, SequencedEvent, Tag,
+};
+use futures_util::{Stream, StreamExt};
+
+fn url() -> String {
+    std::env::var("DCB_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+fn required() -> bool {
+    std::env::var("DCB_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+/// A raw connection to the test server, or `None` (after a loud warning)
+/// when it is unreachable and not required.
+async fn raw_client() -> Option<tokio_postgres::Client> {
+    match tokio_postgres::connect(&url(), tokio_postgres::NoTls).await {
+        Ok((client, connection)) => {
+            tokio::spawn(connection);
+            Some(client)
+        }
+        Err(e) => {
+            assert!(
+                !required(),
+                "PostgreSQL at {} is unreachable ({e}) and DCB_REQUIRE_POSTGRES=1",
+                url()
+            );
+            // Straight to the process's stderr, past the test harness's
+            // output capture, so that the warning shows in every run.
+            let warning = format!(
+                "\n!!!!!!!! WARNING: PostgreSQL at {} is unreachable ({e}). \
+                 This PostgreSQL test did NOT test PostgreSQL. \
+                 Set DCB_REQUIRE_POSTGRES=1 to make this a failure. !!!!!!!!\n",
+                url()
+            );
+            let _ = std::io::stderr().write_all(warning.as_bytes());
+            None
+        }
+    }
+}
+
+/// A store in a fresh schema, dropped with the store.
+struct TempSchema {
+    store: PostgresStore,
+}
+
+impl Drop for TempSchema {
+    fn drop(&mut self) {
+        let schema = self.store.schema().to_owned();
+        // Drop the schema from a thread of its own: `Drop` cannot await.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                if let Ok((client, connection)) =
+                    tokio_postgres::connect(&url(), tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(connection);
+                    let _ = client
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn random_schema() -> String {
+    format!("dcb_test_{:032x}", dcb_core::Uuid::new_v4().as_u128())
+}
+
+async fn temp_schema() -> Option<TempSchema> {
+    raw_client().await?;
+    let options = PostgresOptions::new(url())
+        .schema(random_schema())
+        .pool_size(8);
+    let store = PostgresStore::connect_with(options)
+        .await
+        .expect("connect and migrate a fresh schema");
+    Some(TempSchema { store })
+}
+
+/// The PostgreSQL store in a fresh schema, or the in-memory stand-in when
+/// the server is unreachable and not required (see the file's docs).
+enum TestStore {
+    Postgres(TempSchema),
+    StandIn(InMemoryStore),
+}
+
+async fn test_store() -> TestStore {
+    match temp_schema().await {
+        Some(store) => TestStore::Postgres(store),
+        None => TestStore::StandIn(InMemoryStore::new()),
+    }
+}
+
+/// The stream of either store.
+enum TestStream {
+    Postgres(PostgresEvents),
+    StandIn(IndexedEvents),
+}
+
+impl Stream for TestStream {
+    type Item = Result<SequencedEvent, ReadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.get_mut() {
+            TestStream::Postgres(s) => s.poll_next_unpin(cx),
+            TestStream::StandIn(s) => s.poll_next_unpin(cx),
+        }
+    }
+}
+
+impl EventStream for TestStream {
+    fn head(&self) -> Option<Position> {
+        match self {
+            TestStream::Postgres(s) => s.head(),
+            TestStream::StandIn(s) => s.head(),
+        }
+    }
+}
+
+impl EventStore for TestStore {
+    type Stream = TestStream;
+
+    async fn read(&self, query: &Query, options: ReadOptions) -> Result<Self::Stream, ReadError> {
+        match self {
+            TestStore::Postgres(s) => s.store.read(query, options).await.map(TestStream::Postgres),
+            TestStore::StandIn(s) => s.read(query, options).await.map(TestStream::StandIn),
+        }
+    }
+
+    async fn read_to_end(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> Result<ReadResult, ReadError> {
+        match self {
+            TestStore::Postgres(s) => s.store.read_to_end(query, options).await,
+            TestStore::StandIn(s) => s.read_to_end(query, options).await,
+        }
+    }
+
+    async fn append(
+        &self,
+        events: Vec<Event>,
+        condition: Option<AppendCondition>,
+    ) -> Result<Position, AppendError> {
+        match self {
+            TestStore::Postgres(s) => s.store.append(events, condition).await,
+            TestStore::StandIn(s) => s.append(events, condition).await,
+        }
+    }
+
+    async fn head(&self) -> Result<Option<Position>, ReadError> {
+        match self {
+            TestStore::Postgres(s) => s.store.head().await,
+            TestStore::StandIn(s) => s.head().await,
+        }
+    }
+}
+
+dcb_core::conformance_tests!(|| async { test_store().await }, gap_free_positions = false);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// Fails when the server is unreachable and `DCB_REQUIRE_POSTGRES=1`;
+/// otherwise warns loudly and passes.
+#[test]
+fn postgres_server_is_reachable_unless_not_required() {
+    runtime().block_on(async {
+        if let Some(client) = raw_client().await {
+            let one: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
+            assert_eq!(one, 1);
+        }
+    });
+}
+
+#[test]
+fn invalid_schema_names_are_rejected_before_connecting() {
+    runtime().block_on(async {
+        for bad in ["", "Dcb", "a;drop table x", "a\"b", "9a"] {
+            let result = PostgresStore::connect_with(
+                PostgresOptions::new("postgres://nobody@127.0.0.1:1/none").schema(bad),
+            )
+            .await;
+            assert!(
+                matches!(
+                    result,
+                    Err(dcb_core::postgres::ConnectError::InvalidSchema { .. })
+                ),
+                "{bad:?} must be rejected as a schema name"
+            );
+        }
+    });
+}
+
+/// A second connect to a migrated schema applies nothing and works; with
+/// migration off it works too.
+#[test]
+fn connecting_again_keeps_the_schema() {
+    runtime().block_on(async {
+        let Some(first) = temp_schema().await else {
+            return;
+        };
+        let event = Event::new(EventType::from_static("Opened"), "{}");
+        first.store.append(vec![event], None).await.unwrap();
+        for migrate in [true, false] {
+            let again = PostgresStore::connect_with(
+                PostgresOptions::new(url())
+                    .schema(first.store.schema())
+                    .migrate(migrate),
+            )
+            .await
+            .expect("connect again");
+            let all = again.read_to_end(&Query::all(), ReadOptions::new()).await;
+            assert_eq!(all.unwrap().events.len(), 1, "migrate = {migrate}");
+        }
+    });
+}
+
+/// The out-of-order-commit rule: a transaction that allocated a lower
+/// position and commits late must not be skipped. A read that runs while
+/// it is pending either waits for it or reports a head below it; it never
+/// reports a head beyond the pending position without showing it.
+#[test]
+fn a_read_never_skips_a_position_committed_late() {
+    runtime().block_on(async {
+        let Some(temp) = temp_schema().await else {
+            return;
+        };
+        let store = temp.store.clone();
+        let schema = format!("\"{}\"", store.schema());
+        let ty = EventType::from_static("Noted");
+        let tag = Tag::from_static("slow:1");
+        store
+            .append(vec![Event::new(ty.clone(), "first")], None)
+            .await
+            .unwrap();
+
+        // The slow writer: one dcb_append call inside an explicit
+        // transaction left open, as if its commit were delayed.
+        let Some(mut slow) = raw_client().await else {
+            return;
+        };
+        let tx = slow.transaction().await.unwrap();
+        let row = tx
+            .query_one(
+                &format!(
+                    "SELECT outcome, pos FROM {schema}.dcb_append(\
+                     ARRAY['Noted'], ARRAY['slow'::bytea], ARRAY['slow:1'], ARRAY[1], \
+                     ARRAY[NULL::uuid], false, '{{}}', '{{}}', '{{}}', '{{}}', NULL)"
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+        let outcome: &str = row.get(0);
+        let pending: i64 = row.get(1);
+        assert_eq!(outcome, "ok");
+
+        // A fast writer on another boundary commits a higher position.
+        let fast = store
+            .append(vec![Event::new(ty.clone(), "fast")], None)
+            .await;
+        // The fast append did not have to wait for the slow one (disjoint
+        // boundaries, no table lock).
+        let fast = fast.expect("a disjoint append proceeds while another is in flight");
+        assert!(i64::try_from(fast.get()).unwrap() > pending);
+
+        // A read now must wait for the pending writer: run it and commit
+        // the slow transaction a little later.
+        let reader = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .read_to_end(&Query::all(), ReadOptions::new())
+                    .await
+                    .unwrap()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !reader.is_finished(),
+            "a read must wait while an append is in flight"
+        );
+        tx.commit().await.unwrap();
+        let result = reader.await.unwrap();
+        let positions: Vec<u64> = result.events.iter().map(|e| e.position.get()).collect();
+        let head = result.head.expect("a head").get();
+        let everything = store
+            .read_to_end(&Query::all(), ReadOptions::new())
+            .await
+            .unwrap();
+        for event in &everything.events {
+            let p = event.position.get();
+            assert!(
+                p > head || positions.contains(&p),
+                "position {p} ≤ head {head} was skipped by the read: {positions:?}"
+            );
+        }
+        let slow_events = store
+            .read_to_end(
+                &Query::from(QueryItem::new().tags([tag])),
+                ReadOptions::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(slow_events.events.len(), 1, "the slow event is stored once");
+        assert!(
+            positions.contains(&u64::try_from(pending).unwrap()),
+            "the late commit at {pending} is in the read ({positions:?})"
+        );
+
+        // The stream's own head, read while streaming, never runs ahead.
+        let mut stream = store.read(&Query::all(), ReadOptions::new()).await.unwrap();
+        let mut seen = 0;
+        while let Some(event) = stream.next().await {
+            let event = event.unwrap();
+            assert_eq!(stream.head(), Some(event.position));
+            seen += 1;
+        }
+        assert_eq!(seen, 3);
+    });
+}
+
+/// One append with 20 000 distinct tags, and a condition with many
+/// items, stay within the server's lock table (they fall back to the
+/// global key) and still conflict correctly.
+#[test]
+fn large_appends_and_wide_conditions_fit_the_lock_table() {
+    runtime().block_on(async {
+        let Some(temp) = temp_schema().await else {
+            return;
+        };
+        let store = &temp.store;
+        let ty = EventType::from_static("Registered");
+        let events: Vec<Event> = (0..20_000)
+            .map(|i| {
+                Event::new(ty.clone(), "{}").with_tags([Tag::new(format!("thing:{i}")).unwrap()])
+            })
+            .collect();
+        let last = store.append(events, None).await.expect("a large append");
+        let wide = Query::from_items(
+            (0..200)
+                .map(|i| QueryItem::new().tags([Tag::new(format!("thing:{}", i * 25)).unwrap()])),
+        );
+        let new_event = || Event::new(ty.clone(), "{}").with_tags([Tag::new("thing:25").unwrap()]);
+        let ok = store
+            .append(
+                vec![new_event()],
+                Some(AppendCondition::new(wide.clone()).after(Some(last))),
+            )
+            .await
+            .expect("nothing matching was appended after the last position");
+        let err = store
+            .append(
+                vec![new_event()],
+                Some(AppendCondition::new(wide).after(Some(last))),
+            )
+            .await
+            .expect_err("the event just appended matches the wide condition");
+        assert_eq!(err.conflicting_position(), Some(ok));
+    });
+}
