@@ -204,11 +204,11 @@ fn expand_state(
         quote!(event)
     };
     let new_doc = if boundary.is_empty() {
-        "The state before any event.".to_owned()
+        " The state before any event.".to_owned()
     } else {
         let names: Vec<String> = boundary.iter().map(|b| format!("`{}`", b.ident)).collect();
         format!(
-            "The state before any event, for the boundary {}.",
+            " The state before any event, for the boundary {}.",
             names.join(", ")
         )
     };
@@ -229,7 +229,7 @@ fn expand_state(
             type Ids = (#(#id_types,)*);
 
             fn boundary_tags(&self) -> ::std::vec::Vec<::dcb_core::Tag> {
-                ::std::vec![#(#tag_list),*]
+                ::std::vec::Vec::from([#(#tag_list),*])
             }
 
             fn in_boundary(&self, #event_param: &::dcb_core::Event) -> bool {

@@ -246,7 +246,7 @@ fn expand(event: &EventType<'_>) -> TokenStream {
     let EventType {
         ident, name, codec, ..
     } = event;
-    let capacity = event.tags.len();
+    let capacity = proc_macro2::Literal::usize_unsuffixed(event.tags.len());
     let push_tags = event.tags.iter().map(|tag| {
         let TagField { member, ty, .. } = tag;
         let id_tag = if let Some(prefix) = &tag.prefix {

@@ -297,7 +297,7 @@ fn constructors(id: &IdType<'_>) -> TokenStream {
     match id.repr {
         Repr::Uuid => quote! {
             #[automatically_derived]
-            #[allow(clippy::new_without_default)]
+            #[allow(clippy::new_without_default, reason = "a new id is random: no id is the default")]
             impl #ident {
                 /// A new, random id.
                 #[must_use]

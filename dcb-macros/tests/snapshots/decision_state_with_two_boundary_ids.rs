@@ -20,7 +20,7 @@ pub struct Subscription {
     reminders: u32,
 }
 impl Subscription {
-    ///The state before any event, for the boundary `course_id`, `student_id`.
+    /// The state before any event, for the boundary `course_id`, `student_id`.
     #[must_use]
     pub fn new(course_id: CourseId, student_id: StudentId) -> Self {
         Self {
@@ -35,10 +35,10 @@ impl Subscription {
 impl ::dcb_core::Boundary for Subscription {
     type Ids = (CourseId, StudentId);
     fn boundary_tags(&self) -> ::std::vec::Vec<::dcb_core::Tag> {
-        ::std::vec![
-            < CourseId as ::dcb_core::Identifier > ::tag(& self.course_id), < StudentId
-            as ::dcb_core::Identifier > ::tag(& self.student_id)
-        ]
+        ::std::vec::Vec::from([
+            <CourseId as ::dcb_core::Identifier>::tag(&self.course_id),
+            <StudentId as ::dcb_core::Identifier>::tag(&self.student_id),
+        ])
     }
     fn in_boundary(&self, event: &::dcb_core::Event) -> bool {
         let tags = event.tags();

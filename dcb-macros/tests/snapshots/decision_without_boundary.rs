@@ -18,7 +18,7 @@ struct CourseCount {
     courses: u32,
 }
 impl CourseCount {
-    ///The state before any event.
+    /// The state before any event.
     #[must_use]
     fn new() -> Self {
         Self {
@@ -30,7 +30,7 @@ impl CourseCount {
 impl ::dcb_core::Boundary for CourseCount {
     type Ids = ();
     fn boundary_tags(&self) -> ::std::vec::Vec<::dcb_core::Tag> {
-        ::std::vec![]
+        ::std::vec::Vec::from([])
     }
     fn in_boundary(&self, _event: &::dcb_core::Event) -> bool {
         true

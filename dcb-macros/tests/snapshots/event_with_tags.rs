@@ -20,7 +20,7 @@
 impl ::dcb_core::DomainEvent for StudentMoved {
     const NAME: &'static str = "StudentMovedToCourse.v2";
     fn tags(&self) -> ::dcb_core::Tags {
-        let mut tags = ::std::vec::Vec::with_capacity(4usize);
+        let mut tags = ::std::vec::Vec::with_capacity(4);
         <StudentId as ::dcb_core::TagField>::for_each_id(
             &self.student_id,
             |id| tags.push(::dcb_core::Identifier::tag(id)),

@@ -6,7 +6,10 @@
 // pub struct CourseId(Uuid);
 
 #[automatically_derived]
-#[allow(clippy::new_without_default)]
+#[allow(
+    clippy::new_without_default,
+    reason = "a new id is random: no id is the default"
+)]
 impl CourseId {
     /// A new, random id.
     #[must_use]
