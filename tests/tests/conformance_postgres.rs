@@ -10,7 +10,8 @@
 //! `postgres_server_is_reachable_unless_not_required` passes with the same
 //! warning.
 
-use std::io::Write;
+mod postgres_support;
+
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -22,87 +23,7 @@ use dcb_core::{
     Position, Query, QueryItem, ReadError, ReadOptions, SequencedEvent, Tag,
 };
 use futures_util::{Stream, StreamExt};
-
-fn url() -> String {
-    std::env::var("DCB_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-fn required() -> bool {
-    std::env::var("DCB_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
-}
-
-/// A raw connection to the test server, or `None` (after a loud warning)
-/// when it is unreachable and not required.
-async fn raw_client() -> Option<tokio_postgres::Client> {
-    match tokio_postgres::connect(&url(), tokio_postgres::NoTls).await {
-        Ok((client, connection)) => {
-            tokio::spawn(connection);
-            Some(client)
-        }
-        Err(e) => {
-            assert!(
-                !required(),
-                "PostgreSQL at {} is unreachable ({e}) and DCB_REQUIRE_POSTGRES=1",
-                url()
-            );
-            // Straight to the process's stderr, past the test harness's
-            // output capture, so that the warning shows in every run.
-            let warning = format!(
-                "\n!!!!!!!! WARNING: PostgreSQL at {} is unreachable ({e}). \
-                 This PostgreSQL test did NOT test PostgreSQL. \
-                 Set DCB_REQUIRE_POSTGRES=1 to make this a failure. !!!!!!!!\n",
-                url()
-            );
-            let _ = std::io::stderr().write_all(warning.as_bytes());
-            None
-        }
-    }
-}
-
-/// A store in a fresh schema, dropped with the store.
-struct TempSchema {
-    store: PostgresStore,
-}
-
-impl Drop for TempSchema {
-    fn drop(&mut self) {
-        let schema = self.store.schema().to_owned();
-        // Drop the schema from a thread of its own: `Drop` cannot await.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async {
-                if let Ok((client, connection)) =
-                    tokio_postgres::connect(&url(), tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(connection);
-                    let _ = client
-                        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-fn random_schema() -> String {
-    format!("dcb_test_{:032x}", dcb_core::Uuid::new_v4().as_u128())
-}
-
-async fn temp_schema() -> Option<TempSchema> {
-    raw_client().await?;
-    let options = PostgresOptions::new(url())
-        .schema(random_schema())
-        .pool_size(8);
-    let store = PostgresStore::connect_with(options)
-        .await
-        .expect("connect and migrate a fresh schema");
-    Some(TempSchema { store })
-}
+use postgres_support::{TempSchema, raw_client, temp_schema, url};
 
 /// The PostgreSQL store in a fresh schema, or the in-memory stand-in when
 /// the server is unreachable and not required (see the file's docs).
@@ -112,7 +33,7 @@ enum TestStore {
 }
 
 async fn test_store() -> TestStore {
-    match temp_schema().await {
+    match temp_schema(8).await {
         Some(store) => TestStore::Postgres(store),
         None => TestStore::StandIn(InMemoryStore::new()),
     }
@@ -187,11 +108,7 @@ impl EventStore for TestStore {
 dcb_core::conformance_tests!(|| async { test_store().await }, gap_free_positions = false);
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .expect("a runtime")
+    postgres_support::runtime(4)
 }
 
 /// Fails when the server is unreachable and `DCB_REQUIRE_POSTGRES=1`;
@@ -230,7 +147,7 @@ fn invalid_schema_names_are_rejected_before_connecting() {
 #[test]
 fn connecting_again_keeps_the_schema() {
     runtime().block_on(async {
-        let Some(first) = temp_schema().await else {
+        let Some(first) = temp_schema(8).await else {
             return;
         };
         let event = Event::new(EventType::from_static("Opened"), "{}");
@@ -256,7 +173,7 @@ fn connecting_again_keeps_the_schema() {
 #[test]
 fn a_read_never_skips_a_position_committed_late() {
     runtime().block_on(async {
-        let Some(temp) = temp_schema().await else {
+        let Some(temp) = temp_schema(8).await else {
             return;
         };
         let store = temp.store.clone();
@@ -360,7 +277,7 @@ fn a_read_never_skips_a_position_committed_late() {
 #[test]
 fn large_appends_and_wide_conditions_fit_the_lock_table() {
     runtime().block_on(async {
-        let Some(temp) = temp_schema().await else {
+        let Some(temp) = temp_schema(8).await else {
             return;
         };
         let store = &temp.store;
