@@ -87,6 +87,11 @@ enum Command {
         /// see how the speed changes as the store grows.
         #[arg(long, default_value_t = 0)]
         prefill: u64,
+        /// The PostgreSQL server for `--store postgres` (a fresh schema is
+        /// made there and dropped afterwards) [default: `DCB_POSTGRES_URL`,
+        /// else `postgres://postgres@127.0.0.1:5432/test`].
+        #[arg(long)]
+        postgres_url: Option<String>,
     },
 }
 
@@ -97,7 +102,7 @@ enum StoreKind {
     Memory,
     /// The embedded durable store (in a fresh temporary directory).
     Embedded,
-    /// `PostgreSQL`.
+    /// The `PostgreSQL` store (in a fresh schema, dropped afterwards).
     Postgres,
 }
 
@@ -121,7 +126,17 @@ async fn run(cli: Cli) -> ExitCode {
             seconds,
             json,
             prefill,
-        } => speedrun::run(store, Duration::from_secs(seconds), json, prefill).await,
+            postgres_url,
+        } => {
+            speedrun::run(
+                store,
+                Duration::from_secs(seconds),
+                json,
+                prefill,
+                postgres_url,
+            )
+            .await
+        }
         command => {
             let Some(dir) = cli.data.or_else(default_data_dir) else {
                 return usage("no data directory: pass --data DIR");

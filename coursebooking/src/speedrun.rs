@@ -2,6 +2,7 @@
 //! (10 places) and 10 students (10 courses each), then every student joins
 //! every course: 120 operations, each a full decision.
 
+use std::fmt::Write as _;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
@@ -13,6 +14,7 @@ use coursebooking::decisions::{
 };
 use coursebooking::{CourseId, Enrolment, StudentId};
 use dcb_core::embedded::EmbeddedStore;
+use dcb_core::postgres::{PostgresOptions, PostgresStore};
 use dcb_core::{DomainEvent, EventStore, InMemoryStore};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -26,7 +28,17 @@ struct Outcome {
     stored_events: u64,
 }
 
-pub async fn run(kind: StoreKind, duration: Duration, json: bool, prefill: u64) -> ExitCode {
+/// The server `--store postgres` uses when neither `--postgres-url` nor
+/// `DCB_POSTGRES_URL` names one.
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+pub async fn run(
+    kind: StoreKind,
+    duration: Duration,
+    json: bool,
+    prefill: u64,
+    postgres_url: Option<String>,
+) -> ExitCode {
     match kind {
         StoreKind::Memory => {
             let app = DcbEnrolment::new(InMemoryStore::new());
@@ -68,7 +80,7 @@ pub async fn run(kind: StoreKind, duration: Duration, json: bool, prefill: u64) 
                     report(
                         "embedded",
                         &mut outcome,
-                        Some(f64::midpoint(before, after)),
+                        Some(("F", f64::midpoint(before, after))),
                         json,
                     );
                     ExitCode::SUCCESS
@@ -76,10 +88,134 @@ pub async fn run(kind: StoreKind, duration: Duration, json: bool, prefill: u64) 
                 Err(err) => super::fail(&err),
             }
         }
-        StoreKind::Postgres => super::usage(
-            "the PostgreSQL store is not part of this build yet; use --store memory or --store embedded",
-        ),
+        StoreKind::Postgres => {
+            let url = postgres_url
+                .or_else(|| std::env::var("DCB_POSTGRES_URL").ok())
+                .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned());
+            match postgres(&url, duration, json, prefill).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => super::fail(&err),
+            }
+        }
     }
+}
+
+/// The speedrun on a fresh schema of the PostgreSQL store at `url`, against
+/// `I_1` (single-row INSERT transactions per second from one client on the
+/// same server) measured before and after it. The schema is dropped at the
+/// end.
+async fn postgres(url: &str, duration: Duration, json: bool, prefill: u64) -> Result<(), String> {
+    let schema = format!(
+        "dcb_speedrun_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    );
+    let options = PostgresOptions::new(url).schema(schema.clone());
+    let store = match tokio::time::timeout(
+        Duration::from_secs(15),
+        PostgresStore::connect_with(options),
+    )
+    .await
+    {
+        Ok(Ok(store)) => store,
+        Ok(Err(err)) => {
+            return Err(format!(
+                "{err} (server {url}; set --postgres-url or DCB_POSTGRES_URL)"
+            ));
+        }
+        Err(_) => {
+            return Err(format!(
+                "cannot connect to PostgreSQL at {url} within 15 s \
+                 (set --postgres-url or DCB_POSTGRES_URL)"
+            ));
+        }
+    };
+    let result = async {
+        batch(
+            &store,
+            &format!(
+                "CREATE TABLE \"{schema}\".baseline (id bigserial PRIMARY KEY, data bytea NOT NULL)"
+            ),
+        )
+        .await?;
+        fill(&store, prefill).await?;
+        let before = insert_rate(&store, Duration::from_secs(2)).await?;
+        let app = DcbEnrolment::new(store.clone());
+        let mut outcome = speedrun(&app, duration).await?;
+        let after = insert_rate(&store, Duration::from_secs(2)).await?;
+        outcome.stored_events = stored_events(&store).await?;
+        // I_1 before and after the run, so that a drifting server shows in
+        // neither direction alone.
+        report(
+            "postgres",
+            &mut outcome,
+            Some(("I_1", f64::midpoint(before, after))),
+            json,
+        );
+        Ok(())
+    }
+    .await;
+    let dropped = batch(&store, &format!("DROP SCHEMA \"{schema}\" CASCADE")).await;
+    result.and(dropped)
+}
+
+/// A server error with its cause (the server's message, when it sent one).
+fn pg_error(error: &dyn std::error::Error) -> String {
+    let mut message = format!("PostgreSQL: {error}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(message, ": {cause}");
+        source = cause.source();
+    }
+    message
+}
+
+/// Runs `statements` on one pooled connection.
+async fn batch(store: &PostgresStore, statements: &str) -> Result<(), String> {
+    let client = store.pool().get().await.map_err(|e| e.to_string())?;
+    client
+        .batch_execute(statements)
+        .await
+        .map_err(|e| pg_error(&e))
+}
+
+/// The events stored in the store's schema.
+async fn stored_events(store: &PostgresStore) -> Result<u64, String> {
+    let client = store.pool().get().await.map_err(|e| e.to_string())?;
+    let row = client
+        .query_one(
+            &format!("SELECT count(*) FROM \"{}\".events", store.schema()),
+            &[],
+        )
+        .await
+        .map_err(|e| pg_error(&e))?;
+    Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+}
+
+/// `I_1`: single-row INSERT transactions (autocommit, prepared) per second
+/// into the plain table `baseline`, from one connection.
+async fn insert_rate(store: &PostgresStore, duration: Duration) -> Result<f64, String> {
+    let client = store.pool().get().await.map_err(|e| e.to_string())?;
+    let statement = client
+        .prepare_cached(&format!(
+            "INSERT INTO \"{}\".baseline (data) VALUES ($1)",
+            store.schema()
+        ))
+        .await
+        .map_err(|e| pg_error(&e))?;
+    let data: &[u8] = br#"{"student_id":"0b9f1c52-0f4e-4a9a-9f64-4f1e6f0f3a11"}"#;
+    let start = Instant::now();
+    let mut n = 0u32;
+    while start.elapsed() < duration {
+        client
+            .execute(&statement, &[&data])
+            .await
+            .map_err(|e| pg_error(&e))?;
+        n += 1;
+    }
+    Ok(f64::from(n) / start.elapsed().as_secs_f64())
 }
 
 /// Appends `events` events shaped like the speedrun's — iterations of 10
@@ -218,7 +354,7 @@ async fn speedrun<S: EventStore>(
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss
 )]
-fn report(store: &str, outcome: &mut Outcome, baseline: Option<f64>, json: bool) {
+fn report(store: &str, outcome: &mut Outcome, baseline: Option<(&str, f64)>, json: bool) {
     outcome.latencies.sort_unstable();
     let percentile = |p: f64| {
         let n = outcome.latencies.len();
@@ -233,7 +369,7 @@ fn report(store: &str, outcome: &mut Outcome, baseline: Option<f64>, json: bool)
     let (p50, p99) = (percentile(50.0), percentile(99.0));
     if json {
         let (name, rate, ratio) = match baseline {
-            Some(f) => ("F", format!("{f:.1}"), format!("{:.3}", ops_per_sec / f)),
+            Some((name, f)) => (name, format!("{f:.1}"), format!("{:.3}", ops_per_sec / f)),
             None => ("none", "null".to_owned(), "null".to_owned()),
         };
         println!(
@@ -248,11 +384,17 @@ fn report(store: &str, outcome: &mut Outcome, baseline: Option<f64>, json: bool)
             outcome.operations,
             outcome.elapsed.as_secs_f64()
         );
-        if let Some(f) = baseline {
-            println!(
+        match baseline {
+            Some(("F", f)) => println!(
                 "F (4 KiB append + fdatasync) on the same disk: {f:.0}/s; the speedrun runs at {:.2}x F",
                 ops_per_sec / f
-            );
+            ),
+            Some((name, rate)) => println!(
+                "{name} (single-row INSERT transactions from one client on the same server): \
+                 {rate:.0}/s; the speedrun runs at {:.2}x {name}",
+                ops_per_sec / rate
+            ),
+            None => {}
         }
     }
 }

@@ -1,10 +1,14 @@
 //! The store benchmarks (SPEC §5): `cargo bench -p dcb-core --bench stores --
-//! --store memory [--quick]`.
+//! --store memory [--quick]`; the PostgreSQL store needs the feature:
+//! `cargo bench -p dcb-core --features postgres --bench stores -- --store
+//! postgres [--quick]` (server from `DCB_POSTGRES_URL`).
 //!
 //! Prints one JSON object per measurement on stdout and a table on stderr.
 
 mod decide;
 mod embedded;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod report;
 mod workloads;
 
@@ -19,7 +23,8 @@ use crate::workloads::{
     concurrent_conditional_appends, conditional_appends, courses_for, decision_reads, fill,
 };
 
-const USAGE: &str = "usage: cargo bench -p dcb-core --bench stores -- --store memory|embedded [--quick] [--workload NAME]... [--dir DIR] [--stored N]";
+const USAGE: &str = "usage: cargo bench -p dcb-core [--features postgres] --bench stores -- --store memory|embedded|postgres [--quick] [--workload NAME]... [--dir DIR] [--stored N]\n\
+    (--store postgres needs `--features postgres` and takes the server from DCB_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test)";
 
 /// The sizes of one run, and which workloads it runs.
 struct Plan {
@@ -105,9 +110,27 @@ fn main() -> ExitCode {
             print_header();
             runtime.block_on(embedded::run(&dir, &durations, |w| plan.runs(w)));
         }
+        #[cfg(feature = "postgres")]
+        Some("postgres") => {
+            let url = std::env::var("DCB_POSTGRES_URL")
+                .unwrap_or_else(|_| postgres::DEFAULT_URL.to_owned());
+            let durations = postgres::Durations {
+                baseline: std::time::Duration::from_secs(if quick { 2 } else { 5 }),
+                workload: std::time::Duration::from_secs(if quick { 3 } else { 10 }),
+                reads: if quick { 4_000 } else { 20_000 },
+                stored: stored.unwrap_or(if quick { 200_000 } else { 1_000_000 }),
+            };
+            eprintln!("machine: {}", machine());
+            print_header();
+            if let Err(err) = runtime.block_on(postgres::run(&url, &durations, |w| plan.runs(w))) {
+                eprintln!("the PostgreSQL benchmark failed: {err}");
+                return ExitCode::from(1);
+            }
+        }
         Some(other) => {
             eprintln!(
-                "unknown store {other:?}: this build benchmarks `memory` and `embedded`\n{USAGE}"
+                "unknown store {other:?}: this build benchmarks `memory` and `embedded` \
+                 (`postgres` with `--features postgres`)\n{USAGE}"
             );
             return ExitCode::from(2);
         }

@@ -111,21 +111,83 @@ DECLARE
     v_head bigint;
     v_dir  text := CASE WHEN p_backwards THEN 'DESC' ELSE 'ASC' END;
     v_sql  text;
+    -- Unlimited reads whose items all have tags (a decision's reads) run
+    -- static statements, whose plans are cached per session; the
+    -- others build their SQL with dcb_match_sql. `OFFSET 0` keeps the
+    -- lateral subqueries from being flattened, so that the plan stays one
+    -- index range scan per item and one primary-key lookup per match.
+    v_static boolean := p_limit IS NULL AND coalesce(cardinality(p_tag_counts), 0) > 0
+                        AND 0 < ALL (p_tag_counts);
+    v_offs  integer[] := '{}';
+    v_off   integer := 0;
+    v_toffs integer[] := '{}';
+    v_toff  integer := 0;
 BEGIN
     SELECT c.lock_key INTO STRICT k FROM __SCHEMA__.dcb_config c;
-    v_sql := 'SELECT e.position, e.event_type, e.data, e.tags, e.id FROM __SCHEMA__.events e '
-             'WHERE e.position IN ('
-             || __SCHEMA__.dcb_match_sql(p_tag_counts, p_type_counts, v_dir, p_limit IS NOT NULL)
-             || ') ORDER BY e.position ' || v_dir;
-    IF p_limit IS NOT NULL THEN
-        v_sql := v_sql || ' LIMIT $4';
+    IF v_static THEN
+        FOR j IN 1..cardinality(p_type_counts) LOOP
+            v_offs := v_offs || v_off;
+            v_off := v_off + p_type_counts[j];
+            v_toffs := v_toffs || v_toff;
+            v_toff := v_toff + p_tag_counts[j];
+        END LOOP;
+    ELSE
+        v_sql := 'SELECT e.position, e.event_type, e.data, e.tags, e.id FROM __SCHEMA__.events e '
+                 'WHERE e.position IN ('
+                 || __SCHEMA__.dcb_match_sql(p_tag_counts, p_type_counts, v_dir, p_limit IS NOT NULL)
+                 || ') ORDER BY e.position ' || v_dir;
+        IF p_limit IS NOT NULL THEN
+            v_sql := v_sql || ' LIMIT $4';
+        END IF;
     END IF;
     PERFORM pg_advisory_lock(k, 0);
     BEGIN
         SELECT max(x.position) INTO v_head FROM __SCHEMA__.events x;
         pos := v_head;
         RETURN NEXT;
-        RETURN QUERY EXECUTE v_sql USING p_tags, p_types, coalesce(p_after, 0), p_limit;
+        IF v_static AND p_backwards THEN
+            RETURN QUERY
+            SELECT e.position, e.event_type, e.data, e.tags, e.id
+            FROM (SELECT DISTINCT t0.position
+                  FROM generate_subscripts(p_tag_counts, 1) AS s(n)
+                  CROSS JOIN LATERAL (
+                      SELECT t.position FROM __SCHEMA__.event_tags t
+                      WHERE t.tag = p_tags[v_toffs[s.n] + 1] AND t.position > coalesce(p_after, 0)
+                        AND (p_type_counts[s.n] = 0 OR t.event_type = ANY (
+                             p_types[v_offs[s.n] + 1 : v_offs[s.n] + p_type_counts[s.n]]))
+                        AND (p_tag_counts[s.n] = 1 OR (
+                             SELECT y.tags FROM __SCHEMA__.events y WHERE y.position = t.position
+                             ) @> p_tags[v_toffs[s.n] + 2 : v_toffs[s.n] + p_tag_counts[s.n]])
+                      OFFSET 0
+                  ) t0) m
+            CROSS JOIN LATERAL (
+                SELECT x.position, x.event_type, x.data, x.tags, x.id
+                FROM __SCHEMA__.events x WHERE x.position = m.position OFFSET 0
+            ) e
+            ORDER BY e.position DESC;
+        ELSIF v_static THEN
+            RETURN QUERY
+            SELECT e.position, e.event_type, e.data, e.tags, e.id
+            FROM (SELECT DISTINCT t0.position
+                  FROM generate_subscripts(p_tag_counts, 1) AS s(n)
+                  CROSS JOIN LATERAL (
+                      SELECT t.position FROM __SCHEMA__.event_tags t
+                      WHERE t.tag = p_tags[v_toffs[s.n] + 1] AND t.position > coalesce(p_after, 0)
+                        AND (p_type_counts[s.n] = 0 OR t.event_type = ANY (
+                             p_types[v_offs[s.n] + 1 : v_offs[s.n] + p_type_counts[s.n]]))
+                        AND (p_tag_counts[s.n] = 1 OR (
+                             SELECT y.tags FROM __SCHEMA__.events y WHERE y.position = t.position
+                             ) @> p_tags[v_toffs[s.n] + 2 : v_toffs[s.n] + p_tag_counts[s.n]])
+                      OFFSET 0
+                  ) t0) m
+            CROSS JOIN LATERAL (
+                SELECT x.position, x.event_type, x.data, x.tags, x.id
+                FROM __SCHEMA__.events x WHERE x.position = m.position OFFSET 0
+            ) e
+            ORDER BY e.position ASC;
+        ELSE
+            RETURN QUERY EXECUTE v_sql USING p_tags, p_types, coalesce(p_after, 0), p_limit;
+        END IF;
     EXCEPTION
         WHEN query_canceled THEN
             PERFORM pg_advisory_unlock(k, 0);
@@ -234,6 +296,10 @@ DECLARE
     v_modes    boolean[];
     v_conflict bigint;
     v_first    bigint;
+    v_offs     integer[] := '{}';
+    v_off      integer := 0;
+    v_toffs    integer[] := '{}';
+    v_toff     integer := 0;
     r          record;
 BEGIN
     SELECT c.lock_key INTO STRICT k FROM __SCHEMA__.dcb_config c;
@@ -300,7 +366,46 @@ BEGIN
     END LOOP;
 
     -- 4. The condition, in a new statement: a snapshot taken after the locks.
-    IF p_condition THEN
+    -- The common condition, items that all have tags (a decision's), is a
+    -- static statement (its plan cached per session) selecting what
+    -- dcb_match_sql would: per item the first match after p_after.
+    IF p_condition AND cardinality(p_cond_tag_counts) = 1 AND p_cond_tag_counts[1] = 1 THEN
+        -- One item with one tag: the plainest statement.
+        SELECT min(t.position) INTO v_conflict
+        FROM __SCHEMA__.event_tags t
+        WHERE t.tag = p_cond_tags[1] AND t.position > coalesce(p_after, 0)
+          AND (p_cond_type_counts[1] = 0 OR t.event_type = ANY (p_cond_types));
+        IF v_conflict IS NOT NULL THEN
+            outcome := 'conflict';
+            pos := v_conflict;
+            RETURN;
+        END IF;
+    ELSIF p_condition AND coalesce(cardinality(p_cond_tag_counts), 0) > 0
+       AND 0 < ALL (p_cond_tag_counts) THEN
+        FOR j IN 1..cardinality(p_cond_type_counts) LOOP
+            v_offs := v_offs || v_off;
+            v_off := v_off + p_cond_type_counts[j];
+            v_toffs := v_toffs || v_toff;
+            v_toff := v_toff + p_cond_tag_counts[j];
+        END LOOP;
+        SELECT min(t0.position) INTO v_conflict
+        FROM generate_subscripts(p_cond_tag_counts, 1) AS s(n)
+        CROSS JOIN LATERAL (
+            SELECT t.position FROM __SCHEMA__.event_tags t
+            WHERE t.tag = p_cond_tags[v_toffs[s.n] + 1] AND t.position > coalesce(p_after, 0)
+              AND (p_cond_type_counts[s.n] = 0 OR t.event_type = ANY (
+                   p_cond_types[v_offs[s.n] + 1 : v_offs[s.n] + p_cond_type_counts[s.n]]))
+              AND (p_cond_tag_counts[s.n] = 1 OR (
+                   SELECT y.tags FROM __SCHEMA__.events y WHERE y.position = t.position
+                   ) @> p_cond_tags[v_toffs[s.n] + 2 : v_toffs[s.n] + p_cond_tag_counts[s.n]])
+            ORDER BY t.position LIMIT 1
+        ) t0;
+        IF v_conflict IS NOT NULL THEN
+            outcome := 'conflict';
+            pos := v_conflict;
+            RETURN;
+        END IF;
+    ELSIF p_condition THEN
         EXECUTE 'SELECT min(m.position) FROM ('
                 || __SCHEMA__.dcb_match_sql(p_cond_tag_counts, p_cond_type_counts, 'ASC', false)
                 || ') m'
@@ -360,9 +465,12 @@ END
 $fn$;
 
 -- Inserts the events at v_first, v_first + 1, … and their tag rows.
+-- PL/pgSQL rather than SQL: a SQL function's body is planned again on
+-- every call, a PL/pgSQL static statement's plan is cached per session.
 CREATE FUNCTION __SCHEMA__.dcb_insert(
     p_first bigint, p_types text[], p_data bytea[], p_tags text[], p_tag_counts integer[], p_ids uuid[]
-) RETURNS void LANGUAGE sql AS $fn$
+) RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
     WITH ev AS (
         SELECT p_first + u.ord - 1 AS position, u.event_type, u.data, u.id,
                coalesce(p_tags[(sum(u.cnt) OVER w - u.cnt + 1)::integer : (sum(u.cnt) OVER w)::integer],
@@ -377,4 +485,5 @@ CREATE FUNCTION __SCHEMA__.dcb_insert(
     )
     INSERT INTO __SCHEMA__.event_tags (tag, position, event_type)
     SELECT unnest(ins.tags), ins.position, ins.event_type FROM ins;
+END
 $fn$;

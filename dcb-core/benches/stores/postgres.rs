@@ -1,0 +1,344 @@
+//! The PostgreSQL store's workloads (feature `postgres`), each against a
+//! baseline measured in the same run on the same server, right before it:
+//!
+//! - `I_c`: plain single-row INSERT transactions per second into a plain
+//!   table, from `c` clients on connections of their own;
+//! - for decision reads, one prepared index-only-scan round trip on the
+//!   store's `(tag, position)` index.
+//!
+//! Everything lives in a fresh schema, dropped at the end.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dcb_core::postgres::{PostgresOptions, PostgresStore};
+use dcb_core::{AppendCondition, Event, EventStore, Query, QueryItem};
+
+use crate::report::{Latencies, Measurement};
+use crate::workloads::{
+    DATA, EVENTS_PER_COURSE, Rng, STUDENT_JOINED, courses_for, decision_reads, fill, tag,
+};
+
+/// The server benchmarked when `DCB_POSTGRES_URL` is not set.
+pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The pool's size: enough for the 32 clients and the baseline's.
+const POOL_SIZE: usize = 40;
+
+/// How long each timed workload runs.
+pub struct Durations {
+    pub baseline: Duration,
+    pub workload: Duration,
+    pub reads: u64,
+    pub stored: u64,
+}
+
+/// Connects to a fresh schema, runs the workloads and drops the schema.
+pub async fn run(
+    url: &str,
+    durations: &Durations,
+    runs: impl Fn(&str) -> bool,
+) -> Result<(), String> {
+    let schema = format!(
+        "dcb_bench_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    );
+    let store = PostgresStore::connect_with(
+        PostgresOptions::new(url)
+            .schema(schema.clone())
+            .pool_size(POOL_SIZE),
+    )
+    .await
+    .map_err(|e| format!("{e} (server: {url}; set DCB_POSTGRES_URL)"))?;
+    eprintln!("(server {url}, schema {schema})");
+    let result = workloads(&store, durations, &runs).await;
+    let dropped = sql(&store, &format!("DROP SCHEMA \"{schema}\" CASCADE")).await;
+    result.and(dropped)
+}
+
+async fn workloads(
+    store: &PostgresStore,
+    durations: &Durations,
+    runs: &impl Fn(&str) -> bool,
+) -> Result<(), String> {
+    let schema = store.schema().to_owned();
+    sql(
+        store,
+        &format!(
+            "CREATE TABLE \"{schema}\".baseline (id bigserial PRIMARY KEY, data bytea NOT NULL)"
+        ),
+    )
+    .await?;
+    let store = Arc::new(store.clone());
+    if runs("conditional_append") {
+        let mut one_client = None;
+        for clients in [1, 8, 32] {
+            let i_c = insert_rate(&store, clients, durations.baseline).await?;
+            eprintln!("    (I_{clients} = {i_c:.0} single-row INSERT transactions per second)");
+            let (mut latencies, appends, elapsed) =
+                appends_for(&store, clients, durations.workload).await;
+            let ops = rate(appends, elapsed);
+            let name = match clients {
+                1 => "I_1",
+                8 => "I_8",
+                _ => "I_32",
+            };
+            let n = usize::try_from(clients).unwrap_or(0);
+            measurement(
+                "conditional_append",
+                n,
+                0,
+                ops,
+                &mut latencies,
+                Some((name, i_c)),
+            )
+            .print();
+            match one_client {
+                None => one_client = Some(ops),
+                Some(one) => eprintln!(
+                    "    ({clients} clients: {:.2}x the 1-client rate)",
+                    ops / one
+                ),
+            }
+        }
+    }
+    if runs("read") {
+        reads(&store, durations).await?;
+    }
+    Ok(())
+}
+
+/// Decision reads on a store of `durations.stored` events against one
+/// prepared index-only-scan round trip, alternating in rounds.
+async fn reads(store: &Arc<PostgresStore>, durations: &Durations) -> Result<(), String> {
+    let schema = store.schema().to_owned();
+    let store = Arc::clone(store);
+    {
+        let stored = durations.stored;
+        let start = Instant::now();
+        fill(store.as_ref(), stored, |n| {
+            eprintln!("    (filled {n} events)");
+        })
+        .await;
+        sql(
+            store.as_ref(),
+            &format!("VACUUM ANALYZE \"{schema}\".events"),
+        )
+        .await?;
+        sql(
+            store.as_ref(),
+            &format!("VACUUM ANALYZE \"{schema}\".event_tags"),
+        )
+        .await?;
+        eprintln!(
+            "(filled {stored} events in {:.1} s, then VACUUM ANALYZE)",
+            start.elapsed().as_secs_f64()
+        );
+        // Warm both paths, then alternate them in rounds so that both meet
+        // the same server.
+        let _ = index_scans(&store, 200, stored, 99).await?;
+        let _ = decision_reads(store.as_ref(), 200, stored, 98).await;
+        let mut scan_lat = Latencies::default();
+        let mut scan_total = Duration::ZERO;
+        let mut read_lat = Latencies::default();
+        let mut read_total = Duration::ZERO;
+        let mut events = 0.0;
+        let per_round = (durations.reads / 4).max(1);
+        for round in 0..4 {
+            let (lat, total) = index_scans(&store, per_round, stored, 20 + round).await?;
+            scan_lat.extend(lat);
+            scan_total += total;
+            let (lat, total, mean) =
+                decision_reads(store.as_ref(), per_round, stored, 30 + round).await;
+            read_lat.extend(lat);
+            read_total += total;
+            events += mean / 4.0;
+        }
+        let n = per_round * 4;
+        let scan = rate(n, scan_total);
+        let read = rate(n, read_total);
+        let baseline = measurement("index_scan", 1, stored, scan, &mut scan_lat, None);
+        baseline.print();
+        measurement(
+            "read",
+            1,
+            stored,
+            read,
+            &mut read_lat,
+            Some(("index_scan", scan)),
+        )
+        .print();
+        eprintln!(
+            "    (a decision read returns {events:.1} events on average; mean latency {:.1} µs \
+             against {:.1} µs for one prepared index-only-scan round trip: {:.2}x, target ≤ 1.2x)",
+            1e6 / read,
+            1e6 / scan,
+            scan / read
+        );
+    }
+    Ok(())
+}
+
+/// Runs one statement on a pooled connection.
+async fn sql(store: &PostgresStore, statement: &str) -> Result<(), String> {
+    let client = store.pool().get().await.map_err(|e| e.to_string())?;
+    client
+        .batch_execute(statement)
+        .await
+        .map_err(|e| format!("{statement}: {e}"))
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn rate(n: u64, elapsed: Duration) -> f64 {
+    n as f64 / elapsed.as_secs_f64()
+}
+
+/// `I_c`: single-row INSERT transactions (autocommit, prepared) per second
+/// into the plain table `baseline`, from `clients` connections at once.
+async fn insert_rate(
+    store: &Arc<PostgresStore>,
+    clients: u64,
+    duration: Duration,
+) -> Result<f64, String> {
+    let statement = format!(
+        "INSERT INTO \"{}\".baseline (data) VALUES ($1)",
+        store.schema()
+    );
+    // Every client holds its connection before the clock starts.
+    let mut connections = Vec::new();
+    for _ in 0..clients {
+        let client = store.pool().get().await.map_err(|e| e.to_string())?;
+        let prepared = client
+            .prepare_cached(&statement)
+            .await
+            .map_err(|e| e.to_string())?;
+        connections.push((client, prepared));
+    }
+    let start = Instant::now();
+    let tasks: Vec<_> = connections
+        .into_iter()
+        .map(|(client, prepared)| {
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while start.elapsed() < duration {
+                    client
+                        .execute(&prepared, &[&DATA])
+                        .await
+                        .expect("baseline insert");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut inserts = 0;
+    for task in tasks {
+        inserts += task.await.map_err(|e| e.to_string())?;
+    }
+    Ok(rate(inserts, start.elapsed()))
+}
+
+/// Conditional appends of one event (two tags) under a one-item condition,
+/// from `clients` tasks on boundaries of their own, for `duration`.
+async fn appends_for(
+    store: &Arc<PostgresStore>,
+    clients: u64,
+    duration: Duration,
+) -> (Latencies, u64, Duration) {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|client| {
+            let store = Arc::clone(store);
+            tokio::spawn(async move {
+                let mut latencies = Latencies::default();
+                let mut head = store.head().await.expect("head");
+                let mut k = 0u64;
+                // Unique per run, so that the three runs never meet.
+                let run = clients << 56;
+                while start.elapsed() < duration {
+                    let course = tag("course", run | (client << 32) | k);
+                    let event = Event::new(STUDENT_JOINED, DATA)
+                        .with_tags([course.clone(), tag("student", run | (client << 40) | k)]);
+                    let query =
+                        Query::from(QueryItem::new().types([STUDENT_JOINED]).tags([course]));
+                    let t = Instant::now();
+                    let position = store
+                        .append(vec![event], Some(AppendCondition::new(query).after(head)))
+                        .await
+                        .expect("appends on fresh boundaries succeed");
+                    latencies.push(t.elapsed());
+                    head = Some(position);
+                    k += 1;
+                }
+                (latencies, k)
+            })
+        })
+        .collect();
+    let mut all = Latencies::default();
+    let mut appends = 0;
+    for task in tasks {
+        let (latencies, n) = task.await.expect("client");
+        all.extend(latencies);
+        appends += n;
+    }
+    (all, appends, start.elapsed())
+}
+
+/// `n` round trips of one prepared index-only scan of a course tag's
+/// positions (about [`EVENTS_PER_COURSE`] rows), on random courses.
+async fn index_scans(
+    store: &Arc<PostgresStore>,
+    n: u64,
+    stored: u64,
+    seed: u64,
+) -> Result<(Latencies, Duration), String> {
+    let client = store.pool().get().await.map_err(|e| e.to_string())?;
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT position FROM \"{}\".event_tags WHERE tag = $1 AND position > $2 ORDER BY position",
+            store.schema()
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    let courses = courses_for(stored);
+    let mut rng = Rng::new(seed);
+    let mut latencies = Latencies::with_capacity(usize::try_from(n).unwrap_or(0));
+    let mut total = Duration::ZERO;
+    for _ in 0..n {
+        let course = tag("course", rng.below(courses));
+        let t = Instant::now();
+        let rows = client
+            .query(&statement, &[&course.as_str(), &0_i64])
+            .await
+            .map_err(|e| e.to_string())?;
+        let elapsed = t.elapsed();
+        debug_assert!(rows.len() as u64 <= EVENTS_PER_COURSE);
+        latencies.push(elapsed);
+        total += elapsed;
+    }
+    Ok((latencies, total))
+}
+
+fn measurement(
+    workload: &'static str,
+    clients: usize,
+    stored_events: u64,
+    ops_per_sec: f64,
+    latencies: &mut Latencies,
+    baseline: Option<(&'static str, f64)>,
+) -> Measurement {
+    Measurement {
+        store: "postgres",
+        workload,
+        clients,
+        events_per_append: 1,
+        stored_events,
+        ops_per_sec,
+        p50_us: latencies.percentile_us(50.0),
+        p99_us: latencies.percentile_us(99.0),
+        baseline,
+    }
+}
