@@ -85,11 +85,28 @@ fn bad_arguments_and_ids_exit_with_two() {
     assert_eq!(missing.status.code(), Some(2));
     let unknown = coursebooking(data.path(), &["enrol"]);
     assert_eq!(unknown.status.code(), Some(2));
-    let postgres = coursebooking(
+    let bad_store = coursebooking(data.path(), &["speedrun", "--store", "oracle"]);
+    assert_eq!(bad_store.status.code(), Some(2));
+    // An unreachable server is not a usage error: status 1, saying so.
+    let unreachable = coursebooking(
         data.path(),
-        &["speedrun", "--store", "postgres", "--seconds", "1"],
+        &[
+            "speedrun",
+            "--store",
+            "postgres",
+            "--seconds",
+            "1",
+            "--postgres-url",
+            "postgres://nobody@127.0.0.1:1/none",
+        ],
     );
-    assert_eq!(postgres.status.code(), Some(2));
+    assert_eq!(
+        unreachable.status.code(),
+        Some(1),
+        "{}",
+        stderr(&unreachable)
+    );
+    assert!(!stderr(&unreachable).is_empty());
     let unknown_course = coursebooking(
         data.path(),
         &["students", "00000000-0000-0000-0000-000000000000"],
