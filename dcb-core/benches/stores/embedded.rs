@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dcb_core::embedded::EmbeddedStore;
-use dcb_core::{AppendCondition, Event, EventStore, Query, QueryItem};
 
 use crate::report::{Latencies, Measurement};
-use crate::workloads::{DATA, STUDENT_JOINED, decision_reads, fill, tag};
+use crate::workloads::{appends_for, decision_reads, fill};
 
 /// How long each timed workload runs.
 pub struct Durations {
@@ -48,58 +47,6 @@ pub fn raw_sync_rate(dir: &Path, duration: Duration) -> f64 {
 #[allow(clippy::cast_precision_loss)]
 fn rate(n: u64, elapsed: Duration) -> f64 {
     n as f64 / elapsed.as_secs_f64()
-}
-
-/// Conditional appends of `events_per_append` events (two tags each) under
-/// a one-item condition, from `clients` tasks on boundaries of their own,
-/// for `duration`. Returns the latencies and the appends made.
-async fn appends_for(
-    store: &Arc<EmbeddedStore>,
-    clients: u64,
-    events_per_append: u64,
-    duration: Duration,
-) -> (Latencies, u64, Duration) {
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..clients)
-        .map(|client| {
-            let store = Arc::clone(store);
-            tokio::spawn(async move {
-                let mut latencies = Latencies::default();
-                let mut head = store.head().await.expect("head");
-                let mut k = 0u64;
-                while start.elapsed() < duration {
-                    let course = tag("course", (client << 32) | k);
-                    let events = (0..events_per_append)
-                        .map(|e| {
-                            Event::new(STUDENT_JOINED, DATA).with_tags([
-                                course.clone(),
-                                tag("student", (client << 40) | (k << 8) | e),
-                            ])
-                        })
-                        .collect();
-                    let query =
-                        Query::from(QueryItem::new().types([STUDENT_JOINED]).tags([course]));
-                    let t = Instant::now();
-                    let position = store
-                        .append(events, Some(AppendCondition::new(query).after(head)))
-                        .await
-                        .expect("appends on fresh boundaries succeed");
-                    latencies.push(t.elapsed());
-                    head = Some(position);
-                    k += 1;
-                }
-                (latencies, k)
-            })
-        })
-        .collect();
-    let mut all = Latencies::default();
-    let mut appends = 0;
-    for task in tasks {
-        let (latencies, n) = task.await.expect("client");
-        all.extend(latencies);
-        appends += n;
-    }
-    (all, appends, start.elapsed())
 }
 
 fn measurement(
@@ -141,7 +88,7 @@ pub async fn run(parent: &Path, durations: &Durations, runs: impl Fn(&str) -> bo
             let store_dir = tempfile::tempdir_in(parent).expect("store dir");
             let store = Arc::new(EmbeddedStore::open(store_dir.path()).expect("open"));
             let (mut latencies, appends, elapsed) =
-                appends_for(&store, clients, 1, durations.workload).await;
+                appends_for(&store, 0, clients, 1, durations.workload).await;
             let stats = store.commit_stats();
             let ops = rate(appends, elapsed);
             let clients = usize::try_from(clients).unwrap_or(0);
@@ -157,7 +104,7 @@ pub async fn run(parent: &Path, durations: &Durations, runs: impl Fn(&str) -> bo
         let store_dir = tempfile::tempdir_in(parent).expect("store dir");
         let store = Arc::new(EmbeddedStore::open(store_dir.path()).expect("open"));
         let (mut latencies, appends, elapsed) =
-            appends_for(&store, 1, 100, durations.workload).await;
+            appends_for(&store, 0, 1, 100, durations.workload).await;
         // Events per second of append time, against F: the one client
         // spends a tenth of its time making the next 100 events, which is
         // not the store's cost. Wall-clock figures are printed beside.
@@ -235,7 +182,7 @@ async fn stored_workloads(parent: &Path, durations: &Durations, runs: &impl Fn(&
             let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
             for slot in order {
                 let store = if slot == 0 { &empty } else { &large };
-                let (latencies, appends, elapsed) = appends_for(store, 1, 1, half / 2).await;
+                let (latencies, appends, elapsed) = appends_for(store, 0, 1, 1, half / 2).await;
                 totals[slot].0.extend(latencies);
                 totals[slot].1 += appends;
                 totals[slot].2 += elapsed;

@@ -12,11 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dcb_core::postgres::{PostgresOptions, PostgresStore};
-use dcb_core::{AppendCondition, Event, EventStore, Query, QueryItem};
 
 use crate::report::{Latencies, Measurement};
 use crate::workloads::{
-    DATA, EVENTS_PER_COURSE, Rng, STUDENT_JOINED, courses_for, decision_reads, fill, tag,
+    DATA, EVENTS_PER_COURSE, Rng, appends_for, courses_for, decision_reads, fill, tag,
 };
 
 /// The server benchmarked when `DCB_POSTGRES_URL` is not set.
@@ -79,7 +78,7 @@ async fn workloads(
             let i_c = insert_rate(&store, clients, durations.baseline).await?;
             eprintln!("    (I_{clients} = {i_c:.0} single-row INSERT transactions per second)");
             let (mut latencies, appends, elapsed) =
-                appends_for(&store, clients, durations.workload).await;
+                appends_for(&store, clients << 56, clients, 1, durations.workload).await;
             let ops = rate(appends, elapsed);
             let name = match clients {
                 1 => "I_1",
@@ -239,52 +238,6 @@ async fn insert_rate(
         inserts += task.await.map_err(|e| e.to_string())?;
     }
     Ok(rate(inserts, start.elapsed()))
-}
-
-/// Conditional appends of one event (two tags) under a one-item condition,
-/// from `clients` tasks on boundaries of their own, for `duration`.
-async fn appends_for(
-    store: &Arc<PostgresStore>,
-    clients: u64,
-    duration: Duration,
-) -> (Latencies, u64, Duration) {
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..clients)
-        .map(|client| {
-            let store = Arc::clone(store);
-            tokio::spawn(async move {
-                let mut latencies = Latencies::default();
-                let mut head = store.head().await.expect("head");
-                let mut k = 0u64;
-                // Unique per run, so that the three runs never meet.
-                let run = clients << 56;
-                while start.elapsed() < duration {
-                    let course = tag("course", run | (client << 32) | k);
-                    let event = Event::new(STUDENT_JOINED, DATA)
-                        .with_tags([course.clone(), tag("student", run | (client << 40) | k)]);
-                    let query =
-                        Query::from(QueryItem::new().types([STUDENT_JOINED]).tags([course]));
-                    let t = Instant::now();
-                    let position = store
-                        .append(vec![event], Some(AppendCondition::new(query).after(head)))
-                        .await
-                        .expect("appends on fresh boundaries succeed");
-                    latencies.push(t.elapsed());
-                    head = Some(position);
-                    k += 1;
-                }
-                (latencies, k)
-            })
-        })
-        .collect();
-    let mut all = Latencies::default();
-    let mut appends = 0;
-    for task in tasks {
-        let (latencies, n) = task.await.expect("client");
-        all.extend(latencies);
-        appends += n;
-    }
-    (all, appends, start.elapsed())
 }
 
 /// `n` round trips of one prepared index-only scan of a course tag's

@@ -205,3 +205,58 @@ pub async fn decision_reads<S: EventStore>(
     let mean = events as f64 / n as f64;
     (latencies, total, mean)
 }
+
+/// Conditional appends of `events_per_append` events (two tags each) under
+/// a one-item condition, from `clients` tasks on boundaries of their own,
+/// for `duration`. `run` (in the top byte) keeps the boundaries of separate
+/// runs on one store apart. Returns the latencies, the appends made and the
+/// wall-clock time.
+pub async fn appends_for<S: EventStore + 'static>(
+    store: &Arc<S>,
+    run: u64,
+    clients: u64,
+    events_per_append: u64,
+    duration: Duration,
+) -> (Latencies, u64, Duration) {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|client| {
+            let store = Arc::clone(store);
+            tokio::spawn(async move {
+                let mut latencies = Latencies::default();
+                let mut head = store.head().await.expect("head");
+                let mut k = 0u64;
+                while start.elapsed() < duration {
+                    let course = tag("course", run | (client << 32) | k);
+                    let events = (0..events_per_append)
+                        .map(|e| {
+                            Event::new(STUDENT_JOINED, DATA).with_tags([
+                                course.clone(),
+                                tag("student", run | (client << 40) | (k << 8) | e),
+                            ])
+                        })
+                        .collect();
+                    let query =
+                        Query::from(QueryItem::new().types([STUDENT_JOINED]).tags([course]));
+                    let t = Instant::now();
+                    let position = store
+                        .append(events, Some(AppendCondition::new(query).after(head)))
+                        .await
+                        .expect("appends on fresh boundaries succeed");
+                    latencies.push(t.elapsed());
+                    head = Some(position);
+                    k += 1;
+                }
+                (latencies, k)
+            })
+        })
+        .collect();
+    let mut all = Latencies::default();
+    let mut appends = 0;
+    for task in tasks {
+        let (latencies, n) = task.await.expect("client");
+        all.extend(latencies);
+        appends += n;
+    }
+    (all, appends, start.elapsed())
+}
