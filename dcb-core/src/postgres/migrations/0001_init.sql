@@ -145,7 +145,7 @@ BEGIN
         SELECT max(x.position) INTO v_head FROM __SCHEMA__.events x;
         pos := v_head;
         RETURN NEXT;
-        IF v_static AND p_backwards THEN
+        IF v_static THEN
             RETURN QUERY
             SELECT e.position, e.event_type, e.data, e.tags, e.id
             FROM (SELECT DISTINCT t0.position
@@ -164,27 +164,8 @@ BEGIN
                 SELECT x.position, x.event_type, x.data, x.tags, x.id
                 FROM __SCHEMA__.events x WHERE x.position = m.position OFFSET 0
             ) e
-            ORDER BY e.position DESC;
-        ELSIF v_static THEN
-            RETURN QUERY
-            SELECT e.position, e.event_type, e.data, e.tags, e.id
-            FROM (SELECT DISTINCT t0.position
-                  FROM generate_subscripts(p_tag_counts, 1) AS s(n)
-                  CROSS JOIN LATERAL (
-                      SELECT t.position FROM __SCHEMA__.event_tags t
-                      WHERE t.tag = p_tags[v_toffs[s.n] + 1] AND t.position > coalesce(p_after, 0)
-                        AND (p_type_counts[s.n] = 0 OR t.event_type = ANY (
-                             p_types[v_offs[s.n] + 1 : v_offs[s.n] + p_type_counts[s.n]]))
-                        AND (p_tag_counts[s.n] = 1 OR (
-                             SELECT y.tags FROM __SCHEMA__.events y WHERE y.position = t.position
-                             ) @> p_tags[v_toffs[s.n] + 2 : v_toffs[s.n] + p_tag_counts[s.n]])
-                      OFFSET 0
-                  ) t0) m
-            CROSS JOIN LATERAL (
-                SELECT x.position, x.event_type, x.data, x.tags, x.id
-                FROM __SCHEMA__.events x WHERE x.position = m.position OFFSET 0
-            ) e
-            ORDER BY e.position ASC;
+            -- One statement, one cached plan, for both directions.
+            ORDER BY CASE WHEN p_backwards THEN -e.position ELSE e.position END;
         ELSE
             RETURN QUERY EXECUTE v_sql USING p_tags, p_types, coalesce(p_after, 0), p_limit;
         END IF;
