@@ -44,6 +44,7 @@ mod query;
 pub mod read;
 pub mod registry;
 mod store;
+pub mod subscription;
 pub mod testkit;
 
 #[cfg(feature = "conformance")]
@@ -62,7 +63,8 @@ pub use crate::position::{Position, ZeroPosition};
 pub use crate::projection::{Boundary, Projection, fold};
 pub use crate::query::{Query, QueryItem};
 pub use crate::read::{EventStream, ReadOptions, ReadResult};
-pub use crate::store::EventStore;
+pub use crate::store::{DEFAULT_POLL_INTERVAL, EventStore};
+pub use crate::subscription::Subscription;
 pub use bytes::Bytes;
 pub use dcb_macros::{Event, Id, decision};
 pub use uuid::Uuid;

@@ -3,9 +3,15 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use crate::error::{AppendError, ReadError};
 use crate::read::{self, EventStream, ReadOptions, ReadResult};
+use crate::subscription::Subscription;
 use crate::{AppendCondition, Event, Position, Query};
+
+/// How often the default [`EventStore::wait_for_append`] asks for the head.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// A DCB event store: one global, ordered sequence of events, read by query
 /// and appended to under an optional condition.
@@ -111,6 +117,59 @@ pub trait EventStore: Send + Sync {
     ///
     /// Every append that returned before this call is at or below the head.
     fn head(&self) -> impl Future<Output = Result<Option<Position>, ReadError>> + Send;
+
+    /// Resolves once the head may be past `after`: immediately when it
+    /// already is, otherwise when an append commits.
+    ///
+    /// # Contract
+    ///
+    /// - It must not wait forever once an event past `after` is stored: a
+    ///   [`Subscription`] relies on it to go live.
+    /// - It may resolve spuriously (the caller reads and finds nothing new);
+    ///   a store that cannot be told about commits polls.
+    ///
+    /// The default implementation asks for the [`head`](Self::head) every
+    /// [`DEFAULT_POLL_INTERVAL`]; the in-memory and embedded stores are woken
+    /// by the commit itself, the PostgreSQL store by `LISTEN`/`NOTIFY`.
+    fn wait_for_append(
+        &self,
+        after: Option<Position>,
+    ) -> impl Future<Output = Result<(), ReadError>> + Send {
+        async move {
+            while self.head().await? <= after {
+                tokio::time::sleep(DEFAULT_POLL_INTERVAL).await;
+            }
+            Ok(())
+        }
+    }
+
+    /// Follows the events matching `query` after `after`: first the stored
+    /// ones (catch-up), then each one as it is appended (live).
+    ///
+    /// A subscription delivers every matching event exactly once, in
+    /// position order, and reads in bounded batches: a slow consumer holds
+    /// back the reads, not memory. See [`Subscription`].
+    ///
+    /// ```
+    /// # use dcb_core::{Event, EventStore, EventType, InMemoryStore, Query};
+    /// # tokio_test_block_on(async {
+    /// let store = InMemoryStore::new();
+    /// let mut subscription = store.subscribe(Query::all(), None);
+    /// store.append(vec![Event::new(EventType::new("Opened")?, "{}")], None).await?;
+    /// let event = subscription.next().await?;
+    /// assert_eq!(event.position.get(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(f)
+    /// # }
+    /// ```
+    fn subscribe(&self, query: Query, after: Option<Position>) -> Subscription<Self>
+    where
+        Self: Clone + Sized,
+    {
+        Subscription::new(self.clone(), query, after)
+    }
 }
 
 impl<S: EventStore + ?Sized> EventStore for Arc<S> {
@@ -142,5 +201,12 @@ impl<S: EventStore + ?Sized> EventStore for Arc<S> {
 
     fn head(&self) -> impl Future<Output = Result<Option<Position>, ReadError>> + Send {
         (**self).head()
+    }
+
+    fn wait_for_append(
+        &self,
+        after: Option<Position>,
+    ) -> impl Future<Output = Result<(), ReadError>> + Send {
+        (**self).wait_for_append(after)
     }
 }

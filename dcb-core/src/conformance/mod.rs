@@ -5,7 +5,8 @@
 //! for a few, the [`Options`]) and panics with a message naming the broken
 //! rule when the store does not conform. The cases are grouped by area:
 //! [`matching`], [`reading`], [`appending`], [`idempotency`],
-//! [`invalid_input`] and [`concurrency`]; [`CASES`] lists them all.
+//! [`invalid_input`], [`concurrency`] and [`subscribing`]; [`CASES`] lists
+//! them all.
 //!
 //! # Running the suite
 //!
@@ -46,6 +47,7 @@ pub mod idempotency;
 pub mod invalid_input;
 pub mod matching;
 pub mod reading;
+pub mod subscribing;
 mod support;
 
 use std::future::Future;
@@ -175,7 +177,8 @@ pub fn announce(case: &str) {
 /// Invoke it once per module, preferably in a test file or module of its
 /// own: it defines the private functions `conformance_store` and
 /// `conformance_options` and one module per area (`matching`, `reading`,
-/// `appending`, `idempotency`, `invalid_input`, `concurrency`), so the tests
+/// `appending`, `idempotency`, `invalid_input`, `concurrency`,
+/// `subscribing`), so the tests
 /// are named like `matching::types_only`. Everything is `#[cfg(test)]`.
 ///
 /// Each test builds its own multi-threaded tokio runtime; the invoking
@@ -280,6 +283,13 @@ macro_rules! __conformance_cases {
                 concurrent_appends_get_unique_positions: options,
                 concurrent_readers_see_consistent_prefixes: options,
                 capacity_holds_under_contention: store,
+            }
+            subscribing {
+                catches_up_then_goes_live: store,
+                starts_after_the_given_position: store,
+                reads_in_bounded_batches: store,
+                position_resumes_without_gaps_or_repeats: store,
+                live_under_concurrent_appends_misses_nothing: store,
             }
         }
     };

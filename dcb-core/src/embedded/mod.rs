@@ -43,7 +43,7 @@ use parking_lot::{Mutex, RwLock};
 
 use self::writer::Request;
 use crate::error::{AppendError, BackendError, ReadError};
-use crate::index::{IndexedEvents, State};
+use crate::index::{AppendSignal, IndexedEvents, State};
 use crate::read::{ReadOptions, ReadResult};
 use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
 
@@ -202,6 +202,7 @@ pub struct EmbeddedStore {
 struct Inner {
     dir: PathBuf,
     state: Arc<RwLock<State>>,
+    signal: Arc<AppendSignal>,
     limits: Limits,
     recovery: Recovery,
     requests: Mutex<Option<mpsc::Sender<Request>>>,
@@ -235,10 +236,12 @@ impl EmbeddedStore {
         let state = Arc::new(RwLock::new(state));
         let (sender, receiver) = mpsc::channel();
         let counters = Arc::new(writer::Counters::default());
+        let signal = Arc::new(AppendSignal::default());
         let writer = writer::spawn(
             log,
             lock,
             Arc::clone(&state),
+            Arc::clone(&signal),
             receiver,
             Arc::clone(&counters),
         )
@@ -247,6 +250,7 @@ impl EmbeddedStore {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
                 state,
+                signal,
                 limits: options.limits,
                 recovery: replayed.recovery,
                 requests: Mutex::new(Some(sender)),
@@ -385,6 +389,11 @@ impl EventStore for EmbeddedStore {
 
     fn head(&self) -> impl Future<Output = Result<Option<Position>, ReadError>> + Send {
         ready(Ok(Position::new(self.inner.state.read().last())))
+    }
+
+    async fn wait_for_append(&self, after: Option<Position>) -> Result<(), ReadError> {
+        self.inner.signal.wait_past(&self.inner.state, after).await;
+        Ok(())
     }
 }
 

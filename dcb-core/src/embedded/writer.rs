@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use super::log::{Log, WriteError};
 use super::record;
 use crate::error::{AppendError, BackendError};
-use crate::index::State;
+use crate::index::{AppendSignal, State};
 use crate::{AppendCondition, Event, Position};
 
 /// The most appends committed in one batch.
@@ -47,6 +47,7 @@ pub(super) fn spawn(
     log: Log,
     lock: File,
     state: Arc<RwLock<State>>,
+    signal: Arc<AppendSignal>,
     requests: Receiver<Request>,
     counters: Arc<Counters>,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -57,6 +58,7 @@ pub(super) fn spawn(
             let mut writer = Writer {
                 log,
                 state,
+                signal,
                 buffer: Vec::new(),
                 failed: None,
                 counters,
@@ -77,6 +79,8 @@ pub(super) fn spawn(
 struct Writer {
     log: Log,
     state: Arc<RwLock<State>>,
+    /// Wakes subscriptions after a publish.
+    signal: Arc<AppendSignal>,
     /// The encoded records of the batch being committed.
     buffer: Vec<u8>,
     /// Set when a sync failed: nothing may be appended any more.
@@ -119,7 +123,14 @@ impl Writer {
                 .fetch_add(outcomes.len() as u64, Ordering::Relaxed);
             let mut state = self.state.write();
             match written {
-                Ok(()) => state.publish(),
+                Ok(()) => {
+                    state.publish();
+                    let wake = self.signal.has_waiters();
+                    drop(state);
+                    if wake {
+                        self.signal.wake();
+                    }
+                }
                 Err(err) => {
                     state.truncate(before);
                     drop(state);

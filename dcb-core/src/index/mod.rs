@@ -8,10 +8,12 @@
 //! what it pushed if writing fails.
 
 mod scan;
+mod signal;
 mod state;
 mod stream;
 mod tag_index;
 
 pub(crate) use self::scan::first_match;
+pub(crate) use self::signal::AppendSignal;
 pub(crate) use self::state::State;
 pub use self::stream::IndexedEvents;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::error::{AppendError, ReadError};
-use crate::index::{IndexedEvents, State};
+use crate::index::{AppendSignal, IndexedEvents, State};
 use crate::read::{ReadOptions, ReadResult};
 use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
 
@@ -49,6 +49,7 @@ use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
 #[derive(Clone, Default)]
 pub struct InMemoryStore {
     state: Arc<RwLock<State>>,
+    signal: Arc<AppendSignal>,
     limits: Limits,
 }
 
@@ -64,6 +65,7 @@ impl InMemoryStore {
     pub fn with_limits(limits: Limits) -> InMemoryStore {
         InMemoryStore {
             state: Arc::default(),
+            signal: Arc::default(),
             limits,
         }
     }
@@ -99,6 +101,11 @@ impl InMemoryStore {
         }
         let last = state.push(events);
         state.publish();
+        let wake = self.signal.has_waiters();
+        drop(state);
+        if wake {
+            self.signal.wake();
+        }
         Ok(last)
     }
 
@@ -151,6 +158,11 @@ impl EventStore for InMemoryStore {
 
     fn head(&self) -> impl Future<Output = Result<Option<Position>, ReadError>> + Send {
         ready(Ok(self.head_now()))
+    }
+
+    async fn wait_for_append(&self, after: Option<Position>) -> Result<(), ReadError> {
+        self.signal.wait_past(&self.state, after).await;
+        Ok(())
     }
 }
 
