@@ -42,6 +42,7 @@ pub mod postgres;
 mod projection;
 mod query;
 pub mod read;
+pub mod read_model;
 pub mod registry;
 mod store;
 pub mod subscription;

@@ -172,6 +172,24 @@ impl<S: EventStore> Subscription<S> {
         Ok(events)
     }
 
+    /// The events the subscription holds, or if it holds none, those of
+    /// one more read — without waiting for an append: empty once the
+    /// subscription has caught up.
+    ///
+    /// # Errors
+    ///
+    /// As for [`next`](Self::next).
+    pub async fn try_next_batch(&mut self) -> Result<Vec<SequencedEvent>, ReadError> {
+        if self.buffer.is_empty() {
+            self.fill().await?;
+        }
+        let events: Vec<SequencedEvent> = self.buffer.drain(..).collect();
+        if let Some(last) = events.last() {
+            self.delivered = Some(last.position);
+        }
+        Ok(events)
+    }
+
     /// The subscription as a [`Stream`] that never ends: each item is what
     /// [`next`](Self::next) returns.
     pub fn into_stream(self) -> impl Stream<Item = Result<SequencedEvent, ReadError>> + Send

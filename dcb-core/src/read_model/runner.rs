@@ -1,0 +1,266 @@
+//! [`Runner`]: keeps a read model up to date and saved.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use tokio::sync::{RwLock, RwLockReadGuard, watch};
+
+use super::{ReadModel, Saved, Storage, StorageError};
+use crate::domain::DecodeError;
+use crate::error::ReadError;
+use crate::{EventStore, Position, Subscription};
+
+/// How many applied events a runner keeps unsaved at most, unless told
+/// otherwise: it also saves whenever it catches up.
+pub const DEFAULT_SAVE_EVERY: usize = 10_000;
+
+/// Follows a [`ReadModel`]'s events and keeps the model applied and saved.
+///
+/// [`start`](Self::start) loads the saved model and checkpoint (or starts
+/// from `M::default()` before the first event) and subscribes to the
+/// model's query after the checkpoint. Each batch of events is applied
+/// under the model's write lock; the model and the position it then
+/// reflects are saved together after [`save_every`](Self::save_every)
+/// events and whenever the runner has caught up. A crash loses at most the
+/// unsaved events' effects, and the next start applies exactly those again.
+///
+/// Readers use a [`ReadModelHandle`]: the model as applied so far and a
+/// way to wait until it reflects a given position (read-your-writes after
+/// an append).
+pub struct Runner<S: EventStore, M, P> {
+    subscription: Subscription<S>,
+    model: Arc<RwLock<M>>,
+    storage: P,
+    applied: watch::Sender<Option<Position>>,
+    saved: Option<Position>,
+    unsaved: usize,
+    save_every: usize,
+    failed: bool,
+}
+
+impl<S, M, P> Runner<S, M, P>
+where
+    S: EventStore,
+    M: ReadModel + Default,
+    P: Storage<M>,
+{
+    /// Loads the model saved in `storage` and prepares to follow `store`
+    /// from its checkpoint. Nothing is read from the store yet.
+    ///
+    /// # Errors
+    ///
+    /// The storage's error when the saved model cannot be loaded.
+    pub async fn start(store: S, storage: P) -> Result<Runner<S, M, P>, StorageError> {
+        let Saved { model, checkpoint } = storage.load().await?.unwrap_or(Saved {
+            model: M::default(),
+            checkpoint: None,
+        });
+        let subscription = Subscription::new(store, model.query(), checkpoint);
+        Ok(Runner {
+            subscription,
+            model: Arc::new(RwLock::new(model)),
+            storage,
+            applied: watch::Sender::new(checkpoint),
+            saved: checkpoint,
+            unsaved: 0,
+            save_every: DEFAULT_SAVE_EVERY,
+            failed: false,
+        })
+    }
+}
+
+impl<S, M, P> Runner<S, M, P>
+where
+    S: EventStore,
+    M: ReadModel,
+    P: Storage<M>,
+{
+    /// Saves after at most `events` applied events (and whenever the
+    /// runner catches up); [`DEFAULT_SAVE_EVERY`] by default. Values below
+    /// one count as one.
+    #[must_use]
+    pub fn save_every(mut self, events: usize) -> Runner<S, M, P> {
+        self.save_every = events.max(1);
+        self
+    }
+
+    /// A handle for reading the model, which stays valid while the runner
+    /// runs elsewhere.
+    pub fn handle(&self) -> ReadModelHandle<M> {
+        ReadModelHandle {
+            model: Arc::clone(&self.model),
+            applied: self.applied.subscribe(),
+        }
+    }
+
+    /// The position the saved model reflects.
+    pub fn saved(&self) -> Option<Position> {
+        self.saved
+    }
+
+    /// Applies every matching event the store has now, saves, and returns
+    /// the position the model reflects.
+    ///
+    /// # Errors
+    ///
+    /// See [`RunError`]; after an error the runner refuses to go on, and
+    /// the saved model stays at its last checkpoint: start a new runner.
+    pub async fn catch_up(&mut self) -> Result<Option<Position>, RunError> {
+        self.check()?;
+        loop {
+            let events = self.subscription.try_next_batch().await?;
+            let caught_up = events.is_empty();
+            self.apply(&events).await?;
+            if caught_up {
+                self.save().await?;
+                return Ok(self.subscription.position());
+            }
+        }
+    }
+
+    /// Catches up, then keeps applying events as they are appended, until
+    /// an error stops it.
+    ///
+    /// # Errors
+    ///
+    /// As for [`catch_up`](Self::catch_up); it returns only on an error.
+    pub async fn run(&mut self) -> Result<Infallible, RunError> {
+        self.catch_up().await?;
+        loop {
+            let events = self.subscription.next_batch().await?;
+            self.apply(&events).await?;
+            if self.unsaved >= self.save_every || self.subscription.is_caught_up() {
+                self.save().await?;
+            }
+        }
+    }
+
+    fn check(&self) -> Result<(), RunError> {
+        if self.failed {
+            return Err(RunError::Stopped);
+        }
+        Ok(())
+    }
+
+    async fn apply(&mut self, events: &[crate::SequencedEvent]) -> Result<(), RunError> {
+        if !events.is_empty() {
+            let mut model = self.model.write().await;
+            for event in events {
+                if let Err(e) = model.apply(event) {
+                    // The model in memory is part-way through the batch:
+                    // only the saved state is consistent any more.
+                    self.failed = true;
+                    return Err(RunError::Apply(e));
+                }
+            }
+            drop(model);
+            self.unsaved += events.len();
+        }
+        let position = self.subscription.position();
+        self.applied.send_if_modified(|applied| {
+            let moved = *applied != position;
+            *applied = position;
+            moved
+        });
+        if self.unsaved >= self.save_every {
+            self.save().await?;
+        }
+        Ok(())
+    }
+
+    async fn save(&mut self) -> Result<(), RunError> {
+        let position = self.subscription.position();
+        let Some(checkpoint) = position else {
+            return Ok(());
+        };
+        if position == self.saved {
+            return Ok(());
+        }
+        let model = self.model.read().await;
+        if let Err(e) = self.storage.save(&model, checkpoint).await {
+            self.failed = true;
+            return Err(RunError::Save(e));
+        }
+        drop(model);
+        self.saved = position;
+        self.unsaved = 0;
+        Ok(())
+    }
+}
+
+impl<S: EventStore, M, P> std::fmt::Debug for Runner<S, M, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("applied", &*self.applied.borrow())
+            .field("saved", &self.saved)
+            .field("unsaved", &self.unsaved)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a [`Runner`] stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// Reading the events failed.
+    #[error("the read model runner cannot read the events: {0}")]
+    Read(#[from] ReadError),
+    /// An event did not decode.
+    #[error("the read model cannot apply an event: {0}")]
+    Apply(DecodeError),
+    /// Saving failed.
+    #[error("the read model cannot be saved: {0}")]
+    Save(StorageError),
+    /// An earlier error stopped this runner.
+    #[error("the read model runner stopped after an earlier error; start a new runner")]
+    Stopped,
+}
+
+/// Reads a read model that a [`Runner`] keeps up to date.
+#[derive(Debug)]
+pub struct ReadModelHandle<M> {
+    model: Arc<RwLock<M>>,
+    applied: watch::Receiver<Option<Position>>,
+}
+
+impl<M> Clone for ReadModelHandle<M> {
+    fn clone(&self) -> Self {
+        ReadModelHandle {
+            model: Arc::clone(&self.model),
+            applied: self.applied.clone(),
+        }
+    }
+}
+
+impl<M> ReadModelHandle<M> {
+    /// The model as applied so far (it may be ahead of the saved one).
+    pub async fn read(&self) -> RwLockReadGuard<'_, M> {
+        self.model.read().await
+    }
+
+    /// The position up to which the model reflects every matching event.
+    #[must_use]
+    pub fn position(&self) -> Option<Position> {
+        *self.applied.borrow()
+    }
+
+    /// Waits until the model reflects every matching event up to
+    /// `position`, e.g. the position an append returned.
+    ///
+    /// # Errors
+    ///
+    /// [`RunnerStopped`] when the runner is gone before it got there.
+    pub async fn wait_for(&mut self, position: Position) -> Result<(), RunnerStopped> {
+        self.applied
+            .wait_for(|applied| *applied >= Some(position))
+            .await
+            .map(drop)
+            .map_err(|watch::error::RecvError { .. }| RunnerStopped)
+    }
+}
+
+/// The runner of a read model stopped before the model reached the
+/// position waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the read model runner stopped before the model reached the position waited for")]
+pub struct RunnerStopped;
