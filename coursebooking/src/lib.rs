@@ -19,6 +19,7 @@ pub mod aggregates;
 pub mod decisions;
 mod error;
 mod ids;
+pub mod lists;
 
 use std::future::Future;
 use std::time::Duration;

@@ -4,14 +4,16 @@
 mod demo;
 mod speedrun;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use coursebooking::decisions::DcbEnrolment;
+use coursebooking::lists::CourseLists;
 use coursebooking::{CourseId, Enrolment, EnrolmentError, StudentId};
 use dcb_core::embedded::{EmbeddedOptions, EmbeddedStore};
+use dcb_core::read_model::Runner;
 
 /// Students join courses with limited places; each student may join a
 /// limited number of courses. Every command is a decision on an event store
@@ -142,14 +144,21 @@ async fn run(cli: Cli) -> ExitCode {
                 return usage("no data directory: pass --data DIR");
             };
             let options = EmbeddedOptions::default().lock_timeout(Duration::from_secs(60));
-            let store =
-                match tokio::task::spawn_blocking(move || EmbeddedStore::open_with(&dir, &options))
-                    .await
-                {
-                    Ok(Ok(store)) => store,
-                    Ok(Err(err)) => return fail(&err.to_string()),
-                    Err(err) => return fail(&format!("opening the store failed: {err}")),
-                };
+            let store_dir = dir.clone();
+            let store = match tokio::task::spawn_blocking(move || {
+                EmbeddedStore::open_with(&store_dir, &options)
+            })
+            .await
+            {
+                Ok(Ok(store)) => store,
+                Ok(Err(err)) => return fail(&err.to_string()),
+                Err(err) => return fail(&format!("opening the store failed: {err}")),
+            };
+            if let Command::Students { .. } | Command::Courses { .. } = command {
+                let outcome = show_list(&store, &dir, &command).await;
+                store.close();
+                return outcome.map_or_else(|err| fail(&err), |()| ExitCode::SUCCESS);
+            }
             let app = DcbEnrolment::new(store);
             let outcome = execute(&app, command).await;
             app.store().clone().close();
@@ -184,17 +193,31 @@ async fn execute(
             student_id,
             course_id,
         } => app.leave_course(student_id, course_id).await?,
-        Command::Students { course_id } => {
-            for name in app.list_students_for_course(course_id).await? {
-                println!("{name}");
-            }
-        }
-        Command::Courses { student_id } => {
-            for name in app.list_courses_for_student(student_id).await? {
-                println!("{name}");
-            }
-        }
-        Command::Demo | Command::Speedrun { .. } => {}
+        Command::Students { .. }
+        | Command::Courses { .. }
+        | Command::Demo
+        | Command::Speedrun { .. } => {}
+    }
+    Ok(())
+}
+
+/// Prints a list from the [`CourseLists`] read model, brought up to date
+/// with the store first.
+async fn show_list(store: &EmbeddedStore, dir: &Path, command: &Command) -> Result<(), String> {
+    let storage = CourseLists::file(dir);
+    let mut runner = Runner::<_, CourseLists, _>::start(store.clone(), storage)
+        .await
+        .map_err(|err| err.to_string())?;
+    runner.catch_up().await.map_err(|err| err.to_string())?;
+    let handle = runner.handle();
+    let lists = handle.read().await;
+    let names = match *command {
+        Command::Students { course_id } => lists.students_of(course_id),
+        Command::Courses { student_id } => lists.courses_of(student_id),
+        _ => Vec::new(),
+    };
+    for name in names {
+        println!("{name}");
     }
     Ok(())
 }

@@ -185,6 +185,9 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| StorageError::with_source("the file task did not finish", e))
 }
 
+/// Numbers the saves of this process, for their temporary files' names.
+static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Replaces `path` with `bytes` atomically and durably.
 fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
@@ -192,8 +195,11 @@ fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir)?;
+    // A name of this save's own: two runners saving the same file (a
+    // mistake, but possible) must not write into one temporary file.
+    let save = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut name = path.file_name().unwrap_or_default().to_owned();
-    name.push(".saving");
+    name.push(format!(".{}-{save}.saving", std::process::id()));
     let temporary = dir.join(name);
     let mut file = std::fs::File::create(&temporary)?;
     file.write_all(bytes)?;

@@ -1,0 +1,144 @@
+//! The lists the application shows — the students of a course, the courses
+//! of a student — as a read model kept up to date by a subscription.
+//!
+//! [`CourseLists`] is built from the DCB-style events of
+//! [`decisions`](crate::decisions). Unlike the decisions, which read a
+//! consistency boundary at a time, it reads every registration, rename,
+//! join and leave, and keeps each list in joining order with the current
+//! names. A [`Runner`](dcb_core::read_model::Runner) applies the events and
+//! saves the lists with their checkpoint; [`CourseLists::file`] is where the
+//! command line keeps them, beside its embedded store.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use dcb_core::domain::DecodeError;
+use dcb_core::read_model::{FileStorage, ReadModel, decode_if};
+use dcb_core::{DomainEvent, Query, QueryItem, SequencedEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::decisions::{
+    CourseRegistered, CourseRenamed, StudentJoinedCourse, StudentLeftCourse, StudentRegistered,
+    StudentRenamed,
+};
+use crate::{CourseId, StudentId};
+
+/// Every course's students and every student's courses, by name, in the
+/// order they joined.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CourseLists {
+    courses: BTreeMap<CourseId, Listed<StudentId>>,
+    students: BTreeMap<StudentId, Listed<CourseId>>,
+}
+
+/// A course or a student: its current name and the other side's ids.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Listed<I> {
+    name: String,
+    members: Vec<I>,
+}
+
+impl<I> Default for Listed<I> {
+    fn default() -> Self {
+        Listed {
+            name: String::new(),
+            members: Vec::new(),
+        }
+    }
+}
+
+impl<I: PartialEq + Copy> Listed<I> {
+    fn join(&mut self, id: I) {
+        self.members.retain(|member| *member != id);
+        self.members.push(id);
+    }
+
+    fn leave(&mut self, id: I) {
+        self.members.retain(|member| *member != id);
+    }
+}
+
+impl CourseLists {
+    /// The file where the command line keeps the lists of the store in
+    /// `data_dir`.
+    #[must_use]
+    pub fn file(data_dir: &Path) -> FileStorage {
+        FileStorage::new(data_dir.join("read-models").join("course-lists.json"))
+    }
+
+    /// The names of the course's students, in the order they joined; empty
+    /// for a course nobody joined or that does not exist.
+    #[must_use]
+    pub fn students_of(&self, course_id: CourseId) -> Vec<String> {
+        self.courses
+            .get(&course_id)
+            .map_or_else(Vec::new, |course| {
+                course
+                    .members
+                    .iter()
+                    .filter_map(|student| self.students.get(student))
+                    .map(|student| student.name.clone())
+                    .collect()
+            })
+    }
+
+    /// The names of the student's courses, in the order they were joined;
+    /// empty for a student who joined none or does not exist.
+    #[must_use]
+    pub fn courses_of(&self, student_id: StudentId) -> Vec<String> {
+        self.students
+            .get(&student_id)
+            .map_or_else(Vec::new, |student| {
+                student
+                    .members
+                    .iter()
+                    .filter_map(|course| self.courses.get(course))
+                    .map(|course| course.name.clone())
+                    .collect()
+            })
+    }
+}
+
+impl ReadModel for CourseLists {
+    fn query(&self) -> Query {
+        Query::from(QueryItem::new().types([
+            CourseRegistered::EVENT_TYPE,
+            CourseRenamed::EVENT_TYPE,
+            StudentRegistered::EVENT_TYPE,
+            StudentRenamed::EVENT_TYPE,
+            StudentJoinedCourse::EVENT_TYPE,
+            StudentLeftCourse::EVENT_TYPE,
+        ]))
+    }
+
+    fn apply(&mut self, event: &SequencedEvent) -> Result<(), DecodeError> {
+        if let Some(e) = decode_if::<CourseRegistered>(event)? {
+            self.courses.entry(e.course_id).or_default().name = e.name;
+        } else if let Some(e) = decode_if::<CourseRenamed>(event)? {
+            self.courses.entry(e.course_id).or_default().name = e.name;
+        } else if let Some(e) = decode_if::<StudentRegistered>(event)? {
+            self.students.entry(e.student_id).or_default().name = e.name;
+        } else if let Some(e) = decode_if::<StudentRenamed>(event)? {
+            self.students.entry(e.student_id).or_default().name = e.name;
+        } else if let Some(e) = decode_if::<StudentJoinedCourse>(event)? {
+            self.courses
+                .entry(e.course_id)
+                .or_default()
+                .join(e.student_id);
+            self.students
+                .entry(e.student_id)
+                .or_default()
+                .join(e.course_id);
+        } else if let Some(e) = decode_if::<StudentLeftCourse>(event)? {
+            self.courses
+                .entry(e.course_id)
+                .or_default()
+                .leave(e.student_id);
+            self.students
+                .entry(e.student_id)
+                .or_default()
+                .leave(e.course_id);
+        }
+        Ok(())
+    }
+}
