@@ -45,6 +45,7 @@ pub mod read;
 pub mod registry;
 mod store;
 pub mod testkit;
+pub mod versioning;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -64,7 +65,7 @@ pub use crate::query::{Query, QueryItem};
 pub use crate::read::{EventStream, ReadOptions, ReadResult};
 pub use crate::store::EventStore;
 pub use bytes::Bytes;
-pub use dcb_macros::{Event, Id, decision};
+pub use dcb_macros::{Event, Id, decision, upcast};
 pub use uuid::Uuid;
 
 /// The README's examples, compiled and run as doc tests.
