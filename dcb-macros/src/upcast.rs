@@ -110,9 +110,13 @@ fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Option<Args> {
             }
         }
         if !from_given {
+            let event_name = event.to_token_stream().to_string().replace(' ', "");
             inner.error_spanned_by(
                 &event,
-                format!("`#[upcast]` needs the version the function reads: {USAGE}"),
+                format!(
+                    "`#[upcast]` needs the version the function reads: \
+                     `#[upcast({event_name}, from = 1)]`"
+                ),
             );
         }
         Ok((event, from.into_inner()))
@@ -231,9 +235,14 @@ fn expand(args: &Args, signature: &Signature<'_>, function: &ItemFn) -> TokenStr
          raise its version, or fix `from`"
     );
     let as_event = quote_spanned!(event.span()=> <#event as ::dcb_core::DomainEvent>);
-    let data = quote_spanned!(signature.argument.span()=> data);
-    let call = quote_spanned! {signature.output.span()=>
-        ::dcb_core::versioning::UpcastOutput::into_result(#ident(#data))
+    // Each conversion is spanned at the type it converts, so that a wrong
+    // type is reported there, by the trait's message, and only once.
+    let (argument, output) = (signature.argument, signature.output);
+    let data = quote_spanned! {argument.span()=>
+        <#argument as ::dcb_core::__private::UpcastInput>::from_json(data)
+    };
+    let call = quote_spanned! {output.span()=>
+        <#output as ::dcb_core::versioning::UpcastOutput>::into_result(#ident(#data))
     };
     let version_check = quote_spanned! {from.span()=>
         if #from >= #as_event::VERSION {
