@@ -250,6 +250,9 @@ fn expand(args: &Args, signature: &Signature<'_>, function: &ItemFn) -> TokenStr
         }
     };
     quote! {
+        // The signature is the macro's, so is taking the data by value: an
+        // upcaster that only reads it is no reason for a pedantic warning.
+        #[allow(clippy::needless_pass_by_value)]
         #function
 
         const _: () = {
