@@ -126,7 +126,9 @@ pub fn derive_id(input: TokenStream) -> TokenStream {
 /// The stored type name is the struct's name, or the one given with
 /// `#[event(name = "...")]`. The store keeps the name, not the Rust type: pin
 /// it with `name` before renaming a struct whose events are already stored,
-/// and give a new shape of an event a new name (`"CourseRegistered.v2"`).
+/// and raise the version of an event whose shape changes (see Versions
+/// below) rather than giving it a new name, which queries of the old name
+/// would not select.
 ///
 /// # Tags
 ///
