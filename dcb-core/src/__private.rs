@@ -11,6 +11,25 @@ use std::marker::PhantomData;
 
 use crate::{Boundary, DomainEvent, HasTags, Identifier};
 
+/// The argument of an upcaster: `#[upcast]` passes the stored data through
+/// it, so that a function taking anything else is reported on its argument
+/// type, once.
+#[diagnostic::on_unimplemented(
+    message = "an upcaster reads `serde_json::Value`, not `{Self}`",
+    label = "not the stored data",
+    note = "an upcaster takes the stored JSON of one version: `data: serde_json::Value`"
+)]
+pub trait UpcastInput {
+    /// The data, as the function takes it.
+    fn from_json(data: serde_json::Value) -> Self;
+}
+
+impl UpcastInput for serde_json::Value {
+    fn from_json(data: serde_json::Value) -> Self {
+        data
+    }
+}
+
 /// Whether `names` holds `name`, in a constant: `#[decision]` asserts with
 /// it that each handled event type's name differs from those of the
 /// handlers before it.

@@ -27,6 +27,7 @@
 //! ```
 
 use crate::codec::CodecError;
+use crate::versioning::VersionError;
 use crate::{Event, EventType, Identifier, Position, SequencedEvent, Tags};
 
 /// A domain event: a Rust type with a stable event type name, tags, and an
@@ -37,8 +38,14 @@ use crate::{Event, EventType, Identifier, Position, SequencedEvent, Tags};
     note = "derive it: `#[derive(Event, Serialize, Deserialize)]` on `{Self}`"
 )]
 pub trait DomainEvent: Sized + Send + Sync + 'static {
-    /// The stored type name, such as `CourseRegistered`.
+    /// The stored type name, such as `CourseRegistered`. The same for every
+    /// version of the type.
     const NAME: &'static str;
+    /// The version of the type's shape, from `#[event(version = N)]`: 1
+    /// unless the type changed after events of it were stored. Data stored
+    /// at an older version is upcast on decoding (see
+    /// [`versioning`](crate::versioning)).
+    const VERSION: u32 = 1;
     /// [`NAME`](Self::NAME) as an [`EventType`].
     const EVENT_TYPE: EventType = EventType::from_static(Self::NAME);
 
@@ -48,7 +55,8 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
     /// Encodes the event's data.
     fn encode(&self) -> Result<Vec<u8>, CodecError>;
 
-    /// Decodes data written by [`encode`](Self::encode).
+    /// Decodes data written by [`encode`](Self::encode), by this version
+    /// of the type or, for a versioned type, by an older one.
     fn decode(data: &[u8]) -> Result<Self, CodecError>;
 
     /// The stored form: type, encoded data and tags.
@@ -222,8 +230,8 @@ pub struct EncodeError {
 /// A stored event that could not be decoded into its domain type.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "cannot decode event {event_type} at position {position}: {cause}; \
-     the stored data does not fit the type (was the type changed without a new version?)"
+    "cannot decode event {event_type} at position {position}: {cause}{}",
+    hint(cause)
 )]
 pub struct DecodeError {
     /// The stored event's type.
@@ -233,4 +241,15 @@ pub struct DecodeError {
     /// The codec's error.
     #[source]
     pub cause: CodecError,
+}
+
+/// What to check when data does not fit its type; nothing when the
+/// versioning error says it already.
+fn hint(cause: &CodecError) -> &'static str {
+    if cause.is::<VersionError>() {
+        ""
+    } else {
+        "; the stored data does not fit the type (was the type changed without a new \
+         `#[event(version = N)]` and an upcaster?)"
+    }
 }

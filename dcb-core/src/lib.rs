@@ -47,6 +47,7 @@ pub mod registry;
 mod store;
 pub mod subscription;
 pub mod testkit;
+pub mod versioning;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -67,7 +68,7 @@ pub use crate::read::{EventStream, ReadOptions, ReadResult};
 pub use crate::store::{DEFAULT_POLL_INTERVAL, EventStore};
 pub use crate::subscription::Subscription;
 pub use bytes::Bytes;
-pub use dcb_macros::{Event, Id, decision};
+pub use dcb_macros::{Event, Id, decision, upcast};
 pub use uuid::Uuid;
 
 /// The README's examples, compiled and run as doc tests.

@@ -1,8 +1,10 @@
 //! The registry of every event type in the binary.
 //!
-//! `#[derive(Event)]` registers each event type (through `inventory`), so a
-//! program can check at startup that no two Rust types claim the same stored
-//! type name, and tools can decode any stored event to JSON for inspection.
+//! `#[derive(Event)]` registers each event type (through `inventory`), and
+//! `#[upcast]` each upcaster of a versioned one, so a program can check at
+//! startup that no two Rust types claim the same stored type name and that
+//! every older version of a versioned type has exactly one upcaster; and
+//! tools can decode any stored event to JSON for inspection.
 //!
 //! ```standalone_crate
 //! use dcb_core::{DomainEvent, Event, Id, registry};
@@ -25,11 +27,12 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use crate::SequencedEvent;
 use crate::codec::CodecError;
 use crate::domain::DecodeError;
+use crate::versioning::{self, Upcaster};
 
 /// One registered event type.
 #[derive(Debug)]
@@ -40,7 +43,10 @@ pub struct Registration {
     pub rust_type: &'static str,
     /// Where the type is declared (`file:line`).
     pub declared_at: &'static str,
-    /// Decodes stored data of this type into JSON.
+    /// The type's current version ([`DomainEvent::VERSION`](crate::DomainEvent::VERSION)).
+    pub version: u32,
+    /// Decodes stored data of this type, of any version, into JSON of the
+    /// current version.
     pub to_json: fn(&[u8]) -> Result<serde_json::Value, CodecError>,
 }
 
@@ -60,7 +66,8 @@ pub fn find(event_type: &str) -> Option<&'static Registration> {
 }
 
 /// Checks that no two Rust types in the binary claim the same stored type
-/// name; run it at startup.
+/// name, and that each older version of a versioned type has exactly one
+/// upcaster; run it at startup.
 pub fn validate() -> Result<(), RegistryError> {
     let mut by_name: BTreeMap<&str, Vec<&'static Registration>> = BTreeMap::new();
     for registration in registrations() {
@@ -69,6 +76,37 @@ pub fn validate() -> Result<(), RegistryError> {
             .or_default()
             .push(registration);
     }
+    let mut by_step: BTreeMap<(&str, u32), Vec<&'static Upcaster>> = BTreeMap::new();
+    for upcaster in versioning::upcasters() {
+        by_step
+            .entry((upcaster.event_type, upcaster.from))
+            .or_default()
+            .push(upcaster);
+    }
+    let mut missing_upcasters = Vec::new();
+    for registration in registrations() {
+        for from in 1..registration.version {
+            if !by_step.contains_key(&(registration.event_type, from)) {
+                missing_upcasters.push(MissingUpcaster {
+                    event_type: registration.event_type,
+                    rust_type: registration.rust_type,
+                    from,
+                });
+            }
+        }
+    }
+    let duplicate_upcasters: Vec<DuplicateUpcaster> = by_step
+        .into_iter()
+        .filter(|(_, upcasters)| upcasters.len() > 1)
+        .map(|((event_type, from), upcasters)| DuplicateUpcaster {
+            event_type,
+            from,
+            functions: upcasters
+                .iter()
+                .map(|u| (u.function, u.declared_at))
+                .collect(),
+        })
+        .collect();
     let duplicates: Vec<Duplicate> = by_name
         .into_iter()
         .filter(|(_, claims)| claims.len() > 1)
@@ -80,10 +118,14 @@ pub fn validate() -> Result<(), RegistryError> {
                 .collect(),
         })
         .collect();
-    if duplicates.is_empty() {
+    if duplicates.is_empty() && duplicate_upcasters.is_empty() && missing_upcasters.is_empty() {
         Ok(())
     } else {
-        Err(RegistryError { duplicates })
+        Err(RegistryError {
+            duplicates,
+            duplicate_upcasters,
+            missing_upcasters,
+        })
     }
 }
 
@@ -111,26 +153,86 @@ pub struct Duplicate {
     pub claimed_by: Vec<(&'static str, &'static str)>,
 }
 
-/// The registry is inconsistent: some stored type names are claimed twice.
+/// Two or more upcasters of one version of an event type.
+#[derive(Debug, Clone)]
+pub struct DuplicateUpcaster {
+    /// The stored type name.
+    pub event_type: &'static str,
+    /// The version they upcast.
+    pub from: u32,
+    /// Each function's path and where it is declared.
+    pub functions: Vec<(&'static str, &'static str)>,
+}
+
+/// A version of a versioned event type that no upcaster upcasts.
+#[derive(Debug, Clone)]
+pub struct MissingUpcaster {
+    /// The stored type name.
+    pub event_type: &'static str,
+    /// The Rust type's path.
+    pub rust_type: &'static str,
+    /// The version with no upcaster to the next.
+    pub from: u32,
+}
+
+/// The registry is inconsistent: some stored type names are claimed twice,
+/// or some versions of versioned types have no upcaster or several.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct RegistryError {
     /// Every duplicated name.
     pub duplicates: Vec<Duplicate>,
+    /// Every version with more than one upcaster.
+    pub duplicate_upcasters: Vec<DuplicateUpcaster>,
+    /// Every version with no upcaster.
+    pub missing_upcasters: Vec<MissingUpcaster>,
 }
 
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "event type names claimed by more than one Rust type:")?;
-        for duplicate in &self.duplicates {
-            write!(f, "\n  {:?} by", duplicate.event_type)?;
-            for (rust_type, declared_at) in &duplicate.claimed_by {
-                write!(f, " {rust_type} ({declared_at})")?;
+        let mut problems = Vec::new();
+        if !self.duplicates.is_empty() {
+            let mut text = String::from("event type names claimed by more than one Rust type:");
+            for duplicate in &self.duplicates {
+                let _ = write!(text, "\n  {:?} by", duplicate.event_type);
+                for (rust_type, declared_at) in &duplicate.claimed_by {
+                    let _ = write!(text, " {rust_type} ({declared_at})");
+                }
             }
+            text.push_str("\ngive each a distinct name with #[event(name = \"...\")]");
+            problems.push(text);
         }
-        write!(
-            f,
-            "\ngive each a distinct name with #[event(name = \"...\")]"
-        )
+        if !self.missing_upcasters.is_empty() {
+            let mut text = String::from("versions of event types with no upcaster:");
+            for missing in &self.missing_upcasters {
+                let (from, rust_type) = (missing.from, missing.rust_type);
+                let short = rust_type.rsplit("::").next().unwrap_or(rust_type);
+                let _ = write!(
+                    text,
+                    "\n  {} version {from} → {} ({rust_type}): add #[upcast({short}, from = {from})] to a function",
+                    missing.event_type,
+                    from + 1,
+                );
+            }
+            problems.push(text);
+        }
+        if !self.duplicate_upcasters.is_empty() {
+            let mut text = String::from("versions of event types with more than one upcaster:");
+            for duplicate in &self.duplicate_upcasters {
+                let _ = write!(
+                    text,
+                    "\n  {} version {} → {} by",
+                    duplicate.event_type,
+                    duplicate.from,
+                    duplicate.from + 1
+                );
+                for (function, declared_at) in &duplicate.functions {
+                    let _ = write!(text, " {function} ({declared_at})");
+                }
+            }
+            text.push_str("\nkeep one upcaster per version");
+            problems.push(text);
+        }
+        f.write_str(&problems.join("\n"))
     }
 }
 

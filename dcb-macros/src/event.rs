@@ -2,16 +2,23 @@
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
+use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
-use syn::{Data, DeriveInput, Field, Fields, Ident, LitStr, Member, Path, Type};
+use syn::{
+    Data, DeriveInput, Expr, ExprLit, Field, Fields, Ident, Lit, LitInt, LitStr, Member, Path, Type,
+};
 
 use crate::attr::{Setting, check_name, parse_keys, unknown_key};
 use crate::ctxt::Ctxt;
 use crate::id::MAX_PREFIX_LEN;
-use crate::symbol::{CODEC, EVENT, NAME, PREFIX, TAG};
+use crate::symbol::{CODEC, EVENT, NAME, PREFIX, TAG, VERSION};
 
 /// The longest event type name (`dcb_core::MAX_NAME_LEN`).
 const MAX_NAME_LEN: usize = 256;
+
+/// The member of a versioned event's JSON that holds its version
+/// (`dcb_core::versioning::VERSION_MEMBER`).
+const VERSION_MEMBER: &str = "_version";
 
 pub fn derive(input: TokenStream) -> TokenStream {
     let input = match syn::parse2::<DeriveInput>(input) {
@@ -57,6 +64,8 @@ struct EventType<'a> {
     ident: &'a Ident,
     name: String,
     codec: TokenStream,
+    /// The version from `#[event(version = N)]`, if above 1.
+    version: Option<LitInt>,
     tags: Vec<TagField<'a>>,
 }
 
@@ -111,6 +120,7 @@ fn parse(input: &DeriveInput) -> Result<EventType<'_>, syn::Error> {
     let mut cx = Ctxt::default();
     let mut name = Setting::new(NAME);
     let mut codec: Setting<Path> = Setting::new(CODEC);
+    let mut version: Setting<LitInt> = Setting::new(VERSION);
     for attr in input.attrs.iter().filter(|a| a.path() == EVENT) {
         if matches!(attr.meta, syn::Meta::Path(_)) {
             cx.error_spanned_by(
@@ -128,10 +138,28 @@ fn parse(input: &DeriveInput) -> Result<EventType<'_>, syn::Error> {
                 let path: Path = meta.value()?.parse()?;
                 codec.set(cx, &meta.path, path);
                 Ok(())
+            } else if meta.path == VERSION {
+                if let Some(lit) = parse_version(cx, meta)? {
+                    version.set(cx, &meta.path, lit);
+                }
+                Ok(())
             } else {
-                Err(unknown_key(meta, EVENT, &[NAME, CODEC]))
+                Err(unknown_key(meta, EVENT, &[NAME, CODEC, VERSION]))
             }
         });
+    }
+    let codec = codec.into_inner();
+    let version = version
+        .into_inner()
+        .filter(|lit| lit.base10_digits() != "1");
+    if let (Some(codec), Some(version)) = (&codec, &version) {
+        cx.error_spanned_by(
+            codec,
+            format!(
+                "a versioned event is stored as JSON, with its version in a `\"{VERSION_MEMBER}\"` \
+                 member: remove `codec` to keep `version = {version}`"
+            ),
+        );
     }
     if !input.generics.params.is_empty() {
         cx.error_spanned_by(
@@ -157,16 +185,94 @@ fn parse(input: &DeriveInput) -> Result<EventType<'_>, syn::Error> {
         }
     };
     let tags = fields.map(|f| parse_tags(&mut cx, f)).unwrap_or_default();
+    if let Some(fields) = fields {
+        check_version_member(&mut cx, fields);
+    }
     cx.check()?;
     Ok(EventType {
         ident: &input.ident,
         name: name.into_inner().unwrap_or_else(|| input.ident.to_string()),
-        codec: codec.into_inner().map_or_else(
+        codec: codec.map_or_else(
             || quote!(::dcb_core::codec::Json),
             ToTokens::into_token_stream,
         ),
+        version,
         tags,
     })
+}
+
+/// Parses `version = N`: an integer literal, 1 or more, that fits a `u32`.
+/// `None` after an error recorded in `cx`.
+fn parse_version(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Option<LitInt>> {
+    let value: Expr = meta.value()?.parse()?;
+    let lit = match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(lit), ..
+        }) => lit,
+        other => {
+            cx.error_spanned_by(
+                other,
+                "the version is an integer literal, such as `version = 2`",
+            );
+            return Ok(None);
+        }
+    };
+    match lit.base10_parse::<u32>() {
+        Ok(0) => {
+            cx.error_spanned_by(
+                &lit,
+                "versions start at 1, the version of an event type never changed; \
+                 the first change makes it `version = 2`",
+            );
+            Ok(None)
+        }
+        Ok(_) => Ok(Some(LitInt::new(lit.base10_digits(), lit.span()))),
+        Err(_) => {
+            cx.error_spanned_by(&lit, "the version must fit a `u32`");
+            Ok(None)
+        }
+    }
+}
+
+/// Rejects a field that would be serialized as the reserved `_version`
+/// member: by its name, or by a `#[serde(rename = "_version")]`.
+fn check_version_member(cx: &mut Ctxt, fields: &Fields) {
+    for field in fields {
+        let renamed = serde_rename(field);
+        let at = match (&renamed, &field.ident) {
+            (Some(lit), _) if lit.value() == VERSION_MEMBER => lit.to_token_stream(),
+            (None, Some(ident)) if ident == VERSION_MEMBER => ident.to_token_stream(),
+            _ => continue,
+        };
+        cx.error_spanned_by(
+            at,
+            format!(
+                "`{VERSION_MEMBER}` is reserved for the version of a stored event: \
+                 rename the field, or serialize it under another name with \
+                 `#[serde(rename = \"...\")]`"
+            ),
+        );
+    }
+}
+
+/// The name given by `#[serde(rename = "...")]` on a field, if any; other
+/// forms of `rename` and other keys are serde's business.
+fn serde_rename(field: &Field) -> Option<LitStr> {
+    let mut renamed = None;
+    for attr in field.attrs.iter().filter(|a| a.path().is_ident("serde")) {
+        let _ = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("rename") {
+                if let Ok(value) = meta.value() {
+                    renamed = value.parse::<LitStr>().ok();
+                }
+            } else if let Ok(value) = meta.value() {
+                // Skip the value of another key.
+                value.parse::<Expr>()?;
+            }
+            Ok(())
+        });
+    }
+    renamed
 }
 
 fn parse_tags<'a>(cx: &mut Ctxt, fields: &'a Fields) -> Vec<TagField<'a>> {
@@ -246,6 +352,19 @@ fn expand(event: &EventType<'_>) -> TokenStream {
     let EventType {
         ident, name, codec, ..
     } = event;
+    let (version, encode, decode) = if let Some(version) = &event.version {
+        (
+            Some(quote!(const VERSION: u32 = #version;)),
+            quote!(::dcb_core::versioning::encode(self)),
+            quote!(::dcb_core::versioning::decode(data)),
+        )
+    } else {
+        (
+            None,
+            quote!(<#codec as ::dcb_core::codec::Codec>::encode(self)),
+            quote!(<#codec as ::dcb_core::codec::Codec>::decode(data)),
+        )
+    };
     let capacity = proc_macro2::Literal::usize_unsuffixed(event.tags.len());
     let push_tags = event.tags.iter().map(|tag| {
         let TagField { member, ty, .. } = tag;
@@ -283,17 +402,18 @@ fn expand(event: &EventType<'_>) -> TokenStream {
         #[automatically_derived]
         impl ::dcb_core::DomainEvent for #ident {
             const NAME: &'static str = #name;
+            #version
 
             fn tags(&self) -> ::dcb_core::Tags {
                 #tags_binding
             }
 
             fn encode(&self) -> ::core::result::Result<::std::vec::Vec<u8>, ::dcb_core::codec::CodecError> {
-                <#codec as ::dcb_core::codec::Codec>::encode(self)
+                #encode
             }
 
             fn decode(data: &[u8]) -> ::core::result::Result<Self, ::dcb_core::codec::CodecError> {
-                <#codec as ::dcb_core::codec::Codec>::decode(data)
+                #decode
             }
         }
 
@@ -306,6 +426,7 @@ fn expand(event: &EventType<'_>) -> TokenStream {
                 event_type: #name,
                 rust_type: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
                 declared_at: ::core::concat!(::core::file!(), ":", ::core::line!()),
+                version: <#ident as ::dcb_core::DomainEvent>::VERSION,
                 to_json: |data| {
                     let event = <#ident as ::dcb_core::DomainEvent>::decode(data)?;
                     ::core::result::Result::Ok(::dcb_core::__private::serde_json::to_value(&event)?)

@@ -7,6 +7,8 @@
 //!   (`course:<uuid>`), see `dcb_core::Identifier`;
 //! - `#[derive(Event)]`: a domain event with a type name, tags from
 //!   `#[tag]` fields and an encoding, see `dcb_core::DomainEvent`;
+//! - `#[upcast]`: on a function, the upcaster of a versioned event from
+//!   one version to the next, see `dcb_core::versioning`;
 //! - `#[decision]`: on a state struct with `#[boundary]` id fields and on an
 //!   impl block of handlers, a projection whose query and append condition
 //!   are derived, see `dcb_core::Projection`.
@@ -23,6 +25,7 @@ mod decision;
 mod event;
 mod id;
 mod symbol;
+mod upcast;
 
 #[cfg(test)]
 mod tests;
@@ -123,7 +126,9 @@ pub fn derive_id(input: TokenStream) -> TokenStream {
 /// The stored type name is the struct's name, or the one given with
 /// `#[event(name = "...")]`. The store keeps the name, not the Rust type: pin
 /// it with `name` before renaming a struct whose events are already stored,
-/// and give a new shape of an event a new name (`"CourseRegistered.v2"`).
+/// and raise the version of an event whose shape changes (see Versions
+/// below) rather than giving it a new name, which queries of the old name
+/// would not select.
 ///
 /// # Tags
 ///
@@ -272,6 +277,29 @@ pub fn derive_id(input: TokenStream) -> TokenStream {
 /// assert!(TermStarted { term: 3 }.tags().is_empty());
 /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 /// ```
+/// A versioned event, at version 2:
+///
+/// ```standalone_crate
+/// use dcb_core::{DomainEvent, Event};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Event, Serialize, Deserialize, PartialEq, Debug)]
+/// #[event(version = 2)]
+/// struct FeePaid {
+///     cents: u64,
+///     currency: String,
+/// }
+///
+/// assert_eq!(FeePaid::VERSION, 2);
+/// let fee = FeePaid { cents: 4200, currency: "EUR".into() };
+/// let data = fee.encode()?;
+/// assert_eq!(data, br#"{"_version":2,"cents":4200,"currency":"EUR"}"#);
+/// assert_eq!(FeePaid::decode(&data)?, fee);
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// ```
+///
+/// (Its upcaster from version 1 is left out here, which
+/// `dcb_core::registry::validate()` would report; see `#[upcast]`.)
 #[proc_macro_derive(Event, attributes(event, tag))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     event::derive(input.into()).into()
@@ -620,4 +648,94 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn decision(args: TokenStream, item: TokenStream) -> TokenStream {
     decision::attribute(&args.into(), item.into()).into()
+}
+
+/// Registers a function as the upcaster of an event type from one version
+/// to the next: `#[upcast(Event, from = N)]` on a
+/// `fn(serde_json::Value) -> serde_json::Value` that turns the stored JSON
+/// of version `N` of `Event` into the JSON of version `N + 1`.
+///
+/// Decoding a stored event of an older version than its type's
+/// `#[event(version = …)]` applies the upcasters one version after the
+/// other, then deserializes the result (see `dcb_core::versioning`). An
+/// upcaster reads and returns the data without the reserved `_version`
+/// member, which decoding handles.
+///
+/// The function may also return `Result<serde_json::Value, E>` with
+/// `E: Display`, for data it cannot upcast: decoding then fails with a
+/// `DecodeError` that names the upcaster and gives `E`'s message.
+///
+/// The attribute keeps the function as written and registers it through
+/// `inventory`, as `#[derive(Event)]` registers event types. The compiler
+/// checks that `Event` is an event and that `from` is below its version;
+/// `dcb_core::registry::validate()` checks at startup that every older
+/// version of every versioned type has exactly one upcaster, and decoding
+/// names the one it misses.
+///
+/// # Examples
+///
+/// An event renamed a field at version 2 and gained one at version 3:
+///
+/// ```standalone_crate
+/// use dcb_core::{DomainEvent, Event, registry, upcast};
+/// use serde::{Deserialize, Serialize};
+/// use serde_json::{Value, json};
+///
+/// #[derive(Event, Serialize, Deserialize, PartialEq, Debug)]
+/// #[event(version = 3)]
+/// struct CourseRegistered {
+///     title: String,
+///     places: u32,
+///     waiting_list: bool,
+/// }
+///
+/// /// Version 2 renamed `name` to `title`.
+/// #[upcast(CourseRegistered, from = 1)]
+/// fn name_to_title(mut data: Value) -> Result<Value, String> {
+///     let object = data.as_object_mut().ok_or("not an object")?;
+///     let name = object.remove("name").ok_or("no `name`")?;
+///     object.insert("title".into(), name);
+///     Ok(data)
+/// }
+///
+/// /// Version 3 added the waiting list, off for the courses before it.
+/// #[upcast(CourseRegistered, from = 2)]
+/// fn without_waiting_list(mut data: Value) -> Value {
+///     data["waiting_list"] = json!(false);
+///     data
+/// }
+///
+/// registry::validate()?;
+/// let maths = CourseRegistered { title: "Maths".into(), places: 5, waiting_list: false };
+/// let version_1 = br#"{"name":"Maths","places":5}"#;
+/// let version_2 = br#"{"_version":2,"title":"Maths","places":5}"#;
+/// assert_eq!(CourseRegistered::decode(version_1)?, maths);
+/// assert_eq!(CourseRegistered::decode(version_2)?, maths);
+/// assert_eq!(CourseRegistered::decode(&maths.encode()?)?, maths);
+///
+/// let error = CourseRegistered::decode(br#"{"places":5}"#).unwrap_err();
+/// assert!(error.to_string().contains("failed: no `name`"), "{error}");
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// ```
+///
+/// Upcasting from a version the event is not above yet fails the build:
+///
+/// ```compile_fail
+/// use dcb_core::{Event, upcast};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Event, Serialize, Deserialize)]
+/// #[event(version = 2)]
+/// struct CourseRegistered {
+///     title: String,
+/// }
+///
+/// #[upcast(CourseRegistered, from = 2)] // version 2 is the current one
+/// fn too_far(data: serde_json::Value) -> serde_json::Value {
+///     data
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn upcast(args: TokenStream, item: TokenStream) -> TokenStream {
+    upcast::attribute(args.into(), item.into()).into()
 }

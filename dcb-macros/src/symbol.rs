@@ -16,6 +16,9 @@ pub const NO_CONFLICT: Symbol = Symbol("no_conflict");
 pub const NAME: Symbol = Symbol("name");
 pub const CODEC: Symbol = Symbol("codec");
 pub const PREFIX: Symbol = Symbol("prefix");
+pub const VERSION: Symbol = Symbol("version");
+pub const UPCAST: Symbol = Symbol("upcast");
+pub const FROM: Symbol = Symbol("from");
 
 impl PartialEq<Symbol> for Ident {
     fn eq(&self, word: &Symbol) -> bool {

@@ -12,9 +12,10 @@ pub mod school {
 
     use dcb_core::{
         Boundary, DomainEvent, Event, HasTag, HasTags, Id, Identifier, Projection, TagField, Uuid,
-        decision,
+        decision, upcast,
     };
     use serde::{Deserialize, Serialize};
+    use serde_json::{Value, json};
 
     /// A course.
     #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -55,6 +56,39 @@ pub mod school {
         pub course_id: CourseId,
         /// Its new title.
         pub title: String,
+    }
+
+    /// A course's fee. Version 2 added the currency; version 3 counts in
+    /// cents.
+    #[derive(Event, Serialize, Deserialize, Clone, PartialEq, Debug)]
+    #[event(version = 3)]
+    #[serde(deny_unknown_fields)]
+    pub struct FeeSet {
+        /// The course.
+        #[tag]
+        pub course_id: CourseId,
+        /// The fee, in cents.
+        pub cents: u64,
+        /// Its currency, ISO 4217.
+        pub currency: String,
+    }
+
+    /// Version 1 was in euros.
+    #[upcast(FeeSet, from = 1)]
+    fn fee_in_euros(mut data: Value) -> Value {
+        data["currency"] = json!("EUR");
+        data
+    }
+
+    /// Version 2 counted whole units.
+    #[upcast(FeeSet, from = 2)]
+    fn fee_in_cents(data: Value) -> Result<Value, String> {
+        let units = data["amount"].as_u64().ok_or("no `amount`")?;
+        Ok(json!({
+            "course_id": data["course_id"],
+            "cents": units * 100,
+            "currency": data["currency"],
+        }))
     }
 
     /// A tuple-struct event, tagged by position.
@@ -124,9 +158,10 @@ pub mod school {
 }
 
 use dcb_core::testkit::given;
-use dcb_core::{Identifier, Projection};
+use dcb_core::{DomainEvent, Identifier, Projection};
 use school::{
-    CourseClosed, CourseId, CourseRenamed, LessonScheduled, RoomNumber, TeacherCode, Timetable,
+    CourseClosed, CourseId, CourseRenamed, FeeSet, LessonScheduled, RoomNumber, TeacherCode,
+    Timetable,
 };
 
 #[test]
@@ -171,4 +206,18 @@ fn the_strictly_linted_items_work() {
     given(CourseClosed(course_id))
         .when(Timetable::new(course_id), close)
         .then_error(&"closed already");
+}
+
+#[test]
+fn the_strictly_linted_versioned_event_upcasts() {
+    dcb_core::registry::validate().unwrap();
+    let course_id = CourseId::new();
+    let stored_at_1 = format!(r#"{{"course_id":"{course_id}","amount":90}}"#);
+    let fee = FeeSet {
+        course_id,
+        cents: 9000,
+        currency: "EUR".into(),
+    };
+    assert_eq!(FeeSet::decode(stored_at_1.as_bytes()).unwrap(), fee);
+    assert_eq!(FeeSet::decode(&fee.encode().unwrap()).unwrap(), fee);
 }

@@ -50,3 +50,22 @@ fn event_without_tags_with_codec() {
         },
     );
 }
+
+#[test]
+fn event_versioned() {
+    snapshot(
+        "event_versioned",
+        &quote! {
+            /// A student joined a course; version 3 added the credits.
+            #[derive(Event, Serialize, Deserialize)]
+            #[event(version = 3)]
+            pub struct StudentJoinedCourse {
+                #[tag]
+                pub course_id: CourseId,
+                #[tag]
+                pub student_id: StudentId,
+                pub credits: u32,
+            }
+        },
+    );
+}

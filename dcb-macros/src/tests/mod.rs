@@ -9,6 +9,7 @@
 mod decision;
 mod event;
 mod id;
+mod upcast;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

@@ -114,8 +114,9 @@ const _: () = {
     ::dcb_core::registry::Registration { event_type : "StudentMovedToCourse.v2",
     rust_type : ::core::concat!(::core::module_path!(), "::",
     ::core::stringify!(StudentMoved)), declared_at : ::core::concat!(::core::file!(),
-    ":", ::core::line!()), to_json : | data | { let event = < StudentMoved as
-    ::dcb_core::DomainEvent > ::decode(data) ?;
+    ":", ::core::line!()), version : < StudentMoved as ::dcb_core::DomainEvent >
+    ::VERSION, to_json : | data | { let event = < StudentMoved as ::dcb_core::DomainEvent
+    > ::decode(data) ?;
     ::core::result::Result::Ok(::dcb_core::__private::serde_json::to_value(& event) ?) },
     }
 }

@@ -1,0 +1,65 @@
+// The expansion of #[derive(Event)] on the fixture `event_versioned` (dcb-macros/src/tests/).
+// Regenerate with `DCB_SNAPSHOTS=overwrite cargo test -p dcb-macros` and review the diff.
+//
+// /// A student joined a course; version 3 added the credits.
+// #[derive(Event, Serialize, Deserialize)]
+// #[event(version = 3)]
+// pub struct StudentJoinedCourse {
+//     #[tag]
+//     pub course_id: CourseId,
+//     #[tag]
+//     pub student_id: StudentId,
+//     pub credits: u32,
+// }
+
+#[automatically_derived]
+impl ::dcb_core::DomainEvent for StudentJoinedCourse {
+    const NAME: &'static str = "StudentJoinedCourse";
+    const VERSION: u32 = 3;
+    fn tags(&self) -> ::dcb_core::Tags {
+        let mut tags = ::std::vec::Vec::with_capacity(2);
+        <CourseId as ::dcb_core::TagField>::for_each_id(
+            &self.course_id,
+            |id| tags.push(::dcb_core::Identifier::tag(id)),
+        );
+        <StudentId as ::dcb_core::TagField>::for_each_id(
+            &self.student_id,
+            |id| tags.push(::dcb_core::Identifier::tag(id)),
+        );
+        ::dcb_core::Tags::from(tags)
+    }
+    fn encode(
+        &self,
+    ) -> ::core::result::Result<::std::vec::Vec<u8>, ::dcb_core::codec::CodecError> {
+        ::dcb_core::versioning::encode(self)
+    }
+    fn decode(
+        data: &[u8],
+    ) -> ::core::result::Result<Self, ::dcb_core::codec::CodecError> {
+        ::dcb_core::versioning::decode(data)
+    }
+}
+#[automatically_derived]
+impl ::dcb_core::HasTag<CourseId> for StudentJoinedCourse {}
+#[automatically_derived]
+impl ::dcb_core::HasTag<StudentId> for StudentJoinedCourse {}
+const _: () = {
+    if ::dcb_core::__private::same_str(
+        <<CourseId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
+        <<StudentId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
+    ) {
+        ::core::panic!(
+            "`student_id` has the same tag prefix as `course_id`; give one of them its own with `#[tag(prefix = \"...\")]`"
+        );
+    }
+};
+::dcb_core::__private::inventory::submit! {
+    ::dcb_core::registry::Registration { event_type : "StudentJoinedCourse", rust_type :
+    ::core::concat!(::core::module_path!(), "::",
+    ::core::stringify!(StudentJoinedCourse)), declared_at :
+    ::core::concat!(::core::file!(), ":", ::core::line!()), version : <
+    StudentJoinedCourse as ::dcb_core::DomainEvent > ::VERSION, to_json : | data | { let
+    event = < StudentJoinedCourse as ::dcb_core::DomainEvent > ::decode(data) ?;
+    ::core::result::Result::Ok(::dcb_core::__private::serde_json::to_value(& event) ?) },
+    }
+}

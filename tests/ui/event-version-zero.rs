@@ -1,0 +1,10 @@
+use dcb_core::Event;
+use serde::{Deserialize, Serialize};
+
+#[derive(Event, Serialize, Deserialize)]
+#[event(version = 0)]
+struct CourseRegistered {
+    title: String,
+}
+
+fn main() {}

@@ -1,0 +1,13 @@
+use dcb_core::{Event, upcast};
+use serde::{Deserialize, Serialize};
+
+#[derive(Event, Serialize, Deserialize)]
+#[event(version = 2)]
+struct CourseRegistered {
+    title: String,
+}
+
+#[upcast(CourseRegistered, from = 1)]
+struct NameToTitle;
+
+fn main() {}
