@@ -38,7 +38,7 @@ fn block_on<F: Future>(future: F) -> F::Output {
 
 fn event(i: u64) -> Event {
     Event::new(
-        EventType::from_static(if i % 2 == 0 { "Even" } else { "Odd" }),
+        EventType::from_static(if i.is_multiple_of(2) { "Even" } else { "Odd" }),
         format!("{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(100)),
     )
     .with_tags([Tag::new(format!("n:{i}")).unwrap(), Tag::from_static("all")])
@@ -97,8 +97,8 @@ fn it_follows_a_writer_that_has_the_store_open_across_segments() {
         let mut everything = reader.subscribe(Query::all(), None);
         let mut odd_ones = reader.subscribe(odd.clone(), None);
         // Enough events for several 4 KiB segments, some appends of many.
-        for i in 4..=100 {
-            let events = if i % 10 == 0 {
+        for i in 4..=100u64 {
+            let events = if i.is_multiple_of(10) {
                 vec![event(i), event(i + 1000)]
             } else {
                 vec![event(i)]
