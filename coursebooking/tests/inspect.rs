@@ -515,6 +515,30 @@ fn it_reads_a_postgres_store_in_its_schema() {
     let missing = dcb(&["head", "--store", &url, "--schema", "dcb_no_such_schema"]);
     assert_fails(&missing, 1, "dcb_no_such_schema");
 
+    // `tail` follows appends to PostgreSQL too.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dcb"))
+        .args(["tail", "--store", &url, "--schema", &schema])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = line_reader(child.stdout.take().unwrap());
+    let err = line_reader(child.stderr.take().unwrap());
+    let started = err.recv_timeout(HANG).unwrap();
+    assert!(
+        started.starts_with("following the events after position"),
+        "{started}"
+    );
+    let app = DcbEnrolment::new(store.clone());
+    let zoe = runtime.block_on(app.register_student("Zoe", 1)).unwrap();
+    let line: Value = serde_json::from_str(&out.recv_timeout(HANG).unwrap()).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line["position"].as_u64().unwrap() > all.head.unwrap().get());
+    assert_eq!(line["type"], "StudentRegistered");
+    assert_eq!(line["data"]["student_id"], zoe.to_string());
+
     runtime.block_on(async {
         let client = store.pool().get().await.unwrap();
         client

@@ -76,10 +76,13 @@
 //! use dcb_core::embedded::EmbeddedStore;
 //! use dcb_core::{Event, EventStore, EventType};
 //!
-//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let dir = std::env::temp_dir().join(format!("dcb-doc-{}", dcb_core::Uuid::new_v4()));
 //! let store = EmbeddedStore::open(&dir)?;
-//! store.append(vec![Event::new(EventType::from_static("Opened"), "{}")], None).await?;
+//! let opened = Event::new(EventType::from_static("Opened"), "{}");
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! store.append(vec![opened], None).await?;
+//! # Ok::<(), dcb_core::AppendError>(())
+//! # })?;
 //!
 //! // Prints {"position":1,"type":"Opened","tags":[],"id":null,"data_base64":"e30="}
 //! let dir = dir.to_str().unwrap();
@@ -90,7 +93,6 @@
 //! # drop(store);
 //! # std::fs::remove_dir_all(dir)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
-//! # }).unwrap();
 //! ```
 
 mod cli;
@@ -116,6 +118,8 @@ pub fn main() -> ExitCode {
 }
 
 /// Runs the inspector on `args`, the first of which is the program's name.
+///
+/// It runs its own async runtime, so call it outside of one.
 #[must_use]
 pub fn main_with_args<I, T>(args: I) -> ExitCode
 where
