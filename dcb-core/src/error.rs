@@ -144,6 +144,12 @@ pub enum AppendError {
     /// The store failed; the append may be retried.
     #[error("the store failed to append: {0}")]
     Backend(#[source] BackendError),
+    /// The store was opened for reading only; open it for writing to append.
+    #[error("cannot append: {store} is open read-only")]
+    ReadOnly {
+        /// Which store, such as `the store in /var/lib/app`.
+        store: String,
+    },
 }
 
 impl AppendError {

@@ -17,6 +17,8 @@
 //!   directory.
 //! - `postgres`: the `postgres` module, a store on a PostgreSQL server
 //!   (tokio-postgres with a deadpool connection pool).
+//! - `inspect`: the `inspect` module, the store inspector `dcb` for a
+//!   binary of one's own (implies `embedded` and `postgres`).
 //! - `conformance`: the `conformance` module, a suite of tests that any
 //!   [`EventStore`] implementation runs with one call.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
@@ -33,6 +35,8 @@ pub mod error;
 mod event;
 pub mod id;
 mod index;
+#[cfg(feature = "inspect")]
+pub mod inspect;
 mod limits;
 pub mod memory;
 mod name;

@@ -18,7 +18,7 @@ use super::{OpenError, Recovery};
 use crate::Event;
 
 /// The first bytes of every segment.
-const MAGIC: &[u8; 8] = b"DCBLOG1\n";
+pub(super) const MAGIC: &[u8; 8] = b"DCBLOG1\n";
 
 /// The open, last segment that appends go to.
 pub(super) struct Log {
@@ -163,7 +163,7 @@ pub(super) enum WriteError {
 
 /// Reads the records of one segment into `records`; returns where its
 /// valid data ends.
-fn replay_segment(
+pub(super) fn replay_segment(
     path: &Path,
     bytes: &Bytes,
     last_segment: bool,
@@ -236,7 +236,7 @@ fn has_record_after(bytes: &Bytes, offset: usize, next: u64) -> bool {
     })
 }
 
-fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, OpenError> {
+pub(super) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, OpenError> {
     let mut segments = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| OpenError::io(dir, e))? {
         let entry = entry.map_err(|e| OpenError::io(dir, e))?;
@@ -254,9 +254,14 @@ fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, OpenError> {
     Ok(segments)
 }
 
+/// The path of the segment whose first event is at position `first`.
+pub(super) fn segment_path(dir: &Path, first: u64) -> PathBuf {
+    dir.join(format!("{first:020}.log"))
+}
+
 /// Creates the segment for events from position `first` on, durably.
 fn create_segment(dir: &Path, first: u64) -> Result<PathBuf, OpenError> {
-    let path = dir.join(format!("{first:020}.log"));
+    let path = segment_path(dir, first);
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -26,7 +26,33 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
+//!
+//! # Reading a store another process has open
+//!
+//! [`EmbeddedStore::open_read_only`] opens a store without its lock and
+//! without changing any file, so a tool can read a store while the
+//! application that owns it is running. It follows that application's
+//! appends: reads and subscriptions see them within about 50 ms.
+//!
+//! ```
+//! use dcb_core::embedded::EmbeddedStore;
+//! use dcb_core::{Event, EventStore, EventType, Query};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let dir = std::env::temp_dir().join(format!("dcb-doc-{}", dcb_core::Uuid::new_v4()));
+//! let store = EmbeddedStore::open(&dir)?;
+//! let reader = EmbeddedStore::open_read_only(&dir)?;
+//! let mut new_events = reader.subscribe(Query::all(), None);
+//! store.append(vec![Event::new(EventType::from_static("Opened"), "{}")], None).await?;
+//! assert_eq!(new_events.next().await?.position.get(), 1);
+//! assert!(reader.append(vec![Event::new(EventType::from_static("Opened"), "{}")], None).await.is_err());
+//! # drop((store, reader, new_events));
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
 
+mod follow;
 mod lock;
 mod log;
 mod record;
@@ -34,8 +60,8 @@ mod writer;
 
 use std::future::{Future, ready};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -165,6 +191,14 @@ pub enum OpenError {
         /// The file.
         file: PathBuf,
     },
+    /// A read-only open found no store to read.
+    #[error("there is no dcb store in {}: {reason}", dir.display())]
+    NoStore {
+        /// The directory given.
+        dir: PathBuf,
+        /// What is missing.
+        reason: &'static str,
+    },
     /// An I/O error on a file of the store.
     #[error("cannot use {}: {source}", path.display())]
     Io {
@@ -192,6 +226,7 @@ impl OpenError {
 ///   concurrent appends share one sync.
 /// - Reads are served from memory and never wait for a sync.
 /// - One process at a time: a second one waits for the directory's lock.
+///   Any number of others may [open it read-only](Self::open_read_only).
 /// - Clones share the same store; the last one to be dropped waits for the
 ///   writer to finish what was submitted.
 #[derive(Clone)]
@@ -205,9 +240,16 @@ struct Inner {
     signal: Arc<AppendSignal>,
     limits: Limits,
     recovery: Recovery,
+    /// Where appends go; `None` once closed, and always when read-only.
     requests: Mutex<Option<mpsc::Sender<Request>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    /// A read-only store's follower stops when this is dropped.
+    stop_follower: Mutex<Option<mpsc::Sender<()>>>,
+    /// The writer thread, or a read-only store's follower thread.
+    worker: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<writer::Counters>,
+    read_only: bool,
+    /// Why a read-only store's follower stopped.
+    follow_failure: Arc<OnceLock<String>>,
 }
 
 impl EmbeddedStore {
@@ -254,10 +296,69 @@ impl EmbeddedStore {
                 limits: options.limits,
                 recovery: replayed.recovery,
                 requests: Mutex::new(Some(sender)),
-                writer: Mutex::new(Some(writer)),
+                stop_follower: Mutex::new(None),
+                worker: Mutex::new(Some(writer)),
                 counters,
+                read_only: false,
+                follow_failure: Arc::default(),
             }),
         })
+    }
+
+    /// Opens the store in `dir` for reading only, while another process may
+    /// have it open for writing.
+    ///
+    /// It takes no lock and changes no file: a damaged record at the end of
+    /// the log is skipped rather than cut off, since a writer may be in the
+    /// middle of writing it (damage anywhere else is still
+    /// [`OpenError::Corrupt`]). A thread then follows the log, reading
+    /// every 50 ms the records another process completed, so reads and
+    /// subscriptions see its appends. Appends fail with
+    /// [`AppendError::ReadOnly`]. A missing directory, or one without
+    /// segment files or a `LOCK` file, is [`OpenError::NoStore`].
+    ///
+    /// Opening reads the whole log, like [`open`](Self::open).
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<EmbeddedStore, OpenError> {
+        let dir = dir.as_ref();
+        let (follower, replayed) = follow::Follower::open(dir)?;
+        let mut state = State::default();
+        for events in replayed.records {
+            state.push(events);
+        }
+        state.publish();
+        let state = Arc::new(RwLock::new(state));
+        let signal = Arc::new(AppendSignal::default());
+        let failure = Arc::new(OnceLock::new());
+        let (stop, stopped) = mpsc::channel();
+        let worker = follow::spawn(
+            follower,
+            Arc::clone(&state),
+            Arc::clone(&signal),
+            stopped,
+            Arc::clone(&failure),
+        )
+        .map_err(|e| OpenError::io(dir, e))?;
+        Ok(EmbeddedStore {
+            inner: Arc::new(Inner {
+                dir: dir.to_owned(),
+                state,
+                signal,
+                limits: Limits::default(),
+                recovery: replayed.recovery,
+                requests: Mutex::new(None),
+                stop_follower: Mutex::new(Some(stop)),
+                worker: Mutex::new(Some(worker)),
+                counters: Arc::default(),
+                read_only: true,
+                follow_failure: failure,
+            }),
+        })
+    }
+
+    /// Whether the store was opened with [`open_read_only`](Self::open_read_only).
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only
     }
 
     /// The store's directory.
@@ -295,7 +396,8 @@ impl EmbeddedStore {
     }
 
     /// Waits for the writer to finish every submitted append and releases
-    /// the directory's lock. Appends on clones made before fail afterwards.
+    /// the directory's lock (for a read-only store: stops following the
+    /// log). Appends on clones made before fail afterwards.
     pub fn close(self) {
         self.inner.shut_down();
     }
@@ -311,6 +413,11 @@ impl EmbeddedStore {
             .check_append(&events)
             .map_err(AppendError::from)
             .and_then(|()| {
+                if self.inner.read_only {
+                    return Err(AppendError::ReadOnly {
+                        store: format!("the store in {}", self.inner.dir.display()),
+                    });
+                }
                 let (reply, outcome) = tokio::sync::oneshot::channel();
                 let requests = self.inner.requests.lock();
                 let sender = requests.as_ref().ok_or_else(closed)?;
@@ -341,8 +448,9 @@ fn closed() -> AppendError {
 impl Inner {
     fn shut_down(&self) {
         drop(self.requests.lock().take());
-        if let Some(writer) = self.writer.lock().take() {
-            let _ = writer.join();
+        drop(self.stop_follower.lock().take());
+        if let Some(worker) = self.worker.lock().take() {
+            let _ = worker.join();
         }
     }
 }
@@ -392,8 +500,27 @@ impl EventStore for EmbeddedStore {
     }
 
     async fn wait_for_append(&self, after: Option<Position>) -> Result<(), ReadError> {
-        self.inner.signal.wait_past(&self.inner.state, after).await;
-        Ok(())
+        if !self.inner.read_only {
+            self.inner.signal.wait_past(&self.inner.state, after).await;
+            return Ok(());
+        }
+        // The follower wakes the signal too, but it may also stop on an
+        // error, which the signal cannot carry: look for that now and then.
+        loop {
+            if let Some(reason) = self.inner.follow_failure.get() {
+                return Err(ReadError::Backend(BackendError::new(format!(
+                    "the read-only store in {} stopped following the log: {reason}",
+                    self.inner.dir.display()
+                ))));
+            }
+            let wait = self.inner.signal.wait_past(&self.inner.state, after);
+            if tokio::time::timeout(follow::FOLLOW_INTERVAL * 4, wait)
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+        }
     }
 }
 
@@ -402,6 +529,7 @@ impl std::fmt::Debug for EmbeddedStore {
         f.debug_struct("EmbeddedStore")
             .field("dir", &self.inner.dir)
             .field("events", &self.len())
+            .field("read_only", &self.inner.read_only)
             .finish_non_exhaustive()
     }
 }

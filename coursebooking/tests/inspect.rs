@@ -1,0 +1,549 @@
+//! The inspector binary `dcb` as a user runs it, on a course-booking store
+//! that the application keeps open: `head`, `read` with every filter
+//! against the store's own reads, decoded and undecodable data, `tail`,
+//! a closed pipe, and the errors with their exit statuses.
+//!
+//! The PostgreSQL test follows `tests/tests/postgres_support`: the server
+//! is `DCB_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
+//! when it is unreachable the test warns loudly and passes, unless
+//! `DCB_REQUIRE_POSTGRES=1`.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use coursebooking::decisions::DcbEnrolment;
+use coursebooking::{CourseId, Enrolment, StudentId};
+use dcb_core::embedded::EmbeddedStore;
+use dcb_core::postgres::{PostgresOptions, PostgresStore};
+use dcb_core::{
+    Event, EventStore, EventType, Position, Query, QueryItem, ReadOptions, SequencedEvent, Tag,
+    registry,
+};
+use serde_json::Value;
+
+/// How long a test waits for a line from `dcb tail` before it calls it
+/// hung; no result depends on it.
+const HANG: Duration = Duration::from_secs(120);
+
+fn dcb(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dcb"))
+        .args(args)
+        .env_remove("DCB_STORE")
+        .output()
+        .expect("the binary runs")
+}
+
+fn dcb_on(dir: &Path, args: &[&str]) -> Output {
+    let mut all = args.to_vec();
+    all.extend(["--store", dir.to_str().unwrap()]);
+    dcb(&all)
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).trim().to_owned()
+}
+
+fn lines(output: &Output) -> Vec<Value> {
+    assert!(output.status.success(), "{}", stderr(output));
+    stdout(output)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Data no registered type claims, and data a registered type cannot read.
+const UNKNOWN: &str = "LegacyThing";
+
+struct Booked {
+    maths: CourseId,
+    ada: StudentId,
+}
+
+/// Two courses, three students, some joins, one event of an unknown type
+/// and one that its registered type cannot decode.
+async fn book<S: EventStore + Clone>(store: &S) -> Booked {
+    let app = DcbEnrolment::new(store.clone());
+    let maths = app.register_course("Maths", 3).await.unwrap();
+    let french = app.register_course("French", 3).await.unwrap();
+    let ada = app.register_student("Ada", 2).await.unwrap();
+    let bob = app.register_student("Bob", 2).await.unwrap();
+    let eve = app.register_student("Eve", 2).await.unwrap();
+    app.join_course(ada, maths).await.unwrap();
+    app.join_course(bob, maths).await.unwrap();
+    app.join_course(ada, french).await.unwrap();
+    store
+        .append(
+            vec![
+                Event::new(EventType::from_static(UNKNOWN), "hello")
+                    .with_tags([Tag::from_static("legacy:1")])
+                    .with_id(dcb_core::Uuid::from_u128(42)),
+                Event::new(EventType::from_static("CourseRegistered"), "not json"),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    app.join_course(eve, french).await.unwrap();
+    Booked { maths, ada }
+}
+
+/// Checks that the printed lines are the events of the store's read, with
+/// their data decoded as the registry decodes it.
+fn assert_lines_are(printed: &[Value], events: &[SequencedEvent]) {
+    let positions = |values: &[Value]| -> Vec<u64> {
+        values
+            .iter()
+            .map(|v| v["position"].as_u64().unwrap())
+            .collect()
+    };
+    let expected: Vec<u64> = events.iter().map(|e| e.position.get()).collect();
+    assert_eq!(positions(printed), expected);
+    for (line, event) in printed.iter().zip(events) {
+        assert_eq!(line["type"], event.event_type().as_str());
+        let tags: Vec<&str> = event.tags().iter().map(Tag::as_str).collect();
+        assert_eq!(line["tags"], serde_json::json!(tags));
+        match event.id() {
+            Some(id) => assert_eq!(line["id"], id.to_string()),
+            None => assert!(line["id"].is_null()),
+        }
+        match registry::to_json(event) {
+            Ok(data) => assert_eq!(line["data"], data),
+            Err(_) => assert!(line["data_base64"].is_string(), "{line}"),
+        }
+    }
+}
+
+#[test]
+fn head_and_read_match_the_store_it_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = runtime();
+    // The application keeps the store open while the inspector reads it.
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let booked = runtime.block_on(book(&store));
+    let read = |query: Query, options: ReadOptions| {
+        runtime
+            .block_on(store.read_to_end(&query, options))
+            .unwrap()
+            .events
+    };
+
+    let head = runtime.block_on(store.head()).unwrap().unwrap();
+    let output = dcb_on(dir.path(), &["head"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), format!("{head}\n"));
+
+    let joined = EventType::from_static("StudentJoinedCourse");
+    let registered = EventType::from_static("CourseRegistered");
+    let maths = Tag::new(format!("course:{}", booked.maths)).unwrap();
+    let ada = Tag::new(format!("student:{}", booked.ada)).unwrap();
+    let cases: Vec<(Vec<String>, Query, ReadOptions)> = vec![
+        (vec![], Query::all(), ReadOptions::new()),
+        (
+            vec!["--type".into(), joined.to_string()],
+            QueryItem::new().types([joined.clone()]).into(),
+            ReadOptions::new(),
+        ),
+        (
+            vec![
+                "--type".into(),
+                joined.to_string(),
+                "--type".into(),
+                registered.to_string(),
+            ],
+            QueryItem::new()
+                .types([joined.clone(), registered.clone()])
+                .into(),
+            ReadOptions::new(),
+        ),
+        (
+            vec!["--tag".into(), maths.to_string()],
+            QueryItem::new().tags([maths.clone()]).into(),
+            ReadOptions::new(),
+        ),
+        (
+            vec![
+                "--tag".into(),
+                maths.to_string(),
+                "--tag".into(),
+                ada.to_string(),
+            ],
+            QueryItem::new().tags([maths.clone(), ada.clone()]).into(),
+            ReadOptions::new(),
+        ),
+        (
+            vec![
+                "--type".into(),
+                joined.to_string(),
+                "--tag".into(),
+                ada.to_string(),
+                "--after".into(),
+                "6".into(),
+            ],
+            QueryItem::new()
+                .types([joined.clone()])
+                .tags([ada.clone()])
+                .into(),
+            ReadOptions::new().after(Position::new(6)),
+        ),
+        (
+            vec!["--after".into(), "3".into(), "--limit".into(), "4".into()],
+            Query::all(),
+            ReadOptions::new().after(Position::new(3)).limit(4),
+        ),
+        (
+            vec!["--backwards".into(), "--limit".into(), "3".into()],
+            Query::all(),
+            ReadOptions::new().backwards().limit(3),
+        ),
+        (
+            vec!["--backwards".into(), "--tag".into(), maths.to_string()],
+            QueryItem::new().tags([maths.clone()]).into(),
+            ReadOptions::new().backwards(),
+        ),
+    ];
+    for (args, query, options) in cases {
+        let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+        args.insert(0, "read");
+        let printed = lines(&dcb_on(dir.path(), &args));
+        let events = read(query, options);
+        assert!(!events.is_empty(), "{args:?} selects something");
+        assert_lines_are(&printed, &events);
+    }
+}
+
+#[test]
+fn data_is_decoded_through_the_registry_or_shown_in_base64() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    runtime().block_on(book(&store));
+    let printed = lines(&dcb_on(dir.path(), &["read"]));
+
+    let maths = &printed[0];
+    assert_eq!(maths["type"], "CourseRegistered");
+    assert_eq!(maths["data"]["name"], "Maths");
+    assert_eq!(maths["data"]["places"], 3);
+    assert!(maths.get("data_base64").is_none());
+
+    let unknown = printed.iter().find(|l| l["type"] == UNKNOWN).unwrap();
+    assert_eq!(unknown["data_base64"], "aGVsbG8="); // "hello"
+    assert_eq!(unknown["tags"], serde_json::json!(["legacy:1"]));
+    assert_eq!(unknown["id"], "00000000-0000-0000-0000-00000000002a");
+    assert!(unknown.get("data").is_none() && unknown.get("decode_error").is_none());
+
+    // The next event, printed at the index of the unknown one's position.
+    let next = usize::try_from(unknown["position"].as_u64().unwrap()).unwrap();
+    let undecodable = &printed[next];
+    assert_eq!(undecodable["type"], "CourseRegistered");
+    assert_eq!(undecodable["data_base64"], "bm90IGpzb24="); // "not json"
+    let why = undecodable["decode_error"].as_str().unwrap();
+    assert!(why.contains("CourseRegistered"), "{why}");
+    // The listing went on past both.
+    assert_eq!(printed.last().unwrap()["type"], "StudentJoinedCourse");
+}
+
+/// Reads lines of `reader` on a thread of its own, so a test can wait for
+/// one with a timeout.
+fn line_reader(reader: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+#[test]
+fn tail_prints_events_as_they_are_appended() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = runtime();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let booked = runtime.block_on(book(&store));
+    let app = DcbEnrolment::new(store.clone());
+    let head = runtime.block_on(store.head()).unwrap().unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dcb"))
+        .args(["tail", "--type", "StudentJoinedCourse", "--store"])
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = line_reader(child.stdout.take().unwrap());
+    let err = line_reader(child.stderr.take().unwrap());
+    // It starts at the head, and says so before it waits.
+    assert_eq!(
+        err.recv_timeout(HANG).unwrap(),
+        format!("following the events after position {head}")
+    );
+
+    // A registration (not selected), then a join (selected).
+    let zoe = runtime.block_on(app.register_student("Zoe", 1)).unwrap();
+    runtime
+        .block_on(app.join_course(zoe, booked.maths))
+        .unwrap();
+    let line: Value = serde_json::from_str(&out.recv_timeout(HANG).unwrap()).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+
+    assert_eq!(line["position"], head.get() + 2);
+    assert_eq!(line["type"], "StudentJoinedCourse");
+    assert_eq!(line["data"]["student_id"], zoe.to_string());
+    assert_eq!(line["data"]["course_id"], booked.maths.to_string());
+}
+
+#[test]
+fn tail_after_a_position_prints_the_stored_events_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = runtime();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    runtime.block_on(book(&store));
+    let stored = runtime
+        .block_on(store.read_to_end(&Query::all(), ReadOptions::new().after(Position::new(8))))
+        .unwrap()
+        .events;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dcb"))
+        .args(["tail", "--after", "8", "--store"])
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = line_reader(child.stdout.take().unwrap());
+    let printed: Vec<Value> = stored
+        .iter()
+        .map(|_| serde_json::from_str(&out.recv_timeout(HANG).unwrap()).unwrap())
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_lines_are(&printed, &stored);
+}
+
+#[test]
+fn a_closed_pipe_ends_the_listing_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = runtime();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    // Far more output than the pipe and the output buffer hold, so the
+    // inspector is still writing when the reader goes away.
+    for batch in 0..40 {
+        let events = (0..100)
+            .map(|i| {
+                Event::new(
+                    EventType::from_static(UNKNOWN),
+                    format!("{batch}/{i}").repeat(20),
+                )
+            })
+            .collect();
+        runtime.block_on(store.append(events, None)).unwrap();
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dcb"))
+        .args(["read", "--store"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("{\"position\":1,"), "{first}");
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "");
+}
+
+/// Checks an error: the exit status, and one line on stderr containing
+/// `says`.
+fn assert_fails(output: &Output, status: i32, says: &str) {
+    let message = stderr(output);
+    assert_eq!(output.status.code(), Some(status), "{message}");
+    assert!(output.stdout.is_empty());
+    assert_eq!(message.lines().count(), 1, "one line: {message}");
+    assert!(message.starts_with("error: "), "{message}");
+    assert!(message.contains(says), "{message:?} should say {says:?}");
+}
+
+/// Checks a usage error that clap reports: status 2, the reason on the
+/// first line.
+fn assert_usage(output: &Output, says: &str) {
+    let message = stderr(output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    let first = message.lines().next().unwrap_or_default();
+    assert!(first.starts_with("error: "), "{message}");
+    assert!(first.contains(says), "{first:?} should say {says:?}");
+}
+
+#[test]
+fn wrong_stores_and_arguments_are_clear_errors() {
+    let parent = tempfile::tempdir().unwrap();
+    let missing = parent.path().join("missing");
+    assert_fails(&dcb_on(&missing, &["head"]), 2, "does not exist");
+    assert!(!missing.exists(), "the inspector does not create it");
+    assert_fails(
+        &dcb_on(parent.path(), &["read"]),
+        2,
+        "no segment files and no LOCK file",
+    );
+    assert_fails(&dcb(&["head"]), 2, "no store given");
+
+    let dir = tempfile::tempdir().unwrap();
+    drop(EmbeddedStore::open(dir.path()).unwrap());
+    let empty = dcb_on(dir.path(), &["head"]);
+    assert!(empty.status.success(), "{}", stderr(&empty));
+    assert_eq!(stdout(&empty), "none\n");
+
+    assert_usage(
+        &dcb_on(dir.path(), &["read", "--after", "0"]),
+        "positions start at 1",
+    );
+    assert_usage(
+        &dcb_on(dir.path(), &["read", "--after", "x"]),
+        "whole number",
+    );
+    assert_usage(&dcb_on(dir.path(), &["read", "--limit", "0"]), "at least 1");
+    assert_usage(&dcb_on(dir.path(), &["read", "--type", ""]), "--type");
+    assert_usage(&dcb_on(dir.path(), &["read", "--tag", "a\tb"]), "--tag");
+    assert_usage(&dcb_on(dir.path(), &["scan"]), "unrecognized subcommand");
+
+    assert_fails(
+        &dcb(&["head", "--store", "postgres://postgres@127.0.0.1:1/test"]),
+        1,
+        "cannot connect to PostgreSQL",
+    );
+    assert_fails(
+        &dcb(&["head", "--store", "postgresql://x@127.0.0.1:notaport/test"]),
+        2,
+        "invalid PostgreSQL URL",
+    );
+    assert_fails(
+        &dcb(&[
+            "head",
+            "--store",
+            "postgres://x@127.0.0.1/test",
+            "--schema",
+            "Bad-Name",
+        ]),
+        2,
+        "invalid schema name",
+    );
+}
+
+#[test]
+fn help_names_the_commands() {
+    let help = dcb(&["--help"]);
+    assert!(help.status.success());
+    let text = stdout(&help);
+    for command in ["head", "read", "tail", "--store", "DCB_STORE"] {
+        assert!(text.contains(command), "{text}");
+    }
+}
+
+fn postgres_url() -> String {
+    std::env::var("DCB_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+#[test]
+fn it_reads_a_postgres_store_in_its_schema() {
+    let runtime = runtime();
+    let url = postgres_url();
+    let schema = format!("dcb_test_{:032x}", dcb_core::Uuid::new_v4().as_u128());
+    let options = PostgresOptions::new(url.clone()).schema(schema.clone());
+    let store = match runtime.block_on(PostgresStore::connect_with(options)) {
+        Ok(store) => store,
+        Err(err) => {
+            assert!(
+                std::env::var("DCB_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "PostgreSQL at {url} is unreachable ({err}) and DCB_REQUIRE_POSTGRES=1"
+            );
+            eprintln!(
+                "\n!!!!!!!! WARNING: PostgreSQL at {url} is unreachable ({err}). \
+                 This test did NOT test the inspector on PostgreSQL. \
+                 Set DCB_REQUIRE_POSTGRES=1 to make this a failure. !!!!!!!!"
+            );
+            return;
+        }
+    };
+    let booked = runtime.block_on(book(&store));
+    let all = runtime
+        .block_on(store.read_to_end(&Query::all(), ReadOptions::new()))
+        .unwrap();
+    let maths = Tag::new(format!("course:{}", booked.maths)).unwrap();
+    let of_maths = runtime
+        .block_on(store.read_to_end(
+            &QueryItem::new().tags([maths.clone()]).into(),
+            ReadOptions::new(),
+        ))
+        .unwrap();
+
+    let on_schema = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--store", &url, "--schema", &schema]);
+        dcb(&all)
+    };
+    let head = on_schema(&["head"]);
+    assert!(head.status.success(), "{}", stderr(&head));
+    assert_eq!(stdout(&head), format!("{}\n", all.head.unwrap()));
+    assert_lines_are(&lines(&on_schema(&["read"])), &all.events);
+    assert_lines_are(
+        &lines(&on_schema(&["read", "--tag", maths.as_str()])),
+        &of_maths.events,
+    );
+    let missing = dcb(&["head", "--store", &url, "--schema", "dcb_no_such_schema"]);
+    assert_fails(&missing, 1, "dcb_no_such_schema");
+
+    // `tail` follows appends to PostgreSQL too.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dcb"))
+        .args(["tail", "--store", &url, "--schema", &schema])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = line_reader(child.stdout.take().unwrap());
+    let err = line_reader(child.stderr.take().unwrap());
+    let started = err.recv_timeout(HANG).unwrap();
+    assert!(
+        started.starts_with("following the events after position"),
+        "{started}"
+    );
+    let app = DcbEnrolment::new(store.clone());
+    let zoe = runtime.block_on(app.register_student("Zoe", 1)).unwrap();
+    let line: Value = serde_json::from_str(&out.recv_timeout(HANG).unwrap()).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line["position"].as_u64().unwrap() > all.head.unwrap().get());
+    assert_eq!(line["type"], "StudentRegistered");
+    assert_eq!(line["data"]["student_id"], zoe.to_string());
+
+    runtime.block_on(async {
+        let client = store.pool().get().await.unwrap();
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .await
+            .unwrap();
+    });
+}

@@ -1,0 +1,250 @@
+//! The read-only open: following a log that another process writes.
+//!
+//! A read-only store takes no lock and changes no file. Opening replays the
+//! segments as a normal open does, except that a damaged tail of the last
+//! segment is left alone — a writer may be in the middle of writing it.
+//! Then a follower thread looks, every [`FOLLOW_INTERVAL`], for records
+//! completed since: the rest of the segment it is reading, and the next
+//! segment once the writer has started one. It takes whole, checksummed
+//! records only, so a reader never sees part of an append.
+
+use std::fs::{self, File};
+use std::io::{ErrorKind, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+
+use super::log::{self, MAGIC, Replayed};
+use super::record::{self, Found};
+use super::{OpenError, Recovery};
+use crate::Event;
+use crate::index::{AppendSignal, State};
+
+/// How often a read-only store looks for records another process appended.
+pub(super) const FOLLOW_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Where a read-only store is in the log.
+pub(super) struct Follower {
+    dir: PathBuf,
+    /// The segment being read and the offset its whole records end at (0:
+    /// its magic is not read yet); `None` while the store has no segment.
+    segment: Option<(PathBuf, u64)>,
+    /// The position of the next event.
+    next: u64,
+}
+
+impl Follower {
+    /// Reads every whole record in `dir`, changing nothing.
+    pub(super) fn open(dir: &Path) -> Result<(Follower, Replayed), OpenError> {
+        let no_store = |reason| OpenError::NoStore {
+            dir: dir.to_owned(),
+            reason,
+        };
+        match fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(no_store("it is not a directory")),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(no_store("the directory does not exist"));
+            }
+            Err(e) => return Err(OpenError::io(dir, e)),
+        }
+        let segments = log::list_segments(dir)?;
+        if segments.is_empty() && !dir.join("LOCK").exists() {
+            return Err(no_store(
+                "the directory has no segment files and no LOCK file",
+            ));
+        }
+        let mut records = Vec::new();
+        let mut next = 1u64;
+        let mut segment = None;
+        let count = segments.len();
+        for (i, (first, path)) in segments.into_iter().enumerate() {
+            let last_segment = i + 1 == count;
+            if first != next {
+                return Err(OpenError::Corrupt {
+                    file: path,
+                    offset: 0,
+                    reason: format!(
+                        "the segment starts at position {first}, but the log continues at {next}"
+                    ),
+                });
+            }
+            let bytes = match fs::read(&path) {
+                Ok(bytes) => Bytes::from(bytes),
+                // A writer's recovery removed a segment it found half made.
+                Err(e) if last_segment && e.kind() == ErrorKind::NotFound => Bytes::new(),
+                Err(e) => return Err(OpenError::io(&path, e)),
+            };
+            if last_segment && bytes.len() < MAGIC.len() && MAGIC.starts_with(&bytes) {
+                // A segment being made: nothing in it yet.
+                segment = Some((path, 0));
+                break;
+            }
+            let end = log::replay_segment(&path, &bytes, last_segment, &mut next, &mut records)?;
+            segment = Some((path, end as u64));
+        }
+        let recovery = Recovery {
+            events: next - 1,
+            segments: count,
+            truncated: None,
+        };
+        let follower = Follower {
+            dir: dir.to_owned(),
+            segment,
+            next,
+        };
+        Ok((follower, Replayed { records, recovery }))
+    }
+
+    /// Reads the whole records completed since the last call into
+    /// `records`, in order. An error is final.
+    pub(super) fn poll(&mut self, records: &mut Vec<Vec<Event>>) -> Result<(), OpenError> {
+        loop {
+            let Some((path, _)) = self.segment.clone() else {
+                let first = log::segment_path(&self.dir, 1);
+                if !first.exists() {
+                    return Ok(());
+                }
+                self.segment = Some((first, 0));
+                continue;
+            };
+            self.read_segment(records)?;
+            let candidate = log::segment_path(&self.dir, self.next);
+            if path == candidate || !candidate.exists() {
+                return Ok(());
+            }
+            // The writer has started the next segment, which it does only
+            // once its last write to this one has returned: this one must
+            // now read to its end. Read it again, since the first read may
+            // have raced with that last write.
+            let before = self.next;
+            let damaged = self.read_segment(records)?;
+            if self.next != before {
+                continue;
+            }
+            if damaged {
+                return Err(OpenError::Corrupt {
+                    file: path,
+                    offset: self.segment.as_ref().map_or(0, |(_, offset)| *offset),
+                    reason: "the segment ends in a damaged record, but the log continues in \
+                             the next segment"
+                        .to_owned(),
+                });
+            }
+            self.segment = Some((candidate, 0));
+        }
+    }
+
+    /// Reads the whole records after the current offset of the current
+    /// segment; returns whether bytes that are not (yet) a whole record
+    /// follow them.
+    fn read_segment(&mut self, records: &mut Vec<Vec<Event>>) -> Result<bool, OpenError> {
+        let Some((path, offset)) = &mut self.segment else {
+            return Ok(false);
+        };
+        let mut file = match File::open(&*path) {
+            Ok(file) => file,
+            // A half-made segment that a writer's recovery removed; it
+            // makes it again.
+            Err(e) if e.kind() == ErrorKind::NotFound && *offset == 0 => return Ok(false),
+            Err(e) => return Err(OpenError::io(path, e)),
+        };
+        let len = file.metadata().map_err(|e| OpenError::io(path, e))?.len();
+        if len < *offset {
+            return Err(OpenError::Corrupt {
+                file: path.clone(),
+                offset: len,
+                reason: format!(
+                    "the segment was cut back to {len} bytes after {offset} bytes had been read \
+                     (a writer rolled back a failed write); open the store again"
+                ),
+            });
+        }
+        if len == *offset {
+            return Ok(false);
+        }
+        let mut buffer = Vec::with_capacity(usize::try_from(len - *offset).unwrap_or(0));
+        file.seek(SeekFrom::Start(*offset))
+            .and_then(|_| file.read_to_end(&mut buffer))
+            .map_err(|e| OpenError::io(path, e))?;
+        let bytes = Bytes::from(buffer);
+        let mut at = 0;
+        if *offset == 0 {
+            if bytes.len() < MAGIC.len() && MAGIC.starts_with(&bytes) {
+                return Ok(true);
+            }
+            if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+                return Err(OpenError::NotAStore { file: path.clone() });
+            }
+            at = MAGIC.len();
+        }
+        loop {
+            match record::decode(&bytes, at) {
+                Found::Record { first, events, len } => {
+                    if first != self.next {
+                        return Err(OpenError::Corrupt {
+                            file: path.clone(),
+                            offset: *offset + at as u64,
+                            reason: format!(
+                                "the record is for position {first}, but the log continues at {}",
+                                self.next
+                            ),
+                        });
+                    }
+                    self.next += events.len() as u64;
+                    records.push(events);
+                    at += len;
+                }
+                Found::End => {
+                    *offset += at as u64;
+                    return Ok(false);
+                }
+                Found::Damaged(_) => {
+                    *offset += at as u64;
+                    return Ok(true);
+                }
+            }
+        }
+    }
+}
+
+/// Starts the follower thread: every [`FOLLOW_INTERVAL`] it adds the new
+/// records to the index, publishes them and wakes subscriptions, until the
+/// sender of `stop` is dropped. An error stops it; it is kept in `failure`.
+pub(super) fn spawn(
+    mut follower: Follower,
+    state: Arc<RwLock<State>>,
+    signal: Arc<AppendSignal>,
+    stop: Receiver<()>,
+    failure: Arc<OnceLock<String>>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("dcb-embedded-follower".to_owned())
+        .spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(FOLLOW_INTERVAL) {
+                let mut records = Vec::new();
+                let polled = follower.poll(&mut records);
+                if !records.is_empty() {
+                    let mut state = state.write();
+                    for events in records {
+                        state.push(events);
+                    }
+                    state.publish();
+                    let wake = signal.has_waiters();
+                    drop(state);
+                    if wake {
+                        signal.wake();
+                    }
+                }
+                if let Err(err) = polled {
+                    let _ = failure.set(err.to_string());
+                    return;
+                }
+            }
+        })
+}

@@ -1,0 +1,143 @@
+//! The command line: its arguments and how their values are checked.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{EventType, Position, Query, QueryItem, Tag};
+
+/// Looks inside a dcb event store: its head, its events as JSON lines, and
+/// new events as they are appended.
+///
+/// Event data is decoded to JSON through the event types registered in this
+/// program; data of other types is shown as base64.
+#[derive(Parser, Debug)]
+#[command(name = "dcb", version)]
+pub(super) struct Cli {
+    /// The store: an embedded store's directory (opened read-only, so the
+    /// application may keep it open) or a `postgres://` URL.
+    #[arg(long, global = true, env = "DCB_STORE", value_name = "DIR|URL")]
+    pub(super) store: Option<String>,
+
+    /// The schema of a PostgreSQL store.
+    #[arg(long, global = true, value_name = "SCHEMA", default_value = "dcb")]
+    pub(super) schema: String,
+
+    #[command(subcommand)]
+    pub(super) command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub(super) enum Command {
+    /// Prints the position of the last event, or `none` for an empty store.
+    Head,
+    /// Prints the matching events, one JSON object per line.
+    Read {
+        #[command(flatten)]
+        filter: Filter,
+        /// Only events after this position.
+        #[arg(long, value_name = "POSITION", value_parser = parse_position)]
+        after: Option<Position>,
+        /// At most this many events (for --backwards, the newest ones).
+        #[arg(long, value_name = "N", value_parser = parse_limit)]
+        limit: Option<usize>,
+        /// Newest first.
+        #[arg(long)]
+        backwards: bool,
+    },
+    /// Prints the matching events as they are appended, one JSON object per
+    /// line, until interrupted. Starts at the store's current head unless
+    /// told otherwise.
+    Tail {
+        #[command(flatten)]
+        filter: Filter,
+        /// Start after this position instead: print the stored events after
+        /// it first.
+        #[arg(long, value_name = "POSITION", value_parser = parse_position)]
+        after: Option<Position>,
+        /// Start at the first event: print every stored event first.
+        #[arg(long, conflicts_with = "after")]
+        from_start: bool,
+    },
+}
+
+/// Which events a command shows.
+#[derive(Args, Debug)]
+pub(super) struct Filter {
+    /// Only events of this type; repeat it for any of several types.
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_type)]
+    types: Vec<EventType>,
+    /// Only events carrying this tag; repeat it for events carrying all of
+    /// several tags.
+    #[arg(long = "tag", value_name = "TAG", value_parser = parse_tag)]
+    tags: Vec<Tag>,
+}
+
+impl Filter {
+    /// The query: one item of the types and tags, or every event.
+    pub(super) fn query(&self) -> Query {
+        if self.types.is_empty() && self.tags.is_empty() {
+            return Query::all();
+        }
+        Query::from(
+            QueryItem::new()
+                .types(self.types.iter().cloned())
+                .tags(self.tags.iter().cloned()),
+        )
+    }
+}
+
+fn parse_type(value: &str) -> Result<EventType, String> {
+    EventType::new(value).map_err(|e| e.to_string())
+}
+
+fn parse_tag(value: &str) -> Result<Tag, String> {
+    Tag::new(value).map_err(|e| e.to_string())
+}
+
+fn parse_position(value: &str) -> Result<Position, String> {
+    let n: u64 = value
+        .parse()
+        .map_err(|_| "a position is a whole number, 1 or more".to_owned())?;
+    Position::new(n).ok_or_else(|| "positions start at 1".to_owned())
+}
+
+fn parse_limit(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("the limit must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("a limit is a whole number, 1 or more".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn several_types_are_any_and_several_tags_are_all() {
+        let cli = Cli::try_parse_from([
+            "dcb", "read", "--type", "A", "--type", "B", "--tag", "x:1", "--tag", "y:2",
+        ])
+        .unwrap();
+        let Command::Read { filter, .. } = cli.command else {
+            panic!("a read");
+        };
+        let query = filter.query();
+        assert_eq!(query.items().len(), 1);
+        assert_eq!(query.items()[0].event_types().len(), 2);
+        assert_eq!(query.items()[0].required_tags().len(), 2);
+    }
+
+    #[test]
+    fn zero_positions_and_limits_are_refused() {
+        assert!(Cli::try_parse_from(["dcb", "read", "--after", "0"]).is_err());
+        assert!(Cli::try_parse_from(["dcb", "read", "--limit", "0"]).is_err());
+        assert!(Cli::try_parse_from(["dcb", "read", "--type", ""]).is_err());
+        assert!(Cli::try_parse_from(["dcb", "tail", "--after", "3", "--from-start"]).is_err());
+    }
+}

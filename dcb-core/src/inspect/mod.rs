@@ -1,0 +1,266 @@
+//! The store inspector `dcb` (feature `inspect`): a command line that shows
+//! a store's head, prints its events as JSON lines, and follows new ones.
+//!
+//! Event data is opaque bytes to a store; the inspector shows it as JSON
+//! through the [`registry`](crate::registry) of the `#[derive(Event)]` types
+//! *linked into the running binary*. So an application builds its own
+//! inspector, in one line, in a binary of the crate that defines its events:
+//!
+//! ```no_run
+//! // src/bin/dcb.rs
+//! use std::process::ExitCode;
+//!
+//! fn main() -> ExitCode {
+//!     dcb_core::inspect::main()
+//! }
+//! ```
+//!
+//! (If the binary uses nothing else of the crate, the linker may leave the
+//! crate out, and its registrations with it: referring to any item of it, as
+//! `let _ = my_app::SomeEvent::TYPE;` does, keeps it in.)
+//!
+//! # Usage
+//!
+//! ```text
+//! dcb --store <DIR|URL> head
+//! dcb --store <DIR|URL> read [--type T]… [--tag K]… [--after P] [--limit N] [--backwards]
+//! dcb --store <DIR|URL> tail [--type T]… [--tag K]… [--after P | --from-start]
+//! ```
+//!
+//! - `--store` (or the environment variable `DCB_STORE`) is an embedded
+//!   store's directory, or a PostgreSQL URL starting with `postgres://` or
+//!   `postgresql://`, with `--schema` (default `dcb`). A directory is opened
+//!   [read-only](crate::embedded::EmbeddedStore::open_read_only): the
+//!   application may keep it open, and nothing is changed. A PostgreSQL
+//!   schema is never created or migrated.
+//! - Several `--type`s select events of any of these types; several `--tag`s
+//!   select events carrying all of these tags; both together select events
+//!   of one of the types carrying all the tags. No filter selects every event.
+//! - `head` prints the position of the last event, or `none` for an empty
+//!   store.
+//! - `read` streams the matching events, oldest first (newest first with
+//!   `--backwards`), so it prints any number of them in constant memory.
+//! - `tail` prints each matching event as it is appended, until interrupted.
+//!   It starts at the store's head, after `--after P`, or with
+//!   `--from-start` at the first event, printing the stored matches first;
+//!   it says where it started on standard error.
+//!
+//! Each event is one JSON object on one line:
+//!
+//! ```text
+//! {"position":7,"type":"StudentJoinedCourse","tags":["course:…","student:…"],"id":null,"data":{…}}
+//! ```
+//!
+//! `data` is the event decoded through its registered type. Data of a type
+//! that no Rust type in the binary is registered for comes as
+//! `"data_base64"` (the raw bytes, standard base64) instead; data that its
+//! registered type cannot decode comes as `"data_base64"` with a
+//! `"decode_error"` saying why. Neither stops the listing.
+//!
+//! # Exit status
+//!
+//! | status | meaning |
+//! |---|---|
+//! | 0 | done, or standard output was closed (as by `dcb read … \| head`) |
+//! | 1 | the store failed: unreachable server, damaged log, failed read |
+//! | 2 | a usage error: a bad argument, no store given, a directory that is not a store, an invalid URL |
+//!
+//! Every error is one line on standard error.
+//!
+//! # Example
+//!
+//! [`main_with_args`] runs the command line on given arguments:
+//!
+//! ```
+//! use std::process::ExitCode;
+//! use dcb_core::embedded::EmbeddedStore;
+//! use dcb_core::{Event, EventStore, EventType};
+//!
+//! let dir = std::env::temp_dir().join(format!("dcb-doc-{}", dcb_core::Uuid::new_v4()));
+//! let store = EmbeddedStore::open(&dir)?;
+//! let opened = Event::new(EventType::from_static("Opened"), "{}");
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! store.append(vec![opened], None).await?;
+//! # Ok::<(), dcb_core::AppendError>(())
+//! # })?;
+//!
+//! // Prints {"position":1,"type":"Opened","tags":[],"id":null,"data_base64":"e30="}
+//! let dir = dir.to_str().unwrap();
+//! let status = dcb_core::inspect::main_with_args(["dcb", "read", "--store", dir]);
+//! assert_eq!(status, ExitCode::SUCCESS);
+//! let status = dcb_core::inspect::main_with_args(["dcb", "read", "--store", dir, "--limit", "0"]);
+//! assert_eq!(status, ExitCode::from(2));
+//! # drop(store);
+//! # std::fs::remove_dir_all(dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod cli;
+mod open;
+mod output;
+
+use std::ffi::OsString;
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use futures_util::StreamExt;
+
+use self::cli::{Cli, Command};
+use self::open::Store;
+use crate::error::ReadError;
+use crate::{EventStore, ReadOptions};
+
+/// Runs the inspector on the process's arguments; see the [module](self).
+#[must_use]
+pub fn main() -> ExitCode {
+    main_with_args(std::env::args_os())
+}
+
+/// Runs the inspector on `args`, the first of which is the program's name.
+///
+/// It runs its own async runtime, so call it outside of one.
+#[must_use]
+pub fn main_with_args<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Help and version are "errors" too, printed to stdout, status 0.
+            let _ = err.print();
+            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
+        }
+    };
+    match run(cli) {
+        Ok(()) | Err(Failure::Closed) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Store(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Why a command stopped early.
+#[derive(Debug)]
+enum Failure {
+    /// A usage error: exit status 2.
+    Usage(String),
+    /// The store failed: exit status 1.
+    Store(String),
+    /// Standard output was closed: nobody reads any more, exit status 0.
+    Closed,
+}
+
+impl From<ReadError> for Failure {
+    fn from(err: ReadError) -> Failure {
+        Failure::Store(describe(&err))
+    }
+}
+
+/// The error's message followed by those of its causes that it does not
+/// already include: "connection refused" is worth a line's length.
+fn describe(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut cause = err.source();
+    while let Some(err) = cause {
+        let text = err.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        cause = err.source();
+    }
+    message
+}
+
+impl From<io::Error> for Failure {
+    fn from(err: io::Error) -> Failure {
+        if err.kind() == io::ErrorKind::BrokenPipe {
+            Failure::Closed
+        } else {
+            Failure::Store(format!("cannot write to standard output: {err}"))
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let Some(store) = cli.store else {
+        return Err(Failure::Usage(
+            "no store given: pass --store DIR|URL or set DCB_STORE".to_owned(),
+        ));
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Store(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let store = if open::is_postgres_url(&store) {
+            open::postgres(&store, &cli.schema).await?
+        } else {
+            open::embedded(&store)?
+        };
+        match store {
+            Store::Embedded(store) => execute(store, cli.command).await,
+            Store::Postgres(store) => execute(store, cli.command).await,
+        }
+    })
+}
+
+async fn execute<S: EventStore + Clone>(store: S, command: Command) -> Result<(), Failure> {
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match command {
+        Command::Head => match store.head().await? {
+            Some(head) => writeln!(out, "{head}")?,
+            None => writeln!(out, "none")?,
+        },
+        Command::Read {
+            filter,
+            after,
+            limit,
+            backwards,
+        } => {
+            let mut options = ReadOptions::new().after(after);
+            if let Some(limit) = limit {
+                options = options.limit(limit);
+            }
+            if backwards {
+                options = options.backwards();
+            }
+            let mut events = store.read(&filter.query(), options).await?;
+            while let Some(event) = events.next().await {
+                output::write_event(&mut out, &event?)?;
+            }
+        }
+        Command::Tail {
+            filter,
+            after,
+            from_start,
+        } => {
+            let start = if from_start || after.is_some() {
+                after
+            } else {
+                store.head().await?
+            };
+            match start {
+                Some(start) => eprintln!("following the events after position {start}"),
+                None => eprintln!("following the events from the first one"),
+            }
+            let mut subscription = store.subscribe(filter.query(), start);
+            loop {
+                for event in subscription.next_batch().await? {
+                    output::write_event(&mut out, &event)?;
+                }
+                out.flush()?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! One JSON line per event.
+
+use std::io::{self, Write};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::SequencedEvent;
+use crate::registry::{self, InspectError};
+
+/// An event as the inspector prints it.
+///
+/// `data` is the event decoded through its registered type. When no type
+/// is registered, `data_base64` holds the raw bytes instead; when the
+/// registered type cannot decode them, `decode_error` says why, next to
+/// `data_base64`.
+#[derive(Serialize, Debug)]
+pub(super) struct Line<'a> {
+    position: u64,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    tags: Vec<&'a str>,
+    id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_base64: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decode_error: Option<String>,
+}
+
+impl<'a> Line<'a> {
+    pub(super) fn new(event: &'a SequencedEvent) -> Line<'a> {
+        let (data, decode_error) = match registry::to_json(event) {
+            Ok(data) => (Some(data), None),
+            Err(InspectError::Unknown { .. }) => (None, None),
+            Err(err) => (None, Some(err.to_string())),
+        };
+        Line {
+            position: event.position.get(),
+            event_type: event.event_type().as_str(),
+            tags: event.tags().iter().map(crate::Tag::as_str).collect(),
+            id: event.id(),
+            data_base64: data.is_none().then(|| STANDARD.encode(event.data())),
+            data,
+            decode_error,
+        }
+    }
+}
+
+/// Writes `event` as one line.
+pub(super) fn write_event(out: &mut impl Write, event: &SequencedEvent) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, &Line::new(event))?;
+    out.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Event, EventType, Position, Tag};
+
+    #[test]
+    fn an_unknown_type_shows_its_bytes_in_base64() {
+        let event = SequencedEvent {
+            position: Position::FIRST,
+            event: Event::new(EventType::from_static("NotRegistered.Anywhere"), "hi\u{0}")
+                .with_tags([Tag::from_static("b:2"), Tag::from_static("a:1")])
+                .with_id(Uuid::from_u128(1)),
+        };
+        let mut out = Vec::new();
+        write_event(&mut out, &event).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"position\":1,\"type\":\"NotRegistered.Anywhere\",\"tags\":[\"a:1\",\"b:2\"],\
+             \"id\":\"00000000-0000-0000-0000-000000000001\",\"data_base64\":\"aGkA\"}\n"
+        );
+    }
+}
