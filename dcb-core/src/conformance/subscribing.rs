@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::support::{append, ev, ev_data, join, read, tagged};
-use crate::{EventStore, Position, ReadOptions, SequencedEvent, Subscription};
+use crate::{EventStore, Position, Query, ReadOptions, SequencedEvent, Subscription};
 
 /// How long a case waits for an event it knows is coming before it
 /// declares the subscription stuck. Generous: it only bounds a hang.
@@ -29,6 +29,16 @@ async fn try_next<S: EventStore>(subscription: &mut Subscription<S>) -> Option<S
         .try_next()
         .await
         .unwrap_or_else(|e| panic!("try_next failed: {e}"))
+}
+
+/// The positions of the stored events matching `query`.
+async fn stored_positions<S: EventStore>(store: &S, query: &Query) -> Vec<u64> {
+    read(store, query, ReadOptions::new())
+        .await
+        .events
+        .iter()
+        .map(|event| event.position.get())
+        .collect()
 }
 
 fn batch(size: usize) -> NonZeroUsize {
@@ -144,12 +154,7 @@ pub async fn position_resumes_without_gaps_or_repeats<S: EventStore + 'static>(s
     while let Some(event) = try_next(&mut second).await {
         seen.push(event.position.get());
     }
-    let stored: Vec<u64> = read(&*store, &query, ReadOptions::new())
-        .await
-        .events
-        .iter()
-        .map(|event| event.position.get())
-        .collect();
+    let stored = stored_positions(&*store, &query).await;
     assert_eq!(
         seen, stored,
         "the two subscriptions together deliver each match once"
@@ -202,12 +207,7 @@ pub async fn live_under_concurrent_appends_misses_nothing<S: EventStore + 'stati
         positions.windows(2).all(|pair| pair[0] < pair[1]),
         "positions strictly increase: {positions:?}"
     );
-    let stored: Vec<u64> = read(&*store, &query, ReadOptions::new())
-        .await
-        .events
-        .iter()
-        .map(|event| event.position.get())
-        .collect();
+    let stored = stored_positions(&*store, &query).await;
     assert_eq!(
         positions, stored,
         "the subscription delivered exactly the stored matches"

@@ -270,12 +270,7 @@ impl EmbeddedStore {
         std::fs::create_dir_all(dir).map_err(|e| OpenError::io(dir, e))?;
         let lock = lock::acquire(dir, options.lock_timeout)?;
         let (log, replayed) = log::Log::open(dir, options.segment_size)?;
-        let mut state = State::default();
-        for events in replayed.records {
-            state.push(events);
-        }
-        state.publish();
-        let state = Arc::new(RwLock::new(state));
+        let state = published(replayed.records);
         let (sender, receiver) = mpsc::channel();
         let counters = Arc::new(writer::Counters::default());
         let signal = Arc::new(AppendSignal::default());
@@ -321,12 +316,7 @@ impl EmbeddedStore {
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<EmbeddedStore, OpenError> {
         let dir = dir.as_ref();
         let (follower, replayed) = follow::Follower::open(dir)?;
-        let mut state = State::default();
-        for events in replayed.records {
-            state.push(events);
-        }
-        state.publish();
-        let state = Arc::new(RwLock::new(state));
+        let state = published(replayed.records);
         let signal = Arc::new(AppendSignal::default());
         let failure = Arc::new(OnceLock::new());
         let (stop, stopped) = mpsc::channel();
@@ -522,6 +512,16 @@ impl EventStore for EmbeddedStore {
             }
         }
     }
+}
+
+/// The index of the events read from the log, all published.
+fn published(records: Vec<Vec<Event>>) -> Arc<RwLock<State>> {
+    let mut state = State::default();
+    for events in records {
+        state.push(events);
+    }
+    state.publish();
+    Arc::new(RwLock::new(state))
 }
 
 impl std::fmt::Debug for EmbeddedStore {
