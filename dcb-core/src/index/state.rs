@@ -73,6 +73,16 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// An empty state with room for `events` events and `tags` distinct
+    /// tags, so that neither table grows (and rehashes) until then.
+    pub(crate) fn with_capacity(events: usize, tags: usize) -> State {
+        State {
+            events: Vec::with_capacity(events),
+            by_tag: TagIndex::with_capacity(tags),
+            ..State::default()
+        }
+    }
+
     /// The last published position — what reads see — 0 when none.
     pub(crate) fn last(&self) -> Pos {
         self.published

@@ -34,6 +34,14 @@ pub(crate) struct TagIndex {
 }
 
 impl TagIndex {
+    /// An empty index with room for `tags` distinct tags.
+    pub(crate) fn with_capacity(tags: usize) -> TagIndex {
+        TagIndex {
+            hasher: RandomState::default(),
+            table: HashTable::with_capacity(tags),
+        }
+    }
+
     /// The hash the table files `tag` under; an append computes it once
     /// per tag for [`touch`](Self::touch) and [`push`](Self::push).
     pub(crate) fn hash(&self, tag: &Tag) -> u64 {
