@@ -74,8 +74,8 @@ impl InMemoryStore {
     /// A store grows as it fills; each time its event list or its tag index
     /// outgrows its room, that append moves the whole table (tens of
     /// milliseconds at a million tags). Sizing a store for a known load
-    /// spares those appends and the memory the moves touch. The sizes are
-    /// hints, not limits.
+    /// spares those appends; the tables' memory is still touched for the
+    /// first time as the store fills. The sizes are hints, not limits.
     ///
     /// ```
     /// use dcb_core::InMemoryStore;
