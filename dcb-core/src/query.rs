@@ -6,6 +6,11 @@ use std::sync::Arc;
 
 use crate::{Event, EventType, Tag, Tags};
 
+/// A decision's query item names a few event types: they live inline, so an
+/// item costs no allocation of its own (a query is built, and dropped, for
+/// every decision).
+type ItemTypes = smallvec::SmallVec<[EventType; 3]>;
+
 /// One alternative of a [`Query`]: event types (any of them) and tags (all
 /// of them).
 ///
@@ -25,7 +30,7 @@ use crate::{Event, EventType, Tag, Tags};
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct QueryItem {
-    types: Vec<EventType>,
+    types: ItemTypes,
     tags: Tags,
 }
 

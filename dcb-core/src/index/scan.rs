@@ -272,6 +272,12 @@ impl Walk<'_> {
 /// without planning a resumable one.
 pub(crate) fn first_match(state: &State, query: &Query, after: Option<Position>) -> Option<Pos> {
     let after = after.map_or(0, Position::get);
+    if after >= state.end() {
+        // Nothing is stored after `after`: the usual case for a decision
+        // whose read saw the store's last event (one writer, or no other
+        // write since the read), decided without touching an index.
+        return None;
+    }
     if query.is_all() || query.items().iter().any(is_unrestricted) {
         return (after < state.end()).then_some(after + 1);
     }

@@ -25,6 +25,10 @@ pub(crate) type Entry = u64;
 
 const TYPE_BITS: u32 = 24;
 
+/// How many of an event's tags [`State::push`] looks up before it pushes
+/// them.
+const TOUCH_AHEAD: usize = 4;
+
 /// The most distinct event types the store can index.
 pub(crate) const MAX_TYPES: usize = 1 << TYPE_BITS;
 
@@ -69,6 +73,16 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// An empty state with room for `events` events and `tags` distinct
+    /// tags, so that neither table grows (and rehashes) until then.
+    pub(crate) fn with_capacity(events: usize, tags: usize) -> State {
+        State {
+            events: Vec::with_capacity(events),
+            by_tag: TagIndex::with_capacity(tags),
+            ..State::default()
+        }
+    }
+
     /// The last published position — what reads see — 0 when none.
     pub(crate) fn last(&self) -> Pos {
         self.published
@@ -230,8 +244,21 @@ impl State {
             let type_id = self.intern(event.event_type());
             let entry = entry(position, type_id);
             self.by_type[type_id as usize].push(entry);
-            for tag in event.tags() {
-                self.by_tag.push(tag, entry);
+            for tags in event.tags().as_slice().chunks(TOUCH_AHEAD) {
+                let mut hashes = [0; TOUCH_AHEAD];
+                for (hash, tag) in hashes.iter_mut().zip(tags) {
+                    *hash = self.by_tag.hash(tag);
+                }
+                // Every tag is looked up before any is pushed: the lookups
+                // are independent, so their cache misses (likely, in a table
+                // of millions of tags) overlap instead of queueing.
+                let warm = tags.iter().zip(hashes).fold(0, |sum: Entry, (tag, hash)| {
+                    sum.wrapping_add(self.by_tag.touch(tag, hash))
+                });
+                std::hint::black_box(warm);
+                for (tag, hash) in tags.iter().zip(hashes) {
+                    self.by_tag.push(tag, hash, entry);
+                }
             }
             if let Some(id) = event.id() {
                 self.by_id.insert(id, position);

@@ -17,6 +17,10 @@ use crate::{Position, Query, SequencedEvent};
 /// How many events a read copies out per lock acquisition.
 const BATCH: usize = 256;
 
+/// Room for the positions of a decision's read (a few dozen matches), so
+/// that it does not grow its list of positions one doubling at a time.
+const FIRST_BATCH: usize = 32;
+
 /// Why a read buffers no more events.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stop {
@@ -66,7 +70,7 @@ impl IndexedEvents {
             backwards: options.backwards,
             remaining: options.limit.unwrap_or(usize::MAX),
             buffer: VecDeque::new(),
-            positions: Vec::new(),
+            positions: Vec::with_capacity(FIRST_BATCH),
             stop: None,
         };
         batches.fill(&guard);
@@ -114,6 +118,7 @@ impl Batches {
         // behind each clone's atomic increment.
         let warm: usize = positions.iter().map(|&p| state.event(p).prefetch()).sum();
         std::hint::black_box(warm);
+        self.buffer.reserve(positions.len());
         self.buffer.extend(positions.iter().filter_map(|&p| {
             Some(SequencedEvent {
                 position: Position::new(p)?,

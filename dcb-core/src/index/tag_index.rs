@@ -34,20 +34,46 @@ pub(crate) struct TagIndex {
 }
 
 impl TagIndex {
+    /// An empty index with room for `tags` distinct tags.
+    pub(crate) fn with_capacity(tags: usize) -> TagIndex {
+        TagIndex {
+            hasher: RandomState::default(),
+            table: HashTable::with_capacity(tags),
+        }
+    }
+
+    /// The hash the table files `tag` under; an append computes it once
+    /// per tag for [`touch`](Self::touch) and [`push`](Self::push).
+    pub(crate) fn hash(&self, tag: &Tag) -> u64 {
+        self.hasher.hash_one(tag.as_str())
+    }
+
     /// The entries of `tag`, ascending; empty when no event carries it.
     pub(crate) fn get(&self, tag: &Tag) -> &[Entry] {
-        let hash = self.hasher.hash_one(tag.as_str());
-        self.table
-            .find(hash, |e| {
-                e.hash == hash && e.text.as_slice() == tag.as_str().as_bytes()
-            })
+        self.find(tag, self.hash(tag))
             .map_or(&[], |e| e.entries.as_slice())
+    }
+
+    /// Reads what [`push`](Self::push) of `tag` will change — its slot and
+    /// the end of its posting list — and changes nothing: looking up every
+    /// tag of an event before pushing any lets their cache misses overlap.
+    /// The result only exists to be consumed (`std::hint::black_box`).
+    pub(crate) fn touch(&self, tag: &Tag, hash: u64) -> Entry {
+        self.find(tag, hash)
+            .and_then(|e| e.entries.last().copied())
+            .unwrap_or_default()
+    }
+
+    fn find(&self, tag: &Tag, hash: u64) -> Option<&TagEntry> {
+        self.table.find(hash, |e| {
+            e.hash == hash && e.text.as_slice() == tag.as_str().as_bytes()
+        })
     }
 
     /// Removes the last entry of `tag`'s list if it is at `position`, and
     /// the tag itself when no entry is left: the rollback of [`push`](Self::push).
     pub(crate) fn pop(&mut self, tag: &Tag, position: super::state::Pos) {
-        let hash = self.hasher.hash_one(tag.as_str());
+        let hash = self.hash(tag);
         let Ok(mut slot) = self.table.find_entry(hash, |e| {
             e.hash == hash && e.text.as_slice() == tag.as_str().as_bytes()
         }) else {
@@ -65,10 +91,9 @@ impl TagIndex {
         }
     }
 
-    /// Appends `entry` to the list of `tag`; entries must be pushed in
-    /// ascending order.
-    pub(crate) fn push(&mut self, tag: &Tag, entry: Entry) {
-        let hash = self.hasher.hash_one(tag.as_str());
+    /// Appends `entry` to the list of `tag`, whose [`hash`](Self::hash) is
+    /// `hash`; entries must be pushed in ascending order.
+    pub(crate) fn push(&mut self, tag: &Tag, hash: u64, entry: Entry) {
         match self.table.entry(
             hash,
             |e| e.hash == hash && e.text.as_slice() == tag.as_str().as_bytes(),

@@ -70,6 +70,29 @@ impl InMemoryStore {
         }
     }
 
+    /// An empty store with room for `events` events carrying `tags`
+    /// distinct tags, with the default [`Limits`].
+    ///
+    /// A store grows as it fills; each time its event list or its tag index
+    /// outgrows its room, that append moves the whole table (tens of
+    /// milliseconds at a million tags). Sizing a store for a known load
+    /// spares those appends; the tables' memory is still touched for the
+    /// first time as the store fills. The sizes are hints, not limits.
+    ///
+    /// ```
+    /// use dcb_core::InMemoryStore;
+    ///
+    /// let store = InMemoryStore::with_capacity(1_000_000, 1_100_000);
+    /// assert!(store.is_empty());
+    /// ```
+    #[must_use]
+    pub fn with_capacity(events: usize, tags: usize) -> InMemoryStore {
+        InMemoryStore {
+            state: Arc::new(RwLock::new(State::with_capacity(events, tags))),
+            limits: Limits::default(),
+        }
+    }
+
     /// The limits this store enforces.
     #[must_use]
     pub fn limits(&self) -> Limits {
