@@ -89,6 +89,7 @@ impl InMemoryStore {
     pub fn with_capacity(events: usize, tags: usize) -> InMemoryStore {
         InMemoryStore {
             state: Arc::new(RwLock::new(State::with_capacity(events, tags))),
+            signal: Arc::default(),
             limits: Limits::default(),
         }
     }
