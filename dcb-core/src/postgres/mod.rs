@@ -35,6 +35,7 @@
 //! # }
 //! ```
 
+mod locks;
 mod migrate;
 mod stream;
 
@@ -45,6 +46,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, QueueMode, Recycli
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
+use self::locks::LockKeys;
 pub use self::stream::PostgresEvents;
 use crate::error::{AppendError, BackendError, ReadError};
 use crate::read::ReadOptions;
@@ -166,6 +168,7 @@ struct Inner {
     pool: Pool,
     schema: String,
     limits: Limits,
+    keys: LockKeys,
     append_sql: String,
     read_sql: String,
     head_sql: String,
@@ -213,17 +216,14 @@ impl PostgresStore {
             inner: Arc::new(Inner {
                 pool,
                 limits: options.limits,
-                append_sql: migrate::render(
-                    "SELECT outcome, pos, dup_id FROM __SCHEMA__.dcb_append(\
-                     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    &schema,
-                ),
+                keys: LockKeys::new(&schema),
+                append_sql: migrate::render(APPEND_SQL, &schema),
                 read_sql: migrate::render(
                     "SELECT pos, event_type, data, tags, id FROM __SCHEMA__.dcb_read(\
-                     $1, $2, $3, $4, $5, $6, $7)",
+                     $1, $2, $3, $4, $5, $6, $7, $8)",
                     &schema,
                 ),
-                head_sql: migrate::render("SELECT __SCHEMA__.dcb_head()", &schema),
+                head_sql: migrate::render("SELECT __SCHEMA__.dcb_head($1)", &schema),
                 schema,
             }),
         })
@@ -247,65 +247,40 @@ impl PostgresStore {
         condition: Option<AppendCondition>,
     ) -> Result<Position, AppendError> {
         self.inner.limits.check_append(&events)?;
-        let n = events.len();
-        let mut types = Vec::with_capacity(n);
-        let mut data = Vec::with_capacity(n);
-        let mut tags = Vec::new();
-        let mut tag_counts = Vec::with_capacity(n);
-        let mut ids = Vec::with_capacity(n);
-        for event in &events {
-            types.push(event.event_type().as_str());
-            data.push(event.data().as_ref());
-            tags.extend(event.tags().iter().map(crate::Tag::as_str));
-            tag_counts.push(count(event.tags().len()));
-            ids.push(event.id());
-        }
-        let has_condition = condition.is_some();
-        let (query, after) = match &condition {
-            Some(c) => (c.fail_if_events_match.clone(), c.after),
-            None => (Query::all(), None),
-        };
-        let shape = QueryShape::of(&query);
-        let after = after.map(position_param);
-        let params: [&(dyn ToSql + Sync); 11] = [
-            &types,
-            &data,
-            &tags,
-            &tag_counts,
-            &ids,
-            &has_condition,
-            &shape.tags,
-            &shape.tag_counts,
-            &shape.types,
-            &shape.type_counts,
-            &after,
-        ];
+        let params = AppendParams::new(&self.inner.keys, &events, condition.as_ref());
         let client = self.inner.client().await.map_err(AppendError::Backend)?;
         let result = async {
             let statement = client.prepare_cached(&self.inner.append_sql).await?;
-            client.query_one(&statement, &params).await
+            client.query_one(&statement, &params.as_sql()).await
         }
         .await;
-        let row = match result {
-            Ok(row) => row,
+        match result {
+            Ok(row) => append_outcome(&row),
             Err(e) => {
                 discard(client);
-                return Err(AppendError::Backend(BackendError::with_source(
-                    "the append failed; it was written completely or not at all",
-                    e,
-                )));
+                Err(append_failed(e))
             }
-        };
-        let outcome: &str = row.get(0);
-        let position = row.get::<_, Option<i64>>(1).and_then(position_from);
-        match (outcome, position) {
-            ("ok", Some(position)) => Ok(position),
-            ("conflict", Some(conflicting)) => Err(AppendError::ConditionFailed { conflicting }),
-            ("duplicate", Some(position)) => match row.get::<_, Option<crate::Uuid>>(2) {
-                Some(id) => Err(AppendError::DuplicateEventId { id, position }),
-                None => Err(unexpected(outcome)),
-            },
-            _ => Err(unexpected(outcome)),
+        }
+    }
+
+    /// Runs an append inside the caller's open transaction, which then
+    /// holds its locks until it commits or rolls back: for tests that need
+    /// an append in flight. Not part of the API.
+    #[doc(hidden)]
+    pub async fn append_in_transaction(
+        &self,
+        transaction: &tokio_postgres::Transaction<'_>,
+        events: Vec<Event>,
+        condition: Option<AppendCondition>,
+    ) -> Result<Position, AppendError> {
+        self.inner.limits.check_append(&events)?;
+        let params = AppendParams::new(&self.inner.keys, &events, condition.as_ref());
+        match transaction
+            .query_one(&self.inner.append_sql, &params.as_sql())
+            .await
+        {
+            Ok(row) => append_outcome(&row),
+            Err(e) => Err(append_failed(e)),
         }
     }
 
@@ -318,7 +293,8 @@ impl PostgresStore {
         let shape = QueryShape::of(query);
         let after = options.after.map(position_param);
         let limit = options.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
-        let params: [&(dyn ToSql + Sync); 7] = [
+        let params: [&(dyn ToSql + Sync); 8] = [
+            &self.inner.keys.global,
             &shape.tags,
             &shape.tag_counts,
             &shape.types,
@@ -347,7 +323,14 @@ impl PostgresStore {
 
     async fn do_head(&self) -> Result<Option<Position>, ReadError> {
         let client = self.inner.client().await.map_err(ReadError::Backend)?;
-        match client.query_one(&self.inner.head_sql, &[]).await {
+        let result = async {
+            let statement = client.prepare_cached(&self.inner.head_sql).await?;
+            client
+                .query_one(&statement, &[&self.inner.keys.global])
+                .await
+        }
+        .await;
+        match result {
             Ok(row) => Ok(row.get::<_, Option<i64>>(0).and_then(position_from)),
             Err(e) => {
                 discard(client);
@@ -381,6 +364,103 @@ fn unexpected(outcome: &str) -> AppendError {
     )))
 }
 
+const APPEND_SQL: &str = "SELECT outcome, pos, dup_id FROM __SCHEMA__.dcb_append(\
+     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+fn append_failed(e: tokio_postgres::Error) -> AppendError {
+    AppendError::Backend(BackendError::with_source(
+        "the append failed; it was written completely or not at all",
+        e,
+    ))
+}
+
+fn append_outcome(row: &tokio_postgres::Row) -> Result<Position, AppendError> {
+    let outcome: &str = row.get(0);
+    let position = row.get::<_, Option<i64>>(1).and_then(position_from);
+    match (outcome, position) {
+        ("ok", Some(position)) => Ok(position),
+        ("conflict", Some(conflicting)) => Err(AppendError::ConditionFailed { conflicting }),
+        ("duplicate", Some(position)) => match row.get::<_, Option<crate::Uuid>>(2) {
+            Some(id) => Err(AppendError::DuplicateEventId { id, position }),
+            None => Err(unexpected(outcome)),
+        },
+        _ => Err(unexpected(outcome)),
+    }
+}
+
+/// The parameters of one `dcb_append` call.
+struct AppendParams<'a> {
+    types: Vec<&'a str>,
+    data: Vec<&'a [u8]>,
+    tags: Vec<&'a str>,
+    tag_counts: Vec<i32>,
+    ids: Option<Vec<Option<crate::Uuid>>>,
+    locks: Vec<i64>,
+    lock_modes: Vec<bool>,
+    alloc_key: i64,
+    has_condition: bool,
+    shape: QueryShape<'a>,
+    after: Option<i64>,
+}
+
+impl<'a> AppendParams<'a> {
+    fn new(
+        keys: &LockKeys,
+        events: &'a [Event],
+        condition: Option<&'a AppendCondition>,
+    ) -> AppendParams<'a> {
+        let n = events.len();
+        let mut types = Vec::with_capacity(n);
+        let mut data = Vec::with_capacity(n);
+        let mut tags = Vec::new();
+        let mut tag_counts = Vec::with_capacity(n);
+        let mut ids = Vec::with_capacity(n);
+        for event in events {
+            types.push(event.event_type().as_str());
+            data.push(event.data().as_ref());
+            tags.extend(event.tags().iter().map(crate::Tag::as_str));
+            tag_counts.push(count(event.tags().len()));
+            ids.push(event.id());
+        }
+        let (locks, lock_modes) = keys.for_append(events, condition);
+        AppendParams {
+            types,
+            data,
+            tags,
+            tag_counts,
+            // No ids: a NULL array, which the function skips at once.
+            ids: ids.iter().any(Option::is_some).then_some(ids),
+            locks,
+            lock_modes,
+            alloc_key: keys.alloc,
+            has_condition: condition.is_some(),
+            shape: condition.map_or_else(QueryShape::empty, |c| {
+                QueryShape::of(&c.fail_if_events_match)
+            }),
+            after: condition.and_then(|c| c.after).map(position_param),
+        }
+    }
+
+    fn as_sql(&self) -> [&(dyn ToSql + Sync); 14] {
+        [
+            &self.types,
+            &self.data,
+            &self.tags,
+            &self.tag_counts,
+            &self.ids,
+            &self.locks,
+            &self.lock_modes,
+            &self.alloc_key,
+            &self.has_condition,
+            &self.shape.tags,
+            &self.shape.tag_counts,
+            &self.shape.types,
+            &self.shape.type_counts,
+            &self.after,
+        ]
+    }
+}
+
 fn count(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
@@ -403,6 +483,15 @@ struct QueryShape<'a> {
 }
 
 impl<'a> QueryShape<'a> {
+    fn empty() -> QueryShape<'a> {
+        QueryShape {
+            tags: Vec::new(),
+            tag_counts: Vec::new(),
+            types: Vec::new(),
+            type_counts: Vec::new(),
+        }
+    }
+
     fn of(query: &'a Query) -> QueryShape<'a> {
         let items = query.items();
         let mut shape = QueryShape {
