@@ -220,12 +220,47 @@ fn a_read_never_skips_a_position_committed_late() {
                     .unwrap()
             })
         };
+        // So must a decision's read (items with tags: the plain statement
+        // behind the pipelined barrier) and head().
+        let tagged_reader = {
+            let store = store.clone();
+            let query = Query::from(QueryItem::new().tags([tag.clone()])).or(QueryItem::new()
+                .types([ty.clone()])
+                .tags([Tag::from_static("fast:1")]));
+            tokio::spawn(
+                async move { store.read_to_end(&query, ReadOptions::new()).await.unwrap() },
+            )
+        };
+        let head_reader = {
+            let store = store.clone();
+            tokio::spawn(async move { store.head().await.unwrap() })
+        };
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(
             !reader.is_finished(),
             "a read must wait while an append is in flight"
         );
+        assert!(
+            !tagged_reader.is_finished(),
+            "a decision's read must wait while an append is in flight"
+        );
+        assert!(
+            !head_reader.is_finished(),
+            "head() must wait while an append is in flight"
+        );
         tx.commit().await.unwrap();
+        let tagged = tagged_reader.await.unwrap();
+        assert_eq!(
+            tagged
+                .events
+                .iter()
+                .map(|e| e.position.get())
+                .collect::<Vec<_>>(),
+            vec![u64::try_from(pending).unwrap()],
+            "the decision's read shows the late commit"
+        );
+        assert!(tagged.head >= Some(fast), "its head covers the fast append");
+        assert!(head_reader.await.unwrap() >= Some(fast));
         let result = reader.await.unwrap();
         let positions: Vec<u64> = result.events.iter().map(|e| e.position.get()).collect();
         let head = result.head.expect("a head").get();

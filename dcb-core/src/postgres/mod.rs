@@ -44,7 +44,7 @@ use std::sync::Arc;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, QueueMode, RecyclingMethod};
 use tokio_postgres::NoTls;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 
 use self::locks::LockKeys;
 pub use self::stream::PostgresEvents;
@@ -171,6 +171,8 @@ struct Inner {
     keys: LockKeys,
     append_sql: String,
     read_sql: String,
+    barrier_sql: String,
+    tagged_read_sql: String,
     head_sql: String,
 }
 
@@ -223,7 +225,9 @@ impl PostgresStore {
                      $1, $2, $3, $4, $5, $6, $7, $8)",
                     &schema,
                 ),
-                head_sql: migrate::render("SELECT __SCHEMA__.dcb_head($1)", &schema),
+                barrier_sql: BARRIER_SQL.to_owned(),
+                tagged_read_sql: migrate::render(TAGGED_READ_SQL, &schema),
+                head_sql: migrate::render(HEAD_SQL, &schema),
                 schema,
             }),
         })
@@ -292,23 +296,54 @@ impl PostgresStore {
         options.check()?;
         let shape = QueryShape::of(query);
         let after = options.after.map(position_param);
-        let limit = options.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
-        let params: [&(dyn ToSql + Sync); 8] = [
-            &self.inner.keys.global,
-            &shape.tags,
-            &shape.tag_counts,
-            &shape.types,
-            &shape.type_counts,
-            &after,
-            &limit,
-            &options.backwards,
-        ];
         let client = self.inner.client().await.map_err(ReadError::Backend)?;
-        let result = async {
-            let statement = client.prepare_cached(&self.inner.read_sql).await?;
-            client.query_raw(&statement, params).await
-        }
-        .await;
+        let result = if options.limit.is_none() && shape.all_items_tagged() {
+            // A decision's read: the barrier, then one plain prepared
+            // statement, sent together (one round trip).
+            let (tag_offsets, type_offsets) = shape.offsets();
+            let after = after.unwrap_or(0);
+            let params: [&(dyn ToSql + Sync); 9] = [
+                &self.inner.keys.global,
+                &shape.tags,
+                &shape.tag_counts,
+                &tag_offsets,
+                &shape.types,
+                &shape.type_counts,
+                &type_offsets,
+                &after,
+                &options.backwards,
+            ];
+            async {
+                let lock = client.prepare_cached(&self.inner.barrier_sql).await?;
+                let read = client
+                    .prepare_typed_cached(&self.inner.tagged_read_sql, TAGGED_READ_TYPES)
+                    .await?;
+                let (_, rows) = futures_util::future::try_join(
+                    client.execute(&lock, &[&self.inner.keys.global]),
+                    client.query_raw(&read, params),
+                )
+                .await?;
+                Ok(rows)
+            }
+            .await
+        } else {
+            let limit = options.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
+            let params: [&(dyn ToSql + Sync); 8] = [
+                &self.inner.keys.global,
+                &shape.tags,
+                &shape.tag_counts,
+                &shape.types,
+                &shape.type_counts,
+                &after,
+                &limit,
+                &options.backwards,
+            ];
+            async {
+                let statement = client.prepare_cached(&self.inner.read_sql).await?;
+                client.query_raw(&statement, params).await
+            }
+            .await
+        };
         match result {
             Ok(rows) => Ok(PostgresEvents::new(rows, client, options)),
             Err(e) => {
@@ -323,11 +358,16 @@ impl PostgresStore {
 
     async fn do_head(&self) -> Result<Option<Position>, ReadError> {
         let client = self.inner.client().await.map_err(ReadError::Backend)?;
+        let key = &self.inner.keys.global;
         let result = async {
-            let statement = client.prepare_cached(&self.inner.head_sql).await?;
-            client
-                .query_one(&statement, &[&self.inner.keys.global])
-                .await
+            let lock = client.prepare_cached(&self.inner.barrier_sql).await?;
+            let head = client.prepare_cached(&self.inner.head_sql).await?;
+            let (_, row) = futures_util::future::try_join(
+                client.execute(&lock, &[key]),
+                client.query_one(&head, &[key]),
+            )
+            .await?;
+            Ok::<_, tokio_postgres::Error>(row)
         }
         .await;
         match result {
@@ -363,6 +403,72 @@ fn unexpected(outcome: &str) -> AppendError {
         "dcb_append returned an unexpected outcome {outcome:?}; is the schema migrated?"
     )))
 }
+
+/// The read barrier: the global key, exclusively, at session level. It is
+/// granted once no append is in flight (every append holds the key from
+/// its start to its commit), and sent in the same round trip as the
+/// statement it protects, whose snapshot is therefore taken after it. That
+/// statement releases it first thing: once the snapshot is taken, appends
+/// that start later take positions above every position it can see.
+const BARRIER_SQL: &str = "SELECT pg_advisory_lock($1)";
+
+/// `head()` after the barrier: releases it, and the last position.
+const HEAD_SQL: &str =
+    "SELECT (SELECT max(x.position) FROM __SCHEMA__.events x), pg_advisory_unlock($1)";
+
+/// A read whose items all have tags, without a limit (a decision's read),
+/// after the barrier. The first row is the head (`pos` = the snapshot's
+/// last position or NULL, the rest NULL); it is computed, and the barrier
+/// released, before the events are looked up. The events: per item, one
+/// range scan of the tag index on its first tag (the type checked in the
+/// index), deduplicated, then one primary-key lookup per candidate, which
+/// is kept if it matches an item in full. `OFFSET 0` keeps the lateral
+/// subqueries from being flattened. Parameters: $1 the barrier key, $2 the
+/// items' tags, $3 their counts, $4 each item's offset into $2, $5 the
+/// items' types, $6 their counts, $7 each item's offset into $5, $8 after
+/// (0 for none), $9 backwards.
+const TAGGED_READ_SQL: &str = "\
+WITH b AS MATERIALIZED (
+    SELECT (SELECT max(x.position) FROM __SCHEMA__.events x) AS head, pg_advisory_unlock($1) AS released
+)
+SELECT r.pos, r.event_type, r.data, r.tags, r.id FROM (
+    SELECT 0 AS part, 0::bigint AS ord, b.head AS pos, NULL::text AS event_type,
+           NULL::bytea AS data, NULL::text[] AS tags, NULL::uuid AS id
+    FROM b
+    UNION ALL
+    SELECT 1, CASE WHEN $9 THEN -e.position ELSE e.position END,
+           e.position, e.event_type, e.data, e.tags, e.id
+    FROM (SELECT DISTINCT t0.position
+          FROM generate_subscripts($3, 1) AS s(n)
+          CROSS JOIN LATERAL (
+              SELECT t.position FROM __SCHEMA__.event_tags t
+              WHERE t.tag = $2[$4[s.n] + 1] AND t.position > $8
+                AND ($6[s.n] = 0 OR t.event_type = ANY ($5[$7[s.n] + 1 : $7[s.n] + $6[s.n]]))
+              OFFSET 0
+          ) t0) m
+    CROSS JOIN LATERAL (
+        SELECT x.position, x.event_type, x.data, x.tags, x.id
+        FROM __SCHEMA__.events x WHERE x.position = m.position OFFSET 0
+    ) e
+    WHERE EXISTS (
+        SELECT 1 FROM generate_subscripts($3, 1) AS s2(n)
+        WHERE e.tags @> $2[$4[s2.n] + 1 : $4[s2.n] + $3[s2.n]]
+          AND ($6[s2.n] = 0 OR e.event_type = ANY ($5[$7[s2.n] + 1 : $7[s2.n] + $6[s2.n]])))
+) r
+ORDER BY r.part, r.ord";
+
+/// The parameter types of [`TAGGED_READ_SQL`].
+const TAGGED_READ_TYPES: &[Type] = &[
+    Type::INT8,
+    Type::TEXT_ARRAY,
+    Type::INT4_ARRAY,
+    Type::INT4_ARRAY,
+    Type::TEXT_ARRAY,
+    Type::INT4_ARRAY,
+    Type::INT4_ARRAY,
+    Type::INT8,
+    Type::BOOL,
+];
 
 const APPEND_SQL: &str = "SELECT outcome, pos, dup_id FROM __SCHEMA__.dcb_append(\
      $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
@@ -490,6 +596,25 @@ impl<'a> QueryShape<'a> {
             types: Vec::new(),
             type_counts: Vec::new(),
         }
+    }
+
+    fn all_items_tagged(&self) -> bool {
+        !self.tag_counts.is_empty() && self.tag_counts.iter().all(|&c| c > 0)
+    }
+
+    /// Each item's offset into `tags` and into `types`.
+    fn offsets(&self) -> (Vec<i32>, Vec<i32>) {
+        let prefix = |counts: &[i32]| {
+            counts
+                .iter()
+                .scan(0, |sum, &c| {
+                    let offset = *sum;
+                    *sum += c;
+                    Some(offset)
+                })
+                .collect()
+        };
+        (prefix(&self.tag_counts), prefix(&self.type_counts))
     }
 
     fn of(query: &'a Query) -> QueryShape<'a> {

@@ -14,6 +14,9 @@
 -- - The tag index carries the event type (index-only condition checks and
 --   type filters); the id index is partial (events without id add no entry).
 -- - The insert is inlined into dcb_append, with a plain path for one event.
+-- - Decision reads and head() are plain statements sent by the client right
+--   after the barrier lock (see postgres/mod.rs); dcb_head is gone, dcb_read
+--   remains for limited reads and items without tags.
 -- See the section "The PostgreSQL store" of docs/design.md.
 
 DROP FUNCTION __SCHEMA__.dcb_append(text[], bytea[], text[], integer[], uuid[], boolean, text[],
@@ -116,29 +119,6 @@ BEGIN
             RAISE;
     END;
     PERFORM pg_advisory_unlock(p_barrier);
-END
-$fn$;
-
--- The head: the last position once no append is in flight. A plain SQL
--- function would take its snapshot before the lock; PL/pgSQL takes a new
--- one for the statement after it.
-CREATE FUNCTION __SCHEMA__.dcb_head(p_barrier bigint) RETURNS bigint LANGUAGE plpgsql AS $fn$
-DECLARE
-    v_head bigint;
-BEGIN
-    PERFORM pg_advisory_lock(p_barrier);
-    BEGIN
-        v_head := (SELECT max(x.position) FROM __SCHEMA__.events x);
-    EXCEPTION
-        WHEN query_canceled THEN
-            PERFORM pg_advisory_unlock(p_barrier);
-            RAISE;
-        WHEN OTHERS THEN
-            PERFORM pg_advisory_unlock(p_barrier);
-            RAISE;
-    END;
-    PERFORM pg_advisory_unlock(p_barrier);
-    RETURN v_head;
 END
 $fn$;
 
