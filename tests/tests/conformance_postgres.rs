@@ -166,6 +166,30 @@ fn connecting_again_keeps_the_schema() {
     });
 }
 
+/// A decision's read (items with tags: the plain statement behind the
+/// pipelined barrier) and a `head()`, started in the background.
+fn decision_read_and_head(
+    store: &PostgresStore,
+    tag: &Tag,
+    ty: &EventType,
+) -> (
+    tokio::task::JoinHandle<ReadResult>,
+    tokio::task::JoinHandle<Option<Position>>,
+) {
+    let query = Query::from(QueryItem::new().tags([tag.clone()])).or(QueryItem::new()
+        .types([ty.clone()])
+        .tags([Tag::from_static("fast:1")]));
+    let reader = {
+        let store = store.clone();
+        tokio::spawn(async move { store.read_to_end(&query, ReadOptions::new()).await.unwrap() })
+    };
+    let store = store.clone();
+    (
+        reader,
+        tokio::spawn(async move { store.head().await.unwrap() }),
+    )
+}
+
 /// The out-of-order-commit rule: a transaction that allocated a lower
 /// position and commits late must not be skipped. A read that runs while
 /// it is pending either waits for it or reports a head below it; it never
@@ -222,19 +246,7 @@ fn a_read_never_skips_a_position_committed_late() {
         };
         // So must a decision's read (items with tags: the plain statement
         // behind the pipelined barrier) and head().
-        let tagged_reader = {
-            let store = store.clone();
-            let query = Query::from(QueryItem::new().tags([tag.clone()])).or(QueryItem::new()
-                .types([ty.clone()])
-                .tags([Tag::from_static("fast:1")]));
-            tokio::spawn(
-                async move { store.read_to_end(&query, ReadOptions::new()).await.unwrap() },
-            )
-        };
-        let head_reader = {
-            let store = store.clone();
-            tokio::spawn(async move { store.head().await.unwrap() })
-        };
+        let (tagged_reader, head_reader) = decision_read_and_head(&store, &tag, &ty);
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(
             !reader.is_finished(),
