@@ -3,8 +3,10 @@
 //! The store keeps its tables and functions in one schema (default `dcb`),
 //! created and migrated on connect from the versioned `.sql` files in
 //! `migrations/`, unless [`PostgresOptions::migrate`] is off. Every append
-//! and every read is **one round trip**: a call of a server-side function,
-//! `dcb_append` or `dcb_read`, with all values as bound parameters.
+//! and every read is **one round trip**, with all values as bound
+//! parameters: an append calls the server-side function `dcb_append`; a
+//! decision's read sends the read barrier and a prepared statement
+//! together; other reads call `dcb_read`.
 //!
 //! - Positions come from a sequence: they strictly increase and the events
 //!   of one append are consecutive, but an append that fails after taking
@@ -16,9 +18,9 @@
 //!   condition's tags and types and of their events' tags and types, so
 //!   appends on disjoint boundaries run in parallel.
 //! - No out-of-order commit is ever skipped: a read waits for the appends in
-//!   flight and holds new ones back while it takes its snapshot. Reads
+//!   flight and holds new ones back until it has taken its snapshot. Reads
 //!   therefore wait for in-flight appends, and appends wait for a read's
-//!   query.
+//!   snapshot (for reads through `dcb_read`, for its query).
 //!
 //! `docs/design.md` ("The PostgreSQL store") gives the argument in full.
 //!
