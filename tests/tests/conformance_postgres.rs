@@ -166,6 +166,30 @@ fn connecting_again_keeps_the_schema() {
     });
 }
 
+/// A decision's read (items with tags: the plain statement behind the
+/// pipelined barrier) and a `head()`, started in the background.
+fn decision_read_and_head(
+    store: &PostgresStore,
+    tag: &Tag,
+    ty: &EventType,
+) -> (
+    tokio::task::JoinHandle<ReadResult>,
+    tokio::task::JoinHandle<Option<Position>>,
+) {
+    let query = Query::from(QueryItem::new().tags([tag.clone()])).or(QueryItem::new()
+        .types([ty.clone()])
+        .tags([Tag::from_static("fast:1")]));
+    let reader = {
+        let store = store.clone();
+        tokio::spawn(async move { store.read_to_end(&query, ReadOptions::new()).await.unwrap() })
+    };
+    let store = store.clone();
+    (
+        reader,
+        tokio::spawn(async move { store.head().await.unwrap() }),
+    )
+}
+
 /// The out-of-order-commit rule: a transaction that allocated a lower
 /// position and commits late must not be skipped. A read that runs while
 /// it is pending either waits for it or reports a head below it; it never
@@ -177,7 +201,6 @@ fn a_read_never_skips_a_position_committed_late() {
             return;
         };
         let store = temp.store.clone();
-        let schema = format!("\"{}\"", store.schema());
         let ty = EventType::from_static("Noted");
         let tag = Tag::from_static("slow:1");
         store
@@ -191,20 +214,15 @@ fn a_read_never_skips_a_position_committed_late() {
             return;
         };
         let tx = slow.transaction().await.unwrap();
-        let row = tx
-            .query_one(
-                &format!(
-                    "SELECT outcome, pos FROM {schema}.dcb_append(\
-                     ARRAY['Noted'], ARRAY['slow'::bytea], ARRAY['slow:1'], ARRAY[1], \
-                     ARRAY[NULL::uuid], false, '{{}}', '{{}}', '{{}}', '{{}}', NULL)"
-                ),
-                &[],
+        let pending = store
+            .append_in_transaction(
+                &tx,
+                vec![Event::new(ty.clone(), "slow").with_tags([tag.clone()])],
+                None,
             )
             .await
             .unwrap();
-        let outcome: &str = row.get(0);
-        let pending: i64 = row.get(1);
-        assert_eq!(outcome, "ok");
+        let pending = i64::try_from(pending.get()).unwrap();
 
         // A fast writer on another boundary commits a higher position.
         let fast = store
@@ -226,12 +244,35 @@ fn a_read_never_skips_a_position_committed_late() {
                     .unwrap()
             })
         };
+        // So must a decision's read (items with tags: the plain statement
+        // behind the pipelined barrier) and head().
+        let (tagged_reader, head_reader) = decision_read_and_head(&store, &tag, &ty);
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(
             !reader.is_finished(),
             "a read must wait while an append is in flight"
         );
+        assert!(
+            !tagged_reader.is_finished(),
+            "a decision's read must wait while an append is in flight"
+        );
+        assert!(
+            !head_reader.is_finished(),
+            "head() must wait while an append is in flight"
+        );
         tx.commit().await.unwrap();
+        let tagged = tagged_reader.await.unwrap();
+        assert_eq!(
+            tagged
+                .events
+                .iter()
+                .map(|e| e.position.get())
+                .collect::<Vec<_>>(),
+            vec![u64::try_from(pending).unwrap()],
+            "the decision's read shows the late commit"
+        );
+        assert!(tagged.head >= Some(fast), "its head covers the fast append");
+        assert!(head_reader.await.unwrap() >= Some(fast));
         let result = reader.await.unwrap();
         let positions: Vec<u64> = result.events.iter().map(|e| e.position.get()).collect();
         let head = result.head.expect("a head").get();

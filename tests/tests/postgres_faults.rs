@@ -296,18 +296,17 @@ fn an_append_terminated_while_waiting_for_its_boundary_stores_nothing() {
         // An append of an event tagged `append:0`, left uncommitted: it holds
         // that tag's boundary lock.
         let tx = holder.transaction().await.unwrap();
-        let row = tx
-            .query_one(
-                &format!(
-                    "SELECT outcome FROM \"{schema}\".dcb_append(\
-                     ARRAY['Held'], ARRAY['held'::bytea], ARRAY['append:0'], ARRAY[1], \
-                     ARRAY[NULL::uuid], false, '{{}}', '{{}}', '{{}}', '{{}}', NULL)"
-                ),
-                &[],
+        store
+            .append_in_transaction(
+                &tx,
+                vec![
+                    Event::new(EventType::from_static("Held"), "held")
+                        .with_tags([Tag::from_static("append:0")]),
+                ],
+                None,
             )
             .await
             .unwrap();
-        assert_eq!(row.get::<_, &str>(0), "ok");
 
         // The store's append on that boundary waits for it.
         let events = batch(0, 3);

@@ -7,8 +7,14 @@ use super::ConnectError;
 /// The migrations, in order: (version, name, SQL). The SQL refers to the
 /// schema as `__SCHEMA__` (replaced by the quoted identifier) and
 /// `__SCHEMA_NAME__` (replaced by the bare, validated name).
-pub(super) const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "init", include_str!("migrations/0001_init.sql"))];
+pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "init", include_str!("migrations/0001_init.sql")),
+    (
+        2,
+        "fast_paths",
+        include_str!("migrations/0002_fast_paths.sql"),
+    ),
+];
 
 /// The longest schema name PostgreSQL keeps (NAMEDATALEN - 1).
 const MAX_SCHEMA_LEN: usize = 63;

@@ -3,8 +3,10 @@
 //! The store keeps its tables and functions in one schema (default `dcb`),
 //! created and migrated on connect from the versioned `.sql` files in
 //! `migrations/`, unless [`PostgresOptions::migrate`] is off. Every append
-//! and every read is **one round trip**: a call of a server-side function,
-//! `dcb_append` or `dcb_read`, with all values as bound parameters.
+//! and every read is **one round trip**, with all values as bound
+//! parameters: an append calls the server-side function `dcb_append`; a
+//! decision's read sends the read barrier and a prepared statement
+//! together; other reads call `dcb_read`.
 //!
 //! - Positions come from a sequence: they strictly increase and the events
 //!   of one append are consecutive, but an append that fails after taking
@@ -16,9 +18,9 @@
 //!   condition's tags and types and of their events' tags and types, so
 //!   appends on disjoint boundaries run in parallel.
 //! - No out-of-order commit is ever skipped: a read waits for the appends in
-//!   flight and holds new ones back while it takes its snapshot. Reads
+//!   flight and holds new ones back until it has taken its snapshot. Reads
 //!   therefore wait for in-flight appends, and appends wait for a read's
-//!   query.
+//!   snapshot (for reads through `dcb_read`, for its query).
 //!
 //! `docs/design.md` ("The PostgreSQL store") gives the argument in full.
 //!
@@ -35,6 +37,7 @@
 //! # }
 //! ```
 
+mod locks;
 mod migrate;
 mod stream;
 
@@ -43,8 +46,9 @@ use std::sync::Arc;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, QueueMode, RecyclingMethod};
 use tokio_postgres::NoTls;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 
+use self::locks::LockKeys;
 pub use self::stream::PostgresEvents;
 use crate::error::{AppendError, BackendError, ReadError};
 use crate::read::ReadOptions;
@@ -166,8 +170,11 @@ struct Inner {
     pool: Pool,
     schema: String,
     limits: Limits,
+    keys: LockKeys,
     append_sql: String,
     read_sql: String,
+    barrier_sql: String,
+    tagged_read_sql: String,
     head_sql: String,
 }
 
@@ -213,17 +220,16 @@ impl PostgresStore {
             inner: Arc::new(Inner {
                 pool,
                 limits: options.limits,
-                append_sql: migrate::render(
-                    "SELECT outcome, pos, dup_id FROM __SCHEMA__.dcb_append(\
-                     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    &schema,
-                ),
+                keys: LockKeys::new(&schema),
+                append_sql: migrate::render(APPEND_SQL, &schema),
                 read_sql: migrate::render(
                     "SELECT pos, event_type, data, tags, id FROM __SCHEMA__.dcb_read(\
-                     $1, $2, $3, $4, $5, $6, $7)",
+                     $1, $2, $3, $4, $5, $6, $7, $8)",
                     &schema,
                 ),
-                head_sql: migrate::render("SELECT __SCHEMA__.dcb_head()", &schema),
+                barrier_sql: BARRIER_SQL.to_owned(),
+                tagged_read_sql: migrate::render(TAGGED_READ_SQL, &schema),
+                head_sql: migrate::render(HEAD_SQL, &schema),
                 schema,
             }),
         })
@@ -247,65 +253,40 @@ impl PostgresStore {
         condition: Option<AppendCondition>,
     ) -> Result<Position, AppendError> {
         self.inner.limits.check_append(&events)?;
-        let n = events.len();
-        let mut types = Vec::with_capacity(n);
-        let mut data = Vec::with_capacity(n);
-        let mut tags = Vec::new();
-        let mut tag_counts = Vec::with_capacity(n);
-        let mut ids = Vec::with_capacity(n);
-        for event in &events {
-            types.push(event.event_type().as_str());
-            data.push(event.data().as_ref());
-            tags.extend(event.tags().iter().map(crate::Tag::as_str));
-            tag_counts.push(count(event.tags().len()));
-            ids.push(event.id());
-        }
-        let has_condition = condition.is_some();
-        let (query, after) = match &condition {
-            Some(c) => (c.fail_if_events_match.clone(), c.after),
-            None => (Query::all(), None),
-        };
-        let shape = QueryShape::of(&query);
-        let after = after.map(position_param);
-        let params: [&(dyn ToSql + Sync); 11] = [
-            &types,
-            &data,
-            &tags,
-            &tag_counts,
-            &ids,
-            &has_condition,
-            &shape.tags,
-            &shape.tag_counts,
-            &shape.types,
-            &shape.type_counts,
-            &after,
-        ];
+        let params = AppendParams::new(&self.inner.keys, &events, condition.as_ref());
         let client = self.inner.client().await.map_err(AppendError::Backend)?;
         let result = async {
             let statement = client.prepare_cached(&self.inner.append_sql).await?;
-            client.query_one(&statement, &params).await
+            client.query_one(&statement, &params.as_sql()).await
         }
         .await;
-        let row = match result {
-            Ok(row) => row,
+        match result {
+            Ok(row) => append_outcome(&row),
             Err(e) => {
                 discard(client);
-                return Err(AppendError::Backend(BackendError::with_source(
-                    "the append failed; it was written completely or not at all",
-                    e,
-                )));
+                Err(append_failed(e))
             }
-        };
-        let outcome: &str = row.get(0);
-        let position = row.get::<_, Option<i64>>(1).and_then(position_from);
-        match (outcome, position) {
-            ("ok", Some(position)) => Ok(position),
-            ("conflict", Some(conflicting)) => Err(AppendError::ConditionFailed { conflicting }),
-            ("duplicate", Some(position)) => match row.get::<_, Option<crate::Uuid>>(2) {
-                Some(id) => Err(AppendError::DuplicateEventId { id, position }),
-                None => Err(unexpected(outcome)),
-            },
-            _ => Err(unexpected(outcome)),
+        }
+    }
+
+    /// Runs an append inside the caller's open transaction, which then
+    /// holds its locks until it commits or rolls back: for tests that need
+    /// an append in flight. Not part of the API.
+    #[doc(hidden)]
+    pub async fn append_in_transaction(
+        &self,
+        transaction: &tokio_postgres::Transaction<'_>,
+        events: Vec<Event>,
+        condition: Option<AppendCondition>,
+    ) -> Result<Position, AppendError> {
+        self.inner.limits.check_append(&events)?;
+        let params = AppendParams::new(&self.inner.keys, &events, condition.as_ref());
+        match transaction
+            .query_one(&self.inner.append_sql, &params.as_sql())
+            .await
+        {
+            Ok(row) => append_outcome(&row),
+            Err(e) => Err(append_failed(e)),
         }
     }
 
@@ -317,22 +298,54 @@ impl PostgresStore {
         options.check()?;
         let shape = QueryShape::of(query);
         let after = options.after.map(position_param);
-        let limit = options.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
-        let params: [&(dyn ToSql + Sync); 7] = [
-            &shape.tags,
-            &shape.tag_counts,
-            &shape.types,
-            &shape.type_counts,
-            &after,
-            &limit,
-            &options.backwards,
-        ];
         let client = self.inner.client().await.map_err(ReadError::Backend)?;
-        let result = async {
-            let statement = client.prepare_cached(&self.inner.read_sql).await?;
-            client.query_raw(&statement, params).await
-        }
-        .await;
+        let result = if options.limit.is_none() && shape.all_items_tagged() {
+            // A decision's read: the barrier, then one plain prepared
+            // statement, sent together (one round trip).
+            let (tag_offsets, type_offsets) = shape.offsets();
+            let after = after.unwrap_or(0);
+            let params: [&(dyn ToSql + Sync); 9] = [
+                &self.inner.keys.global,
+                &shape.tags,
+                &shape.tag_counts,
+                &tag_offsets,
+                &shape.types,
+                &shape.type_counts,
+                &type_offsets,
+                &after,
+                &options.backwards,
+            ];
+            async {
+                let lock = client.prepare_cached(&self.inner.barrier_sql).await?;
+                let read = client
+                    .prepare_typed_cached(&self.inner.tagged_read_sql, TAGGED_READ_TYPES)
+                    .await?;
+                let (_, rows) = futures_util::future::try_join(
+                    client.execute(&lock, &[&self.inner.keys.global]),
+                    client.query_raw(&read, params),
+                )
+                .await?;
+                Ok(rows)
+            }
+            .await
+        } else {
+            let limit = options.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
+            let params: [&(dyn ToSql + Sync); 8] = [
+                &self.inner.keys.global,
+                &shape.tags,
+                &shape.tag_counts,
+                &shape.types,
+                &shape.type_counts,
+                &after,
+                &limit,
+                &options.backwards,
+            ];
+            async {
+                let statement = client.prepare_cached(&self.inner.read_sql).await?;
+                client.query_raw(&statement, params).await
+            }
+            .await
+        };
         match result {
             Ok(rows) => Ok(PostgresEvents::new(rows, client, options)),
             Err(e) => {
@@ -347,7 +360,19 @@ impl PostgresStore {
 
     async fn do_head(&self) -> Result<Option<Position>, ReadError> {
         let client = self.inner.client().await.map_err(ReadError::Backend)?;
-        match client.query_one(&self.inner.head_sql, &[]).await {
+        let key = &self.inner.keys.global;
+        let result = async {
+            let lock = client.prepare_cached(&self.inner.barrier_sql).await?;
+            let head = client.prepare_cached(&self.inner.head_sql).await?;
+            let (_, row) = futures_util::future::try_join(
+                client.execute(&lock, &[key]),
+                client.query_one(&head, &[key]),
+            )
+            .await?;
+            Ok::<_, tokio_postgres::Error>(row)
+        }
+        .await;
+        match result {
             Ok(row) => Ok(row.get::<_, Option<i64>>(0).and_then(position_from)),
             Err(e) => {
                 discard(client);
@@ -381,6 +406,169 @@ fn unexpected(outcome: &str) -> AppendError {
     )))
 }
 
+/// The read barrier: the global key, exclusively, at session level. It is
+/// granted once no append is in flight (every append holds the key from
+/// its start to its commit), and sent in the same round trip as the
+/// statement it protects, whose snapshot is therefore taken after it. That
+/// statement releases it first thing: once the snapshot is taken, appends
+/// that start later take positions above every position it can see.
+const BARRIER_SQL: &str = "SELECT pg_advisory_lock($1)";
+
+/// `head()` after the barrier: releases it, and the last position.
+const HEAD_SQL: &str =
+    "SELECT (SELECT max(x.position) FROM __SCHEMA__.events x), pg_advisory_unlock($1)";
+
+/// A read whose items all have tags, without a limit (a decision's read),
+/// after the barrier. The first row is the head (`pos` = the snapshot's
+/// last position or NULL, the rest NULL); it is computed, and the barrier
+/// released, before the events are looked up. The events: per item, one
+/// range scan of the tag index on its first tag (the type checked in the
+/// index), deduplicated, then one primary-key lookup per candidate, which
+/// is kept if it matches an item in full. `OFFSET 0` keeps the lateral
+/// subqueries from being flattened. Parameters: $1 the barrier key, $2 the
+/// items' tags, $3 their counts, $4 each item's offset into $2, $5 the
+/// items' types, $6 their counts, $7 each item's offset into $5, $8 after
+/// (0 for none), $9 backwards.
+const TAGGED_READ_SQL: &str = "\
+WITH b AS MATERIALIZED (
+    SELECT (SELECT max(x.position) FROM __SCHEMA__.events x) AS head, pg_advisory_unlock($1) AS released
+)
+SELECT r.pos, r.event_type, r.data, r.tags, r.id FROM (
+    SELECT 0 AS part, 0::bigint AS ord, b.head AS pos, NULL::text AS event_type,
+           NULL::bytea AS data, NULL::text[] AS tags, NULL::uuid AS id
+    FROM b
+    UNION ALL
+    SELECT 1, CASE WHEN $9 THEN -e.position ELSE e.position END,
+           e.position, e.event_type, e.data, e.tags, e.id
+    FROM (SELECT DISTINCT t0.position
+          FROM generate_subscripts($3, 1) AS s(n)
+          CROSS JOIN LATERAL (
+              SELECT t.position FROM __SCHEMA__.event_tags t
+              WHERE t.tag = $2[$4[s.n] + 1] AND t.position > $8
+                AND ($6[s.n] = 0 OR t.event_type = ANY ($5[$7[s.n] + 1 : $7[s.n] + $6[s.n]]))
+              OFFSET 0
+          ) t0) m
+    CROSS JOIN LATERAL (
+        SELECT x.position, x.event_type, x.data, x.tags, x.id
+        FROM __SCHEMA__.events x WHERE x.position = m.position OFFSET 0
+    ) e
+    WHERE EXISTS (
+        SELECT 1 FROM generate_subscripts($3, 1) AS s2(n)
+        WHERE e.tags @> $2[$4[s2.n] + 1 : $4[s2.n] + $3[s2.n]]
+          AND ($6[s2.n] = 0 OR e.event_type = ANY ($5[$7[s2.n] + 1 : $7[s2.n] + $6[s2.n]])))
+) r
+ORDER BY r.part, r.ord";
+
+/// The parameter types of [`TAGGED_READ_SQL`].
+const TAGGED_READ_TYPES: &[Type] = &[
+    Type::INT8,
+    Type::TEXT_ARRAY,
+    Type::INT4_ARRAY,
+    Type::INT4_ARRAY,
+    Type::TEXT_ARRAY,
+    Type::INT4_ARRAY,
+    Type::INT4_ARRAY,
+    Type::INT8,
+    Type::BOOL,
+];
+
+const APPEND_SQL: &str = "SELECT outcome, pos, dup_id FROM __SCHEMA__.dcb_append(\
+     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+fn append_failed(e: tokio_postgres::Error) -> AppendError {
+    AppendError::Backend(BackendError::with_source(
+        "the append failed; it was written completely or not at all",
+        e,
+    ))
+}
+
+fn append_outcome(row: &tokio_postgres::Row) -> Result<Position, AppendError> {
+    let outcome: &str = row.get(0);
+    let position = row.get::<_, Option<i64>>(1).and_then(position_from);
+    match (outcome, position) {
+        ("ok", Some(position)) => Ok(position),
+        ("conflict", Some(conflicting)) => Err(AppendError::ConditionFailed { conflicting }),
+        ("duplicate", Some(position)) => match row.get::<_, Option<crate::Uuid>>(2) {
+            Some(id) => Err(AppendError::DuplicateEventId { id, position }),
+            None => Err(unexpected(outcome)),
+        },
+        _ => Err(unexpected(outcome)),
+    }
+}
+
+/// The parameters of one `dcb_append` call.
+struct AppendParams<'a> {
+    types: Vec<&'a str>,
+    data: Vec<&'a [u8]>,
+    tags: Vec<&'a str>,
+    tag_counts: Vec<i32>,
+    ids: Option<Vec<Option<crate::Uuid>>>,
+    locks: Vec<i64>,
+    lock_modes: Vec<bool>,
+    alloc_key: i64,
+    has_condition: bool,
+    shape: QueryShape<'a>,
+    after: Option<i64>,
+}
+
+impl<'a> AppendParams<'a> {
+    fn new(
+        keys: &LockKeys,
+        events: &'a [Event],
+        condition: Option<&'a AppendCondition>,
+    ) -> AppendParams<'a> {
+        let n = events.len();
+        let mut types = Vec::with_capacity(n);
+        let mut data = Vec::with_capacity(n);
+        let mut tags = Vec::new();
+        let mut tag_counts = Vec::with_capacity(n);
+        let mut ids = Vec::with_capacity(n);
+        for event in events {
+            types.push(event.event_type().as_str());
+            data.push(event.data().as_ref());
+            tags.extend(event.tags().iter().map(crate::Tag::as_str));
+            tag_counts.push(count(event.tags().len()));
+            ids.push(event.id());
+        }
+        let (locks, lock_modes) = keys.for_append(events, condition);
+        AppendParams {
+            types,
+            data,
+            tags,
+            tag_counts,
+            // No ids: a NULL array, which the function skips at once.
+            ids: ids.iter().any(Option::is_some).then_some(ids),
+            locks,
+            lock_modes,
+            alloc_key: keys.alloc,
+            has_condition: condition.is_some(),
+            shape: condition.map_or_else(QueryShape::empty, |c| {
+                QueryShape::of(&c.fail_if_events_match)
+            }),
+            after: condition.and_then(|c| c.after).map(position_param),
+        }
+    }
+
+    fn as_sql(&self) -> [&(dyn ToSql + Sync); 14] {
+        [
+            &self.types,
+            &self.data,
+            &self.tags,
+            &self.tag_counts,
+            &self.ids,
+            &self.locks,
+            &self.lock_modes,
+            &self.alloc_key,
+            &self.has_condition,
+            &self.shape.tags,
+            &self.shape.tag_counts,
+            &self.shape.types,
+            &self.shape.type_counts,
+            &self.after,
+        ]
+    }
+}
+
 fn count(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
@@ -403,6 +591,34 @@ struct QueryShape<'a> {
 }
 
 impl<'a> QueryShape<'a> {
+    fn empty() -> QueryShape<'a> {
+        QueryShape {
+            tags: Vec::new(),
+            tag_counts: Vec::new(),
+            types: Vec::new(),
+            type_counts: Vec::new(),
+        }
+    }
+
+    fn all_items_tagged(&self) -> bool {
+        !self.tag_counts.is_empty() && self.tag_counts.iter().all(|&c| c > 0)
+    }
+
+    /// Each item's offset into `tags` and into `types`.
+    fn offsets(&self) -> (Vec<i32>, Vec<i32>) {
+        let prefix = |counts: &[i32]| {
+            counts
+                .iter()
+                .scan(0, |sum, &c| {
+                    let offset = *sum;
+                    *sum += c;
+                    Some(offset)
+                })
+                .collect()
+        };
+        (prefix(&self.tag_counts), prefix(&self.type_counts))
+    }
+
     fn of(query: &'a Query) -> QueryShape<'a> {
         let items = query.items();
         let mut shape = QueryShape {

@@ -1,0 +1,196 @@
+//! The advisory-lock keys of a conditional append, computed on the client.
+//!
+//! A key is a stable 64-bit hash (FNV-1a, then the `SplitMix64` finaliser) of
+//! the schema name and a tag, a type or a marker, so that every client of a
+//! schema — whatever its version or platform — computes the same keys, and
+//! stores in different schemas of one database rarely share one. Two texts
+//! that collide only make appends wait for each other; no conflict is lost
+//! (see "The PostgreSQL store" in `docs/design.md`).
+
+use crate::{AppendCondition, Event};
+
+/// An append that would need more boundary keys than this takes only the
+/// global key, exclusively: the server's lock table (sized by
+/// `max_locks_per_transaction`) must not be exhausted by one append.
+pub(super) const MAX_KEYS: usize = 32;
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(FNV_PRIME);
+    }
+    hash
+}
+
+fn finish(mut z: u64) -> i64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    i64::from_ne_bytes(z.to_ne_bytes())
+}
+
+/// The keys of one schema.
+#[derive(Clone, Debug)]
+pub(super) struct LockKeys {
+    seed: u64,
+    /// The global key: every append holds it (shared unless it needs the
+    /// global boundary) from its start to its commit; a read or `head()`
+    /// takes it exclusively.
+    pub(super) global: i64,
+    /// Guards the allocation of consecutive positions.
+    pub(super) alloc: i64,
+}
+
+impl LockKeys {
+    pub(super) fn new(schema: &str) -> LockKeys {
+        let seed = fnv(fnv(FNV_OFFSET, b"dcb:"), schema.as_bytes());
+        LockKeys {
+            seed,
+            global: finish(fnv(seed, b"*")),
+            alloc: finish(fnv(seed, b"#")),
+        }
+    }
+
+    fn tag(&self, tag: &str) -> i64 {
+        finish(fnv(fnv(self.seed, b"t"), tag.as_bytes()))
+    }
+
+    fn event_type(&self, event_type: &str) -> i64 {
+        finish(fnv(fnv(self.seed, b"y"), event_type.as_bytes()))
+    }
+
+    /// The locks an append takes, in the order to take them, and whether
+    /// each is exclusive: the global key first; then the boundary keys in
+    /// ascending order, each once in its strongest mode — exclusive for one
+    /// key per condition item (its first tag; without tags each of its
+    /// types; the global key for an empty item or query), shared for every
+    /// tag and type of the events; then, for a single-event append, the
+    /// allocation key, shared.
+    pub(super) fn for_append(
+        &self,
+        events: &[Event],
+        condition: Option<&AppendCondition>,
+    ) -> (Vec<i64>, Vec<bool>) {
+        let mut global_excl = false;
+        let mut wanted: Vec<(i64, bool)> = Vec::new();
+        for event in events {
+            wanted.push((self.event_type(event.event_type().as_str()), false));
+            wanted.extend(event.tags().iter().map(|t| (self.tag(t.as_str()), false)));
+        }
+        if let Some(condition) = condition {
+            let items = condition.fail_if_events_match.items();
+            if items.is_empty() {
+                global_excl = true;
+            }
+            for item in items {
+                if let Some(first) = item.required_tags().iter().next() {
+                    wanted.push((self.tag(first.as_str()), true));
+                } else if item.event_types().is_empty() {
+                    global_excl = true;
+                } else {
+                    wanted.extend(
+                        item.event_types()
+                            .iter()
+                            .map(|y| (self.event_type(y.as_str()), true)),
+                    );
+                }
+            }
+        }
+        // Ascending keys, exclusive before shared for one key; keep the first.
+        wanted.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        wanted.dedup_by_key(|w| w.0);
+        // A boundary key equal to the global key (a collision) is the
+        // global key.
+        if let Some(i) = wanted.iter().position(|w| w.0 == self.global) {
+            global_excl |= wanted.remove(i).1;
+        }
+        let mut keys = Vec::with_capacity(wanted.len() + 2);
+        let mut modes = Vec::with_capacity(wanted.len() + 2);
+        if wanted.len() + 1 > MAX_KEYS {
+            keys.push(self.global);
+            modes.push(true);
+        } else {
+            keys.push(self.global);
+            modes.push(global_excl);
+            for (key, excl) in wanted {
+                keys.push(key);
+                modes.push(excl);
+            }
+        }
+        if events.len() == 1 {
+            keys.push(self.alloc);
+            modes.push(false);
+        }
+        (keys, modes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EventType, Query, QueryItem, Tag};
+
+    fn event(tags: &[&'static str]) -> Event {
+        Event::new(EventType::from_static("Joined"), "{}")
+            .with_tags(tags.iter().map(|t| Tag::from_static(t)).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn keys_are_stable_and_per_schema() {
+        let a = LockKeys::new("dcb");
+        assert_eq!(a.tag("course:1"), LockKeys::new("dcb").tag("course:1"));
+        assert_ne!(a.tag("course:1"), LockKeys::new("other").tag("course:1"));
+        assert_ne!(a.tag("x"), a.event_type("x"));
+        // Fixed values: the keys must never change between versions, or
+        // clients of two versions would not exclude each other.
+        assert_eq!(finish(fnv(FNV_OFFSET, b"")), -780_787_492_076_525_413);
+        assert_eq!(a.tag("course:1"), 1_204_920_766_976_339_906);
+    }
+
+    #[test]
+    fn global_first_then_sorted_boundaries_then_allocation() {
+        let keys = LockKeys::new("dcb");
+        let condition = AppendCondition::new(Query::from(
+            QueryItem::new()
+                .types([EventType::from_static("Joined")])
+                .tags([Tag::from_static("course:1")]),
+        ));
+        let (locks, modes) =
+            keys.for_append(&[event(&["course:1", "student:1"])], Some(&condition));
+        assert_eq!(locks[0], keys.global);
+        assert!(!modes[0]);
+        assert_eq!(*locks.last().unwrap(), keys.alloc);
+        let middle = &locks[1..locks.len() - 1];
+        assert_eq!(middle.len(), 3, "course, student, type");
+        assert!(middle.windows(2).all(|w| w[0] < w[1]));
+        let course = middle
+            .iter()
+            .position(|&k| k == keys.tag("course:1"))
+            .unwrap();
+        assert!(modes[1 + course], "the condition's tag is exclusive");
+        assert_eq!(modes.iter().filter(|&&m| m).count(), 1);
+    }
+
+    #[test]
+    fn empty_queries_and_large_appends_take_the_global_key_exclusively() {
+        let keys = LockKeys::new("dcb");
+        let (locks, modes) = keys.for_append(
+            &[event(&[]), event(&[])],
+            Some(&AppendCondition::new(Query::all())),
+        );
+        assert_eq!(locks[0], keys.global);
+        assert!(modes[0]);
+        assert!(
+            !locks.contains(&keys.alloc),
+            "several events: no shared allocation key"
+        );
+        let many: Vec<Event> = (0..40)
+            .map(|i| event(&[]).with_tags([Tag::new(format!("thing:{i}")).unwrap()]))
+            .collect();
+        let (locks, modes) = keys.for_append(&many, None);
+        assert_eq!((locks, modes), (vec![keys.global], vec![true]));
+    }
+}
