@@ -14,6 +14,11 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "fast_paths",
         include_str!("migrations/0002_fast_paths.sql"),
     ),
+    (
+        3,
+        "read_models",
+        include_str!("migrations/0003_read_models.sql"),
+    ),
 ];
 
 /// The longest schema name PostgreSQL keeps (NAMEDATALEN - 1).

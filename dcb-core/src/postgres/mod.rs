@@ -39,16 +39,21 @@
 
 mod locks;
 mod migrate;
+mod notify;
+mod read_model;
 mod stream;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, QueueMode, RecyclingMethod};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{ToSql, Type};
 
 use self::locks::LockKeys;
+use self::notify::Notifier;
+pub use self::read_model::{MAX_READ_MODEL_NAME, PostgresStorage};
 pub use self::stream::PostgresEvents;
 use crate::error::{AppendError, BackendError, ReadError};
 use crate::read::ReadOptions;
@@ -72,6 +77,10 @@ pub struct PostgresOptions {
     pub pool_size: usize,
     /// The input limits appends are checked against.
     pub limits: Limits,
+    /// How often a waiting subscription asks for the head when no
+    /// notification woke it: the fallback for lost notifications and for
+    /// the time the notification connection is down. Defaults to 500 ms.
+    pub poll_interval: Duration,
 }
 
 impl PostgresOptions {
@@ -83,6 +92,7 @@ impl PostgresOptions {
             migrate: true,
             pool_size: 16,
             limits: Limits::default(),
+            poll_interval: Duration::from_millis(500),
         }
     }
 
@@ -111,6 +121,13 @@ impl PostgresOptions {
     #[must_use]
     pub fn limits(mut self, limits: Limits) -> PostgresOptions {
         self.limits = limits;
+        self
+    }
+
+    /// Sets how often waiting subscriptions poll when not notified.
+    #[must_use]
+    pub fn poll_interval(mut self, interval: Duration) -> PostgresOptions {
+        self.poll_interval = interval;
         self
     }
 }
@@ -176,6 +193,11 @@ struct Inner {
     barrier_sql: String,
     tagged_read_sql: String,
     head_sql: String,
+    /// Where the notification connection connects.
+    config: tokio_postgres::Config,
+    poll_interval: Duration,
+    /// Opened on the first append or wait.
+    notifier: OnceLock<Notifier>,
 }
 
 impl PostgresStore {
@@ -190,7 +212,7 @@ impl PostgresStore {
         let config: tokio_postgres::Config =
             options.url.parse().map_err(ConnectError::InvalidUrl)?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -230,6 +252,9 @@ impl PostgresStore {
                 barrier_sql: BARRIER_SQL.to_owned(),
                 tagged_read_sql: migrate::render(TAGGED_READ_SQL, &schema),
                 head_sql: migrate::render(HEAD_SQL, &schema),
+                config,
+                poll_interval: options.poll_interval,
+                notifier: OnceLock::new(),
                 schema,
             }),
         })
@@ -261,10 +286,39 @@ impl PostgresStore {
         }
         .await;
         match result {
-            Ok(row) => append_outcome(&row),
+            Ok(row) => {
+                let outcome = append_outcome(&row);
+                if outcome.is_ok() {
+                    self.notifier().appended();
+                }
+                outcome
+            }
             Err(e) => {
                 discard(client);
                 Err(append_failed(e))
+            }
+        }
+    }
+
+    /// The store's notification connection, started on first use.
+    fn notifier(&self) -> &Notifier {
+        self.inner
+            .notifier
+            .get_or_init(|| Notifier::start(self.inner.config.clone(), &self.inner.schema))
+    }
+
+    async fn do_wait_for_append(&self, after: Option<Position>) -> Result<(), ReadError> {
+        let wake_ups = self.notifier();
+        loop {
+            // Created before the head is read: a wake-up after the read
+            // resolves it.
+            let notified = wake_ups.notified();
+            if self.do_head().await? > after {
+                return Ok(());
+            }
+            tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep(self.inner.poll_interval) => {}
             }
         }
     }
@@ -662,6 +716,13 @@ impl EventStore for PostgresStore {
 
     fn head(&self) -> impl Future<Output = Result<Option<Position>, ReadError>> + Send {
         self.do_head()
+    }
+
+    fn wait_for_append(
+        &self,
+        after: Option<Position>,
+    ) -> impl Future<Output = Result<(), ReadError>> + Send {
+        self.do_wait_for_append(after)
     }
 }
 

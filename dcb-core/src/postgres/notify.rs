@@ -1,0 +1,149 @@
+//! Wake-ups for subscriptions: `LISTEN`/`NOTIFY` between processes, a
+//! direct wake-up inside one, and polling as the fallback.
+//!
+//! Appends do not notify inside their own transaction: a transaction that
+//! notifies takes a database-wide lock for its commit, WAL flush included,
+//! which would serialise every append like a table lock. Instead each store
+//! has one connection of its own, opened on first use, that
+//!
+//! - sends `NOTIFY` for the appends of this process, outside their
+//!   transactions: an append marks the store as notified-pending, and the
+//!   connection sends one `pg_notify` for all appends that committed while
+//!   the previous one was in flight (at most one in flight, so a busy store
+//!   sends far fewer notifications than it commits appends, each without a
+//!   WAL flush: the session runs with `synchronous_commit = off`, since a
+//!   notification lost in a crash is harmless);
+//! - `LISTEN`s on the same channel and wakes this process's waiting
+//!   subscriptions when any process notifies.
+//!
+//! Appends of this process wake its own subscriptions at once. A
+//! notification is only a hint — the subscription's next read decides what
+//! is new — so a lost one costs latency, never an event: waiters also poll
+//! the head every [`PostgresOptions::poll_interval`](super::PostgresOptions),
+//! which carries subscriptions while the connection is down.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::{Notify, mpsc};
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use super::migrate::quote;
+
+/// How long the connection waits before it tries again after a failure.
+const RECONNECT: Duration = Duration::from_secs(1);
+
+/// The `application_name` of the notification connection, so operators
+/// can tell it apart in `pg_stat_activity`.
+pub const APPLICATION_NAME: &str = "dcb-notifier";
+
+/// The longest channel name PostgreSQL keeps (`NAMEDATALEN - 1`).
+const MAX_CHANNEL_LEN: usize = 63;
+
+/// The wake-up side of a PostgreSQL store's subscriptions.
+#[derive(Debug)]
+pub(super) struct Notifier {
+    shared: Arc<Shared>,
+    /// Asks the connection to send one notification; capacity one, so
+    /// appends while one is pending coalesce.
+    pending: mpsc::Sender<()>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    channel: String,
+    wake: Notify,
+}
+
+impl Notifier {
+    /// Starts the connection's task for the store in `schema`. Call it from
+    /// inside a tokio runtime; the task ends when the notifier is dropped.
+    pub(super) fn start(mut config: tokio_postgres::Config, schema: &str) -> Notifier {
+        config.application_name(APPLICATION_NAME);
+        let mut channel = format!("dcb_{schema}");
+        channel.truncate(MAX_CHANNEL_LEN);
+        let shared = Arc::new(Shared {
+            channel,
+            wake: Notify::new(),
+        });
+        let (pending, requests) = mpsc::channel(1);
+        tokio::spawn(run(config, Arc::clone(&shared), requests));
+        Notifier { shared, pending }
+    }
+
+    /// Tells waiting subscriptions, here and in other processes, that an
+    /// append committed.
+    pub(super) fn appended(&self) {
+        self.shared.wake.notify_waiters();
+        // Full means a notification is already pending: it covers this
+        // append too.
+        let _ = self.pending.try_send(());
+    }
+
+    /// A future that resolves at the next wake-up after its creation, even
+    /// if it is first polled later.
+    pub(super) fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.shared.wake.notified()
+    }
+}
+
+/// The connection's life: connect, listen, send the requested
+/// notifications; on any failure, wake everyone (they may have missed a
+/// notification), wait and start again. Ends when the notifier is dropped.
+async fn run(
+    config: tokio_postgres::Config,
+    shared: Arc<Shared>,
+    mut requests: mpsc::Receiver<()>,
+) {
+    loop {
+        if let Ok((client, mut connection)) = config.connect(NoTls).await {
+            let forwarding = Arc::clone(&shared);
+            let mut connection = tokio::spawn(async move {
+                let mut messages =
+                    futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                while let Some(Ok(message)) = messages.next().await {
+                    if let AsyncMessage::Notification(_) = message {
+                        forwarding.wake.notify_waiters();
+                    }
+                }
+            });
+            let setup = format!(
+                "SET synchronous_commit = off; LISTEN {}",
+                quote(&shared.channel)
+            );
+            if client.batch_execute(&setup).await.is_ok() {
+                // Appends may have committed while nobody listened.
+                shared.wake.notify_waiters();
+                loop {
+                    tokio::select! {
+                        request = requests.recv() => {
+                            if request.is_none() {
+                                connection.abort();
+                                return;
+                            }
+                            if client
+                                .execute("SELECT pg_notify($1, '')", &[&shared.channel])
+                                .await
+                                .is_err()
+                            {
+                                break;
+                            }
+                        }
+                        _ = &mut connection => break,
+                    }
+                }
+            }
+            connection.abort();
+        }
+        shared.wake.notify_waiters();
+        tokio::select! {
+            () = tokio::time::sleep(RECONNECT) => {}
+            request = requests.recv() => {
+                if request.is_none() {
+                    return;
+                }
+            }
+        }
+    }
+}
