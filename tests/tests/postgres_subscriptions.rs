@@ -153,7 +153,11 @@ fn a_read_model_saved_in_postgres_resumes_from_its_checkpoint() {
             .await
             .expect("start");
         assert_eq!(
-            runner.catch_up().await.expect("catch up").map(|p| p.get()),
+            runner
+                .catch_up()
+                .await
+                .expect("catch up")
+                .map(dcb_core::Position::get),
             Some(3)
         );
         drop(runner);

@@ -61,7 +61,7 @@
 mod runner;
 mod storage;
 
-pub use self::runner::{ReadModelHandle, RunError, Runner, RunnerStopped};
+pub use self::runner::{DEFAULT_SAVE_EVERY, ReadModelHandle, RunError, Runner, RunnerStopped};
 pub use self::storage::{FileStorage, MemoryStorage, Saved, Storage, StorageError};
 
 use crate::domain::DecodeError;
