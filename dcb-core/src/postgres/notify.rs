@@ -31,6 +31,12 @@ use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::migrate::quote;
 
+/// How long the connection gathers appends before it sends one
+/// notification for all of them: the most a subscription in another process
+/// waits beyond the commit, and what keeps a busy store to about 200
+/// notifications a second.
+const GATHER: Duration = Duration::from_millis(5);
+
 /// How long the connection waits before it tries again after a failure.
 const RECONNECT: Duration = Duration::from_secs(1);
 
@@ -122,6 +128,9 @@ async fn run(
                                 connection.abort();
                                 return;
                             }
+                            // Appends arriving meanwhile leave one request
+                            // behind, answered by the next notification.
+                            tokio::time::sleep(GATHER).await;
                             if client
                                 .execute("SELECT pg_notify($1, '')", &[&shared.channel])
                                 .await
