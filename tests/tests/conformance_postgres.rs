@@ -103,6 +103,13 @@ impl EventStore for TestStore {
             TestStore::StandIn(s) => s.head().await,
         }
     }
+
+    async fn wait_for_append(&self, after: Option<Position>) -> Result<(), ReadError> {
+        match self {
+            TestStore::Postgres(s) => s.store.wait_for_append(after).await,
+            TestStore::StandIn(s) => s.wait_for_append(after).await,
+        }
+    }
 }
 
 dcb_core::conformance_tests!(|| async { test_store().await }, gap_free_positions = false);

@@ -115,6 +115,48 @@ fn a_subscription_outlives_its_notification_connection() {
     });
 }
 
+#[test]
+fn a_late_commit_is_delivered_before_the_higher_positions_committed_earlier() {
+    runtime(2).block_on(async {
+        let Some(schema) = temp_schema(4).await else {
+            return;
+        };
+        let Some(mut slow) = raw_client().await else {
+            return;
+        };
+        let store = schema.store.clone();
+        store.append(vec![opened(1)], None).await.expect("append");
+        let mut subscription = store.subscribe(Query::all(), None);
+        assert_eq!(next(&mut subscription).await.position.get(), 1);
+
+        // An append whose commit is delayed, then a faster one at a higher
+        // position on another boundary.
+        let transaction = slow.transaction().await.expect("begin");
+        let pending = store
+            .append_in_transaction(&transaction, vec![opened(2)], None)
+            .await
+            .expect("the slow append");
+        let fast = store
+            .append(vec![opened(3)], None)
+            .await
+            .expect("the fast append");
+        assert!(fast > pending);
+
+        let following = tokio::spawn(async move {
+            let first = next(&mut subscription).await.position;
+            let second = next(&mut subscription).await.position;
+            [first, second]
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        transaction.commit().await.expect("commit the slow append");
+        assert_eq!(
+            following.await.expect("the subscriber"),
+            [pending, fast],
+            "the late commit comes first, and nothing is skipped"
+        );
+    });
+}
+
 /// How many accounts were opened.
 #[derive(Default, Serialize, Deserialize, Clone, Debug, PartialEq)]
 struct Accounts {
