@@ -9,7 +9,7 @@ use futures_core::Stream;
 use parking_lot::RwLock;
 
 use super::scan::Scan;
-use super::state::{Pos, State};
+use super::state::{Entry, Pos, State};
 use crate::error::ReadError;
 use crate::read::{EventStream, ReadOptions, ReadResult};
 use crate::{Position, Query, SequencedEvent};
@@ -65,15 +65,17 @@ impl IndexedEvents {
         options: ReadOptions,
     ) -> IndexedEvents {
         let guard = state.read();
+        let (scan, lists) = Scan::plan(&guard, query, options.after, options.backwards);
         let mut batches = Batches {
-            scan: Scan::new(&guard, query, options.after, options.backwards),
+            scan,
             backwards: options.backwards,
             remaining: options.limit.unwrap_or(usize::MAX),
             buffer: VecDeque::new(),
             positions: Vec::with_capacity(FIRST_BATCH),
             stop: None,
         };
-        batches.fill(&guard);
+        batches.fill_with(&guard, Some(&lists));
+        drop(lists);
         drop(guard);
         IndexedEvents {
             state,
@@ -106,13 +108,23 @@ impl IndexedEvents {
 
 impl Batches {
     fn fill(&mut self, state: &State) {
+        self.fill_with(state, None);
+    }
+
+    /// Fills the next batch; `lists` are the scan's posting lists when the
+    /// caller has them from planning the scan under the same lock.
+    fn fill_with(&mut self, state: &State, lists: Option<&[&[Entry]]>) {
         let batch = BATCH.min(self.remaining);
         let positions = &mut self.positions;
         positions.clear();
-        let finished = self.scan.run(state, |p| {
+        let collect = |p| {
             positions.push(p);
             positions.len() < batch
-        });
+        };
+        let finished = match lists {
+            Some(lists) => self.scan.run_with(lists, collect),
+            None => self.scan.run(state, collect),
+        };
         // Load every event's shared parts before cloning any: the loads are
         // independent, so their cache misses overlap instead of queueing
         // behind each clone's atomic increment.
