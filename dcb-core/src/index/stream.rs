@@ -64,8 +64,42 @@ impl IndexedEvents {
         query: &Query,
         options: ReadOptions,
     ) -> IndexedEvents {
-        let guard = state.read();
-        let (scan, lists) = Scan::plan(&guard, query, options.after, options.backwards);
+        let batches = Batches::first(&state.read(), query, options);
+        IndexedEvents {
+            state,
+            batches,
+            last_yielded: None,
+            ended: false,
+        }
+    }
+
+    /// Reads every matching event into memory without making a stream and
+    /// polling it event by event: `read_to_end` of the stores whose index
+    /// lives in memory.
+    pub(crate) fn read_to_end(
+        state: &RwLock<State>,
+        query: &Query,
+        options: ReadOptions,
+    ) -> ReadResult {
+        let mut batches = Batches::first(&state.read(), query, options);
+        let mut events = Vec::from(std::mem::take(&mut batches.buffer));
+        while batches.stop.is_none() {
+            batches.fill(&state.read());
+            events.extend(batches.buffer.drain(..));
+        }
+        let head = if batches.stop == Some(Stop::Limit) && !batches.backwards {
+            events.last().map(|e| e.position)
+        } else {
+            Position::new(batches.scan.snapshot())
+        };
+        ReadResult { events, head }
+    }
+}
+
+impl Batches {
+    /// Plans a read in `state` and fills its first batch.
+    fn first(state: &State, query: &Query, options: ReadOptions) -> Batches {
+        let (scan, lists) = Scan::plan(state, query, options.after, options.backwards);
         let mut batches = Batches {
             scan,
             backwards: options.backwards,
@@ -74,39 +108,10 @@ impl IndexedEvents {
             positions: Vec::with_capacity(FIRST_BATCH),
             stop: None,
         };
-        batches.fill_with(&guard, Some(&lists));
-        drop(lists);
-        drop(guard);
-        IndexedEvents {
-            state,
-            batches,
-            last_yielded: None,
-            ended: false,
-        }
+        batches.fill_with(state, Some(&lists));
+        batches
     }
-}
 
-impl IndexedEvents {
-    /// Reads the rest of the stream into memory without polling it event
-    /// by event: the in-memory store's `read_to_end`.
-    pub(crate) fn collect_now(mut self) -> ReadResult {
-        let mut events = Vec::from(std::mem::take(&mut self.batches.buffer));
-        while self.batches.stop.is_none() {
-            self.batches.fill(&self.state.read());
-            events.extend(self.batches.buffer.drain(..));
-        }
-        if let Some(last) = events.last() {
-            self.last_yielded = Some(last.position);
-        }
-        self.ended = true;
-        ReadResult {
-            head: self.head(),
-            events,
-        }
-    }
-}
-
-impl Batches {
     fn fill(&mut self, state: &State) {
         self.fill_with(state, None);
     }
