@@ -20,20 +20,35 @@ use crate::{EventType, Position, Tag};
 /// assert_eq!(tags.len(), 2);
 /// assert_eq!(tags.iter().map(Tag::as_str).collect::<Vec<_>>(), ["a:1", "b:2"]);
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, Default)]
-pub struct Tags(Option<Arc<[Tag]>>);
+#[derive(Clone, Default)]
+pub struct Tags(TagsRepr);
+
+/// A set of one tag — a query item's usual set — keeps it inline: a query
+/// is built and dropped for every decision, and its tags then cost no
+/// allocation of their own. Sets are canonical: one tag is always `One`.
+#[derive(Clone, Default)]
+enum TagsRepr {
+    #[default]
+    Empty,
+    One(Tag),
+    Many(Arc<[Tag]>),
+}
 
 impl Tags {
     /// The empty set.
     #[must_use]
     pub const fn new() -> Tags {
-        Tags(None)
+        Tags(TagsRepr::Empty)
     }
 
     /// The tags in ascending order.
     #[must_use]
     pub fn as_slice(&self) -> &[Tag] {
-        self.0.as_deref().unwrap_or(&[])
+        match &self.0 {
+            TagsRepr::Empty => &[],
+            TagsRepr::One(tag) => std::slice::from_ref(tag),
+            TagsRepr::Many(tags) => tags,
+        }
     }
 
     /// Iterates over the tags in ascending order.
@@ -50,7 +65,7 @@ impl Tags {
     /// Whether there are no tags.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.is_none()
+        matches!(self.0, TagsRepr::Empty)
     }
 
     /// Whether `tag` is in the set.
@@ -80,12 +95,27 @@ impl FromIterator<Tag> for Tags {
     fn from_iter<I: IntoIterator<Item = Tag>>(iter: I) -> Tags {
         // Sorted on the stack: the set's one allocation is its own.
         let mut tags: smallvec::SmallVec<[Tag; 4]> = iter.into_iter().collect();
-        if tags.is_empty() {
-            return Tags(None);
-        }
         tags.sort_unstable();
         tags.dedup();
-        Tags(Some(Arc::from(tags.as_slice())))
+        match tags.len() {
+            0 => Tags(TagsRepr::Empty),
+            1 => Tags(tags.pop().map_or(TagsRepr::Empty, TagsRepr::One)),
+            _ => Tags(TagsRepr::Many(Arc::from(tags.as_slice()))),
+        }
+    }
+}
+
+impl PartialEq for Tags {
+    fn eq(&self, other: &Tags) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Tags {}
+
+impl std::hash::Hash for Tags {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
     }
 }
 

@@ -472,9 +472,12 @@ impl EventStore for EmbeddedStore {
         query: &Query,
         options: ReadOptions,
     ) -> impl Future<Output = Result<ReadResult, ReadError>> + Send {
-        ready(options.check().map_err(ReadError::from).map(|()| {
-            IndexedEvents::new(Arc::clone(&self.inner.state), query, options).collect_now()
-        }))
+        ready(
+            options
+                .check()
+                .map_err(ReadError::from)
+                .map(|()| IndexedEvents::read_to_end(&self.inner.state, query, options)),
+        )
     }
 
     fn append(

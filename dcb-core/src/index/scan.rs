@@ -31,6 +31,10 @@ struct Source {
     types: Option<TypeIds>,
 }
 
+/// A scan's posting lists as one locked state holds them, in the order of
+/// the scan's lists.
+pub(crate) type Lists<'s> = SmallVec<[&'s [Entry]; 4]>;
+
 /// Scans are planned for every conditional append, so their parts live
 /// inline for typical queries instead of costing an allocation each.
 type TypeIds = SmallVec<[TypeId; 4]>;
@@ -50,13 +54,16 @@ pub(crate) struct Scan {
 
 impl Scan {
     /// Plans a scan of `query` over the events after `after` in `state`,
-    /// whose last position becomes the scan's snapshot.
-    pub(crate) fn new(
-        state: &State,
+    /// whose last position becomes the scan's snapshot. Also returns the
+    /// scan's posting lists as `state` holds them, for a
+    /// [`run_with`](Self::run_with) in the same lock that does not look its
+    /// tags up again.
+    pub(crate) fn plan<'s>(
+        state: &'s State,
         query: &Query,
         after: Option<Position>,
         backwards: bool,
-    ) -> Scan {
+    ) -> (Scan, Lists<'s>) {
         let mut scan = Scan {
             lists: SmallVec::new(),
             index: SmallVec::new(),
@@ -65,14 +72,31 @@ impl Scan {
             last: state.last(),
             backwards,
         };
+        let mut resolved = Lists::new();
         if query.is_all() || query.items().iter().any(is_unrestricted) {
-            scan.add_source([(List::All, &[][..])], None);
-        } else {
-            for item in query.items() {
-                scan.plan_item(state, item);
-            }
+            scan.add_source([(List::All, &[][..])], None, &mut resolved);
+            return (scan, resolved);
         }
-        scan
+        // Every tag of the query is looked up before any item is planned:
+        // the lookups are independent, so their cache misses (likely, in a
+        // table of millions of tags) overlap instead of queueing.
+        let tags: Lists<'s> = query
+            .items()
+            .iter()
+            .flat_map(QueryItem::required_tags)
+            .map(|t| state.tag_list(t))
+            .collect();
+        let warm = tags.iter().fold(0, |sum: Entry, list| {
+            sum.wrapping_add(list.first().copied().unwrap_or_default())
+        });
+        std::hint::black_box(warm);
+        let mut rest = &tags[..];
+        for item in query.items() {
+            let (item_tags, others) = rest.split_at(item.required_tags().len());
+            rest = others;
+            scan.plan_item(state, item, item_tags, &mut resolved);
+        }
+        (scan, resolved)
     }
 
     /// The last position of the snapshot the scan was planned in.
@@ -80,7 +104,14 @@ impl Scan {
         self.last
     }
 
-    fn plan_item(&mut self, state: &State, item: &QueryItem) {
+    /// Plans `item`, whose required tags' lists are `tags`, in order.
+    fn plan_item<'s>(
+        &mut self,
+        state: &'s State,
+        item: &QueryItem,
+        tags: &[&'s [Entry]],
+        resolved: &mut Lists<'s>,
+    ) {
         let types: Option<TypeIds> = if item.event_types().is_empty() {
             None
         } else {
@@ -98,24 +129,24 @@ impl Scan {
         };
         if item.required_tags().is_empty() {
             for &id in types.as_deref().unwrap_or_default() {
-                self.add_source([(List::Type(id), state.type_list(id))], None);
+                self.add_source([(List::Type(id), state.type_list(id))], None, resolved);
             }
+            return;
+        }
+        if tags.iter().any(|list| list.is_empty()) {
+            // A required tag that no stored event carries.
             return;
         }
         let mut tags: SmallVec<[(&Tag, &[Entry]); 4]> = item
             .required_tags()
             .iter()
-            .map(|t| (t, state.tag_list(t)))
+            .zip(tags.iter().copied())
             .collect();
-        if tags.iter().any(|(_, list)| list.is_empty()) {
-            // A required tag that no stored event carries.
-            return;
-        }
         tags.sort_by_key(|(_, list)| list.len());
         let lists = tags
             .into_iter()
             .map(|(t, list)| (List::Tag(t.clone()), list));
-        self.add_source(lists, types);
+        self.add_source(lists, types, resolved);
     }
 
     /// Adds a source walking `lists` (each with its entries in the state the
@@ -124,6 +155,7 @@ impl Scan {
         &mut self,
         lists: impl IntoIterator<Item = (List, &'s [Entry])>,
         types: Option<TypeIds>,
+        resolved: &mut Lists<'s>,
     ) {
         let start = self.lists.len();
         for (list, entries) in lists {
@@ -135,6 +167,7 @@ impl Scan {
             };
             self.lists.push(list);
             self.index.push(index);
+            resolved.push(entries);
         }
         self.sources.push(Source {
             lists: start..self.lists.len(),
@@ -145,12 +178,21 @@ impl Scan {
     /// Calls `visit` with each matching position, in the scan's direction,
     /// until `visit` returns `false` (the scan can be resumed later) or the
     /// matches run out (returns `true`).
-    pub(crate) fn run(&mut self, state: &State, mut visit: impl FnMut(Pos) -> bool) -> bool {
-        let entries: SmallVec<[&[Entry]; 4]> =
-            self.lists.iter().map(|l| entries(state, l)).collect();
+    pub(crate) fn run(&mut self, state: &State, visit: impl FnMut(Pos) -> bool) -> bool {
+        let entries: Lists<'_> = self.lists.iter().map(|l| entries(state, l)).collect();
+        self.run_with(&entries, visit)
+    }
+
+    /// [`run`](Self::run) over `entries`, the scan's lists as the locked
+    /// state holds them (from [`plan`](Self::plan) in the same lock).
+    pub(crate) fn run_with(
+        &mut self,
+        entries: &[&[Entry]],
+        mut visit: impl FnMut(Pos) -> bool,
+    ) -> bool {
         let walk = Walk {
             lists: &self.lists,
-            entries: &entries,
+            entries,
             after: self.after,
             last: self.last,
             backwards: self.backwards,

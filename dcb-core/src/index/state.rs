@@ -29,6 +29,11 @@ const TYPE_BITS: u32 = 24;
 /// them.
 const TOUCH_AHEAD: usize = 4;
 
+/// Up to this many distinct event types, a type's id is found by comparing
+/// names one by one: cheaper than hashing the name, and as cheap for a type
+/// never stored (a query often names one) as for a stored one.
+const FEW_TYPES: usize = 16;
+
 /// The most distinct event types the store can index.
 pub(crate) const MAX_TYPES: usize = 1 << TYPE_BITS;
 
@@ -59,6 +64,8 @@ pub(crate) struct State {
     /// The last position reads may see.
     published: Pos,
     type_ids: HashMap<EventType, TypeId, RandomState>,
+    /// Every interned type, by id.
+    type_names: Vec<EventType>,
     /// The ids of the last few `'static` type names seen, by address: most
     /// types are literals, and a pointer comparison is cheaper than hashing.
     recent_types: [Option<(&'static str, TypeId)>; 4],
@@ -158,6 +165,17 @@ impl State {
     pub(crate) fn type_id(&self, event_type: &EventType) -> Option<TypeId> {
         if let Some(id) = self.recent_type(event_type) {
             return Some(id);
+        }
+        self.known_type(event_type)
+    }
+
+    /// The id of `event_type` without the `recent_types` shortcut.
+    fn known_type(&self, event_type: &EventType) -> Option<TypeId> {
+        if self.type_names.len() <= FEW_TYPES {
+            let name = event_type.as_str();
+            let found = self.type_names.iter().position(|t| t.as_str() == name)?;
+            // `check_capacity` keeps the number of types below 2^24.
+            return TypeId::try_from(found).ok();
         }
         self.type_ids.get(event_type).copied()
     }
@@ -272,13 +290,14 @@ impl State {
         if let Some(id) = self.recent_type(event_type) {
             return id;
         }
-        if let Some(&id) = self.type_ids.get(event_type) {
+        if let Some(id) = self.known_type(event_type) {
             self.remember(event_type, id);
             return id;
         }
         // `check_capacity` keeps the number of types below 2^24.
         let id = TypeId::try_from(self.by_type.len()).unwrap_or(TypeId::MAX);
         self.type_ids.insert(event_type.clone(), id);
+        self.type_names.push(event_type.clone());
         self.by_type.push(Vec::new());
         self.remember(event_type, id);
         id

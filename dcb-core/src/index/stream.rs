@@ -9,7 +9,7 @@ use futures_core::Stream;
 use parking_lot::RwLock;
 
 use super::scan::Scan;
-use super::state::{Pos, State};
+use super::state::{Entry, Pos, State};
 use crate::error::ReadError;
 use crate::read::{EventStream, ReadOptions, ReadResult};
 use crate::{Position, Query, SequencedEvent};
@@ -64,17 +64,7 @@ impl IndexedEvents {
         query: &Query,
         options: ReadOptions,
     ) -> IndexedEvents {
-        let guard = state.read();
-        let mut batches = Batches {
-            scan: Scan::new(&guard, query, options.after, options.backwards),
-            backwards: options.backwards,
-            remaining: options.limit.unwrap_or(usize::MAX),
-            buffer: VecDeque::new(),
-            positions: Vec::with_capacity(FIRST_BATCH),
-            stop: None,
-        };
-        batches.fill(&guard);
-        drop(guard);
+        let batches = Batches::first(&state.read(), query, options);
         IndexedEvents {
             state,
             batches,
@@ -82,37 +72,64 @@ impl IndexedEvents {
             ended: false,
         }
     }
-}
 
-impl IndexedEvents {
-    /// Reads the rest of the stream into memory without polling it event
-    /// by event: the in-memory store's `read_to_end`.
-    pub(crate) fn collect_now(mut self) -> ReadResult {
-        let mut events = Vec::from(std::mem::take(&mut self.batches.buffer));
-        while self.batches.stop.is_none() {
-            self.batches.fill(&self.state.read());
-            events.extend(self.batches.buffer.drain(..));
+    /// Reads every matching event into memory without making a stream and
+    /// polling it event by event: `read_to_end` of the stores whose index
+    /// lives in memory.
+    pub(crate) fn read_to_end(
+        state: &RwLock<State>,
+        query: &Query,
+        options: ReadOptions,
+    ) -> ReadResult {
+        let mut batches = Batches::first(&state.read(), query, options);
+        let mut events = Vec::from(std::mem::take(&mut batches.buffer));
+        while batches.stop.is_none() {
+            batches.fill(&state.read());
+            events.extend(batches.buffer.drain(..));
         }
-        if let Some(last) = events.last() {
-            self.last_yielded = Some(last.position);
-        }
-        self.ended = true;
-        ReadResult {
-            head: self.head(),
-            events,
-        }
+        let head = if batches.stop == Some(Stop::Limit) && !batches.backwards {
+            events.last().map(|e| e.position)
+        } else {
+            Position::new(batches.scan.snapshot())
+        };
+        ReadResult { events, head }
     }
 }
 
 impl Batches {
+    /// Plans a read in `state` and fills its first batch.
+    fn first(state: &State, query: &Query, options: ReadOptions) -> Batches {
+        let (scan, lists) = Scan::plan(state, query, options.after, options.backwards);
+        let mut batches = Batches {
+            scan,
+            backwards: options.backwards,
+            remaining: options.limit.unwrap_or(usize::MAX),
+            buffer: VecDeque::new(),
+            positions: Vec::with_capacity(FIRST_BATCH),
+            stop: None,
+        };
+        batches.fill_with(state, Some(&lists));
+        batches
+    }
+
     fn fill(&mut self, state: &State) {
+        self.fill_with(state, None);
+    }
+
+    /// Fills the next batch; `lists` are the scan's posting lists when the
+    /// caller has them from planning the scan under the same lock.
+    fn fill_with(&mut self, state: &State, lists: Option<&[&[Entry]]>) {
         let batch = BATCH.min(self.remaining);
         let positions = &mut self.positions;
         positions.clear();
-        let finished = self.scan.run(state, |p| {
+        let collect = |p| {
             positions.push(p);
             positions.len() < batch
-        });
+        };
+        let finished = match lists {
+            Some(lists) => self.scan.run_with(lists, collect),
+            None => self.scan.run(state, collect),
+        };
         // Load every event's shared parts before cloning any: the loads are
         // independent, so their cache misses overlap instead of queueing
         // behind each clone's atomic increment.

@@ -167,8 +167,10 @@ impl EventStore for InMemoryStore {
         options: ReadOptions,
     ) -> impl Future<Output = Result<ReadResult, ReadError>> + Send {
         ready(
-            self.read_now(query, options)
-                .map(IndexedEvents::collect_now),
+            options
+                .check()
+                .map(|()| IndexedEvents::read_to_end(&self.state, query, options))
+                .map_err(ReadError::from),
         )
     }
 
