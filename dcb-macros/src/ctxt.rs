@@ -2,6 +2,7 @@
 
 use std::fmt::Display;
 
+use proc_macro2::TokenStream;
 use quote::ToTokens;
 
 /// The errors found so far in one macro invocation.
@@ -28,4 +29,15 @@ impl Ctxt {
     pub fn check(self) -> Result<(), syn::Error> {
         self.errors.map_or(Ok(()), Err)
     }
+}
+
+/// The errors recorded in `cx`, then `tokens`.
+pub(crate) fn with_errors(cx: Ctxt, tokens: TokenStream) -> TokenStream {
+    let mut all = cx
+        .check()
+        .err()
+        .map(|e| e.to_compile_error())
+        .unwrap_or_default();
+    all.extend(tokens);
+    all
 }

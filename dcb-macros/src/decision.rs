@@ -9,7 +9,7 @@ use syn::{
     ReturnType, Type, Visibility,
 };
 
-use crate::ctxt::Ctxt;
+use crate::ctxt::{Ctxt, with_errors};
 use crate::symbol::{BOUNDARY, NO_CONFLICT};
 
 pub fn attribute(args: &TokenStream, item: TokenStream) -> TokenStream {
@@ -48,17 +48,6 @@ fn item_head(item: &Item) -> TokenStream {
         Item::Mod(m) => head(&m.mod_token, &m.ident),
         other => other.to_token_stream(),
     }
-}
-
-/// The errors recorded in `cx`, then `tokens`.
-fn with_errors(cx: Ctxt, tokens: TokenStream) -> TokenStream {
-    let mut all = cx
-        .check()
-        .err()
-        .map(|e| e.to_compile_error())
-        .unwrap_or_default();
-    all.extend(tokens);
-    all
 }
 
 fn is_attr(attr: &Attribute, name: crate::symbol::Symbol) -> bool {

@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, FnArg, Ident, Item, ItemFn, Lit, LitInt, Path, ReturnType, Token, Type};
 
 use crate::attr::Setting;
-use crate::ctxt::Ctxt;
+use crate::ctxt::{Ctxt, with_errors};
 use crate::symbol::{FROM, UPCAST};
 
 /// How the attribute is written, for messages.
@@ -59,17 +59,6 @@ fn item_head(item: &Item) -> TokenStream {
         }
         other => other.to_token_stream(),
     }
-}
-
-/// The errors recorded in `cx`, then `tokens`.
-fn with_errors(cx: Ctxt, tokens: TokenStream) -> TokenStream {
-    let mut all = cx
-        .check()
-        .err()
-        .map(|e| e.to_compile_error())
-        .unwrap_or_default();
-    all.extend(tokens);
-    all
 }
 
 /// The arguments: the event type, and the version the function reads.
