@@ -11,6 +11,16 @@
 //!
 //! The contract is the [`EventStore`] trait; [`InMemoryStore`] implements it.
 //!
+//! Beyond decisions:
+//!
+//! - [`EventStore::subscribe`] follows a query's events, stored and then
+//!   live, each exactly once in position order ([`Subscription`]).
+//! - [`read_model`] keeps state for queries up to date from a subscription
+//!   and saves it with its checkpoint, so a restart resumes exactly where
+//!   it stopped.
+//! - [`versioning`]: `#[event(version = N)]` and `#[upcast]` functions let
+//!   an event's shape change while old stored events still decode.
+//!
 //! # Features
 //!
 //! - `embedded` (default): the `embedded` module, a durable store in one
