@@ -129,7 +129,8 @@ where
         loop {
             let events = self.subscription.next_batch().await?;
             self.apply(&events).await?;
-            if self.unsaved >= self.save_every || self.subscription.is_caught_up() {
+            // `apply` saved already if `save_every` was reached.
+            if self.subscription.is_caught_up() {
                 self.save().await?;
             }
         }
