@@ -6,6 +6,10 @@
 //! published position only. The in-memory store publishes at once; the
 //! embedded store publishes a batch once it is durable, and can roll back
 //! what it pushed if writing fails.
+//!
+//! The tags of pushed events are indexed in runs (`State::index_tags`),
+//! whose lookups overlap; reads and conditions index what waits before
+//! they use the tag index.
 
 mod scan;
 mod signal;

@@ -25,9 +25,15 @@ pub(crate) type Entry = u64;
 
 const TYPE_BITS: u32 = 24;
 
-/// How many of an event's tags [`State::push`] looks up before it pushes
-/// them.
-const TOUCH_AHEAD: usize = 4;
+/// How many events ahead [`State::index_tags`] looks up the tags of the
+/// event it will index: the lookups are independent, so their cache misses
+/// (likely, in a table of millions of tags) overlap instead of queueing.
+const INDEX_AHEAD: usize = 8;
+
+/// The most pushed events whose tags may wait to be indexed. Indexing tags
+/// in runs lets the lookups of several events overlap; a read or a
+/// condition that needs the tag index indexes the rest first.
+const MAX_UNINDEXED: usize = 256;
 
 /// Up to this many distinct event types, a type's id is found by comparing
 /// names one by one: cheaper than hashing the name, and as cheap for a type
@@ -73,8 +79,12 @@ pub(crate) struct State {
     recent_next: usize,
     /// Entries of each event type, by type id.
     by_type: Vec<Vec<Entry>>,
-    /// Entries of each tag.
+    /// Entries of each tag, for the events of `pending`'s first position
+    /// and before.
     by_tag: TagIndex,
+    /// The entries of the pushed events whose tags are not indexed yet, in
+    /// order: [`index_tags`](Self::index_tags) indexes them.
+    pending: Vec<Entry>,
     /// The position of each event id.
     by_id: HashMap<Uuid, Pos, RandomState>,
 }
@@ -111,12 +121,17 @@ impl State {
     /// (`Ok(Some)`), then the condition, then the store's capacity.
     /// `Ok(None)` means the events may be pushed.
     pub(crate) fn check_append(
-        &self,
+        &mut self,
         events: &[Event],
         condition: Option<&crate::AppendCondition>,
     ) -> Result<Option<Position>, AppendError> {
         if let Some(position) = self.find_repeat(events)? {
             return Ok(Some(position));
+        }
+        if let Some(condition) = condition
+            && condition.after.map_or(0, Position::get) < self.end()
+        {
+            self.index_tags();
         }
         if let Some(condition) = condition
             && let Some(first) =
@@ -134,6 +149,10 @@ impl State {
     /// durable.
     pub(crate) fn truncate(&mut self, to: Pos) {
         let to = to.max(self.published);
+        // Events after `indexed` have no tag entries to remove.
+        let indexed = self.end() - self.pending.len() as Pos;
+        let keep = self.pending.partition_point(|&e| position_of(e) <= to);
+        self.pending.truncate(keep);
         while self.end() > to {
             let Some(event) = self.events.pop() else {
                 break;
@@ -145,8 +164,10 @@ impl State {
             {
                 list.pop();
             }
-            for tag in event.tags() {
-                self.by_tag.pop(tag, position);
+            if position <= indexed {
+                for tag in event.tags() {
+                    self.by_tag.pop(tag, position);
+                }
             }
             if let Some(id) = event.id()
                 && self.by_id.get(&id) == Some(&position)
@@ -195,8 +216,54 @@ impl State {
             .map_or(&[], Vec::as_slice)
     }
 
+    /// The entries of `tag`; call [`index_tags`](Self::index_tags) first
+    /// (see [`tags_indexed`](Self::tags_indexed)).
     pub(crate) fn tag_list(&self, tag: &Tag) -> &[Entry] {
+        debug_assert!(self.tags_indexed(), "the tag index is behind");
         self.by_tag.get(tag)
+    }
+
+    /// Whether the tag index covers every pushed event.
+    pub(crate) fn tags_indexed(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Indexes the tags of every pushed event not indexed yet.
+    pub(crate) fn index_tags(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        for run in pending.chunks(INDEX_AHEAD) {
+            // Every tag of the run is looked up before any is pushed: the
+            // lookups are independent, so their cache misses (likely, in a
+            // table of millions of tags) overlap instead of queueing.
+            let mut hashes = [0u64; 2 * INDEX_AHEAD];
+            let mut n = 0;
+            let mut warm: Entry = 0;
+            for &entry in run {
+                for tag in self.event(position_of(entry)).tags() {
+                    let hash = self.by_tag.hash(tag);
+                    if let Some(slot) = hashes.get_mut(n) {
+                        *slot = hash;
+                        n += 1;
+                    }
+                    warm = warm.wrapping_add(self.by_tag.touch(tag, hash));
+                }
+            }
+            std::hint::black_box(warm);
+            let mut k = 0;
+            for &entry in run {
+                let index = usize::try_from(position_of(entry) - 1).unwrap_or(usize::MAX);
+                for tag in self.events[index].tags() {
+                    let hash = match hashes.get(k) {
+                        Some(&hash) if k < n => hash,
+                        _ => self.by_tag.hash(tag),
+                    };
+                    k += 1;
+                    self.by_tag.push(tag, hash, entry);
+                }
+            }
+        }
+        self.pending = pending;
+        self.pending.clear();
     }
 
     /// Decides whether `events` repeat an earlier append: `Ok(Some(last))`
@@ -262,26 +329,14 @@ impl State {
             let type_id = self.intern(event.event_type());
             let entry = entry(position, type_id);
             self.by_type[type_id as usize].push(entry);
-            for tags in event.tags().as_slice().chunks(TOUCH_AHEAD) {
-                let mut hashes = [0; TOUCH_AHEAD];
-                for (hash, tag) in hashes.iter_mut().zip(tags) {
-                    *hash = self.by_tag.hash(tag);
-                }
-                // Every tag is looked up before any is pushed: the lookups
-                // are independent, so their cache misses (likely, in a table
-                // of millions of tags) overlap instead of queueing.
-                let warm = tags.iter().zip(hashes).fold(0, |sum: Entry, (tag, hash)| {
-                    sum.wrapping_add(self.by_tag.touch(tag, hash))
-                });
-                std::hint::black_box(warm);
-                for (tag, hash) in tags.iter().zip(hashes) {
-                    self.by_tag.push(tag, hash, entry);
-                }
-            }
+            self.pending.push(entry);
             if let Some(id) = event.id() {
                 self.by_id.insert(id, position);
             }
             self.events.push(event);
+        }
+        if self.pending.len() >= MAX_UNINDEXED {
+            self.index_tags();
         }
         Position::new(self.end()).unwrap_or(Position::FIRST)
     }
@@ -307,6 +362,70 @@ impl State {
         if let Some(name) = event_type.static_str() {
             self.recent_types[self.recent_next] = Some((name, id));
             self.recent_next = (self.recent_next + 1) % self.recent_types.len();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: u64) -> Event {
+        Event::new(EventType::from_static("Happened"), "{}").with_tags([
+            Tag::new(format!("every:{}", n % 3)).unwrap(),
+            Tag::new(format!("one:{n}")).unwrap(),
+        ])
+    }
+
+    fn positions(state: &State, tag: &str) -> Vec<Pos> {
+        let tag = Tag::new(tag).unwrap();
+        state
+            .tag_list(&tag)
+            .iter()
+            .map(|&e| position_of(e))
+            .collect()
+    }
+
+    /// Pushes events 1..=n one append at a time.
+    fn pushed(n: u64) -> State {
+        let mut state = State::default();
+        for i in 1..=n {
+            state.push(vec![event(i)]);
+        }
+        state
+    }
+
+    #[test]
+    fn tags_wait_in_runs_and_are_indexed_on_demand() {
+        let n = MAX_UNINDEXED as u64 + 10;
+        let mut state = pushed(n);
+        assert!(!state.tags_indexed(), "the last 10 events wait");
+        state.index_tags();
+        assert!(state.tags_indexed());
+        let expected: Vec<Pos> = (1..=n).filter(|i| i % 3 == 1).collect();
+        assert_eq!(positions(&state, "every:1"), expected);
+        for i in 1..=n {
+            assert_eq!(positions(&state, &format!("one:{i}")), [i]);
+        }
+    }
+
+    #[test]
+    fn truncate_removes_indexed_and_waiting_entries_alike() {
+        let n = MAX_UNINDEXED as u64 + 10;
+        // Cut inside the waiting run, then inside the indexed part.
+        for to in [n - 5, n - 20] {
+            let mut state = pushed(n);
+            state.truncate(to);
+            assert_eq!(state.end(), to);
+            state.index_tags();
+            let expected: Vec<Pos> = (1..=to).filter(|i| i % 3 == 2).collect();
+            assert_eq!(positions(&state, "every:2"), expected, "cut to {to}");
+            assert!(positions(&state, &format!("one:{}", to + 1)).is_empty());
+            assert_eq!(positions(&state, &format!("one:{to}")), [to]);
+            // Pushing again after the cut indexes the new events in place.
+            state.push(vec![event(to + 1)]);
+            state.index_tags();
+            assert_eq!(positions(&state, &format!("one:{}", to + 1)), [to + 1]);
         }
     }
 }

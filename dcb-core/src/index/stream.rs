@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::scan::Scan;
 use super::state::{Entry, Pos, State};
@@ -64,7 +64,7 @@ impl IndexedEvents {
         query: &Query,
         options: ReadOptions,
     ) -> IndexedEvents {
-        let batches = Batches::first(&state.read(), query, options);
+        let batches = Batches::first(&read_indexed(&state), query, options);
         IndexedEvents {
             state,
             batches,
@@ -81,10 +81,10 @@ impl IndexedEvents {
         query: &Query,
         options: ReadOptions,
     ) -> ReadResult {
-        let mut batches = Batches::first(&state.read(), query, options);
+        let mut batches = Batches::first(&read_indexed(state), query, options);
         let mut events = Vec::from(std::mem::take(&mut batches.buffer));
         while batches.stop.is_none() {
-            batches.fill(&state.read());
+            batches.fill(&read_indexed(state));
             events.extend(batches.buffer.drain(..));
         }
         let head = if batches.stop == Some(Stop::Limit) && !batches.backwards {
@@ -157,7 +157,7 @@ impl Stream for IndexedEvents {
     fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         if this.batches.buffer.is_empty() && this.batches.stop.is_none() {
-            this.batches.fill(&this.state.read());
+            this.batches.fill(&read_indexed(&this.state));
         }
         let Some(event) = this.batches.buffer.pop_front() else {
             this.ended = true;
@@ -183,4 +183,17 @@ impl EventStream for IndexedEvents {
             (false, true) => None,
         }
     }
+}
+
+/// Locks `state` for a read, first indexing the tags of any pushed event
+/// not indexed yet (which takes the lock for writing, briefly).
+fn read_indexed(state: &RwLock<State>) -> RwLockReadGuard<'_, State> {
+    let guard = state.read();
+    if guard.tags_indexed() {
+        return guard;
+    }
+    drop(guard);
+    let mut guard = state.write();
+    guard.index_tags();
+    RwLockWriteGuard::downgrade(guard)
 }
