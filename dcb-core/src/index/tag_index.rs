@@ -14,17 +14,53 @@ use crate::Tag;
 /// their first entries live inline: no allocation per new tag.
 type PostingList = SmallVec<[Entry; 2]>;
 
-/// A tag's text as the table keeps it: inline up to 48 bytes (a prefix and
-/// a UUID fit), so that confirming a hash match reads no other cache line.
-type TagText = SmallVec<[u8; 48]>;
+/// The longest tag whose text a [`TagEntry`] keeps inline.
+const INLINE_TEXT: usize = 30;
+
+/// A tag's text as the table keeps it: inline when short, so that
+/// confirming a hash match reads no other cache line; otherwise shared with
+/// the event that first carried the tag (a clone of its [`Tag`]), not
+/// copied.
+enum TagText {
+    Inline { len: u8, bytes: [u8; INLINE_TEXT] },
+    Shared(Tag),
+}
+
+impl TagText {
+    fn new(tag: &Tag) -> TagText {
+        let text = tag.as_str().as_bytes();
+        match u8::try_from(text.len()) {
+            Ok(len) if text.len() <= INLINE_TEXT => {
+                let mut bytes = [0; INLINE_TEXT];
+                bytes[..text.len()].copy_from_slice(text);
+                TagText::Inline { len, bytes }
+            }
+            _ => TagText::Shared(tag.clone()),
+        }
+    }
+
+    fn is(&self, tag: &Tag) -> bool {
+        match self {
+            TagText::Inline { len, bytes } => {
+                &bytes[..usize::from(*len)] == tag.as_str().as_bytes()
+            }
+            TagText::Shared(shared) => shared.as_str() == tag.as_str(),
+        }
+    }
+}
 
 /// One tag's posting list, with the tag's hash kept so that growing the
-/// table never has to read the tag's text again.
+/// table never has to read the tag's text again. An entry is one cache
+/// line, aligned: a lookup or an insert touches one line of the table, and
+/// a table of millions of tags stays small enough to grow quickly.
+#[repr(align(64))]
 struct TagEntry {
     hash: u64,
-    text: TagText,
     entries: PostingList,
+    text: TagText,
 }
+
+const _: () = assert!(size_of::<TagEntry>() == 64);
 
 /// The posting list of every tag.
 #[derive(Default)]
@@ -65,18 +101,17 @@ impl TagIndex {
     }
 
     fn find(&self, tag: &Tag, hash: u64) -> Option<&TagEntry> {
-        self.table.find(hash, |e| {
-            e.hash == hash && e.text.as_slice() == tag.as_str().as_bytes()
-        })
+        self.table.find(hash, |e| e.hash == hash && e.text.is(tag))
     }
 
     /// Removes the last entry of `tag`'s list if it is at `position`, and
     /// the tag itself when no entry is left: the rollback of [`push`](Self::push).
     pub(crate) fn pop(&mut self, tag: &Tag, position: super::state::Pos) {
         let hash = self.hash(tag);
-        let Ok(mut slot) = self.table.find_entry(hash, |e| {
-            e.hash == hash && e.text.as_slice() == tag.as_str().as_bytes()
-        }) else {
+        let Ok(mut slot) = self
+            .table
+            .find_entry(hash, |e| e.hash == hash && e.text.is(tag))
+        else {
             return;
         };
         let entries = &mut slot.get_mut().entries;
@@ -94,16 +129,15 @@ impl TagIndex {
     /// Appends `entry` to the list of `tag`, whose [`hash`](Self::hash) is
     /// `hash`; entries must be pushed in ascending order.
     pub(crate) fn push(&mut self, tag: &Tag, hash: u64, entry: Entry) {
-        match self.table.entry(
-            hash,
-            |e| e.hash == hash && e.text.as_slice() == tag.as_str().as_bytes(),
-            |e| e.hash,
-        ) {
+        match self
+            .table
+            .entry(hash, |e| e.hash == hash && e.text.is(tag), |e| e.hash)
+        {
             Slot::Occupied(mut slot) => slot.get_mut().entries.push(entry),
             Slot::Vacant(slot) => {
                 slot.insert(TagEntry {
                     hash,
-                    text: TagText::from_slice(tag.as_str().as_bytes()),
+                    text: TagText::new(tag),
                     entries: smallvec![entry],
                 });
             }
