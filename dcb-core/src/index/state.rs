@@ -6,6 +6,7 @@
 //! event itself, which keeps a read to a few cache lines per match.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use foldhash::fast::RandomState;
 use uuid::Uuid;
@@ -85,6 +86,11 @@ pub(crate) struct State {
     /// The entries of the pushed events whose tags are not indexed yet, in
     /// order: [`index_tags`](Self::index_tags) indexes them.
     pending: Vec<Entry>,
+    /// Whether a read has used the tag index since the last push. While
+    /// reads and appends alternate (a decision's read, then its append),
+    /// each append indexes its tags at once, so that the read after it
+    /// does not have to take the write lock to do so.
+    read_lately: AtomicBool,
     /// The position of each event id.
     by_id: HashMap<Uuid, Pos, RandomState>,
 }
@@ -228,6 +234,14 @@ impl State {
         self.pending.is_empty()
     }
 
+    /// Notes that a read is about to use the tag index: the next push
+    /// indexes its tags at once.
+    pub(crate) fn note_read(&self) {
+        if !self.read_lately.load(Ordering::Relaxed) {
+            self.read_lately.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// Indexes the tags of every pushed event not indexed yet.
     pub(crate) fn index_tags(&mut self) {
         let pending = std::mem::take(&mut self.pending);
@@ -335,7 +349,8 @@ impl State {
             }
             self.events.push(event);
         }
-        if self.pending.len() >= MAX_UNINDEXED {
+        let read_lately = std::mem::take(self.read_lately.get_mut());
+        if read_lately || self.pending.len() >= MAX_UNINDEXED {
             self.index_tags();
         }
         Position::new(self.end()).unwrap_or(Position::FIRST)

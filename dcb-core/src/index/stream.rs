@@ -189,6 +189,7 @@ impl EventStream for IndexedEvents {
 /// not indexed yet (which takes the lock for writing, briefly).
 fn read_indexed(state: &RwLock<State>) -> RwLockReadGuard<'_, State> {
     let guard = state.read();
+    guard.note_read();
     if guard.tags_indexed() {
         return guard;
     }
