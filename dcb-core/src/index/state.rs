@@ -244,35 +244,42 @@ impl State {
 
     /// Indexes the tags of every pushed event not indexed yet.
     pub(crate) fn index_tags(&mut self) {
+        /// The most tags of a run located ahead; further tags of a run
+        /// (events with many tags) are looked up as they are pushed.
+        const RUN_TAGS: usize = 2 * INDEX_AHEAD;
         let pending = std::mem::take(&mut self.pending);
         for run in pending.chunks(INDEX_AHEAD) {
-            // Every tag of the run is looked up before any is pushed: the
+            // Room for every tag of the run first, so that no insert of the
+            // run moves the table and the located slots stay where they are.
+            let tags = run
+                .iter()
+                .map(|&e| self.event(position_of(e)).tags().len())
+                .sum();
+            self.by_tag.reserve(tags);
+            // Every tag of the run is located before any is pushed: the
             // lookups are independent, so their cache misses (likely, in a
             // table of millions of tags) overlap instead of queueing.
-            let mut hashes = [0u64; 2 * INDEX_AHEAD];
+            let mut located = [(0, None); RUN_TAGS];
             let mut n = 0;
-            let mut warm: Entry = 0;
             for &entry in run {
                 for tag in self.event(position_of(entry)).tags() {
-                    let hash = self.by_tag.hash(tag);
-                    if let Some(slot) = hashes.get_mut(n) {
-                        *slot = hash;
-                        n += 1;
+                    if let Some(slot) = located.get_mut(n) {
+                        let hash = self.by_tag.hash(tag);
+                        *slot = (hash, self.by_tag.locate(tag, hash));
                     }
-                    warm = warm.wrapping_add(self.by_tag.touch(tag, hash));
+                    n += 1;
                 }
             }
-            std::hint::black_box(warm);
             let mut k = 0;
             for &entry in run {
                 let index = usize::try_from(position_of(entry) - 1).unwrap_or(usize::MAX);
                 for tag in self.events[index].tags() {
-                    let hash = match hashes.get(k) {
-                        Some(&hash) if k < n => hash,
-                        _ => self.by_tag.hash(tag),
-                    };
+                    let (hash, slot) = located
+                        .get(k)
+                        .copied()
+                        .unwrap_or_else(|| (self.by_tag.hash(tag), None));
                     k += 1;
-                    self.by_tag.push(tag, hash, entry);
+                    self.by_tag.push(tag, hash, slot, entry);
                 }
             }
         }

@@ -79,7 +79,7 @@ impl TagIndex {
     }
 
     /// The hash the table files `tag` under; an append computes it once
-    /// per tag for [`touch`](Self::touch) and [`push`](Self::push).
+    /// per tag for [`locate`](Self::locate) and [`push`](Self::push).
     pub(crate) fn hash(&self, tag: &Tag) -> u64 {
         self.hasher.hash_one(tag.as_str())
     }
@@ -90,14 +90,27 @@ impl TagIndex {
             .map_or(&[], |e| e.entries.as_slice())
     }
 
-    /// Reads what [`push`](Self::push) of `tag` will change — its slot and
-    /// the end of its posting list — and changes nothing: looking up every
-    /// tag of an event before pushing any lets their cache misses overlap.
-    /// The result only exists to be consumed (`std::hint::black_box`).
-    pub(crate) fn touch(&self, tag: &Tag, hash: u64) -> Entry {
-        self.find(tag, hash)
-            .and_then(|e| e.entries.last().copied())
-            .unwrap_or_default()
+    /// Makes room for `tags` new tags, so that the next `tags` inserts do
+    /// not move the table (and the slots [`locate`](Self::locate) found).
+    pub(crate) fn reserve(&mut self, tags: usize) {
+        self.table.reserve(tags, |e| e.hash);
+    }
+
+    /// The slot of `tag`, whose [`hash`](Self::hash) is `hash`, or `None`
+    /// when no event carries it yet. It also reads the end of the tag's
+    /// posting list, which [`push`](Self::push) will change: locating every
+    /// tag of several events before pushing any lets their cache misses
+    /// overlap.
+    pub(crate) fn locate(&self, tag: &Tag, hash: u64) -> Option<usize> {
+        let slot = self
+            .table
+            .find_bucket_index(hash, |e| e.hash == hash && e.text.is(tag))?;
+        let last = self
+            .table
+            .get_bucket(slot)
+            .and_then(|e| e.entries.last().copied());
+        std::hint::black_box(last);
+        Some(slot)
     }
 
     fn find(&self, tag: &Tag, hash: u64) -> Option<&TagEntry> {
@@ -127,8 +140,17 @@ impl TagIndex {
     }
 
     /// Appends `entry` to the list of `tag`, whose [`hash`](Self::hash) is
-    /// `hash`; entries must be pushed in ascending order.
-    pub(crate) fn push(&mut self, tag: &Tag, hash: u64, entry: Entry) {
+    /// `hash` and whose slot is `slot` if [`locate`](Self::locate) found
+    /// one (and the table has not moved since); entries must be pushed in
+    /// ascending order.
+    pub(crate) fn push(&mut self, tag: &Tag, hash: u64, slot: Option<usize>, entry: Entry) {
+        if let Some(found) = slot.and_then(|s| self.table.get_bucket_mut(s))
+            && found.hash == hash
+            && found.text.is(tag)
+        {
+            found.entries.push(entry);
+            return;
+        }
         match self
             .table
             .entry(hash, |e| e.hash == hash && e.text.is(tag), |e| e.hash)
@@ -137,8 +159,8 @@ impl TagIndex {
             Slot::Vacant(slot) => {
                 slot.insert(TagEntry {
                     hash,
-                    text: TagText::new(tag),
                     entries: smallvec![entry],
+                    text: TagText::new(tag),
                 });
             }
         }
