@@ -246,7 +246,7 @@ impl State {
     pub(crate) fn index_tags(&mut self) {
         /// The most tags of a run located ahead; further tags of a run
         /// (events with many tags) are looked up as they are pushed.
-        const RUN_TAGS: usize = 2 * INDEX_AHEAD;
+        const RUN_TAGS: usize = super::tag_index::MAX_LOCATE;
         let pending = std::mem::take(&mut self.pending);
         for run in pending.chunks(INDEX_AHEAD) {
             // Room for every tag of the run first, so that no insert of the
@@ -260,16 +260,15 @@ impl State {
             // lookups are independent, so their cache misses (likely, in a
             // table of millions of tags) overlap instead of queueing.
             let mut located = [(0, None); RUN_TAGS];
-            let mut n = 0;
-            for &entry in run {
-                for tag in self.event(position_of(entry)).tags() {
-                    if let Some(slot) = located.get_mut(n) {
-                        let hash = self.by_tag.hash(tag);
-                        *slot = (hash, self.by_tag.locate(tag, hash));
-                    }
-                    n += 1;
-                }
+            let mut probes: [(u64, Option<&Tag>); RUN_TAGS] = [(0, None); RUN_TAGS];
+            let run_tags = run.iter().flat_map(|&entry| {
+                let index = usize::try_from(position_of(entry) - 1).unwrap_or(usize::MAX);
+                self.events[index].tags().iter()
+            });
+            for (probe, tag) in probes.iter_mut().zip(run_tags) {
+                *probe = (self.by_tag.hash(tag), Some(tag));
             }
+            self.by_tag.locate_all(&probes, &mut located);
             let mut k = 0;
             for &entry in run {
                 let index = usize::try_from(position_of(entry) - 1).unwrap_or(usize::MAX);

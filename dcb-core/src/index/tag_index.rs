@@ -4,7 +4,7 @@ use std::hash::BuildHasher;
 
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
-use hashbrown::hash_table::Entry as Slot;
+use hashbrown::hash_table::{Entry as Slot, IterHashBuckets};
 use smallvec::{SmallVec, smallvec};
 
 use super::state::Entry;
@@ -62,6 +62,9 @@ struct TagEntry {
 
 const _: () = assert!(size_of::<TagEntry>() == 64);
 
+/// The most tags [`TagIndex::locate_all`] looks up at once.
+pub(crate) const MAX_LOCATE: usize = 16;
+
 /// The posting list of every tag.
 #[derive(Default)]
 pub(crate) struct TagIndex {
@@ -79,7 +82,7 @@ impl TagIndex {
     }
 
     /// The hash the table files `tag` under; an append computes it once
-    /// per tag for [`locate`](Self::locate) and [`push`](Self::push).
+    /// per tag for [`locate_all`](Self::locate_all) and [`push`](Self::push).
     pub(crate) fn hash(&self, tag: &Tag) -> u64 {
         self.hasher.hash_one(tag.as_str())
     }
@@ -91,26 +94,72 @@ impl TagIndex {
     }
 
     /// Makes room for `tags` new tags, so that the next `tags` inserts do
-    /// not move the table (and the slots [`locate`](Self::locate) found).
+    /// not move the table (and the slots [`locate_all`](Self::locate_all) found).
     pub(crate) fn reserve(&mut self, tags: usize) {
         self.table.reserve(tags, |e| e.hash);
     }
 
-    /// The slot of `tag`, whose [`hash`](Self::hash) is `hash`, or `None`
-    /// when no event carries it yet. It also reads the end of the tag's
-    /// posting list, which [`push`](Self::push) will change: locating every
-    /// tag of several events before pushing any lets their cache misses
-    /// overlap.
-    pub(crate) fn locate(&self, tag: &Tag, hash: u64) -> Option<usize> {
-        let slot = self
-            .table
-            .find_bucket_index(hash, |e| e.hash == hash && e.text.is(tag))?;
-        let last = self
-            .table
-            .get_bucket(slot)
-            .and_then(|e| e.entries.last().copied());
-        std::hint::black_box(last);
-        Some(slot)
+    /// Locates several tags at once: `located[i]` becomes `(hash, slot)`
+    /// for `probes[i] = (hash, Some(tag))`, where `slot` is the tag's slot
+    /// or `None` when no event carries it yet. Probes without a tag are
+    /// skipped.
+    ///
+    /// The lookups run in stages — every tag's control bytes, then every
+    /// candidate slot, then the end of every posting list found (which
+    /// [`push`](Self::push) will change) — so that the cache misses of one
+    /// stage, likely in a table of millions of tags, are all in flight at
+    /// once instead of queueing one lookup behind another.
+    pub(crate) fn locate_all(
+        &self,
+        probes: &[(u64, Option<&Tag>); MAX_LOCATE],
+        located: &mut [(u64, Option<usize>); MAX_LOCATE],
+    ) {
+        let mut groups: [Option<IterHashBuckets<'_, TagEntry>>; MAX_LOCATE] =
+            [const { None }; MAX_LOCATE];
+        for (group, &(hash, tag)) in groups.iter_mut().zip(probes) {
+            if tag.is_some() {
+                *group = Some(self.table.iter_hash_buckets(hash));
+            }
+        }
+        let mut first = [None; MAX_LOCATE];
+        let mut seen = [0; MAX_LOCATE];
+        for ((first, seen), group) in first.iter_mut().zip(&mut seen).zip(&mut groups) {
+            *first = group.as_mut().and_then(Iterator::next);
+            *seen = first
+                .and_then(|slot| self.table.get_bucket(slot))
+                .map_or(0, |e| e.hash);
+        }
+        std::hint::black_box(&seen);
+        for (i, ((located, &(hash, tag)), group)) in
+            located.iter_mut().zip(probes).zip(&mut groups).enumerate()
+        {
+            let Some(tag) = tag else {
+                continue;
+            };
+            let mut candidate = first[i];
+            let slot = loop {
+                let Some(slot) = candidate else {
+                    break None;
+                };
+                if self
+                    .table
+                    .get_bucket(slot)
+                    .is_some_and(|e| e.hash == hash && e.text.is(tag))
+                {
+                    break Some(slot);
+                }
+                candidate = group.as_mut().and_then(Iterator::next);
+            };
+            *located = (hash, slot);
+        }
+        let mut ends = [0; MAX_LOCATE];
+        for (end, &(_, slot)) in ends.iter_mut().zip(located.iter()) {
+            *end = slot
+                .and_then(|slot| self.table.get_bucket(slot))
+                .and_then(|e| e.entries.last().copied())
+                .unwrap_or_default();
+        }
+        std::hint::black_box(&ends);
     }
 
     fn find(&self, tag: &Tag, hash: u64) -> Option<&TagEntry> {
@@ -140,7 +189,7 @@ impl TagIndex {
     }
 
     /// Appends `entry` to the list of `tag`, whose [`hash`](Self::hash) is
-    /// `hash` and whose slot is `slot` if [`locate`](Self::locate) found
+    /// `hash` and whose slot is `slot` if [`locate_all`](Self::locate_all) found
     /// one (and the table has not moved since); entries must be pushed in
     /// ascending order.
     pub(crate) fn push(&mut self, tag: &Tag, hash: u64, slot: Option<usize>, entry: Entry) {
