@@ -26,10 +26,10 @@ pub(crate) type Entry = u64;
 
 const TYPE_BITS: u32 = 24;
 
-/// How many events ahead [`State::index_tags`] looks up the tags of the
-/// event it will index: the lookups are independent, so their cache misses
-/// (likely, in a table of millions of tags) overlap instead of queueing.
-const INDEX_AHEAD: usize = 8;
+/// How many events' tags [`State::index_tags`] locates together before it
+/// pushes them: the lookups are independent, so their cache misses (likely,
+/// in a table of millions of tags) overlap instead of queueing.
+const RUN: usize = 8;
 
 /// The most pushed events whose tags may wait to be indexed. Indexing tags
 /// in runs lets the lookups of several events overlap; a read or a
@@ -80,8 +80,7 @@ pub(crate) struct State {
     recent_next: usize,
     /// Entries of each event type, by type id.
     by_type: Vec<Vec<Entry>>,
-    /// Entries of each tag, for the events of `pending`'s first position
-    /// and before.
+    /// Entries of each tag, for every pushed event but those in `pending`.
     by_tag: TagIndex,
     /// The entries of the pushed events whose tags are not indexed yet, in
     /// order: [`index_tags`](Self::index_tags) indexes them.
@@ -248,7 +247,7 @@ impl State {
         /// (events with many tags) are looked up as they are pushed.
         const RUN_TAGS: usize = super::tag_index::MAX_LOCATE;
         let pending = std::mem::take(&mut self.pending);
-        for run in pending.chunks(INDEX_AHEAD) {
+        for run in pending.chunks(RUN) {
             // Room for every tag of the run first, so that no insert of the
             // run moves the table and the located slots stay where they are.
             let tags = run
@@ -427,6 +426,24 @@ mod tests {
         assert_eq!(positions(&state, "every:1"), expected);
         for i in 1..=n {
             assert_eq!(positions(&state, &format!("one:{i}")), [i]);
+        }
+    }
+
+    #[test]
+    fn runs_with_more_tags_than_are_located_at_once() {
+        let mut state = State::default();
+        let shared = Tag::new("shared").unwrap();
+        for i in 1..=20u64 {
+            let tags = (0..5).map(|t| Tag::new(format!("t{t}:{}", i % 4)).unwrap());
+            let event = Event::new(EventType::from_static("Happened"), "{}")
+                .with_tags(tags.chain([shared.clone()]).collect::<crate::Tags>());
+            state.push(vec![event]);
+        }
+        state.index_tags();
+        assert_eq!(positions(&state, "shared"), (1..=20).collect::<Vec<_>>());
+        for t in 0..5 {
+            let expected: Vec<Pos> = (1..=20).filter(|i| i % 4 == 3).collect();
+            assert_eq!(positions(&state, &format!("t{t}:3")), expected);
         }
     }
 
