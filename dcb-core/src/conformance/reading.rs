@@ -7,8 +7,8 @@
 use futures_util::StreamExt;
 
 use super::support::{
-    FIXTURE_HEAD, append, condition, conflict, ev, ev_data, event_type, fixture, head, open, read,
-    read_everything, read_numbers, stream_all, tagged, tags, typed,
+    FIXTURE_HEAD, append, condition, conflict, ev, ev_data, event_type, fixture, head, item, open,
+    read, read_everything, read_numbers, stream_all, tagged, tags, typed,
 };
 use crate::{Bytes, Event, EventStore, EventStream, Position, Query, ReadOptions, Uuid};
 
@@ -528,10 +528,11 @@ const LARGE: u64 = 5_000;
 async fn large_setup<S: EventStore>(store: &S) {
     let events = (1..=LARGE)
         .map(|n| {
-            let tags: &[&str] = if n % 3 == 0 {
-                &["bulk", "third"]
-            } else {
-                &["bulk"]
+            let tags: &[&str] = match (n % 3 == 0, n % 5 == 0) {
+                (true, true) => &["bulk", "fifth", "third"],
+                (true, false) => &["bulk", "third"],
+                (false, true) => &["bulk", "fifth"],
+                (false, false) => &["bulk"],
             };
             ev_data("Bulk", tags, n.to_string())
         })
@@ -603,6 +604,13 @@ pub async fn large_read_forward<S: EventStore + 'static>(store: S) {
     }
     let streamed = stream_all(&store, &Query::all(), ReadOptions::new()).await;
     check_large(&streamed, &all, LARGE, "a streamed read of everything");
+    // Two items whose matches interleave and overlap, merged across batches.
+    let either = tagged(&["third"]).or(item(&[], &["fifth"]));
+    let expected: Vec<u64> = (1..=LARGE).filter(|n| n % 3 == 0 || n % 5 == 0).collect();
+    let streamed = stream_all(&store, &either, ReadOptions::new()).await;
+    check_large(&streamed, &expected, LARGE, "a streamed read of two items");
+    let result = read(&store, &either, ReadOptions::new()).await;
+    check_large(&result, &expected, LARGE, "a read of two items");
 }
 
 /// A backwards read of thousands of events yields them all newest first,
@@ -632,6 +640,18 @@ pub async fn large_read_backwards<S: EventStore + 'static>(store: S) {
             &format!("read of {query:?} with {options:?}"),
         );
     }
+    let either = tagged(&["third"]).or(item(&[], &["fifth"]));
+    let expected: Vec<u64> = (1..=LARGE)
+        .rev()
+        .filter(|n| n % 3 == 0 || n % 5 == 0)
+        .collect();
+    let streamed = stream_all(&store, &either, back).await;
+    check_large(
+        &streamed,
+        &expected,
+        LARGE,
+        "a streamed backwards read of two items",
+    );
     let streamed = stream_all(&store, &Query::all(), back).await;
     check_large(
         &streamed,

@@ -80,12 +80,12 @@ impl Scan {
         // Every tag of the query is looked up before any item is planned:
         // the lookups are independent, so their cache misses (likely, in a
         // table of millions of tags) overlap instead of queueing.
-        let tags: Lists<'s> = query
-            .items()
-            .iter()
-            .flat_map(QueryItem::required_tags)
-            .map(|t| state.tag_list(t))
-            .collect();
+        let mut tags = Lists::new();
+        for item in query.items() {
+            for tag in item.required_tags() {
+                tags.push(state.tag_list(tag));
+            }
+        }
         let warm = tags.iter().fold(0, |sum: Entry, list| {
             sum.wrapping_add(list.first().copied().unwrap_or_default())
         });
@@ -115,11 +115,12 @@ impl Scan {
         let types: Option<TypeIds> = if item.event_types().is_empty() {
             None
         } else {
-            let mut ids: TypeIds = item
-                .event_types()
-                .iter()
-                .filter_map(|t| state.type_id(t))
-                .collect();
+            let mut ids = TypeIds::new();
+            for event_type in item.event_types() {
+                if let Some(id) = state.type_id(event_type) {
+                    ids.push(id);
+                }
+            }
             if ids.is_empty() {
                 // None of the item's types was ever stored.
                 return;
@@ -137,13 +138,12 @@ impl Scan {
             // A required tag that no stored event carries.
             return;
         }
-        let mut tags: SmallVec<[(&Tag, &[Entry]); 4]> = item
-            .required_tags()
-            .iter()
-            .zip(tags.iter().copied())
-            .collect();
-        tags.sort_by_key(|(_, list)| list.len());
-        let lists = tags
+        let mut ordered: SmallVec<[(&Tag, &[Entry]); 4]> = SmallVec::new();
+        for (tag, &list) in item.required_tags().iter().zip(tags) {
+            ordered.push((tag, list));
+        }
+        ordered.sort_by_key(|(_, list)| list.len());
+        let lists = ordered
             .into_iter()
             .map(|(t, list)| (List::Tag(t.clone()), list));
         self.add_source(lists, types, resolved);
@@ -208,25 +208,25 @@ impl Scan {
             }
             return true;
         }
-        let mut current: SmallVec<[Option<Pos>; 4]> = SmallVec::from_elem(None, self.sources.len());
+        // Each source's next match; only the sources that yielded a
+        // position move on and settle again.
+        let mut current: SmallVec<[Option<Pos>; 4]> = SmallVec::new();
+        for source in &self.sources {
+            current.push(walk.settle(source, index));
+        }
         loop {
-            let mut best: Option<Pos> = None;
-            for (source, slot) in self.sources.iter().zip(current.iter_mut()) {
-                *slot = walk.settle(source, index);
-                if let Some(p) = *slot {
-                    best = Some(match best {
-                        Some(b) if walk.backwards => b.max(p),
-                        Some(b) => b.min(p),
-                        None => p,
-                    });
-                }
-            }
+            let best = current
+                .iter()
+                .flatten()
+                .copied()
+                .reduce(|a, b| if walk.backwards { a.max(b) } else { a.min(b) });
             let Some(position) = best else {
                 return true;
             };
-            for (source, &slot) in self.sources.iter().zip(current.iter()) {
-                if slot == Some(position) {
+            for (source, slot) in self.sources.iter().zip(current.iter_mut()) {
+                if *slot == Some(position) {
                     walk.step(source, index);
+                    *slot = walk.settle(source, index);
                 }
             }
             if !visit(position) {
