@@ -248,25 +248,30 @@ impl State {
         const RUN_TAGS: usize = super::tag_index::MAX_LOCATE;
         let pending = std::mem::take(&mut self.pending);
         for run in pending.chunks(RUN) {
-            // Room for every tag of the run first, so that no insert of the
-            // run moves the table and the located slots stay where they are.
-            let tags = run
+            let tags: usize = run
                 .iter()
                 .map(|&e| self.event(position_of(e)).tags().len())
                 .sum();
-            self.by_tag.reserve(tags);
+            let mut located = [(0, None); RUN_TAGS];
+            let mut probes: [(u64, Option<&Tag>); RUN_TAGS] = [(0, None); RUN_TAGS];
+            let mut n = 0;
+            for &entry in run {
+                let index = usize::try_from(position_of(entry) - 1).unwrap_or(usize::MAX);
+                for tag in self.events[index].tags() {
+                    let hash = self.by_tag.hash(tag);
+                    // Room for every tag of the run first, in each table it
+                    // goes to, so that no insert of the run moves a table
+                    // and the located slots stay where they are.
+                    self.by_tag.reserve(hash, tags);
+                    if let Some(probe) = probes.get_mut(n) {
+                        *probe = (hash, Some(tag));
+                    }
+                    n += 1;
+                }
+            }
             // Every tag of the run is located before any is pushed: the
             // lookups are independent, so their cache misses (likely, in a
             // table of millions of tags) overlap instead of queueing.
-            let mut located = [(0, None); RUN_TAGS];
-            let mut probes: [(u64, Option<&Tag>); RUN_TAGS] = [(0, None); RUN_TAGS];
-            let run_tags = run.iter().flat_map(|&entry| {
-                let index = usize::try_from(position_of(entry) - 1).unwrap_or(usize::MAX);
-                self.events[index].tags().iter()
-            });
-            for (probe, tag) in probes.iter_mut().zip(run_tags) {
-                *probe = (self.by_tag.hash(tag), Some(tag));
-            }
             self.by_tag.locate_all(&probes, &mut located);
             let mut k = 0;
             for &entry in run {

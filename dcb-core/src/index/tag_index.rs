@@ -65,20 +65,53 @@ const _: () = assert!(size_of::<TagEntry>() == 64);
 /// The most tags [`TagIndex::locate_all`] looks up at once.
 pub(crate) const MAX_LOCATE: usize = 16;
 
-/// The posting list of every tag.
-#[derive(Default)]
+/// The number of tables the tags are spread over, by hash.
+const SHARDS: usize = 256;
+
+/// The posting list of every tag, in [`SHARDS`] tables chosen by the tag's
+/// hash. Each table grows on its own, a small step at a time, and the memory
+/// a table leaves when it grows goes back to the allocator, whose next small
+/// tables reuse it: growing one table of millions of tags would instead
+/// move them all at once into freshly mapped memory, every page of which
+/// the kernel must fault in and clear.
 pub(crate) struct TagIndex {
     hasher: RandomState,
-    table: HashTable<TagEntry>,
+    tables: Box<[HashTable<TagEntry>]>,
+}
+
+impl Default for TagIndex {
+    fn default() -> TagIndex {
+        TagIndex::with_capacity(0)
+    }
+}
+
+/// The table of `hash`: bits the tables' own probing does not use (the
+/// low bits pick a slot, the top seven filter candidates).
+fn shard(hash: u64) -> usize {
+    // Masked to eight bits, so the cast is lossless.
+    #[allow(clippy::cast_possible_truncation)]
+    let shard = ((hash >> 48) & 0xff) as usize;
+    shard
 }
 
 impl TagIndex {
     /// An empty index with room for `tags` distinct tags.
     pub(crate) fn with_capacity(tags: usize) -> TagIndex {
+        let per_table = tags.div_ceil(SHARDS);
         TagIndex {
             hasher: RandomState::default(),
-            table: HashTable::with_capacity(tags),
+            tables: (0..SHARDS)
+                .map(|_| HashTable::with_capacity(per_table))
+                .collect(),
         }
+    }
+
+    fn table(&self, hash: u64) -> &HashTable<TagEntry> {
+        &self.tables[shard(hash)]
+    }
+
+    fn table_mut(&mut self, hash: u64) -> &mut HashTable<TagEntry> {
+        &mut self.tables[shard(hash)]
     }
 
     /// The hash the table files `tag` under; an append computes it once
@@ -93,10 +126,11 @@ impl TagIndex {
             .map_or(&[], |e| e.entries.as_slice())
     }
 
-    /// Makes room for `tags` new tags, so that the next `tags` inserts do
-    /// not move the table (and the slots [`locate_all`](Self::locate_all) found).
-    pub(crate) fn reserve(&mut self, tags: usize) {
-        self.table.reserve(tags, |e| e.hash);
+    /// Makes room for `tags` new tags in the table of `hash`, so that its
+    /// next `tags` inserts do not move it (and the slots
+    /// [`locate_all`](Self::locate_all) found there).
+    pub(crate) fn reserve(&mut self, hash: u64, tags: usize) {
+        self.table_mut(hash).reserve(tags, |e| e.hash);
     }
 
     /// Locates several tags at once: `located[i]` becomes `(hash, slot)`
@@ -118,15 +152,19 @@ impl TagIndex {
             [const { None }; MAX_LOCATE];
         for (group, &(hash, tag)) in groups.iter_mut().zip(probes) {
             if tag.is_some() {
-                *group = Some(self.table.iter_hash_buckets(hash));
+                *group = Some(self.table(hash).iter_hash_buckets(hash));
             }
         }
         let mut first = [None; MAX_LOCATE];
         let mut seen = [0; MAX_LOCATE];
-        for ((first, seen), group) in first.iter_mut().zip(&mut seen).zip(&mut groups) {
+        for ((first, seen), (group, &(hash, _))) in first
+            .iter_mut()
+            .zip(&mut seen)
+            .zip(groups.iter_mut().zip(probes))
+        {
             *first = group.as_mut().and_then(Iterator::next);
             *seen = first
-                .and_then(|slot| self.table.get_bucket(slot))
+                .and_then(|slot| self.table(hash).get_bucket(slot))
                 .map_or(0, |e| e.hash);
         }
         std::hint::black_box(&seen);
@@ -142,7 +180,7 @@ impl TagIndex {
                     break None;
                 };
                 if self
-                    .table
+                    .table(hash)
                     .get_bucket(slot)
                     .is_some_and(|e| e.hash == hash && e.text.is(tag))
                 {
@@ -153,9 +191,9 @@ impl TagIndex {
             *located = (hash, slot);
         }
         let mut ends = [0; MAX_LOCATE];
-        for (end, &(_, slot)) in ends.iter_mut().zip(located.iter()) {
+        for (end, &(hash, slot)) in ends.iter_mut().zip(located.iter()) {
             *end = slot
-                .and_then(|slot| self.table.get_bucket(slot))
+                .and_then(|slot| self.table(hash).get_bucket(slot))
                 .and_then(|e| e.entries.last().copied())
                 .unwrap_or_default();
         }
@@ -163,7 +201,8 @@ impl TagIndex {
     }
 
     fn find(&self, tag: &Tag, hash: u64) -> Option<&TagEntry> {
-        self.table.find(hash, |e| e.hash == hash && e.text.is(tag))
+        self.table(hash)
+            .find(hash, |e| e.hash == hash && e.text.is(tag))
     }
 
     /// Removes the last entry of `tag`'s list if it is at `position`, and
@@ -171,7 +210,7 @@ impl TagIndex {
     pub(crate) fn pop(&mut self, tag: &Tag, position: super::state::Pos) {
         let hash = self.hash(tag);
         let Ok(mut slot) = self
-            .table
+            .table_mut(hash)
             .find_entry(hash, |e| e.hash == hash && e.text.is(tag))
         else {
             return;
@@ -193,7 +232,7 @@ impl TagIndex {
     /// one (and the table has not moved since); entries must be pushed in
     /// ascending order.
     pub(crate) fn push(&mut self, tag: &Tag, hash: u64, slot: Option<usize>, entry: Entry) {
-        if let Some(found) = slot.and_then(|s| self.table.get_bucket_mut(s))
+        if let Some(found) = slot.and_then(|s| self.table_mut(hash).get_bucket_mut(s))
             && found.hash == hash
             && found.text.is(tag)
         {
@@ -201,7 +240,7 @@ impl TagIndex {
             return;
         }
         match self
-            .table
+            .table_mut(hash)
             .entry(hash, |e| e.hash == hash && e.text.is(tag), |e| e.hash)
         {
             Slot::Occupied(mut slot) => slot.get_mut().entries.push(entry),
