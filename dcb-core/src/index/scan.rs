@@ -80,12 +80,13 @@ impl Scan {
         // Every tag of the query is looked up before any item is planned:
         // the lookups are independent, so their cache misses (likely, in a
         // table of millions of tags) overlap instead of queueing.
+        let wanted: SmallVec<[&Tag; 4]> = query
+            .items()
+            .iter()
+            .flat_map(QueryItem::required_tags)
+            .collect();
         let mut tags = Lists::new();
-        for item in query.items() {
-            for tag in item.required_tags() {
-                tags.push(state.tag_list(tag));
-            }
-        }
+        state.tag_lists(&wanted, &mut tags);
         let warm = tags.iter().fold(0, |sum: Entry, list| {
             sum.wrapping_add(list.first().copied().unwrap_or_default())
         });

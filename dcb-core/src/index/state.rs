@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use foldhash::fast::RandomState;
+use smallvec::SmallVec;
 use uuid::Uuid;
 
 use super::tag_index::TagIndex;
@@ -228,6 +229,14 @@ impl State {
         self.by_tag.get(tag)
     }
 
+    /// The entries of each of `tags`, in order, into `lists`, looked up
+    /// together (see [`TagIndex::get_all`]); call
+    /// [`index_tags`](Self::index_tags) first.
+    pub(crate) fn tag_lists<'s>(&'s self, tags: &[&Tag], lists: &mut impl Extend<&'s [Entry]>) {
+        debug_assert!(self.tags_indexed(), "the tag index is behind");
+        self.by_tag.get_all(tags, lists);
+    }
+
     /// Whether the tag index covers every pushed event.
     pub(crate) fn tags_indexed(&self) -> bool {
         self.pending.is_empty()
@@ -243,46 +252,33 @@ impl State {
 
     /// Indexes the tags of every pushed event not indexed yet.
     pub(crate) fn index_tags(&mut self) {
-        /// The most tags of a run located ahead; further tags of a run
-        /// (events with many tags) are looked up as they are pushed.
-        const RUN_TAGS: usize = super::tag_index::MAX_LOCATE;
         let pending = std::mem::take(&mut self.pending);
         for run in pending.chunks(RUN) {
-            let tags: usize = run
-                .iter()
-                .map(|&e| self.event(position_of(e)).tags().len())
-                .sum();
-            let mut located = [(0, None); RUN_TAGS];
-            let mut probes: [(u64, Option<&Tag>); RUN_TAGS] = [(0, None); RUN_TAGS];
-            let mut n = 0;
+            let mut probes: SmallVec<[(u64, &Tag); RUN * 2]> = SmallVec::new();
             for &entry in run {
                 let index = usize::try_from(position_of(entry) - 1).unwrap_or(usize::MAX);
                 for tag in self.events[index].tags() {
-                    let hash = self.by_tag.hash(tag);
-                    // Room for every tag of the run first, in each table it
-                    // goes to, so that no insert of the run moves a table
-                    // and the located slots stay where they are.
-                    self.by_tag.reserve(hash, tags);
-                    if let Some(probe) = probes.get_mut(n) {
-                        *probe = (hash, Some(tag));
-                    }
-                    n += 1;
+                    probes.push((self.by_tag.hash(tag), tag));
                 }
             }
-            // Every tag of the run is located before any is pushed: the
+            // Room for every tag of the run first, in each table it goes
+            // to, so that no push of the run moves a table and undoes the
+            // warming.
+            for &(hash, _) in &probes {
+                self.by_tag.reserve(hash, probes.len());
+            }
+            // Every tag of the run is looked up before any is pushed: the
             // lookups are independent, so their cache misses (likely, in a
             // table of millions of tags) overlap instead of queueing.
-            self.by_tag.locate_all(&probes, &mut located);
-            let mut k = 0;
+            self.by_tag.warm(&probes);
+            let mut probes = probes.into_iter();
             for &entry in run {
                 let index = usize::try_from(position_of(entry) - 1).unwrap_or(usize::MAX);
                 for tag in self.events[index].tags() {
-                    let (hash, slot) = located
-                        .get(k)
-                        .copied()
-                        .unwrap_or_else(|| (self.by_tag.hash(tag), None));
-                    k += 1;
-                    self.by_tag.push(tag, hash, slot, entry);
+                    let hash = probes
+                        .next()
+                        .map_or_else(|| self.by_tag.hash(tag), |(hash, _)| hash);
+                    self.by_tag.push(tag, hash, entry);
                 }
             }
         }

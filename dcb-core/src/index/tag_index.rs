@@ -1,13 +1,22 @@
 //! [`TagIndex`]: the posting list of every tag.
+//!
+//! The index is a hash table of its own rather than a general-purpose map,
+//! because in a store of millions of tags nearly every lookup misses the
+//! cache, and what a lookup costs is the number of cache lines it must wait
+//! for one after another. Here a tag's entry *is* its slot: one aligned
+//! 64-byte line holding the tag's hash, its text (when short) and the start
+//! of its posting list, found by linear probing from the slot the hash
+//! names. A lookup waits for that one line (its neighbours, when probing
+//! goes on, are next in memory) and then for the posting list if it lives
+//! on the heap. A table with separate control bytes, like `hashbrown`'s,
+//! waits for the control bytes first and then for the slot.
 
 use std::hash::BuildHasher;
 
 use foldhash::fast::RandomState;
-use hashbrown::HashTable;
-use hashbrown::hash_table::{Entry as Slot, IterHashBuckets};
 use smallvec::{SmallVec, smallvec};
 
-use super::state::Entry;
+use super::state::{Entry, Pos, position_of};
 use crate::Tag;
 
 /// Most tags name one thing (a student, a course) and carry few events, so
@@ -21,9 +30,19 @@ const INLINE_TEXT: usize = 30;
 /// confirming a hash match reads no other cache line; otherwise shared with
 /// the event that first carried the tag (a clone of its [`Tag`]), not
 /// copied.
+#[derive(Clone)]
 enum TagText {
     Inline { len: u8, bytes: [u8; INLINE_TEXT] },
     Shared(Tag),
+}
+
+impl Default for TagText {
+    fn default() -> TagText {
+        TagText::Inline {
+            len: 0,
+            bytes: [0; INLINE_TEXT],
+        }
+    }
 }
 
 impl TagText {
@@ -49,10 +68,13 @@ impl TagText {
     }
 }
 
-/// One tag's posting list, with the tag's hash kept so that growing the
-/// table never has to read the tag's text again. An entry is one cache
-/// line, aligned: a lookup or an insert touches one line of the table, and
-/// a table of millions of tags stays small enough to grow quickly.
+/// The hash of a vacant slot; [`TagIndex::hash`] never returns it.
+const VACANT: u64 = 0;
+
+/// One slot of a table: a tag's posting list, with the tag's hash kept so
+/// that growing the table never reads the tag's text again, or a vacant
+/// slot (hash [`VACANT`]). One cache line, aligned.
+#[derive(Clone, Default)]
 #[repr(align(64))]
 struct TagEntry {
     hash: u64,
@@ -62,11 +84,180 @@ struct TagEntry {
 
 const _: () = assert!(size_of::<TagEntry>() == 64);
 
-/// The most tags [`TagIndex::locate_all`] looks up at once.
+impl TagEntry {
+    fn is_vacant(&self) -> bool {
+        self.hash == VACANT
+    }
+
+    fn holds(&self, hash: u64, tag: &Tag) -> bool {
+        self.hash == hash && self.text.is(tag)
+    }
+}
+
+/// The most lookups [`TagIndex::get_all`] and [`TagIndex::warm`] start
+/// before they wait for the first.
 pub(crate) const MAX_LOCATE: usize = 16;
 
 /// The number of tables the tags are spread over, by hash.
 const SHARDS: usize = 256;
+
+/// A table is grown before more than `MAX_LOAD_NUM / MAX_LOAD_DEN` of its
+/// slots are taken. Linear probing then finds a tag in 2.5 slots on
+/// average and a vacant slot in 8.5 at the maximum load, in 1.3 and 1.8
+/// right after growing (3/8 taken) — neighbouring lines, which arrive
+/// together. A lower maximum load probes less but grows more, into fresh
+/// memory whose first touch is the costliest part of an append.
+const MAX_LOAD_NUM: usize = 3;
+const MAX_LOAD_DEN: usize = 4;
+
+/// The fewest slots of a table that holds any tag.
+const MIN_SLOTS: usize = 8;
+
+/// One table: open addressing with linear probing over a power-of-two
+/// number of slots, never more than [`MAX_LOAD_NUM`]`/`[`MAX_LOAD_DEN`]
+/// taken (so a probe always ends at a vacant slot), and no tombstones: a
+/// removal shifts the slots after it back (see [`Table::remove`]).
+#[derive(Default)]
+struct Table {
+    slots: Vec<TagEntry>,
+    len: usize,
+}
+
+impl Table {
+    /// The slot a probe for `hash` starts at. Only for a table with slots.
+    fn home(&self, hash: u64) -> usize {
+        // The slot count fits in usize, so the masked value does too; bit 0
+        // of every hash is set (see `TagIndex::hash`), so it is skipped.
+        #[allow(clippy::cast_possible_truncation)]
+        let home = (hash >> 1) as usize & (self.slots.len() - 1);
+        home
+    }
+
+    fn next(&self, slot: usize) -> usize {
+        (slot + 1) & (self.slots.len() - 1)
+    }
+
+    /// The slot holding `tag`, or else the vacant slot where it belongs.
+    /// Only for a table with slots.
+    fn probe(&self, hash: u64, tag: &Tag) -> Result<usize, usize> {
+        let mut slot = self.home(hash);
+        loop {
+            let entry = &self.slots[slot];
+            if entry.is_vacant() {
+                return Err(slot);
+            }
+            if entry.holds(hash, tag) {
+                return Ok(slot);
+            }
+            slot = self.next(slot);
+        }
+    }
+
+    fn find(&self, hash: u64, tag: &Tag) -> Option<&TagEntry> {
+        if self.len == 0 {
+            return None;
+        }
+        self.probe(hash, tag).ok().map(|slot| &self.slots[slot])
+    }
+
+    /// The hash in the slot a probe for `hash` starts at, read only to
+    /// bring its line into the cache.
+    fn touch(&self, hash: u64) -> u64 {
+        if self.slots.is_empty() {
+            return 0;
+        }
+        self.slots[self.home(hash)].hash
+    }
+
+    /// Makes room for `additional` more tags without passing the maximum
+    /// load, growing to the next power of two that holds them.
+    fn reserve(&mut self, additional: usize) {
+        let needed = self.len.saturating_add(additional);
+        let fits = |slots: usize| needed.saturating_mul(MAX_LOAD_DEN) <= slots * MAX_LOAD_NUM;
+        if fits(self.slots.len()) {
+            return;
+        }
+        let mut slots = self.slots.len().max(MIN_SLOTS);
+        while !fits(slots) {
+            slots *= 2;
+        }
+        self.resize(slots);
+    }
+
+    /// Moves every tag into a table of `slots` vacant slots.
+    fn resize(&mut self, slots: usize) {
+        let old = std::mem::replace(&mut self.slots, vec![TagEntry::default(); slots]);
+        for entry in old.into_iter().filter(|e| !e.is_vacant()) {
+            let mut slot = self.home(entry.hash);
+            while !self.slots[slot].is_vacant() {
+                slot = self.next(slot);
+            }
+            self.slots[slot] = entry;
+        }
+    }
+
+    /// Adds `entry` to the posting list of `tag`, making the tag's slot if
+    /// it has none.
+    fn push(&mut self, hash: u64, tag: &Tag, entry: Entry) {
+        self.reserve(1);
+        match self.probe(hash, tag) {
+            Ok(slot) => self.slots[slot].entries.push(entry),
+            Err(slot) => {
+                self.slots[slot] = TagEntry {
+                    hash,
+                    entries: smallvec![entry],
+                    text: TagText::new(tag),
+                };
+                self.len += 1;
+            }
+        }
+    }
+
+    /// Removes `position` from the end of the posting list of `tag`, if it
+    /// is there, and the tag once no event carries it.
+    fn pop(&mut self, hash: u64, tag: &Tag, position: Pos) {
+        if self.len == 0 {
+            return;
+        }
+        let Ok(slot) = self.probe(hash, tag) else {
+            return;
+        };
+        let entries = &mut self.slots[slot].entries;
+        if entries.last().is_some_and(|&e| position_of(e) == position) {
+            entries.pop();
+        }
+        if entries.is_empty() {
+            self.remove(slot);
+        }
+    }
+
+    /// Vacates `slot`, then moves back every later tag of the same run of
+    /// taken slots that may sit there (its probe starts at or before the
+    /// vacated slot), so every probe still finds its tag before a vacancy.
+    fn remove(&mut self, mut slot: usize) {
+        let mut later = slot;
+        loop {
+            later = self.next(later);
+            if self.slots[later].is_vacant() {
+                break;
+            }
+            let home = self.home(self.slots[later].hash);
+            // Whether `home` lies cyclically in (slot, later]: then the tag
+            // at `later` is still reachable from its home and stays.
+            let stays = if slot <= later {
+                slot < home && home <= later
+            } else {
+                slot < home || home <= later
+            };
+            if !stays {
+                self.slots[slot] = std::mem::take(&mut self.slots[later]);
+                slot = later;
+            }
+        }
+        self.slots[slot] = TagEntry::default();
+        self.len -= 1;
+    }
+}
 
 /// The posting list of every tag, in [`SHARDS`] tables chosen by the tag's
 /// hash. Each table grows on its own, a small step at a time: one table of
@@ -75,7 +266,7 @@ const SHARDS: usize = 256;
 /// fresh pages).
 pub(crate) struct TagIndex {
     hasher: RandomState,
-    tables: Box<[HashTable<TagEntry>]>,
+    tables: Box<[Table]>,
 }
 
 impl Default for TagIndex {
@@ -84,12 +275,12 @@ impl Default for TagIndex {
     }
 }
 
-/// The table of `hash`: bits the tables' own probing does not use (the
-/// low bits pick a slot, the top seven filter candidates).
+/// The table of `hash`: its top eight bits, which probing does not use
+/// (the low bits pick the slot).
 fn shard(hash: u64) -> usize {
-    // Masked to eight bits, so the cast is lossless.
+    // Eight bits, so the cast is lossless.
     #[allow(clippy::cast_possible_truncation)]
-    let shard = ((hash >> 48) & 0xff) as usize;
+    let shard = (hash >> 56) as usize;
     shard
 }
 
@@ -100,155 +291,220 @@ impl TagIndex {
         TagIndex {
             hasher: RandomState::default(),
             tables: (0..SHARDS)
-                .map(|_| HashTable::with_capacity(per_table))
+                .map(|_| {
+                    let mut table = Table::default();
+                    if per_table > 0 {
+                        table.reserve(per_table);
+                    }
+                    table
+                })
                 .collect(),
         }
     }
 
-    fn table(&self, hash: u64) -> &HashTable<TagEntry> {
+    fn table(&self, hash: u64) -> &Table {
         &self.tables[shard(hash)]
     }
 
-    fn table_mut(&mut self, hash: u64) -> &mut HashTable<TagEntry> {
+    fn table_mut(&mut self, hash: u64) -> &mut Table {
         &mut self.tables[shard(hash)]
     }
 
-    /// The hash the table files `tag` under; an append computes it once
-    /// per tag for [`locate_all`](Self::locate_all) and [`push`](Self::push).
+    /// The hash the index files `tag` under (never [`VACANT`]); an append
+    /// computes it once per tag for [`warm`](Self::warm) and
+    /// [`push`](Self::push).
     pub(crate) fn hash(&self, tag: &Tag) -> u64 {
-        self.hasher.hash_one(tag.as_str())
+        self.hasher.hash_one(tag.as_str()) | 1
     }
 
     /// The entries of `tag`, ascending; empty when no event carries it.
     pub(crate) fn get(&self, tag: &Tag) -> &[Entry] {
-        self.find(tag, self.hash(tag))
+        let hash = self.hash(tag);
+        self.table(hash)
+            .find(hash, tag)
             .map_or(&[], |e| e.entries.as_slice())
     }
 
-    /// Makes room for `tags` new tags in the table of `hash`, so that its
-    /// next `tags` inserts do not move it (and the slots
-    /// [`locate_all`](Self::locate_all) found there).
-    pub(crate) fn reserve(&mut self, hash: u64, tags: usize) {
-        self.table_mut(hash).reserve(tags, |e| e.hash);
-    }
-
-    /// Locates several tags at once: `located[i]` becomes `(hash, slot)`
-    /// for `probes[i] = (hash, Some(tag))`, where `slot` is the tag's slot
-    /// or `None` when no event carries it yet. Probes without a tag are
-    /// skipped.
-    ///
-    /// The lookups run in stages — every tag's control bytes, then every
-    /// candidate slot, then the end of every posting list found (which
-    /// [`push`](Self::push) will change) — so that the cache misses of one
-    /// stage, likely in a table of millions of tags, are all in flight at
-    /// once instead of queueing one lookup behind another.
-    pub(crate) fn locate_all(
-        &self,
-        probes: &[(u64, Option<&Tag>); MAX_LOCATE],
-        located: &mut [(u64, Option<usize>); MAX_LOCATE],
-    ) {
-        let mut groups: [Option<IterHashBuckets<'_, TagEntry>>; MAX_LOCATE] =
-            [const { None }; MAX_LOCATE];
-        for (group, &(hash, tag)) in groups.iter_mut().zip(probes) {
-            if tag.is_some() {
-                *group = Some(self.table(hash).iter_hash_buckets(hash));
+    /// The entries of each of `tags`, in order, into `lists`: like
+    /// [`get`](Self::get) for each, but every tag's slot is requested before
+    /// any is read, so the cache misses of the lookups are in flight
+    /// together instead of one after another.
+    pub(crate) fn get_all<'s>(&'s self, tags: &[&Tag], lists: &mut impl Extend<&'s [Entry]>) {
+        for chunk in tags.chunks(MAX_LOCATE) {
+            let mut hashes = [0; MAX_LOCATE];
+            let mut seen = [0; MAX_LOCATE];
+            for ((hash, seen), tag) in hashes.iter_mut().zip(&mut seen).zip(chunk) {
+                *hash = self.hash(tag);
+                *seen = self.table(*hash).touch(*hash);
             }
+            std::hint::black_box(&seen);
+            lists.extend(hashes.iter().zip(chunk).map(|(&hash, tag)| {
+                self.table(hash)
+                    .find(hash, tag)
+                    .map_or(&[][..], |e| e.entries.as_slice())
+            }));
         }
-        let mut first = [None; MAX_LOCATE];
-        let mut seen = [0; MAX_LOCATE];
-        for ((first, seen), (group, &(hash, _))) in first
-            .iter_mut()
-            .zip(&mut seen)
-            .zip(groups.iter_mut().zip(probes))
-        {
-            *first = group.as_mut().and_then(Iterator::next);
-            *seen = first
-                .and_then(|slot| self.table(hash).get_bucket(slot))
-                .map_or(0, |e| e.hash);
-        }
-        std::hint::black_box(&seen);
-        for (i, ((located, &(hash, tag)), group)) in
-            located.iter_mut().zip(probes).zip(&mut groups).enumerate()
-        {
-            let Some(tag) = tag else {
-                continue;
-            };
-            let mut candidate = first[i];
-            let slot = loop {
-                let Some(slot) = candidate else {
-                    break None;
-                };
-                if self
+    }
+
+    /// Makes room for `tags` new tags in the table of `hash`, so that its
+    /// next `tags` pushes do not move it (and the lines
+    /// [`warm`](Self::warm) brought into the cache).
+    pub(crate) fn reserve(&mut self, hash: u64, tags: usize) {
+        self.table_mut(hash).reserve(tags);
+    }
+
+    /// Brings into the cache what [`push`](Self::push) will touch for each
+    /// `(hash, tag)` of `probes`, in stages — every tag's slot, then the
+    /// end of every found posting list — so that the cache misses of all
+    /// the lookups are in flight together; the pushes that follow then
+    /// find their lines in the cache. Changes nothing.
+    pub(crate) fn warm(&self, probes: &[(u64, &Tag)]) {
+        for chunk in probes.chunks(MAX_LOCATE) {
+            let mut seen = [0; MAX_LOCATE];
+            for (seen, &(hash, _)) in seen.iter_mut().zip(chunk) {
+                *seen = self.table(hash).touch(hash);
+            }
+            std::hint::black_box(&seen);
+            let mut ends = [0; MAX_LOCATE];
+            for (end, &(hash, tag)) in ends.iter_mut().zip(chunk) {
+                *end = self
                     .table(hash)
-                    .get_bucket(slot)
-                    .is_some_and(|e| e.hash == hash && e.text.is(tag))
-                {
-                    break Some(slot);
-                }
-                candidate = group.as_mut().and_then(Iterator::next);
-            };
-            *located = (hash, slot);
+                    .find(hash, tag)
+                    .and_then(|e| e.entries.last().copied())
+                    .unwrap_or_default();
+            }
+            std::hint::black_box(&ends);
         }
-        let mut ends = [0; MAX_LOCATE];
-        for (end, &(hash, slot)) in ends.iter_mut().zip(located.iter()) {
-            *end = slot
-                .and_then(|slot| self.table(hash).get_bucket(slot))
-                .and_then(|e| e.entries.last().copied())
-                .unwrap_or_default();
-        }
-        std::hint::black_box(&ends);
     }
 
-    fn find(&self, tag: &Tag, hash: u64) -> Option<&TagEntry> {
-        self.table(hash)
-            .find(hash, |e| e.hash == hash && e.text.is(tag))
-    }
-
-    /// Removes the last entry of `tag`'s list if it is at `position`, and
-    /// the tag itself when no entry is left: the rollback of [`push`](Self::push).
-    pub(crate) fn pop(&mut self, tag: &Tag, position: super::state::Pos) {
+    /// Removes `position` from the end of the posting list of `tag`, if it
+    /// is there, and the tag once no event carries it.
+    pub(crate) fn pop(&mut self, tag: &Tag, position: Pos) {
         let hash = self.hash(tag);
-        let Ok(mut slot) = self
-            .table_mut(hash)
-            .find_entry(hash, |e| e.hash == hash && e.text.is(tag))
-        else {
-            return;
-        };
-        let entries = &mut slot.get_mut().entries;
-        if entries
-            .last()
-            .is_some_and(|&e| super::state::position_of(e) == position)
-        {
-            entries.pop();
+        self.table_mut(hash).pop(hash, tag, position);
+    }
+
+    /// Appends `entry` to the posting list of `tag`, whose
+    /// [`hash`](Self::hash) is `hash`. Entries must come in ascending
+    /// position order per tag.
+    pub(crate) fn push(&mut self, tag: &Tag, hash: u64, entry: Entry) {
+        self.table_mut(hash).push(hash, tag, entry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::index::state::entry;
+
+    fn tag(text: &str) -> Tag {
+        Tag::new(text).unwrap()
+    }
+
+    fn positions(index: &TagIndex, tag: &Tag) -> Vec<Pos> {
+        index.get(tag).iter().map(|&e| position_of(e)).collect()
+    }
+
+    #[test]
+    fn an_unknown_tag_has_no_entries() {
+        let index = TagIndex::default();
+        assert!(index.get(&tag("nobody")).is_empty());
+    }
+
+    #[test]
+    fn tags_long_and_short_keep_their_entries_through_growth() {
+        let mut index = TagIndex::default();
+        let long = "x".repeat(INLINE_TEXT + 10);
+        let tags: Vec<Tag> = (0..5_000)
+            .map(|n| tag(&format!("{}{n}", if n % 2 == 0 { "t:" } else { &long })))
+            .collect();
+        for position in 1..=20_000 {
+            let t = &tags[usize::try_from(position * 7).unwrap() % tags.len()];
+            index.push(t, index.hash(t), entry(position, 0));
         }
-        if entries.is_empty() {
-            slot.remove();
+        for (n, t) in tags.iter().enumerate() {
+            let expected: Vec<Pos> = (1..=20_000)
+                .filter(|&p| usize::try_from(p * 7).unwrap() % tags.len() == n)
+                .collect();
+            assert_eq!(positions(&index, t), expected, "tag {t}");
         }
     }
 
-    /// Appends `entry` to the list of `tag`, whose [`hash`](Self::hash) is
-    /// `hash` and whose slot is `slot` if [`locate_all`](Self::locate_all) found
-    /// one (and the table has not moved since); entries must be pushed in
-    /// ascending order.
-    pub(crate) fn push(&mut self, tag: &Tag, hash: u64, slot: Option<usize>, entry: Entry) {
-        if let Some(found) = slot.and_then(|s| self.table_mut(hash).get_bucket_mut(s))
-            && found.hash == hash
-            && found.text.is(tag)
-        {
-            found.entries.push(entry);
-            return;
+    #[test]
+    fn get_all_answers_like_get_in_order() {
+        let mut index = TagIndex::default();
+        let tags: Vec<Tag> = (0..40).map(|n| tag(&format!("t:{n}"))).collect();
+        for (position, t) in (1..).zip(tags.iter().step_by(2)) {
+            index.push(t, index.hash(t), entry(position, 0));
         }
-        match self
-            .table_mut(hash)
-            .entry(hash, |e| e.hash == hash && e.text.is(tag), |e| e.hash)
-        {
-            Slot::Occupied(mut slot) => slot.get_mut().entries.push(entry),
-            Slot::Vacant(slot) => {
-                slot.insert(TagEntry {
-                    hash,
-                    entries: smallvec![entry],
-                    text: TagText::new(tag),
-                });
+        let wanted: Vec<&Tag> = tags.iter().collect();
+        let mut lists: Vec<&[Entry]> = Vec::new();
+        index.get_all(&wanted, &mut lists);
+        assert_eq!(lists.len(), tags.len());
+        for (t, list) in tags.iter().zip(lists) {
+            assert_eq!(list, index.get(t), "tag {t}");
+        }
+    }
+
+    #[test]
+    fn a_tag_whose_last_entry_is_popped_is_gone() {
+        let mut index = TagIndex::default();
+        let t = tag("t:1");
+        index.push(&t, index.hash(&t), entry(1, 0));
+        index.pop(&t, 2);
+        assert_eq!(
+            positions(&index, &t),
+            [1],
+            "only the last position is popped"
+        );
+        index.pop(&t, 1);
+        assert!(index.get(&t).is_empty());
+        assert_eq!(index.tables.iter().map(|t| t.len).sum::<usize>(), 0);
+    }
+
+    /// A hash for tag `n` of the property test: few distinct homes, so
+    /// that runs of taken slots are long and wrap around the table's end.
+    fn crowded_hash(n: u8) -> u64 {
+        ((u64::from(n) % 5) << 1) | 1 | (u64::from(n) << 32)
+    }
+
+    proptest! {
+        /// Pushes and pops on one table against a map of lists: a removal
+        /// shifts later slots back, and no tag may become unreachable.
+        #[test]
+        fn pushes_and_pops_match_a_map(
+            ops in proptest::collection::vec((any::<bool>(), 0u8..48), 1..400),
+        ) {
+            let mut table = Table::default();
+            let mut model: HashMap<u8, Vec<Pos>> = HashMap::new();
+            for (position, (pop, n)) in (1..).zip(ops) {
+                let t = tag(&format!("t:{n}"));
+                if pop {
+                    let last = model.get(&n).and_then(|l| l.last().copied());
+                    table.pop(crowded_hash(n), &t, last.unwrap_or(position));
+                    if let Some(list) = model.get_mut(&n) {
+                        list.pop();
+                        if list.is_empty() {
+                            model.remove(&n);
+                        }
+                    }
+                } else {
+                    table.push(crowded_hash(n), &t, entry(position, 0));
+                    model.entry(n).or_default().push(position);
+                }
+                for n in 0..48u8 {
+                    let t = tag(&format!("t:{n}"));
+                    let found: Vec<Pos> = table
+                        .find(crowded_hash(n), &t)
+                        .map(|e| e.entries.iter().map(|&e| position_of(e)).collect())
+                        .unwrap_or_default();
+                    prop_assert_eq!(found, model.get(&n).cloned().unwrap_or_default());
+                }
+                prop_assert_eq!(table.len, model.len());
             }
         }
     }
