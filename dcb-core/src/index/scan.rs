@@ -25,10 +25,41 @@ enum List {
 }
 
 /// One source of matches: `lists[0]` drives, the rest must also contain a
-/// driver's position, and `types` (sorted) filters the driver's entries.
+/// driver's position, and `types` filters the driver's entries.
 struct Source {
     lists: Range<usize>,
-    types: Option<TypeIds>,
+    types: TypeFilter,
+}
+
+/// The event types a source keeps, tested on an entry's type id.
+enum TypeFilter {
+    Any,
+    /// Type ids below 64 as bits: one test per entry however many types the
+    /// item names (ids are dense, so most stores have fewer than 64 types).
+    Few(u64),
+    /// Sorted ids, when one of them is 64 or more.
+    Many(TypeIds),
+}
+
+impl TypeFilter {
+    /// The filter admitting `ids`.
+    fn of(ids: &[TypeId]) -> TypeFilter {
+        if ids.iter().all(|&id| id < 64) {
+            TypeFilter::Few(ids.iter().fold(0, |bits, &id| bits | 1 << id))
+        } else {
+            let mut ids = TypeIds::from_slice(ids);
+            ids.sort_unstable();
+            TypeFilter::Many(ids)
+        }
+    }
+
+    fn admits(&self, id: TypeId) -> bool {
+        match self {
+            TypeFilter::Any => true,
+            TypeFilter::Few(bits) => id < 64 && bits & (1 << id) != 0,
+            TypeFilter::Many(ids) => ids.binary_search(&id).is_ok(),
+        }
+    }
 }
 
 /// A scan's posting lists as one locked state holds them, in the order of
@@ -74,7 +105,7 @@ impl Scan {
         };
         let mut resolved = Lists::new();
         if query.is_all() || query.items().iter().any(is_unrestricted) {
-            scan.add_source([(List::All, &[][..])], None, &mut resolved);
+            scan.add_source([(List::All, &[][..])], TypeFilter::Any, &mut resolved);
             return (scan, resolved);
         }
         // Every tag of the query is looked up before any item is planned:
@@ -113,28 +144,28 @@ impl Scan {
         tags: &[&'s [Entry]],
         resolved: &mut Lists<'s>,
     ) {
-        let types: Option<TypeIds> = if item.event_types().is_empty() {
-            None
-        } else {
-            let mut ids = TypeIds::new();
-            for event_type in item.event_types() {
-                if let Some(id) = state.type_id(event_type) {
-                    ids.push(id);
-                }
+        let mut ids = TypeIds::new();
+        for event_type in item.event_types() {
+            if let Some(id) = state.type_id(event_type) {
+                ids.push(id);
             }
-            if ids.is_empty() {
-                // None of the item's types was ever stored.
-                return;
-            }
-            ids.sort_unstable();
-            Some(ids)
-        };
+        }
+        if !item.event_types().is_empty() && ids.is_empty() {
+            // None of the item's types was ever stored.
+            return;
+        }
         if item.required_tags().is_empty() {
-            for &id in types.as_deref().unwrap_or_default() {
-                self.add_source([(List::Type(id), state.type_list(id))], None, resolved);
+            for &id in &ids {
+                let list = state.type_list(id);
+                self.add_source([(List::Type(id), list)], TypeFilter::Any, resolved);
             }
             return;
         }
+        let types = if ids.is_empty() {
+            TypeFilter::Any
+        } else {
+            TypeFilter::of(&ids)
+        };
         if tags.iter().any(|list| list.is_empty()) {
             // A required tag that no stored event carries.
             return;
@@ -155,7 +186,7 @@ impl Scan {
     fn add_source<'s>(
         &mut self,
         lists: impl IntoIterator<Item = (List, &'s [Entry])>,
-        types: Option<TypeIds>,
+        types: TypeFilter,
         resolved: &mut Lists<'s>,
     ) {
         let start = self.lists.len();
@@ -260,6 +291,9 @@ impl Walk<'_> {
     /// when the source has no match left in range.
     fn settle(&self, source: &Source, index: &mut [usize]) -> Option<Pos> {
         let driver = source.lists.start;
+        if source.lists.len() == 1 && !self.backwards && !matches!(self.lists[driver], List::All) {
+            return self.settle_forward_on_one(source, &mut index[driver]);
+        }
         loop {
             let entry = if self.backwards {
                 self.entry(driver, index[driver].checked_sub(1)?)?
@@ -270,15 +304,33 @@ impl Walk<'_> {
             if position <= self.after || position > self.last {
                 return None;
             }
-            let type_ok = source
-                .types
-                .as_deref()
-                .is_none_or(|types| types.contains(&type_of(entry)));
-            if type_ok && (driver + 1..source.lists.end).all(|k| self.seek(k, index, position)) {
+            if source.types.admits(type_of(entry))
+                && (driver + 1..source.lists.end).all(|k| self.seek(k, index, position))
+            {
                 return Some(position);
             }
             self.step(source, index);
         }
+    }
+
+    /// [`settle`](Self::settle) for the commonest source — one posting
+    /// list, read forward — as a plain walk over its entries.
+    fn settle_forward_on_one(&self, source: &Source, next: &mut usize) -> Option<Pos> {
+        let list = self.entries[source.lists.start];
+        let rest = list.get(*next..).unwrap_or_default();
+        for (skipped, &entry) in rest.iter().enumerate() {
+            let position = position_of(entry);
+            if position > self.last {
+                *next += skipped;
+                return None;
+            }
+            if source.types.admits(type_of(entry)) {
+                *next += skipped;
+                return Some(position);
+            }
+        }
+        *next = list.len();
+        None
     }
 
     /// Moves `source`'s driver past its current entry.
@@ -394,4 +446,81 @@ fn entries<'s>(state: &'s State, list: &List) -> &'s [Entry] {
 
 fn usize_of(p: Pos) -> usize {
     usize::try_from(p).unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Event, EventType};
+
+    /// A state of 200 events, event `n` of type `T{n % 100}` and tagged
+    /// `all` and `n:{n % 7}`: ids 0 to 99, past what a bit mask holds.
+    fn many_types() -> State {
+        let mut state = State::default();
+        for n in 0..200 {
+            let event = Event::new(EventType::new(format!("T{}", n % 100)).unwrap(), "{}")
+                .with_tags([
+                    Tag::new("all").unwrap(),
+                    Tag::new(format!("n:{}", n % 7)).unwrap(),
+                ]);
+            state.push(vec![event]);
+        }
+        state.publish();
+        state.index_tags();
+        state
+    }
+
+    fn matches(state: &State, query: &Query, backwards: bool) -> Vec<Pos> {
+        let (mut scan, lists) = Scan::plan(state, query, None, backwards);
+        let mut found = Vec::new();
+        scan.run_with(&lists, |p| {
+            found.push(p);
+            true
+        });
+        found
+    }
+
+    fn types(ids: &[u64]) -> Vec<EventType> {
+        ids.iter()
+            .map(|n| EventType::new(format!("T{n}")).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn type_filters_hold_below_and_past_64_types() {
+        let state = many_types();
+        for ids in [&[3, 60][..], &[3, 64, 99], &[99]] {
+            let query = Query::from(
+                QueryItem::new()
+                    .types(types(ids))
+                    .tags([Tag::new("all").unwrap()]),
+            );
+            // Position p is event p - 1.
+            let expected: Vec<Pos> = (1..=200)
+                .filter(|p| ids.contains(&((p - 1) % 100)))
+                .collect();
+            assert_eq!(matches(&state, &query, false), expected, "types {ids:?}");
+            let backwards: Vec<Pos> = expected.iter().rev().copied().collect();
+            assert_eq!(
+                matches(&state, &query, true),
+                backwards,
+                "types {ids:?}, backwards"
+            );
+        }
+    }
+
+    #[test]
+    fn type_filters_hold_with_several_tags() {
+        let state = many_types();
+        let query = Query::from(
+            QueryItem::new()
+                .types(types(&[1, 70, 71]))
+                .tags([Tag::new("all").unwrap(), Tag::new("n:1").unwrap()]),
+        );
+        let expected: Vec<Pos> = (1..=200)
+            .filter(|p| [1, 70, 71].contains(&((p - 1) % 100)) && (p - 1) % 7 == 1)
+            .collect();
+        assert!(!expected.is_empty());
+        assert_eq!(matches(&state, &query, false), expected);
+    }
 }
