@@ -32,16 +32,19 @@ const INLINE_TEXT: usize = 30;
 /// copied.
 #[derive(Clone)]
 enum TagText {
-    Inline { len: u8, bytes: [u8; INLINE_TEXT] },
+    /// The text of a vacant slot: nothing, so that making vacant slots
+    /// writes no bytes of text.
+    None,
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_TEXT],
+    },
     Shared(Tag),
 }
 
 impl Default for TagText {
     fn default() -> TagText {
-        TagText::Inline {
-            len: 0,
-            bytes: [0; INLINE_TEXT],
-        }
+        TagText::None
     }
 }
 
@@ -64,6 +67,7 @@ impl TagText {
                 &bytes[..usize::from(*len)] == tag.as_str().as_bytes()
             }
             TagText::Shared(shared) => shared.as_str() == tag.as_str(),
+            TagText::None => false,
         }
     }
 }
@@ -186,7 +190,9 @@ impl Table {
 
     /// Moves every tag into a table of `slots` vacant slots.
     fn resize(&mut self, slots: usize) {
-        let old = std::mem::replace(&mut self.slots, vec![TagEntry::default(); slots]);
+        let mut vacant = Vec::with_capacity(slots);
+        vacant.resize_with(slots, TagEntry::default);
+        let old = std::mem::replace(&mut self.slots, vacant);
         for entry in old.into_iter().filter(|e| !e.is_vacant()) {
             let mut slot = self.home(entry.hash);
             while !self.slots[slot].is_vacant() {
