@@ -30,22 +30,17 @@ const INLINE_TEXT: usize = 30;
 /// confirming a hash match reads no other cache line; otherwise shared with
 /// the event that first carried the tag (a clone of its [`Tag`]), not
 /// copied.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 enum TagText {
     /// The text of a vacant slot: nothing, so that making vacant slots
     /// writes no bytes of text.
+    #[default]
     None,
     Inline {
         len: u8,
         bytes: [u8; INLINE_TEXT],
     },
     Shared(Tag),
-}
-
-impl Default for TagText {
-    fn default() -> TagText {
-        TagText::None
-    }
 }
 
 impl TagText {
