@@ -207,12 +207,12 @@ impl Scan {
         });
     }
 
-    /// Calls `visit` with each matching position, in the scan's direction,
-    /// until `visit` returns `false` (the scan can be resumed later) or the
-    /// matches run out (returns `true`).
-    pub(crate) fn run(&mut self, state: &State, visit: impl FnMut(Pos) -> bool) -> bool {
+    /// Appends the next matching positions to `out`, in the scan's
+    /// direction, at most `max` of them; returns whether the matches ran
+    /// out (otherwise the scan resumes where it stopped).
+    pub(crate) fn run(&mut self, state: &State, max: usize, out: &mut Vec<Pos>) -> bool {
         let entries: Lists<'_> = self.lists.iter().map(|l| entries(state, l)).collect();
-        self.run_with(&entries, visit)
+        self.run_with(&entries, max, out)
     }
 
     /// [`run`](Self::run) over `entries`, the scan's lists as the locked
@@ -220,7 +220,8 @@ impl Scan {
     pub(crate) fn run_with(
         &mut self,
         entries: &[&[Entry]],
-        mut visit: impl FnMut(Pos) -> bool,
+        max: usize,
+        out: &mut Vec<Pos>,
     ) -> bool {
         let walk = Walk {
             lists: &self.lists,
@@ -230,14 +231,38 @@ impl Scan {
             backwards: self.backwards,
         };
         let index = &mut self.index[..];
+        let end = out.len().saturating_add(max);
         if let [source] = &self.sources[..] {
             // One source: its matches are already in order.
-            while let Some(position) = walk.settle(source, index) {
+            while out.len() < end {
+                let Some(position) = walk.settle(source, index) else {
+                    return true;
+                };
                 walk.step(source, index);
-                if !visit(position) {
-                    return false;
-                }
+                out.push(position);
             }
+            return false;
+        }
+        let bound: usize = self
+            .sources
+            .iter()
+            .map(|source| walk.left(source.lists.start, index))
+            .sum();
+        if bound <= max {
+            // Few candidates (a decision's read): every source is drained,
+            // and the matches sorted and deduplicated at once, instead of
+            // merged one position at a time.
+            let mut found: SmallVec<[Pos; 64]> = SmallVec::new();
+            for source in &self.sources {
+                walk.drain(source, index, &mut found);
+            }
+            if walk.backwards {
+                found.sort_unstable_by(|a, b| b.cmp(a));
+            } else {
+                found.sort_unstable();
+            }
+            found.dedup();
+            out.extend(found);
             return true;
         }
         // Each source's next match; only the sources that yielded a
@@ -247,6 +272,9 @@ impl Scan {
             current.push(walk.settle(source, index));
         }
         loop {
+            if out.len() >= end {
+                return false;
+            }
             let best = current
                 .iter()
                 .flatten()
@@ -261,9 +289,7 @@ impl Scan {
                     *slot = walk.settle(source, index);
                 }
             }
-            if !visit(position) {
-                return false;
-            }
+            out.push(position);
         }
     }
 }
@@ -331,6 +357,55 @@ impl Walk<'_> {
         }
         *next = list.len();
         None
+    }
+
+    /// Pushes every match left in `source` onto `found`, in the scan's
+    /// direction, and moves it to its end.
+    fn drain(&self, source: &Source, index: &mut [usize], found: &mut SmallVec<[Pos; 64]>) {
+        let driver = source.lists.start;
+        if source.lists.len() > 1 || matches!(self.lists[driver], List::All) {
+            while let Some(position) = self.settle(source, index) {
+                self.step(source, index);
+                found.push(position);
+            }
+            return;
+        }
+        // One posting list: a plain walk over its entries.
+        let list = self.entries[driver];
+        let next = &mut index[driver];
+        let admitted = |&entry: &Entry| source.types.admits(type_of(entry));
+        if self.backwards {
+            let rest = list.get(..*next).unwrap_or_default();
+            let first = rest.partition_point(|&e| position_of(e) <= self.after);
+            found.extend(
+                rest[first..]
+                    .iter()
+                    .rev()
+                    .filter(|e| admitted(e))
+                    .map(|&e| position_of(e)),
+            );
+            *next = first;
+        } else {
+            let rest = list.get(*next..).unwrap_or_default();
+            let end = rest.partition_point(|&e| position_of(e) <= self.last);
+            found.extend(
+                rest[..end]
+                    .iter()
+                    .filter(|e| admitted(e))
+                    .map(|&e| position_of(e)),
+            );
+            *next += end;
+        }
+    }
+
+    /// How many entries list `k` has left to walk: an upper bound on the
+    /// matches of the source it drives.
+    fn left(&self, k: usize, index: &[usize]) -> usize {
+        match (&self.lists[k], self.backwards) {
+            (_, true) => index[k],
+            (List::All, false) => usize_of(self.last).saturating_sub(index[k]),
+            (_, false) => self.entries[k].len().saturating_sub(index[k]),
+        }
     }
 
     /// Moves `source`'s driver past its current entry.
@@ -473,10 +548,7 @@ mod tests {
     fn matches(state: &State, query: &Query, backwards: bool) -> Vec<Pos> {
         let (mut scan, lists) = Scan::plan(state, query, None, backwards);
         let mut found = Vec::new();
-        scan.run_with(&lists, |p| {
-            found.push(p);
-            true
-        });
+        assert!(scan.run_with(&lists, usize::MAX, &mut found));
         found
     }
 

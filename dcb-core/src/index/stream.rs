@@ -1,6 +1,5 @@
 //! [`IndexedEvents`]: the stream of an in-memory read.
 
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -39,6 +38,8 @@ enum Stop {
 pub struct IndexedEvents {
     state: Arc<RwLock<State>>,
     batches: Batches,
+    /// The events of the current batch not yet yielded.
+    buffer: std::vec::IntoIter<SequencedEvent>,
     last_yielded: Option<Position>,
     /// The stream has yielded `None`.
     ended: bool,
@@ -50,7 +51,6 @@ struct Batches {
     backwards: bool,
     /// How many more events the limit allows.
     remaining: usize,
-    buffer: VecDeque<SequencedEvent>,
     /// The positions of the batch being filled (kept to reuse its memory).
     positions: Vec<Pos>,
     /// Why no more events will be buffered, once that is so.
@@ -64,10 +64,12 @@ impl IndexedEvents {
         query: &Query,
         options: ReadOptions,
     ) -> IndexedEvents {
-        let batches = Batches::first(&read_indexed(&state), query, options);
+        let mut first = Vec::new();
+        let batches = Batches::first(&read_indexed(&state), query, options, &mut first);
         IndexedEvents {
             state,
             batches,
+            buffer: first.into_iter(),
             last_yielded: None,
             ended: false,
         }
@@ -81,11 +83,10 @@ impl IndexedEvents {
         query: &Query,
         options: ReadOptions,
     ) -> ReadResult {
-        let mut batches = Batches::first(&read_indexed(state), query, options);
-        let mut events = Vec::from(std::mem::take(&mut batches.buffer));
+        let mut events = Vec::new();
+        let mut batches = Batches::first(&read_indexed(state), query, options, &mut events);
         while batches.stop.is_none() {
-            batches.fill(&read_indexed(state));
-            events.extend(batches.buffer.drain(..));
+            batches.fill(&read_indexed(state), None, &mut events);
         }
         let head = if batches.stop == Some(Stop::Limit) && !batches.backwards {
             events.last().map(|e| e.position)
@@ -97,46 +98,48 @@ impl IndexedEvents {
 }
 
 impl Batches {
-    /// Plans a read in `state` and fills its first batch.
-    fn first(state: &State, query: &Query, options: ReadOptions) -> Batches {
+    /// Plans a read in `state` and appends its first batch to `events`.
+    fn first(
+        state: &State,
+        query: &Query,
+        options: ReadOptions,
+        events: &mut Vec<SequencedEvent>,
+    ) -> Batches {
         let (scan, lists) = Scan::plan(state, query, options.after, options.backwards);
         let mut batches = Batches {
             scan,
             backwards: options.backwards,
             remaining: options.limit.unwrap_or(usize::MAX),
-            buffer: VecDeque::new(),
             positions: Vec::with_capacity(FIRST_BATCH),
             stop: None,
         };
-        batches.fill_with(state, Some(&lists));
+        batches.fill(state, Some(&lists), events);
         batches
     }
 
-    fn fill(&mut self, state: &State) {
-        self.fill_with(state, None);
-    }
-
-    /// Fills the next batch; `lists` are the scan's posting lists when the
-    /// caller has them from planning the scan under the same lock.
-    fn fill_with(&mut self, state: &State, lists: Option<&[&[Entry]]>) {
+    /// Appends the next batch to `events`; `lists` are the scan's posting
+    /// lists when the caller has them from planning the scan under the
+    /// same lock.
+    fn fill(
+        &mut self,
+        state: &State,
+        lists: Option<&[&[Entry]]>,
+        events: &mut Vec<SequencedEvent>,
+    ) {
         let batch = BATCH.min(self.remaining);
         let positions = &mut self.positions;
         positions.clear();
-        let collect = |p| {
-            positions.push(p);
-            positions.len() < batch
-        };
         let finished = match lists {
-            Some(lists) => self.scan.run_with(lists, collect),
-            None => self.scan.run(state, collect),
+            Some(lists) => self.scan.run_with(lists, batch, positions),
+            None => self.scan.run(state, batch, positions),
         };
         // Load every event's shared parts before cloning any: the loads are
         // independent, so their cache misses overlap instead of queueing
         // behind each clone's atomic increment.
         let warm: usize = positions.iter().map(|&p| state.event(p).prefetch()).sum();
         std::hint::black_box(warm);
-        self.buffer.reserve(positions.len());
-        self.buffer.extend(positions.iter().filter_map(|&p| {
+        events.reserve(positions.len());
+        events.extend(positions.iter().filter_map(|&p| {
             Some(SequencedEvent {
                 position: Position::new(p)?,
                 event: state.event(p).clone(),
@@ -156,10 +159,13 @@ impl Stream for IndexedEvents {
 
     fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.batches.buffer.is_empty() && this.batches.stop.is_none() {
-            this.batches.fill(&read_indexed(&this.state));
+        while this.buffer.len() == 0 && this.batches.stop.is_none() {
+            let mut batch = Vec::new();
+            this.batches
+                .fill(&read_indexed(&this.state), None, &mut batch);
+            this.buffer = batch.into_iter();
         }
-        let Some(event) = this.batches.buffer.pop_front() else {
+        let Some(event) = this.buffer.next() else {
             this.ended = true;
             return Poll::Ready(None);
         };
@@ -168,7 +174,7 @@ impl Stream for IndexedEvents {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let buffered = self.batches.buffer.len();
+        let buffered = self.buffer.len();
         let upper = self.batches.stop.is_some().then_some(buffered);
         (buffered, upper)
     }
