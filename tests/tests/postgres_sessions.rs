@@ -1,0 +1,53 @@
+//! The settings of the PostgreSQL store's sessions: JIT compilation is off
+//! (a decision's read compiled its plan on every call once the server
+//! estimated it above `jit_above_cost`, about 200 ms a read), and the
+//! options the URL gives are kept beside it. When the server is
+//! unreachable (and not required) the test warns loudly and returns.
+
+mod postgres_support;
+
+use dcb_core::postgres::{PostgresOptions, PostgresStore};
+use postgres_support::{TempSchema, random_schema, raw_client, runtime, temp_schema, url};
+
+/// `setting` as the store's pooled session reports it.
+async fn show(store: &PostgresStore, setting: &str) -> String {
+    let client = store.pool().get().await.expect("a pooled connection");
+    let row = client
+        .query_one(&format!("SHOW {setting}"), &[])
+        .await
+        .expect("SHOW");
+    row.get(0)
+}
+
+#[test]
+fn sessions_run_without_jit() {
+    runtime(2).block_on(async {
+        let Some(temp) = temp_schema(1).await else {
+            return;
+        };
+        assert_eq!(show(&temp.store, "jit").await, "off");
+    });
+}
+
+#[test]
+fn sessions_keep_the_urls_options() {
+    runtime(2).block_on(async {
+        if raw_client().await.is_none() {
+            return;
+        }
+        let base = url();
+        let separator = if base.contains('?') { '&' } else { '?' };
+        // `-c statement_timeout=54321`, URL-encoded.
+        let with_options = format!("{base}{separator}options=-c%20statement_timeout%3D54321");
+        let store = PostgresStore::connect_with(
+            PostgresOptions::new(with_options)
+                .schema(random_schema())
+                .pool_size(1),
+        )
+        .await
+        .expect("connect and migrate a fresh schema");
+        let temp = TempSchema { store };
+        assert_eq!(show(&temp.store, "jit").await, "off");
+        assert_eq!(show(&temp.store, "statement_timeout").await, "54321ms");
+    });
+}
