@@ -84,7 +84,9 @@ pub struct PostgresOptions {
 }
 
 impl PostgresOptions {
-    /// The defaults for the server at `url`.
+    /// The defaults for the server at `url`, a libpq-style URL such as
+    /// `postgres://user@host:5432/db`. The store's sessions run with
+    /// `jit = off` in addition to any `options` the URL sets.
     pub fn new(url: impl Into<String>) -> PostgresOptions {
         PostgresOptions {
             url: url.into(),
