@@ -7,7 +7,7 @@
 mod postgres_support;
 
 use dcb_core::postgres::{PostgresOptions, PostgresStore};
-use postgres_support::{TempSchema, random_schema, raw_client, runtime, temp_schema, url};
+use postgres_support::{runtime, temp_schema, temp_schema_with, url};
 
 /// `setting` as the store's pooled session reports it.
 async fn show(store: &PostgresStore, setting: &str) -> String {
@@ -32,21 +32,14 @@ fn sessions_run_without_jit() {
 #[test]
 fn sessions_keep_the_urls_options() {
     runtime(2).block_on(async {
-        if raw_client().await.is_none() {
-            return;
-        }
         let base = url();
         let separator = if base.contains('?') { '&' } else { '?' };
         // `-c statement_timeout=54321`, URL-encoded.
         let with_options = format!("{base}{separator}options=-c%20statement_timeout%3D54321");
-        let store = PostgresStore::connect_with(
-            PostgresOptions::new(with_options)
-                .schema(random_schema())
-                .pool_size(1),
-        )
-        .await
-        .expect("connect and migrate a fresh schema");
-        let temp = TempSchema { store };
+        let Some(temp) = temp_schema_with(PostgresOptions::new(with_options).pool_size(1)).await
+        else {
+            return;
+        };
         assert_eq!(show(&temp.store, "jit").await, "off");
         assert_eq!(show(&temp.store, "statement_timeout").await, "54321ms");
     });

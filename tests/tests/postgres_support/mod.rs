@@ -86,11 +86,18 @@ pub fn random_schema() -> String {
 /// A store with a pool of `pool_size` connections in a fresh schema, or
 /// `None` when the server is unreachable and not required.
 pub async fn temp_schema(pool_size: usize) -> Option<TempSchema> {
+    temp_schema_with(PostgresOptions::new(url()).pool_size(pool_size)).await
+}
+
+/// A store with `options` in a fresh schema (which replaces the options'
+/// own), or `None` when the server is unreachable and not required.
+#[allow(
+    dead_code,
+    reason = "not every test binary connects with options of its own"
+)]
+pub async fn temp_schema_with(options: PostgresOptions) -> Option<TempSchema> {
     raw_client().await?;
-    let options = PostgresOptions::new(url())
-        .schema(random_schema())
-        .pool_size(pool_size);
-    let store = PostgresStore::connect_with(options)
+    let store = PostgresStore::connect_with(options.schema(random_schema()))
         .await
         .expect("connect and migrate a fresh schema");
     Some(TempSchema { store })
