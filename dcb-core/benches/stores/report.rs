@@ -86,6 +86,38 @@ impl Latencies {
         self.0.push(latency);
     }
 
+    /// How many operations took longer than `limit`, and their share of
+    /// the total time (0 to 1).
+    pub fn slower_than(&self, limit: Duration) -> (usize, f64) {
+        let total = self.total().as_secs_f64();
+        let (count, slow) = self
+            .0
+            .iter()
+            .filter(|&&d| d > limit)
+            .fold((0, Duration::ZERO), |(n, sum), &d| (n + 1, sum + d));
+        let share = if total > 0.0 {
+            slow.as_secs_f64() / total
+        } else {
+            0.0
+        };
+        (count, share)
+    }
+
+    /// Prints, under a measurement, how much of the time went to the
+    /// operations slower than `limit`: a rate far below `1 / p50` comes
+    /// from those.
+    #[allow(clippy::cast_precision_loss)]
+    pub fn print_slow_share(&self, limit: Duration) {
+        let (count, share) = self.slower_than(limit);
+        let all = self.0.len().max(1);
+        eprintln!(
+            "    ({:.0} % of the time went to the {count} operations ({:.2} %) slower than {} µs)",
+            share * 100.0,
+            count as f64 * 100.0 / all as f64,
+            limit.as_micros(),
+        );
+    }
+
     /// The sum of the latencies.
     pub fn total(&self) -> Duration {
         self.0.iter().sum()
