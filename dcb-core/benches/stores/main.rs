@@ -72,7 +72,7 @@ fn main() -> ExitCode {
             decisions: 20_000,
             appends: 300_000,
             reads: 50_000,
-            stored: 1_000_000,
+            stored: stored.unwrap_or(1_000_000),
             clients: 2,
         }
     } else {
@@ -81,7 +81,7 @@ fn main() -> ExitCode {
             decisions: 100_000,
             appends: 2_000_000,
             reads: 300_000,
-            stored: 1_000_000,
+            stored: stored.unwrap_or(1_000_000),
             clients: 2,
         }
     };
