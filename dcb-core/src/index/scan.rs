@@ -70,6 +70,10 @@ pub(crate) type Lists<'s> = SmallVec<[&'s [Entry]; 4]>;
 /// inline for typical queries instead of costing an allocation each.
 type TypeIds = SmallVec<[TypeId; 4]>;
 
+/// The positions a scan yields, inline up to a decision's read (a few
+/// dozen matches): such a read allocates nothing for them.
+pub(crate) type Positions = SmallVec<[Pos; 32]>;
+
 /// A resumable walk over the positions matching a query within
 /// `(after, last]`, where `last` is the snapshot the scan was planned in.
 pub(crate) struct Scan {
@@ -210,7 +214,7 @@ impl Scan {
     /// Appends the next matching positions to `out`, in the scan's
     /// direction, at most `max` of them; returns whether the matches ran
     /// out (otherwise the scan resumes where it stopped).
-    pub(crate) fn run(&mut self, state: &State, max: usize, out: &mut Vec<Pos>) -> bool {
+    pub(crate) fn run(&mut self, state: &State, max: usize, out: &mut Positions) -> bool {
         let entries: Lists<'_> = self.lists.iter().map(|l| entries(state, l)).collect();
         self.run_with(&entries, max, out)
     }
@@ -221,7 +225,7 @@ impl Scan {
         &mut self,
         entries: &[&[Entry]],
         max: usize,
-        out: &mut Vec<Pos>,
+        out: &mut Positions,
     ) -> bool {
         let walk = Walk {
             lists: &self.lists,
@@ -262,7 +266,7 @@ impl Scan {
                 found.sort_unstable();
             }
             found.dedup();
-            out.extend(found);
+            out.extend_from_slice(&found);
             return true;
         }
         // Each source's next match; only the sources that yielded a
@@ -377,23 +381,19 @@ impl Walk<'_> {
         if self.backwards {
             let rest = list.get(..*next).unwrap_or_default();
             let first = rest.partition_point(|&e| position_of(e) <= self.after);
-            found.extend(
-                rest[first..]
-                    .iter()
-                    .rev()
-                    .filter(|e| admitted(e))
-                    .map(|&e| position_of(e)),
-            );
+            let rest = &rest[first..];
+            found.reserve(rest.len());
+            for entry in rest.iter().rev().filter(|e| admitted(e)) {
+                found.push(position_of(*entry));
+            }
             *next = first;
         } else {
             let rest = list.get(*next..).unwrap_or_default();
             let end = rest.partition_point(|&e| position_of(e) <= self.last);
-            found.extend(
-                rest[..end]
-                    .iter()
-                    .filter(|e| admitted(e))
-                    .map(|&e| position_of(e)),
-            );
+            found.reserve(end);
+            for entry in rest[..end].iter().filter(|e| admitted(e)) {
+                found.push(position_of(*entry));
+            }
             *next += end;
         }
     }
@@ -547,9 +547,9 @@ mod tests {
 
     fn matches(state: &State, query: &Query, backwards: bool) -> Vec<Pos> {
         let (mut scan, lists) = Scan::plan(state, query, None, backwards);
-        let mut found = Vec::new();
+        let mut found = Positions::new();
         assert!(scan.run_with(&lists, usize::MAX, &mut found));
-        found
+        found.into_vec()
     }
 
     fn types(ids: &[u64]) -> Vec<EventType> {

@@ -7,18 +7,14 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::scan::Scan;
-use super::state::{Entry, Pos, State};
+use super::scan::{Positions, Scan};
+use super::state::{Entry, State};
 use crate::error::ReadError;
 use crate::read::{EventStream, ReadOptions, ReadResult};
 use crate::{Position, Query, SequencedEvent};
 
 /// How many events a read copies out per lock acquisition.
 const BATCH: usize = 256;
-
-/// Room for the positions of a decision's read (a few dozen matches), so
-/// that it does not grow its list of positions one doubling at a time.
-const FIRST_BATCH: usize = 32;
 
 /// Why a read buffers no more events.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -52,7 +48,7 @@ struct Batches {
     /// How many more events the limit allows.
     remaining: usize,
     /// The positions of the batch being filled (kept to reuse its memory).
-    positions: Vec<Pos>,
+    positions: Positions,
     /// Why no more events will be buffered, once that is so.
     stop: Option<Stop>,
 }
@@ -110,7 +106,7 @@ impl Batches {
             scan,
             backwards: options.backwards,
             remaining: options.limit.unwrap_or(usize::MAX),
-            positions: Vec::with_capacity(FIRST_BATCH),
+            positions: Positions::new(),
             stop: None,
         };
         batches.fill(state, Some(&lists), events);
@@ -139,12 +135,12 @@ impl Batches {
         let warm: usize = positions.iter().map(|&p| state.event(p).prefetch()).sum();
         std::hint::black_box(warm);
         events.reserve(positions.len());
-        events.extend(positions.iter().filter_map(|&p| {
-            Some(SequencedEvent {
-                position: Position::new(p)?,
-                event: state.event(p).clone(),
-            })
-        }));
+        for &p in positions.iter() {
+            if let Some(position) = Position::new(p) {
+                let event = state.event(p).clone();
+                events.push(SequencedEvent { position, event });
+            }
+        }
         self.remaining -= positions.len();
         if self.remaining == 0 {
             self.stop = Some(Stop::Limit);
