@@ -47,8 +47,6 @@ struct Batches {
     backwards: bool,
     /// How many more events the limit allows.
     remaining: usize,
-    /// The positions of the batch being filled (kept to reuse its memory).
-    positions: Positions,
     /// Why no more events will be buffered, once that is so.
     stop: Option<Stop>,
 }
@@ -106,7 +104,6 @@ impl Batches {
             scan,
             backwards: options.backwards,
             remaining: options.limit.unwrap_or(usize::MAX),
-            positions: Positions::new(),
             stop: None,
         };
         batches.fill(state, Some(&lists), events);
@@ -123,11 +120,11 @@ impl Batches {
         events: &mut Vec<SequencedEvent>,
     ) {
         let batch = BATCH.min(self.remaining);
-        let positions = &mut self.positions;
-        positions.clear();
+        // Inline for a decision's read; a larger batch spills once.
+        let mut positions = Positions::new();
         let finished = match lists {
-            Some(lists) => self.scan.run_with(lists, batch, positions),
-            None => self.scan.run(state, batch, positions),
+            Some(lists) => self.scan.run_with(lists, batch, &mut positions),
+            None => self.scan.run(state, batch, &mut positions),
         };
         // Load every event's shared parts before cloning any: the loads are
         // independent, so their cache misses overlap instead of queueing
@@ -135,7 +132,7 @@ impl Batches {
         let warm: usize = positions.iter().map(|&p| state.event(p).prefetch()).sum();
         std::hint::black_box(warm);
         events.reserve(positions.len());
-        for &p in positions.iter() {
+        for &p in &positions {
             if let Some(position) = Position::new(p) {
                 let event = state.event(p).clone();
                 events.push(SequencedEvent { position, event });
