@@ -240,16 +240,25 @@ struct Inner {
     signal: Arc<AppendSignal>,
     limits: Limits,
     recovery: Recovery,
-    /// Where appends go; `None` once closed, and always when read-only.
-    requests: Mutex<Option<mpsc::Sender<Request>>>,
-    /// A read-only store's follower stops when this is dropped.
-    stop_follower: Mutex<Option<mpsc::Sender<()>>>,
+    role: Role,
     /// The writer thread, or a read-only store's follower thread.
     worker: Mutex<Option<JoinHandle<()>>>,
-    counters: Arc<writer::Counters>,
-    read_only: bool,
-    /// Why a read-only store's follower stopped.
-    follow_failure: Arc<OnceLock<String>>,
+}
+
+/// What the store's thread does: write this process's appends, or follow
+/// the log another process writes.
+enum Role {
+    Writer {
+        /// Where appends go; `None` once closed.
+        requests: Mutex<Option<mpsc::Sender<Request>>>,
+        counters: Arc<writer::Counters>,
+    },
+    Follower {
+        /// The follower stops when this is dropped.
+        stop: Mutex<Option<mpsc::Sender<()>>>,
+        /// Why the follower stopped, if it did.
+        failure: Arc<OnceLock<String>>,
+    },
 }
 
 impl EmbeddedStore {
@@ -290,12 +299,11 @@ impl EmbeddedStore {
                 signal,
                 limits: options.limits,
                 recovery: replayed.recovery,
-                requests: Mutex::new(Some(sender)),
-                stop_follower: Mutex::new(None),
+                role: Role::Writer {
+                    requests: Mutex::new(Some(sender)),
+                    counters,
+                },
                 worker: Mutex::new(Some(writer)),
-                counters,
-                read_only: false,
-                follow_failure: Arc::default(),
             }),
         })
     }
@@ -335,12 +343,11 @@ impl EmbeddedStore {
                 signal,
                 limits: Limits::default(),
                 recovery: replayed.recovery,
-                requests: Mutex::new(None),
-                stop_follower: Mutex::new(Some(stop)),
+                role: Role::Follower {
+                    stop: Mutex::new(Some(stop)),
+                    failure,
+                },
                 worker: Mutex::new(Some(worker)),
-                counters: Arc::default(),
-                read_only: true,
-                follow_failure: failure,
             }),
         })
     }
@@ -348,7 +355,7 @@ impl EmbeddedStore {
     /// Whether the store was opened with [`open_read_only`](Self::open_read_only).
     #[must_use]
     pub fn is_read_only(&self) -> bool {
-        self.inner.read_only
+        matches!(self.inner.role, Role::Follower { .. })
     }
 
     /// The store's directory.
@@ -363,13 +370,17 @@ impl EmbeddedStore {
         &self.inner.recovery
     }
 
-    /// How the writer has grouped appends so far.
+    /// How the writer has grouped appends so far (nothing for a read-only
+    /// store).
     #[must_use]
     pub fn commit_stats(&self) -> CommitStats {
         use std::sync::atomic::Ordering::Relaxed;
-        CommitStats {
-            syncs: self.inner.counters.syncs.load(Relaxed),
-            appends: self.inner.counters.appends.load(Relaxed),
+        match &self.inner.role {
+            Role::Writer { counters, .. } => CommitStats {
+                syncs: counters.syncs.load(Relaxed),
+                appends: counters.appends.load(Relaxed),
+            },
+            Role::Follower { .. } => CommitStats::default(),
         }
     }
 
@@ -403,13 +414,13 @@ impl EmbeddedStore {
             .check_append(&events)
             .map_err(AppendError::from)
             .and_then(|()| {
-                if self.inner.read_only {
+                let Role::Writer { requests, .. } = &self.inner.role else {
                     return Err(AppendError::ReadOnly {
                         store: format!("the store in {}", self.inner.dir.display()),
                     });
-                }
+                };
                 let (reply, outcome) = tokio::sync::oneshot::channel();
-                let requests = self.inner.requests.lock();
+                let requests = requests.lock();
                 let sender = requests.as_ref().ok_or_else(closed)?;
                 sender
                     .send(Request {
@@ -437,8 +448,10 @@ fn closed() -> AppendError {
 
 impl Inner {
     fn shut_down(&self) {
-        drop(self.requests.lock().take());
-        drop(self.stop_follower.lock().take());
+        match &self.role {
+            Role::Writer { requests, .. } => drop(requests.lock().take()),
+            Role::Follower { stop, .. } => drop(stop.lock().take()),
+        }
         if let Some(worker) = self.worker.lock().take() {
             let _ = worker.join();
         }
@@ -493,14 +506,14 @@ impl EventStore for EmbeddedStore {
     }
 
     async fn wait_for_append(&self, after: Option<Position>) -> Result<(), ReadError> {
-        if !self.inner.read_only {
+        let Role::Follower { failure, .. } = &self.inner.role else {
             self.inner.signal.wait_past(&self.inner.state, after).await;
             return Ok(());
-        }
+        };
         // The follower wakes the signal too, but it may also stop on an
         // error, which the signal cannot carry: look for that now and then.
         loop {
-            if let Some(reason) = self.inner.follow_failure.get() {
+            if let Some(reason) = failure.get() {
                 return Err(ReadError::Backend(BackendError::new(format!(
                     "the read-only store in {} stopped following the log: {reason}",
                     self.inner.dir.display()
@@ -532,7 +545,7 @@ impl std::fmt::Debug for EmbeddedStore {
         f.debug_struct("EmbeddedStore")
             .field("dir", &self.inner.dir)
             .field("events", &self.len())
-            .field("read_only", &self.inner.read_only)
+            .field("read_only", &self.is_read_only())
             .finish_non_exhaustive()
     }
 }
