@@ -211,9 +211,10 @@ impl Scan {
         });
     }
 
-    /// Appends the next matching positions to `out`, in the scan's
-    /// direction, at most `max` of them; returns whether the matches ran
-    /// out (otherwise the scan resumes where it stopped).
+    /// Puts the next matching positions in `out` (in place of what it
+    /// held), in the scan's direction, at most `max` of them; returns
+    /// whether the matches ran out (otherwise the scan resumes where it
+    /// stopped).
     pub(crate) fn run(&mut self, state: &State, max: usize, out: &mut Positions) -> bool {
         let entries: Lists<'_> = self.lists.iter().map(|l| entries(state, l)).collect();
         self.run_with(&entries, max, out)
@@ -235,10 +236,10 @@ impl Scan {
             backwards: self.backwards,
         };
         let index = &mut self.index[..];
-        let end = out.len().saturating_add(max);
+        out.clear();
         if let [source] = &self.sources[..] {
             // One source: its matches are already in order.
-            while out.len() < end {
+            while out.len() < max {
                 let Some(position) = walk.settle(source, index) else {
                     return true;
                 };
@@ -256,17 +257,15 @@ impl Scan {
             // Few candidates (a decision's read): every source is drained,
             // and the matches sorted and deduplicated at once, instead of
             // merged one position at a time.
-            let mut found: SmallVec<[Pos; 64]> = SmallVec::new();
             for source in &self.sources {
-                walk.drain(source, index, &mut found);
+                walk.drain(source, index, out);
             }
             if walk.backwards {
-                found.sort_unstable_by(|a, b| b.cmp(a));
+                out.sort_unstable_by(|a, b| b.cmp(a));
             } else {
-                found.sort_unstable();
+                out.sort_unstable();
             }
-            found.dedup();
-            out.extend_from_slice(&found);
+            out.dedup();
             return true;
         }
         // Each source's next match; only the sources that yielded a
@@ -276,7 +275,7 @@ impl Scan {
             current.push(walk.settle(source, index));
         }
         loop {
-            if out.len() >= end {
+            if out.len() >= max {
                 return false;
             }
             let best = current
@@ -365,7 +364,7 @@ impl Walk<'_> {
 
     /// Pushes every match left in `source` onto `found`, in the scan's
     /// direction, and moves it to its end.
-    fn drain(&self, source: &Source, index: &mut [usize], found: &mut SmallVec<[Pos; 64]>) {
+    fn drain(&self, source: &Source, index: &mut [usize], found: &mut Positions) {
         let driver = source.lists.start;
         if source.lists.len() > 1 || matches!(self.lists[driver], List::All) {
             while let Some(position) = self.settle(source, index) {
