@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -271,6 +271,46 @@ fn line_reader(reader: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     receiver
 }
 
+/// A running `dcb` whose output lines a test waits for, each for at most
+/// [`HANG`]; killed when dropped.
+struct Running {
+    child: Child,
+    out: mpsc::Receiver<String>,
+    err: mpsc::Receiver<String>,
+}
+
+impl Running {
+    fn spawn(args: &[&str]) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dcb"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = line_reader(child.stdout.take().unwrap());
+        let err = line_reader(child.stderr.take().unwrap());
+        Running { child, out, err }
+    }
+
+    /// The next line on stdout, as JSON.
+    fn printed(&self) -> Value {
+        serde_json::from_str(&self.out.recv_timeout(HANG).unwrap()).unwrap()
+    }
+
+    /// The next line on stderr.
+    fn said(&self) -> String {
+        self.err.recv_timeout(HANG).unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn tail_prints_events_as_they_are_appended() {
     let dir = tempfile::tempdir().unwrap();
@@ -280,19 +320,11 @@ fn tail_prints_events_as_they_are_appended() {
     let app = DcbEnrolment::new(store.clone());
     let head = runtime.block_on(store.head()).unwrap().unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dcb"))
-        .args(["tail", "--type", "StudentJoinedCourse", "--store"])
-        .arg(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = line_reader(child.stdout.take().unwrap());
-    let err = line_reader(child.stderr.take().unwrap());
+    let dir_arg = dir.path().to_str().unwrap();
+    let tail = Running::spawn(&["tail", "--type", "StudentJoinedCourse", "--store", dir_arg]);
     // It starts at the head, and says so before it waits.
     assert_eq!(
-        err.recv_timeout(HANG).unwrap(),
+        tail.said(),
         format!("following the events after position {head}")
     );
 
@@ -301,9 +333,8 @@ fn tail_prints_events_as_they_are_appended() {
     runtime
         .block_on(app.join_course(zoe, booked.maths))
         .unwrap();
-    let line: Value = serde_json::from_str(&out.recv_timeout(HANG).unwrap()).unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    let line = tail.printed();
+    drop(tail);
 
     assert_eq!(line["position"], head.get() + 2);
     assert_eq!(line["type"], "StudentJoinedCourse");
@@ -322,21 +353,15 @@ fn tail_after_a_position_prints_the_stored_events_first() {
         .unwrap()
         .events;
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dcb"))
-        .args(["tail", "--after", "8", "--store"])
-        .arg(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = line_reader(child.stdout.take().unwrap());
-    let printed: Vec<Value> = stored
-        .iter()
-        .map(|_| serde_json::from_str(&out.recv_timeout(HANG).unwrap()).unwrap())
-        .collect();
-    let _ = child.kill();
-    let _ = child.wait();
+    let tail = Running::spawn(&[
+        "tail",
+        "--after",
+        "8",
+        "--store",
+        dir.path().to_str().unwrap(),
+    ]);
+    let printed: Vec<Value> = stored.iter().map(|_| tail.printed()).collect();
+    drop(tail);
     assert_lines_are(&printed, &stored);
 }
 
@@ -516,25 +541,16 @@ fn it_reads_a_postgres_store_in_its_schema() {
     assert_fails(&missing, 1, "dcb_no_such_schema");
 
     // `tail` follows appends to PostgreSQL too.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dcb"))
-        .args(["tail", "--store", &url, "--schema", &schema])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = line_reader(child.stdout.take().unwrap());
-    let err = line_reader(child.stderr.take().unwrap());
-    let started = err.recv_timeout(HANG).unwrap();
+    let tail = Running::spawn(&["tail", "--store", &url, "--schema", &schema]);
+    let started = tail.said();
     assert!(
         started.starts_with("following the events after position"),
         "{started}"
     );
     let app = DcbEnrolment::new(store.clone());
     let zoe = runtime.block_on(app.register_student("Zoe", 1)).unwrap();
-    let line: Value = serde_json::from_str(&out.recv_timeout(HANG).unwrap()).unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    let line = tail.printed();
+    drop(tail);
     assert!(line["position"].as_u64().unwrap() > all.head.unwrap().get());
     assert_eq!(line["type"], "StudentRegistered");
     assert_eq!(line["data"]["student_id"], zoe.to_string());
