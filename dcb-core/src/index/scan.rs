@@ -373,27 +373,31 @@ impl Walk<'_> {
             }
             return;
         }
-        // One posting list: a plain walk over its entries.
+        // One posting list: a plain walk over its entries in range.
         let list = self.entries[driver];
         let next = &mut index[driver];
-        let admitted = |&entry: &Entry| source.types.admits(type_of(entry));
-        if self.backwards {
-            let rest = list.get(..*next).unwrap_or_default();
-            let first = rest.partition_point(|&e| position_of(e) <= self.after);
-            let rest = &rest[first..];
-            found.reserve(rest.len());
-            for entry in rest.iter().rev().filter(|e| admitted(e)) {
-                found.push(position_of(*entry));
-            }
-            *next = first;
+        let (start, end) = if self.backwards {
+            // Backwards, `next` counts the entries left, all at most `last`.
+            let end = (*next).min(list.len());
+            (list[..end].partition_point(|&e| position_of(e) <= self.after), end)
         } else {
-            let rest = list.get(*next..).unwrap_or_default();
-            let end = rest.partition_point(|&e| position_of(e) <= self.last);
-            found.reserve(end);
-            for entry in rest[..end].iter().filter(|e| admitted(e)) {
-                found.push(position_of(*entry));
+            let start = (*next).min(list.len());
+            let left = &list[start..];
+            (start, start + left.partition_point(|&e| position_of(e) <= self.last))
+        };
+        let in_range = &list[start..end];
+        found.reserve(in_range.len());
+        let mut keep = |&entry: &Entry| {
+            if source.types.admits(type_of(entry)) {
+                found.push(position_of(entry));
             }
-            *next += end;
+        };
+        if self.backwards {
+            in_range.iter().rev().for_each(&mut keep);
+            *next = start;
+        } else {
+            in_range.iter().for_each(&mut keep);
+            *next = end;
         }
     }
 
