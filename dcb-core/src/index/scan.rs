@@ -379,11 +379,12 @@ impl Walk<'_> {
         let (start, end) = if self.backwards {
             // Backwards, `next` counts the entries left, all at most `last`.
             let end = (*next).min(list.len());
-            (list[..end].partition_point(|&e| position_of(e) <= self.after), end)
+            let start = list[..end].partition_point(|&e| position_of(e) <= self.after);
+            (start, end)
         } else {
             let start = (*next).min(list.len());
-            let left = &list[start..];
-            (start, start + left.partition_point(|&e| position_of(e) <= self.last))
+            let count = list[start..].partition_point(|&e| position_of(e) <= self.last);
+            (start, start + count)
         };
         let in_range = &list[start..end];
         found.reserve(in_range.len());
