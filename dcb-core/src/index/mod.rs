@@ -13,6 +13,7 @@
 
 mod scan;
 mod signal;
+mod spare;
 mod state;
 mod stream;
 mod tag_index;

@@ -16,6 +16,7 @@ use std::hash::BuildHasher;
 use foldhash::fast::RandomState;
 use smallvec::{SmallVec, smallvec};
 
+use super::spare;
 use super::state::{Entry, Pos, position_of};
 use crate::Tag;
 
@@ -112,6 +113,16 @@ const MAX_LOAD_DEN: usize = 4;
 /// The fewest slots of a table that holds any tag.
 const MIN_SLOTS: usize = 8;
 
+/// A table orders the table it will grow into (see [`spare`]) once more
+/// than `ORDER_LOAD_NUM / MAX_LOAD_DEN` of its slots are taken: a sixteenth
+/// of its slots before it grows, time enough for the helper, and late
+/// enough that few tables hold an unused one at a time.
+const ORDER_LOAD_NUM: usize = 11;
+const ORDER_LOAD_DEN: usize = 16;
+
+/// Tables this small grow in place: their pages are few, and likely reused.
+const MIN_ORDER_SLOTS: usize = 1024;
+
 /// One table: open addressing with linear probing over a power-of-two
 /// number of slots, never more than [`MAX_LOAD_NUM`]`/`[`MAX_LOAD_DEN`]
 /// taken (so a probe always ends at a vacant slot), and no tombstones: a
@@ -120,6 +131,9 @@ const MIN_SLOTS: usize = 8;
 struct Table {
     slots: Vec<TagEntry>,
     len: usize,
+    /// The table to grow into, on order from the helper since the table
+    /// passed [`ORDER_LOAD_NUM`]`/`[`ORDER_LOAD_DEN`] of its slots.
+    next: Option<spare::Order<TagEntry>>,
 }
 
 impl Table {
@@ -183,17 +197,41 @@ impl Table {
         self.resize(slots);
     }
 
-    /// Moves every tag into a table of `slots` vacant slots.
+    /// Moves every tag into a table of `slots` vacant slots: the one on
+    /// order if it is ready and that large, else a new one. The old table
+    /// is freed by the helper.
     fn resize(&mut self, slots: usize) {
-        let mut vacant = Vec::with_capacity(slots);
-        vacant.resize_with(slots, TagEntry::default);
-        let old = std::mem::replace(&mut self.slots, vacant);
-        for entry in old.into_iter().filter(|e| !e.is_vacant()) {
+        let vacant = self
+            .next
+            .take()
+            .and_then(|order| order.take(slots))
+            .unwrap_or_else(|| {
+                let mut vacant = Vec::with_capacity(slots);
+                vacant.resize_with(slots, TagEntry::default);
+                vacant
+            });
+        let mut old = std::mem::replace(&mut self.slots, vacant);
+        for entry in old.iter_mut().filter(|e| !e.is_vacant()) {
+            let entry = std::mem::take(entry);
             let mut slot = self.home(entry.hash);
             while !self.slots[slot].is_vacant() {
                 slot = self.next(slot);
             }
             self.slots[slot] = entry;
+        }
+        if old.len() >= MIN_ORDER_SLOTS {
+            spare::discard(old);
+        }
+    }
+
+    /// Orders the table this one will grow into, once it is nearly full.
+    fn order_next(&mut self) {
+        let slots = self.slots.len();
+        if self.next.is_none()
+            && slots >= MIN_ORDER_SLOTS
+            && self.len * ORDER_LOAD_DEN > slots * ORDER_LOAD_NUM
+        {
+            self.next = spare::order(slots * 2);
         }
     }
 
@@ -210,6 +248,7 @@ impl Table {
                     text: TagText::new(tag),
                 };
                 self.len += 1;
+                self.order_next();
             }
         }
     }
@@ -465,6 +504,37 @@ mod tests {
         index.pop(&t, 1);
         assert!(index.get(&t).is_empty());
         assert_eq!(index.tables.iter().map(|t| t.len).sum::<usize>(), 0);
+    }
+
+    #[test]
+    fn a_table_grows_into_the_table_it_ordered() {
+        let index = TagIndex::default();
+        let tags: Vec<Tag> = (0..3000).map(|n| tag(&format!("t:{n}"))).collect();
+        let mut table = Table::default();
+        let mut grown_into_order = 0;
+        let mut ordered: Option<*const TagEntry> = None;
+        for (position, t) in (1..).zip(&tags) {
+            table.push(index.hash(t), t, entry(position, 0));
+            if let Some(at) = ordered
+                && table.slots.as_ptr() == at
+            {
+                grown_into_order += 1;
+                ordered = None;
+            }
+            if ordered.is_none()
+                && let Some(order) = table.next.take()
+            {
+                let order = order.wait();
+                ordered = order.table();
+                table.next = Some(order);
+            }
+        }
+        // 1,024 → 2,048 and 2,048 → 4,096 slots.
+        assert_eq!(grown_into_order, 2);
+        for (position, t) in (1..).zip(&tags) {
+            let found = table.find(index.hash(t), t).map(|e| e.entries.to_vec());
+            assert_eq!(found, Some(vec![entry(position, 0)]), "tag {t}");
+        }
     }
 
     /// A hash for tag `n` of the property test: few distinct homes, so

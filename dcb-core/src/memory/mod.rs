@@ -23,6 +23,9 @@ use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
 /// - Appends hold a write lock for the condition check and the write, so
 ///   they are atomic; reads hold a read lock for one batch at a time.
 /// - Clones share the same events.
+/// - Tag tables about to grow are prepared, and outgrown ones freed, on a
+///   helper thread (`dcb-tables`, one per process, started on first use),
+///   so that an append does not wait for fresh pages to be faulted in.
 ///
 /// ```
 /// use dcb_core::{AppendCondition, Event, EventStore, EventType, InMemoryStore, Query, QueryItem, ReadOptions, Tag};
@@ -73,11 +76,11 @@ impl InMemoryStore {
     /// An empty store with room for `events` events carrying `tags`
     /// distinct tags, with the default [`Limits`].
     ///
-    /// A store grows as it fills; each time its event list or its tag index
-    /// outgrows its room, that append moves the whole table (tens of
-    /// milliseconds at a million tags). Sizing a store for a known load
-    /// spares those appends; the tables' memory is still touched for the
-    /// first time as the store fills. The sizes are hints, not limits.
+    /// A store grows as it fills; each time its event list or one of its
+    /// 256 tag tables outgrows its room, that append moves it into a larger
+    /// one (the event list of a million events in milliseconds). Sizing a
+    /// store for a known load spares those moves, and touches the tag tables'
+    /// memory up front. The sizes are hints, not limits.
     ///
     /// ```
     /// use dcb_core::InMemoryStore;
