@@ -123,6 +123,23 @@ const ORDER_LOAD_DEN: usize = 16;
 /// Tables this small grow in place: their pages are few, and likely reused.
 const MIN_ORDER_SLOTS: usize = 1024;
 
+/// Up to this many entries, a full posting list grows to four times its
+/// length instead of two. Most lists stay short, and each move of a list to
+/// a larger buffer is a reallocation and a copy on an append's path: moving
+/// short lists half as often measured +10–15 % appends on a growing store
+/// (BENCHMARKS.md, sixth round), for at most a few hundred bytes per list.
+const QUICK_GROWTH_LEN: usize = 64;
+
+/// Appends `entry` to `entries`, growing a full list by [`QUICK_GROWTH_LEN`]'s
+/// rule.
+fn push_entry(entries: &mut PostingList, entry: Entry) {
+    let len = entries.len();
+    if len == entries.capacity() {
+        entries.reserve_exact(if len < QUICK_GROWTH_LEN { 3 * len } else { len });
+    }
+    entries.push(entry);
+}
+
 /// One table: open addressing with linear probing over a power-of-two
 /// number of slots, never more than [`MAX_LOAD_NUM`]`/`[`MAX_LOAD_DEN`]
 /// taken (so a probe always ends at a vacant slot), and no tombstones: a
@@ -240,7 +257,7 @@ impl Table {
     fn push(&mut self, hash: u64, tag: &Tag, entry: Entry) {
         self.reserve(1);
         match self.probe(hash, tag) {
-            Ok(slot) => self.slots[slot].entries.push(entry),
+            Ok(slot) => push_entry(&mut self.slots[slot].entries, entry),
             Err(slot) => {
                 self.slots[slot] = TagEntry {
                     hash,
