@@ -126,7 +126,7 @@ const MIN_ORDER_SLOTS: usize = 1024;
 /// Up to this many entries, a full posting list grows to four times its
 /// length instead of two. Most lists stay short, and each move of a list to
 /// a larger buffer is a reallocation and a copy on an append's path: moving
-/// short lists half as often measured +10–15 % appends on a growing store
+/// short lists half as often measured +7–19 % appends on a growing store
 /// (BENCHMARKS.md, sixth round), for at most a few hundred bytes per list.
 const QUICK_GROWTH_LEN: usize = 64;
 
