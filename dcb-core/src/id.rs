@@ -100,6 +100,9 @@ pub mod support {
         })
     }
 
+    /// The digits of a uuid's lower-case text.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+
     /// Whether `tag` is `prefix:<uuid>`.
     #[must_use]
     pub fn is_uuid_tag(prefix: &str, id: &Uuid, tag: &Tag) -> bool {
@@ -112,11 +115,30 @@ pub mod support {
         else {
             return false;
         };
+        // The id's lower-case hyphenated form, compared digit by digit
+        // without formatting it: a tag of another id differs in its first
+        // digits, almost always.
+        let value = value.as_bytes();
         if value.len() != uuid::fmt::Hyphenated::LENGTH {
             return false;
         }
-        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        value == id.hyphenated().encode_lower(&mut buf)
+        let mut at = 0;
+        for (i, &byte) in id.as_bytes().iter().enumerate() {
+            // The hyphens come before bytes 4, 6, 8 and 10: 8-4-4-4-12 digits.
+            if matches!(i, 4 | 6 | 8 | 10) {
+                if value.get(at) != Some(&b'-') {
+                    return false;
+                }
+                at += 1;
+            }
+            let high = HEX[usize::from(byte >> 4)];
+            let low = HEX[usize::from(byte & 0xf)];
+            if value.get(at) != Some(&high) || value.get(at + 1) != Some(&low) {
+                return false;
+            }
+            at += 2;
+        }
+        true
     }
 
     /// Whether `tag` is `prefix:<value>`.
@@ -196,6 +218,62 @@ pub mod support {
             slot.copy_from_slice(s.as_bytes());
             self.len = end;
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::support::is_uuid_tag;
+    use crate::{Tag, Uuid};
+
+    fn tag(text: &str) -> Tag {
+        Tag::new(text).unwrap()
+    }
+
+    #[test]
+    fn a_uuid_tag_is_its_prefix_and_lower_case_hyphenated_id() {
+        let id = Uuid::from_u128(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210);
+        assert!(is_uuid_tag(
+            "course",
+            &id,
+            &tag("course:01234567-89ab-cdef-fedc-ba9876543210")
+        ));
+        for other in [
+            "student:01234567-89ab-cdef-fedc-ba9876543210",
+            "course:01234567-89AB-CDEF-FEDC-BA9876543210",
+            "course:01234567-89ab-cdef-fedc-ba9876543211",
+            "course:01234567089ab-cdef-fedc-ba9876543210",
+            "course:0123456789abcdeffedcba9876543210",
+            "course:01234567-89ab-cdef-fedc-ba9876543210 ",
+            "course01234567-89ab-cdef-fedc-ba9876543210",
+            "course:",
+        ] {
+            assert!(!is_uuid_tag("course", &id, &tag(other)), "{other}");
+        }
+    }
+
+    proptest! {
+        /// The digit-by-digit comparison agrees with comparing the
+        /// formatted id, for the id's own tag and for near misses.
+        #[test]
+        fn it_agrees_with_formatting_the_id(
+            id in any::<u128>(),
+            other in any::<u128>(),
+            flip in 0usize..36,
+        ) {
+            let id = Uuid::from_u128(id);
+            let own = format!("course:{}", id.hyphenated());
+            prop_assert!(is_uuid_tag("course", &id, &tag(&own)));
+            let mut near = own.into_bytes();
+            near[7 + flip] = if near[7 + flip] == b'0' { b'1' } else { b'0' };
+            let near = String::from_utf8(near).unwrap();
+            prop_assert!(!is_uuid_tag("course", &id, &tag(&near)));
+            let other = Uuid::from_u128(other);
+            let theirs = format!("course:{}", other.hyphenated());
+            prop_assert_eq!(is_uuid_tag("course", &id, &tag(&theirs)), id == other);
         }
     }
 }
