@@ -114,7 +114,7 @@ const MAX_LOAD_DEN: usize = 4;
 const MIN_SLOTS: usize = 8;
 
 /// A table orders the table it will grow into (see [`spare`]) once more
-/// than `ORDER_LOAD_NUM / MAX_LOAD_DEN` of its slots are taken: a sixteenth
+/// than `ORDER_LOAD_NUM / ORDER_LOAD_DEN` of its slots are taken: a sixteenth
 /// of its slots before it grows, time enough for the helper, and late
 /// enough that few tables hold an unused one at a time.
 const ORDER_LOAD_NUM: usize = 11;
@@ -215,8 +215,8 @@ impl Table {
     }
 
     /// Moves every tag into a table of `slots` vacant slots: the one on
-    /// order if it is ready and that large, else a new one. The old table
-    /// is freed by the helper.
+    /// order if it is ready and that large, else a new one. A large old
+    /// table is freed by the helper.
     fn resize(&mut self, slots: usize) {
         let vacant = self
             .next
