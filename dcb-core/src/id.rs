@@ -107,7 +107,7 @@ pub mod support {
     #[must_use]
     pub fn is_uuid_tag(prefix: &str, id: &Uuid, tag: &Tag) -> bool {
         // Most tags a decision meets have another prefix or length: rule
-        // them out before formatting the id.
+        // them out before comparing any digit.
         let Some(value) = tag
             .as_str()
             .strip_prefix(prefix)

@@ -74,15 +74,13 @@ impl<T> Order<T> {
         self.ready.lock().ok()?.take()
     }
 
-    /// Waits (up to ten seconds) until the ordered table is ready: for
-    /// tests that need it to be used.
+    /// Waits until the ordered table is ready (the helper makes every
+    /// table it is asked for while the order is held): for tests that need
+    /// it to be used.
     #[cfg(test)]
     pub(crate) fn wait(self) -> Order<T> {
-        for _ in 0..10_000 {
-            if self.ready.lock().is_ok_and(|slot| slot.is_some()) {
-                break;
-            }
-            thread::sleep(std::time::Duration::from_millis(1));
+        while !self.ready.lock().is_ok_and(|slot| slot.is_some()) {
+            thread::yield_now();
         }
         self
     }
@@ -97,9 +95,6 @@ impl<T> Order<T> {
 
 /// Frees `table` on the helper, or here when there is none.
 pub(crate) fn discard<T: Send + 'static>(table: Vec<T>) {
-    if table.capacity() == 0 {
-        return;
-    }
     if let Some(helper) = helper() {
         // A failed send hands the job back, and the table is freed here.
         let _ = helper.send(Box::new(move || drop(table)));
