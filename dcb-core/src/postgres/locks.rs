@@ -62,23 +62,22 @@ impl LockKeys {
         finish(fnv(fnv(self.seed, b"y"), event_type.as_bytes()))
     }
 
-    /// The locks an append takes, in the order to take them, and whether
-    /// each is exclusive: the global key first; then the boundary keys in
-    /// ascending order, each once in its strongest mode — exclusive for one
-    /// key per condition item (its first tag; without tags each of its
-    /// types; the global key for an empty item or query), shared for every
-    /// tag and type of the events; then, for a single-event append, the
-    /// allocation key, shared.
-    pub(super) fn for_append(
+    /// The boundary keys one append needs, each once in its strongest mode:
+    /// exclusive for one key per condition item (its first tag; without
+    /// tags each of its types; the global key for an empty item or query),
+    /// shared for every tag and type of the events. An append that would
+    /// need more than [`MAX_KEYS`] keys needs only the global key,
+    /// exclusively.
+    pub(super) fn boundary(
         &self,
         events: &[Event],
         condition: Option<&AppendCondition>,
-    ) -> (Vec<i64>, Vec<bool>) {
+    ) -> Boundary {
         let mut global_excl = false;
-        let mut wanted: Vec<(i64, bool)> = Vec::new();
+        let mut keys: Vec<(i64, bool)> = Vec::new();
         for event in events {
-            wanted.push((self.event_type(event.event_type().as_str()), false));
-            wanted.extend(event.tags().iter().map(|t| (self.tag(t.as_str()), false)));
+            keys.push((self.event_type(event.event_type().as_str()), false));
+            keys.extend(event.tags().iter().map(|t| (self.tag(t.as_str()), false)));
         }
         if let Some(condition) = condition {
             let items = condition.fail_if_events_match.items();
@@ -87,11 +86,11 @@ impl LockKeys {
             }
             for item in items {
                 if let Some(first) = item.required_tags().iter().next() {
-                    wanted.push((self.tag(first.as_str()), true));
+                    keys.push((self.tag(first.as_str()), true));
                 } else if item.event_types().is_empty() {
                     global_excl = true;
                 } else {
-                    wanted.extend(
+                    keys.extend(
                         item.event_types()
                             .iter()
                             .map(|y| (self.event_type(y.as_str()), true)),
@@ -99,32 +98,96 @@ impl LockKeys {
                 }
             }
         }
-        // Ascending keys, exclusive before shared for one key; keep the first.
-        wanted.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        wanted.dedup_by_key(|w| w.0);
-        // A boundary key equal to the global key (a collision) is the
-        // global key.
-        if let Some(i) = wanted.iter().position(|w| w.0 == self.global) {
-            global_excl |= wanted.remove(i).1;
+        let mut boundary = Boundary { keys, global_excl };
+        boundary.settle(self.global);
+        if boundary.keys.len() + 1 > MAX_KEYS {
+            boundary.keys.clear();
+            boundary.global_excl = true;
         }
-        let mut keys = Vec::with_capacity(wanted.len() + 2);
-        let mut modes = Vec::with_capacity(wanted.len() + 2);
-        if wanted.len() + 1 > MAX_KEYS {
-            keys.push(self.global);
-            modes.push(true);
-        } else {
-            keys.push(self.global);
-            modes.push(global_excl);
-            for (key, excl) in wanted {
-                keys.push(key);
-                modes.push(excl);
-            }
+        boundary
+    }
+
+    /// The locks an append takes, in the order to take them, and whether
+    /// each is exclusive: the global key first; then the boundary keys
+    /// ([`LockKeys::boundary`]) in ascending order; then, for a single-event
+    /// append, the allocation key, shared.
+    pub(super) fn for_append(
+        &self,
+        events: &[Event],
+        condition: Option<&AppendCondition>,
+    ) -> (Vec<i64>, Vec<bool>) {
+        self.ordered(&self.boundary(events, condition), events.len() == 1)
+    }
+
+    /// The locks of a batch of single-event appends, in the order to take
+    /// them: every key any of them takes alone, each once in its strongest
+    /// mode, in the order of [`LockKeys::for_append`]. A batch whose keys
+    /// would exceed `limit` takes only the global key, exclusively (and the
+    /// allocation key).
+    pub(super) fn for_batch<'a>(
+        &self,
+        boundaries: impl IntoIterator<Item = &'a Boundary>,
+        limit: usize,
+    ) -> (Vec<i64>, Vec<bool>) {
+        let mut union = Boundary {
+            keys: Vec::new(),
+            global_excl: false,
+        };
+        for boundary in boundaries {
+            union.keys.extend_from_slice(&boundary.keys);
+            union.global_excl |= boundary.global_excl;
         }
-        if events.len() == 1 {
+        union.settle(self.global);
+        if union.keys.len() + 1 > limit {
+            union.keys.clear();
+            union.global_excl = true;
+        }
+        self.ordered(&union, true)
+    }
+
+    fn ordered(&self, boundary: &Boundary, single_event: bool) -> (Vec<i64>, Vec<bool>) {
+        let n = boundary.keys.len() + 2;
+        let mut keys = Vec::with_capacity(n);
+        let mut modes = Vec::with_capacity(n);
+        keys.push(self.global);
+        modes.push(boundary.global_excl);
+        for &(key, excl) in &boundary.keys {
+            keys.push(key);
+            modes.push(excl);
+        }
+        if single_event {
             keys.push(self.alloc);
             modes.push(false);
         }
         (keys, modes)
+    }
+}
+
+/// The boundary keys of one append ([`LockKeys::boundary`]): ascending,
+/// each once in its strongest mode, without the global key.
+#[derive(Clone, Debug)]
+pub(super) struct Boundary {
+    keys: Vec<(i64, bool)>,
+    /// Whether the append needs the global key exclusively.
+    global_excl: bool,
+}
+
+impl Boundary {
+    /// How many boundary keys the append takes.
+    pub(super) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Sorts the keys ascending, keeps each once in its strongest mode, and
+    /// folds a key equal to the global key (a collision) into it.
+    fn settle(&mut self, global: i64) {
+        // Ascending keys, exclusive before shared for one key; keep the first.
+        self.keys
+            .sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        self.keys.dedup_by_key(|k| k.0);
+        if let Some(i) = self.keys.iter().position(|k| k.0 == global) {
+            self.global_excl |= self.keys.remove(i).1;
+        }
     }
 }
 

@@ -19,6 +19,11 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "read_models",
         include_str!("migrations/0003_read_models.sql"),
     ),
+    (
+        4,
+        "append_batches",
+        include_str!("migrations/0004_append_batches.sql"),
+    ),
 ];
 
 /// The longest schema name PostgreSQL keeps (NAMEDATALEN - 1).

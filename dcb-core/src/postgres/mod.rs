@@ -37,6 +37,7 @@
 //! # }
 //! ```
 
+mod batch;
 mod locks;
 mod migrate;
 mod notify;
@@ -51,6 +52,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, QueueMode, Recycli
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{ToSql, Type};
 
+#[doc(hidden)]
+pub use self::batch::BatchCounts;
+use self::batch::Batcher;
 use self::locks::LockKeys;
 use self::notify::Notifier;
 pub use self::read_model::{MAX_READ_MODEL_NAME, PostgresStorage};
@@ -75,6 +79,9 @@ pub struct PostgresOptions {
     pub migrate: bool,
     /// The most connections the pool opens. Defaults to 16.
     pub pool_size: usize,
+    /// The most transactions of batched appends in flight at once; see
+    /// [`PostgresOptions::append_batches`]. Defaults to 2.
+    pub append_batches: usize,
     /// The input limits appends are checked against.
     pub limits: Limits,
     /// How often a waiting subscription asks for the head when no
@@ -93,6 +100,7 @@ impl PostgresOptions {
             schema: "dcb".to_owned(),
             migrate: true,
             pool_size: 16,
+            append_batches: 2,
             limits: Limits::default(),
             poll_interval: Duration::from_millis(500),
         }
@@ -116,6 +124,23 @@ impl PostgresOptions {
     #[must_use]
     pub fn pool_size(mut self, size: usize) -> PostgresOptions {
         self.pool_size = size.max(1);
+        self
+    }
+
+    /// Sets how many transactions of batched appends may be in flight at
+    /// once (at least 1).
+    ///
+    /// Appends of one event without an id are sent at once while fewer
+    /// than `batches` such transactions are running; made while all are
+    /// running, they wait and go together, in the next transaction that
+    /// finishes, as one call and one commit. Each keeps its own condition
+    /// and outcome, as if sent alone in the order of the batch. A small
+    /// number batches more under load (fewer commits, more throughput); a
+    /// number as large as the callers that append at once turns batching
+    /// off. Appends of several events, or with ids, are always sent alone.
+    #[must_use]
+    pub fn append_batches(mut self, batches: usize) -> PostgresOptions {
+        self.append_batches = batches.max(1);
         self
     }
 
@@ -191,6 +216,9 @@ struct Inner {
     limits: Limits,
     keys: LockKeys,
     append_sql: String,
+    append_batch_sql: String,
+    /// Queues single-event appends into batches.
+    batcher: Batcher,
     read_sql: String,
     barrier_sql: String,
     tagged_read_sql: String,
@@ -247,6 +275,8 @@ impl PostgresStore {
                 limits: options.limits,
                 keys: LockKeys::new(&schema),
                 append_sql: migrate::render(APPEND_SQL, &schema),
+                append_batch_sql: migrate::render(APPEND_BATCH_SQL, &schema),
+                batcher: Batcher::new(options.append_batches),
                 read_sql: migrate::render(
                     "SELECT pos, event_type, data, tags, id FROM __SCHEMA__.dcb_read(\
                      $1, $2, $3, $4, $5, $6, $7, $8)",
@@ -281,6 +311,14 @@ impl PostgresStore {
         condition: Option<AppendCondition>,
     ) -> Result<Position, AppendError> {
         self.inner.limits.check_append(&events)?;
+        // One event without an id: batched with the appends made meanwhile.
+        let mut events = events;
+        if events.len() == 1
+            && events[0].id().is_none()
+            && let Some(event) = events.pop()
+        {
+            return batch::append(&self.inner, event, condition).await;
+        }
         let params = AppendParams::new(&self.inner.keys, &events, condition.as_ref());
         let client = self.inner.client().await.map_err(AppendError::Backend)?;
         let result = async {
@@ -305,9 +343,14 @@ impl PostgresStore {
 
     /// The store's notification connection, started on first use.
     fn notifier(&self) -> &Notifier {
-        self.inner
-            .notifier
-            .get_or_init(|| Notifier::start(self.inner.config.clone(), &self.inner.schema))
+        self.inner.notifier()
+    }
+
+    /// What the store's append batching has done so far; for tests.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn batch_counts(&self) -> BatchCounts {
+        self.inner.batcher.counts()
     }
 
     async fn do_wait_for_append(&self, after: Option<Position>) -> Result<(), ReadError> {
@@ -443,6 +486,12 @@ impl PostgresStore {
 }
 
 impl Inner {
+    /// The store's notification connection, started on first use.
+    fn notifier(&self) -> &Notifier {
+        self.notifier
+            .get_or_init(|| Notifier::start(self.config.clone(), &self.schema))
+    }
+
     async fn client(&self) -> Result<Object, BackendError> {
         self.pool
             .get()
@@ -545,6 +594,9 @@ const TAGGED_READ_TYPES: &[Type] = &[
 ];
 
 const APPEND_SQL: &str = "SELECT outcome, pos, dup_id FROM __SCHEMA__.dcb_append(\
+     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+const APPEND_BATCH_SQL: &str = "SELECT outcomes, positions FROM __SCHEMA__.dcb_append_batch(\
      $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 fn append_failed(e: tokio_postgres::Error) -> AppendError {
