@@ -23,7 +23,7 @@ use crate::workloads::{
     concurrent_conditional_appends, conditional_appends, courses_for, decision_reads, fill,
 };
 
-const USAGE: &str = "usage: cargo bench -p dcb-core [--features postgres] --bench stores -- --store memory|embedded|postgres [--quick] [--workload NAME]... [--dir DIR] [--stored N]\n\
+const USAGE: &str = "usage: cargo bench -p dcb-core [--features postgres] --bench stores -- --store memory|embedded|postgres [--quick] [--workload NAME]... [--dir DIR] [--stored N] [--append-batches N]\n\
     (--store postgres needs `--features postgres` and takes the server from DCB_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test)";
 
 /// The sizes of one run, and which workloads it runs.
@@ -38,34 +38,67 @@ struct Plan {
     clients: u64,
 }
 
-fn main() -> ExitCode {
-    let mut store = None;
-    let mut quick = false;
-    let mut workloads = Vec::new();
-    let mut dir = None;
-    let mut stored = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--store" => store = args.next(),
-            "--quick" => quick = true,
-            "--workload" => workloads.extend(args.next()),
-            "--dir" => dir = args.next().map(std::path::PathBuf::from),
-            "--stored" => {
-                let Some(n) = args.next().and_then(|n| n.parse().ok()) else {
-                    eprintln!("--stored needs a number of events\n{USAGE}");
-                    return ExitCode::from(2);
-                };
-                stored = Some(n);
-            }
-            // `cargo bench` passes `--bench` to every benchmark binary.
-            "--bench" => {}
-            other => {
-                eprintln!("unknown argument {other:?}\n{USAGE}");
-                return ExitCode::from(2);
+/// The command line.
+struct Args {
+    store: Option<String>,
+    quick: bool,
+    workloads: Vec<String>,
+    dir: Option<std::path::PathBuf>,
+    stored: Option<u64>,
+    append_batches: Option<usize>,
+}
+
+impl Args {
+    fn parse() -> Result<Args, String> {
+        let mut parsed = Args {
+            store: None,
+            quick: false,
+            workloads: Vec::new(),
+            dir: None,
+            stored: None,
+            append_batches: None,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--store" => parsed.store = args.next(),
+                "--quick" => parsed.quick = true,
+                "--workload" => parsed.workloads.extend(args.next()),
+                "--dir" => parsed.dir = args.next().map(std::path::PathBuf::from),
+                "--stored" => parsed.stored = Some(number(args.next(), "--stored")?),
+                "--append-batches" => {
+                    parsed.append_batches = Some(number(args.next(), "--append-batches")?);
+                }
+                // `cargo bench` passes `--bench` to every benchmark binary.
+                "--bench" => {}
+                other => return Err(format!("unknown argument {other:?}")),
             }
         }
+        Ok(parsed)
     }
+}
+
+fn number<T: std::str::FromStr>(value: Option<String>, flag: &str) -> Result<T, String> {
+    value
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("{flag} needs a number"))
+}
+
+fn main() -> ExitCode {
+    let Args {
+        store,
+        quick,
+        workloads,
+        dir,
+        stored,
+        append_batches,
+    } = match Args::parse() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("{e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     let plan = if quick {
         Plan {
             workloads,
@@ -119,6 +152,7 @@ fn main() -> ExitCode {
                 workload: std::time::Duration::from_secs(if quick { 3 } else { 10 }),
                 reads: if quick { 4_000 } else { 20_000 },
                 stored: stored.unwrap_or(if quick { 200_000 } else { 1_000_000 }),
+                append_batches,
             };
             eprintln!("machine: {}", machine());
             print_header();

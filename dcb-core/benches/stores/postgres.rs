@@ -30,6 +30,8 @@ pub struct Durations {
     pub workload: Duration,
     pub reads: u64,
     pub stored: u64,
+    /// `PostgresOptions::append_batches`, if not the default.
+    pub append_batches: Option<usize>,
 }
 
 /// Connects to a fresh schema, runs the workloads and drops the schema.
@@ -45,14 +47,17 @@ pub async fn run(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
     );
-    let store = PostgresStore::connect_with(
-        PostgresOptions::new(url)
-            .schema(schema.clone())
-            .pool_size(POOL_SIZE),
-    )
-    .await
-    .map_err(|e| format!("{e} (server: {url}; set DCB_POSTGRES_URL)"))?;
-    eprintln!("(server {url}, schema {schema})");
+    let mut options = PostgresOptions::new(url)
+        .schema(schema.clone())
+        .pool_size(POOL_SIZE);
+    if let Some(batches) = durations.append_batches {
+        options = options.append_batches(batches);
+    }
+    let batches = options.append_batches;
+    let store = PostgresStore::connect_with(options)
+        .await
+        .map_err(|e| format!("{e} (server: {url}; set DCB_POSTGRES_URL)"))?;
+    eprintln!("(server {url}, schema {schema}, append batches in flight {batches})");
     let result = workloads(&store, durations, &runs).await;
     let dropped = sql(&store, &format!("DROP SCHEMA \"{schema}\" CASCADE")).await;
     result.and(dropped)

@@ -28,7 +28,12 @@ use tokio::sync::oneshot;
 use tokio_postgres::types::ToSql;
 
 use super::locks::Boundary;
-use super::{Inner, QueryShape, append_failed, count, discard, position_from, position_param};
+use deadpool_postgres::Object;
+
+use super::{
+    AppendParams, Inner, QueryShape, append_failed, append_outcome, count, discard, position_from,
+    position_param,
+};
 use crate::error::{AppendError, BackendError};
 use crate::{AppendCondition, Event, Position};
 
@@ -265,12 +270,13 @@ fn lost() -> AppendError {
     ))
 }
 
-/// One call of `dcb_append_batch`: the outcome of each append, in order.
+/// Sends `batch` in one call, one transaction: an append alone through
+/// `dcb_append`, as every other append (its per-call work is the least),
+/// several through `dcb_append_batch`. The outcome of each append, in order.
 async fn send(
     inner: &Arc<Inner>,
     batch: &[Pending],
 ) -> Result<Vec<Result<Position, AppendError>>, tokio_postgres::Error> {
-    let params = BatchParams::new(inner, batch);
     let client = match inner.pool.get().await {
         Ok(client) => client,
         // No connection: nothing was sent.
@@ -287,23 +293,42 @@ async fn send(
                 .collect());
         }
     };
-    let result = async {
-        let statement = client.prepare_cached(&inner.append_batch_sql).await?;
-        client.query_one(&statement, &params.as_sql()).await
-    }
-    .await;
-    let row = match result {
-        Ok(row) => row,
-        Err(e) => {
-            discard(client);
-            return Err(e);
-        }
+    let result = match batch {
+        [alone] => send_alone(inner, &client, alone).await,
+        _ => send_together(inner, &client, batch).await,
     };
-    inner.batcher.batches.fetch_add(1, Ordering::Relaxed);
-    inner.batcher.appends.fetch_add(
-        u64::try_from(batch.len()).unwrap_or(u64::MAX),
-        Ordering::Relaxed,
-    );
+    if result.is_err() {
+        discard(client);
+    } else {
+        inner.batcher.batches.fetch_add(1, Ordering::Relaxed);
+        inner.batcher.appends.fetch_add(
+            u64::try_from(batch.len()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+    result
+}
+
+async fn send_alone(
+    inner: &Inner,
+    client: &Object,
+    pending: &Pending,
+) -> Result<Vec<Result<Position, AppendError>>, tokio_postgres::Error> {
+    let events = std::slice::from_ref(&pending.event);
+    let params = AppendParams::new(&inner.keys, events, pending.condition.as_ref());
+    let statement = client.prepare_cached(&inner.append_sql).await?;
+    let row = client.query_one(&statement, &params.as_sql()).await?;
+    Ok(vec![append_outcome(&row)])
+}
+
+async fn send_together(
+    inner: &Inner,
+    client: &Object,
+    batch: &[Pending],
+) -> Result<Vec<Result<Position, AppendError>>, tokio_postgres::Error> {
+    let params = BatchParams::new(inner, batch);
+    let statement = client.prepare_cached(&inner.append_batch_sql).await?;
+    let row = client.query_one(&statement, &params.as_sql()).await?;
     let outcomes: Vec<&str> = row.get(0);
     let positions: Vec<Option<i64>> = row.get(1);
     Ok((0..batch.len())

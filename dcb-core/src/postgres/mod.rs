@@ -8,6 +8,12 @@
 //! decision's read sends the read barrier and a prepared statement
 //! together; other reads call `dcb_read`.
 //!
+//! Under load, appends share transactions: the single-event appends made
+//! while the store's batch transactions are all in flight wait and go
+//! together in the next, as one call of `dcb_append_batch` and one commit,
+//! each under its own condition and with its own outcome
+//! ([`PostgresOptions::append_batches`]).
+//!
 //! - Positions come from a sequence: they strictly increase and the events
 //!   of one append are consecutive, but an append that fails after taking
 //!   its positions (a failed condition, a duplicate id, a lost connection)

@@ -1,5 +1,5 @@
 //! Shared helpers of the PostgreSQL test binaries (`postgres_stress`,
-//! `postgres_faults`, `postgres_restart`): the server's URL, the loud
+//! `postgres_faults`, `postgres_restart`, `postgres_batches`): the server's URL, the loud
 //! "unreachable" handling and stores in fresh schemas that are dropped
 //! afterwards. Same rules as `conformance_postgres.rs`: the URL comes from
 //! `DCB_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
@@ -85,6 +85,10 @@ pub fn random_schema() -> String {
 
 /// A store with a pool of `pool_size` connections in a fresh schema, or
 /// `None` when the server is unreachable and not required.
+#[allow(
+    dead_code,
+    reason = "not every test binary connects with the default options"
+)]
 pub async fn temp_schema(pool_size: usize) -> Option<TempSchema> {
     temp_schema_with(PostgresOptions::new(url()).pool_size(pool_size)).await
 }

@@ -1,0 +1,416 @@
+//! The PostgreSQL store's append batches: single-event appends made while
+//! the store's batch transactions are all in flight wait, and go together
+//! in the next one, each under its own condition and with its own outcome,
+//! as if sent alone in the order of the batch. Each test holds one batch
+//! transaction on a boundary that an open transaction has locked, queues
+//! appends behind it, and then lets it go. When the server is unreachable
+//! (and not required) each test warns loudly and returns.
+
+mod postgres_support;
+
+use std::time::Duration;
+
+use dcb_core::postgres::{PostgresOptions, PostgresStore};
+use dcb_core::{
+    AppendCondition, AppendError, Event, EventStore, EventType, Position, Query, QueryItem,
+    ReadOptions, Tag,
+};
+use postgres_support::{raw_client, runtime, temp_schema_with, url};
+use tokio::task::JoinHandle;
+
+const JOINED: EventType = EventType::from_static("StudentJoinedCourse");
+const LEFT: EventType = EventType::from_static("StudentLeftCourse");
+
+fn tag(text: &str) -> Tag {
+    Tag::new(text).expect("a valid tag")
+}
+
+fn joined(course: &str) -> Event {
+    Event::new(JOINED, "{}").with_tags([tag(course)])
+}
+
+fn on(course: &str) -> Query {
+    Query::from(QueryItem::new().tags([tag(course)]))
+}
+
+/// A store with one batch transaction in flight at a time.
+async fn one_batch_at_a_time() -> Option<postgres_support::TempSchema> {
+    temp_schema_with(PostgresOptions::new(url()).pool_size(8).append_batches(1)).await
+}
+
+/// Appends in a task of its own.
+fn spawn_append(
+    store: &PostgresStore,
+    event: Event,
+    condition: Option<AppendCondition>,
+) -> JoinHandle<Result<Position, AppendError>> {
+    let store = store.clone();
+    tokio::spawn(async move { store.append(vec![event], condition).await })
+}
+
+/// Waits until a call on `schema` waits for a lock on the server.
+async fn until_waiting_for_a_lock(observer: &tokio_postgres::Client, schema: &str) {
+    loop {
+        let row = observer
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE wait_event_type = 'Lock' AND strpos(query, $1) > 0",
+                &[&schema],
+            )
+            .await
+            .expect("pg_stat_activity");
+        if row.get::<_, i64>(0) > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Waits until `n` appends wait for a batch.
+async fn until_queued(store: &PostgresStore, n: usize) {
+    while store.batch_counts().queued < n {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Appends on the boundary `held` in `holding` (an open transaction,
+/// which keeps the boundary locked), then sends one more append on it from
+/// the store: that append waits on the server, holding the store's only
+/// batch transaction. Returns the waiting append and the holding append's
+/// position.
+async fn hold(
+    store: &PostgresStore,
+    holding: &tokio_postgres::Transaction<'_>,
+    held: &str,
+) -> Option<(JoinHandle<Result<Position, AppendError>>, Position)> {
+    let observer = raw_client().await?;
+    let position = store
+        .append_in_transaction(
+            holding,
+            vec![joined(held)],
+            Some(AppendCondition::new(on(held))),
+        )
+        .await
+        .expect("the holding append");
+    let waiting = spawn_append(store, joined(held), Some(AppendCondition::new(on(held))));
+    until_waiting_for_a_lock(&observer, store.schema()).await;
+    Some((waiting, position))
+}
+
+/// Commits the holding transaction; the waiting append then fails on the
+/// holding append's event.
+async fn release(
+    holding: tokio_postgres::Transaction<'_>,
+    waiting: JoinHandle<Result<Position, AppendError>>,
+) {
+    holding.commit().await.expect("COMMIT");
+    assert!(
+        matches!(
+            waiting.await.expect("the waiting append"),
+            Err(AppendError::ConditionFailed { .. })
+        ),
+        "the append behind the held boundary sees the holding event"
+    );
+}
+
+/// Sixteen appends racing for one boundary, all queued behind the held
+/// batch, go as one batch: the first wins, the other fifteen fail on its
+/// event, and only its event is stored.
+#[test]
+fn queued_appends_go_together_and_conflict_within_their_batch() {
+    runtime(2).block_on(async {
+        let Some(temp) = one_batch_at_a_time().await else {
+            return;
+        };
+        let store = &temp.store;
+        let Some(mut raw) = raw_client().await else {
+            return;
+        };
+        let holding = raw.transaction().await.expect("BEGIN");
+        let Some((waiting, _)) = hold(store, &holding, "course:held").await else {
+            return;
+        };
+        let before = store.batch_counts();
+        let racers: Vec<_> = (0..16)
+            .map(|_| {
+                spawn_append(
+                    store,
+                    joined("course:race"),
+                    Some(AppendCondition::new(on("course:race"))),
+                )
+            })
+            .collect();
+        until_queued(store, 16).await;
+        release(holding, waiting).await;
+
+        let mut won = Vec::new();
+        let mut lost = Vec::new();
+        for racer in racers {
+            match racer.await.expect("an append") {
+                Ok(position) => won.push(position),
+                Err(AppendError::ConditionFailed { conflicting }) => lost.push(conflicting),
+                Err(e) => panic!("unexpected error {e}"),
+            }
+        }
+        assert_eq!(won.len(), 1, "exactly one append wins the boundary");
+        assert!(
+            lost.iter().all(|&p| p == won[0]),
+            "the others fail on the winner's event: {lost:?} against {won:?}"
+        );
+        let after = store.batch_counts();
+        assert_eq!(
+            (
+                after.batches - before.batches,
+                after.appends - before.appends
+            ),
+            (2, 17),
+            "the held append's batch, then one batch of the sixteen"
+        );
+        let stored = store
+            .read_to_end(&on("course:race"), ReadOptions::new())
+            .await
+            .unwrap();
+        assert_eq!(
+            stored.events.iter().map(|e| e.position).collect::<Vec<_>>(),
+            won
+        );
+    });
+}
+
+/// Appends whose conditions, checked after `head`, take every shape the
+/// batch function handles, in the order they are queued; what each should
+/// see is asserted in the test below.
+fn shapes(head: Option<Position>) -> Vec<(&'static str, Event, Option<AppendCondition>)> {
+    let after = |query: Query| Some(AppendCondition::new(query).after(head));
+    vec![
+        (
+            "no condition",
+            Event::new(JOINED, "1").with_tags([tag("course:a"), tag("student:1")]),
+            None,
+        ),
+        (
+            "types only",
+            joined("course:other"),
+            after(Query::from(QueryItem::new().types([JOINED]))),
+        ),
+        (
+            "the empty query",
+            joined("course:other"),
+            after(Query::all()),
+        ),
+        (
+            "all items tagged, another type",
+            joined("course:b"),
+            after(Query::from_items([
+                QueryItem::new().types([LEFT]).tags([tag("course:a")]),
+                QueryItem::new().tags([tag("course:b")]),
+            ])),
+        ),
+        (
+            "one item, two tags, one missing",
+            joined("course:c"),
+            after(Query::from(
+                QueryItem::new().tags([tag("course:a"), tag("student:2")]),
+            )),
+        ),
+        (
+            "one item, two tags, both present",
+            joined("course:d"),
+            after(Query::from(
+                QueryItem::new().tags([tag("course:a"), tag("student:1")]),
+            )),
+        ),
+        (
+            "one tag, after a position in the batch",
+            joined("course:b"),
+            None,
+        ),
+        (
+            "a tag appended earlier in the batch",
+            joined("course:e"),
+            after(on("course:b")),
+        ),
+        ("no tags", Event::new(LEFT, "9"), None),
+    ]
+}
+
+/// One batch holding a condition of each shape: each append's check sees
+/// the appends before it in the batch, whatever its shape.
+#[test]
+fn every_condition_shape_sees_the_appends_before_it_in_its_batch() {
+    runtime(2).block_on(async {
+        let Some(temp) = one_batch_at_a_time().await else {
+            return;
+        };
+        let store = &temp.store;
+        let Some(mut raw) = raw_client().await else {
+            return;
+        };
+        let holding = raw.transaction().await.expect("BEGIN");
+        let Some((waiting, holding_event)) = hold(store, &holding, "course:held").await else {
+            return;
+        };
+        // The conditions look after the holding append, which commits just
+        // before the batch.
+        let head = Some(holding_event);
+        let plan = shapes(head);
+        let before = store.batch_counts();
+        let appends = u64::try_from(plan.len()).unwrap();
+        let mut tasks = Vec::new();
+        for (n, (what, event, condition)) in plan.into_iter().enumerate() {
+            tasks.push((what, spawn_append(store, event, condition)));
+            until_queued(store, n + 1).await;
+        }
+        release(holding, waiting).await;
+
+        let mut outcomes = Vec::new();
+        for (what, task) in tasks {
+            outcomes.push((what, task.await.expect("an append")));
+        }
+        let after = store.batch_counts();
+        assert_eq!(
+            (after.batches - before.batches, after.appends - before.appends),
+            (2, appends + 1),
+            "the held append's batch, then one batch of all the others"
+        );
+        let first = match outcomes[0].1 {
+            Ok(position) => position,
+            ref other => panic!("the unconditional append failed: {other:?}"),
+        };
+        let conflict = |what: &str, outcome: &Result<Position, AppendError>, at: Position| {
+            assert!(
+                matches!(outcome, Err(AppendError::ConditionFailed { conflicting }) if *conflicting == at),
+                "{what}: expected a conflict at {at}, got {outcome:?}"
+            );
+        };
+        conflict(outcomes[1].0, &outcomes[1].1, first);
+        conflict(outcomes[2].0, &outcomes[2].1, first);
+        let course_b = outcomes[3].1.as_ref().copied();
+        assert!(course_b.is_ok(), "{}: {:?}", outcomes[3].0, outcomes[3].1);
+        assert!(outcomes[4].1.is_ok(), "{}: {:?}", outcomes[4].0, outcomes[4].1);
+        conflict(outcomes[5].0, &outcomes[5].1, first);
+        assert!(outcomes[6].1.is_ok(), "{}: {:?}", outcomes[6].0, outcomes[6].1);
+        conflict(outcomes[7].0, &outcomes[7].1, course_b.unwrap());
+        assert!(outcomes[8].1.is_ok(), "{}: {:?}", outcomes[8].0, outcomes[8].1);
+
+        let stored = store
+            .read_to_end(&Query::all(), ReadOptions::new().after(head))
+            .await
+            .unwrap();
+        let appended: Vec<Position> = outcomes
+            .iter()
+            .filter_map(|(_, outcome)| outcome.as_ref().ok().copied())
+            .collect();
+        assert_eq!(
+            stored.events.iter().map(|e| e.position).collect::<Vec<_>>(),
+            appended,
+            "exactly the appends that succeeded are stored, in the order of the batch"
+        );
+    });
+}
+
+/// An append whose caller stops waiting before its batch is sent is left
+/// out of the batch: it is never stored.
+#[test]
+fn an_append_abandoned_in_the_queue_is_not_sent() {
+    runtime(2).block_on(async {
+        let Some(temp) = one_batch_at_a_time().await else {
+            return;
+        };
+        let store = &temp.store;
+        let Some(mut raw) = raw_client().await else {
+            return;
+        };
+        let holding = raw.transaction().await.expect("BEGIN");
+        let Some((waiting, _)) = hold(store, &holding, "course:held").await else {
+            return;
+        };
+        let abandoned = spawn_append(store, joined("course:abandoned"), None);
+        until_queued(store, 1).await;
+        let kept = spawn_append(store, joined("course:kept"), None);
+        until_queued(store, 2).await;
+        abandoned.abort();
+        assert!(abandoned.await.is_err_and(|e| e.is_cancelled()));
+        release(holding, waiting).await;
+        kept.await
+            .expect("an append")
+            .expect("the kept append is stored");
+
+        for (course, expected) in [("course:abandoned", 0), ("course:kept", 1)] {
+            let stored = store
+                .read_to_end(&on(course), ReadOptions::new())
+                .await
+                .unwrap();
+            assert_eq!(stored.events.len(), expected, "{course}");
+        }
+    });
+}
+
+/// A batch the server fails rolls back whole, and its appends are sent
+/// again one by one: the append that cannot be stored (here, one that
+/// waits for a lock past the sessions' `lock_timeout`) fails alone, and the
+/// other is stored.
+#[test]
+fn an_append_that_fails_its_batch_fails_alone() {
+    runtime(2).block_on(async {
+        let separator = if url().contains('?') { '&' } else { '?' };
+        let with_timeout = format!("{}{separator}options=-c%20lock_timeout%3D1000", url());
+        let Some(temp) = temp_schema_with(
+            PostgresOptions::new(with_timeout)
+                .pool_size(8)
+                .append_batches(1),
+        )
+        .await
+        else {
+            return;
+        };
+        let store = &temp.store;
+        let Some(mut raw) = raw_client().await else {
+            return;
+        };
+        let Some(mut stuck) = raw_client().await else {
+            return;
+        };
+        // Held until the end: an append on it waits past the lock timeout.
+        let held_longer = stuck.transaction().await.expect("BEGIN");
+        store
+            .append_in_transaction(&held_longer, vec![joined("course:stuck")], None)
+            .await
+            .expect("the holding append");
+        let holding = raw.transaction().await.expect("BEGIN");
+        let Some((waiting, _)) = hold(store, &holding, "course:held").await else {
+            return;
+        };
+        let blocked = spawn_append(
+            store,
+            joined("course:stuck"),
+            Some(AppendCondition::new(on("course:stuck"))),
+        );
+        let free = spawn_append(store, joined("course:free"), None);
+        until_queued(store, 2).await;
+        release(holding, waiting).await;
+
+        let blocked = blocked.await.expect("an append");
+        let free = free.await.expect("an append");
+        held_longer.commit().await.expect("COMMIT");
+        let error = blocked.expect_err("the append behind the stuck boundary fails");
+        assert!(
+            matches!(error, AppendError::Backend(_)),
+            "a server error, not an outcome: {error}"
+        );
+        let free = free.expect("the other append of the batch is stored");
+        let stored = store
+            .read_to_end(&on("course:free"), ReadOptions::new())
+            .await
+            .unwrap();
+        assert_eq!(
+            stored.events.iter().map(|e| e.position).collect::<Vec<_>>(),
+            vec![free]
+        );
+        let stuck = store
+            .read_to_end(&on("course:stuck"), ReadOptions::new())
+            .await
+            .unwrap();
+        assert_eq!(stuck.events.len(), 1, "only the holding append's event");
+    });
+}
