@@ -4,19 +4,21 @@
 //!
 //! A store runs at most [`PostgresOptions::append_batches`] append
 //! transactions of this kind at once. An append made while fewer are
-//! running is sent at once, alone; one made while all are running waits in
-//! the queue, and the next transaction to finish takes everything queued
+//! running is sent at once, alone, from its caller's task, through
+//! `dcb_append` like any other append; one made while all are running waits
+//! in the queue, and the next transaction to finish takes everything queued
 //! (up to [`MAX_BATCH`] appends and [`MAX_BATCH_KEYS`] boundary keys) in one
-//! call. Each append keeps its own condition and its own outcome, exactly
+//! call of `dcb_append_batch`. Each append keeps its own condition and its own outcome, exactly
 //! as if it had been sent alone in the order of the batch: the batch takes
 //! every lock any of its appends would take, then checks and inserts them
 //! one after the other, each check seeing the appends before it. So under
 //! load the server commits (and flushes) once per batch instead of once
 //! per append, and the per-call work is shared.
 //!
-//! A batch runs in a task of its own, so a caller that stops waiting does
-//! not take the others' outcomes with it; an append whose caller has gone
-//! before its batch is sent is dropped from the batch.
+//! The batches after the first run in a task of their own, so a caller
+//! that stops waiting does not take the others' outcomes with it; an
+//! append whose caller has gone before its batch is sent is left out of
+//! it.
 //!
 //! [`PostgresOptions::append_batches`]: super::PostgresOptions::append_batches
 

@@ -3,7 +3,8 @@
 -- - dcb_append_batch: several single-event appends without ids in one
 --   call and one transaction, each under its own condition; the client
 --   queues the appends its callers make while earlier ones are in flight
---   and sends them together (see `postgres/batch.rs`).
+--   and sends them together (see `postgres/batch.rs`); an append sent
+--   alone still goes through dcb_append.
 -- See the section "The PostgreSQL store" of docs/design.md.
 
 -- Single-event appends without ids, in one transaction, in the order given:
