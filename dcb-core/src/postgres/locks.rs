@@ -121,9 +121,9 @@ impl LockKeys {
 
     /// The locks of a batch of single-event appends, in the order to take
     /// them: every key any of them takes alone, each once in its strongest
-    /// mode, in the order of [`LockKeys::for_append`]. A batch whose keys
-    /// would exceed `limit` takes only the global key, exclusively (and the
-    /// allocation key).
+    /// mode, in the order of [`LockKeys::for_append`]. A batch with more
+    /// than `limit` boundary keys takes only the global key, exclusively
+    /// (and the allocation key).
     pub(super) fn for_batch<'a>(
         &self,
         boundaries: impl IntoIterator<Item = &'a Boundary>,
@@ -138,7 +138,7 @@ impl LockKeys {
             union.global_excl |= boundary.global_excl;
         }
         union.settle(self.global);
-        if union.keys.len() + 1 > limit {
+        if union.keys.len() > limit {
             union.keys.clear();
             union.global_excl = true;
         }
@@ -255,5 +255,56 @@ mod tests {
             .collect();
         let (locks, modes) = keys.for_append(&many, None);
         assert_eq!((locks, modes), (vec![keys.global], vec![true]));
+    }
+
+    #[test]
+    fn a_batch_takes_every_key_of_its_appends_in_the_strongest_mode() {
+        let keys = LockKeys::new("dcb");
+        let on_course = |course: &'static str| {
+            AppendCondition::new(Query::from(
+                QueryItem::new().tags([Tag::from_static(course)]),
+            ))
+        };
+        // One append conditions on course:1, another only writes to it.
+        let first = keys.boundary(&[event(&["course:1"])], Some(&on_course("course:1")));
+        let second = keys.boundary(&[event(&["course:1", "student:2"])], None);
+        let (locks, modes) = keys.for_batch([&first, &second], 64);
+        assert_eq!((locks[0], modes[0]), (keys.global, false));
+        assert_eq!(
+            (*locks.last().unwrap(), *modes.last().unwrap()),
+            (keys.alloc, false)
+        );
+        let middle = &locks[1..locks.len() - 1];
+        assert!(
+            middle.windows(2).all(|w| w[0] < w[1]),
+            "ascending, each once"
+        );
+        assert_eq!(middle.len(), 3, "course, student, type");
+        let course = middle
+            .iter()
+            .position(|&k| k == keys.tag("course:1"))
+            .unwrap();
+        assert!(
+            modes[1 + course],
+            "exclusive, as the conditioning append takes it"
+        );
+        assert_eq!(modes.iter().filter(|&&m| m).count(), 1);
+
+        // An append that needs the global boundary makes the batch take it.
+        let everything = keys.boundary(&[event(&[])], Some(&AppendCondition::new(Query::all())));
+        let (locks, modes) = keys.for_batch([&first, &everything], 64);
+        assert_eq!((locks[0], modes[0]), (keys.global, true));
+        assert_eq!(
+            locks.len(),
+            4,
+            "the global key, the course and the type, the allocation key"
+        );
+
+        // More boundary keys than the limit: the global key alone.
+        let (locks, modes) = keys.for_batch([&first, &second], 2);
+        assert_eq!(
+            (locks, modes),
+            (vec![keys.global, keys.alloc], vec![true, false])
+        );
     }
 }
