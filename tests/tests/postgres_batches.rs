@@ -73,44 +73,58 @@ async fn until_queued(store: &PostgresStore, n: usize) {
     }
 }
 
-/// Appends on the boundary `held` in `holding` (an open transaction,
-/// which keeps the boundary locked), then sends one more append on it from
-/// the store: that append waits on the server, holding the store's only
-/// batch transaction. Returns the waiting append and the holding append's
-/// position.
-async fn hold(
-    store: &PostgresStore,
-    holding: &tokio_postgres::Transaction<'_>,
-    held: &str,
-) -> Option<(JoinHandle<Result<Position, AppendError>>, Position)> {
-    let observer = raw_client().await?;
-    let position = store
-        .append_in_transaction(
-            holding,
-            vec![joined(held)],
-            Some(AppendCondition::new(on(held))),
-        )
-        .await
-        .expect("the holding append");
-    let waiting = spawn_append(store, joined(held), Some(AppendCondition::new(on(held))));
-    until_waiting_for_a_lock(&observer, store.schema()).await;
-    Some((waiting, position))
+/// A boundary locked by an open transaction on a connection of the test's
+/// own, and an append of the store on it that waits on the server, holding
+/// the store's only batch transaction.
+struct Held {
+    holding: tokio_postgres::Client,
+    waiting: JoinHandle<Result<Position, AppendError>>,
+    /// The position of the holding transaction's event.
+    position: Position,
 }
 
-/// Commits the holding transaction; the waiting append then fails on the
-/// holding append's event.
-async fn release(
-    holding: tokio_postgres::Transaction<'_>,
-    waiting: JoinHandle<Result<Position, AppendError>>,
-) {
-    holding.commit().await.expect("COMMIT");
-    assert!(
-        matches!(
-            waiting.await.expect("the waiting append"),
-            Err(AppendError::ConditionFailed { .. })
-        ),
-        "the append behind the held boundary sees the holding event"
-    );
+impl Held {
+    /// Appends on `boundary` in a transaction left open, then sends one
+    /// more append on it from `store`, and waits until that one waits for
+    /// the boundary's lock. `None` when the server is unreachable and not
+    /// required.
+    async fn new(store: &PostgresStore, boundary: &str) -> Option<Held> {
+        let holding = raw_client().await?;
+        let observer = raw_client().await?;
+        holding.batch_execute("BEGIN").await.expect("BEGIN");
+        let position = store
+            .append_in_transaction(
+                &holding,
+                vec![joined(boundary)],
+                Some(AppendCondition::new(on(boundary))),
+            )
+            .await
+            .expect("the holding append");
+        let waiting = spawn_append(
+            store,
+            joined(boundary),
+            Some(AppendCondition::new(on(boundary))),
+        );
+        until_waiting_for_a_lock(&observer, store.schema()).await;
+        Some(Held {
+            holding,
+            waiting,
+            position,
+        })
+    }
+
+    /// Commits the holding transaction; the waiting append then fails on
+    /// the holding append's event.
+    async fn release(self) {
+        self.holding.batch_execute("COMMIT").await.expect("COMMIT");
+        assert!(
+            matches!(
+                self.waiting.await.expect("the waiting append"),
+                Err(AppendError::ConditionFailed { .. })
+            ),
+            "the append behind the held boundary sees the holding event"
+        );
+    }
 }
 
 /// Sixteen appends racing for one boundary, all queued behind the held
@@ -123,11 +137,7 @@ fn queued_appends_go_together_and_conflict_within_their_batch() {
             return;
         };
         let store = &temp.store;
-        let Some(mut raw) = raw_client().await else {
-            return;
-        };
-        let holding = raw.transaction().await.expect("BEGIN");
-        let Some((waiting, _)) = hold(store, &holding, "course:held").await else {
+        let Some(held) = Held::new(store, "course:held").await else {
             return;
         };
         let before = store.batch_counts();
@@ -141,7 +151,7 @@ fn queued_appends_go_together_and_conflict_within_their_batch() {
             })
             .collect();
         until_queued(store, 16).await;
-        release(holding, waiting).await;
+        held.release().await;
 
         let mut won = Vec::new();
         let mut lost = Vec::new();
@@ -243,17 +253,13 @@ fn every_condition_shape_sees_the_appends_before_it_in_its_batch() {
             return;
         };
         let store = &temp.store;
-        let Some(mut raw) = raw_client().await else {
-            return;
-        };
-        let holding = raw.transaction().await.expect("BEGIN");
-        let Some((waiting, holding_event)) = hold(store, &holding, "course:held").await else {
+        let Some(held) = Held::new(store, "course:held").await else {
             return;
         };
         // The conditions look after the holding append, which commits just
         // before the batch.
-        let head = Some(holding_event);
-        let plan = shapes(head);
+        let since = Some(held.position);
+        let plan = shapes(since);
         let before = store.batch_counts();
         let appends = u64::try_from(plan.len()).unwrap();
         let mut tasks = Vec::new();
@@ -261,7 +267,7 @@ fn every_condition_shape_sees_the_appends_before_it_in_its_batch() {
             tasks.push((what, spawn_append(store, event, condition)));
             until_queued(store, n + 1).await;
         }
-        release(holding, waiting).await;
+        held.release().await;
 
         let mut outcomes = Vec::new();
         for (what, task) in tasks {
@@ -294,7 +300,7 @@ fn every_condition_shape_sees_the_appends_before_it_in_its_batch() {
         assert!(outcomes[8].1.is_ok(), "{}: {:?}", outcomes[8].0, outcomes[8].1);
 
         let stored = store
-            .read_to_end(&Query::all(), ReadOptions::new().after(head))
+            .read_to_end(&Query::all(), ReadOptions::new().after(since))
             .await
             .unwrap();
         let appended: Vec<Position> = outcomes
@@ -318,11 +324,7 @@ fn an_append_abandoned_in_the_queue_is_not_sent() {
             return;
         };
         let store = &temp.store;
-        let Some(mut raw) = raw_client().await else {
-            return;
-        };
-        let holding = raw.transaction().await.expect("BEGIN");
-        let Some((waiting, _)) = hold(store, &holding, "course:held").await else {
+        let Some(held) = Held::new(store, "course:held").await else {
             return;
         };
         let abandoned = spawn_append(store, joined("course:abandoned"), None);
@@ -331,7 +333,7 @@ fn an_append_abandoned_in_the_queue_is_not_sent() {
         until_queued(store, 2).await;
         abandoned.abort();
         assert!(abandoned.await.is_err_and(|e| e.is_cancelled()));
-        release(holding, waiting).await;
+        held.release().await;
         kept.await
             .expect("an append")
             .expect("the kept append is stored");
@@ -365,9 +367,6 @@ fn an_append_that_fails_its_batch_fails_alone() {
             return;
         };
         let store = &temp.store;
-        let Some(mut raw) = raw_client().await else {
-            return;
-        };
         let Some(mut stuck) = raw_client().await else {
             return;
         };
@@ -377,8 +376,7 @@ fn an_append_that_fails_its_batch_fails_alone() {
             .append_in_transaction(&held_longer, vec![joined("course:stuck")], None)
             .await
             .expect("the holding append");
-        let holding = raw.transaction().await.expect("BEGIN");
-        let Some((waiting, _)) = hold(store, &holding, "course:held").await else {
+        let Some(held) = Held::new(store, "course:held").await else {
             return;
         };
         let blocked = spawn_append(
@@ -388,7 +386,7 @@ fn an_append_that_fails_its_batch_fails_alone() {
         );
         let free = spawn_append(store, joined("course:free"), None);
         until_queued(store, 2).await;
-        release(holding, waiting).await;
+        held.release().await;
 
         let blocked = blocked.await.expect("an append");
         let free = free.await.expect("an append");

@@ -375,13 +375,14 @@ impl PostgresStore {
         }
     }
 
-    /// Runs an append inside the caller's open transaction, which then
-    /// holds its locks until it commits or rolls back: for tests that need
-    /// an append in flight. Not part of the API.
+    /// Runs an append inside the caller's open transaction (a
+    /// `tokio_postgres::Transaction`, or a client that sent `BEGIN`), which
+    /// then holds its locks until it commits or rolls back: for tests that
+    /// need an append in flight. Not part of the API.
     #[doc(hidden)]
     pub async fn append_in_transaction(
         &self,
-        transaction: &tokio_postgres::Transaction<'_>,
+        transaction: &impl tokio_postgres::GenericClient,
         events: Vec<Event>,
         condition: Option<AppendCondition>,
     ) -> Result<Position, AppendError> {
