@@ -33,9 +33,13 @@ fn on(course: &str) -> Query {
     Query::from(QueryItem::new().tags([tag(course)]))
 }
 
-/// A store with one batch transaction in flight at a time.
-async fn one_batch_at_a_time() -> Option<postgres_support::TempSchema> {
-    temp_schema_with(PostgresOptions::new(url()).pool_size(8).append_batches(1)).await
+/// A store in a fresh schema with one batch transaction in flight at a
+/// time, and that transaction held on the boundary `course:held` (see
+/// [`Held`]). `None` when the server is unreachable and not required.
+async fn held_store() -> Option<(postgres_support::TempSchema, Held)> {
+    let temp = temp_schema_with(PostgresOptions::new(url()).pool_size(8).append_batches(1)).await?;
+    let held = Held::new(&temp.store, "course:held").await?;
+    Some((temp, held))
 }
 
 /// Appends in a task of its own.
@@ -133,13 +137,10 @@ impl Held {
 #[test]
 fn queued_appends_go_together_and_conflict_within_their_batch() {
     runtime(2).block_on(async {
-        let Some(temp) = one_batch_at_a_time().await else {
+        let Some((temp, held)) = held_store().await else {
             return;
         };
         let store = &temp.store;
-        let Some(held) = Held::new(store, "course:held").await else {
-            return;
-        };
         let before = store.batch_counts();
         let racers: Vec<_> = (0..16)
             .map(|_| {
@@ -249,13 +250,10 @@ fn shapes(head: Option<Position>) -> Vec<(&'static str, Event, Option<AppendCond
 #[test]
 fn every_condition_shape_sees_the_appends_before_it_in_its_batch() {
     runtime(2).block_on(async {
-        let Some(temp) = one_batch_at_a_time().await else {
+        let Some((temp, held)) = held_store().await else {
             return;
         };
         let store = &temp.store;
-        let Some(held) = Held::new(store, "course:held").await else {
-            return;
-        };
         // The conditions look after the holding append, which commits just
         // before the batch.
         let since = Some(held.position);
@@ -320,13 +318,10 @@ fn every_condition_shape_sees_the_appends_before_it_in_its_batch() {
 #[test]
 fn an_append_abandoned_in_the_queue_is_not_sent() {
     runtime(2).block_on(async {
-        let Some(temp) = one_batch_at_a_time().await else {
+        let Some((temp, held)) = held_store().await else {
             return;
         };
         let store = &temp.store;
-        let Some(held) = Held::new(store, "course:held").await else {
-            return;
-        };
         let abandoned = spawn_append(store, joined("course:abandoned"), None);
         until_queued(store, 1).await;
         let kept = spawn_append(store, joined("course:kept"), None);
