@@ -8,12 +8,13 @@
 //! `dcb_append` like any other append; one made while all are running waits
 //! in the queue, and the next transaction to finish takes everything queued
 //! (up to [`MAX_BATCH`] appends and [`MAX_BATCH_KEYS`] boundary keys) in one
-//! call of `dcb_append_batch`. Each append keeps its own condition and its own outcome, exactly
-//! as if it had been sent alone in the order of the batch: the batch takes
-//! every lock any of its appends would take, then checks and inserts them
-//! one after the other, each check seeing the appends before it. So under
-//! load the server commits (and flushes) once per batch instead of once
-//! per append, and the per-call work is shared.
+//! call of `dcb_append_batch`. Each append keeps its own condition and its
+//! own outcome, exactly as if it had been sent alone in the order of the
+//! batch: the batch takes every lock any of its appends would take, then
+//! checks and inserts them one after the other, each check seeing the
+//! appends before it. So under load the server commits (and flushes) once
+//! per batch instead of once per append, and the per-call work is shared.
+//! `docs/design.md` ("Appends sent together") gives the argument.
 //!
 //! The batches after the first run in a task of their own, so a caller
 //! that stops waiting does not take the others' outcomes with it; an
@@ -26,12 +27,11 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use deadpool_postgres::Object;
 use tokio::sync::oneshot;
 use tokio_postgres::types::ToSql;
 
 use super::locks::Boundary;
-use deadpool_postgres::Object;
-
 use super::{
     AppendParams, Inner, QueryShape, append_failed, append_outcome, count, discard, position_from,
     position_param,
@@ -250,6 +250,11 @@ async fn run(inner: &Arc<Inner>, batch: Vec<Pending>) {
                     inner.notifier().appended();
                 }
                 let _ = pending.reply.send(outcome);
+            }
+        }
+        Err(e) if batch.len() == 1 => {
+            if let Some(pending) = batch.into_iter().next() {
+                let _ = pending.reply.send(Err(append_failed(e)));
             }
         }
         Err(e) => {
