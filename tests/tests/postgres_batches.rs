@@ -407,3 +407,82 @@ fn an_append_that_fails_its_batch_fails_alone() {
         assert_eq!(stuck.events.len(), 1, "only the holding append's event");
     });
 }
+
+/// A batch whose connection is terminated (`pg_terminate_backend`) while
+/// it waits for a lock is rolled back whole; its appends are then sent
+/// again one by one, and each is stored exactly once.
+#[test]
+fn a_batch_terminated_in_flight_is_sent_again_append_by_append() {
+    runtime(2).block_on(async {
+        let Some((temp, held)) = held_store().await else {
+            return;
+        };
+        let store = &temp.store;
+        let (Some(mut stuck), Some(observer)) = (raw_client().await, raw_client().await) else {
+            return;
+        };
+        // Locks course:stuck exclusively until committed below.
+        let stuck_tx = stuck.transaction().await.expect("BEGIN");
+        store
+            .append_in_transaction(
+                &stuck_tx,
+                vec![joined("course:stuck")],
+                Some(AppendCondition::new(on("course:stuck"))),
+            )
+            .await
+            .expect("the holding append");
+        let before = store.batch_counts();
+        let appends: Vec<_> = (0..8)
+            .map(|i| {
+                let own = format!("batch:{i}");
+                let mut tags = vec![tag(&own)];
+                if i == 0 {
+                    tags.push(tag("course:stuck"));
+                }
+                spawn_append(
+                    store,
+                    Event::new(JOINED, "{}").with_tags(tags),
+                    Some(AppendCondition::new(on(&own))),
+                )
+            })
+            .collect();
+        until_queued(store, 8).await;
+        held.release().await;
+
+        // The batch now waits for course:stuck; end its connection.
+        until_waiting_for_a_lock(&observer, store.schema()).await;
+        let terminated: i64 = observer
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE wait_event_type = 'Lock' AND strpos(query, $1) > 0 \
+                   AND strpos(query, 'dcb_append_batch') > 0",
+                &[&store.schema()],
+            )
+            .await
+            .expect("pg_terminate_backend")
+            .get(0);
+        assert_eq!(terminated, 1, "one batch was waiting");
+        stuck_tx.commit().await.expect("COMMIT");
+
+        for (i, append) in appends.into_iter().enumerate() {
+            append
+                .await
+                .expect("an append")
+                .unwrap_or_else(|e| panic!("append {i} is stored after its batch failed: {e}"));
+            let stored = store
+                .read_to_end(&on(&format!("batch:{i}")), ReadOptions::new())
+                .await
+                .unwrap();
+            assert_eq!(stored.events.len(), 1, "append {i} is stored once");
+        }
+        let after = store.batch_counts();
+        assert_eq!(
+            (
+                after.batches - before.batches,
+                after.appends - before.appends
+            ),
+            (9, 9),
+            "the held append, then the eight alone: the terminated batch counts for nothing"
+        );
+    });
+}
