@@ -99,6 +99,20 @@ impl Batcher {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The next batch from the queue, keeping the caller's place among the
+    /// running batch transactions; or, with nothing queued, `None`, the
+    /// place given back. One step under the lock, so that an append queued
+    /// just after finds the place free and sends itself.
+    fn next_or_release(&self) -> Option<Vec<Pending>> {
+        let mut state = self.state();
+        if state.waiting.is_empty() {
+            state.running -= 1;
+            None
+        } else {
+            Some(next_batch(&mut state.waiting))
+        }
+    }
+
     pub(super) fn counts(&self) -> BatchCounts {
         BatchCounts {
             queued: self.state().waiting.len(),
@@ -175,20 +189,22 @@ struct Running {
 }
 
 impl Running {
+    /// Gives the place back, or hands it, with the queue's next batch, to a
+    /// task of its own.
     fn hand_over(&mut self) {
         self.done = true;
-        let mut state = self.inner.batcher.state();
-        if !state.waiting.is_empty()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            let batch = next_batch(&mut state.waiting);
-            drop(state);
-            runtime.spawn(lead(Arc::clone(&self.inner), batch));
+        let Some(batch) = self.inner.batcher.next_or_release() else {
             return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(lead(Arc::clone(&self.inner), batch));
+        } else {
+            // No runtime to send from (the store is being dropped with
+            // it): the batch's callers are told their appends had no
+            // outcome, and the place is given back.
+            drop(batch);
+            self.inner.batcher.state().running -= 1;
         }
-        // Under the lock: an append queued after this finds the place free
-        // and sends itself.
-        state.running -= 1;
     }
 }
 
@@ -209,13 +225,11 @@ async fn lead(inner: Arc<Inner>, mut batch: Vec<Pending>) {
     };
     loop {
         run(&inner, batch).await;
-        let mut state = inner.batcher.state();
-        if state.waiting.is_empty() {
-            state.running -= 1;
+        let Some(next) = inner.batcher.next_or_release() else {
             running.done = true;
             return;
-        }
-        batch = next_batch(&mut state.waiting);
+        };
+        batch = next;
     }
 }
 
@@ -322,7 +336,8 @@ async fn send_alone(
     pending: &Pending,
 ) -> Result<Vec<Result<Position, AppendError>>, tokio_postgres::Error> {
     let events = std::slice::from_ref(&pending.event);
-    let params = AppendParams::new(&inner.keys, events, pending.condition.as_ref());
+    let locks = inner.keys.locks_of(&pending.boundary, true);
+    let params = AppendParams::with_locks(&inner.keys, events, pending.condition.as_ref(), locks);
     let statement = client.prepare_cached(&inner.append_sql).await?;
     let row = client.query_one(&statement, &params.as_sql()).await?;
     Ok(vec![append_outcome(&row)])

@@ -116,7 +116,7 @@ impl LockKeys {
         events: &[Event],
         condition: Option<&AppendCondition>,
     ) -> (Vec<i64>, Vec<bool>) {
-        self.ordered(&self.boundary(events, condition), events.len() == 1)
+        self.locks_of(&self.boundary(events, condition), events.len() == 1)
     }
 
     /// The locks of a batch of single-event appends, in the order to take
@@ -142,10 +142,16 @@ impl LockKeys {
             union.keys.clear();
             union.global_excl = true;
         }
-        self.ordered(&union, true)
+        self.locks_of(&union, true)
     }
 
-    fn ordered(&self, boundary: &Boundary, single_event: bool) -> (Vec<i64>, Vec<bool>) {
+    /// The locks of an append with `boundary`, in the order to take them
+    /// (see [`LockKeys::for_append`]).
+    pub(super) fn locks_of(
+        &self,
+        boundary: &Boundary,
+        single_event: bool,
+    ) -> (Vec<i64>, Vec<bool>) {
         let n = boundary.keys.len() + 2;
         let mut keys = Vec::with_capacity(n);
         let mut modes = Vec::with_capacity(n);

@@ -313,12 +313,11 @@ impl PostgresStore {
 
     async fn do_append(
         &self,
-        events: Vec<Event>,
+        mut events: Vec<Event>,
         condition: Option<AppendCondition>,
     ) -> Result<Position, AppendError> {
         self.inner.limits.check_append(&events)?;
         // One event without an id: batched with the appends made meanwhile.
-        let mut events = events;
         if events.len() == 1
             && events[0].id().is_none()
             && let Some(event) = events.pop()
@@ -648,6 +647,16 @@ impl<'a> AppendParams<'a> {
         events: &'a [Event],
         condition: Option<&'a AppendCondition>,
     ) -> AppendParams<'a> {
+        AppendParams::with_locks(keys, events, condition, keys.for_append(events, condition))
+    }
+
+    /// The parameters with the locks already computed.
+    fn with_locks(
+        keys: &LockKeys,
+        events: &'a [Event],
+        condition: Option<&'a AppendCondition>,
+        (locks, lock_modes): (Vec<i64>, Vec<bool>),
+    ) -> AppendParams<'a> {
         let n = events.len();
         let mut types = Vec::with_capacity(n);
         let mut data = Vec::with_capacity(n);
@@ -661,7 +670,6 @@ impl<'a> AppendParams<'a> {
             tag_counts.push(count(event.tags().len()));
             ids.push(event.id());
         }
-        let (locks, lock_modes) = keys.for_append(events, condition);
         AppendParams {
             types,
             data,
