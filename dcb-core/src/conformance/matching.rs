@@ -252,6 +252,45 @@ pub async fn overlapping_items_yield_each_event_once<S: EventStore + 'static>(st
     .await;
 }
 
+/// Queries of many items, and items of many tags, select what small ones
+/// would (a store may read them another way: the PostgreSQL store writes
+/// out a statement for small shapes only).
+pub async fn many_items_and_many_tags<S: EventStore + 'static>(store: S) {
+    fixture(&store).await;
+    let tags = [
+        "course:404",
+        "student:b",
+        "course:405",
+        "course:2",
+        "student:404",
+        "x:1",
+        "x:2",
+        "x:3",
+        "x:4",
+    ];
+    let many = Query::from_items(
+        tags.iter()
+            .map(|tag| item(&[], &[tag]))
+            .chain([item(&["CourseRegistered"], &["course:1"])]),
+    );
+    assert_selects(&store, &many, &[1, 2, 5, 6, 7], "ten items").await;
+    assert_selects(
+        &store,
+        &tagged(&["course:1", "student:a", "x:1", "x:2", "x:3"]),
+        &[],
+        "five tags, three of them unknown",
+    )
+    .await;
+    assert_selects(
+        &store,
+        &tagged(&["course:1", "student:a", "x:1", "x:2", "x:3"])
+            .or(item(&["StudentJoined"], &["student:a"])),
+        &[4, 5],
+        "an item of five tags or a small one",
+    )
+    .await;
+}
+
 /// A tag that no event carries selects nothing, alone or with other tags
 /// and types; OR-ed with a known item it selects that item's events.
 pub async fn unknown_tag_matches_nothing<S: EventStore + 'static>(store: S) {

@@ -222,6 +222,7 @@ macro_rules! __conformance_cases {
                 tags_within_an_item_are_and_ed: store,
                 items_are_or_ed: store,
                 overlapping_items_yield_each_event_once: store,
+                many_items_and_many_tags: store,
                 unknown_tag_matches_nothing: store,
                 unknown_type_matches_nothing: store,
                 unknown_type_among_known_types: store,
