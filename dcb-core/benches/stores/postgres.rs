@@ -4,18 +4,21 @@
 //! - `I_c`: plain single-row INSERT transactions per second into a plain
 //!   table, from `c` clients on connections of their own;
 //! - for decision reads, one prepared index-only-scan round trip on the
-//!   store's `(tag, position)` index.
+//!   store's `(tag, position)` index; beside it, the index-only scans of a
+//!   decision's own positions and the head, which any layout needs.
 //!
 //! Everything lives in a fresh schema, dropped at the end.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dcb_core::EventType;
 use dcb_core::postgres::{PostgresOptions, PostgresStore};
 
 use crate::report::{Latencies, Measurement};
 use crate::workloads::{
-    DATA, EVENTS_PER_COURSE, Rng, appends_for, courses_for, decision_reads, fill, tag,
+    COURSE_REGISTERED, DATA, EVENTS_PER_COURSE, Rng, STUDENT_JOINED, STUDENT_LEFT,
+    STUDENT_REGISTERED, appends_for, courses_for, decision_reads, fill, student_of, tag,
 };
 
 /// The server benchmarked when `DCB_POSTGRES_URL` is not set.
@@ -141,20 +144,34 @@ async fn reads(store: &Arc<PostgresStore>, durations: &Durations) -> Result<(), 
             "(filled {stored} events in {:.1} s, then VACUUM ANALYZE)",
             start.elapsed().as_secs_f64()
         );
-        // Warm both paths, then alternate them in rounds so that both meet
+        // Warm every path, then alternate them in rounds so that all meet
         // the same server.
-        let _ = index_scans(&store, 200, stored, 99).await?;
+        let _ = index_scans(&store, Scan::OneTag, 200, stored, 99).await?;
+        let _ = index_scans(&store, Scan::DecisionPositions, 200, stored, 97).await?;
         let _ = decision_reads(store.as_ref(), 200, stored, 98).await;
         let mut scan_lat = Latencies::default();
         let mut scan_total = Duration::ZERO;
+        let mut floor_lat = Latencies::default();
+        let mut floor_total = Duration::ZERO;
         let mut read_lat = Latencies::default();
         let mut read_total = Duration::ZERO;
         let mut events = 0.0;
         let per_round = (durations.reads / 4).max(1);
         for round in 0..4 {
-            let (lat, total) = index_scans(&store, per_round, stored, 20 + round).await?;
+            let (lat, total) =
+                index_scans(&store, Scan::OneTag, per_round, stored, 20 + round).await?;
             scan_lat.extend(lat);
             scan_total += total;
+            let (lat, total) = index_scans(
+                &store,
+                Scan::DecisionPositions,
+                per_round,
+                stored,
+                40 + round,
+            )
+            .await?;
+            floor_lat.extend(lat);
+            floor_total += total;
             let (lat, total, mean) =
                 decision_reads(store.as_ref(), per_round, stored, 30 + round).await;
             read_lat.extend(lat);
@@ -163,9 +180,19 @@ async fn reads(store: &Arc<PostgresStore>, durations: &Durations) -> Result<(), 
         }
         let n = per_round * 4;
         let scan = rate(n, scan_total);
+        let floor = rate(n, floor_total);
         let read = rate(n, read_total);
         let baseline = measurement("index_scan", 1, stored, scan, &mut scan_lat, None);
         baseline.print();
+        measurement(
+            "read_positions",
+            1,
+            stored,
+            floor,
+            &mut floor_lat,
+            Some(("index_scan", scan)),
+        )
+        .print();
         measurement(
             "read",
             1,
@@ -177,10 +204,14 @@ async fn reads(store: &Arc<PostgresStore>, durations: &Durations) -> Result<(), 
         .print();
         eprintln!(
             "    (a decision read returns {events:.1} events on average; mean latency {:.1} µs \
-             against {:.1} µs for one prepared index-only-scan round trip: {:.2}x, target ≤ 1.2x)",
+             against {:.1} µs for one prepared index-only-scan round trip: {:.2}x, target ≤ 1.2x;\n     \
+             its positions and the head alone, index-only, without the events or the read \
+             barrier: {:.1} µs, {:.2}x)",
             1e6 / read,
             1e6 / scan,
-            scan / read
+            scan / read,
+            1e6 / floor,
+            scan / floor
         );
     }
     Ok(())
@@ -245,35 +276,84 @@ async fn insert_rate(
     Ok(rate(inserts, start.elapsed()))
 }
 
-/// `n` round trips of one prepared index-only scan of a course tag's
-/// positions (about [`EVENTS_PER_COURSE`] rows), on random courses.
+/// What an index-only-scan round trip looks up.
+#[derive(Clone, Copy)]
+enum Scan {
+    /// The baseline: one course tag's positions (about
+    /// [`EVENTS_PER_COURSE`] rows).
+    OneTag,
+    /// The positions a decision's read selects — the course's and the
+    /// student's, their types checked in the index — and the head: what
+    /// any layout has to look up, without the events themselves and
+    /// without the read barrier.
+    DecisionPositions,
+}
+
+impl Scan {
+    fn statement(self, schema: &str) -> String {
+        match self {
+            Scan::OneTag => format!(
+                "SELECT position FROM \"{schema}\".event_tags \
+                 WHERE tag = $1 AND position > $2 ORDER BY position"
+            ),
+            Scan::DecisionPositions => format!(
+                "SELECT (SELECT max(x.position) FROM \"{schema}\".events x) \
+                 UNION ALL (SELECT position FROM \"{schema}\".event_tags \
+                 WHERE tag = $1 AND position > $2 AND event_type = ANY ($3)) \
+                 UNION ALL (SELECT position FROM \"{schema}\".event_tags \
+                 WHERE tag = $4 AND position > $2 AND event_type = ANY ($5))"
+            ),
+        }
+    }
+}
+
+/// `n` round trips of one prepared index-only scan of `scan`, on random
+/// courses (and their students, as [`decision_reads`] picks them).
 async fn index_scans(
     store: &Arc<PostgresStore>,
+    scan: Scan,
     n: u64,
     stored: u64,
     seed: u64,
 ) -> Result<(Latencies, Duration), String> {
     let client = store.pool().get().await.map_err(|e| e.to_string())?;
     let statement = client
-        .prepare_cached(&format!(
-            "SELECT position FROM \"{}\".event_tags WHERE tag = $1 AND position > $2 ORDER BY position",
-            store.schema()
-        ))
+        .prepare_cached(&scan.statement(store.schema()))
         .await
         .map_err(|e| e.to_string())?;
+    let course_types = [COURSE_REGISTERED, STUDENT_JOINED, STUDENT_LEFT];
+    let course_types = course_types.each_ref().map(EventType::as_str);
+    let student_types = [STUDENT_REGISTERED, STUDENT_JOINED, STUDENT_LEFT];
+    let student_types = student_types.each_ref().map(EventType::as_str);
     let courses = courses_for(stored);
     let mut rng = Rng::new(seed);
     let mut latencies = Latencies::with_capacity(usize::try_from(n).unwrap_or(0));
     let mut total = Duration::ZERO;
     for _ in 0..n {
-        let course = tag("course", rng.below(courses));
+        let course_number = rng.below(courses);
+        let course = tag("course", course_number);
+        let student = tag("student", student_of(course_number, courses));
         let t = Instant::now();
-        let rows = client
-            .query(&statement, &[&course.as_str(), &0_i64])
-            .await
-            .map_err(|e| e.to_string())?;
+        let rows = match scan {
+            Scan::OneTag => client.query(&statement, &[&course.as_str(), &0_i64]).await,
+            Scan::DecisionPositions => {
+                client
+                    .query(
+                        &statement,
+                        &[
+                            &course.as_str(),
+                            &0_i64,
+                            &&course_types[..],
+                            &student.as_str(),
+                            &&student_types[..],
+                        ],
+                    )
+                    .await
+            }
+        }
+        .map_err(|e| e.to_string())?;
         let elapsed = t.elapsed();
-        debug_assert!(rows.len() as u64 <= EVENTS_PER_COURSE);
+        debug_assert!(rows.len() as u64 <= EVENTS_PER_COURSE + 2);
         latencies.push(elapsed);
         total += elapsed;
     }

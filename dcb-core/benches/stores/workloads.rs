@@ -68,6 +68,12 @@ pub fn decision_query(course: u64, student: u64) -> Query {
         .tags([tag("student", student)]))
 }
 
+/// The student whose decision about `course` a decision read makes: one
+/// with an event of their own in the course's middle.
+pub fn student_of(course: u64, courses: u64) -> u64 {
+    course + EVENTS_PER_COURSE / 2 * courses
+}
+
 /// A small deterministic generator, so runs are comparable.
 pub struct Rng(u64);
 
@@ -189,7 +195,7 @@ pub async fn decision_reads<S: EventStore>(
     let mut events = 0u64;
     for _ in 0..n {
         let course = rng.below(courses);
-        let query = decision_query(course, course + EVENTS_PER_COURSE / 2 * courses);
+        let query = decision_query(course, student_of(course, courses));
         let start = Instant::now();
         let result = store
             .read_to_end(&query, ReadOptions::new())
