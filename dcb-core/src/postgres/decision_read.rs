@@ -5,8 +5,12 @@
 //! it has; the tags and types themselves stay bound parameters. Written
 //! out, the statement is one range scan of the tag index per item (its
 //! first tag, its types checked in the index, its other tags looked up in
-//! the index), the positions deduplicated and joined to their events. The
-//! server prepares and plans it once per shape and connection. Larger
+//! the index), the positions deduplicated, then one primary-key lookup per
+//! position. The server prepares and plans it once per shape and
+//! connection. `OFFSET 0` keeps the lookups from being flattened into a
+//! join: the plan is cached, and a join planned while the table was small
+//! (a hash join over a sequential scan of `events`) would scan the whole
+//! table on every read once it has grown. Larger
 //! shapes than [`MAX_ITEMS`] items or [`MAX_ITEM_TAGS`] tags in an item go
 //! through the one statement that takes any shape (`TAGGED_READ_SQL`), so
 //! a program that builds ever new shapes cannot fill a connection with
@@ -72,7 +76,10 @@ SELECT r.pos, r.event_type, r.data, r.tags, r.id FROM (
     FROM (
 {matches}
     ) m
-    JOIN __SCHEMA__.events e ON e.position = m.position
+    CROSS JOIN LATERAL (
+        SELECT x.position, x.event_type, x.data, x.tags, x.id
+        FROM __SCHEMA__.events x WHERE x.position = m.position OFFSET 0
+    ) e
 ) r
 ORDER BY r.part, r.pos {direction}"
     ))
