@@ -359,6 +359,21 @@ impl PostgresStore {
         self.inner.batcher.counts()
     }
 
+    /// The statement a decision's read of `query` runs, with its schema,
+    /// or `None` if the query is not a decision's read written out for its
+    /// shape; for tests of its plan. Its parameters: the barrier key, the
+    /// items' tags, their types, after (0 for none).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn decision_read_statement(&self, query: &Query, backwards: bool) -> Option<String> {
+        let shape = QueryShape::of(query);
+        if !shape.all_items_tagged() {
+            return None;
+        }
+        decision_read::statement(&shape, backwards)
+            .map(|sql| migrate::render(&sql, &self.inner.schema))
+    }
+
     async fn do_wait_for_append(&self, after: Option<Position>) -> Result<(), ReadError> {
         let wake_ups = self.notifier();
         loop {

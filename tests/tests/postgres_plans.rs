@@ -1,0 +1,102 @@
+//! The plans the server keeps for the PostgreSQL store's statements stay
+//! index lookups as the tables grow. A decision's read is prepared once per
+//! connection and query shape, and the server may keep one generic plan
+//! for it, made with the table sizes of that moment; a plan that joined the
+//! matches to `events` with a sequential scan, cheap on a small table,
+//! would scan the whole table on every read once it has grown. When the
+//! server is unreachable (and not required) the test warns loudly and
+//! returns.
+
+mod postgres_support;
+
+use dcb_core::{Event, EventStore, EventType, Query, QueryItem, Tag};
+use postgres_support::{raw_client, runtime, temp_schema};
+
+fn joined(course: u32, student: u32) -> Event {
+    Event::new(EventType::from_static("StudentJoinedCourse"), "{}").with_tags([
+        Tag::new(format!("course:{course}")).expect("a valid tag"),
+        Tag::new(format!("student:{student}")).expect("a valid tag"),
+    ])
+}
+
+/// `EXPLAIN` of the prepared statement `decision_read`, on its course and
+/// student, as one text.
+async fn plan(client: &tokio_postgres::Client) -> String {
+    client
+        .query(
+            "EXPLAIN EXECUTE decision_read(0, \
+             ARRAY['course:1', 'student:7', 'course:2', 'student:7'], \
+             ARRAY['CourseRegistered', 'StudentJoinedCourse'], 0)",
+            &[],
+        )
+        .await
+        .expect("EXPLAIN EXECUTE")
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_decision_read_planned_on_a_small_store_still_looks_events_up_by_position() {
+    runtime(2).block_on(async {
+        let Some(temp) = temp_schema(2).await else {
+            return;
+        };
+        let store = &temp.store;
+        store
+            .append((0..500).map(|i| joined(i % 50, i)).collect(), None)
+            .await
+            .expect("append a few events");
+        // Three items, the last with two tags: a course's events, a
+        // student's, and the student's in another course.
+        let query = Query::from(
+            QueryItem::new()
+                .types([
+                    EventType::from_static("CourseRegistered"),
+                    EventType::from_static("StudentJoinedCourse"),
+                ])
+                .tags([Tag::new("course:1").expect("a valid tag")]),
+        )
+        .or(QueryItem::new().tags([Tag::new("student:7").expect("a valid tag")]))
+        .or(QueryItem::new().tags([
+            Tag::new("course:2").expect("a valid tag"),
+            Tag::new("student:7").expect("a valid tag"),
+        ]));
+        let sql = store
+            .decision_read_statement(&query, false)
+            .expect("a decision's read of three items is written out");
+        let Some(client) = raw_client().await else {
+            return;
+        };
+        // The generic plan, made now, while `events` holds 500 rows.
+        client
+            .batch_execute(&format!(
+                "SET plan_cache_mode = force_generic_plan;\n\
+                 PREPARE decision_read(bigint, text[], text[], bigint) AS {sql}"
+            ))
+            .await
+            .expect("PREPARE the decision's read");
+        let small = plan(&client).await;
+        for batch in 0..20 {
+            store
+                .append(
+                    (0..1_000).map(|i| joined(batch * 1_000 + i, i)).collect(),
+                    None,
+                )
+                .await
+                .expect("grow the store");
+        }
+        let grown = plan(&client).await;
+        for (plan, when) in [(small, "on 500 events"), (grown, "after 20,000 more")] {
+            assert!(
+                !plan.contains("Seq Scan"),
+                "the decision read's plan {when} scans a table:\n{plan}"
+            );
+            assert!(
+                plan.contains("Index Scan using events_pkey"),
+                "the decision read's plan {when} does not look events up by position:\n{plan}"
+            );
+        }
+    });
+}
