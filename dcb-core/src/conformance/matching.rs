@@ -253,8 +253,8 @@ pub async fn overlapping_items_yield_each_event_once<S: EventStore + 'static>(st
 }
 
 /// Queries of many items, and items of many tags, select what small ones
-/// would (a store may read them another way: the PostgreSQL store writes
-/// out a statement for small shapes only).
+/// would: a store that reads small query shapes another way must not lose
+/// events on large ones.
 pub async fn many_items_and_many_tags<S: EventStore + 'static>(store: S) {
     fixture(&store).await;
     let tags = [

@@ -44,7 +44,6 @@
 //! ```
 
 mod batch;
-mod decision_read;
 mod locks;
 mod migrate;
 mod notify;
@@ -359,19 +358,12 @@ impl PostgresStore {
         self.inner.batcher.counts()
     }
 
-    /// The statement a decision's read of `query` runs, with its schema,
-    /// or `None` if the query is not a decision's read written out for its
-    /// shape; for tests of its plan. Its parameters: the barrier key, the
-    /// items' tags, their types, after (0 for none).
+    /// The statement a decision's read runs after the read barrier, with
+    /// its schema ([`TAGGED_READ_SQL`]); for tests of its plan.
     #[doc(hidden)]
     #[must_use]
-    pub fn decision_read_statement(&self, query: &Query, backwards: bool) -> Option<String> {
-        let shape = QueryShape::of(query);
-        if !shape.all_items_tagged() {
-            return None;
-        }
-        decision_read::statement(&shape, backwards)
-            .map(|sql| migrate::render(&sql, &self.inner.schema))
+    pub fn decision_read_statement(&self) -> &str {
+        &self.inner.tagged_read_sql
     }
 
     async fn do_wait_for_append(&self, after: Option<Position>) -> Result<(), ReadError> {
@@ -421,35 +413,9 @@ impl PostgresStore {
         let shape = QueryShape::of(query);
         let after = options.after.map(position_param);
         let client = self.inner.client().await.map_err(ReadError::Backend)?;
-        let decision = options.limit.is_none() && shape.all_items_tagged();
-        let written_out = if decision {
-            decision_read::statement(&shape, options.backwards)
-        } else {
-            None
-        };
-        let result = if let Some(sql) = written_out {
-            // A decision's read: the barrier, then the statement written
-            // out for the query's shape, sent together (one round trip).
-            let sql = migrate::render(&sql, &self.inner.schema);
-            let after = after.unwrap_or(0);
-            let params: [&(dyn ToSql + Sync); 4] =
-                [&self.inner.keys.global, &shape.tags, &shape.types, &after];
-            async {
-                let lock = client.prepare_cached(&self.inner.barrier_sql).await?;
-                let read = client
-                    .prepare_typed_cached(&sql, decision_read::PARAM_TYPES)
-                    .await?;
-                let (_, rows) = futures_util::future::try_join(
-                    client.execute(&lock, &[&self.inner.keys.global]),
-                    client.query_raw(&read, params),
-                )
-                .await?;
-                Ok(rows)
-            }
-            .await
-        } else if decision {
-            // A decision's read too large to be written out: the same, with
-            // the statement that takes any shape.
+        let result = if options.limit.is_none() && shape.all_items_tagged() {
+            // A decision's read: the barrier, then one plain prepared
+            // statement, sent together (one round trip).
             let (tag_offsets, type_offsets) = shape.offsets();
             let after = after.unwrap_or(0);
             let params: [&(dyn ToSql + Sync); 9] = [
