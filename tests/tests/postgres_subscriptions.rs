@@ -73,6 +73,19 @@ fn another_stores_appends_wake_a_subscription_by_notification() {
                 "the event appended by the other store"
             );
         }
+        // A notification connection that fails wakes every waiter when it
+        // reconnects, which would also have woken the follower: each
+        // store's connection must have lasted the whole test.
+        assert_eq!(
+            follower.notification_sessions(),
+            1,
+            "the follower's notification connection restarted"
+        );
+        assert_eq!(
+            schema.store.notification_sessions(),
+            1,
+            "the appending store's notification connection restarted"
+        );
     });
 }
 

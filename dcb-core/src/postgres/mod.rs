@@ -351,6 +351,14 @@ impl PostgresStore {
         self.inner.notifier()
     }
 
+    /// How many times the store's notification connection has started
+    /// listening (0 before its first use); for tests.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn notification_sessions(&self) -> u64 {
+        self.inner.notifier.get().map_or(0, Notifier::sessions)
+    }
+
     /// What the store's append batching has done so far; for tests.
     #[doc(hidden)]
     #[must_use]

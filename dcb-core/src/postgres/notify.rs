@@ -23,6 +23,7 @@
 //! which carries subscriptions while the connection is down.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -60,6 +61,8 @@ pub(super) struct Notifier {
 struct Shared {
     channel: String,
     wake: Notify,
+    /// How many times the connection has started listening.
+    sessions: AtomicU64,
 }
 
 impl Notifier {
@@ -72,6 +75,7 @@ impl Notifier {
         let shared = Arc::new(Shared {
             channel,
             wake: Notify::new(),
+            sessions: AtomicU64::new(0),
         });
         let (pending, requests) = mpsc::channel(1);
         tokio::spawn(run(config, Arc::clone(&shared), requests));
@@ -85,6 +89,12 @@ impl Notifier {
         // Full means a notification is already pending: it covers this
         // append too.
         let _ = self.pending.try_send(());
+    }
+
+    /// How many times the connection has started listening: 1 while the
+    /// first connection has lasted.
+    pub(super) fn sessions(&self) -> u64 {
+        self.shared.sessions.load(Ordering::Relaxed)
     }
 
     /// A future that resolves at the next wake-up after its creation, even
@@ -118,7 +128,13 @@ async fn run(
                 "SET synchronous_commit = off; LISTEN {}",
                 quote(&shared.channel)
             );
-            if client.batch_execute(&setup).await.is_ok() {
+            // Prepared once: each notification is then one round trip.
+            let notify = match client.batch_execute(&setup).await {
+                Ok(()) => client.prepare("SELECT pg_notify($1, '')").await.ok(),
+                Err(_) => None,
+            };
+            if let Some(notify) = notify {
+                shared.sessions.fetch_add(1, Ordering::Relaxed);
                 // Appends may have committed while nobody listened.
                 shared.wake.notify_waiters();
                 loop {
@@ -132,7 +148,7 @@ async fn run(
                             // behind, answered by the next notification.
                             tokio::time::sleep(GATHER).await;
                             if client
-                                .execute("SELECT pg_notify($1, '')", &[&shared.channel])
+                                .execute(&notify, &[&shared.channel])
                                 .await
                                 .is_err()
                             {
