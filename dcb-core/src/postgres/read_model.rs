@@ -99,8 +99,12 @@ impl<M: Serialize + DeserializeOwned + Send + Sync> Storage<M> for PostgresStora
             .get()
             .await
             .map_err(|e| self.failed("load", e))?;
+        let load = client
+            .prepare_cached(&self.load)
+            .await
+            .map_err(|e| self.failed("load", e))?;
         let row = client
-            .query_opt(&self.load, &[&self.name])
+            .query_opt(&load, &[&self.name])
             .await
             .map_err(|e| self.failed("load", e))?;
         let Some(row) = row else {
@@ -129,8 +133,14 @@ impl<M: Serialize + DeserializeOwned + Send + Sync> Storage<M> for PostgresStora
             .get()
             .await
             .map_err(|e| self.failed("save", e))?;
+        // Prepared once per connection: a runner saves whenever it catches
+        // up, so often under a steady trickle of events.
+        let save = client
+            .prepare_cached(&self.save)
+            .await
+            .map_err(|e| self.failed("save", e))?;
         client
-            .execute(&self.save, &[&self.name, &checkpoint, &model])
+            .execute(&save, &[&self.name, &checkpoint, &model])
             .await
             .map_err(|e| self.failed("save", e))?;
         Ok(())
