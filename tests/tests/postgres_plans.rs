@@ -1,11 +1,10 @@
 //! The plans the server keeps for the PostgreSQL store's statements stay
 //! index lookups as the tables grow. A decision's read is prepared once per
 //! connection, and the server may keep one generic plan for it, made with
-//! the table sizes of that moment; a plan that joined the
-//! matches to `events` with a sequential scan, cheap on a small table,
-//! would scan the whole table on every read once it has grown. When the
-//! server is unreachable (and not required) the test warns loudly and
-//! returns.
+//! the table sizes of that moment: a plan that joined the matches to
+//! `events` with a sequential scan, cheap on a small table, would scan the
+//! whole table on every read once it has grown. When the server is
+//! unreachable (and not required) the test warns loudly and returns.
 
 mod postgres_support;
 
@@ -19,8 +18,9 @@ fn joined(course: u32, student: u32) -> Event {
     ])
 }
 
-/// `EXPLAIN` of the prepared statement `decision_read`, on its three
-/// items (as `query` in the test below), as one text.
+/// `EXPLAIN` of the prepared statement `decision_read` for three items — a
+/// course's events of two types, a student's, and the student's in another
+/// course — as one text.
 async fn plan(client: &tokio_postgres::Client) -> String {
     client
         .query(
@@ -49,9 +49,7 @@ fn a_decision_read_planned_on_a_small_store_still_looks_events_up_by_position() 
             .append((0..500).map(|i| joined(i % 50, i)).collect(), None)
             .await
             .expect("append a few events");
-        // The statement takes the query as arrays; `plan` gives it three
-        // items, the last with two tags: a course's events of two types, a
-        // student's, and the student's in another course.
+        // The statement takes the query's items as arrays (see `plan`).
         let sql = store.decision_read_statement();
         let Some(client) = raw_client().await else {
             return;
