@@ -68,8 +68,8 @@ pub fn decision_query(course: u64, student: u64) -> Query {
         .tags([tag("student", student)]))
 }
 
-/// The student whose decision about `course` a decision read makes: one
-/// with an event of their own in the course's middle.
+/// The student of a decision read about `course`: the one whose own event
+/// is the course's sixth, so the read's two items share that event.
 pub fn student_of(course: u64, courses: u64) -> u64 {
     course + EVENTS_PER_COURSE / 2 * courses
 }
