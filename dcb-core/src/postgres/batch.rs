@@ -33,8 +33,8 @@ use tokio_postgres::types::ToSql;
 
 use super::locks::Boundary;
 use super::{
-    AppendParams, Inner, QueryShape, append_failed, append_outcome, count, discard, position_from,
-    position_param,
+    AppendParams, Inner, QueryShape, append_failed, append_outcome, count, discard, no_connection,
+    position_from, position_param,
 };
 use crate::error::{AppendError, BackendError};
 use crate::{AppendCondition, Event, Position};
@@ -274,12 +274,7 @@ async fn run(inner: &Arc<Inner>, batch: Vec<Pending>) {
         Err(e) => {
             let e = Arc::new(e);
             for pending in batch {
-                let _ = pending
-                    .reply
-                    .send(Err(AppendError::Backend(BackendError::with_source(
-                        "the append failed; it was written completely or not at all",
-                        Box::new(Arc::clone(&e)),
-                    ))));
+                let _ = pending.reply.send(Err(append_failed(Arc::clone(&e))));
             }
         }
     }
@@ -305,12 +300,7 @@ async fn send(
             let e = Arc::new(e);
             return Ok(batch
                 .iter()
-                .map(|_| {
-                    Err(AppendError::Backend(BackendError::with_source(
-                        "no connection to PostgreSQL from the pool",
-                        Box::new(Arc::clone(&e)),
-                    )))
-                })
+                .map(|_| Err(AppendError::Backend(no_connection(Arc::clone(&e)))))
                 .collect());
         }
     };

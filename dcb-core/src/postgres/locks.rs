@@ -100,10 +100,8 @@ impl LockKeys {
         }
         let mut boundary = Boundary { keys, global_excl };
         boundary.settle(self.global);
-        if boundary.keys.len() + 1 > MAX_KEYS {
-            boundary.keys.clear();
-            boundary.global_excl = true;
-        }
+        // With the global key, at most MAX_KEYS locks.
+        boundary.cap(MAX_KEYS - 1);
         boundary
     }
 
@@ -138,10 +136,7 @@ impl LockKeys {
             union.global_excl |= boundary.global_excl;
         }
         union.settle(self.global);
-        if union.keys.len() > limit {
-            union.keys.clear();
-            union.global_excl = true;
-        }
+        union.cap(limit);
         self.locks_of(&union, true)
     }
 
@@ -182,6 +177,15 @@ impl Boundary {
     /// How many boundary keys the append takes.
     pub(super) fn len(&self) -> usize {
         self.keys.len()
+    }
+
+    /// With more than `most` keys, takes the global key exclusively
+    /// instead: it covers every boundary.
+    fn cap(&mut self, most: usize) {
+        if self.keys.len() > most {
+            self.keys.clear();
+            self.global_excl = true;
+        }
     }
 
     /// Sorts the keys ascending, keeps each once in its strongest mode, and

@@ -515,11 +515,13 @@ impl Inner {
     }
 
     async fn client(&self) -> Result<Object, BackendError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| BackendError::with_source("no connection to PostgreSQL from the pool", e))
+        self.pool.get().await.map_err(no_connection)
     }
+}
+
+/// The error of a pool that gives no connection.
+fn no_connection(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> BackendError {
+    BackendError::with_source("no connection to PostgreSQL from the pool", e)
 }
 
 /// Closes a connection instead of returning it to the pool: after an error
@@ -621,7 +623,7 @@ const APPEND_SQL: &str = "SELECT outcome, pos, dup_id FROM __SCHEMA__.dcb_append
 const APPEND_BATCH_SQL: &str = "SELECT outcomes, positions FROM __SCHEMA__.dcb_append_batch(\
      $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
-fn append_failed(e: tokio_postgres::Error) -> AppendError {
+fn append_failed(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> AppendError {
     AppendError::Backend(BackendError::with_source(
         "the append failed; it was written completely or not at all",
         e,

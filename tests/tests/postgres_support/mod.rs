@@ -1,10 +1,10 @@
-//! Shared helpers of the PostgreSQL test binaries (`postgres_stress`,
-//! `postgres_faults`, `postgres_restart`, `postgres_batches`): the server's
-//! URL, the loud "unreachable" handling and stores in fresh schemas that are
-//! dropped afterwards. Same rules as `conformance_postgres.rs`: the URL comes from
-//! `DCB_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
-//! when the server is unreachable, `DCB_REQUIRE_POSTGRES=1` makes that a
-//! failure and otherwise each test prints a loud warning and returns.
+//! Shared helpers of the PostgreSQL test binaries (`postgres_*.rs`): the
+//! server's URL, the loud "unreachable" handling and stores in fresh
+//! schemas that are dropped afterwards. Same rules as
+//! `conformance_postgres.rs`: the URL comes from `DCB_POSTGRES_URL`
+//! (default `postgres://postgres@127.0.0.1:5432/test`); when the server is
+//! unreachable, `DCB_REQUIRE_POSTGRES=1` makes that a failure and
+//! otherwise each test prints a loud warning and returns.
 
 use std::io::Write;
 
