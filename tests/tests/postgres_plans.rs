@@ -1,10 +1,11 @@
 //! The plans the server keeps for the PostgreSQL store's statements stay
-//! index lookups as the tables grow. A decision's read is prepared once per
-//! connection, and the server may keep one generic plan for it, made with
-//! the table sizes of that moment: a plan that joined the matches to
-//! `events` with a sequential scan, cheap on a small table, would scan the
-//! whole table on every read once it has grown. When the server is
-//! unreachable (and not required) the test warns loudly and returns.
+//! index lookups as the tables grow. A decision's read runs its query
+//! inside `dcb_decision_read`, whose plan PL/pgSQL prepares once per
+//! connection; the server may keep one generic plan for it, made with the
+//! table sizes of that moment: a plan that joined the matches to `events`
+//! with a sequential scan, cheap on a small table, would scan the whole
+//! table on every read once it has grown. When the server is unreachable
+//! (and not required) the test warns loudly and returns.
 
 mod postgres_support;
 
@@ -38,6 +39,26 @@ async fn plan(client: &tokio_postgres::Client) -> String {
         .join("\n")
 }
 
+/// The query `dcb_decision_read` runs: its body from `RETURN QUERY` to the
+/// end of that statement.
+async fn decision_read_query(client: &tokio_postgres::Client, schema: &str) -> String {
+    let body: String = client
+        .query_one(
+            "SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname = $1 AND p.proname = 'dcb_decision_read'",
+            &[&schema],
+        )
+        .await
+        .expect("the function dcb_decision_read")
+        .get(0);
+    let start = body
+        .find("RETURN QUERY")
+        .expect("the function returns a query")
+        + 12;
+    let end = start + body[start..].find(';').expect("the query ends with ;");
+    body[start..end].to_owned()
+}
+
 #[test]
 fn a_decision_read_planned_on_a_small_store_still_looks_events_up_by_position() {
     runtime(2).block_on(async {
@@ -49,11 +70,12 @@ fn a_decision_read_planned_on_a_small_store_still_looks_events_up_by_position() 
             .append((0..500).map(|i| joined(i % 50, i)).collect(), None)
             .await
             .expect("append a few events");
-        // The statement takes the query's items as arrays (see `plan`).
-        let sql = store.decision_read_statement();
         let Some(client) = raw_client().await else {
             return;
         };
+        // The query the function runs, which names the function's
+        // parameters $1 … $9: the query's items as arrays (see `plan`).
+        let sql = decision_read_query(&client, store.schema()).await;
         // The generic plan, made now, while `events` holds 500 rows.
         client
             .batch_execute(&format!(

@@ -24,7 +24,15 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "append_batches",
         include_str!("migrations/0004_append_batches.sql"),
     ),
+    (
+        5,
+        "decision_read",
+        include_str!("migrations/0005_decision_read.sql"),
+    ),
 ];
+
+/// The newest migration this crate knows: the version its calls need.
+const KNOWN: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 /// The longest schema name PostgreSQL keeps (NAMEDATALEN - 1).
 const MAX_SCHEMA_LEN: usize = 63;
@@ -91,12 +99,11 @@ pub(super) async fn migrate(client: &mut Client, schema: &str) -> Result<(), Con
         .map_err(failed(0))?
         .get(0);
     let applied = applied.unwrap_or(0);
-    let known = MIGRATIONS.last().map_or(0, |m| m.0);
-    if applied > known {
+    if applied > KNOWN {
         return Err(ConnectError::SchemaTooNew {
             schema: schema.to_owned(),
             version: applied,
-            known,
+            known: KNOWN,
         });
     }
     for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
@@ -114,6 +121,40 @@ pub(super) async fn migrate(client: &mut Client, schema: &str) -> Result<(), Con
         .map_err(failed(version))?;
     }
     tx.commit().await.map_err(failed(0))
+}
+
+/// For a store that does not migrate: checks that the schema has every
+/// migration this crate's calls need (a schema without the migrations
+/// table has none).
+pub(super) async fn check_migrated(client: &Client, schema: &str) -> Result<(), ConnectError> {
+    let failed = |e| ConnectError::Migration {
+        version: 0,
+        source: e,
+    };
+    let table = render("__SCHEMA__.dcb_migrations", schema);
+    let exists: bool = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        .await
+        .map_err(failed)?
+        .get(0);
+    let applied = if exists {
+        client
+            .query_one(&format!("SELECT max(version) FROM {table}"), &[])
+            .await
+            .map_err(failed)?
+            .get::<_, Option<i32>>(0)
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    if applied < KNOWN {
+        return Err(ConnectError::SchemaTooOld {
+            schema: schema.to_owned(),
+            version: applied,
+            needed: KNOWN,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,9 +4,8 @@
 //! created and migrated on connect from the versioned `.sql` files in
 //! `migrations/`, unless [`PostgresOptions::migrate`] is off. Every append
 //! and every read is **one round trip**, with all values as bound
-//! parameters: an append calls the server-side function `dcb_append`; a
-//! decision's read sends the read barrier and a prepared statement
-//! together; other reads call `dcb_read`.
+//! parameters: an append calls the server-side function `dcb_append`, a
+//! decision's read `dcb_decision_read`, other reads `dcb_read`.
 //!
 //! Under load, appends share transactions: the single-event appends made
 //! while the store's batch transactions are all in flight wait and go
@@ -206,6 +205,20 @@ pub enum ConnectError {
         /// The newest migration this crate knows.
         known: i32,
     },
+    /// The store was told not to migrate, and the schema lacks migrations
+    /// this version of the crate needs.
+    #[error(
+        "schema {schema} is at migration {version}, older than the {needed} this version of dcb \
+         needs; apply the migrations (connect once with PostgresOptions::migrate(true))"
+    )]
+    SchemaTooOld {
+        /// The schema.
+        schema: String,
+        /// Its migration version (0: none, or no store at all).
+        version: i32,
+        /// The migration this crate's calls need.
+        needed: i32,
+    },
 }
 
 /// An event store in a PostgreSQL schema; see the [module](self).
@@ -226,8 +239,7 @@ struct Inner {
     /// Queues single-event appends into batches.
     batcher: Batcher,
     read_sql: String,
-    barrier_sql: String,
-    tagged_read_sql: String,
+    decision_read_sql: String,
     head_sql: String,
     /// Where the notification connection connects.
     config: tokio_postgres::Config,
@@ -247,7 +259,7 @@ impl PostgresStore {
         migrate::check_schema(&options.schema)?;
         let mut config: tokio_postgres::Config =
             options.url.parse().map_err(ConnectError::InvalidUrl)?;
-        without_jit(&mut config);
+        session_settings(&mut config);
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -272,6 +284,8 @@ impl PostgresStore {
             .map_err(|e| ConnectError::Connect(BackendError::with_source("no connection", e)))?;
         if options.migrate {
             migrate::migrate(&mut client, &options.schema).await?;
+        } else {
+            migrate::check_migrated(&client, &options.schema).await?;
         }
         drop(client);
         let schema = options.schema;
@@ -288,8 +302,7 @@ impl PostgresStore {
                      $1, $2, $3, $4, $5, $6, $7, $8)",
                     &schema,
                 ),
-                barrier_sql: BARRIER_SQL.to_owned(),
-                tagged_read_sql: migrate::render(TAGGED_READ_SQL, &schema),
+                decision_read_sql: migrate::render(DECISION_READ_SQL, &schema),
                 head_sql: migrate::render(HEAD_SQL, &schema),
                 config,
                 poll_interval: options.poll_interval,
@@ -366,14 +379,6 @@ impl PostgresStore {
         self.inner.batcher.counts()
     }
 
-    /// The statement a decision's read runs after the read barrier, with
-    /// its schema ([`TAGGED_READ_SQL`]); for tests of its plan.
-    #[doc(hidden)]
-    #[must_use]
-    pub fn decision_read_statement(&self) -> &str {
-        &self.inner.tagged_read_sql
-    }
-
     async fn do_wait_for_append(&self, after: Option<Position>) -> Result<(), ReadError> {
         let wake_ups = self.notifier();
         loop {
@@ -422,8 +427,8 @@ impl PostgresStore {
         let after = options.after.map(position_param);
         let client = self.inner.client().await.map_err(ReadError::Backend)?;
         let result = if options.limit.is_none() && shape.all_items_tagged() {
-            // A decision's read: the barrier, then one plain prepared
-            // statement, sent together (one round trip).
+            // A decision's read: one call of `dcb_decision_read`, which
+            // takes the read barrier itself.
             let (tag_offsets, type_offsets) = shape.offsets();
             let after = after.unwrap_or(0);
             let params: [&(dyn ToSql + Sync); 9] = [
@@ -438,16 +443,10 @@ impl PostgresStore {
                 &options.backwards,
             ];
             async {
-                let lock = client.prepare_cached(&self.inner.barrier_sql).await?;
                 let read = client
-                    .prepare_typed_cached(&self.inner.tagged_read_sql, TAGGED_READ_TYPES)
+                    .prepare_typed_cached(&self.inner.decision_read_sql, DECISION_READ_TYPES)
                     .await?;
-                let (_, rows) = futures_util::future::try_join(
-                    client.execute(&lock, &[&self.inner.keys.global]),
-                    client.query_raw(&read, params),
-                )
-                .await?;
-                Ok(rows)
+                client.query_raw(&read, params).await
             }
             .await
         } else {
@@ -482,16 +481,9 @@ impl PostgresStore {
 
     async fn do_head(&self) -> Result<Option<Position>, ReadError> {
         let client = self.inner.client().await.map_err(ReadError::Backend)?;
-        let key = &self.inner.keys.global;
         let result = async {
-            let lock = client.prepare_cached(&self.inner.barrier_sql).await?;
             let head = client.prepare_cached(&self.inner.head_sql).await?;
-            let (_, row) = futures_util::future::try_join(
-                client.execute(&lock, &[key]),
-                client.query_one(&head, &[key]),
-            )
-            .await?;
-            Ok::<_, tokio_postgres::Error>(row)
+            client.query_one(&head, &[&self.inner.keys.global]).await
         }
         .await;
         match result {
@@ -530,17 +522,25 @@ pub(super) fn discard(client: Object) {
     drop(Object::take(client));
 }
 
-/// Turns off JIT compilation for the store's sessions, keeping any other
-/// options of the URL. Every statement of the store is a short index
-/// lookup, which JIT only slows down — and much: the generic plan of a
-/// decision's read can be estimated above `jit_above_cost` (a tag's rows
-/// are estimated from the whole table, and `generate_subscripts` at 1,000
-/// rows), and then every read compiled its plan first, about 200 ms each
-/// on the benchmark machine against under a millisecond without.
-fn without_jit(config: &mut tokio_postgres::Config) {
+/// The settings every session of the store runs with, added to the URL's
+/// `options` (which are kept, and which these override):
+///
+/// - `default_transaction_isolation = read committed`: the store's
+///   correctness rests on each statement of its functions taking a new
+///   snapshot (an append's condition check after its locks, a read's query
+///   after the read barrier), which a server or database defaulting to
+///   REPEATABLE READ or SERIALIZABLE would silently undo.
+/// - `jit = off`: every statement of the store is a short index lookup,
+///   which JIT only slows down — and much: the generic plan of a decision's
+///   read can be estimated above `jit_above_cost` (a tag's rows are
+///   estimated from the whole table, and `generate_subscripts` at 1,000
+///   rows), and then every read compiled its plan first, about 200 ms each
+///   on the benchmark machine against under a millisecond without.
+fn session_settings(config: &mut tokio_postgres::Config) {
+    const SETTINGS: &str = r"-c default_transaction_isolation=read\ committed -c jit=off";
     let options = match config.get_options() {
-        Some(options) if !options.trim().is_empty() => format!("{options} -c jit=off"),
-        _ => "-c jit=off".to_owned(),
+        Some(options) if !options.trim().is_empty() => format!("{options} {SETTINGS}"),
+        _ => SETTINGS.to_owned(),
     };
     config.options(options);
 }
@@ -551,61 +551,19 @@ fn unexpected(outcome: &str) -> AppendError {
     )))
 }
 
-/// The read barrier: the global key, exclusively, at session level. It is
-/// granted once no append is in flight (every append holds the key from
-/// its start to its commit), and sent in the same round trip as the
-/// statement it protects, whose snapshot is therefore taken after it. That
-/// statement releases it first thing: once the snapshot is taken, appends
-/// that start later take positions above every position it can see.
-const BARRIER_SQL: &str = "SELECT pg_advisory_lock($1)";
+/// `head()`: the last position, after the read barrier (migration 5).
+const HEAD_SQL: &str = "SELECT __SCHEMA__.dcb_head($1)";
 
-/// `head()` after the barrier: releases it, and the last position.
-const HEAD_SQL: &str =
-    "SELECT (SELECT max(x.position) FROM __SCHEMA__.events x), pg_advisory_unlock($1)";
+/// A read whose items all have tags, without a limit (a decision's read):
+/// the head, then the events (migration 5). Parameters: $1 the read
+/// barrier's key, $2 the items' tags, $3 their counts, $4 each item's
+/// offset into $2, $5 the items' types, $6 their counts, $7 each item's
+/// offset into $5, $8 after (0 for none), $9 backwards.
+const DECISION_READ_SQL: &str = "SELECT pos, event_type, data, tags, id \
+     FROM __SCHEMA__.dcb_decision_read($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
-/// A read whose items all have tags, without a limit (a decision's read),
-/// after the barrier. The first row is the head (`pos` = the snapshot's
-/// last position or NULL, the rest NULL); it is computed, and the barrier
-/// released, before the events are looked up. The events: per item, one
-/// range scan of the tag index on its first tag (the type checked in the
-/// index), deduplicated, then one primary-key lookup per candidate, which
-/// is kept if it matches an item in full. `OFFSET 0` keeps the lateral
-/// subqueries from being flattened. Parameters: $1 the barrier key, $2 the
-/// items' tags, $3 their counts, $4 each item's offset into $2, $5 the
-/// items' types, $6 their counts, $7 each item's offset into $5, $8 after
-/// (0 for none), $9 backwards.
-const TAGGED_READ_SQL: &str = "\
-WITH b AS MATERIALIZED (
-    SELECT (SELECT max(x.position) FROM __SCHEMA__.events x) AS head, pg_advisory_unlock($1) AS released
-)
-SELECT r.pos, r.event_type, r.data, r.tags, r.id FROM (
-    SELECT 0 AS part, 0::bigint AS ord, b.head AS pos, NULL::text AS event_type,
-           NULL::bytea AS data, NULL::text[] AS tags, NULL::uuid AS id
-    FROM b
-    UNION ALL
-    SELECT 1, CASE WHEN $9 THEN -e.position ELSE e.position END,
-           e.position, e.event_type, e.data, e.tags, e.id
-    FROM (SELECT DISTINCT t0.position
-          FROM generate_subscripts($3, 1) AS s(n)
-          CROSS JOIN LATERAL (
-              SELECT t.position FROM __SCHEMA__.event_tags t
-              WHERE t.tag = $2[$4[s.n] + 1] AND t.position > $8
-                AND ($6[s.n] = 0 OR t.event_type = ANY ($5[$7[s.n] + 1 : $7[s.n] + $6[s.n]]))
-              OFFSET 0
-          ) t0) m
-    CROSS JOIN LATERAL (
-        SELECT x.position, x.event_type, x.data, x.tags, x.id
-        FROM __SCHEMA__.events x WHERE x.position = m.position OFFSET 0
-    ) e
-    WHERE EXISTS (
-        SELECT 1 FROM generate_subscripts($3, 1) AS s2(n)
-        WHERE e.tags @> $2[$4[s2.n] + 1 : $4[s2.n] + $3[s2.n]]
-          AND ($6[s2.n] = 0 OR e.event_type = ANY ($5[$7[s2.n] + 1 : $7[s2.n] + $6[s2.n]])))
-) r
-ORDER BY r.part, r.ord";
-
-/// The parameter types of [`TAGGED_READ_SQL`].
-const TAGGED_READ_TYPES: &[Type] = &[
+/// The parameter types of [`DECISION_READ_SQL`].
+const DECISION_READ_TYPES: &[Type] = &[
     Type::INT8,
     Type::TEXT_ARRAY,
     Type::INT4_ARRAY,
