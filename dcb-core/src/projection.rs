@@ -152,14 +152,15 @@ fn nothing() -> Query {
     Query::from(crate::QueryItem::new().types([crate::EventType::from_static("dcb.none")]))
 }
 
-/// The union of the members' queries.
+/// The union of the members' queries, without the items another one covers
+/// (a member's boundary inside another's, such as a membership inside its
+/// course): an event selected by several items is read once anyway, and
+/// the store looks it up once per item.
 fn union<const N: usize>(queries: &[Query; N]) -> Query {
     if queries.iter().any(Query::is_all) {
         return Query::all();
     }
-    // One allocation for the whole union; an event selected by several
-    // items is still read once.
-    Query::from_items(queries.iter().flat_map(|q| q.items().iter().cloned()))
+    Query::union_of_items(queries.iter().flat_map(|q| q.items().iter().cloned()))
 }
 
 /// Folds `events` into `projection`, skipping those it does not select.

@@ -140,7 +140,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(1024))]
 
     /// `QueryItem::matches`, `Query::matches` and `Query::union` agree with
-    /// the plain definitions.
+    /// the plain definitions; an item that `covers` another matches every
+    /// event the other matches, and a union keeps no item another of its
+    /// items covers.
     #[test]
     fn query_matching_follows_the_definition(
         events in vec(event_strategy(), 1..=16),
@@ -171,8 +173,52 @@ proptest! {
                 selects(&spec, ev) || selects(&other_spec, ev),
                 "union {:?} of {:?} and {:?} on {:?}", union, query, other, event
             );
+            for wide in query.items().iter().chain(other.items()) {
+                for narrow in query.items().iter().chain(other.items()) {
+                    if wide.covers(narrow) && narrow.matches(&event) {
+                        prop_assert!(
+                            wide.matches(&event),
+                            "{:?} covers {:?} but misses {:?}", wide, narrow, event
+                        );
+                    }
+                }
+            }
+        }
+        for wide in query.items().iter().chain(other.items()) {
+            for narrow in query.items().iter().chain(other.items()) {
+                prop_assert_eq!(
+                    wide.covers(narrow),
+                    covers(wide, narrow),
+                    "{:?} and {:?}", wide, narrow
+                );
+            }
+        }
+        for (i, kept) in union.items().iter().enumerate() {
+            for (j, other_kept) in union.items().iter().enumerate() {
+                prop_assert!(
+                    i == j || !covers(kept, other_kept),
+                    "the union {:?} keeps {:?}, which {:?} covers", union, other_kept, kept
+                );
+            }
         }
     }
+}
+
+/// Whether `wide` selects every event `narrow` selects, from the items'
+/// types and tags: it requires no tag `narrow` does not, and accepts any
+/// type or every type `narrow` accepts (which must then name some).
+fn covers(wide: &QueryItem, narrow: &QueryItem) -> bool {
+    let tags = wide
+        .required_tags()
+        .iter()
+        .all(|t| narrow.required_tags().contains(t.as_str()));
+    let types = wide.event_types().is_empty()
+        || (!narrow.event_types().is_empty()
+            && narrow
+                .event_types()
+                .iter()
+                .all(|t| wide.event_types().contains(t)));
+    tags && types
 }
 
 // ---------------------------------------------------------------------------
