@@ -538,7 +538,7 @@ fn it_reads_a_postgres_store_in_its_schema() {
         &of_maths.events,
     );
     let missing = dcb(&["head", "--store", &url, "--schema", "dcb_no_such_schema"]);
-    assert_fails(&missing, 1, "dcb_no_such_schema");
+    assert_fails(&missing, 2, "schema dcb_no_such_schema holds no dcb store");
 
     // `tail` follows appends to PostgreSQL too.
     let tail = Running::spawn(&["tail", "--store", &url, "--schema", &schema]);

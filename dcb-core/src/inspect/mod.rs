@@ -63,7 +63,7 @@
 //! |---|---|
 //! | 0 | done, or standard output was closed (as by `dcb read … \| head`) |
 //! | 1 | the store failed: unreachable server, damaged log, failed read |
-//! | 2 | a usage error: a bad argument, no store given, a directory that is not a store, an invalid URL |
+//! | 2 | a usage error: a bad argument, no store given, a directory or PostgreSQL schema that holds no store, an invalid URL |
 //!
 //! Every error is one line on standard error.
 //!

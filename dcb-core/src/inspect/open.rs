@@ -40,9 +40,10 @@ pub(super) async fn postgres(url: &str, schema: &str) -> Result<Store, Failure> 
     let store = PostgresStore::connect_with(options)
         .await
         .map_err(|err| match err {
-            ConnectError::InvalidUrl(_) | ConnectError::InvalidSchema { .. } => {
-                Failure::Usage(err.to_string())
-            }
+            // The arguments point at the wrong place.
+            ConnectError::InvalidUrl(_)
+            | ConnectError::InvalidSchema { .. }
+            | ConnectError::NoStore { .. } => Failure::Usage(err.to_string()),
             _ => Failure::Store(describe(&err)),
         })?;
     store.head().await.map_err(|err| {

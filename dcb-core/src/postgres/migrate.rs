@@ -123,9 +123,8 @@ pub(super) async fn migrate(client: &mut Client, schema: &str) -> Result<(), Con
     tx.commit().await.map_err(failed(0))
 }
 
-/// For a store that does not migrate: checks that the schema has every
-/// migration this crate's calls need (a schema without the migrations
-/// table has none).
+/// For a store that does not migrate: checks that the schema holds a store
+/// with every migration this crate's calls need.
 pub(super) async fn check_migrated(client: &Client, schema: &str) -> Result<(), ConnectError> {
     let failed = |e| ConnectError::Migration {
         version: 0,
@@ -137,16 +136,17 @@ pub(super) async fn check_migrated(client: &Client, schema: &str) -> Result<(), 
         .await
         .map_err(failed)?
         .get(0);
-    let applied = if exists {
-        client
-            .query_one(&format!("SELECT max(version) FROM {table}"), &[])
-            .await
-            .map_err(failed)?
-            .get::<_, Option<i32>>(0)
-            .unwrap_or(0)
-    } else {
-        0
-    };
+    if !exists {
+        return Err(ConnectError::NoStore {
+            schema: schema.to_owned(),
+        });
+    }
+    let applied: i32 = client
+        .query_one(&format!("SELECT max(version) FROM {table}"), &[])
+        .await
+        .map_err(failed)?
+        .get::<_, Option<i32>>(0)
+        .unwrap_or(0);
     if applied < KNOWN {
         return Err(ConnectError::SchemaTooOld {
             schema: schema.to_owned(),

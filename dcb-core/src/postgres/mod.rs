@@ -214,10 +214,20 @@ pub enum ConnectError {
     SchemaTooOld {
         /// The schema.
         schema: String,
-        /// Its migration version (0: none, or no store at all).
+        /// Its migration version.
         version: i32,
         /// The migration this crate's calls need.
         needed: i32,
+    },
+    /// The store was told not to migrate, and the schema holds no store
+    /// (it has no migrations table, or does not exist).
+    #[error(
+        "schema {schema} holds no dcb store; check the schema name, or connect with \
+         migrations on (PostgresOptions::migrate(true), the default) to create one there"
+    )]
+    NoStore {
+        /// The schema.
+        schema: String,
     },
 }
 
