@@ -1,5 +1,5 @@
-//! [`PostgresEvents`]: the rows of one `dcb_read` call as an
-//! [`EventStream`].
+//! [`PostgresEvents`]: the rows of one read (a call of `dcb_decision_read`
+//! or `dcb_read`) as an [`EventStream`].
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -16,7 +16,8 @@ use crate::{Event, EventType, Position, SequencedEvent, Tag, Tags, Uuid};
 /// streamed as the server sends them: the client holds what the network
 /// buffers, not the whole result.
 ///
-/// The first row of `dcb_read` is the snapshot's head; the events follow.
+/// The first row of either read function is the snapshot's head; the
+/// events follow.
 pub struct PostgresEvents {
     rows: Pin<Box<RowStream>>,
     /// The connection, kept checked out until the rows are read, then
@@ -93,7 +94,7 @@ impl Stream for PostgresEvents {
                     self.done = true;
                     if !self.header_seen {
                         return self.fail(ReadError::Backend(BackendError::new(
-                            "dcb_read returned no head row; is the schema migrated?",
+                            "the read returned no head row; is the schema migrated?",
                         )));
                     }
                     // Back to the pool.
@@ -117,7 +118,7 @@ impl Stream for PostgresEvents {
                             }
                             Err(e) => {
                                 return self.fail(ReadError::Backend(BackendError::with_source(
-                                    "dcb_read returned an invalid head row",
+                                    "the read returned an invalid head row",
                                     e,
                                 )));
                             }
@@ -131,7 +132,7 @@ impl Stream for PostgresEvents {
                             Poll::Ready(Some(Ok(event)))
                         }
                         Err(message) => self.fail(ReadError::Backend(BackendError::new(format!(
-                            "dcb_read returned an invalid event: {message}"
+                            "the read returned an invalid event: {message}"
                         )))),
                     };
                 }
