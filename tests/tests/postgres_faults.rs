@@ -4,8 +4,9 @@
 //! idempotent retry with the same event ids returns the original position
 //! if it was stored and stores it once if not; the store keeps working
 //! afterwards. (The server restart is in `postgres_restart.rs`, a binary of
-//! its own.) When the server is unreachable (and not required) each test
-//! warns loudly and returns.
+//! its own; an append committed whose reply is lost, which terminations do
+//! not reach, in `postgres_lost_replies.rs`.) When the server is unreachable
+//! (and not required) each test warns loudly and returns.
 
 mod postgres_support;
 
