@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use dcb_core::postgres::{PostgresOptions, PostgresStore};
+use dcb_core::postgres::PostgresOptions;
 use dcb_core::{
     AppendCondition, AppendError, Event, EventStore, EventType, Position, Query, QueryItem,
     ReadOptions, Tag, Uuid,
