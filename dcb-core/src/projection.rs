@@ -154,8 +154,8 @@ fn nothing() -> Query {
 
 /// The union of the members' queries, without the items another one covers
 /// (a member's boundary inside another's, such as a membership inside its
-/// course): an event selected by several items is read once anyway, and
-/// the store looks it up once per item.
+/// course): the union selects the same events without them, and a store
+/// looks events up once per item.
 fn union<const N: usize>(queries: &[Query; N]) -> Query {
     if queries.iter().any(Query::is_all) {
         return Query::all();

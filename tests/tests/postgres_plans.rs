@@ -51,10 +51,11 @@ async fn decision_read_query(client: &tokio_postgres::Client, schema: &str) -> S
         .await
         .expect("the function dcb_decision_read")
         .get(0);
+    const RETURN_QUERY: &str = "RETURN QUERY";
     let start = body
-        .find("RETURN QUERY")
+        .find(RETURN_QUERY)
         .expect("the function returns a query")
-        + 12;
+        + RETURN_QUERY.len();
     let end = start + body[start..].find(';').expect("the query ends with ;");
     body[start..end].to_owned()
 }
