@@ -42,6 +42,7 @@ async fn plan(client: &tokio_postgres::Client) -> String {
 /// The query `dcb_decision_read` runs: its body from `RETURN QUERY` to the
 /// end of that statement.
 async fn decision_read_query(client: &tokio_postgres::Client, schema: &str) -> String {
+    const RETURN_QUERY: &str = "RETURN QUERY";
     let body: String = client
         .query_one(
             "SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
@@ -51,7 +52,6 @@ async fn decision_read_query(client: &tokio_postgres::Client, schema: &str) -> S
         .await
         .expect("the function dcb_decision_read")
         .get(0);
-    const RETURN_QUERY: &str = "RETURN QUERY";
     let start = body
         .find(RETURN_QUERY)
         .expect("the function returns a query")
