@@ -10,6 +10,13 @@
 -- plain statement did. A call that fails between the two leaves the
 -- session lock held; the client closes any connection on which a call
 -- failed, and a closed session releases its locks.
+--
+-- dcb_read (reads with a limit, or with an item without tags) now does the
+-- same: it held the barrier until its rows were materialised, holding
+-- every append back for as long as a subscription's batch or an
+-- inspector's listing took, and it ran in a subtransaction (an exception
+-- block) to release the barrier on errors, which the client's closing of
+-- the connection already does.
 -- See the section "The PostgreSQL store" of docs/design.md.
 
 -- A read whose items all have tags, without a limit (a decision's read).
@@ -82,5 +89,39 @@ BEGIN
     v_head := (SELECT max(x.position) FROM __SCHEMA__.events x);
     PERFORM pg_advisory_unlock(p_barrier);
     RETURN v_head;
+END
+$fn$;
+
+-- Reads with a limit, or with an item without tags: the first row is the
+-- head, then the matching events in order, at most p_limit of them. The
+-- query is built by dcb_match_sql for the query's shape; the head is
+-- computed, and the barrier released, before the events are looked up.
+CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_read(
+    p_barrier bigint,
+    p_tags text[], p_tag_counts integer[], p_types text[], p_type_counts integer[],
+    p_after bigint, p_limit bigint, p_backwards boolean
+) RETURNS TABLE (pos bigint, event_type text, data bytea, tags text[], id uuid)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+    v_dir text := CASE WHEN p_backwards THEN 'DESC' ELSE 'ASC' END;
+    v_sql text := 'WITH b AS MATERIALIZED ('
+        ' SELECT (SELECT max(x.position) FROM __SCHEMA__.events x) AS head,'
+        ' pg_advisory_unlock($5) AS released)'
+        ' SELECT r.pos, r.event_type, r.data, r.tags, r.id FROM ('
+        ' SELECT 0 AS part, 0::bigint AS ord, b.head AS pos, NULL::text AS event_type,'
+        ' NULL::bytea AS data, NULL::text[] AS tags, NULL::uuid AS id FROM b'
+        ' UNION ALL'
+        ' SELECT 1, ' || CASE WHEN p_backwards THEN '-e.position' ELSE 'e.position' END
+        || ', e.position, e.event_type, e.data, e.tags, e.id FROM ('
+        ' SELECT e.position, e.event_type, e.data, e.tags, e.id'
+        ' FROM __SCHEMA__.events e WHERE e.position IN ('
+        || __SCHEMA__.dcb_match_sql(p_tag_counts, p_type_counts, v_dir, p_limit IS NOT NULL)
+        || ') ORDER BY e.position ' || v_dir
+        || CASE WHEN p_limit IS NOT NULL THEN ' LIMIT $4' ELSE '' END
+        || ') e) r ORDER BY r.part, r.ord';
+BEGIN
+    PERFORM pg_advisory_lock(p_barrier);
+    RETURN QUERY EXECUTE v_sql USING p_tags, p_types, coalesce(p_after, 0), p_limit, p_barrier;
 END
 $fn$;
