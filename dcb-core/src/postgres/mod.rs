@@ -25,7 +25,8 @@
 //! - No out-of-order commit is ever skipped: a read waits for the appends in
 //!   flight and holds new ones back until it has taken its snapshot. Reads
 //!   therefore wait for in-flight appends, and appends wait for a read's
-//!   snapshot (for reads through `dcb_read`, for its query).
+//!   snapshot (for reads with a limit, or with an item without tags, also
+//!   for the planning of its query), never for its rows.
 //!
 //! `docs/design.md` ("The PostgreSQL store") gives the argument in full.
 //!
