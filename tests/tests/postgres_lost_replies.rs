@@ -118,29 +118,33 @@ async fn relay(
     to_server.abort();
 }
 
-/// The test server's address and a URL that reaches it through `proxy`.
-fn server_and_proxied_url(proxy: Option<SocketAddr>) -> (SocketAddr, String) {
-    let config: tokio_postgres::Config = url().parse().expect("a valid DCB_POSTGRES_URL");
+/// The test server's settings, from `DCB_POSTGRES_URL`.
+fn server_config() -> tokio_postgres::Config {
+    url().parse().expect("a valid DCB_POSTGRES_URL")
+}
+
+/// The test server's address (a socket path counts as 127.0.0.1).
+fn server_addr(config: &tokio_postgres::Config) -> SocketAddr {
     let host = match config.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
         _ => "127.0.0.1".to_owned(),
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
-    let server = format!("{host}:{port}")
+    format!("{host}:{port}")
         .parse()
         .or_else(|_| format!("127.0.0.1:{port}").parse())
-        .expect("the server's address");
+        .expect("the server's address")
+}
+
+/// A URL for the test server's user and database at `via`.
+fn url_via(config: &tokio_postgres::Config, via: SocketAddr) -> String {
     let user = config.get_user().unwrap_or("postgres");
     let password = config
         .get_password()
         .map(|p| format!(":{}", String::from_utf8_lossy(p)))
         .unwrap_or_default();
     let dbname = config.get_dbname().unwrap_or("postgres");
-    let via = proxy.unwrap_or(server);
-    (
-        server,
-        format!("postgres://{user}{password}@{via}/{dbname}"),
-    )
+    format!("postgres://{user}{password}@{via}/{dbname}")
 }
 
 fn opened(account: &str) -> Event {
@@ -156,9 +160,9 @@ fn account(name: &str) -> Query {
 /// connection is the proxy's connection 0 (the store opens it to migrate).
 async fn proxied_store() -> Option<(Proxy, postgres_support::TempSchema)> {
     raw_client().await?;
-    let (server, _) = server_and_proxied_url(None);
-    let proxy = Proxy::start(server).await;
-    let (_, proxied) = server_and_proxied_url(Some(proxy.addr));
+    let config = server_config();
+    let proxy = Proxy::start(server_addr(&config)).await;
+    let proxied = url_via(&config, proxy.addr);
     let temp = temp_schema_with(PostgresOptions::new(proxied).pool_size(1)).await?;
     Some((proxy, temp))
 }

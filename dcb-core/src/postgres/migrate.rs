@@ -67,11 +67,16 @@ pub(super) fn render(sql: &str, schema: &str) -> String {
         .replace("__SCHEMA__", &quote(schema))
 }
 
+/// The error of a failed statement of migration `version` (0: the
+/// bookkeeping around the migrations).
+fn failed(version: i32) -> impl Fn(tokio_postgres::Error) -> ConnectError {
+    move |source| ConnectError::Migration { version, source }
+}
+
 /// Creates the schema if needed and applies the missing migrations, all in
 /// one transaction that first takes an advisory lock, so concurrent
 /// connects migrate once.
 pub(super) async fn migrate(client: &mut Client, schema: &str) -> Result<(), ConnectError> {
-    let failed = |version: i32| move |e| ConnectError::Migration { version, source: e };
     let tx = client.transaction().await.map_err(failed(0))?;
     tx.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended('dcb-migrate:' || $1, 0))",
@@ -126,15 +131,11 @@ pub(super) async fn migrate(client: &mut Client, schema: &str) -> Result<(), Con
 /// For a store that does not migrate: checks that the schema holds a store
 /// with every migration this crate's calls need.
 pub(super) async fn check_migrated(client: &Client, schema: &str) -> Result<(), ConnectError> {
-    let failed = |e| ConnectError::Migration {
-        version: 0,
-        source: e,
-    };
     let table = render("__SCHEMA__.dcb_migrations", schema);
     let exists: bool = client
         .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
         .await
-        .map_err(failed)?
+        .map_err(failed(0))?
         .get(0);
     if !exists {
         return Err(ConnectError::NoStore {
@@ -144,7 +145,7 @@ pub(super) async fn check_migrated(client: &Client, schema: &str) -> Result<(), 
     let applied: i32 = client
         .query_one(&format!("SELECT max(version) FROM {table}"), &[])
         .await
-        .map_err(failed)?
+        .map_err(failed(0))?
         .get::<_, Option<i32>>(0)
         .unwrap_or(0);
     if applied < KNOWN {
