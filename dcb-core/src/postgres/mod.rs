@@ -49,6 +49,7 @@ mod migrate;
 mod notify;
 mod read_model;
 mod stream;
+mod tls;
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -65,6 +66,7 @@ use self::locks::LockKeys;
 use self::notify::Notifier;
 pub use self::read_model::{MAX_READ_MODEL_NAME, PostgresStorage};
 pub use self::stream::PostgresEvents;
+use self::tls::Tls;
 use crate::error::{AppendError, BackendError, ReadError};
 use crate::read::ReadOptions;
 use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
@@ -94,6 +96,10 @@ pub struct PostgresOptions {
     /// notification woke it: the fallback for lost notifications and for
     /// the time the notification connection is down. Defaults to 500 ms.
     pub poll_interval: Duration,
+    /// Certificate authorities (PEM) trusted besides those of `sslrootcert`
+    /// or the platform, when the URL's `sslmode` verifies the server's
+    /// certificate; see [`PostgresOptions::tls_root_certificates`].
+    pub tls_root_certificates: Vec<u8>,
 }
 
 impl PostgresOptions {
@@ -109,6 +115,7 @@ impl PostgresOptions {
             append_batches: 2,
             limits: Limits::default(),
             poll_interval: Duration::from_millis(500),
+            tls_root_certificates: Vec::new(),
         }
     }
 
@@ -163,6 +170,34 @@ impl PostgresOptions {
         self.poll_interval = interval;
         self
     }
+
+    /// Trusts the certificate authorities in `pem` (one or more PEM
+    /// certificates), besides those of the URL's `sslrootcert` or the
+    /// platform's, when the URL's `sslmode` verifies the server.
+    ///
+    /// TLS is set in the URL, as for libpq: `sslmode=require` encrypts
+    /// (and verifies the server only if `sslrootcert` is given),
+    /// `verify-ca` checks that a trusted authority signed the server's
+    /// certificate, `verify-full` also that it was issued for the host
+    /// connected to; `disable` and `prefer` (the default) connect in the
+    /// clear.
+    ///
+    /// ```no_run
+    /// use dcb_core::postgres::{PostgresOptions, PostgresStore};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let authority = std::fs::read("/etc/ssl/private-ca.pem")?;
+    /// let options = PostgresOptions::new("postgres://app@db.internal/events?sslmode=verify-full")
+    ///     .tls_root_certificates(authority);
+    /// let store = PostgresStore::connect_with(options).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> PostgresOptions {
+        self.tls_root_certificates = pem.into();
+        self
+    }
 }
 
 /// Why a [`PostgresStore`] could not connect.
@@ -181,6 +216,10 @@ pub enum ConnectError {
     /// The URL could not be parsed.
     #[error("invalid PostgreSQL URL: {0}")]
     InvalidUrl(#[source] tokio_postgres::Error),
+    /// The URL's TLS settings (`sslmode`, `sslrootcert`), or the
+    /// certificates they name, are not usable.
+    #[error("invalid TLS settings: {0}")]
+    Tls(String),
     /// The server could not be reached or refused the connection.
     #[error("cannot connect to PostgreSQL: {0}")]
     Connect(#[source] BackendError),
@@ -252,8 +291,9 @@ struct Inner {
     read_sql: String,
     decision_read_sql: String,
     head_sql: String,
-    /// Where the notification connection connects.
+    /// Where the notification connection connects, and how.
     config: tokio_postgres::Config,
+    tls: Tls,
     poll_interval: Duration,
     /// Opened on the first append or wait.
     notifier: OnceLock<Notifier>,
@@ -268,16 +308,24 @@ impl PostgresStore {
     /// Connects with `options`, migrating the schema unless told not to.
     pub async fn connect_with(options: PostgresOptions) -> Result<PostgresStore, ConnectError> {
         migrate::check_schema(&options.schema)?;
-        let mut config: tokio_postgres::Config =
-            options.url.parse().map_err(ConnectError::InvalidUrl)?;
+        let (url, url_tls) = tls::split_url(&options.url).map_err(ConnectError::Tls)?;
+        let mut config: tokio_postgres::Config = url.parse().map_err(ConnectError::InvalidUrl)?;
         session_settings(&mut config);
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let tls = Tls::new(
+            config.get_ssl_mode(),
+            &url_tls,
+            &options.tls_root_certificates,
+        )
+        .map_err(ConnectError::Tls)?;
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &tls {
+            Tls::Off => Manager::from_config(config.clone(), NoTls, manager_config),
+            Tls::On(connector) => {
+                Manager::from_config(config.clone(), connector.clone(), manager_config)
+            }
+        };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size)
             // The most recently used connection first: its backend has the
@@ -289,10 +337,10 @@ impl PostgresStore {
             .map_err(|e| {
                 ConnectError::Connect(BackendError::with_source("cannot build the pool", e))
             })?;
-        let mut client = pool
-            .get()
-            .await
-            .map_err(|e| ConnectError::Connect(BackendError::with_source("no connection", e)))?;
+        let mut client = pool.get().await.map_err(|e| {
+            let message = tls::explain(&e).unwrap_or_else(|| "no connection".to_owned());
+            ConnectError::Connect(BackendError::with_source(message, e))
+        })?;
         if options.migrate {
             migrate::migrate(&mut client, &options.schema).await?;
         } else {
@@ -316,6 +364,7 @@ impl PostgresStore {
                 decision_read_sql: migrate::render(DECISION_READ_SQL, &schema),
                 head_sql: migrate::render(HEAD_SQL, &schema),
                 config,
+                tls,
                 poll_interval: options.poll_interval,
                 notifier: OnceLock::new(),
                 schema,
@@ -514,7 +563,7 @@ impl Inner {
     /// The store's notification connection, started on first use.
     fn notifier(&self) -> &Notifier {
         self.notifier
-            .get_or_init(|| Notifier::start(self.config.clone(), &self.schema))
+            .get_or_init(|| Notifier::start(self.config.clone(), self.tls.clone(), &self.schema))
     }
 
     async fn client(&self) -> Result<Object, BackendError> {

@@ -27,10 +27,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Notify, mpsc};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio::task::JoinHandle;
+use tokio_postgres::{AsyncMessage, Client, Connection, NoTls};
 
 use super::migrate::quote;
+use super::tls::Tls;
 
 /// How long the connection gathers appends before it sends one
 /// notification for all of them: the most a subscription in another process
@@ -68,7 +71,7 @@ struct Shared {
 impl Notifier {
     /// Starts the connection's task for the store in `schema`. Call it from
     /// inside a tokio runtime; the task ends when the notifier is dropped.
-    pub(super) fn start(mut config: tokio_postgres::Config, schema: &str) -> Notifier {
+    pub(super) fn start(mut config: tokio_postgres::Config, tls: Tls, schema: &str) -> Notifier {
         config.application_name(APPLICATION_NAME);
         let mut channel = format!("dcb_{schema}");
         channel.truncate(MAX_CHANNEL_LEN);
@@ -78,7 +81,7 @@ impl Notifier {
             sessions: AtomicU64::new(0),
         });
         let (pending, requests) = mpsc::channel(1);
-        tokio::spawn(run(config, Arc::clone(&shared), requests));
+        tokio::spawn(run(config, tls, Arc::clone(&shared), requests));
         Notifier { shared, pending }
     }
 
@@ -109,21 +112,12 @@ impl Notifier {
 /// notification), wait and start again. Ends when the notifier is dropped.
 async fn run(
     config: tokio_postgres::Config,
+    tls: Tls,
     shared: Arc<Shared>,
     mut requests: mpsc::Receiver<()>,
 ) {
     loop {
-        if let Ok((client, mut connection)) = config.connect(NoTls).await {
-            let forwarding = Arc::clone(&shared);
-            let mut connection = tokio::spawn(async move {
-                let mut messages =
-                    futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-                while let Some(Ok(message)) = messages.next().await {
-                    if let AsyncMessage::Notification(_) = message {
-                        forwarding.wake.notify_waiters();
-                    }
-                }
-            });
+        if let Some((client, mut connection)) = connect(&config, &tls, &shared).await {
             let setup = format!(
                 "SET synchronous_commit = off; LISTEN {}",
                 quote(&shared.channel)
@@ -171,4 +165,38 @@ async fn run(
             }
         }
     }
+}
+
+/// Opens the connection, and spawns the task that drives it and turns its
+/// notifications into wake-ups (it ends when the connection does).
+async fn connect(
+    config: &tokio_postgres::Config,
+    tls: &Tls,
+    shared: &Arc<Shared>,
+) -> Option<(Client, JoinHandle<()>)> {
+    match tls {
+        Tls::Off => {
+            let (client, connection) = config.connect(NoTls).await.ok()?;
+            Some((client, forward(connection, Arc::clone(shared))))
+        }
+        Tls::On(tls) => {
+            let (client, connection) = config.connect(tls.clone()).await.ok()?;
+            Some((client, forward(connection, Arc::clone(shared))))
+        }
+    }
+}
+
+fn forward<S, T>(mut connection: Connection<S, T>, shared: Arc<Shared>) -> JoinHandle<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let AsyncMessage::Notification(_) = message {
+                shared.wake.notify_waiters();
+            }
+        }
+    })
 }

@@ -1,0 +1,491 @@
+//! TLS for the store's connections, set the way libpq sets it: by
+//! `sslmode` and `sslrootcert` in the URL.
+//!
+//! | `sslmode` | TLS | the server's certificate |
+//! |---|---|---|
+//! | `disable`, `prefer` (the default) | no | — |
+//! | `require` | yes | not verified, unless `sslrootcert` is given (then as `verify-ca`) |
+//! | `verify-ca` | yes | signed by a trusted authority |
+//! | `verify-full` | yes | signed by a trusted authority, and issued for the host connected to |
+//!
+//! The trusted authorities are those in the file `sslrootcert` names, or the
+//! platform's (`sslrootcert=system`, or no `sslrootcert`), and in either case
+//! those given to [`PostgresOptions::tls_root_certificates`](super::PostgresOptions::tls_root_certificates).
+//!
+//! Unlike libpq, `prefer` does not try TLS: the store either encrypts as
+//! told or not at all, and never depends on what the server offers.
+//! tokio-postgres knows only `disable`, `prefer` and `require`, so
+//! [`split_url`] takes `verify-ca`, `verify-full` and `sslrootcert` out of
+//! the URL before it is parsed.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+use tokio_postgres::config::SslMode;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// How much of the server's certificate is verified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Verify {
+    /// Nothing: the connection is encrypted, the server not authenticated
+    /// (`sslmode=require` without `sslrootcert`).
+    Nothing,
+    /// That a trusted authority signed it (`verify-ca`).
+    Authority,
+    /// That a trusted authority signed it for the host connected to
+    /// (`verify-full`).
+    Full,
+}
+
+/// Where the trusted authorities come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum RootCertificates {
+    /// The platform's (`sslrootcert=system`, or no `sslrootcert`).
+    System,
+    /// A PEM file (`sslrootcert=PATH`).
+    File(PathBuf),
+}
+
+/// The TLS settings a URL gives beyond what tokio-postgres parses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct UrlTls {
+    /// `verify-ca` or `verify-full`, if the URL said so.
+    verify: Option<Verify>,
+    /// `sslrootcert`, if given.
+    roots: Option<RootCertificates>,
+}
+
+/// Takes the settings tokio-postgres does not know out of `url`: returns
+/// the URL with `sslmode=verify-ca` and `verify-full` written as
+/// `sslmode=require` and `sslrootcert` removed, and those settings.
+///
+/// Connection strings in the `key=value` form pass through unchanged; they
+/// cannot use these settings (an error says so).
+pub(super) fn split_url(url: &str) -> Result<(String, UrlTls), String> {
+    let mut tls = UrlTls {
+        verify: None,
+        roots: None,
+    };
+    let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if !is_url {
+        let words = url.split_whitespace();
+        if words
+            .clone()
+            .any(|w| w.starts_with("sslrootcert") || w.starts_with("sslmode=verify"))
+        {
+            return Err(
+                "sslrootcert and sslmode=verify-ca/verify-full are read from URLs only; \
+                 write the connection string as postgres://user@host:port/database?sslmode=…"
+                    .to_owned(),
+            );
+        }
+        return Ok((url.to_owned(), tls));
+    }
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), tls));
+    };
+    let mut kept = Vec::new();
+    for param in query.split('&') {
+        let (key, value) = param.split_once('=').unwrap_or((param, ""));
+        match key {
+            "sslmode" => match value {
+                "verify-ca" => {
+                    tls.verify = Some(Verify::Authority);
+                    kept.push("sslmode=require");
+                }
+                "verify-full" => {
+                    tls.verify = Some(Verify::Full);
+                    kept.push("sslmode=require");
+                }
+                "allow" => {
+                    return Err("sslmode=allow is not supported; use disable, prefer, \
+                                require, verify-ca or verify-full"
+                        .to_owned());
+                }
+                _ => kept.push(param),
+            },
+            "sslrootcert" => {
+                let path = percent_decode(value)
+                    .ok_or_else(|| format!("sslrootcert={value}: invalid percent-encoding"))?;
+                tls.roots = Some(if path == "system" {
+                    RootCertificates::System
+                } else if path.is_empty() {
+                    return Err("sslrootcert is empty: give the path of a PEM file of \
+                                certificate authorities, or system"
+                        .to_owned());
+                } else {
+                    RootCertificates::File(PathBuf::from(path))
+                });
+            }
+            _ => kept.push(param),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, tls))
+}
+
+/// Decodes `%XX` escapes; `None` for a malformed escape or invalid UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// How the store's connections are made.
+#[derive(Clone)]
+pub(super) enum Tls {
+    /// In the clear (`sslmode` `disable` or `prefer`).
+    Off,
+    /// Over TLS.
+    On(MakeRustlsConnect),
+}
+
+impl fmt::Debug for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Tls::Off => "Tls::Off",
+            Tls::On(_) => "Tls::On",
+        })
+    }
+}
+
+impl Tls {
+    /// The connector for `mode` (as tokio-postgres parsed it) and the URL's
+    /// other settings, trusting `extra_roots` (PEM) besides.
+    pub(super) fn new(mode: SslMode, url: &UrlTls, extra_roots: &[u8]) -> Result<Tls, String> {
+        if mode != SslMode::Require {
+            return Ok(Tls::Off);
+        }
+        let verify = match (url.verify, &url.roots) {
+            (Some(verify), _) => verify,
+            // libpq: a root certificate file makes `require` act as `verify-ca`.
+            (None, Some(RootCertificates::File(_))) => Verify::Authority,
+            (None, _) => Verify::Nothing,
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS: {e}"))?;
+        let config = if verify == Verify::Nothing {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Unverified(provider)))
+                .with_no_client_auth()
+        } else {
+            let roots = root_store(url.roots.as_ref(), extra_roots)?;
+            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| format!("TLS: {e}"))?;
+            if verify == Verify::Full {
+                builder.with_webpki_verifier(webpki).with_no_client_auth()
+            } else {
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(AuthorityOnly(webpki)))
+                    .with_no_client_auth()
+            }
+        };
+        Ok(Tls::On(MakeRustlsConnect::new(config)))
+    }
+}
+
+/// The trusted authorities: from `roots` and `extra` (PEM).
+fn root_store(roots: Option<&RootCertificates>, extra: &[u8]) -> Result<RootCertStore, String> {
+    let mut store = RootCertStore::empty();
+    match roots {
+        Some(RootCertificates::File(path)) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("sslrootcert {}: cannot read it: {e}", path.display()))?;
+            let added = add_pem(&mut store, &pem)
+                .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
+            if added == 0 {
+                return Err(format!(
+                    "sslrootcert {}: holds no PEM certificate",
+                    path.display()
+                ));
+            }
+        }
+        Some(RootCertificates::System) | None => {
+            // Certificates the platform holds but rustls cannot parse are
+            // skipped, as browsers skip them.
+            let native = rustls_native_certs::load_native_certs();
+            store.add_parsable_certificates(native.certs);
+        }
+    }
+    add_pem(&mut store, extra)
+        .map_err(|e| format!("PostgresOptions::tls_root_certificates: {e}"))?;
+    if store.is_empty() {
+        return Err(
+            "no trusted certificate authority: the platform has none; give them \
+                    with sslrootcert=PATH in the URL or PostgresOptions::tls_root_certificates"
+                .to_owned(),
+        );
+    }
+    Ok(store)
+}
+
+/// Adds every certificate of `pem` to `store`; returns how many.
+fn add_pem(store: &mut RootCertStore, pem: &[u8]) -> Result<usize, String> {
+    let mut added = 0;
+    for certificate in CertificateDer::pem_slice_iter(pem) {
+        let certificate = certificate.map_err(|e| format!("invalid PEM: {e}"))?;
+        store
+            .add(certificate)
+            .map_err(|e| format!("invalid certificate: {e}"))?;
+        added += 1;
+    }
+    Ok(added)
+}
+
+/// What to say of a connection error that a TLS failure caused (what went
+/// wrong and what to do), or `None` for other errors.
+pub(super) fn explain(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let rustls_error = e.downcast_ref::<rustls::Error>().or_else(|| {
+            e.downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::get_ref)
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(rustls_error) = rustls_error {
+            let what_to_do = match rustls_error {
+                rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. },
+                ) => {
+                    "the server's certificate was issued for another host name: connect by \
+                     the name in the certificate, or use sslmode=verify-ca"
+                }
+                rustls::Error::InvalidCertificate(_) => {
+                    "the server's certificate is not trusted: give the certificate of the \
+                     authority that signed it with sslrootcert=PATH in the URL or \
+                     PostgresOptions::tls_root_certificates"
+                }
+                _ => "the TLS handshake with the server failed",
+            };
+            return Some(format!("{what_to_do} ({rustls_error})"));
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// `sslmode=require` without a root certificate: the handshake's signatures
+/// are checked (the connection is encrypted to whoever holds the
+/// certificate's key), the certificate itself is not.
+#[derive(Debug)]
+struct Unverified(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for Unverified {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `sslmode=verify-ca`: the certificate must chain to a trusted authority;
+/// the host name it was issued for is not checked.
+#[derive(Debug)]
+struct AuthorityOnly(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for AuthorityOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            // The name is checked after the chain: this error means the
+            // chain was good.
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(url: &str) -> (String, UrlTls) {
+        split_url(url).unwrap()
+    }
+
+    #[test]
+    fn urls_without_tls_settings_pass_through() {
+        for url in [
+            "postgres://u@h:5432/db",
+            "postgres://u@h/db?options=-c%20x%3Dy&application_name=a",
+            "host=h user=u sslmode=require",
+        ] {
+            let (out, tls) = split(url);
+            assert_eq!(out, url);
+            assert_eq!(tls.verify, None);
+            assert_eq!(tls.roots, None);
+        }
+    }
+
+    #[test]
+    fn verify_modes_become_require_and_sslrootcert_is_taken_out() {
+        let (out, tls) =
+            split("postgres://u@h/db?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&x=1");
+        assert_eq!(out, "postgres://u@h/db?sslmode=require&x=1");
+        assert_eq!(tls.verify, Some(Verify::Full));
+        assert_eq!(
+            tls.roots,
+            Some(RootCertificates::File("/etc/ca.pem".into()))
+        );
+
+        let (out, tls) = split("postgresql://h/db?sslrootcert=system&sslmode=verify-ca");
+        assert_eq!(out, "postgresql://h/db?sslmode=require");
+        assert_eq!(tls.verify, Some(Verify::Authority));
+        assert_eq!(tls.roots, Some(RootCertificates::System));
+
+        let (out, _) = split("postgres://h/db?sslrootcert=ca.pem");
+        assert_eq!(out, "postgres://h/db");
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_reason() {
+        let refused = |url: &str| split_url(url).unwrap_err();
+        assert!(refused("postgres://h/db?sslmode=allow").contains("not supported"));
+        assert!(refused("postgres://h/db?sslrootcert=").contains("empty"));
+        assert!(refused("postgres://h/db?sslrootcert=%zz").contains("percent-encoding"));
+        assert!(refused("host=h sslmode=verify-full").contains("URLs only"));
+    }
+
+    #[test]
+    fn require_verifies_once_a_root_file_is_given() {
+        let none = UrlTls {
+            verify: None,
+            roots: None,
+        };
+        assert!(matches!(
+            Tls::new(SslMode::Prefer, &none, b"").unwrap(),
+            Tls::Off
+        ));
+        assert!(matches!(
+            Tls::new(SslMode::Disable, &none, b"").unwrap(),
+            Tls::Off
+        ));
+        assert!(matches!(
+            Tls::new(SslMode::Require, &none, b"").unwrap(),
+            Tls::On(_)
+        ));
+        let missing = UrlTls {
+            verify: None,
+            roots: Some(RootCertificates::File("/nonexistent/ca.pem".into())),
+        };
+        let error = Tls::new(SslMode::Require, &missing, b"").unwrap_err();
+        assert!(error.contains("cannot read"), "{error}");
+        let garbage = Tls::new(
+            SslMode::Require,
+            &UrlTls {
+                verify: Some(Verify::Full),
+                roots: None,
+            },
+            b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap_err();
+        assert!(garbage.contains("tls_root_certificates"), "{garbage}");
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b%2Fc").as_deref(), Some("a b/c"));
+        assert_eq!(percent_decode("%2"), None);
+        assert_eq!(percent_decode("%ff"), None);
+    }
+}

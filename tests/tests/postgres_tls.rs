@@ -1,0 +1,307 @@
+//! TLS, set in the URL as for libpq: `sslmode=require` encrypts every
+//! connection of the store (the pool's and the notification connection),
+//! `verify-full` and `verify-ca` check the server's certificate against
+//! `sslrootcert` or the authorities given in the options, and a
+//! certificate that fails the check refuses the connection with an error
+//! that says what to do.
+//!
+//! The server must have TLS on (Debian's clusters do, with a self-signed
+//! certificate for `localhost`); the tests read its certificate from the
+//! file `ssl_cert_file` names. Same server rules as the other PostgreSQL
+//! tests (see `postgres_support`); a server without TLS is reported as
+//! loudly, and fails the tests under `DCB_REQUIRE_POSTGRES=1`.
+
+mod postgres_support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use dcb_core::postgres::{ConnectError, PostgresOptions, PostgresStore};
+use dcb_core::{Event, EventStore, EventType, Query, ReadOptions, Tag};
+use postgres_support::{raw_client, required, runtime, shout, temp_schema, url};
+
+/// Bounds a wait that must end; only a guard against a hang, no result
+/// depends on it.
+const HANG: Duration = Duration::from_secs(60);
+
+/// The test server's address and its certificate's file, or `None` (after
+/// a loud warning) when it is unreachable or has TLS off, and not required.
+async fn tls_server() -> Option<(Server, PathBuf)> {
+    let client = raw_client().await?;
+    let setting = |name: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .query_one(&format!("SHOW {name}"), &[])
+                .await
+                .map(|row| row.get::<_, String>(0))
+                .unwrap_or_default()
+        }
+    };
+    let certificate = PathBuf::from(setting("ssl_cert_file").await);
+    if setting("ssl").await != "on" || !certificate.is_file() {
+        assert!(
+            !required(),
+            "PostgreSQL at {} has TLS off (ssl = off, or no certificate file) and \
+             DCB_REQUIRE_POSTGRES=1",
+            url()
+        );
+        shout(&format!(
+            "WARNING: PostgreSQL at {} has TLS off. This TLS test did NOT test TLS.",
+            url()
+        ));
+        return None;
+    }
+    let config: tokio_postgres::Config = url().parse().expect("the test URL parses");
+    Some((Server::of(&config), certificate))
+}
+
+/// Where the test server listens, to write URLs of its own.
+struct Server {
+    user: String,
+    host: String,
+    port: u16,
+    database: String,
+}
+
+impl Server {
+    fn of(config: &tokio_postgres::Config) -> Server {
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+            _ => "127.0.0.1".to_owned(),
+        };
+        Server {
+            user: config.get_user().unwrap_or("postgres").to_owned(),
+            host,
+            port: config.get_ports().first().copied().unwrap_or(5432),
+            database: config.get_dbname().unwrap_or("postgres").to_owned(),
+        }
+    }
+
+    /// A URL for `host` with the query `settings`.
+    fn url(&self, host: &str, settings: &str) -> String {
+        format!(
+            "postgres://{}@{host}:{}/{}?{settings}",
+            self.user, self.port, self.database
+        )
+    }
+
+    /// The host name the certificate of a local server is issued for.
+    fn name(&self) -> &str {
+        if self.host == "127.0.0.1" || self.host == "::1" {
+            "localhost"
+        } else {
+            &self.host
+        }
+    }
+}
+
+fn percent_encoded(path: &std::path::Path) -> String {
+    path.display()
+        .to_string()
+        .replace('%', "%25")
+        .replace('/', "%2F")
+}
+
+async fn connect(url: String, schema: &str) -> Result<PostgresStore, ConnectError> {
+    PostgresStore::connect_with(
+        PostgresOptions::new(url)
+            .schema(schema)
+            .migrate(false)
+            .pool_size(2),
+    )
+    .await
+}
+
+/// Whether the session of one of `store`'s pooled connections is encrypted.
+async fn encrypted(store: &PostgresStore) -> bool {
+    let client = store.pool().get().await.expect("a pooled connection");
+    client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .expect("pg_stat_ssl")
+        .get(0)
+}
+
+fn opened(account: u32) -> Event {
+    Event::new(
+        EventType::new("AccountOpened").expect("valid"),
+        account.to_string(),
+    )
+    .with_tags([Tag::new(format!("account:{account}")).expect("valid")])
+}
+
+#[test]
+fn require_encrypts_the_pool_and_the_notification_connection() {
+    runtime(2).block_on(async {
+        let Some((server, _)) = tls_server().await else {
+            return;
+        };
+        let Some(schema) = temp_schema(1).await else {
+            return;
+        };
+        let require = server.url(&server.host, "sslmode=require");
+        let writer = connect(require.clone(), schema.store.schema())
+            .await
+            .expect("sslmode=require connects without a root certificate");
+        assert!(
+            encrypted(&writer).await,
+            "the pool's session is not encrypted"
+        );
+        // The follower polls once an hour, so only a notification (sent by
+        // the writer's notification connection, received by the
+        // follower's) wakes it in time. Under sslmode=require neither
+        // connection can be made without TLS.
+        let follower = PostgresStore::connect_with(
+            PostgresOptions::new(require)
+                .schema(schema.store.schema())
+                .migrate(false)
+                .poll_interval(Duration::from_secs(3600)),
+        )
+        .await
+        .expect("a second store");
+        let mut subscription = follower.subscribe(Query::all(), None);
+        let waiting = tokio::spawn(async move {
+            tokio::time::timeout(HANG, subscription.next())
+                .await
+                .expect("a notification wakes the follower")
+                .expect("the follower reads")
+        });
+        // Let the follower start listening before the append.
+        tokio::time::timeout(HANG, async {
+            while follower.notification_sessions() == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the follower's notification connection starts");
+        let position = writer
+            .append(vec![opened(1)], None)
+            .await
+            .expect("append over TLS");
+        assert_eq!(
+            waiting.await.expect("the follower's task").position,
+            position
+        );
+        assert_eq!(writer.notification_sessions(), 1);
+        assert_eq!(follower.notification_sessions(), 1);
+        let read = follower
+            .read_to_end(&Query::all(), ReadOptions::new())
+            .await
+            .expect("read over TLS");
+        assert_eq!(read.events.len(), 1);
+    });
+}
+
+#[test]
+fn verify_full_accepts_the_servers_certificate_for_its_name_only() {
+    runtime(2).block_on(async {
+        let Some((server, certificate)) = tls_server().await else {
+            return;
+        };
+        let Some(schema) = temp_schema(1).await else {
+            return;
+        };
+        let root = percent_encoded(&certificate);
+        let verified = format!("sslmode=verify-full&sslrootcert={root}");
+        let store = connect(server.url(server.name(), &verified), schema.store.schema())
+            .await
+            .expect("the server's own certificate, trusted, for the name it was issued for");
+        assert!(encrypted(&store).await);
+        store
+            .append(vec![opened(1)], None)
+            .await
+            .expect("append over verified TLS");
+
+        if server.name() != server.host {
+            // The same certificate does not name the address 127.0.0.1.
+            let err = connect(server.url(&server.host, &verified), schema.store.schema())
+                .await
+                .expect_err("a certificate for another name is refused");
+            assert!(matches!(err, ConnectError::Connect(_)), "{err:?}");
+            let message = err.to_string();
+            assert!(
+                message.contains("issued for another host name"),
+                "the error says what is wrong: {message}"
+            );
+            // verify-ca checks the signature only.
+            let authority = format!("sslmode=verify-ca&sslrootcert={root}");
+            let store = connect(server.url(&server.host, &authority), schema.store.schema())
+                .await
+                .expect("verify-ca accepts the trusted certificate under another name");
+            assert!(encrypted(&store).await);
+        }
+    });
+}
+
+#[test]
+fn an_untrusted_certificate_is_refused_and_the_options_can_trust_it() {
+    runtime(2).block_on(async {
+        let Some((server, certificate)) = tls_server().await else {
+            return;
+        };
+        let Some(schema) = temp_schema(1).await else {
+            return;
+        };
+        // An authority that did not sign the server's certificate: one
+        // made for this test.
+        let stranger = tempfile::NamedTempFile::new().expect("a temporary file");
+        std::fs::write(stranger.path(), STRANGER).expect("write the stranger's certificate");
+        let url = server.url(
+            server.name(),
+            &format!(
+                "sslmode=verify-full&sslrootcert={}",
+                percent_encoded(stranger.path())
+            ),
+        );
+        let err = connect(url.clone(), schema.store.schema())
+            .await
+            .expect_err("a certificate no trusted authority signed is refused");
+        let message = err.to_string();
+        assert!(
+            message.contains("not trusted") && message.contains("sslrootcert"),
+            "the error says what to do: {message}"
+        );
+        // The same URL, with the server's certificate trusted by the options.
+        let pem = std::fs::read(&certificate).expect("the server's certificate");
+        let store = PostgresStore::connect_with(
+            PostgresOptions::new(url)
+                .schema(schema.store.schema())
+                .migrate(false)
+                .tls_root_certificates(pem),
+        )
+        .await
+        .expect("trusted through PostgresOptions::tls_root_certificates");
+        assert!(encrypted(&store).await);
+    });
+}
+
+#[test]
+fn a_root_file_that_cannot_be_used_is_reported_before_connecting() {
+    runtime(1).block_on(async {
+        let missing = "postgres://postgres@localhost/test?sslmode=verify-full&sslrootcert=%2Fnonexistent%2Fca.pem";
+        let err = connect(missing.to_owned(), "dcb")
+            .await
+            .expect_err("a missing root file");
+        assert!(matches!(err, ConnectError::Tls(_)), "{err:?}");
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    });
+}
+
+/// A self-signed certificate authority of no server (an EC P-256 key,
+/// made for these tests with `openssl req -x509`).
+const STRANGER: &str = "-----BEGIN CERTIFICATE-----
+MIIBozCCAUmgAwIBAgIUKrvAnjKJbDv9qq5AaMD7VG6Bwc8wCgYIKoZIzj0EAwIw
+JjEkMCIGA1UEAwwbZGNiIHRlc3Qgc3RyYW5nZXIgYXV0aG9yaXR5MCAXDTI2MTEy
+OTE1MjMzNFoYDzIxMjYxMTA1MTUyMzM0WjAmMSQwIgYDVQQDDBtkY2IgdGVzdCBz
+dHJhbmdlciBhdXRob3JpdHkwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARdzKHO
+YzA/4cTVJKeSkqhcPaBVpYSSLyR4QtPYiLN1CCfZdY+0FMXwdsfslyTnPpBsMgsq
+nN7viH/P+Z7gOwQ0o1MwUTAdBgNVHQ4EFgQUUyPGQGhIslsWEXKLkh7r83vBUGQw
+HwYDVR0jBBgwFoAUUyPGQGhIslsWEXKLkh7r83vBUGQwDwYDVR0TAQH/BAUwAwEB
+/zAKBggqhkjOPQQDAgNIADBFAiBRGMqez/Mp2FyXO+do/Br9UrGDMJFu9Ak+mnjl
+hYUxPAIhAM+7SyBvZGMJM9hsrFdp6//Wzap78XXFPYKafuw+LSbc
+-----END CERTIFICATE-----
+";
