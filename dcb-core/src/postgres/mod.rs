@@ -30,6 +30,10 @@
 //!
 //! `docs/design.md` ("The PostgreSQL store") gives the argument in full.
 //!
+//! TLS is set in the URL as for libpq (`sslmode=require`, `verify-ca`,
+//! `verify-full`, `sslrootcert=PATH`); see
+//! [`PostgresOptions::tls_root_certificates`].
+//!
 //! ```no_run
 //! use dcb_core::postgres::PostgresStore;
 //! use dcb_core::{Event, EventStore, EventType, Query, ReadOptions};
