@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use dcb_core::postgres::{ConnectError, PostgresOptions, PostgresStore};
 use dcb_core::{Event, EventStore, EventType, Query, ReadOptions, Tag};
-use postgres_support::{raw_client, required, runtime, shout, temp_schema, url};
+use postgres_support::{TempSchema, raw_client, required, runtime, shout, temp_schema, url};
 
 /// Bounds a wait that must end; only a guard against a hang, no result
 /// depends on it.
@@ -54,6 +54,14 @@ async fn tls_server() -> Option<(Server, PathBuf)> {
     }
     let config: tokio_postgres::Config = url().parse().expect("the test URL parses");
     Some((Server::of(&config), certificate))
+}
+
+/// The TLS server, its certificate's file, and a store in a fresh schema
+/// for the test's own stores to connect to.
+async fn setup() -> Option<(Server, PathBuf, TempSchema)> {
+    let (server, certificate) = tls_server().await?;
+    let schema = temp_schema(1).await?;
+    Some((server, certificate, schema))
 }
 
 /// Where the test server listens, to write URLs of its own.
@@ -137,10 +145,7 @@ fn opened(account: u32) -> Event {
 #[test]
 fn require_encrypts_the_pool_and_the_notification_connection() {
     runtime(2).block_on(async {
-        let Some((server, _)) = tls_server().await else {
-            return;
-        };
-        let Some(schema) = temp_schema(1).await else {
+        let Some((server, _, schema)) = setup().await else {
             return;
         };
         let require = server.url(&server.host, "sslmode=require");
@@ -199,10 +204,7 @@ fn require_encrypts_the_pool_and_the_notification_connection() {
 #[test]
 fn verify_full_accepts_the_servers_certificate_for_its_name_only() {
     runtime(2).block_on(async {
-        let Some((server, certificate)) = tls_server().await else {
-            return;
-        };
-        let Some(schema) = temp_schema(1).await else {
+        let Some((server, certificate, schema)) = setup().await else {
             return;
         };
         let root = percent_encoded(&certificate);
@@ -240,10 +242,7 @@ fn verify_full_accepts_the_servers_certificate_for_its_name_only() {
 #[test]
 fn an_untrusted_certificate_is_refused_and_the_options_can_trust_it() {
     runtime(2).block_on(async {
-        let Some((server, certificate)) = tls_server().await else {
-            return;
-        };
-        let Some(schema) = temp_schema(1).await else {
+        let Some((server, certificate, schema)) = setup().await else {
             return;
         };
         // An authority that did not sign the server's certificate: one

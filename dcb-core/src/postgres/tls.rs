@@ -190,24 +190,27 @@ impl Tls {
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS: {e}"))?;
-        let config = if verify == Verify::Nothing {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Unverified(provider)))
-                .with_no_client_auth()
+        let authority = if verify == Verify::Nothing {
+            None
         } else {
             let roots = root_store(url.roots.as_ref(), extra_roots)?;
-            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| format!("TLS: {e}"))?;
-            if verify == Verify::Full {
+            let webpki =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                    .build()
+                    .map_err(|e| format!("TLS: {e}"))?;
+            Some(webpki)
+        };
+        let config = match authority {
+            Some(webpki) if verify == Verify::Full => {
                 builder.with_webpki_verifier(webpki).with_no_client_auth()
-            } else {
-                builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(AuthorityOnly(webpki)))
-                    .with_no_client_auth()
             }
+            authority => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Partial {
+                    authority,
+                    provider,
+                }))
+                .with_no_client_auth(),
         };
         Ok(Tls::On(MakeRustlsConnect::new(config)))
     }
@@ -294,63 +297,19 @@ pub(super) fn explain(error: &(dyn std::error::Error + 'static)) -> Option<Strin
     None
 }
 
-/// `sslmode=require` without a root certificate: the handshake's signatures
-/// are checked (the connection is encrypted to whoever holds the
-/// certificate's key), the certificate itself is not.
+/// The verifier of `sslmode=require` without a root certificate
+/// (`authority` `None`: the certificate is not checked) and of
+/// `verify-ca` (it must chain to a trusted authority; the host name it was
+/// issued for is not checked). Either way the handshake's signatures are
+/// checked: the connection is encrypted to whoever holds the certificate's
+/// key.
 #[derive(Debug)]
-struct Unverified(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+struct Partial {
+    authority: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
 }
 
-/// `sslmode=verify-ca`: the certificate must chain to a trusted authority;
-/// the host name it was issued for is not checked.
-#[derive(Debug)]
-struct AuthorityOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for AuthorityOnly {
+impl ServerCertVerifier for Partial {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -359,10 +318,16 @@ impl ServerCertVerifier for AuthorityOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        let Some(authority) = &self.authority else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match authority.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
             // The name is checked after the chain: this error means the
             // chain was good.
             Err(rustls::Error::InvalidCertificate(
@@ -378,7 +343,12 @@ impl ServerCertVerifier for AuthorityOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -387,11 +357,18 @@ impl ServerCertVerifier for AuthorityOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
