@@ -477,11 +477,33 @@ fn wrong_stores_and_arguments_are_clear_errors() {
 }
 
 #[test]
+fn migrations_prints_the_script_of_the_schema_without_a_store() {
+    let all = dcb(&["migrations", "--schema", "shop"]);
+    assert!(all.status.success(), "{}", stderr(&all));
+    assert_eq!(
+        stdout(&all),
+        dcb_core::postgres::migration_script("shop", 0).unwrap()
+    );
+    let rest = dcb(&["migrations", "--schema", "shop", "--after", "1"]);
+    assert_eq!(
+        stdout(&rest),
+        dcb_core::postgres::migration_script("shop", 1).unwrap()
+    );
+    assert_fails(
+        &dcb(&["migrations", "--schema", "Shop"]),
+        2,
+        "invalid schema name",
+    );
+    assert_fails(&dcb(&["migrations", "--after", "999"]), 2, "newer than");
+    assert_usage(&dcb(&["migrations", "--after", "-1"]), "-1");
+}
+
+#[test]
 fn help_names_the_commands() {
     let help = dcb(&["--help"]);
     assert!(help.status.success());
     let text = stdout(&help);
-    for command in ["head", "read", "tail", "--store", "DCB_STORE"] {
+    for command in ["head", "read", "tail", "migrations", "--store", "DCB_STORE"] {
         assert!(text.contains(command), "{text}");
     }
 }

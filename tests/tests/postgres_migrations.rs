@@ -2,13 +2,15 @@
 //! crate: a store that migrates refuses a schema migrated by a newer
 //! version, and a store told not to migrate refuses a schema that lacks
 //! migrations its calls need, or holds no store at all, each with an error
-//! that says what to do. When the server is unreachable (and not required)
-//! the tests warn loudly and return.
+//! that says what to do. The migration script, applied by an operator's
+//! tool, makes a schema such a store accepts, from scratch or from an older
+//! migration. When the server is unreachable (and not required) the tests
+//! warn loudly and return.
 
 mod postgres_support;
 
 use dcb_core::EventStore;
-use dcb_core::postgres::{ConnectError, PostgresOptions, PostgresStore};
+use dcb_core::postgres::{ConnectError, PostgresOptions, PostgresStore, migration_script};
 use postgres_support::{random_schema, raw_client, runtime, temp_schema, url};
 
 async fn connect(schema: &str, migrate: bool) -> Result<PostgresStore, ConnectError> {
@@ -110,4 +112,126 @@ fn a_store_that_migrates_refuses_a_schema_from_a_newer_version() {
         );
         assert!(err.to_string().contains("upgrade dcb"), "{err}");
     });
+}
+
+/// Runs `script` in one transaction, as an operator's tool would.
+async fn apply(client: &tokio_postgres::Client, script: &str) {
+    client
+        .batch_execute(&format!("BEGIN;\n{script}\nCOMMIT;"))
+        .await
+        .expect("the script applies");
+}
+
+/// Drops the schema when the test ends, however it ends.
+struct DropSchema(String);
+
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        let schema = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            runtime(1).block_on(async {
+                if let Some(client) = raw_client().await {
+                    let _ = client
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+#[test]
+fn the_migration_script_makes_a_store_that_connects_without_migrating() {
+    runtime(2).block_on(async {
+        let Some(client) = raw_client().await else {
+            return;
+        };
+        let schema = random_schema();
+        let _drop = DropSchema(schema.clone());
+        let script = migration_script(&schema, 0).expect("a script for a valid schema");
+        apply(&client, &script).await;
+
+        let store = connect(&schema, false)
+            .await
+            .expect("a schema made by the script holds a complete store");
+        let position = store
+            .append(vec![opened()], None)
+            .await
+            .expect("append to the store the script made");
+        assert_eq!(store.head().await.expect("head"), Some(position));
+        // A store that migrates finds nothing left to do.
+        let migrating = connect(&schema, true).await.expect("connect, migrating");
+        assert_eq!(migrating.head().await.expect("head"), Some(position));
+        let recorded: i64 = client
+            .query_one(
+                &format!("SELECT count(*) FROM \"{schema}\".dcb_migrations"),
+                &[],
+            )
+            .await
+            .expect("the recorded migrations")
+            .get(0);
+        assert_eq!(recorded, i64::from(newest(&script)));
+    });
+}
+
+#[test]
+fn the_migration_script_after_a_version_brings_the_schema_up_from_there() {
+    runtime(2).block_on(async {
+        let Some(client) = raw_client().await else {
+            return;
+        };
+        let schema = random_schema();
+        let _drop = DropSchema(schema.clone());
+        let whole = migration_script(&schema, 0).expect("the whole script");
+        let newest = newest(&whole);
+        // A schema one migration behind: the whole script up to the newest
+        // migration's section.
+        let section = format!("\n-- Migration {newest}: ");
+        let behind = &whole[..whole.find(&section).expect("a section per migration")];
+        apply(&client, behind).await;
+        let err = connect(&schema, false)
+            .await
+            .expect_err("one migration behind");
+        assert!(
+            matches!(err, ConnectError::SchemaTooOld { version, .. } if version == newest - 1),
+            "{err:?}"
+        );
+
+        let rest = migration_script(&schema, newest - 1).expect("the rest");
+        assert_eq!(rest.matches("\n-- Migration ").count(), 1, "{rest}");
+        apply(&client, &rest).await;
+        let store = connect(&schema, false)
+            .await
+            .expect("brought up to the newest migration");
+        store
+            .append(vec![opened()], None)
+            .await
+            .expect("append after the upgrade");
+
+        assert!(matches!(
+            migration_script(&schema, newest + 1),
+            Err(ConnectError::SchemaTooNew { .. })
+        ));
+        assert!(matches!(
+            migration_script("Not A Schema", 0),
+            Err(ConnectError::InvalidSchema { .. })
+        ));
+    });
+}
+
+/// The newest migration a script applies, from its first line ("… migrations
+/// A to B of schema …").
+fn newest(script: &str) -> i32 {
+    let first = script.lines().next().expect("a first line");
+    let to = first.split(" to ").nth(1).expect("… to B …");
+    to.split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a version")
+}
+
+fn opened() -> dcb_core::Event {
+    dcb_core::Event::new(dcb_core::EventType::from_static("Opened"), "{}")
+        .with_tags([dcb_core::Tag::new("account:1").expect("valid")])
 }

@@ -57,6 +57,16 @@ pub(super) enum Command {
         #[arg(long, conflicts_with = "after")]
         from_start: bool,
     },
+    /// Prints the SQL that creates a PostgreSQL store in the schema of
+    /// --schema, or brings it up from migration --after, for operators who
+    /// apply migrations with tools of their own (stores then connect with
+    /// migrations off). Reads no store.
+    Migrations {
+        /// The migration the schema is at; 0 for a schema without a store.
+        #[arg(long, value_name = "VERSION", default_value_t = 0,
+              value_parser = clap::value_parser!(i32).range(0..))]
+        after: i32,
+    },
 }
 
 /// Which events a command shows.

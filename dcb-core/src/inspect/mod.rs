@@ -25,6 +25,7 @@
 //! dcb --store <DIR|URL> head
 //! dcb --store <DIR|URL> read [--type T]… [--tag K]… [--after P] [--limit N] [--backwards]
 //! dcb --store <DIR|URL> tail [--type T]… [--tag K]… [--after P | --from-start]
+//! dcb [--schema S] migrations [--after V]
 //! ```
 //!
 //! - `--store` (or the environment variable `DCB_STORE`) is an embedded
@@ -44,6 +45,11 @@
 //!   It starts at the store's head, after `--after P`, or with
 //!   `--from-start` at the first event, printing the stored matches first;
 //!   it says where it started on standard error.
+//! - `migrations` prints the SQL that creates a PostgreSQL store in the
+//!   schema `--schema`, or brings it up from migration `--after V`, for
+//!   operators who apply migrations with tools of their own
+//!   ([`migration_script`](crate::postgres::migration_script)); it opens no
+//!   store.
 //!
 //! Each event is one JSON object on one line:
 //!
@@ -190,6 +196,14 @@ impl From<io::Error> for Failure {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Migrations { after } = cli.command {
+        let script = crate::postgres::migration_script(&cli.schema, after)
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+        let mut out = io::stdout().lock();
+        out.write_all(script.as_bytes())?;
+        out.flush()?;
+        return Ok(());
+    }
     let Some(store) = cli.store else {
         return Err(Failure::Usage(
             "no store given: pass --store DIR|URL or set DCB_STORE".to_owned(),
@@ -238,6 +252,8 @@ async fn execute<S: EventStore + Clone>(store: S, command: Command) -> Result<()
                 output::write_event(&mut out, &event?)?;
             }
         }
+        // Printed by `run`, which opens no store for it.
+        Command::Migrations { .. } => {}
         Command::Tail {
             filter,
             after,

@@ -1,5 +1,7 @@
 //! Schema names and the versioned migrations.
 
+use std::fmt::Write as _;
+
 use tokio_postgres::Client;
 
 use super::ConnectError;
@@ -33,6 +35,15 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
 
 /// The newest migration this crate knows: the version its calls need.
 const KNOWN: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// The schema and the table that records the migrations applied to it.
+const BOOKKEEPING_SQL: &str = "CREATE SCHEMA IF NOT EXISTS __SCHEMA__;
+CREATE TABLE IF NOT EXISTS __SCHEMA__.dcb_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+";
 
 /// The longest schema name PostgreSQL keeps (NAMEDATALEN - 1).
 const MAX_SCHEMA_LEN: usize = 63;
@@ -84,17 +95,9 @@ pub(super) async fn migrate(client: &mut Client, schema: &str) -> Result<(), Con
     )
     .await
     .map_err(failed(0))?;
-    tx.batch_execute(&render(
-        "CREATE SCHEMA IF NOT EXISTS __SCHEMA__;
-         CREATE TABLE IF NOT EXISTS __SCHEMA__.dcb_migrations (
-             version integer PRIMARY KEY,
-             name text NOT NULL,
-             applied_at timestamptz NOT NULL DEFAULT now()
-         );",
-        schema,
-    ))
-    .await
-    .map_err(failed(0))?;
+    tx.batch_execute(&render(BOOKKEEPING_SQL, schema))
+        .await
+        .map_err(failed(0))?;
     let applied: Option<i32> = tx
         .query_one(
             &render("SELECT max(version) FROM __SCHEMA__.dcb_migrations", schema),
@@ -126,6 +129,40 @@ pub(super) async fn migrate(client: &mut Client, schema: &str) -> Result<(), Con
         .map_err(failed(version))?;
     }
     tx.commit().await.map_err(failed(0))
+}
+
+/// The SQL of the migrations after `after`, each followed by the row that
+/// records it, after the bookkeeping table: what [`migrate`] runs, as one
+/// script. `schema` must have been checked.
+pub(super) fn script(schema: &str, after: i32) -> Result<String, ConnectError> {
+    if after > KNOWN {
+        return Err(ConnectError::SchemaTooNew {
+            schema: schema.to_owned(),
+            version: after,
+            known: KNOWN,
+        });
+    }
+    let mut script = format!(
+        "-- dcb PostgreSQL store: migrations {} to {KNOWN} of schema {}, from dcb-core {}.\n\
+         -- Apply it in one transaction (psql --single-transaction --file, or a\n\
+         -- migration tool of your own); stores then connect with\n\
+         -- PostgresOptions::migrate(false).\n\n",
+        after.max(0) + 1,
+        quote(schema),
+        env!("CARGO_PKG_VERSION"),
+    );
+    script.push_str(&render(BOOKKEEPING_SQL, schema));
+    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > after) {
+        let _ = write!(script, "\n-- Migration {version}: {name}\n\n");
+        script.push_str(&render(sql, schema));
+        script.push_str(&render(
+            &format!(
+                "\nINSERT INTO __SCHEMA__.dcb_migrations (version, name) VALUES ({version}, '{name}');\n"
+            ),
+            schema,
+        ));
+    }
+    Ok(script)
 }
 
 /// For a store that does not migrate: checks that the schema holds a store

@@ -86,8 +86,7 @@ pub struct PostgresOptions {
     pub schema: String,
     /// Whether to create the schema and apply missing migrations on
     /// connect (default). Operators who manage the schema themselves turn it
-    /// off and apply the files in `dcb-core/src/postgres/migrations/`, with
-    /// the placeholders filled in, themselves.
+    /// off and apply the SQL of [`migration_script`] with their own tools.
     pub migrate: bool,
     /// The most connections the pool opens. Defaults to 16.
     pub pool_size: usize,
@@ -202,6 +201,29 @@ impl PostgresOptions {
         self.tls_root_certificates = pem.into();
         self
     }
+}
+
+/// The SQL that brings the store's schema `schema` from migration `after`
+/// (0 for a schema that holds no store yet) to the newest migration this
+/// version of the crate knows, recording each in the schema's
+/// `dcb_migrations` table as [`PostgresStore::connect`] does when it
+/// migrates: for operators who apply migrations with tools of their own and
+/// connect with [`PostgresOptions::migrate`] off. The inspector prints it
+/// too (`dcb migrations --schema NAME`).
+///
+/// Errors: [`ConnectError::InvalidSchema`] for a bad schema name,
+/// [`ConnectError::SchemaTooNew`] when `after` is newer than this version
+/// knows.
+///
+/// ```
+/// let sql = dcb_core::postgres::migration_script("events", 0)?;
+/// assert!(sql.starts_with("-- dcb PostgreSQL store: migrations 1 to "));
+/// assert!(sql.contains("CREATE TABLE \"events\".events"));
+/// # Ok::<(), dcb_core::postgres::ConnectError>(())
+/// ```
+pub fn migration_script(schema: &str, after: i32) -> Result<String, ConnectError> {
+    migrate::check_schema(schema)?;
+    migrate::script(schema, after)
 }
 
 /// Why a [`PostgresStore`] could not connect.
