@@ -464,6 +464,20 @@ fn wrong_stores_and_arguments_are_clear_errors() {
         "invalid PostgreSQL URL",
     );
     assert_fails(
+        &dcb(&["head", "--store", "postgres://x@127.0.0.1/test?colour=blue"]),
+        2,
+        "unknown option `colour`",
+    );
+    assert_fails(
+        &dcb(&[
+            "head",
+            "--store",
+            "postgres://x@localhost/test?sslmode=verify-full&sslrootcert=%2Fnonexistent.pem",
+        ]),
+        2,
+        "sslrootcert /nonexistent.pem: cannot read it",
+    );
+    assert_fails(
         &dcb(&[
             "head",
             "--store",

@@ -42,6 +42,7 @@ pub(super) async fn postgres(url: &str, schema: &str) -> Result<Store, Failure> 
         .map_err(|err| match err {
             // The arguments point at the wrong place.
             ConnectError::InvalidUrl(_)
+            | ConnectError::Tls(_)
             | ConnectError::InvalidSchema { .. }
             | ConnectError::NoStore { .. } => Failure::Usage(err.to_string()),
             _ => Failure::Store(describe(&err)),

@@ -240,7 +240,7 @@ pub enum ConnectError {
         schema: String,
     },
     /// The URL could not be parsed.
-    #[error("invalid PostgreSQL URL: {0}")]
+    #[error("invalid PostgreSQL URL: {}", url_problem(.0))]
     InvalidUrl(#[source] tokio_postgres::Error),
     /// The URL's TLS settings (`sslmode`, `sslrootcert`), or the
     /// certificates they name, are not usable.
@@ -295,6 +295,15 @@ pub enum ConnectError {
         /// The schema.
         schema: String,
     },
+}
+
+/// What is wrong with a URL: tokio-postgres says "invalid connection
+/// string" and gives the reason (such as an unknown option) as the cause.
+fn url_problem(error: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(error) {
+        Some(cause) => format!("{error}: {cause}"),
+        None => error.to_string(),
+    }
 }
 
 /// An event store in a PostgreSQL schema; see the [module](self).

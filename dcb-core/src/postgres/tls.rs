@@ -126,6 +126,19 @@ pub(super) fn split_url(url: &str) -> Result<(String, UrlTls), String> {
                     RootCertificates::File(PathBuf::from(path))
                 });
             }
+            "sslcert"
+            | "sslkey"
+            | "sslpassword"
+            | "sslcrl"
+            | "sslcrldir"
+            | "sslsni"
+            | "ssl_min_protocol_version"
+            | "ssl_max_protocol_version" => {
+                return Err(format!(
+                    "{key} is not supported: the store's TLS takes sslmode and sslrootcert \
+                     (client certificates are not supported; authenticate with a password)"
+                ));
+            }
             _ => kept.push(param),
         }
     }
@@ -421,6 +434,10 @@ mod tests {
         assert!(refused("postgres://h/db?sslrootcert=").contains("empty"));
         assert!(refused("postgres://h/db?sslrootcert=%zz").contains("percent-encoding"));
         assert!(refused("host=h sslmode=verify-full").contains("URLs only"));
+        assert!(
+            refused("postgres://h/db?sslmode=require&sslcert=c.pem")
+                .contains("sslcert is not supported")
+        );
     }
 
     #[test]
