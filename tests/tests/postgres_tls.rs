@@ -217,6 +217,13 @@ fn verify_full_accepts_the_servers_certificate_for_its_name_only() {
             .append(vec![opened(1)], None)
             .await
             .expect("append over verified TLS");
+        let without_sni = connect(
+            server.url(server.name(), &format!("{verified}&sslsni=0")),
+            schema.store.schema(),
+        )
+        .await
+        .expect("the same without the host name in the handshake");
+        assert!(encrypted(&without_sni).await);
 
         if server.name() != server.host {
             // The same certificate does not name the address 127.0.0.1.

@@ -12,6 +12,10 @@
 //! platform's (`sslrootcert=system`, or no `sslrootcert`), and in either case
 //! those given to [`PostgresOptions::tls_root_certificates`](super::PostgresOptions::tls_root_certificates).
 //!
+//! `sslsni=0` leaves the host name out of the handshake (it is sent by
+//! default, as libpq does). Other libpq TLS settings (`sslcert`, `sslkey`,
+//! `sslcrl`, …) are refused by name.
+//!
 //! Unlike libpq, `prefer` does not try TLS: the store either encrypts as
 //! told or not at all, and never depends on what the server offers.
 //! tokio-postgres knows only `disable`, `prefer` and `require`, so
@@ -62,6 +66,8 @@ pub(super) struct UrlTls {
     verify: Option<Verify>,
     /// `sslrootcert`, if given.
     roots: Option<RootCertificates>,
+    /// Whether to send the host name in the handshake (`sslsni`, default 1).
+    sni: bool,
 }
 
 /// Takes the settings tokio-postgres does not know out of `url`: returns
@@ -74,6 +80,7 @@ pub(super) fn split_url(url: &str) -> Result<(String, UrlTls), String> {
     let mut tls = UrlTls {
         verify: None,
         roots: None,
+        sni: true,
     };
     let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
     if !is_url {
@@ -126,17 +133,22 @@ pub(super) fn split_url(url: &str) -> Result<(String, UrlTls), String> {
                     RootCertificates::File(PathBuf::from(path))
                 });
             }
+            "sslsni" => match value {
+                "1" => tls.sni = true,
+                "0" => tls.sni = false,
+                _ => return Err(format!("sslsni={value}: use 1 or 0")),
+            },
             "sslcert"
             | "sslkey"
             | "sslpassword"
             | "sslcrl"
             | "sslcrldir"
-            | "sslsni"
             | "ssl_min_protocol_version"
             | "ssl_max_protocol_version" => {
                 return Err(format!(
-                    "{key} is not supported: the store's TLS takes sslmode and sslrootcert \
-                     (client certificates are not supported; authenticate with a password)"
+                    "{key} is not supported: the store's TLS takes sslmode, sslrootcert \
+                     and sslsni (client certificates are not supported; authenticate with \
+                     a password)"
                 ));
             }
             _ => kept.push(param),
@@ -213,7 +225,7 @@ impl Tls {
                     .map_err(|e| format!("TLS: {e}"))?;
             Some(webpki)
         };
-        let config = match authority {
+        let mut config = match authority {
             Some(webpki) if verify == Verify::Full => {
                 builder.with_webpki_verifier(webpki).with_no_client_auth()
             }
@@ -225,6 +237,7 @@ impl Tls {
                 }))
                 .with_no_client_auth(),
         };
+        config.enable_sni = url.sni;
         Ok(Tls::On(MakeRustlsConnect::new(config)))
     }
 }
@@ -425,6 +438,10 @@ mod tests {
 
         let (out, _) = split("postgres://h/db?sslrootcert=ca.pem");
         assert_eq!(out, "postgres://h/db");
+
+        let (out, tls) = split("postgres://h/db?sslsni=0&sslmode=require");
+        assert_eq!(out, "postgres://h/db?sslmode=require");
+        assert!(!tls.sni);
     }
 
     #[test]
@@ -445,6 +462,7 @@ mod tests {
         let none = UrlTls {
             verify: None,
             roots: None,
+            sni: true,
         };
         assert!(matches!(
             Tls::new(SslMode::Prefer, &none, b"").unwrap(),
@@ -461,6 +479,7 @@ mod tests {
         let missing = UrlTls {
             verify: None,
             roots: Some(RootCertificates::File("/nonexistent/ca.pem".into())),
+            sni: true,
         };
         let error = Tls::new(SslMode::Require, &missing, b"").unwrap_err();
         assert!(error.contains("cannot read"), "{error}");
@@ -469,6 +488,7 @@ mod tests {
             &UrlTls {
                 verify: Some(Verify::Full),
                 roots: None,
+                sni: true,
             },
             b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
         )
