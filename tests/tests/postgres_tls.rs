@@ -1,9 +1,12 @@
 //! TLS, set in the URL as for libpq: `sslmode=require` encrypts every
 //! connection of the store (the pool's and the notification connection),
 //! `verify-full` and `verify-ca` check the server's certificate against
-//! `sslrootcert` or the authorities given in the options, and a
-//! certificate that fails the check refuses the connection with an error
-//! that says what to do.
+//! `sslrootcert` or the authorities given in the options, `sslcert` and
+//! `sslkey` present a client certificate to a server that asks for one, and
+//! a certificate that fails a check refuses the connection with an error
+//! that says what to do. The client certificate is tested against a TLS
+//! front of the test's own (with the certificates in `tls/`), since the
+//! server's own configuration is not the test's to change.
 //!
 //! The server must have TLS on (Debian's clusters do, with a self-signed
 //! certificate for `localhost`); the tests read its certificate from the
@@ -14,7 +17,11 @@
 mod postgres_support;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use dcb_core::postgres::{ConnectError, PostgresOptions, PostgresStore};
 use dcb_core::{Event, EventStore, EventType, Query, ReadOptions, Tag};
@@ -311,3 +318,135 @@ HwYDVR0jBBgwFoAUUyPGQGhIslsWEXKLkh7r83vBUGQwDwYDVR0TAQH/BAUwAwEB
 hYUxPAIhAM+7SyBvZGMJM9hsrFdp6//Wzap78XXFPYKafuw+LSbc
 -----END CERTIFICATE-----
 ";
+
+/// The test authority's and the client's files (see `tls/README.md`).
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/tls")
+        .join(name)
+}
+
+/// A TLS front for the test server that, like a server configured with
+/// `clientcert=verify-full`, takes only clients with a certificate of the
+/// test authority: it answers PostgreSQL's `SSLRequest`, completes the
+/// handshake, and passes the bytes on to the server in the clear. Returns
+/// its port and how many client certificates it has accepted.
+async fn client_certificate_front(server: &Server) -> (u16, Arc<AtomicUsize>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut authority = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_file_iter(fixture("ca.pem")).expect("ca.pem") {
+        authority
+            .add(certificate.expect("a certificate"))
+            .expect("the authority");
+    }
+    let clients = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(authority),
+        Arc::clone(&provider),
+    )
+    .build()
+    .expect("a client verifier");
+    let chain = CertificateDer::pem_file_iter(fixture("server.pem"))
+        .expect("server.pem")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("the server's chain");
+    let key = PrivateKeyDer::from_pem_file(fixture("server.key")).expect("server.key");
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_client_cert_verifier(clients)
+        .with_single_cert(chain, key)
+        .expect("the server's identity");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port for the front");
+    let port = listener.local_addr().expect("its address").port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let target = format!("{}:{}", server.host, server.port);
+    let counter = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let target = target.clone();
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                // `SSLRequest`: length 8, code 80877103.
+                let mut request = [0u8; 8];
+                if socket.read_exact(&mut request).await.is_err()
+                    || request != [0, 0, 0, 8, 4, 210, 22, 47]
+                {
+                    return;
+                }
+                if socket.write_all(b"S").await.is_err() {
+                    return;
+                }
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                if tls.get_ref().1.peer_certificates().is_some() {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+                if let Ok(mut upstream) = tokio::net::TcpStream::connect(&target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+                }
+            });
+        }
+    });
+    (port, accepted)
+}
+
+#[test]
+fn a_client_certificate_is_presented_when_the_server_asks_for_one() {
+    runtime(2).block_on(async {
+        let Some(schema) = temp_schema(1).await else {
+            return;
+        };
+        let config: tokio_postgres::Config = url().parse().expect("the test URL parses");
+        let server = Server::of(&config);
+        let (port, accepted) = client_certificate_front(&server).await;
+        let front = Server {
+            host: "localhost".to_owned(),
+            port,
+            user: server.user.clone(),
+            database: server.database.clone(),
+        };
+        let verified = format!(
+            "sslmode=verify-full&sslrootcert={}",
+            percent_encoded(&fixture("ca.pem"))
+        );
+
+        let err = connect(front.url("localhost", &verified), schema.store.schema())
+            .await
+            .expect_err("no client certificate, no connection");
+        let message = err.to_string();
+        assert!(
+            message.contains("sslcert=PATH and sslkey=PATH"),
+            "the error says what to do: {message}"
+        );
+        assert_eq!(accepted.load(Ordering::SeqCst), 0);
+
+        let with_certificate = format!(
+            "{verified}&sslcert={}&sslkey={}",
+            percent_encoded(&fixture("client.pem")),
+            percent_encoded(&fixture("client.key"))
+        );
+        let store = connect(
+            front.url("localhost", &with_certificate),
+            schema.store.schema(),
+        )
+        .await
+        .expect("the client's certificate, accepted by the front");
+        let position = store
+            .append(vec![opened(1)], None)
+            .await
+            .expect("append through the front");
+        assert_eq!(
+            schema.store.head().await.expect("head, directly"),
+            Some(position)
+        );
+        assert!(accepted.load(Ordering::SeqCst) >= 1);
+    });
+}

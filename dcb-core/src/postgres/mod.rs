@@ -31,7 +31,7 @@
 //! `docs/design.md` ("The PostgreSQL store") gives the argument in full.
 //!
 //! TLS is set in the URL as for libpq (`sslmode=require`, `verify-ca`,
-//! `verify-full`, `sslrootcert=PATH`); see
+//! `verify-full`, `sslrootcert=PATH`, `sslcert=PATH`, `sslkey=PATH`); see
 //! [`PostgresOptions::tls_root_certificates`].
 //!
 //! ```no_run
@@ -183,7 +183,8 @@ impl PostgresOptions {
     /// `verify-ca` checks that a trusted authority signed the server's
     /// certificate, `verify-full` also that it was issued for the host
     /// connected to; `disable` and `prefer` (the default) connect in the
-    /// clear.
+    /// clear. `sslcert` and `sslkey` name the PEM files of a client
+    /// certificate and its (unencrypted) key, for servers that ask for one.
     ///
     /// ```no_run
     /// use dcb_core::postgres::{PostgresOptions, PostgresStore};

@@ -12,9 +12,13 @@
 //! platform's (`sslrootcert=system`, or no `sslrootcert`), and in either case
 //! those given to [`PostgresOptions::tls_root_certificates`](super::PostgresOptions::tls_root_certificates).
 //!
-//! `sslsni=0` leaves the host name out of the handshake (it is sent by
-//! default, as libpq does). Other libpq TLS settings (`sslcert`, `sslkey`,
-//! `sslcrl`, …) are refused by name.
+//! `sslcert` and `sslkey` name the PEM files of a client certificate (its
+//! chain) and its unencrypted private key, for servers that authenticate
+//! clients by certificate. `sslsni=0` leaves the host name out of the
+//! handshake (it is sent by default, as libpq does). Other libpq TLS
+//! settings (`sslpassword`, `sslcrl`, …) are refused by name, and so are
+//! `sslrootcert`, `sslcert` and `sslkey` under `disable` or `prefer`, where
+//! they would be ignored.
 //!
 //! Unlike libpq, `prefer` does not try TLS: the store either encrypts as
 //! told or not at all, and never depends on what the server offers.
@@ -23,16 +27,17 @@
 //! the URL before it is parsed.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore,
+    SignatureScheme,
 };
 use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -68,6 +73,11 @@ pub(super) struct UrlTls {
     roots: Option<RootCertificates>,
     /// Whether to send the host name in the handshake (`sslsni`, default 1).
     sni: bool,
+    /// The client's certificate chain (`sslcert`), for servers that
+    /// authenticate clients by certificate.
+    client_certificate: Option<PathBuf>,
+    /// Its private key (`sslkey`).
+    client_key: Option<PathBuf>,
 }
 
 /// Takes the settings tokio-postgres does not know out of `url`: returns
@@ -81,6 +91,8 @@ pub(super) fn split_url(url: &str) -> Result<(String, UrlTls), String> {
         verify: None,
         roots: None,
         sni: true,
+        client_certificate: None,
+        client_key: None,
     };
     let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
     if !is_url {
@@ -133,22 +145,30 @@ pub(super) fn split_url(url: &str) -> Result<(String, UrlTls), String> {
                     RootCertificates::File(PathBuf::from(path))
                 });
             }
+            "sslcert" | "sslkey" => {
+                let path = percent_decode(value)
+                    .filter(|path| !path.is_empty())
+                    .ok_or_else(|| format!("{key}={value}: give the path of a PEM file"))?;
+                let slot = if key == "sslcert" {
+                    &mut tls.client_certificate
+                } else {
+                    &mut tls.client_key
+                };
+                *slot = Some(PathBuf::from(path));
+            }
             "sslsni" => match value {
                 "1" => tls.sni = true,
                 "0" => tls.sni = false,
                 _ => return Err(format!("sslsni={value}: use 1 or 0")),
             },
-            "sslcert"
-            | "sslkey"
-            | "sslpassword"
+            "sslpassword"
             | "sslcrl"
             | "sslcrldir"
             | "ssl_min_protocol_version"
             | "ssl_max_protocol_version" => {
                 return Err(format!(
-                    "{key} is not supported: the store's TLS takes sslmode, sslrootcert \
-                     and sslsni (client certificates are not supported; authenticate with \
-                     a password)"
+                    "{key} is not supported: the store's TLS takes sslmode, sslrootcert, \
+                     sslcert, sslkey (unencrypted) and sslsni"
                 ));
             }
             _ => kept.push(param),
@@ -203,6 +223,14 @@ impl Tls {
     /// other settings, trusting `extra_roots` (PEM) besides.
     pub(super) fn new(mode: SslMode, url: &UrlTls, extra_roots: &[u8]) -> Result<Tls, String> {
         if mode != SslMode::Require {
+            if url.roots.is_some() || url.client_certificate.is_some() || url.client_key.is_some() {
+                return Err(
+                    "sslrootcert, sslcert and sslkey need TLS: add sslmode=require, \
+                            verify-ca or verify-full (under sslmode=prefer, the default, the \
+                            store connects in the clear)"
+                        .to_owned(),
+                );
+            }
             return Ok(Tls::Off);
         }
         let verify = match (url.verify, &url.roots) {
@@ -225,17 +253,24 @@ impl Tls {
                     .map_err(|e| format!("TLS: {e}"))?;
             Some(webpki)
         };
-        let mut config = match authority {
-            Some(webpki) if verify == Verify::Full => {
-                builder.with_webpki_verifier(webpki).with_no_client_auth()
-            }
+        let builder = match authority {
+            Some(webpki) if verify == Verify::Full => builder.with_webpki_verifier(webpki),
             authority => builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(Partial {
                     authority,
                     provider,
-                }))
-                .with_no_client_auth(),
+                })),
+        };
+        let mut config = match (&url.client_certificate, &url.client_key) {
+            (None, None) => builder.with_no_client_auth(),
+            (Some(certificate), Some(key)) => {
+                let (chain, key) = client_identity(certificate, key)?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| format!("sslcert and sslkey: {e}"))?
+            }
+            _ => return Err("sslcert and sslkey go together: give both, or neither".to_owned()),
         };
         config.enable_sni = url.sni;
         Ok(Tls::On(MakeRustlsConnect::new(config)))
@@ -277,6 +312,33 @@ fn root_store(roots: Option<&RootCertificates>, extra: &[u8]) -> Result<RootCert
     Ok(store)
 }
 
+/// The client's certificate chain and private key, from the PEM files
+/// `sslcert` and `sslkey` name.
+fn client_identity(
+    certificate: &Path,
+    key: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|e| format!("{}: cannot read it: {e}", path.display()))
+    };
+    let chain = CertificateDer::pem_slice_iter(&read(certificate)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("sslcert {}: invalid PEM: {e}", certificate.display()))?;
+    if chain.is_empty() {
+        return Err(format!(
+            "sslcert {}: holds no PEM certificate",
+            certificate.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&read(key)?).map_err(|e| {
+        format!(
+            "sslkey {}: no unencrypted PEM private key (PKCS#8, PKCS#1 or SEC1) in it: {e}",
+            key.display()
+        )
+    })?;
+    Ok((chain, key))
+}
+
 /// Adds every certificate of `pem` to `store`; returns how many.
 fn add_pem(store: &mut RootCertStore, pem: &[u8]) -> Result<usize, String> {
     let mut added = 0;
@@ -313,6 +375,12 @@ pub(super) fn explain(error: &(dyn std::error::Error + 'static)) -> Option<Strin
                     "the server's certificate is not trusted: give the certificate of the \
                      authority that signed it with sslrootcert=PATH in the URL or \
                      PostgresOptions::tls_root_certificates"
+                }
+                rustls::Error::AlertReceived(
+                    AlertDescription::CertificateRequired | AlertDescription::BadCertificate,
+                ) => {
+                    "the server asks for a client certificate it trusts: give it with \
+                     sslcert=PATH and sslkey=PATH in the URL"
                 }
                 _ => "the TLS handshake with the server failed",
             };
@@ -451,10 +519,8 @@ mod tests {
         assert!(refused("postgres://h/db?sslrootcert=").contains("empty"));
         assert!(refused("postgres://h/db?sslrootcert=%zz").contains("percent-encoding"));
         assert!(refused("host=h sslmode=verify-full").contains("URLs only"));
-        assert!(
-            refused("postgres://h/db?sslmode=require&sslcert=c.pem")
-                .contains("sslcert is not supported")
-        );
+        assert!(refused("postgres://h/db?sslpassword=x").contains("sslpassword is not supported"));
+        assert!(refused("postgres://h/db?sslkey=").contains("path of a PEM file"));
     }
 
     #[test]
@@ -463,6 +529,8 @@ mod tests {
             verify: None,
             roots: None,
             sni: true,
+            client_certificate: None,
+            client_key: None,
         };
         assert!(matches!(
             Tls::new(SslMode::Prefer, &none, b"").unwrap(),
@@ -480,15 +548,29 @@ mod tests {
             verify: None,
             roots: Some(RootCertificates::File("/nonexistent/ca.pem".into())),
             sni: true,
+            client_certificate: None,
+            client_key: None,
         };
         let error = Tls::new(SslMode::Require, &missing, b"").unwrap_err();
         assert!(error.contains("cannot read"), "{error}");
+        // Under prefer the store would connect in the clear: files that ask
+        // for TLS are refused instead of ignored.
+        let error = Tls::new(SslMode::Prefer, &missing, b"").unwrap_err();
+        assert!(error.contains("need TLS"), "{error}");
+        let half = UrlTls {
+            client_certificate: Some("client.pem".into()),
+            ..none.clone()
+        };
+        let error = Tls::new(SslMode::Require, &half, b"").unwrap_err();
+        assert!(error.contains("go together"), "{error}");
         let garbage = Tls::new(
             SslMode::Require,
             &UrlTls {
                 verify: Some(Verify::Full),
                 roots: None,
                 sni: true,
+                client_certificate: None,
+                client_key: None,
             },
             b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
         )
