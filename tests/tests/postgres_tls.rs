@@ -259,15 +259,13 @@ fn an_untrusted_certificate_is_refused_and_the_options_can_trust_it() {
         let Some((server, certificate, schema)) = setup().await else {
             return;
         };
-        // An authority that did not sign the server's certificate: one
-        // made for this test.
-        let stranger = tempfile::NamedTempFile::new().expect("a temporary file");
-        std::fs::write(stranger.path(), STRANGER).expect("write the stranger's certificate");
+        // An authority that did not sign the server's certificate: the
+        // test authority of `tls/`.
         let url = server.url(
             server.name(),
             &format!(
                 "sslmode=verify-full&sslrootcert={}",
-                percent_encoded(stranger.path())
+                percent_encoded(&fixture("ca.pem"))
             ),
         );
         let err = connect(url.clone(), schema.store.schema())
@@ -303,21 +301,6 @@ fn a_root_file_that_cannot_be_used_is_reported_before_connecting() {
         assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
     });
 }
-
-/// A self-signed certificate authority of no server (an EC P-256 key,
-/// made for these tests with `openssl req -x509`).
-const STRANGER: &str = "-----BEGIN CERTIFICATE-----
-MIIBozCCAUmgAwIBAgIUKrvAnjKJbDv9qq5AaMD7VG6Bwc8wCgYIKoZIzj0EAwIw
-JjEkMCIGA1UEAwwbZGNiIHRlc3Qgc3RyYW5nZXIgYXV0aG9yaXR5MCAXDTI2MTEy
-OTE1MjMzNFoYDzIxMjYxMTA1MTUyMzM0WjAmMSQwIgYDVQQDDBtkY2IgdGVzdCBz
-dHJhbmdlciBhdXRob3JpdHkwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARdzKHO
-YzA/4cTVJKeSkqhcPaBVpYSSLyR4QtPYiLN1CCfZdY+0FMXwdsfslyTnPpBsMgsq
-nN7viH/P+Z7gOwQ0o1MwUTAdBgNVHQ4EFgQUUyPGQGhIslsWEXKLkh7r83vBUGQw
-HwYDVR0jBBgwFoAUUyPGQGhIslsWEXKLkh7r83vBUGQwDwYDVR0TAQH/BAUwAwEB
-/zAKBggqhkjOPQQDAgNIADBFAiBRGMqez/Mp2FyXO+do/Br9UrGDMJFu9Ak+mnjl
-hYUxPAIhAM+7SyBvZGMJM9hsrFdp6//Wzap78XXFPYKafuw+LSbc
------END CERTIFICATE-----
-";
 
 /// The test authority's and the client's files (see `tls/README.md`).
 fn fixture(name: &str) -> PathBuf {
