@@ -1,7 +1,7 @@
 //! The plans the server keeps for the PostgreSQL store's statements stay
 //! index lookups as the tables grow. A decision's read runs its query
-//! inside `dcb_decision_read`, whose plan PL/pgSQL prepares once per
-//! connection; the server may keep one generic plan for it, made with the
+//! inside `dcb_decision_read_by_first_tags`, whose plan PL/pgSQL prepares
+//! once per connection; the server keeps one generic plan for it, made with the
 //! table sizes of that moment: a plan that joined the matches to `events`
 //! with a sequential scan, cheap on a small table, would scan the whole
 //! table on every read once it has grown. When the server is unreachable
@@ -25,10 +25,11 @@ fn joined(course: u32, student: u32) -> Event {
 async fn plan(client: &tokio_postgres::Client) -> String {
     client
         .query(
-            "EXPLAIN EXECUTE decision_read(0, \
-             ARRAY['course:1', 'student:7', 'course:2', 'student:7'], '{1, 1, 2}', '{0, 1, 2}', \
-             ARRAY['CourseRegistered', 'StudentJoinedCourse'], '{2, 0, 0}', '{0, 2, 2}', \
-             0, false)",
+            "EXPLAIN EXECUTE decision_read(\
+             ARRAY['course:1', 'student:7', 'course:2'], \
+             ARRAY['course:1' || chr(31) || 'CourseRegistered', \
+                   'course:1' || chr(31) || 'StudentJoinedCourse'], \
+             ARRAY['student:7', 'course:2'], 0, 1000000)",
             &[],
         )
         .await
@@ -39,25 +40,43 @@ async fn plan(client: &tokio_postgres::Client) -> String {
         .join("\n")
 }
 
-/// The query `dcb_decision_read` runs: its body from `RETURN QUERY` to the
-/// end of that statement.
-async fn decision_read_query(client: &tokio_postgres::Client, schema: &str) -> String {
+/// The events' query of `dcb_decision_read_by_first_tags` (its forward
+/// one, the last `RETURN QUERY`), with the function's parameters and its
+/// head variable as `$1` … `$5`, and the settings the function runs with
+/// (`name=value`).
+async fn decision_read_query(
+    client: &tokio_postgres::Client,
+    schema: &str,
+) -> (String, Vec<String>) {
     const RETURN_QUERY: &str = "RETURN QUERY";
-    let body: String = client
+    let row = client
         .query_one(
-            "SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
-             WHERE n.nspname = $1 AND p.proname = 'dcb_decision_read'",
+            "SELECT p.prosrc, coalesce(p.proconfig, '{}') FROM pg_proc p \
+             JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname = $1 AND p.proname = 'dcb_decision_read_by_first_tags'",
             &[&schema],
         )
         .await
-        .expect("the function dcb_decision_read")
-        .get(0);
+        .expect("the function dcb_decision_read_by_first_tags");
+    let body: String = row.get(0);
+    let settings: Vec<String> = row.get(1);
     let start = body
-        .find(RETURN_QUERY)
+        .rfind(RETURN_QUERY)
         .expect("the function returns a query")
         + RETURN_QUERY.len();
     let end = start + body[start..].find(';').expect("the query ends with ;");
-    body[start..end].to_owned()
+    let query = [
+        ("p_tags", "$1"),
+        ("p_pairs", "$2"),
+        ("p_any", "$3"),
+        ("p_after", "$4"),
+        ("v_head", "$5"),
+    ]
+    .iter()
+    .fold(body[start..end].to_owned(), |query, (name, parameter)| {
+        query.replace(name, parameter)
+    });
+    (query, settings)
 }
 
 #[test]
@@ -74,15 +93,25 @@ fn a_decision_read_planned_on_a_small_store_still_looks_events_up_by_position() 
         let Some(client) = raw_client().await else {
             return;
         };
-        // The query the function runs, which names the function's
-        // parameters $1 … $9: the query's items as arrays (see `plan`).
-        let sql = decision_read_query(&client, store.schema()).await;
-        // The generic plan, made now, while `events` holds 500 rows.
+        // The query the function runs, with the query's items as arrays
+        // (see `plan`).
+        let (sql, settings) = decision_read_query(&client, store.schema()).await;
+        assert!(
+            settings.contains(&"plan_cache_mode=force_generic_plan".to_owned()),
+            "{settings:?}"
+        );
+        // The generic plan, made now, while `events` holds 500 rows, under
+        // the function's settings.
+        let set: String = settings
+            .iter()
+            .map(|setting| {
+                let (name, value) = setting.split_once('=').expect("name=value");
+                format!("SET {name} = '{value}';\n")
+            })
+            .collect();
         client
             .batch_execute(&format!(
-                "SET plan_cache_mode = force_generic_plan;\n\
-                 PREPARE decision_read(bigint, text[], int[], int[], text[], int[], int[], \
-                 bigint, boolean) AS {sql}"
+                "{set}PREPARE decision_read(text[], text[], text[], bigint, bigint) AS {sql}"
             ))
             .await
             .expect("PREPARE the decision's read");
@@ -105,6 +134,10 @@ fn a_decision_read_planned_on_a_small_store_still_looks_events_up_by_position() 
             assert!(
                 plan.contains("Index Scan using events_pkey"),
                 "the decision read's plan {when} does not look events up by position:\n{plan}"
+            );
+            assert!(
+                !plan.contains("Sort"),
+                "the decision read's plan {when} sorts instead of reading in position order:\n{plan}"
             );
         }
     });

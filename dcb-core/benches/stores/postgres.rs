@@ -5,7 +5,8 @@
 //!   table, from `c` clients on connections of their own;
 //! - for decision reads, one prepared index-only-scan round trip on the
 //!   store's `(tag, position)` index; beside it, the index-only scans of a
-//!   decision's own positions and the head, which any layout needs.
+//!   decision's own positions and the head, which any layout needs, and the
+//!   decision's events by one hand-written statement on the store's layout.
 //!
 //! Everything lives in a fresh schema, dropped at the end.
 
@@ -146,72 +147,76 @@ async fn reads(store: &Arc<PostgresStore>, durations: &Durations) -> Result<(), 
         );
         // Warm every path, then alternate them in rounds so that all meet
         // the same server.
-        let _ = index_scans(&store, Scan::OneTag, 200, stored, 99).await?;
-        let _ = index_scans(&store, Scan::DecisionPositions, 200, stored, 97).await?;
+        for (scan, seed) in [
+            (Scan::OneTag, 99),
+            (Scan::DecisionPositions, 97),
+            (Scan::DecisionEvents, 96),
+        ] {
+            let _ = index_scans(&store, scan, 200, stored, seed).await?;
+        }
         let _ = decision_reads(store.as_ref(), 200, stored, 98).await;
-        let mut scan_lat = Latencies::default();
-        let mut scan_total = Duration::ZERO;
-        let mut floor_lat = Latencies::default();
-        let mut floor_total = Duration::ZERO;
-        let mut read_lat = Latencies::default();
-        let mut read_total = Duration::ZERO;
+        let mut scans = Timed::default();
+        let mut floors = Timed::default();
+        let mut by_hand = Timed::default();
+        let mut reads = Timed::default();
         let mut events = 0.0;
         let per_round = (durations.reads / 4).max(1);
         for round in 0..4 {
-            let (lat, total) =
-                index_scans(&store, Scan::OneTag, per_round, stored, 20 + round).await?;
-            scan_lat.extend(lat);
-            scan_total += total;
-            let (lat, total) = index_scans(
-                &store,
-                Scan::DecisionPositions,
-                per_round,
-                stored,
-                40 + round,
-            )
-            .await?;
-            floor_lat.extend(lat);
-            floor_total += total;
+            scans.add(index_scans(&store, Scan::OneTag, per_round, stored, 20 + round).await?);
+            floors.add(
+                index_scans(
+                    &store,
+                    Scan::DecisionPositions,
+                    per_round,
+                    stored,
+                    40 + round,
+                )
+                .await?,
+            );
+            by_hand.add(
+                index_scans(&store, Scan::DecisionEvents, per_round, stored, 50 + round).await?,
+            );
             let (lat, total, mean) =
                 decision_reads(store.as_ref(), per_round, stored, 30 + round).await;
-            read_lat.extend(lat);
-            read_total += total;
+            reads.add((lat, total));
             events += mean / 4.0;
         }
         let n = per_round * 4;
-        let scan = rate(n, scan_total);
-        let floor = rate(n, floor_total);
-        let read = rate(n, read_total);
-        let baseline = measurement("index_scan", 1, stored, scan, &mut scan_lat, None);
-        baseline.print();
-        measurement(
-            "read_positions",
-            1,
-            stored,
-            floor,
-            &mut floor_lat,
-            Some(("index_scan", scan)),
-        )
-        .print();
-        measurement(
-            "read",
-            1,
-            stored,
-            read,
-            &mut read_lat,
-            Some(("index_scan", scan)),
-        )
-        .print();
+        let scan = rate(n, scans.total);
+        let floor = rate(n, floors.total);
+        let hand = rate(n, by_hand.total);
+        let read = rate(n, reads.total);
+        measurement("index_scan", 1, stored, scan, &mut scans.latencies, None).print();
+        for (name, ops, timed) in [
+            ("read_positions", floor, &mut floors),
+            ("read_by_hand", hand, &mut by_hand),
+            ("read", read, &mut reads),
+        ] {
+            measurement(
+                name,
+                1,
+                stored,
+                ops,
+                &mut timed.latencies,
+                Some(("index_scan", scan)),
+            )
+            .print();
+        }
         eprintln!(
             "    (a decision read returns {events:.1} events on average; mean latency {:.1} µs \
              against {:.1} µs for one prepared index-only-scan round trip: {:.2}x, target ≤ 1.2x;\n     \
              its positions and the head alone, index-only, without the events or the read \
-             barrier: {:.1} µs, {:.2}x)",
+             barrier: {:.1} µs, {:.2}x;\n     \
+             the same events by one hand-written statement, without the head or the read \
+             barrier: {:.1} µs, {:.2}x, so the store's read costs {:.2}x that)",
             1e6 / read,
             1e6 / scan,
             scan / read,
             1e6 / floor,
-            scan / floor
+            scan / floor,
+            1e6 / hand,
+            scan / hand,
+            hand / read
         );
     }
     Ok(())
@@ -224,6 +229,20 @@ async fn sql(store: &PostgresStore, statement: &str) -> Result<(), String> {
         .batch_execute(statement)
         .await
         .map_err(|e| format!("{statement}: {e}"))
+}
+
+/// The latencies and the total time of one kind of read, over the rounds.
+#[derive(Default)]
+struct Timed {
+    latencies: Latencies,
+    total: Duration,
+}
+
+impl Timed {
+    fn add(&mut self, (latencies, total): (Latencies, Duration)) {
+        self.latencies.extend(latencies);
+        self.total += total;
+    }
 }
 
 #[allow(clippy::cast_precision_loss)]
@@ -287,6 +306,11 @@ enum Scan {
     /// any layout has to look up, without the events themselves and
     /// without the read barrier.
     DecisionPositions,
+    /// The events a decision's read returns, by the best single statement
+    /// written by hand on the store's layout: the positions as above, then
+    /// the events by primary key in position order — without the head and
+    /// without the read barrier.
+    DecisionEvents,
 }
 
 impl Scan {
@@ -302,6 +326,15 @@ impl Scan {
                  WHERE tag = $1 AND position > $2 AND event_type = ANY ($3)) \
                  UNION ALL (SELECT position FROM \"{schema}\".event_tags \
                  WHERE tag = $4 AND position > $2 AND event_type = ANY ($5))"
+            ),
+            Scan::DecisionEvents => format!(
+                "SELECT e.position, e.event_type, e.data, e.tags, e.id \
+                 FROM \"{schema}\".events e WHERE e.position = ANY (ARRAY(\
+                 SELECT position FROM \"{schema}\".event_tags \
+                 WHERE tag = $1 AND position > $2 AND event_type = ANY ($3) \
+                 UNION ALL SELECT position FROM \"{schema}\".event_tags \
+                 WHERE tag = $4 AND position > $2 AND event_type = ANY ($5))) \
+                 ORDER BY e.position"
             ),
         }
     }
@@ -336,7 +369,7 @@ async fn index_scans(
         let t = Instant::now();
         let rows = match scan {
             Scan::OneTag => client.query(&statement, &[&course.as_str(), &0_i64]).await,
-            Scan::DecisionPositions => {
+            Scan::DecisionPositions | Scan::DecisionEvents => {
                 client
                     .query(
                         &statement,

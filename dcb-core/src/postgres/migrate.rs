@@ -31,6 +31,11 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "decision_read",
         include_str!("migrations/0005_decision_read.sql"),
     ),
+    (
+        6,
+        "decision_read_by_first_tags",
+        include_str!("migrations/0006_decision_read_by_first_tags.sql"),
+    ),
 ];
 
 /// The newest migration this crate knows: the version its calls need.

@@ -519,22 +519,23 @@ impl PostgresStore {
         options: ReadOptions,
     ) -> Result<PostgresEvents, ReadError> {
         options.check()?;
-        let shape = QueryShape::of(query);
         let after = options.after.map(position_param);
         let client = self.inner.client().await.map_err(ReadError::Backend)?;
-        let result = if options.limit.is_none() && shape.all_items_tagged() {
-            // A decision's read: one call of `dcb_decision_read`, which
-            // takes the read barrier itself.
-            let (tag_offsets, type_offsets) = shape.offsets();
+        let first_tags = FirstTags::of(query).filter(|_| options.limit.is_none());
+        let mut recheck = None;
+        let result = if let Some(first_tags) = first_tags {
+            // A decision's read: one call of `dcb_decision_read_by_first_tags`,
+            // which takes the read barrier itself. It matches an item with
+            // several tags by its first: those events are checked here.
+            if !first_tags.exact {
+                recheck = Some(query.clone());
+            }
             let after = after.unwrap_or(0);
-            let params: [&(dyn ToSql + Sync); 9] = [
+            let params: [&(dyn ToSql + Sync); 6] = [
                 &self.inner.keys.global,
-                &shape.tags,
-                &shape.tag_counts,
-                &tag_offsets,
-                &shape.types,
-                &shape.type_counts,
-                &type_offsets,
+                &first_tags.tags,
+                &first_tags.pairs,
+                &first_tags.any,
                 &after,
                 &options.backwards,
             ];
@@ -546,6 +547,7 @@ impl PostgresStore {
             }
             .await
         } else {
+            let shape = QueryShape::of(query);
             let limit = options.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
             let params: [&(dyn ToSql + Sync); 8] = [
                 &self.inner.keys.global,
@@ -564,7 +566,7 @@ impl PostgresStore {
             .await
         };
         match result {
-            Ok(rows) => Ok(PostgresEvents::new(rows, client, options)),
+            Ok(rows) => Ok(PostgresEvents::new(rows, client, options, recheck)),
             Err(e) => {
                 discard(client);
                 Err(ReadError::Backend(BackendError::with_source(
@@ -651,22 +653,19 @@ fn unexpected(outcome: &str) -> AppendError {
 const HEAD_SQL: &str = "SELECT __SCHEMA__.dcb_head($1)";
 
 /// A read whose items all have tags, without a limit (a decision's read):
-/// the head, then the events (migration 5). Parameters: $1 the read
-/// barrier's key, $2 the items' tags, $3 their counts, $4 each item's
-/// offset into $2, $5 the items' types, $6 their counts, $7 each item's
-/// offset into $5, $8 after (0 for none), $9 backwards.
+/// the head, then the events (migration 6). Parameters: $1 the read
+/// barrier's key, $2 the items' first tags, $3 the (first tag, type) pairs
+/// of the items with types, $4 the first tags of the items without, $5
+/// after (0 for none), $6 backwards; see [`FirstTags`].
 const DECISION_READ_SQL: &str = "SELECT pos, event_type, data, tags, id \
-     FROM __SCHEMA__.dcb_decision_read($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+     FROM __SCHEMA__.dcb_decision_read_by_first_tags($1, $2, $3, $4, $5, $6)";
 
 /// The parameter types of [`DECISION_READ_SQL`].
 const DECISION_READ_TYPES: &[Type] = &[
     Type::INT8,
     Type::TEXT_ARRAY,
-    Type::INT4_ARRAY,
-    Type::INT4_ARRAY,
     Type::TEXT_ARRAY,
-    Type::INT4_ARRAY,
-    Type::INT4_ARRAY,
+    Type::TEXT_ARRAY,
     Type::INT8,
     Type::BOOL,
 ];
@@ -811,25 +810,6 @@ impl<'a> QueryShape<'a> {
         }
     }
 
-    fn all_items_tagged(&self) -> bool {
-        !self.tag_counts.is_empty() && self.tag_counts.iter().all(|&c| c > 0)
-    }
-
-    /// Each item's offset into `tags` and into `types`.
-    fn offsets(&self) -> (Vec<i32>, Vec<i32>) {
-        let prefix = |counts: &[i32]| {
-            counts
-                .iter()
-                .scan(0, |sum, &c| {
-                    let offset = *sum;
-                    *sum += c;
-                    Some(offset)
-                })
-                .collect()
-        };
-        (prefix(&self.tag_counts), prefix(&self.type_counts))
-    }
-
     fn of(query: &'a Query) -> QueryShape<'a> {
         let items = query.items();
         let mut shape = QueryShape {
@@ -849,6 +829,60 @@ impl<'a> QueryShape<'a> {
             shape.type_counts.push(count(item.event_types().len()));
         }
         shape
+    }
+}
+
+/// A decision's read as `dcb_decision_read_by_first_tags` takes it: each
+/// item by its first tag, and its types as `tag || chr(31) || type` pairs
+/// (names hold no control characters, so the pairs are unambiguous).
+#[derive(Debug)]
+struct FirstTags<'a> {
+    /// The items' first tags, each once.
+    tags: Vec<&'a str>,
+    /// The (first tag, type) pairs of the items with types.
+    pairs: Vec<String>,
+    /// The first tags of the items without types.
+    any: Vec<&'a str>,
+    /// Whether every item has one tag, so that the server's rows are
+    /// exactly the matching events.
+    exact: bool,
+}
+
+/// Joins a tag and a type as `dcb_decision_read_by_first_tags` compares them.
+const PAIR_SEPARATOR: char = '\u{1f}';
+
+impl<'a> FirstTags<'a> {
+    /// `None` for a query with no items, or with an item without tags
+    /// (read by type instead).
+    fn of(query: &'a Query) -> Option<FirstTags<'a>> {
+        let items = query.items();
+        if items.is_empty() {
+            return None;
+        }
+        let mut first_tags = FirstTags {
+            tags: Vec::with_capacity(items.len()),
+            pairs: Vec::new(),
+            any: Vec::new(),
+            exact: true,
+        };
+        for item in items {
+            let tags = item.required_tags();
+            let first = tags.iter().next()?.as_str();
+            first_tags.exact &= tags.len() == 1;
+            if !first_tags.tags.contains(&first) {
+                first_tags.tags.push(first);
+            }
+            if item.event_types().is_empty() {
+                first_tags.any.push(first);
+            } else {
+                first_tags.pairs.extend(
+                    item.event_types()
+                        .iter()
+                        .map(|t| format!("{first}{PAIR_SEPARATOR}{}", t.as_str())),
+                );
+            }
+        }
+        Some(first_tags)
     }
 }
 

@@ -1,5 +1,5 @@
-//! [`PostgresEvents`]: the rows of one read (a call of `dcb_decision_read`
-//! or `dcb_read`) as an [`EventStream`].
+//! [`PostgresEvents`]: the rows of one read (a call of
+//! `dcb_decision_read_by_first_tags` or `dcb_read`) as an [`EventStream`].
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -10,7 +10,7 @@ use tokio_postgres::{Row, RowStream};
 
 use crate::error::{BackendError, ReadError};
 use crate::read::{EventStream, ReadOptions};
-use crate::{Event, EventType, Position, SequencedEvent, Tag, Tags, Uuid};
+use crate::{Event, EventType, Position, Query, SequencedEvent, Tag, Tags, Uuid};
 
 /// The events of a read from a [`PostgresStore`](super::PostgresStore),
 /// streamed as the server sends them: the client holds what the network
@@ -30,14 +30,24 @@ pub struct PostgresEvents {
     last: Option<Position>,
     done: bool,
     failed: bool,
+    /// The query of a decision's read whose rows may include events that
+    /// match none of its items (an item with several tags is looked up by
+    /// its first): those are skipped.
+    recheck: Option<Query>,
 }
 
 impl PostgresEvents {
-    pub(super) fn new(rows: RowStream, client: Object, options: ReadOptions) -> PostgresEvents {
+    pub(super) fn new(
+        rows: RowStream,
+        client: Object,
+        options: ReadOptions,
+        recheck: Option<Query>,
+    ) -> PostgresEvents {
         PostgresEvents {
             rows: Box::pin(rows),
             client: Some(client),
             options,
+            recheck,
             snapshot_head: None,
             header_seen: false,
             yielded: 0,
@@ -126,6 +136,14 @@ impl Stream for PostgresEvents {
                         continue;
                     }
                     return match decode(&row) {
+                        Ok(event)
+                            if self
+                                .recheck
+                                .as_ref()
+                                .is_some_and(|query| !query.matches(&event.event)) =>
+                        {
+                            continue;
+                        }
                         Ok(event) => {
                             self.yielded += 1;
                             self.last = Some(event.position);
