@@ -9,6 +9,8 @@
 
 mod postgres_support;
 
+use std::fmt::Write as _;
+
 use dcb_core::{Event, EventStore, EventType, Tag};
 use postgres_support::{raw_client, runtime, temp_schema};
 
@@ -102,13 +104,11 @@ fn a_decision_read_planned_on_a_small_store_still_looks_events_up_by_position() 
         );
         // The generic plan, made now, while `events` holds 500 rows, under
         // the function's settings.
-        let set: String = settings
-            .iter()
-            .map(|setting| {
-                let (name, value) = setting.split_once('=').expect("name=value");
-                format!("SET {name} = '{value}';\n")
-            })
-            .collect();
+        let mut set = String::new();
+        for setting in &settings {
+            let (name, value) = setting.split_once('=').expect("name=value");
+            let _ = writeln!(set, "SET {name} = '{value}';");
+        }
         client
             .batch_execute(&format!(
                 "{set}PREPARE decision_read(text[], text[], text[], bigint, bigint) AS {sql}"
