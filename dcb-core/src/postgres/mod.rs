@@ -5,7 +5,8 @@
 //! `migrations/`, unless [`PostgresOptions::migrate`] is off. Every append
 //! and every read is **one round trip**, with all values as bound
 //! parameters: an append calls the server-side function `dcb_append`, a
-//! decision's read `dcb_decision_read`, other reads `dcb_read`.
+//! decision's read `dcb_decision_read_by_first_tags`, other reads
+//! `dcb_read`.
 //!
 //! Under load, appends share transactions: the single-event appends made
 //! while the store's batch transactions are all in flight wait and go
