@@ -522,7 +522,11 @@ impl PostgresStore {
         options.check()?;
         let after = options.after.map(position_param);
         let client = self.inner.client().await.map_err(ReadError::Backend)?;
-        let first_tags = FirstTags::of(query).filter(|_| options.limit.is_none());
+        let first_tags = if options.limit.is_none() {
+            FirstTags::of(query)
+        } else {
+            None
+        };
         let mut recheck = None;
         let result = if let Some(first_tags) = first_tags {
             // A decision's read: one call of `dcb_decision_read_by_first_tags`,
@@ -923,5 +927,53 @@ impl std::fmt::Debug for PostgresStore {
         f.debug_struct("PostgresStore")
             .field("schema", &self.inner.schema)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EventType, QueryItem, Tag};
+
+    fn tag(name: &str) -> Tag {
+        Tag::new(name).unwrap()
+    }
+
+    #[test]
+    fn a_decision_read_takes_each_item_by_its_first_tag() {
+        let joined = EventType::from_static("Joined");
+        let left = EventType::from_static("Left");
+        let query = Query::from(
+            QueryItem::new()
+                .types([joined.clone(), left.clone()])
+                .tags([tag("course:1")]),
+        )
+        .or(QueryItem::new().tags([tag("student:7")]))
+        .or(QueryItem::new().types([left]).tags([tag("course:1")]));
+        let read = FirstTags::of(&query).unwrap();
+        assert_eq!(read.tags, ["course:1", "student:7"]);
+        assert_eq!(
+            read.pairs,
+            [
+                "course:1\u{1f}Joined",
+                "course:1\u{1f}Left",
+                "course:1\u{1f}Left"
+            ]
+        );
+        assert_eq!(read.any, ["student:7"]);
+        assert!(read.exact);
+
+        let both = Query::from(
+            QueryItem::new()
+                .types([joined])
+                .tags([tag("course:1"), tag("student:7")]),
+        );
+        let read = FirstTags::of(&both).unwrap();
+        assert_eq!(read.tags.len(), 1);
+        assert!(!read.exact, "an item of two tags is matched by one");
+
+        let untagged = Query::from(QueryItem::new().types([EventType::from_static("Opened")]));
+        assert!(FirstTags::of(&untagged).is_none());
+        assert!(FirstTags::of(&Query::all()).is_none());
     }
 }

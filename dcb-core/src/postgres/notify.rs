@@ -186,6 +186,8 @@ async fn connect(
     }
 }
 
+/// Drives `connection` on a task of its own, waking the waiters at each
+/// notification; the same for a connection in the clear or over TLS.
 fn forward<S, T>(mut connection: Connection<S, T>, shared: Arc<Shared>) -> JoinHandle<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
