@@ -4,15 +4,22 @@
 //! once per connection; the server keeps one generic plan for it, made with the
 //! table sizes of that moment: a plan that joined the matches to `events`
 //! with a sequential scan, cheap on a small table, would scan the whole
-//! table on every read once it has grown. When the server is unreachable
-//! (and not required) the test warns loudly and returns.
+//! table on every read once it has grown. A read with a limit (a
+//! subscription's batch) is planned on every call, and must fetch its
+//! events by position, not join them to a scan of the whole table. When the
+//! server is unreachable (and not required) the tests warn loudly and
+//! return.
 
 mod postgres_support;
 
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+
+use futures_util::StreamExt;
+use tokio_postgres::AsyncMessage;
 
 use dcb_core::{Event, EventStore, EventType, Tag};
-use postgres_support::{raw_client, runtime, temp_schema};
+use postgres_support::{raw_client, runtime, temp_schema, url};
 
 fn joined(course: u32, student: u32) -> Event {
     Event::new(EventType::from_static("StudentJoinedCourse"), "{}").with_tags([
@@ -138,6 +145,102 @@ fn a_decision_read_planned_on_a_small_store_still_looks_events_up_by_position() 
             assert!(
                 !plan.contains("Sort"),
                 "the decision read's plan {when} sorts instead of reading in position order:\n{plan}"
+            );
+        }
+    });
+}
+
+/// A connection whose `auto_explain` plans (of every statement, nested
+/// ones included) arrive as notices, collected in the returned list.
+async fn explaining_client() -> Option<(tokio_postgres::Client, Arc<Mutex<Vec<String>>>)> {
+    let (client, mut connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .ok()?;
+    let notices = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&notices);
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let AsyncMessage::Notice(notice) = message {
+                sink.lock()
+                    .expect("the notices")
+                    .push(notice.message().to_owned());
+            }
+        }
+    });
+    client
+        .batch_execute(
+            "LOAD 'auto_explain';
+             SET auto_explain.log_min_duration = 0;
+             SET auto_explain.log_nested_statements = on;
+             SET auto_explain.log_level = notice;",
+        )
+        .await
+        .expect("auto_explain (a module of PostgreSQL's own) loads");
+    Some((client, notices))
+}
+
+#[test]
+fn a_read_with_a_limit_fetches_its_events_by_position() {
+    runtime(2).block_on(async {
+        let Some(temp) = temp_schema(2).await else {
+            return;
+        };
+        let store = &temp.store;
+        for batch in 0..20 {
+            store
+                .append(
+                    (0..1_000)
+                        .map(|i| joined(batch * 1_000 + i, i % 50))
+                        .collect(),
+                    None,
+                )
+                .await
+                .expect("fill the store");
+        }
+        let schema = store.schema();
+        let Some((client, notices)) = explaining_client().await else {
+            return;
+        };
+        client
+            .batch_execute(&format!(
+                "ANALYZE \"{schema}\".events; ANALYZE \"{schema}\".event_tags;"
+            ))
+            .await
+            .expect("ANALYZE");
+        // A batch of every event, as a subscription to everything reads
+        // it, forwards and backwards; and a student's, by tag.
+        for read in [
+            "'{}'::text[], '{0}'::int[], '{}'::text[], '{0}'::int[], 5000, 1000, false",
+            "'{}'::text[], '{0}'::int[], '{}'::text[], '{0}'::int[], 15000, 1000, true",
+            "'{student:7}'::text[], '{1}'::int[], '{}'::text[], '{0}'::int[], 0, 100, false",
+        ] {
+            notices.lock().expect("the notices").clear();
+            let rows = client
+                .query(
+                    &format!("SELECT pos FROM \"{schema}\".dcb_read(0, {read})"),
+                    &[],
+                )
+                .await
+                .expect("dcb_read");
+            assert!(rows.len() > 1, "the read returns its head and events");
+            let plans = notices.lock().expect("the notices").join("\n");
+            // The node that fetches the events (`events e`, planned as
+            // `e_1`): an index scan of the primary key, either way.
+            let fetches: Vec<&str> = plans
+                .lines()
+                .filter(|line| line.contains(" on events e_1"))
+                .collect();
+            assert!(
+                !fetches.is_empty()
+                    && fetches
+                        .iter()
+                        .all(|line| line.contains("Index Scan") && line.contains("events_pkey")),
+                "the read ({read}) does not look its events up by position:\n{plans}"
+            );
+            assert!(
+                !plans.contains("Seq Scan on events"),
+                "the read ({read}) scans the events table:\n{plans}"
             );
         }
     });

@@ -36,6 +36,11 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "decision_read_by_first_tags",
         include_str!("migrations/0006_decision_read_by_first_tags.sql"),
     ),
+    (
+        7,
+        "limited_reads_by_position",
+        include_str!("migrations/0007_limited_reads_by_position.sql"),
+    ),
 ];
 
 /// The newest migration this crate knows: the version its calls need.
