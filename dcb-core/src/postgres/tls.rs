@@ -4,7 +4,7 @@
 //! | `sslmode` | TLS | the server's certificate |
 //! |---|---|---|
 //! | `disable`, `prefer` (the default) | no | — |
-//! | `require` | yes | not verified, unless `sslrootcert` is given (then as `verify-ca`) |
+//! | `require` | yes | not verified, unless `sslrootcert` is given (then as `verify-ca`, or as `verify-full` for `sslrootcert=system`) |
 //! | `verify-ca` | yes | signed by a trusted authority |
 //! | `verify-full` | yes | signed by a trusted authority, and issued for the host connected to |
 //!
@@ -82,7 +82,8 @@ pub(super) struct UrlTls {
 
 /// Takes the settings tokio-postgres does not know out of `url`: returns
 /// the URL with `sslmode=verify-ca` and `verify-full` written as
-/// `sslmode=require` and `sslrootcert` removed, and those settings.
+/// `sslmode=require` and `sslrootcert`, `sslcert`, `sslkey` and `sslsni`
+/// removed, and those settings.
 ///
 /// Connection strings in the `key=value` form pass through unchanged; they
 /// cannot use these settings (an error says so).
@@ -235,8 +236,11 @@ impl Tls {
         }
         let verify = match (url.verify, &url.roots) {
             (Some(verify), _) => verify,
-            // libpq: a root certificate file makes `require` act as `verify-ca`.
+            // libpq: a root certificate file makes `require` act as
+            // `verify-ca`; the platform's authorities are only ever used
+            // with `verify-full`.
             (None, Some(RootCertificates::File(_))) => Verify::Authority,
+            (None, Some(RootCertificates::System)) => Verify::Full,
             (None, _) => Verify::Nothing,
         };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -557,6 +561,14 @@ mod tests {
         // for TLS are refused instead of ignored.
         let error = Tls::new(SslMode::Prefer, &missing, b"").unwrap_err();
         assert!(error.contains("need TLS"), "{error}");
+        let system = UrlTls {
+            roots: Some(RootCertificates::System),
+            ..none.clone()
+        };
+        assert!(matches!(
+            Tls::new(SslMode::Require, &system, b"").unwrap(),
+            Tls::On(_)
+        ));
         let half = UrlTls {
             client_certificate: Some("client.pem".into()),
             ..none.clone()
