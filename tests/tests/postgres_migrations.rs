@@ -11,7 +11,7 @@ mod postgres_support;
 
 use dcb_core::EventStore;
 use dcb_core::postgres::{ConnectError, PostgresOptions, PostgresStore, migration_script};
-use postgres_support::{random_schema, raw_client, runtime, temp_schema, url};
+use postgres_support::{drop_schema, random_schema, raw_client, runtime, temp_schema, url};
 
 async fn connect(schema: &str, migrate: bool) -> Result<PostgresStore, ConnectError> {
     PostgresStore::connect_with(
@@ -127,17 +127,7 @@ struct DropSchema(String);
 
 impl Drop for DropSchema {
     fn drop(&mut self) {
-        let schema = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            runtime(1).block_on(async {
-                if let Some(client) = raw_client().await {
-                    let _ = client
-                        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                        .await;
-                }
-            });
-        })
-        .join();
+        drop_schema(self.0.clone());
     }
 }
 

@@ -374,10 +374,10 @@ impl PostgresStore {
             .map_err(|e| {
                 ConnectError::Connect(BackendError::with_source("cannot build the pool", e))
             })?;
-        let mut client = pool.get().await.map_err(|e| {
-            let message = tls::explain(&e).unwrap_or_else(|| "no connection".to_owned());
-            ConnectError::Connect(BackendError::with_source(message, e))
-        })?;
+        let mut client = pool
+            .get()
+            .await
+            .map_err(|e| ConnectError::Connect(no_connection(e)))?;
         if options.migrate {
             migrate::migrate(&mut client, &options.schema).await?;
         } else {
@@ -614,9 +614,14 @@ impl Inner {
     }
 }
 
-/// The error of a pool that gives no connection.
+/// The error of a pool that gives no connection: when a TLS handshake
+/// failed, it says why and which setting fixes it, on connect as on any
+/// later connection.
 fn no_connection(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> BackendError {
-    BackendError::with_source("no connection to PostgreSQL from the pool", e)
+    let e = e.into();
+    let message =
+        tls::explain(&*e).unwrap_or_else(|| "no connection to PostgreSQL from the pool".to_owned());
+    BackendError::with_source(message, e)
 }
 
 /// Closes a connection instead of returning it to the pool: after an error

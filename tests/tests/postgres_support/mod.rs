@@ -57,26 +57,30 @@ pub struct TempSchema {
 
 impl Drop for TempSchema {
     fn drop(&mut self) {
-        let schema = self.store.schema().to_owned();
-        // Drop the schema from a thread of its own: `Drop` cannot await.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async {
-                if let Ok((client, connection)) =
-                    tokio_postgres::connect(&url(), tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(connection);
-                    let _ = client
-                        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                        .await;
-                }
-            });
-        })
-        .join();
+        drop_schema(self.store.schema().to_owned());
     }
+}
+
+/// Drops `schema`, if it exists, from a thread of its own (for `Drop`,
+/// which cannot await).
+pub fn drop_schema(schema: String) {
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            if let Ok((client, connection)) =
+                tokio_postgres::connect(&url(), tokio_postgres::NoTls).await
+            {
+                tokio::spawn(connection);
+                let _ = client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                    .await;
+            }
+        });
+    })
+    .join();
 }
 
 pub fn random_schema() -> String {
