@@ -121,123 +121,103 @@ async fn workloads(
     Ok(())
 }
 
+/// The index scans timed beside a decision's read, each with its name in
+/// the report and the seed of its first round; the first is the baseline.
+const SCANS: [(Scan, &str, u64); 4] = [
+    (Scan::OneTag, "index_scan", 20),
+    (Scan::DecisionPositions, "read_positions", 40),
+    (Scan::DecisionEvents, "read_by_hand", 50),
+    (Scan::CoveringEvents, "read_covering", 60),
+];
+
 /// Decision reads on a store of `durations.stored` events against one
 /// prepared index-only-scan round trip, alternating in rounds.
 async fn reads(store: &Arc<PostgresStore>, durations: &Durations) -> Result<(), String> {
-    let schema = store.schema().to_owned();
-    let store = Arc::clone(store);
-    {
-        let stored = durations.stored;
-        let start = Instant::now();
-        fill(store.as_ref(), stored, |n| {
-            eprintln!("    (filled {n} events)");
-        })
-        .await;
-        sql(
-            store.as_ref(),
-            &format!("VACUUM ANALYZE \"{schema}\".events"),
-        )
-        .await?;
-        sql(
-            store.as_ref(),
-            &format!("VACUUM ANALYZE \"{schema}\".event_tags"),
-        )
-        .await?;
-        eprintln!(
-            "(filled {stored} events in {:.1} s, then VACUUM ANALYZE)",
-            start.elapsed().as_secs_f64()
-        );
-        let start = Instant::now();
-        covering_copy(store.as_ref()).await?;
-        eprintln!(
-            "(copied the events into a covering tag index in {:.1} s)",
-            start.elapsed().as_secs_f64()
-        );
-        // Warm every path, then alternate them in rounds so that all meet
-        // the same server.
-        for (scan, seed) in [
-            (Scan::OneTag, 99),
-            (Scan::DecisionPositions, 97),
-            (Scan::DecisionEvents, 96),
-            (Scan::CoveringEvents, 95),
-        ] {
-            let _ = index_scans(&store, scan, 200, stored, seed).await?;
-        }
-        let _ = decision_reads(store.as_ref(), 200, stored, 98).await;
-        let mut scans = Timed::default();
-        let mut floors = Timed::default();
-        let mut by_hand = Timed::default();
-        let mut covering = Timed::default();
-        let mut reads = Timed::default();
-        let mut events = 0.0;
-        let per_round = (durations.reads / 4).max(1);
-        for round in 0..4 {
-            scans.add(index_scans(&store, Scan::OneTag, per_round, stored, 20 + round).await?);
-            floors.add(
-                index_scans(
-                    &store,
-                    Scan::DecisionPositions,
-                    per_round,
-                    stored,
-                    40 + round,
-                )
-                .await?,
-            );
-            by_hand.add(
-                index_scans(&store, Scan::DecisionEvents, per_round, stored, 50 + round).await?,
-            );
-            covering.add(
-                index_scans(&store, Scan::CoveringEvents, per_round, stored, 60 + round).await?,
-            );
-            let (lat, total, mean) =
-                decision_reads(store.as_ref(), per_round, stored, 30 + round).await;
-            reads.add((lat, total));
-            events += mean / 4.0;
-        }
-        let n = per_round * 4;
-        let scan = rate(n, scans.total);
-        let floor = rate(n, floors.total);
-        let hand = rate(n, by_hand.total);
-        let floor_of_layouts = rate(n, covering.total);
-        let read = rate(n, reads.total);
-        measurement("index_scan", 1, stored, scan, &mut scans.latencies, None).print();
-        for (name, ops, timed) in [
-            ("read_positions", floor, &mut floors),
-            ("read_by_hand", hand, &mut by_hand),
-            ("read_covering", floor_of_layouts, &mut covering),
-            ("read", read, &mut reads),
-        ] {
-            measurement(
-                name,
-                1,
-                stored,
-                ops,
-                &mut timed.latencies,
-                Some(("index_scan", scan)),
-            )
-            .print();
-        }
-        eprintln!(
-            "    (a decision read returns {events:.1} events on average; mean latency {:.1} µs \
-             against {:.1} µs for one prepared index-only-scan round trip: {:.2}x, target ≤ 1.2x;\n     \
-             its positions and the head alone, index-only, without the events or the read \
-             barrier: {:.1} µs, {:.2}x;\n     \
-             the same events by one hand-written statement, without the head or the read \
-             barrier: {:.1} µs, {:.2}x, so the store's read costs {:.2}x that;\n     \
-             the same events from a tag index that carries them, index-only, without the \
-             head or the read barrier: {:.1} µs, {:.2}x)",
-            1e6 / read,
-            1e6 / scan,
-            scan / read,
-            1e6 / floor,
-            scan / floor,
-            1e6 / hand,
-            scan / hand,
-            hand / read,
-            1e6 / floor_of_layouts,
-            scan / floor_of_layouts,
-        );
+    let stored = durations.stored;
+    prepare_reads(store.as_ref(), stored).await?;
+    // Warm every path, then alternate them in rounds so that all meet the
+    // same server.
+    for (scan, _, seed) in SCANS {
+        let _ = index_scans(store, scan, 200, stored, seed + 90).await?;
     }
+    let _ = decision_reads(store.as_ref(), 200, stored, 98).await;
+    let mut scans: [Timed; SCANS.len()] = Default::default();
+    let mut reads = Timed::default();
+    let mut events = 0.0;
+    let per_round = (durations.reads / 4).max(1);
+    for round in 0..4 {
+        for ((scan, _, seed), timed) in SCANS.into_iter().zip(&mut scans) {
+            timed.add(index_scans(store, scan, per_round, stored, seed + round).await?);
+        }
+        let (lat, total, mean) =
+            decision_reads(store.as_ref(), per_round, stored, 30 + round).await;
+        reads.add((lat, total));
+        events += mean / 4.0;
+    }
+    let n = per_round * 4;
+    let [scan, floor, hand, covering] = scans.each_ref().map(|timed| rate(n, timed.total));
+    let read = rate(n, reads.total);
+    let [baseline, others @ ..] = &mut scans;
+    measurement(SCANS[0].1, 1, stored, scan, &mut baseline.latencies, None).print();
+    for ((name, ops), timed) in SCANS[1..]
+        .iter()
+        .map(|&(_, name, _)| name)
+        .chain(["read"])
+        .zip([floor, hand, covering, read])
+        .zip(others.iter_mut().chain([&mut reads]))
+    {
+        measurement(
+            name,
+            1,
+            stored,
+            ops,
+            &mut timed.latencies,
+            Some((SCANS[0].1, scan)),
+        )
+        .print();
+    }
+    eprintln!(
+        "    (a decision read returns {events:.1} events on average; mean latency {:.1} µs \
+         against {:.1} µs for one prepared index-only-scan round trip: {:.2}x, target ≤ 1.2x;\n     \
+         its positions and the head alone, index-only, without the events or the read \
+         barrier: {:.1} µs, {:.2}x;\n     \
+         the same events by one hand-written statement, without the head or the read \
+         barrier: {:.1} µs, {:.2}x, so the store's read costs {:.2}x that;\n     \
+         the same events from a tag index that carries them, index-only, without the \
+         head or the read barrier: {:.1} µs, {:.2}x)",
+        1e6 / read,
+        1e6 / scan,
+        scan / read,
+        1e6 / floor,
+        scan / floor,
+        1e6 / hand,
+        scan / hand,
+        hand / read,
+        1e6 / covering,
+        scan / covering,
+    );
+    Ok(())
+}
+
+/// Fills the store with `stored` events, analyses it, and copies its
+/// events into [`covering_copy`].
+async fn prepare_reads(store: &PostgresStore, stored: u64) -> Result<(), String> {
+    let schema = store.schema();
+    let start = Instant::now();
+    fill(store, stored, |n| eprintln!("    (filled {n} events)")).await;
+    for table in ["events", "event_tags"] {
+        sql(store, &format!("VACUUM ANALYZE \"{schema}\".{table}")).await?;
+    }
+    eprintln!(
+        "(filled {stored} events in {:.1} s, then VACUUM ANALYZE)",
+        start.elapsed().as_secs_f64()
+    );
+    let start = Instant::now();
+    covering_copy(store).await?;
+    eprintln!(
+        "(copied the events into a covering tag index in {:.1} s)",
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
