@@ -41,6 +41,11 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "limited_reads_by_position",
         include_str!("migrations/0007_limited_reads_by_position.sql"),
     ),
+    (
+        8,
+        "read_barrier_before_planning",
+        include_str!("migrations/0008_read_barrier_before_planning.sql"),
+    ),
 ];
 
 /// The newest migration this crate knows: the version its calls need.

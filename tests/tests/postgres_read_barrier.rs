@@ -1,0 +1,169 @@
+//! A read with a limit (a subscription's batch) holds the read barrier only
+//! while it reads its head: every append of the schema waits for a read
+//! that holds it. The events are read after the barrier is released, with
+//! a new snapshot, and only up to the head: an event committed in between
+//! is neither returned nor allowed to push the head's events out of a
+//! batch.
+//!
+//! The tests stop a read between its head and its events: another session
+//! holds an ACCESS EXCLUSIVE lock on `event_tags`, which the read's events
+//! query, and not its head, needs. When the server is unreachable (and not
+//! required) the tests warn loudly and return.
+
+mod postgres_support;
+
+use std::time::{Duration, Instant};
+
+use dcb_core::postgres::PostgresStore;
+use dcb_core::{Event, EventStore, EventType, Position, Query, QueryItem, ReadOptions, Tag};
+use postgres_support::{raw_client, runtime, temp_schema};
+
+const NOTED: EventType = EventType::from_static("Noted");
+
+fn course() -> Tag {
+    Tag::new("course:1").expect("a valid tag")
+}
+
+/// A course's events, or any `Noted` event: the first item needs the tag
+/// index, the second only the events.
+fn course_or_noted() -> Query {
+    Query::from(QueryItem::new().tags([course()])).or(QueryItem::new().types([NOTED]))
+}
+
+/// Position 1: a course's event; position 2: a `Noted` event without tags.
+async fn two_events(store: &PostgresStore) {
+    store
+        .append(
+            vec![
+                Event::new(EventType::from_static("CourseRegistered"), "{}").with_tags([course()]),
+            ],
+            None,
+        )
+        .await
+        .expect("append the course's event");
+    store
+        .append(vec![Event::new(NOTED, "{}")], None)
+        .await
+        .expect("append a note");
+}
+
+/// Locks the store's `event_tags` against every reader in a transaction of
+/// `client`'s, until it commits.
+async fn lock_tag_index<'a>(
+    client: &'a mut tokio_postgres::Client,
+    schema: &str,
+) -> tokio_postgres::Transaction<'a> {
+    let transaction = client.transaction().await.expect("BEGIN");
+    transaction
+        .batch_execute(&format!(
+            "LOCK TABLE \"{schema}\".event_tags IN ACCESS EXCLUSIVE MODE"
+        ))
+        .await
+        .expect("lock event_tags");
+    transaction
+}
+
+/// The backend that waits for the lock on `event_tags`, once one does.
+async fn waiting_reader(client: &tokio_postgres::Client, schema: &str) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let row = client
+            .query_opt(
+                "SELECT pid FROM pg_locks \
+                 WHERE relation = to_regclass(quote_ident($1) || '.event_tags') AND NOT granted",
+                &[&schema],
+            )
+            .await
+            .expect("pg_locks");
+        if let Some(row) = row {
+            return row.get(0);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no read came to wait for event_tags within a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[test]
+fn a_read_releases_the_barrier_before_its_events_query_is_planned() {
+    runtime(2).block_on(async {
+        let (Some(temp), Some(mut locker), Some(observer)) =
+            (temp_schema(2).await, raw_client().await, raw_client().await)
+        else {
+            return;
+        };
+        let store = temp.store.clone();
+        let schema = store.schema().to_owned();
+        two_events(&store).await;
+
+        let lock = lock_tag_index(&mut locker, &schema).await;
+        let read = tokio::spawn(async move {
+            store
+                .read_to_end(&course_or_noted(), ReadOptions::new().limit(10))
+                .await
+        });
+        let reader = waiting_reader(&observer, &schema).await;
+        let advisory: i64 = observer
+            .query_one(
+                "SELECT count(*) FROM pg_locks \
+                 WHERE pid = $1 AND locktype = 'advisory' AND granted",
+                &[&reader],
+            )
+            .await
+            .expect("pg_locks")
+            .get(0);
+        assert_eq!(
+            advisory, 0,
+            "the read holds the read barrier while its events query waits to be planned"
+        );
+        lock.commit().await.expect("COMMIT");
+
+        let result = read.await.expect("the read's task").expect("the read");
+        let positions: Vec<u64> = result.events.iter().map(|e| e.position.get()).collect();
+        assert_eq!(positions, [1, 2]);
+        assert_eq!(result.head, Position::new(2));
+    });
+}
+
+#[test]
+fn a_backward_read_with_a_limit_stops_at_its_head() {
+    runtime(2).block_on(async {
+        let (Some(temp), Some(mut locker), Some(writer)) =
+            (temp_schema(2).await, raw_client().await, raw_client().await)
+        else {
+            return;
+        };
+        let store = temp.store.clone();
+        let schema = store.schema().to_owned();
+        two_events(&store).await;
+
+        let lock = lock_tag_index(&mut locker, &schema).await;
+        let read = tokio::spawn(async move {
+            store
+                .read_to_end(&course_or_noted(), ReadOptions::new().backwards().limit(1))
+                .await
+        });
+        waiting_reader(&writer, &schema).await;
+        // A note committed after the read's head, by a session that does
+        // not touch `event_tags` (nor the barrier).
+        writer
+            .batch_execute(&format!(
+                "INSERT INTO \"{schema}\".events (position, event_type, data, tags) \
+                 VALUES (nextval('\"{schema}\".dcb_positions'), 'Noted', '\\x7b7d', '{{}}')"
+            ))
+            .await
+            .expect("insert a note past the head");
+        lock.commit().await.expect("COMMIT");
+
+        let result = read.await.expect("the read's task").expect("the read");
+        let positions: Vec<u64> = result.events.iter().map(|e| e.position.get()).collect();
+        assert_eq!(
+            (positions, result.head),
+            (vec![2], Position::new(2)),
+            "a backward batch of one, read while position 3 was being written, \
+             is the last event up to its head"
+        );
+    });
+}
