@@ -27,6 +27,24 @@ pub(super) struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub(super) enum Command {
+    /// The commands that read a store.
+    #[command(flatten)]
+    Store(StoreCommand),
+    /// Prints the SQL that creates a PostgreSQL store in the schema of
+    /// --schema, or brings it up from migration --after, for operators who
+    /// apply migrations with tools of their own (stores then connect with
+    /// migrations off). Reads no store.
+    Migrations {
+        /// The migration the schema is at; 0 for a schema without a store.
+        #[arg(long, value_name = "VERSION", default_value_t = 0,
+              value_parser = clap::value_parser!(i32).range(0..))]
+        after: i32,
+    },
+}
+
+/// The commands that read a store.
+#[derive(Subcommand, Debug)]
+pub(super) enum StoreCommand {
     /// Prints the position of the last event, or `none` for an empty store.
     Head,
     /// Prints the matching events, one JSON object per line.
@@ -56,16 +74,6 @@ pub(super) enum Command {
         /// Start at the first event: print every stored event first.
         #[arg(long, conflicts_with = "after")]
         from_start: bool,
-    },
-    /// Prints the SQL that creates a PostgreSQL store in the schema of
-    /// --schema, or brings it up from migration --after, for operators who
-    /// apply migrations with tools of their own (stores then connect with
-    /// migrations off). Reads no store.
-    Migrations {
-        /// The migration the schema is at; 0 for a schema without a store.
-        #[arg(long, value_name = "VERSION", default_value_t = 0,
-              value_parser = clap::value_parser!(i32).range(0..))]
-        after: i32,
     },
 }
 
@@ -134,7 +142,7 @@ mod tests {
             "dcb", "read", "--type", "A", "--type", "B", "--tag", "x:1", "--tag", "y:2",
         ])
         .unwrap();
-        let Command::Read { filter, .. } = cli.command else {
+        let Command::Store(StoreCommand::Read { filter, .. }) = cli.command else {
             panic!("a read");
         };
         let query = filter.query();

@@ -112,7 +112,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use futures_util::StreamExt;
 
-use self::cli::{Cli, Command};
+use self::cli::{Cli, Command, StoreCommand};
 use self::open::Store;
 use crate::error::ReadError;
 use crate::{EventStore, ReadOptions};
@@ -196,14 +196,17 @@ impl From<io::Error> for Failure {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    if let Command::Migrations { after } = cli.command {
-        let script = crate::postgres::migration_script(&cli.schema, after)
-            .map_err(|e| Failure::Usage(e.to_string()))?;
-        let mut out = io::stdout().lock();
-        out.write_all(script.as_bytes())?;
-        out.flush()?;
-        return Ok(());
-    }
+    let command = match cli.command {
+        Command::Store(command) => command,
+        Command::Migrations { after } => {
+            let script = crate::postgres::migration_script(&cli.schema, after)
+                .map_err(|e| Failure::Usage(e.to_string()))?;
+            let mut out = io::stdout().lock();
+            out.write_all(script.as_bytes())?;
+            out.flush()?;
+            return Ok(());
+        }
+    };
     let Some(store) = cli.store else {
         return Err(Failure::Usage(
             "no store given: pass --store DIR|URL or set DCB_STORE".to_owned(),
@@ -220,21 +223,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
             open::embedded(&store)?
         };
         match store {
-            Store::Embedded(store) => execute(store, cli.command).await,
-            Store::Postgres(store) => execute(store, cli.command).await,
+            Store::Embedded(store) => execute(store, command).await,
+            Store::Postgres(store) => execute(store, command).await,
         }
     })
 }
 
-async fn execute<S: EventStore + Clone>(store: S, command: Command) -> Result<(), Failure> {
+async fn execute<S: EventStore + Clone>(store: S, command: StoreCommand) -> Result<(), Failure> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match command {
-        Command::Head => match store.head().await? {
+        StoreCommand::Head => match store.head().await? {
             Some(head) => writeln!(out, "{head}")?,
             None => writeln!(out, "none")?,
         },
-        Command::Read {
+        StoreCommand::Read {
             filter,
             after,
             limit,
@@ -252,9 +255,7 @@ async fn execute<S: EventStore + Clone>(store: S, command: Command) -> Result<()
                 output::write_event(&mut out, &event?)?;
             }
         }
-        // Printed by `run`, which opens no store for it.
-        Command::Migrations { .. } => {}
-        Command::Tail {
+        StoreCommand::Tail {
             filter,
             after,
             from_start,
