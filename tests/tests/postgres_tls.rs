@@ -2,11 +2,12 @@
 //! connection of the store (the pool's and the notification connection),
 //! `verify-full` and `verify-ca` check the server's certificate against
 //! `sslrootcert` or the authorities given in the options, `sslcert` and
-//! `sslkey` present a client certificate to a server that asks for one, and
-//! a certificate that fails a check refuses the connection with an error
-//! that says what to do. The client certificate is tested against a TLS
-//! front of the test's own (with the certificates in `tls/`), since the
-//! server's own configuration is not the test's to change.
+//! `sslkey` present a client certificate to a server that asks for one,
+//! `sslcrl` refuses a revoked certificate, and a certificate that fails a
+//! check refuses the connection with an error that says what to do. The
+//! client certificate and the revocation list are tested against TLS fronts
+//! of the test's own (with the certificates in `tls/`), since the server's
+//! own configuration is not the test's to change.
 //!
 //! The server must have TLS on (Debian's clusters do, with a self-signed
 //! certificate for `localhost`); the tests read its certificate from the
@@ -309,39 +310,53 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A TLS front for the test server that, like a server configured with
-/// `clientcert=verify-full`, takes only clients with a certificate of the
-/// test authority: it answers PostgreSQL's `SSLRequest`, completes the
-/// handshake, and passes the bytes on to the server in the clear. Returns
-/// its port and how many client certificates it has accepted.
-async fn client_certificate_front(server: &Server) -> (u16, Arc<AtomicUsize>) {
+/// What a TLS front presents, and whom it takes.
+struct Front {
+    /// The fixture of its certificate (and the key's, `.key` for `.pem`).
+    certificate: &'static str,
+    /// Like a server configured with `clientcert=verify-full`, it takes
+    /// only clients with a certificate of the test authority.
+    client_certificates: bool,
+}
+
+/// A TLS front for the test server: it answers PostgreSQL's `SSLRequest`,
+/// completes the handshake as `front` says, and passes the bytes on to the
+/// server in the clear. Returns its port and how many client certificates
+/// it has accepted.
+async fn tls_front(server: &Server, front: Front) -> (u16, Arc<AtomicUsize>) {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut authority = rustls::RootCertStore::empty();
-    for certificate in CertificateDer::pem_file_iter(fixture("ca.pem")).expect("ca.pem") {
-        authority
-            .add(certificate.expect("a certificate"))
-            .expect("the authority");
-    }
-    let clients = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(authority),
-        Arc::clone(&provider),
-    )
-    .build()
-    .expect("a client verifier");
-    let chain = CertificateDer::pem_file_iter(fixture("server.pem"))
-        .expect("server.pem")
-        .collect::<Result<Vec<_>, _>>()
-        .expect("the server's chain");
-    let key = PrivateKeyDer::from_pem_file(fixture("server.key")).expect("server.key");
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_client_cert_verifier(clients)
+        .expect("protocol versions");
+    let builder = if front.client_certificates {
+        let mut authority = rustls::RootCertStore::empty();
+        for certificate in CertificateDer::pem_file_iter(fixture("ca.pem")).expect("ca.pem") {
+            authority
+                .add(certificate.expect("a certificate"))
+                .expect("the authority");
+        }
+        let clients = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(authority),
+            provider,
+        )
+        .build()
+        .expect("a client verifier");
+        builder.with_client_cert_verifier(clients)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let chain = CertificateDer::pem_file_iter(fixture(front.certificate))
+        .expect("the front's certificate")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("the front's chain");
+    let key = PrivateKeyDer::from_pem_file(fixture(&front.certificate.replace(".pem", ".key")))
+        .expect("the front's key");
+    let config = builder
         .with_single_cert(chain, key)
-        .expect("the server's identity");
+        .expect("the front's identity");
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -389,13 +404,15 @@ fn a_client_certificate_is_presented_when_the_server_asks_for_one() {
         };
         let config: tokio_postgres::Config = url().parse().expect("the test URL parses");
         let server = Server::of(&config);
-        let (port, accepted) = client_certificate_front(&server).await;
-        let front = Server {
-            host: "localhost".to_owned(),
-            port,
-            user: server.user.clone(),
-            database: server.database.clone(),
-        };
+        let (port, accepted) = tls_front(
+            &server,
+            Front {
+                certificate: "server.pem",
+                client_certificates: true,
+            },
+        )
+        .await;
+        let front = front_of(&server, port);
         let verified = format!(
             "sslmode=verify-full&sslrootcert={}",
             percent_encoded(&fixture("ca.pem"))
@@ -431,5 +448,88 @@ fn a_client_certificate_is_presented_when_the_server_asks_for_one() {
             Some(position)
         );
         assert!(accepted.load(Ordering::SeqCst) >= 1);
+    });
+}
+
+/// The front on `port` of the test server, as a `Server` to write URLs for.
+fn front_of(server: &Server, port: u16) -> Server {
+    Server {
+        host: "localhost".to_owned(),
+        port,
+        user: server.user.clone(),
+        database: server.database.clone(),
+    }
+}
+
+#[test]
+fn a_revoked_certificate_is_refused_under_sslcrl() {
+    runtime(2).block_on(async {
+        let Some(schema) = temp_schema(1).await else {
+            return;
+        };
+        let config: tokio_postgres::Config = url().parse().expect("the test URL parses");
+        let server = Server::of(&config);
+        let crl = format!("sslcrl={}", percent_encoded(&fixture("crl.pem")));
+
+        // A certificate of the revoking authority, on its list.
+        let (port, _) = tls_front(
+            &server,
+            Front {
+                certificate: "revoked.pem",
+                client_certificates: false,
+            },
+        )
+        .await;
+        let revoked = front_of(&server, port);
+        let verified = format!(
+            "sslmode=verify-full&sslrootcert={}",
+            percent_encoded(&fixture("crl-ca.pem"))
+        );
+        let store = connect(revoked.url("localhost", &verified), schema.store.schema())
+            .await
+            .expect("without the list, the certificate is trusted");
+        store.head().await.expect("head through the front");
+        for mode in ["verify-full", "verify-ca"] {
+            let with_list = format!("{}&{crl}", verified.replace("verify-full", mode));
+            let err = connect(revoked.url("localhost", &with_list), schema.store.schema())
+                .await
+                .expect_err("a revoked certificate, no connection");
+            let message = err.to_string();
+            assert!(
+                message.contains("revoked by a list in sslcrl"),
+                "the error says why ({mode}): {message}"
+            );
+        }
+
+        // A certificate of another authority: the list says nothing of it,
+        // and a certificate whose status is unknown is refused, as libpq
+        // refuses it.
+        let (port, _) = tls_front(
+            &server,
+            Front {
+                certificate: "server.pem",
+                client_certificates: false,
+            },
+        )
+        .await;
+        let other = front_of(&server, port);
+        let trusted = format!(
+            "sslmode=verify-full&sslrootcert={}",
+            percent_encoded(&fixture("ca.pem"))
+        );
+        connect(other.url("localhost", &trusted), schema.store.schema())
+            .await
+            .expect("without the list, the other authority's certificate is trusted");
+        let err = connect(
+            other.url("localhost", &format!("{trusted}&{crl}")),
+            schema.store.schema(),
+        )
+        .await
+        .expect_err("no list of its authority, no connection");
+        let message = err.to_string();
+        assert!(
+            message.contains("no revocation list of an authority"),
+            "the error says why: {message}"
+        );
     });
 }

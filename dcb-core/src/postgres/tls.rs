@@ -12,13 +12,19 @@
 //! platform's (`sslrootcert=system`, or no `sslrootcert`), and in either case
 //! those given to [`PostgresOptions::tls_root_certificates`](super::PostgresOptions::tls_root_certificates).
 //!
+//! `sslcrl` names a PEM file of certificate revocation lists, and
+//! `sslcrldir` a directory of such files: with either, as with libpq, the
+//! server's certificate and every authority between it and the trusted one
+//! must be covered by a list of its issuer and not revoked.
+//!
 //! `sslcert` and `sslkey` name the PEM files of a client certificate (its
 //! chain) and its unencrypted private key, for servers that authenticate
 //! clients by certificate. `sslsni=0` leaves the host name out of the
 //! handshake (it is sent by default, as libpq does). Other libpq TLS
-//! settings (`sslpassword`, `sslcrl`, …) are refused by name, and so are
-//! `sslrootcert`, `sslcert` and `sslkey` under `disable` or `prefer`, where
-//! they would be ignored.
+//! settings (`sslpassword`, `ssl_min_protocol_version`, …) are refused by
+//! name, and so are the file settings under `disable` or `prefer`, where
+//! they would be ignored, and the revocation lists where no certificate is
+//! verified.
 //!
 //! Unlike libpq, `prefer` does not try TLS: the store either encrypts as
 //! told or not at all, and never depends on what the server offers.
@@ -34,7 +40,9 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime,
+};
 use rustls::{
     AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore,
     SignatureScheme,
@@ -78,12 +86,27 @@ pub(super) struct UrlTls {
     client_certificate: Option<PathBuf>,
     /// Its private key (`sslkey`).
     client_key: Option<PathBuf>,
+    /// A PEM file of certificate revocation lists (`sslcrl`).
+    crl_file: Option<PathBuf>,
+    /// A directory of such files (`sslcrldir`).
+    crl_dir: Option<PathBuf>,
+}
+
+impl UrlTls {
+    /// Whether the URL names a file or directory that only TLS uses.
+    fn names_files(&self) -> bool {
+        self.roots.is_some()
+            || self.client_certificate.is_some()
+            || self.client_key.is_some()
+            || self.crl_file.is_some()
+            || self.crl_dir.is_some()
+    }
 }
 
 /// Takes the settings tokio-postgres does not know out of `url`: returns
 /// the URL with `sslmode=verify-ca` and `verify-full` written as
-/// `sslmode=require` and `sslrootcert`, `sslcert`, `sslkey` and `sslsni`
-/// removed, and those settings.
+/// `sslmode=require` and `sslrootcert`, `sslcert`, `sslkey`, `sslcrl`,
+/// `sslcrldir` and `sslsni` removed, and those settings.
 ///
 /// Connection strings in the `key=value` form pass through unchanged; they
 /// cannot use these settings (an error says so).
@@ -94,20 +117,12 @@ pub(super) fn split_url(url: &str) -> Result<(String, UrlTls), String> {
         sni: true,
         client_certificate: None,
         client_key: None,
+        crl_file: None,
+        crl_dir: None,
     };
     let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
     if !is_url {
-        let words = url.split_whitespace();
-        if words
-            .clone()
-            .any(|w| w.starts_with("sslrootcert") || w.starts_with("sslmode=verify"))
-        {
-            return Err(
-                "sslrootcert and sslmode=verify-ca/verify-full are read from URLs only; \
-                 write the connection string as postgres://user@host:port/database?sslmode=…"
-                    .to_owned(),
-            );
-        }
+        check_conninfo(url)?;
         return Ok((url.to_owned(), tls));
     }
     let Some((base, query)) = url.split_once('?') else {
@@ -146,14 +161,22 @@ pub(super) fn split_url(url: &str) -> Result<(String, UrlTls), String> {
                     RootCertificates::File(PathBuf::from(path))
                 });
             }
-            "sslcert" | "sslkey" => {
+            "sslcert" | "sslkey" | "sslcrl" | "sslcrldir" => {
                 let path = percent_decode(value)
                     .filter(|path| !path.is_empty())
-                    .ok_or_else(|| format!("{key}={value}: give the path of a PEM file"))?;
-                let slot = if key == "sslcert" {
-                    &mut tls.client_certificate
-                } else {
-                    &mut tls.client_key
+                    .ok_or_else(|| {
+                        let what = if key == "sslcrldir" {
+                            "a directory of PEM files"
+                        } else {
+                            "a PEM file"
+                        };
+                        format!("{key}={value}: give the path of {what}")
+                    })?;
+                let slot = match key {
+                    "sslcert" => &mut tls.client_certificate,
+                    "sslkey" => &mut tls.client_key,
+                    "sslcrl" => &mut tls.crl_file,
+                    _ => &mut tls.crl_dir,
                 };
                 *slot = Some(PathBuf::from(path));
             }
@@ -162,14 +185,10 @@ pub(super) fn split_url(url: &str) -> Result<(String, UrlTls), String> {
                 "0" => tls.sni = false,
                 _ => return Err(format!("sslsni={value}: use 1 or 0")),
             },
-            "sslpassword"
-            | "sslcrl"
-            | "sslcrldir"
-            | "ssl_min_protocol_version"
-            | "ssl_max_protocol_version" => {
+            "sslpassword" | "ssl_min_protocol_version" | "ssl_max_protocol_version" => {
                 return Err(format!(
                     "{key} is not supported: the store's TLS takes sslmode, sslrootcert, \
-                     sslcert, sslkey (unencrypted) and sslsni"
+                     sslcert, sslkey (unencrypted), sslcrl, sslcrldir and sslsni"
                 ));
             }
             _ => kept.push(param),
@@ -181,6 +200,25 @@ pub(super) fn split_url(url: &str) -> Result<(String, UrlTls), String> {
         format!("{base}?{}", kept.join("&"))
     };
     Ok((url, tls))
+}
+
+/// Refuses the settings of [`split_url`] in a `key=value` connection
+/// string, which tokio-postgres would otherwise parse or reject unexplained.
+fn check_conninfo(conninfo: &str) -> Result<(), String> {
+    let ours = |word: &str| {
+        word.starts_with("sslrootcert")
+            || word.starts_with("sslmode=verify")
+            || word.starts_with("sslcrl")
+    };
+    if conninfo.split_whitespace().any(ours) {
+        return Err(
+            "sslrootcert, sslcrl, sslcrldir and sslmode=verify-ca/verify-full are read from \
+             URLs only; write the connection string as \
+             postgres://user@host:port/database?sslmode=…"
+                .to_owned(),
+        );
+    }
+    Ok(())
 }
 
 /// Decodes `%XX` escapes; `None` for a malformed escape or invalid UTF-8.
@@ -224,11 +262,11 @@ impl Tls {
     /// other settings, trusting `extra_roots` (PEM) besides.
     pub(super) fn new(mode: SslMode, url: &UrlTls, extra_roots: &[u8]) -> Result<Tls, String> {
         if mode != SslMode::Require {
-            if url.roots.is_some() || url.client_certificate.is_some() || url.client_key.is_some() {
+            if url.names_files() {
                 return Err(
-                    "sslrootcert, sslcert and sslkey need TLS: add sslmode=require, \
-                            verify-ca or verify-full (under sslmode=prefer, the default, the \
-                            store connects in the clear)"
+                    "sslrootcert, sslcert, sslkey, sslcrl and sslcrldir need TLS: add \
+                     sslmode=require, verify-ca or verify-full (under sslmode=prefer, the \
+                     default, the store connects in the clear)"
                         .to_owned(),
                 );
             }
@@ -243,6 +281,13 @@ impl Tls {
             (None, Some(RootCertificates::System)) => Verify::Full,
             (None, _) => Verify::Nothing,
         };
+        if verify == Verify::Nothing && (url.crl_file.is_some() || url.crl_dir.is_some()) {
+            return Err(
+                "sslcrl and sslcrldir check the server's certificate, which sslmode=require \
+                 does not verify without sslrootcert: use sslmode=verify-full or verify-ca"
+                    .to_owned(),
+            );
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
@@ -253,6 +298,10 @@ impl Tls {
             let roots = root_store(url.roots.as_ref(), extra_roots)?;
             let webpki =
                 WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                    .with_crls(revocation_lists(url)?)
+                    // As OpenSSL under libpq: a list past its next update
+                    // date no longer vouches for anything.
+                    .enforce_revocation_expiration()
                     .build()
                     .map_err(|e| format!("TLS: {e}"))?;
             Some(webpki)
@@ -316,6 +365,53 @@ fn root_store(roots: Option<&RootCertificates>, extra: &[u8]) -> Result<RootCert
     Ok(store)
 }
 
+/// The certificate revocation lists of `sslcrl` and `sslcrldir` (every file
+/// in the directory), none if neither is given.
+fn revocation_lists(url: &UrlTls) -> Result<Vec<CertificateRevocationListDer<'static>>, String> {
+    let mut files = Vec::new();
+    if let Some(file) = &url.crl_file {
+        files.push(("sslcrl", file.clone()));
+    }
+    if let Some(dir) = &url.crl_dir {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| format!("sslcrldir {}: cannot read it: {e}", dir.display()))?;
+        let mut in_dir = Vec::new();
+        for entry in entries {
+            let path = entry
+                .map_err(|e| format!("sslcrldir {}: cannot read it: {e}", dir.display()))?
+                .path();
+            if path.is_file() {
+                in_dir.push(path);
+            }
+        }
+        if in_dir.is_empty() {
+            return Err(format!(
+                "sslcrldir {}: holds no file of revocation lists",
+                dir.display()
+            ));
+        }
+        in_dir.sort();
+        files.extend(in_dir.into_iter().map(|path| ("sslcrldir", path)));
+    }
+    let mut lists = Vec::new();
+    for (setting, path) in files {
+        let pem = std::fs::read(&path)
+            .map_err(|e| format!("{setting} {}: cannot read it: {e}", path.display()))?;
+        let before = lists.len();
+        for list in CertificateRevocationListDer::pem_slice_iter(&pem) {
+            lists
+                .push(list.map_err(|e| format!("{setting} {}: invalid PEM: {e}", path.display()))?);
+        }
+        if lists.len() == before {
+            return Err(format!(
+                "{setting} {}: holds no PEM certificate revocation list (X509 CRL)",
+                path.display()
+            ));
+        }
+    }
+    Ok(lists)
+}
+
 /// The client's certificate chain and private key, from the PEM files
 /// `sslcert` and `sslkey` name.
 fn client_identity(
@@ -374,6 +470,18 @@ pub(super) fn explain(error: &(dyn std::error::Error + 'static)) -> Option<Strin
                 ) => {
                     "the server's certificate was issued for another host name: connect by \
                      the name in the certificate, or use sslmode=verify-ca"
+                }
+                rustls::Error::InvalidCertificate(CertificateError::Revoked) => {
+                    "the server's certificate is revoked by a list in sslcrl or sslcrldir: \
+                     the server must present a certificate that is not"
+                }
+                rustls::Error::InvalidCertificate(CertificateError::UnknownRevocationStatus) => {
+                    "sslcrl and sslcrldir hold no revocation list of an authority that \
+                     signed the server's certificate: add that authority's list"
+                }
+                rustls::Error::InvalidCertificate(CertificateError::ExpiredRevocationList) => {
+                    "a revocation list in sslcrl or sslcrldir has expired: fetch the \
+                     authority's current list"
                 }
                 rustls::Error::InvalidCertificate(_) => {
                     "the server's certificate is not trusted: give the certificate of the \
@@ -514,6 +622,12 @@ mod tests {
         let (out, tls) = split("postgres://h/db?sslsni=0&sslmode=require");
         assert_eq!(out, "postgres://h/db?sslmode=require");
         assert!(!tls.sni);
+
+        let (out, tls) =
+            split("postgres://h/db?sslmode=verify-ca&sslcrl=%2Fetc%2Fcrl.pem&sslcrldir=crls");
+        assert_eq!(out, "postgres://h/db?sslmode=require");
+        assert_eq!(tls.crl_file, Some("/etc/crl.pem".into()));
+        assert_eq!(tls.crl_dir, Some("crls".into()));
     }
 
     #[test]
@@ -525,6 +639,73 @@ mod tests {
         assert!(refused("host=h sslmode=verify-full").contains("URLs only"));
         assert!(refused("postgres://h/db?sslpassword=x").contains("sslpassword is not supported"));
         assert!(refused("postgres://h/db?sslkey=").contains("path of a PEM file"));
+        assert!(refused("postgres://h/db?sslcrldir=").contains("directory of PEM files"));
+        assert!(refused("host=h sslcrl=crl.pem").contains("URLs only"));
+        assert!(
+            refused("postgres://h/db?ssl_min_protocol_version=TLSv1.3")
+                .contains("ssl_min_protocol_version is not supported")
+        );
+    }
+
+    #[test]
+    fn revocation_lists_need_a_verified_certificate_and_a_list() {
+        let fixture = |name: &str| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../tests/tests/tls")
+                .join(name)
+        };
+        let verified = UrlTls {
+            verify: Some(Verify::Full),
+            roots: Some(RootCertificates::File(fixture("crl-ca.pem"))),
+            sni: true,
+            client_certificate: None,
+            client_key: None,
+            crl_file: Some(fixture("crl.pem")),
+            crl_dir: None,
+        };
+        assert!(matches!(
+            Tls::new(SslMode::Require, &verified, b"").unwrap(),
+            Tls::On(_)
+        ));
+        let crls = tempfile::tempdir().unwrap();
+        let dir = UrlTls {
+            crl_file: None,
+            crl_dir: Some(crls.path().to_owned()),
+            ..verified.clone()
+        };
+        let error = Tls::new(SslMode::Require, &dir, b"").unwrap_err();
+        assert!(error.contains("holds no file"), "{error}");
+        std::fs::copy(fixture("crl.pem"), crls.path().join("1c71528a.r0")).unwrap();
+        assert!(matches!(
+            Tls::new(SslMode::Require, &dir, b"").unwrap(),
+            Tls::On(_)
+        ));
+        // A file without a list is refused by name.
+        std::fs::write(crls.path().join("notes.txt"), "not a list").unwrap();
+        let error = Tls::new(SslMode::Require, &dir, b"").unwrap_err();
+        assert!(
+            error.contains("notes.txt")
+                && error.contains("holds no PEM certificate revocation list"),
+            "{error}"
+        );
+        let not_a_list = UrlTls {
+            crl_file: Some(fixture("crl-ca.pem")),
+            ..verified.clone()
+        };
+        let error = Tls::new(SslMode::Require, &not_a_list, b"").unwrap_err();
+        assert!(
+            error.contains("sslcrl") && error.contains("crl-ca.pem"),
+            "{error}"
+        );
+        let unverified = UrlTls {
+            verify: None,
+            roots: None,
+            ..verified.clone()
+        };
+        let error = Tls::new(SslMode::Require, &unverified, b"").unwrap_err();
+        assert!(error.contains("verify-full or verify-ca"), "{error}");
+        let error = Tls::new(SslMode::Prefer, &unverified, b"").unwrap_err();
+        assert!(error.contains("need TLS"), "{error}");
     }
 
     #[test]
@@ -535,6 +716,8 @@ mod tests {
             sni: true,
             client_certificate: None,
             client_key: None,
+            crl_file: None,
+            crl_dir: None,
         };
         assert!(matches!(
             Tls::new(SslMode::Prefer, &none, b"").unwrap(),
@@ -554,6 +737,8 @@ mod tests {
             sni: true,
             client_certificate: None,
             client_key: None,
+            crl_file: None,
+            crl_dir: None,
         };
         let error = Tls::new(SslMode::Require, &missing, b"").unwrap_err();
         assert!(error.contains("cannot read"), "{error}");
@@ -583,6 +768,8 @@ mod tests {
                 sni: true,
                 client_certificate: None,
                 client_key: None,
+                crl_file: None,
+                crl_dir: None,
             },
             b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
         )
