@@ -32,10 +32,8 @@ use tokio::sync::oneshot;
 use tokio_postgres::types::ToSql;
 
 use super::locks::Boundary;
-use super::{
-    AppendParams, Inner, QueryShape, append_failed, append_outcome, count, discard, no_connection,
-    position_from, position_param,
-};
+use super::params::{AppendParams, QueryShape, count, position_from, position_param};
+use super::{Inner, append_failed, append_outcome, discard, no_connection};
 use crate::error::{AppendError, BackendError};
 use crate::{AppendCondition, Event, Position};
 

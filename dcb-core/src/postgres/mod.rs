@@ -25,14 +25,14 @@
 //!   appends on disjoint boundaries run in parallel.
 //! - No out-of-order commit is ever skipped: a read waits for the appends in
 //!   flight and holds new ones back until it has taken its snapshot. Reads
-//!   therefore wait for in-flight appends, and appends wait for a read's
-//!   snapshot (for reads with a limit, or with an item without tags, also
-//!   for the planning of its query), never for its rows.
+//!   therefore wait for in-flight appends, and appends wait while a read
+//!   takes the snapshot of its head, never for its query or its rows.
 //!
 //! `docs/design.md` ("The PostgreSQL store") gives the argument in full.
 //!
 //! TLS is set in the URL as for libpq (`sslmode=require`, `verify-ca`,
-//! `verify-full`, `sslrootcert=PATH`, `sslcert=PATH`, `sslkey=PATH`); see
+//! `verify-full`, `sslrootcert=PATH`, `sslcert=PATH`, `sslkey=PATH`,
+//! `sslcrl=PATH`, `sslcrldir=PATH`); see
 //! [`PostgresOptions::tls_root_certificates`].
 //!
 //! ```no_run
@@ -49,9 +49,12 @@
 //! ```
 
 mod batch;
+mod error;
 mod locks;
 mod migrate;
 mod notify;
+mod options;
+mod params;
 mod read_model;
 mod stream;
 mod tls;
@@ -67,143 +70,17 @@ use tokio_postgres::types::{ToSql, Type};
 #[doc(hidden)]
 pub use self::batch::BatchCounts;
 use self::batch::Batcher;
+pub use self::error::ConnectError;
 use self::locks::LockKeys;
 use self::notify::Notifier;
+pub use self::options::PostgresOptions;
+use self::params::{AppendParams, FirstTags, QueryShape, position_from, position_param};
 pub use self::read_model::{MAX_READ_MODEL_NAME, PostgresStorage};
 pub use self::stream::PostgresEvents;
 use self::tls::Tls;
 use crate::error::{AppendError, BackendError, ReadError};
 use crate::read::ReadOptions;
 use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
-
-/// How to connect a [`PostgresStore`].
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct PostgresOptions {
-    /// The connection URL, such as `postgres://user@host:5432/database`.
-    pub url: String,
-    /// The schema holding the store's tables; it must match
-    /// `^[a-z_][a-z0-9_]{0,62}$`. Defaults to `dcb`.
-    pub schema: String,
-    /// Whether to create the schema and apply missing migrations on
-    /// connect (default). Operators who manage the schema themselves turn it
-    /// off and apply the SQL of [`migration_script`] with their own tools.
-    pub migrate: bool,
-    /// The most connections the pool opens. Defaults to 16.
-    pub pool_size: usize,
-    /// The most transactions of batched appends in flight at once; see
-    /// [`PostgresOptions::append_batches`]. Defaults to 2.
-    pub append_batches: usize,
-    /// The input limits appends are checked against.
-    pub limits: Limits,
-    /// How often a waiting subscription asks for the head when no
-    /// notification woke it: the fallback for lost notifications and for
-    /// the time the notification connection is down. Defaults to 500 ms.
-    pub poll_interval: Duration,
-    /// Certificate authorities (PEM) trusted besides those of `sslrootcert`
-    /// or the platform, when the URL's `sslmode` verifies the server's
-    /// certificate; see [`PostgresOptions::tls_root_certificates`].
-    pub tls_root_certificates: Vec<u8>,
-}
-
-impl PostgresOptions {
-    /// The defaults for the server at `url`, a libpq-style URL such as
-    /// `postgres://user@host:5432/db`. The store's sessions run with
-    /// `jit = off` in addition to any `options` the URL sets.
-    pub fn new(url: impl Into<String>) -> PostgresOptions {
-        PostgresOptions {
-            url: url.into(),
-            schema: "dcb".to_owned(),
-            migrate: true,
-            pool_size: 16,
-            append_batches: 2,
-            limits: Limits::default(),
-            poll_interval: Duration::from_millis(500),
-            tls_root_certificates: Vec::new(),
-        }
-    }
-
-    /// Sets the schema.
-    #[must_use]
-    pub fn schema(mut self, schema: impl Into<String>) -> PostgresOptions {
-        self.schema = schema.into();
-        self
-    }
-
-    /// Sets whether to migrate on connect.
-    #[must_use]
-    pub fn migrate(mut self, migrate: bool) -> PostgresOptions {
-        self.migrate = migrate;
-        self
-    }
-
-    /// Sets the pool's size (at least 1).
-    #[must_use]
-    pub fn pool_size(mut self, size: usize) -> PostgresOptions {
-        self.pool_size = size.max(1);
-        self
-    }
-
-    /// Sets how many transactions of batched appends may be in flight at
-    /// once (at least 1).
-    ///
-    /// Appends of one event without an id are sent at once while fewer
-    /// than `batches` such transactions are running; made while all are
-    /// running, they wait and go together, in the next transaction that
-    /// finishes, as one call and one commit. Each keeps its own condition
-    /// and outcome, as if sent alone in the order of the batch. A small
-    /// number batches more under load (fewer commits, more throughput); a
-    /// number as large as the callers that append at once turns batching
-    /// off. Appends of several events, or with ids, are always sent alone.
-    #[must_use]
-    pub fn append_batches(mut self, batches: usize) -> PostgresOptions {
-        self.append_batches = batches.max(1);
-        self
-    }
-
-    /// Sets the input limits.
-    #[must_use]
-    pub fn limits(mut self, limits: Limits) -> PostgresOptions {
-        self.limits = limits;
-        self
-    }
-
-    /// Sets how often waiting subscriptions poll when not notified.
-    #[must_use]
-    pub fn poll_interval(mut self, interval: Duration) -> PostgresOptions {
-        self.poll_interval = interval;
-        self
-    }
-
-    /// Trusts the certificate authorities in `pem` (one or more PEM
-    /// certificates), besides those of the URL's `sslrootcert` or the
-    /// platform's, when the URL's `sslmode` verifies the server.
-    ///
-    /// TLS is set in the URL, as for libpq: `sslmode=require` encrypts
-    /// (and verifies the server only if `sslrootcert` is given),
-    /// `verify-ca` checks that a trusted authority signed the server's
-    /// certificate, `verify-full` also that it was issued for the host
-    /// connected to; `disable` and `prefer` (the default) connect in the
-    /// clear. `sslcert` and `sslkey` name the PEM files of a client
-    /// certificate and its (unencrypted) key, for servers that ask for one.
-    ///
-    /// ```no_run
-    /// use dcb_core::postgres::{PostgresOptions, PostgresStore};
-    ///
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let authority = std::fs::read("/etc/ssl/private-ca.pem")?;
-    /// let options = PostgresOptions::new("postgres://app@db.internal/events?sslmode=verify-full")
-    ///     .tls_root_certificates(authority);
-    /// let store = PostgresStore::connect_with(options).await?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> PostgresOptions {
-        self.tls_root_certificates = pem.into();
-        self
-    }
-}
 
 /// The SQL that brings the store's schema `schema` from migration `after`
 /// (0 for a schema that holds no store yet) to the newest migration this
@@ -226,86 +103,6 @@ impl PostgresOptions {
 pub fn migration_script(schema: &str, after: i32) -> Result<String, ConnectError> {
     migrate::check_schema(schema)?;
     migrate::script(schema, after)
-}
-
-/// Why a [`PostgresStore`] could not connect.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConnectError {
-    /// The schema name is not a plain lowercase identifier.
-    #[error(
-        "invalid schema name {schema:?}: use 1 to 63 characters of a-z, 0-9 and _, \
-         not starting with a digit"
-    )]
-    InvalidSchema {
-        /// The name given.
-        schema: String,
-    },
-    /// The URL could not be parsed.
-    #[error("invalid PostgreSQL URL: {}", url_problem(.0))]
-    InvalidUrl(#[source] tokio_postgres::Error),
-    /// The URL's TLS settings (`sslmode`, `sslrootcert`), or the
-    /// certificates they name, are not usable.
-    #[error("invalid TLS settings: {0}")]
-    Tls(String),
-    /// The server could not be reached or refused the connection.
-    #[error("cannot connect to PostgreSQL: {0}")]
-    Connect(#[source] BackendError),
-    /// A migration failed; the transaction was rolled back.
-    #[error("migrating the schema failed at version {version}: {source}")]
-    Migration {
-        /// The migration being applied (0: the bookkeeping around them).
-        version: i32,
-        /// The server's error.
-        #[source]
-        source: tokio_postgres::Error,
-    },
-    /// The schema was migrated by a newer version of this crate.
-    #[error(
-        "schema {schema} is at migration {version}, newer than the {known} this version knows; \
-         upgrade dcb"
-    )]
-    SchemaTooNew {
-        /// The schema.
-        schema: String,
-        /// Its migration version.
-        version: i32,
-        /// The newest migration this crate knows.
-        known: i32,
-    },
-    /// The store was told not to migrate, and the schema lacks migrations
-    /// this version of the crate needs.
-    #[error(
-        "schema {schema} is at migration {version}, older than the {needed} this version of dcb \
-         needs; apply the migrations (connect once with PostgresOptions::migrate(true))"
-    )]
-    SchemaTooOld {
-        /// The schema.
-        schema: String,
-        /// Its migration version.
-        version: i32,
-        /// The migration this crate's calls need.
-        needed: i32,
-    },
-    /// The store was told not to migrate, and the schema holds no store
-    /// (it has no migrations table, or does not exist).
-    #[error(
-        "schema {schema} holds no dcb store; check the schema name, or connect with \
-         migrations on (PostgresOptions::migrate(true), the default) to create one there"
-    )]
-    NoStore {
-        /// The schema.
-        schema: String,
-    },
-}
-
-/// What is wrong with a URL: tokio-postgres says "invalid connection
-/// string" and gives the reason (such as an unknown option) as the cause.
-fn url_problem(error: &tokio_postgres::Error) -> String {
-    match std::error::Error::source(error) {
-        Some(cause) => format!("{error}: {cause}"),
-        None => error.to_string(),
-    }
 }
 
 /// An event store in a PostgreSQL schema; see the [module](self).
@@ -707,195 +504,6 @@ fn append_outcome(row: &tokio_postgres::Row) -> Result<Position, AppendError> {
     }
 }
 
-/// The parameters of one `dcb_append` call.
-struct AppendParams<'a> {
-    types: Vec<&'a str>,
-    data: Vec<&'a [u8]>,
-    tags: Vec<&'a str>,
-    tag_counts: Vec<i32>,
-    ids: Option<Vec<Option<crate::Uuid>>>,
-    locks: Vec<i64>,
-    lock_modes: Vec<bool>,
-    alloc_key: i64,
-    has_condition: bool,
-    shape: QueryShape<'a>,
-    after: Option<i64>,
-}
-
-impl<'a> AppendParams<'a> {
-    fn new(
-        keys: &LockKeys,
-        events: &'a [Event],
-        condition: Option<&'a AppendCondition>,
-    ) -> AppendParams<'a> {
-        AppendParams::with_locks(keys, events, condition, keys.for_append(events, condition))
-    }
-
-    /// The parameters with the locks already computed.
-    fn with_locks(
-        keys: &LockKeys,
-        events: &'a [Event],
-        condition: Option<&'a AppendCondition>,
-        (locks, lock_modes): (Vec<i64>, Vec<bool>),
-    ) -> AppendParams<'a> {
-        let n = events.len();
-        let mut types = Vec::with_capacity(n);
-        let mut data = Vec::with_capacity(n);
-        let mut tags = Vec::new();
-        let mut tag_counts = Vec::with_capacity(n);
-        let mut ids = Vec::with_capacity(n);
-        for event in events {
-            types.push(event.event_type().as_str());
-            data.push(event.data().as_ref());
-            tags.extend(event.tags().iter().map(crate::Tag::as_str));
-            tag_counts.push(count(event.tags().len()));
-            ids.push(event.id());
-        }
-        AppendParams {
-            types,
-            data,
-            tags,
-            tag_counts,
-            // No ids: a NULL array, which the function skips at once.
-            ids: ids.iter().any(Option::is_some).then_some(ids),
-            locks,
-            lock_modes,
-            alloc_key: keys.alloc,
-            has_condition: condition.is_some(),
-            shape: condition.map_or_else(QueryShape::empty, |c| {
-                QueryShape::of(&c.fail_if_events_match)
-            }),
-            after: condition.and_then(|c| c.after).map(position_param),
-        }
-    }
-
-    fn as_sql(&self) -> [&(dyn ToSql + Sync); 14] {
-        [
-            &self.types,
-            &self.data,
-            &self.tags,
-            &self.tag_counts,
-            &self.ids,
-            &self.locks,
-            &self.lock_modes,
-            &self.alloc_key,
-            &self.has_condition,
-            &self.shape.tags,
-            &self.shape.tag_counts,
-            &self.shape.types,
-            &self.shape.type_counts,
-            &self.after,
-        ]
-    }
-}
-
-fn count(n: usize) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
-
-fn position_param(position: Position) -> i64 {
-    i64::try_from(position.get()).unwrap_or(i64::MAX)
-}
-
-fn position_from(value: i64) -> Option<Position> {
-    u64::try_from(value).ok().and_then(Position::new)
-}
-
-/// A query as the server functions take it: all items' tags and types,
-/// flattened, and per item how many of each.
-struct QueryShape<'a> {
-    tags: Vec<&'a str>,
-    tag_counts: Vec<i32>,
-    types: Vec<&'a str>,
-    type_counts: Vec<i32>,
-}
-
-impl<'a> QueryShape<'a> {
-    fn empty() -> QueryShape<'a> {
-        QueryShape {
-            tags: Vec::new(),
-            tag_counts: Vec::new(),
-            types: Vec::new(),
-            type_counts: Vec::new(),
-        }
-    }
-
-    fn of(query: &'a Query) -> QueryShape<'a> {
-        let items = query.items();
-        let mut shape = QueryShape {
-            tags: Vec::new(),
-            tag_counts: Vec::with_capacity(items.len()),
-            types: Vec::new(),
-            type_counts: Vec::with_capacity(items.len()),
-        };
-        for item in items {
-            shape
-                .tags
-                .extend(item.required_tags().iter().map(crate::Tag::as_str));
-            shape.tag_counts.push(count(item.required_tags().len()));
-            shape
-                .types
-                .extend(item.event_types().iter().map(crate::EventType::as_str));
-            shape.type_counts.push(count(item.event_types().len()));
-        }
-        shape
-    }
-}
-
-/// A decision's read as `dcb_decision_read_by_first_tags` takes it: each
-/// item by its first tag, and its types as `tag || chr(31) || type` pairs
-/// (names hold no control characters, so the pairs are unambiguous).
-#[derive(Debug)]
-struct FirstTags<'a> {
-    /// The items' first tags, each once.
-    tags: Vec<&'a str>,
-    /// The (first tag, type) pairs of the items with types.
-    pairs: Vec<String>,
-    /// The first tags of the items without types.
-    any: Vec<&'a str>,
-    /// Whether every item has one tag, so that the server's rows are
-    /// exactly the matching events.
-    exact: bool,
-}
-
-/// Joins a tag and a type as `dcb_decision_read_by_first_tags` compares them.
-const PAIR_SEPARATOR: char = '\u{1f}';
-
-impl<'a> FirstTags<'a> {
-    /// `None` for a query with no items, or with an item without tags
-    /// (read by type instead).
-    fn of(query: &'a Query) -> Option<FirstTags<'a>> {
-        let items = query.items();
-        if items.is_empty() {
-            return None;
-        }
-        let mut first_tags = FirstTags {
-            tags: Vec::with_capacity(items.len()),
-            pairs: Vec::new(),
-            any: Vec::new(),
-            exact: true,
-        };
-        for item in items {
-            let tags = item.required_tags();
-            let first = tags.iter().next()?.as_str();
-            first_tags.exact &= tags.len() == 1;
-            if !first_tags.tags.contains(&first) {
-                first_tags.tags.push(first);
-            }
-            if item.event_types().is_empty() {
-                first_tags.any.push(first);
-            } else {
-                first_tags.pairs.extend(
-                    item.event_types()
-                        .iter()
-                        .map(|t| format!("{first}{PAIR_SEPARATOR}{}", t.as_str())),
-                );
-            }
-        }
-        Some(first_tags)
-    }
-}
-
 impl EventStore for PostgresStore {
     type Stream = PostgresEvents;
 
@@ -932,53 +540,5 @@ impl std::fmt::Debug for PostgresStore {
         f.debug_struct("PostgresStore")
             .field("schema", &self.inner.schema)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{EventType, QueryItem, Tag};
-
-    fn tag(name: &str) -> Tag {
-        Tag::new(name).unwrap()
-    }
-
-    #[test]
-    fn a_decision_read_takes_each_item_by_its_first_tag() {
-        let joined = EventType::from_static("Joined");
-        let left = EventType::from_static("Left");
-        let query = Query::from(
-            QueryItem::new()
-                .types([joined.clone(), left.clone()])
-                .tags([tag("course:1")]),
-        )
-        .or(QueryItem::new().tags([tag("student:7")]))
-        .or(QueryItem::new().types([left]).tags([tag("course:1")]));
-        let read = FirstTags::of(&query).unwrap();
-        assert_eq!(read.tags, ["course:1", "student:7"]);
-        assert_eq!(
-            read.pairs,
-            [
-                "course:1\u{1f}Joined",
-                "course:1\u{1f}Left",
-                "course:1\u{1f}Left"
-            ]
-        );
-        assert_eq!(read.any, ["student:7"]);
-        assert!(read.exact);
-
-        let both = Query::from(
-            QueryItem::new()
-                .types([joined])
-                .tags([tag("course:1"), tag("student:7")]),
-        );
-        let read = FirstTags::of(&both).unwrap();
-        assert_eq!(read.tags.len(), 1);
-        assert!(!read.exact, "an item of two tags is matched by one");
-
-        let untagged = Query::from(QueryItem::new().types([EventType::from_static("Opened")]));
-        assert!(FirstTags::of(&untagged).is_none());
-        assert!(FirstTags::of(&Query::all()).is_none());
     }
 }

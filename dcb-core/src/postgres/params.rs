@@ -1,0 +1,244 @@
+//! The parameters of the store's server functions, built from events,
+//! conditions and queries: everything travels as bound arrays.
+
+use tokio_postgres::types::ToSql;
+
+use super::locks::LockKeys;
+use crate::{AppendCondition, Event, Position, Query};
+
+/// The parameters of one `dcb_append` call.
+pub(super) struct AppendParams<'a> {
+    pub(super) types: Vec<&'a str>,
+    pub(super) data: Vec<&'a [u8]>,
+    pub(super) tags: Vec<&'a str>,
+    pub(super) tag_counts: Vec<i32>,
+    pub(super) ids: Option<Vec<Option<crate::Uuid>>>,
+    pub(super) locks: Vec<i64>,
+    pub(super) lock_modes: Vec<bool>,
+    pub(super) alloc_key: i64,
+    pub(super) has_condition: bool,
+    pub(super) shape: QueryShape<'a>,
+    pub(super) after: Option<i64>,
+}
+
+impl<'a> AppendParams<'a> {
+    pub(super) fn new(
+        keys: &LockKeys,
+        events: &'a [Event],
+        condition: Option<&'a AppendCondition>,
+    ) -> AppendParams<'a> {
+        AppendParams::with_locks(keys, events, condition, keys.for_append(events, condition))
+    }
+
+    /// The parameters with the locks already computed.
+    pub(super) fn with_locks(
+        keys: &LockKeys,
+        events: &'a [Event],
+        condition: Option<&'a AppendCondition>,
+        (locks, lock_modes): (Vec<i64>, Vec<bool>),
+    ) -> AppendParams<'a> {
+        let n = events.len();
+        let mut types = Vec::with_capacity(n);
+        let mut data = Vec::with_capacity(n);
+        let mut tags = Vec::new();
+        let mut tag_counts = Vec::with_capacity(n);
+        let mut ids = Vec::with_capacity(n);
+        for event in events {
+            types.push(event.event_type().as_str());
+            data.push(event.data().as_ref());
+            tags.extend(event.tags().iter().map(crate::Tag::as_str));
+            tag_counts.push(count(event.tags().len()));
+            ids.push(event.id());
+        }
+        AppendParams {
+            types,
+            data,
+            tags,
+            tag_counts,
+            // No ids: a NULL array, which the function skips at once.
+            ids: ids.iter().any(Option::is_some).then_some(ids),
+            locks,
+            lock_modes,
+            alloc_key: keys.alloc,
+            has_condition: condition.is_some(),
+            shape: condition.map_or_else(QueryShape::empty, |c| {
+                QueryShape::of(&c.fail_if_events_match)
+            }),
+            after: condition.and_then(|c| c.after).map(position_param),
+        }
+    }
+
+    pub(super) fn as_sql(&self) -> [&(dyn ToSql + Sync); 14] {
+        [
+            &self.types,
+            &self.data,
+            &self.tags,
+            &self.tag_counts,
+            &self.ids,
+            &self.locks,
+            &self.lock_modes,
+            &self.alloc_key,
+            &self.has_condition,
+            &self.shape.tags,
+            &self.shape.tag_counts,
+            &self.shape.types,
+            &self.shape.type_counts,
+            &self.after,
+        ]
+    }
+}
+
+pub(super) fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+pub(super) fn position_param(position: Position) -> i64 {
+    i64::try_from(position.get()).unwrap_or(i64::MAX)
+}
+
+pub(super) fn position_from(value: i64) -> Option<Position> {
+    u64::try_from(value).ok().and_then(Position::new)
+}
+
+/// A query as the server functions take it: all items' tags and types,
+/// flattened, and per item how many of each.
+pub(super) struct QueryShape<'a> {
+    pub(super) tags: Vec<&'a str>,
+    pub(super) tag_counts: Vec<i32>,
+    pub(super) types: Vec<&'a str>,
+    pub(super) type_counts: Vec<i32>,
+}
+
+impl<'a> QueryShape<'a> {
+    pub(super) fn empty() -> QueryShape<'a> {
+        QueryShape {
+            tags: Vec::new(),
+            tag_counts: Vec::new(),
+            types: Vec::new(),
+            type_counts: Vec::new(),
+        }
+    }
+
+    pub(super) fn of(query: &'a Query) -> QueryShape<'a> {
+        let items = query.items();
+        let mut shape = QueryShape {
+            tags: Vec::new(),
+            tag_counts: Vec::with_capacity(items.len()),
+            types: Vec::new(),
+            type_counts: Vec::with_capacity(items.len()),
+        };
+        for item in items {
+            shape
+                .tags
+                .extend(item.required_tags().iter().map(crate::Tag::as_str));
+            shape.tag_counts.push(count(item.required_tags().len()));
+            shape
+                .types
+                .extend(item.event_types().iter().map(crate::EventType::as_str));
+            shape.type_counts.push(count(item.event_types().len()));
+        }
+        shape
+    }
+}
+
+/// A decision's read as `dcb_decision_read_by_first_tags` takes it: each
+/// item by its first tag, and its types as `tag || chr(31) || type` pairs
+/// (names hold no control characters, so the pairs are unambiguous).
+#[derive(Debug)]
+pub(super) struct FirstTags<'a> {
+    /// The items' first tags, each once.
+    pub(super) tags: Vec<&'a str>,
+    /// The (first tag, type) pairs of the items with types.
+    pub(super) pairs: Vec<String>,
+    /// The first tags of the items without types.
+    pub(super) any: Vec<&'a str>,
+    /// Whether every item has one tag, so that the server's rows are
+    /// exactly the matching events.
+    pub(super) exact: bool,
+}
+
+/// Joins a tag and a type as `dcb_decision_read_by_first_tags` compares them.
+pub(super) const PAIR_SEPARATOR: char = '\u{1f}';
+
+impl<'a> FirstTags<'a> {
+    /// `None` for a query with no items, or with an item without tags
+    /// (read by type instead).
+    pub(super) fn of(query: &'a Query) -> Option<FirstTags<'a>> {
+        let items = query.items();
+        if items.is_empty() {
+            return None;
+        }
+        let mut first_tags = FirstTags {
+            tags: Vec::with_capacity(items.len()),
+            pairs: Vec::new(),
+            any: Vec::new(),
+            exact: true,
+        };
+        for item in items {
+            let tags = item.required_tags();
+            let first = tags.iter().next()?.as_str();
+            first_tags.exact &= tags.len() == 1;
+            if !first_tags.tags.contains(&first) {
+                first_tags.tags.push(first);
+            }
+            if item.event_types().is_empty() {
+                first_tags.any.push(first);
+            } else {
+                first_tags.pairs.extend(
+                    item.event_types()
+                        .iter()
+                        .map(|t| format!("{first}{PAIR_SEPARATOR}{}", t.as_str())),
+                );
+            }
+        }
+        Some(first_tags)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EventType, QueryItem, Tag};
+
+    fn tag(name: &str) -> Tag {
+        Tag::new(name).unwrap()
+    }
+
+    #[test]
+    fn a_decision_read_takes_each_item_by_its_first_tag() {
+        let joined = EventType::from_static("Joined");
+        let left = EventType::from_static("Left");
+        let query = Query::from(
+            QueryItem::new()
+                .types([joined.clone(), left.clone()])
+                .tags([tag("course:1")]),
+        )
+        .or(QueryItem::new().tags([tag("student:7")]))
+        .or(QueryItem::new().types([left]).tags([tag("course:1")]));
+        let read = FirstTags::of(&query).unwrap();
+        assert_eq!(read.tags, ["course:1", "student:7"]);
+        assert_eq!(
+            read.pairs,
+            [
+                "course:1\u{1f}Joined",
+                "course:1\u{1f}Left",
+                "course:1\u{1f}Left"
+            ]
+        );
+        assert_eq!(read.any, ["student:7"]);
+        assert!(read.exact);
+
+        let both = Query::from(
+            QueryItem::new()
+                .types([joined])
+                .tags([tag("course:1"), tag("student:7")]),
+        );
+        let read = FirstTags::of(&both).unwrap();
+        assert_eq!(read.tags.len(), 1);
+        assert!(!read.exact, "an item of two tags is matched by one");
+
+        let untagged = Query::from(QueryItem::new().types([EventType::from_static("Opened")]));
+        assert!(FirstTags::of(&untagged).is_none());
+        assert!(FirstTags::of(&Query::all()).is_none());
+    }
+}
