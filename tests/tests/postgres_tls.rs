@@ -2,7 +2,8 @@
 //! connection of the store (the pool's and the notification connection),
 //! `verify-full` and `verify-ca` check the server's certificate against
 //! `sslrootcert` or the authorities given in the options, `sslcert` and
-//! `sslkey` present a client certificate to a server that asks for one,
+//! `sslkey` present a client certificate to a server that asks for one
+//! (`sslpassword` decrypting an encrypted key),
 //! `sslcrl` refuses a revoked certificate, and a certificate that fails a
 //! check refuses the connection with an error that says what to do. The
 //! client certificate and the revocation list are tested against TLS fronts
@@ -531,5 +532,71 @@ fn a_revoked_certificate_is_refused_under_sslcrl() {
             message.contains("no revocation list of an authority"),
             "the error says why: {message}"
         );
+    });
+}
+
+#[test]
+fn an_encrypted_client_key_is_decrypted_with_sslpassword() {
+    runtime(2).block_on(async {
+        let Some(schema) = temp_schema(1).await else {
+            return;
+        };
+        let config: tokio_postgres::Config = url().parse().expect("the test URL parses");
+        let server = Server::of(&config);
+        let (port, accepted) = tls_front(
+            &server,
+            Front {
+                certificate: "server.pem",
+                client_certificates: true,
+            },
+        )
+        .await;
+        let front = front_of(&server, port);
+        let with_key = format!(
+            "sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
+            percent_encoded(&fixture("ca.pem")),
+            percent_encoded(&fixture("client.pem")),
+            percent_encoded(&fixture("client-encrypted.key"))
+        );
+        let refused = |settings: String| {
+            let url = front.url("localhost", &settings);
+            let schema = schema.store.schema().to_owned();
+            async move {
+                let err = connect(url, &schema)
+                    .await
+                    .expect_err("the key cannot be used");
+                assert!(matches!(err, ConnectError::Tls(_)), "{err:?}");
+                err.to_string()
+            }
+        };
+
+        let message = refused(with_key.clone()).await;
+        assert!(
+            message.contains("give its password with sslpassword"),
+            "{message}"
+        );
+        let message = refused(format!("{with_key}&sslpassword=wrong")).await;
+        assert!(message.contains("the password is wrong"), "{message}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 0);
+
+        // `dcb test password`, percent-encoded.
+        let store = connect(
+            front.url(
+                "localhost",
+                &format!("{with_key}&sslpassword=dcb%20test%20password"),
+            ),
+            schema.store.schema(),
+        )
+        .await
+        .expect("the decrypted key, accepted by the front");
+        let position = store
+            .append(vec![opened(2)], None)
+            .await
+            .expect("append through the front");
+        assert_eq!(
+            schema.store.head().await.expect("head, directly"),
+            Some(position)
+        );
+        assert!(accepted.load(Ordering::SeqCst) >= 1);
     });
 }

@@ -32,7 +32,7 @@
 //!
 //! TLS is set in the URL as for libpq (`sslmode=require`, `verify-ca`,
 //! `verify-full`, `sslrootcert=PATH`, `sslcert=PATH`, `sslkey=PATH`,
-//! `sslcrl=PATH`, `sslcrldir=PATH`); see
+//! `sslpassword`, `sslcrl=PATH`, `sslcrldir=PATH`); see
 //! [`PostgresOptions::tls_root_certificates`].
 //!
 //! ```no_run

@@ -18,11 +18,12 @@
 //! must be covered by a list of its issuer and not revoked.
 //!
 //! `sslcert` and `sslkey` name the PEM files of a client certificate (its
-//! chain) and its unencrypted private key, for servers that authenticate
-//! clients by certificate. `sslsni=0` leaves the host name out of the
-//! handshake (it is sent by default, as libpq does). Other libpq TLS
-//! settings (`sslpassword`, `ssl_min_protocol_version`, …) are refused by
-//! name, and so are the file settings under `disable` or `prefer`, where
+//! chain) and its private key, for servers that authenticate clients by
+//! certificate; `sslpassword` decrypts a key stored encrypted (PKCS#8,
+//! `BEGIN ENCRYPTED PRIVATE KEY`, as `openssl pkcs8 -topk8 -v2 aes-256-cbc`
+//! writes it). `sslsni=0` leaves the host name out of the handshake (it is
+//! sent by default, as libpq does). Other libpq TLS settings
+//! (`ssl_min_protocol_version`, …) are refused by name, and so are the file settings under `disable` or `prefer`, where
 //! they would be ignored, and the revocation lists where no certificate is
 //! verified.
 //!
@@ -41,7 +42,8 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{
-    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime,
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName,
+    UnixTime,
 };
 use rustls::{
     AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore,
@@ -86,6 +88,8 @@ pub(super) struct UrlTls {
     client_certificate: Option<PathBuf>,
     /// Its private key (`sslkey`).
     client_key: Option<PathBuf>,
+    /// The password of that key, if it is encrypted (`sslpassword`).
+    key_password: Option<Password>,
     /// A PEM file of certificate revocation lists (`sslcrl`).
     crl_file: Option<PathBuf>,
     /// A directory of such files (`sslcrldir`).
@@ -93,20 +97,31 @@ pub(super) struct UrlTls {
 }
 
 impl UrlTls {
-    /// Whether the URL names a file or directory that only TLS uses.
-    fn names_files(&self) -> bool {
+    /// Whether the URL gives a setting that only TLS uses.
+    fn uses_tls(&self) -> bool {
         self.roots.is_some()
             || self.client_certificate.is_some()
             || self.client_key.is_some()
+            || self.key_password.is_some()
             || self.crl_file.is_some()
             || self.crl_dir.is_some()
     }
 }
 
+/// The password of an encrypted client key; never shown.
+#[derive(Clone, PartialEq, Eq)]
+struct Password(String);
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
 /// Takes the settings tokio-postgres does not know out of `url`: returns
 /// the URL with `sslmode=verify-ca` and `verify-full` written as
-/// `sslmode=require` and `sslrootcert`, `sslcert`, `sslkey`, `sslcrl`,
-/// `sslcrldir` and `sslsni` removed, and those settings.
+/// `sslmode=require` and `sslrootcert`, `sslcert`, `sslkey`, `sslpassword`,
+/// `sslcrl`, `sslcrldir` and `sslsni` removed, and those settings.
 ///
 /// Connection strings in the `key=value` form pass through unchanged; they
 /// cannot use these settings (an error says so).
@@ -117,6 +132,7 @@ pub(super) fn split_url(url: &str) -> Result<(String, UrlTls), String> {
         sni: true,
         client_certificate: None,
         client_key: None,
+        key_password: None,
         crl_file: None,
         crl_dir: None,
     };
@@ -180,15 +196,20 @@ pub(super) fn split_url(url: &str) -> Result<(String, UrlTls), String> {
                 };
                 *slot = Some(PathBuf::from(path));
             }
+            "sslpassword" => {
+                let password = percent_decode(value)
+                    .ok_or_else(|| "sslpassword: invalid percent-encoding".to_owned())?;
+                tls.key_password = Some(Password(password));
+            }
             "sslsni" => match value {
                 "1" => tls.sni = true,
                 "0" => tls.sni = false,
                 _ => return Err(format!("sslsni={value}: use 1 or 0")),
             },
-            "sslpassword" | "ssl_min_protocol_version" | "ssl_max_protocol_version" => {
+            "ssl_min_protocol_version" | "ssl_max_protocol_version" => {
                 return Err(format!(
                     "{key} is not supported: the store's TLS takes sslmode, sslrootcert, \
-                     sslcert, sslkey (unencrypted), sslcrl, sslcrldir and sslsni"
+                     sslcert, sslkey, sslpassword, sslcrl, sslcrldir and sslsni"
                 ));
             }
             _ => kept.push(param),
@@ -209,11 +230,12 @@ fn check_conninfo(conninfo: &str) -> Result<(), String> {
         word.starts_with("sslrootcert")
             || word.starts_with("sslmode=verify")
             || word.starts_with("sslcrl")
+            || word.starts_with("sslpassword")
     };
     if conninfo.split_whitespace().any(ours) {
         return Err(
-            "sslrootcert, sslcrl, sslcrldir and sslmode=verify-ca/verify-full are read from \
-             URLs only; write the connection string as \
+            "sslrootcert, sslpassword, sslcrl, sslcrldir and sslmode=verify-ca/verify-full \
+             are read from URLs only; write the connection string as \
              postgres://user@host:port/database?sslmode=…"
                 .to_owned(),
         );
@@ -262,9 +284,10 @@ impl Tls {
     /// other settings, trusting `extra_roots` (PEM) besides.
     pub(super) fn new(mode: SslMode, url: &UrlTls, extra_roots: &[u8]) -> Result<Tls, String> {
         if mode != SslMode::Require {
-            if url.names_files() {
+            if url.uses_tls() {
                 return Err(
-                    "sslrootcert, sslcert, sslkey, sslcrl and sslcrldir need TLS: add \
+                    "sslrootcert, sslcert, sslkey, sslpassword, sslcrl and sslcrldir need \
+                     TLS: add \
                      sslmode=require, verify-ca or verify-full (under sslmode=prefer, the \
                      default, the store connects in the clear)"
                         .to_owned(),
@@ -318,13 +341,19 @@ impl Tls {
         let mut config = match (&url.client_certificate, &url.client_key) {
             (None, None) => builder.with_no_client_auth(),
             (Some(certificate), Some(key)) => {
-                let (chain, key) = client_identity(certificate, key)?;
+                let (chain, key) = client_identity(certificate, key, url.key_password.as_ref())?;
                 builder
                     .with_client_auth_cert(chain, key)
                     .map_err(|e| format!("sslcert and sslkey: {e}"))?
             }
             _ => return Err("sslcert and sslkey go together: give both, or neither".to_owned()),
         };
+        if url.key_password.is_some() && url.client_key.is_none() {
+            return Err(
+                "sslpassword decrypts the client key of sslkey: give sslcert and sslkey too"
+                    .to_owned(),
+            );
+        }
         config.enable_sni = url.sni;
         Ok(Tls::On(MakeRustlsConnect::new(config)))
     }
@@ -413,10 +442,12 @@ fn revocation_lists(url: &UrlTls) -> Result<Vec<CertificateRevocationListDer<'st
 }
 
 /// The client's certificate chain and private key, from the PEM files
-/// `sslcert` and `sslkey` name.
+/// `sslcert` and `sslkey` name, the key decrypted with `password` if it is
+/// encrypted.
 fn client_identity(
     certificate: &Path,
     key: &Path,
+    password: Option<&Password>,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
     let read = |path: &Path| {
         std::fs::read(path).map_err(|e| format!("{}: cannot read it: {e}", path.display()))
@@ -430,13 +461,68 @@ fn client_identity(
             certificate.display()
         ));
     }
-    let key = PrivateKeyDer::from_pem_slice(&read(key)?).map_err(|e| {
+    let pem = read(key)?;
+    let key = match encrypted_key(&pem) {
+        Some(encrypted) => decrypt_key(key, encrypted, password)?,
+        None if contains(&pem, b"Proc-Type: 4,ENCRYPTED") => {
+            return Err(format!(
+                "sslkey {}: the key is encrypted in OpenSSL's legacy format, which the store \
+                 does not read: convert it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`",
+                key.display()
+            ));
+        }
+        None => PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
+            format!(
+                "sslkey {}: no PEM private key (PKCS#8, encrypted or not, PKCS#1 or SEC1) in \
+                 it: {e}",
+                key.display()
+            )
+        })?,
+    };
+    Ok((chain, key))
+}
+
+const ENCRYPTED_BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+const ENCRYPTED_END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
+
+/// The PEM block of an encrypted PKCS#8 key in `pem`, if it holds one.
+fn encrypted_key(pem: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(pem).ok()?;
+    let start = text.find(ENCRYPTED_BEGIN)?;
+    let end = start + text[start..].find(ENCRYPTED_END)? + ENCRYPTED_END.len();
+    Some(&text[start..end])
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Decrypts the encrypted PKCS#8 key `block` of the file `path`.
+fn decrypt_key(
+    path: &Path,
+    block: &str,
+    password: Option<&Password>,
+) -> Result<PrivateKeyDer<'static>, String> {
+    let Some(Password(password)) = password else {
+        return Err(format!(
+            "sslkey {}: the key is encrypted: give its password with sslpassword",
+            path.display()
+        ));
+    };
+    let (_, document) = pkcs8::Document::from_pem(block)
+        .map_err(|e| format!("sslkey {}: invalid PEM: {e}", path.display()))?;
+    let info = pkcs8::EncryptedPrivateKeyInfo::try_from(document.as_bytes())
+        .map_err(|e| format!("sslkey {}: invalid encrypted key: {e}", path.display()))?;
+    let key = info.decrypt(password.as_bytes()).map_err(|e| {
         format!(
-            "sslkey {}: no unencrypted PEM private key (PKCS#8, PKCS#1 or SEC1) in it: {e}",
-            key.display()
+            "sslkey {}: cannot decrypt the key with sslpassword: the password is wrong, or \
+             the key's cipher is not PBES2 with AES ({e})",
+            path.display()
         )
     })?;
-    Ok((chain, key))
+    Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        key.as_bytes().to_vec(),
+    )))
 }
 
 /// Adds every certificate of `pem` to `store`; returns how many.
@@ -628,6 +714,14 @@ mod tests {
         assert_eq!(out, "postgres://h/db?sslmode=require");
         assert_eq!(tls.crl_file, Some("/etc/crl.pem".into()));
         assert_eq!(tls.crl_dir, Some("crls".into()));
+
+        let (out, tls) = split("postgres://h/db?sslpassword=open%20sesame&sslmode=require");
+        assert_eq!(out, "postgres://h/db?sslmode=require");
+        assert_eq!(tls.key_password, Some(Password("open sesame".to_owned())));
+        assert!(
+            !format!("{tls:?}").contains("sesame"),
+            "the password is never shown"
+        );
     }
 
     #[test]
@@ -637,7 +731,8 @@ mod tests {
         assert!(refused("postgres://h/db?sslrootcert=").contains("empty"));
         assert!(refused("postgres://h/db?sslrootcert=%zz").contains("percent-encoding"));
         assert!(refused("host=h sslmode=verify-full").contains("URLs only"));
-        assert!(refused("postgres://h/db?sslpassword=x").contains("sslpassword is not supported"));
+        assert!(refused("postgres://h/db?sslpassword=%zz").contains("percent-encoding"));
+        assert!(refused("host=h sslpassword=x").contains("URLs only"));
         assert!(refused("postgres://h/db?sslkey=").contains("path of a PEM file"));
         assert!(refused("postgres://h/db?sslcrldir=").contains("directory of PEM files"));
         assert!(refused("host=h sslcrl=crl.pem").contains("URLs only"));
@@ -660,6 +755,7 @@ mod tests {
             sni: true,
             client_certificate: None,
             client_key: None,
+            key_password: None,
             crl_file: Some(fixture("crl.pem")),
             crl_dir: None,
         };
@@ -716,6 +812,7 @@ mod tests {
             sni: true,
             client_certificate: None,
             client_key: None,
+            key_password: None,
             crl_file: None,
             crl_dir: None,
         };
@@ -737,6 +834,7 @@ mod tests {
             sni: true,
             client_certificate: None,
             client_key: None,
+            key_password: None,
             crl_file: None,
             crl_dir: None,
         };
@@ -768,6 +866,7 @@ mod tests {
                 sni: true,
                 client_certificate: None,
                 client_key: None,
+                key_password: None,
                 crl_file: None,
                 crl_dir: None,
             },
@@ -775,6 +874,66 @@ mod tests {
         )
         .unwrap_err();
         assert!(garbage.contains("tls_root_certificates"), "{garbage}");
+    }
+
+    #[test]
+    fn a_key_password_needs_a_key_and_a_key_it_can_decrypt() {
+        let fixture = |name: &str| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../tests/tests/tls")
+                .join(name)
+        };
+        let password_only = UrlTls {
+            verify: None,
+            roots: None,
+            sni: true,
+            client_certificate: None,
+            client_key: None,
+            key_password: Some(Password("x".to_owned())),
+            crl_file: None,
+            crl_dir: None,
+        };
+        let error = Tls::new(SslMode::Require, &password_only, b"").unwrap_err();
+        assert!(error.contains("give sslcert and sslkey too"), "{error}");
+        let error = Tls::new(SslMode::Prefer, &password_only, b"").unwrap_err();
+        assert!(error.contains("need TLS"), "{error}");
+
+        let legacy = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            legacy.path(),
+            "-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\
+             DEK-Info: AES-256-CBC,00000000000000000000000000000000\n\nAAAA\n\
+             -----END EC PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let legacy_key = UrlTls {
+            client_certificate: Some(fixture("client.pem")),
+            client_key: Some(legacy.path().to_owned()),
+            ..password_only.clone()
+        };
+        let error = Tls::new(SslMode::Require, &legacy_key, b"").unwrap_err();
+        assert!(error.contains("openssl pkcs8 -topk8"), "{error}");
+
+        let encrypted = UrlTls {
+            client_certificate: Some(fixture("client.pem")),
+            client_key: Some(fixture("client-encrypted.key")),
+            key_password: Some(Password("dcb test password".to_owned())),
+            ..password_only.clone()
+        };
+        assert!(matches!(
+            Tls::new(SslMode::Require, &encrypted, b"").unwrap(),
+            Tls::On(_)
+        ));
+        // A password for a key that is not encrypted is not needed, and
+        // not refused (as libpq).
+        let plain = UrlTls {
+            client_key: Some(fixture("client.key")),
+            ..encrypted.clone()
+        };
+        assert!(matches!(
+            Tls::new(SslMode::Require, &plain, b"").unwrap(),
+            Tls::On(_)
+        ));
     }
 
     #[test]
