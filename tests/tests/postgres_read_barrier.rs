@@ -15,8 +15,11 @@ mod postgres_support;
 use std::time::{Duration, Instant};
 
 use dcb_core::postgres::PostgresStore;
-use dcb_core::{Event, EventStore, EventType, Position, Query, QueryItem, ReadOptions, Tag};
-use postgres_support::{raw_client, runtime, temp_schema};
+use dcb_core::{
+    Event, EventStore, EventType, Position, Query, QueryItem, ReadError, ReadOptions, ReadResult,
+    Tag,
+};
+use postgres_support::{TempSchema, raw_client, runtime, temp_schema};
 
 const NOTED: EventType = EventType::from_static("Noted");
 
@@ -47,20 +50,65 @@ async fn two_events(store: &PostgresStore) {
         .expect("append a note");
 }
 
-/// Locks the store's `event_tags` against every reader in a transaction of
-/// `client`'s, until it commits.
-async fn lock_tag_index<'a>(
-    client: &'a mut tokio_postgres::Client,
-    schema: &str,
-) -> tokio_postgres::Transaction<'a> {
-    let transaction = client.transaction().await.expect("BEGIN");
-    transaction
-        .batch_execute(&format!(
-            "LOCK TABLE \"{schema}\".event_tags IN ACCESS EXCLUSIVE MODE"
-        ))
-        .await
-        .expect("lock event_tags");
-    transaction
+/// A read of [`course_or_noted`] with `options`, stopped between its head
+/// and its events: another session holds `event_tags` locked until
+/// [`Stopped::resume`].
+///
+/// The fields drop in order: the locker's session ends, and its lock with
+/// it, before the schema is dropped.
+struct Stopped {
+    /// Holds the lock, in a transaction.
+    locker: tokio_postgres::Client,
+    /// A session of its own, for the test.
+    observer: tokio_postgres::Client,
+    /// The backend of the read.
+    reader: i32,
+    read: tokio::task::JoinHandle<Result<ReadResult, ReadError>>,
+    /// The store, in a fresh schema holding [`two_events`].
+    temp: TempSchema,
+}
+
+impl Stopped {
+    /// `None` when the server is unreachable and not required.
+    async fn read(options: ReadOptions) -> Option<Stopped> {
+        let (Some(temp), Some(locker), Some(observer)) =
+            (temp_schema(2).await, raw_client().await, raw_client().await)
+        else {
+            return None;
+        };
+        let store = temp.store.clone();
+        let schema = store.schema().to_owned();
+        two_events(&store).await;
+        locker
+            .batch_execute(&format!(
+                "BEGIN; LOCK TABLE \"{schema}\".event_tags IN ACCESS EXCLUSIVE MODE"
+            ))
+            .await
+            .expect("lock event_tags");
+        let read =
+            tokio::spawn(async move { store.read_to_end(&course_or_noted(), options).await });
+        let reader = waiting_reader(&observer, &schema).await;
+        Some(Stopped {
+            locker,
+            observer,
+            reader,
+            read,
+            temp,
+        })
+    }
+
+    fn schema(&self) -> &str {
+        self.temp.store.schema()
+    }
+
+    /// Releases the lock and returns what the read read: its events'
+    /// positions and its head.
+    async fn resume(self) -> (Vec<u64>, Option<Position>) {
+        self.locker.batch_execute("COMMIT").await.expect("COMMIT");
+        let result = self.read.await.expect("the read's task").expect("the read");
+        let positions = result.events.iter().map(|e| e.position.get()).collect();
+        (positions, result.head)
+    }
 }
 
 /// The backend that waits for the lock on `event_tags`, once one does.
@@ -89,27 +137,15 @@ async fn waiting_reader(client: &tokio_postgres::Client, schema: &str) -> i32 {
 #[test]
 fn a_read_releases_the_barrier_before_its_events_query_is_planned() {
     runtime(2).block_on(async {
-        let (Some(temp), Some(mut locker), Some(observer)) =
-            (temp_schema(2).await, raw_client().await, raw_client().await)
-        else {
+        let Some(stopped) = Stopped::read(ReadOptions::new().limit(10)).await else {
             return;
         };
-        let store = temp.store.clone();
-        let schema = store.schema().to_owned();
-        two_events(&store).await;
-
-        let lock = lock_tag_index(&mut locker, &schema).await;
-        let read = tokio::spawn(async move {
-            store
-                .read_to_end(&course_or_noted(), ReadOptions::new().limit(10))
-                .await
-        });
-        let reader = waiting_reader(&observer, &schema).await;
-        let advisory: i64 = observer
+        let advisory: i64 = stopped
+            .observer
             .query_one(
                 "SELECT count(*) FROM pg_locks \
                  WHERE pid = $1 AND locktype = 'advisory' AND granted",
-                &[&reader],
+                &[&stopped.reader],
             )
             .await
             .expect("pg_locks")
@@ -118,49 +154,29 @@ fn a_read_releases_the_barrier_before_its_events_query_is_planned() {
             advisory, 0,
             "the read holds the read barrier while its events query waits to be planned"
         );
-        lock.commit().await.expect("COMMIT");
-
-        let result = read.await.expect("the read's task").expect("the read");
-        let positions: Vec<u64> = result.events.iter().map(|e| e.position.get()).collect();
-        assert_eq!(positions, [1, 2]);
-        assert_eq!(result.head, Position::new(2));
+        assert_eq!(stopped.resume().await, (vec![1, 2], Position::new(2)));
     });
 }
 
 #[test]
 fn a_backward_read_with_a_limit_stops_at_its_head() {
     runtime(2).block_on(async {
-        let (Some(temp), Some(mut locker), Some(writer)) =
-            (temp_schema(2).await, raw_client().await, raw_client().await)
-        else {
+        let Some(stopped) = Stopped::read(ReadOptions::new().backwards().limit(1)).await else {
             return;
         };
-        let store = temp.store.clone();
-        let schema = store.schema().to_owned();
-        two_events(&store).await;
-
-        let lock = lock_tag_index(&mut locker, &schema).await;
-        let read = tokio::spawn(async move {
-            store
-                .read_to_end(&course_or_noted(), ReadOptions::new().backwards().limit(1))
-                .await
-        });
-        waiting_reader(&writer, &schema).await;
         // A note committed after the read's head, by a session that does
         // not touch `event_tags` (nor the barrier).
-        writer
+        let schema = stopped.schema();
+        stopped
+            .observer
             .batch_execute(&format!(
                 "INSERT INTO \"{schema}\".events (position, event_type, data, tags) \
                  VALUES (nextval('\"{schema}\".dcb_positions'), 'Noted', '\\x7b7d', '{{}}')"
             ))
             .await
             .expect("insert a note past the head");
-        lock.commit().await.expect("COMMIT");
-
-        let result = read.await.expect("the read's task").expect("the read");
-        let positions: Vec<u64> = result.events.iter().map(|e| e.position.get()).collect();
         assert_eq!(
-            (positions, result.head),
+            stopped.resume().await,
             (vec![2], Position::new(2)),
             "a backward batch of one, read while position 3 was being written, \
              is the last event up to its head"

@@ -3,7 +3,7 @@
 //! `verify-full` and `verify-ca` check the server's certificate against
 //! `sslrootcert` or the authorities given in the options, `sslcert` and
 //! `sslkey` present a client certificate to a server that asks for one
-//! (`sslpassword` decrypting an encrypted key),
+//! (`sslpassword` decrypting a key stored encrypted),
 //! `sslcrl` refuses a revoked certificate, and a certificate that fails a
 //! check refuses the connection with an error that says what to do. The
 //! client certificate and the revocation list are tested against TLS fronts
@@ -429,26 +429,56 @@ fn a_client_certificate_is_presented_when_the_server_asks_for_one() {
         );
         assert_eq!(accepted.load(Ordering::SeqCst), 0);
 
-        let with_certificate = format!(
-            "{verified}&sslcert={}&sslkey={}",
-            percent_encoded(&fixture("client.pem")),
-            percent_encoded(&fixture("client.key"))
+        // The key stored encrypted: refused without its password or with
+        // a wrong one, before anything reaches the front.
+        let certificate = format!(
+            "{verified}&sslcert={}",
+            percent_encoded(&fixture("client.pem"))
         );
-        let store = connect(
-            front.url("localhost", &with_certificate),
-            schema.store.schema(),
-        )
-        .await
-        .expect("the client's certificate, accepted by the front");
-        let position = store
-            .append(vec![opened(1)], None)
-            .await
-            .expect("append through the front");
-        assert_eq!(
-            schema.store.head().await.expect("head, directly"),
-            Some(position)
+        let encrypted = format!(
+            "{certificate}&sslkey={}",
+            percent_encoded(&fixture("client-encrypted.key"))
         );
-        assert!(accepted.load(Ordering::SeqCst) >= 1);
+        for (settings, says) in [
+            (encrypted.clone(), "give its password with sslpassword"),
+            (
+                format!("{encrypted}&sslpassword=wrong"),
+                "the password is wrong",
+            ),
+        ] {
+            let err = connect(front.url("localhost", &settings), schema.store.schema())
+                .await
+                .expect_err("the key cannot be used");
+            assert!(matches!(err, ConnectError::Tls(_)), "{err:?}");
+            assert!(err.to_string().contains(says), "{err}");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 0);
+
+        // The key in the clear, then encrypted with its password (`dcb test
+        // password`, percent-encoded).
+        for (account, settings) in [
+            (
+                1,
+                format!(
+                    "{certificate}&sslkey={}",
+                    percent_encoded(&fixture("client.key"))
+                ),
+            ),
+            (2, format!("{encrypted}&sslpassword=dcb%20test%20password")),
+        ] {
+            let store = connect(front.url("localhost", &settings), schema.store.schema())
+                .await
+                .expect("the client's certificate, accepted by the front");
+            let position = store
+                .append(vec![opened(account)], None)
+                .await
+                .expect("append through the front");
+            assert_eq!(
+                schema.store.head().await.expect("head, directly"),
+                Some(position)
+            );
+        }
+        assert!(accepted.load(Ordering::SeqCst) >= 2);
     });
 }
 
@@ -532,71 +562,5 @@ fn a_revoked_certificate_is_refused_under_sslcrl() {
             message.contains("no revocation list of an authority"),
             "the error says why: {message}"
         );
-    });
-}
-
-#[test]
-fn an_encrypted_client_key_is_decrypted_with_sslpassword() {
-    runtime(2).block_on(async {
-        let Some(schema) = temp_schema(1).await else {
-            return;
-        };
-        let config: tokio_postgres::Config = url().parse().expect("the test URL parses");
-        let server = Server::of(&config);
-        let (port, accepted) = tls_front(
-            &server,
-            Front {
-                certificate: "server.pem",
-                client_certificates: true,
-            },
-        )
-        .await;
-        let front = front_of(&server, port);
-        let with_key = format!(
-            "sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
-            percent_encoded(&fixture("ca.pem")),
-            percent_encoded(&fixture("client.pem")),
-            percent_encoded(&fixture("client-encrypted.key"))
-        );
-        let refused = |settings: String| {
-            let url = front.url("localhost", &settings);
-            let schema = schema.store.schema().to_owned();
-            async move {
-                let err = connect(url, &schema)
-                    .await
-                    .expect_err("the key cannot be used");
-                assert!(matches!(err, ConnectError::Tls(_)), "{err:?}");
-                err.to_string()
-            }
-        };
-
-        let message = refused(with_key.clone()).await;
-        assert!(
-            message.contains("give its password with sslpassword"),
-            "{message}"
-        );
-        let message = refused(format!("{with_key}&sslpassword=wrong")).await;
-        assert!(message.contains("the password is wrong"), "{message}");
-        assert_eq!(accepted.load(Ordering::SeqCst), 0);
-
-        // `dcb test password`, percent-encoded.
-        let store = connect(
-            front.url(
-                "localhost",
-                &format!("{with_key}&sslpassword=dcb%20test%20password"),
-            ),
-            schema.store.schema(),
-        )
-        .await
-        .expect("the decrypted key, accepted by the front");
-        let position = store
-            .append(vec![opened(2)], None)
-            .await
-            .expect("append through the front");
-        assert_eq!(
-            schema.store.head().await.expect("head, directly"),
-            Some(position)
-        );
-        assert!(accepted.load(Ordering::SeqCst) >= 1);
     });
 }
