@@ -287,9 +287,8 @@ impl Tls {
             if url.uses_tls() {
                 return Err(
                     "sslrootcert, sslcert, sslkey, sslpassword, sslcrl and sslcrldir need \
-                     TLS: add \
-                     sslmode=require, verify-ca or verify-full (under sslmode=prefer, the \
-                     default, the store connects in the clear)"
+                     TLS: add sslmode=require, verify-ca or verify-full (under \
+                     sslmode=prefer, the default, the store connects in the clear)"
                         .to_owned(),
                 );
             }
