@@ -513,6 +513,23 @@ fn migrations_prints_the_script_of_the_schema_without_a_store() {
 }
 
 #[test]
+fn grants_prints_what_a_role_needs_without_a_store() {
+    let grants = dcb(&["grants", "--role", "booking app", "--schema", "shop"]);
+    assert!(grants.status.success(), "{}", stderr(&grants));
+    assert_eq!(
+        stdout(&grants),
+        dcb_core::postgres::grant_script("shop", "booking app").unwrap()
+    );
+    assert_fails(&dcb(&["grants", "--role", ""]), 2, "invalid role name");
+    assert_fails(
+        &dcb(&["grants", "--role", "app", "--schema", "Shop"]),
+        2,
+        "invalid schema name",
+    );
+    assert_usage(&dcb(&["grants"]), "required arguments");
+}
+
+#[test]
 fn help_names_the_commands() {
     let help = dcb(&["--help"]);
     assert!(help.status.success());

@@ -40,6 +40,15 @@ pub(super) enum Command {
               value_parser = clap::value_parser!(i32).range(0..))]
         after: i32,
     },
+    /// Prints the SQL that lets a role use the PostgreSQL store in the
+    /// schema of --schema (append, read, subscribe, keep read models)
+    /// without creating anything, for applications that connect as a role
+    /// of their own with migrations off. Reads no store.
+    Grants {
+        /// The role the application connects as.
+        #[arg(long, value_name = "ROLE")]
+        role: String,
+    },
 }
 
 /// The commands that read a store.

@@ -199,12 +199,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let command = match cli.command {
         Command::Store(command) => command,
         Command::Migrations { after } => {
-            let script = crate::postgres::migration_script(&cli.schema, after)
-                .map_err(|e| Failure::Usage(e.to_string()))?;
-            let mut out = io::stdout().lock();
-            out.write_all(script.as_bytes())?;
-            out.flush()?;
-            return Ok(());
+            return print_script(crate::postgres::migration_script(&cli.schema, after));
+        }
+        Command::Grants { role } => {
+            return print_script(crate::postgres::grant_script(&cli.schema, &role));
         }
     };
     let Some(store) = cli.store else {
@@ -227,6 +225,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Store::Postgres(store) => execute(store, command).await,
         }
     })
+}
+
+/// Prints a script of SQL, or says why there is none.
+fn print_script(script: Result<String, crate::postgres::ConnectError>) -> Result<(), Failure> {
+    let script = script.map_err(|e| Failure::Usage(e.to_string()))?;
+    let mut out = io::stdout().lock();
+    out.write_all(script.as_bytes())?;
+    out.flush()?;
+    Ok(())
 }
 
 async fn execute<S: EventStore + Clone>(store: S, command: StoreCommand) -> Result<(), Failure> {

@@ -15,6 +15,13 @@ pub enum ConnectError {
         /// The name given.
         schema: String,
     },
+    /// The role name given to [`grant_script`](super::grant_script) is
+    /// empty, longer than PostgreSQL keeps (63 bytes), or holds a NUL.
+    #[error("invalid role name {role:?}: use 1 to 63 bytes without NUL")]
+    InvalidRole {
+        /// The name given.
+        role: String,
+    },
     /// The URL could not be parsed.
     #[error("invalid PostgreSQL URL: {}", url_problem(.0))]
     InvalidUrl(#[source] tokio_postgres::Error),
@@ -26,7 +33,10 @@ pub enum ConnectError {
     #[error("cannot connect to PostgreSQL: {0}")]
     Connect(#[source] BackendError),
     /// A migration failed; the transaction was rolled back.
-    #[error("migrating the schema failed at version {version}: {source}")]
+    #[error(
+        "migrating the schema failed at version {version}: {}",
+        server_problem(.source)
+    )]
     Migration {
         /// The migration being applied (0: the bookkeeping around them).
         version: i32,
@@ -61,6 +71,22 @@ pub enum ConnectError {
         /// The migration this crate's calls need.
         needed: i32,
     },
+    /// The store was told not to migrate, and its role may not read the
+    /// schema's store: it lacks the grants of
+    /// [`grant_script`](super::grant_script).
+    #[error(
+        "the role may not use the store in schema {schema} ({}); with migrations off it \
+         needs the grants of dcb_core::postgres::grant_script, which `dcb grants --role NAME \
+         --schema {schema}` prints",
+        server_problem(.source)
+    )]
+    NoAccess {
+        /// The schema.
+        schema: String,
+        /// The server's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
     /// The store was told not to migrate, and the schema holds no store
     /// (it has no migrations table, or does not exist).
     #[error(
@@ -71,6 +97,15 @@ pub enum ConnectError {
         /// The schema.
         schema: String,
     },
+}
+
+/// What the server said: tokio-postgres shows its errors as "db error",
+/// with the server's message only in the source.
+fn server_problem(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => db.message().to_owned(),
+        None => error.to_string(),
+    }
 }
 
 /// What is wrong with a URL: tokio-postgres says "invalid connection

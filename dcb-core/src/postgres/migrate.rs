@@ -3,8 +3,10 @@
 use std::fmt::Write as _;
 
 use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
 
 use super::ConnectError;
+use crate::error::BackendError;
 
 /// The migrations, in order: (version, name, SQL). The SQL refers to the
 /// schema as `__SCHEMA__` (replaced by the quoted identifier) and
@@ -183,11 +185,24 @@ pub(super) fn script(schema: &str, after: i32) -> Result<String, ConnectError> {
 /// For a store that does not migrate: checks that the schema holds a store
 /// with every migration this crate's calls need.
 pub(super) async fn check_migrated(client: &Client, schema: &str) -> Result<(), ConnectError> {
+    let unreadable = |source: tokio_postgres::Error| {
+        if source.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+            ConnectError::NoAccess {
+                schema: schema.to_owned(),
+                source,
+            }
+        } else {
+            ConnectError::Connect(BackendError::with_source(
+                "reading the schema's migrations failed",
+                source,
+            ))
+        }
+    };
     let table = render("__SCHEMA__.dcb_migrations", schema);
     let exists: bool = client
         .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
         .await
-        .map_err(failed(0))?
+        .map_err(unreadable)?
         .get(0);
     if !exists {
         return Err(ConnectError::NoStore {
@@ -197,7 +212,7 @@ pub(super) async fn check_migrated(client: &Client, schema: &str) -> Result<(), 
     let applied: i32 = client
         .query_one(&format!("SELECT max(version) FROM {table}"), &[])
         .await
-        .map_err(failed(0))?
+        .map_err(unreadable)?
         .get::<_, Option<i32>>(0)
         .unwrap_or(0);
     if applied < KNOWN {

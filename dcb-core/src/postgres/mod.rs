@@ -50,6 +50,7 @@
 
 mod batch;
 mod error;
+mod grants;
 mod locks;
 mod migrate;
 mod notify;
@@ -71,6 +72,7 @@ use tokio_postgres::types::{ToSql, Type};
 pub use self::batch::BatchCounts;
 use self::batch::Batcher;
 pub use self::error::ConnectError;
+pub use self::grants::grant_script;
 use self::locks::LockKeys;
 use self::notify::Notifier;
 pub use self::options::PostgresOptions;

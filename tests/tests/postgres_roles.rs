@@ -1,0 +1,207 @@
+//! An application that connects as a role of its own, with migrations off,
+//! can use a store an operator migrated once the role has the grants of
+//! `grant_script`: conditional and idempotent appends, decision reads,
+//! reads with a limit, the head, waits woken by notifications, and read
+//! models saved in the schema. Without the grants it is refused. When the
+//! server is unreachable (and not required) the test warns loudly and
+//! returns.
+
+mod postgres_support;
+
+use std::time::Duration;
+
+use dcb_core::postgres::{ConnectError, PostgresOptions, PostgresStorage, PostgresStore};
+use dcb_core::read_model::Storage;
+use dcb_core::{
+    AppendCondition, AppendError, Event, EventStore, EventType, Query, QueryItem, ReadOptions, Tag,
+    Uuid,
+};
+use postgres_support::{raw_client, runtime, temp_schema, url};
+
+/// A login role for the test, dropped (with its privileges) afterwards.
+struct TempRole {
+    name: String,
+    password: String,
+}
+
+impl TempRole {
+    async fn create(admin: &tokio_postgres::Client) -> TempRole {
+        let role = TempRole {
+            name: format!("dcb_role_{:032x}", Uuid::new_v4().as_u128()),
+            password: format!("{:032x}", Uuid::new_v4().as_u128()),
+        };
+        admin
+            .batch_execute(&format!(
+                "CREATE ROLE {} LOGIN PASSWORD '{}'",
+                role.name, role.password
+            ))
+            .await
+            .expect("CREATE ROLE");
+        role
+    }
+
+    /// The test server's URL, connecting as this role.
+    fn url(&self) -> String {
+        let config: tokio_postgres::Config = url().parse().expect("the test URL parses");
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+            _ => "127.0.0.1".to_owned(),
+        };
+        format!(
+            "postgres://{}:{}@{host}:{}/{}",
+            self.name,
+            self.password,
+            config.get_ports().first().copied().unwrap_or(5432),
+            config.get_dbname().unwrap_or("postgres"),
+        )
+    }
+}
+
+impl Drop for TempRole {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                if let Ok((client, connection)) =
+                    tokio_postgres::connect(&url(), tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(connection);
+                    let _ = client
+                        .batch_execute(&format!("DROP OWNED BY {name}; DROP ROLE {name}"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn enrolled(student: u32) -> Event {
+    Event::new(EventType::from_static("StudentEnrolled"), "{}").with_tags([
+        Tag::new("course:1").expect("a valid tag"),
+        Tag::new(format!("student:{student}")).expect("a valid tag"),
+    ])
+}
+
+fn course() -> Query {
+    Query::from(QueryItem::new().tags([Tag::new("course:1").expect("a valid tag")]))
+}
+
+async fn connect_as(role: &TempRole, schema: &str) -> Result<PostgresStore, ConnectError> {
+    PostgresStore::connect_with(
+        PostgresOptions::new(role.url())
+            .schema(schema)
+            .migrate(false)
+            .pool_size(2)
+            .poll_interval(Duration::from_secs(3600)),
+    )
+    .await
+}
+
+#[test]
+fn a_role_with_the_grants_of_grant_script_uses_a_store_it_did_not_create() {
+    runtime(2).block_on(async {
+        let (Some(temp), Some(admin)) = (temp_schema(2).await, raw_client().await) else {
+            return;
+        };
+        let role = TempRole::create(&admin).await;
+        let schema = temp.store.schema().to_owned();
+
+        let refused = connect_as(&role, &schema)
+            .await
+            .expect_err("without the grants, the role cannot see the store");
+        assert!(matches!(refused, ConnectError::NoAccess { .. }), "{refused:?}");
+        let message = refused.to_string();
+        assert!(
+            message.contains("permission denied") && message.contains("dcb grants --role"),
+            "the error says why and what to do: {message}"
+        );
+
+        let grants = dcb_core::postgres::grant_script(&schema, &role.name).expect("the grants");
+        admin.batch_execute(&grants).await.expect("apply the grants");
+        let app = connect_as(&role, &schema)
+            .await
+            .expect("with the grants, the role connects");
+
+        // Conditional appends, as a decision makes them.
+        let first = app
+            .append(
+                vec![enrolled(1)],
+                Some(AppendCondition::new(course())),
+            )
+            .await
+            .expect("a conditional append");
+        let stale = app
+            .append(
+                vec![enrolled(2)],
+                Some(AppendCondition::new(course())),
+            )
+            .await;
+        assert!(
+            matches!(stale, Err(AppendError::ConditionFailed { conflicting }) if conflicting == first),
+            "{stale:?}"
+        );
+        // An idempotent retry.
+        let id = Uuid::new_v4();
+        let once = app
+            .append(vec![enrolled(3).with_id(id)], None)
+            .await
+            .expect("an append with an id");
+        let again = app
+            .append(vec![enrolled(3).with_id(id)], None)
+            .await
+            .expect("its retry");
+        assert_eq!(once, again);
+
+        // Reads: a decision's, a batch with a limit, the head.
+        let decision = app
+            .read_to_end(&course(), ReadOptions::new())
+            .await
+            .expect("a decision's read");
+        assert_eq!(decision.events.len(), 2);
+        assert_eq!(decision.head, Some(once));
+        let batch = app
+            .read_to_end(&Query::all(), ReadOptions::new().limit(1).backwards())
+            .await
+            .expect("a read with a limit");
+        assert_eq!(
+            batch.events.iter().map(|e| e.position).collect::<Vec<_>>(),
+            [once]
+        );
+        assert_eq!(app.head().await.expect("the head"), Some(once));
+
+        // A wait, woken by another process's append through a notification
+        // (the role's store polls only hourly).
+        let waiting = tokio::spawn({
+            let app = app.clone();
+            async move { app.wait_for_append(Some(once)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let later = temp
+            .store
+            .append(vec![enrolled(4)], None)
+            .await
+            .expect("an append by the operator's store");
+        tokio::time::timeout(Duration::from_secs(60), waiting)
+            .await
+            .expect("the wait ends")
+            .expect("the wait's task")
+            .expect("the wait");
+        assert!(later > once);
+
+        // A read model saved in the schema.
+        let storage = PostgresStorage::new(&app, "enrolments").expect("a valid name");
+        Storage::<u64>::save(&storage, &4, later)
+            .await
+            .expect("save a read model");
+        let saved = Storage::<u64>::load(&storage)
+            .await
+            .expect("load it")
+            .expect("it was saved");
+        assert_eq!((saved.model, saved.checkpoint), (4, Some(later)));
+    });
+}
