@@ -2,7 +2,9 @@
 //! can use a store an operator migrated once the role has the grants of
 //! `grant_script`: conditional and idempotent appends, decision reads,
 //! reads with a limit, the head, waits woken by notifications, and read
-//! models saved in the schema. Without the grants it is refused. When the
+//! models saved in the schema; with migrations on, too, while the schema
+//! is up to date. Without the grants it is refused, and so is a migration
+//! it may not make, each error saying what to do. When the
 //! server is unreachable (and not required) the test warns loudly and
 //! returns.
 
@@ -91,11 +93,15 @@ fn course() -> Query {
     Query::from(QueryItem::new().tags([Tag::new("course:1").expect("a valid tag")]))
 }
 
-async fn connect_as(role: &TempRole, schema: &str) -> Result<PostgresStore, ConnectError> {
+async fn connect_as(
+    role: &TempRole,
+    schema: &str,
+    migrate: bool,
+) -> Result<PostgresStore, ConnectError> {
     PostgresStore::connect_with(
         PostgresOptions::new(role.url())
             .schema(schema)
-            .migrate(false)
+            .migrate(migrate)
             .pool_size(2)
             .poll_interval(Duration::from_secs(3600)),
     )
@@ -111,7 +117,7 @@ fn a_role_with_the_grants_of_grant_script_uses_a_store_it_did_not_create() {
         let role = TempRole::create(&admin).await;
         let schema = temp.store.schema().to_owned();
 
-        let refused = connect_as(&role, &schema)
+        let refused = connect_as(&role, &schema, false)
             .await
             .expect_err("without the grants, the role cannot see the store");
         assert!(matches!(refused, ConnectError::NoAccess { .. }), "{refused:?}");
@@ -123,9 +129,14 @@ fn a_role_with_the_grants_of_grant_script_uses_a_store_it_did_not_create() {
 
         let grants = dcb_core::postgres::grant_script(&schema, &role.name).expect("the grants");
         admin.batch_execute(&grants).await.expect("apply the grants");
-        let app = connect_as(&role, &schema)
+        let app = connect_as(&role, &schema, false)
             .await
             .expect("with the grants, the role connects");
+        // With migrations on too: the schema is up to date, so the store
+        // creates nothing.
+        connect_as(&role, &schema, true)
+            .await
+            .expect("with migrations on, the role connects to an up-to-date schema");
 
         // Conditional appends, as a decision makes them.
         let first = app
@@ -203,5 +214,24 @@ fn a_role_with_the_grants_of_grant_script_uses_a_store_it_did_not_create() {
             .expect("load it")
             .expect("it was saved");
         assert_eq!((saved.model, saved.checkpoint), (4, Some(later)));
+
+        // A schema one migration behind: the role may not migrate it, and
+        // the error says who can.
+        admin
+            .batch_execute(&format!(
+                "DELETE FROM \"{schema}\".dcb_migrations \
+                 WHERE version = (SELECT max(version) FROM \"{schema}\".dcb_migrations)"
+            ))
+            .await
+            .expect("forget the last migration");
+        let err = connect_as(&role, &schema, true)
+            .await
+            .expect_err("the role may not migrate");
+        assert!(matches!(err, ConnectError::Migration { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains("permission denied") && message.contains("dcb migrations"),
+            "the error says why and what to do: {message}"
+        );
     });
 }

@@ -34,8 +34,9 @@ pub enum ConnectError {
     Connect(#[source] BackendError),
     /// A migration failed; the transaction was rolled back.
     #[error(
-        "migrating the schema failed at version {version}: {}",
-        server_problem(.source)
+        "migrating the schema failed at version {version}: {}{}",
+        server_problem(.source),
+        migration_hint(.source)
     )]
     Migration {
         /// The migration being applied (0: the bookkeeping around them).
@@ -105,6 +106,17 @@ fn server_problem(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => db.message().to_owned(),
         None => error.to_string(),
+    }
+}
+
+/// What to do when the role may not migrate.
+fn migration_hint(error: &tokio_postgres::Error) -> &'static str {
+    if error.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) {
+        "; this role may not change the schema: have it migrated with the SQL of \
+         `dcb migrations --schema NAME` (from the schema's version) or by a role that may, \
+         and connect with PostgresOptions::migrate(false)"
+    } else {
+        ""
     }
 }
 

@@ -103,7 +103,8 @@ fn failed(version: i32) -> impl Fn(tokio_postgres::Error) -> ConnectError {
 
 /// Creates the schema if needed and applies the missing migrations, all in
 /// one transaction that first takes an advisory lock, so concurrent
-/// connects migrate once.
+/// connects migrate once. A schema already at the newest migration is left
+/// as it is, so a role that may not create anything connects too.
 pub(super) async fn migrate(client: &mut Client, schema: &str) -> Result<(), ConnectError> {
     let tx = client.transaction().await.map_err(failed(0))?;
     tx.execute(
@@ -112,25 +113,24 @@ pub(super) async fn migrate(client: &mut Client, schema: &str) -> Result<(), Con
     )
     .await
     .map_err(failed(0))?;
+    match applied_version(&tx, schema).await.map_err(failed(0))? {
+        Some(applied) if applied > KNOWN => {
+            return Err(ConnectError::SchemaTooNew {
+                schema: schema.to_owned(),
+                version: applied,
+                known: KNOWN,
+            });
+        }
+        Some(KNOWN) => return tx.commit().await.map_err(failed(0)),
+        _ => {}
+    }
     tx.batch_execute(&render(BOOKKEEPING_SQL, schema))
         .await
         .map_err(failed(0))?;
-    let applied: Option<i32> = tx
-        .query_one(
-            &render("SELECT max(version) FROM __SCHEMA__.dcb_migrations", schema),
-            &[],
-        )
+    let applied = applied_version(&tx, schema)
         .await
         .map_err(failed(0))?
-        .get(0);
-    let applied = applied.unwrap_or(0);
-    if applied > KNOWN {
-        return Err(ConnectError::SchemaTooNew {
-            schema: schema.to_owned(),
-            version: applied,
-            known: KNOWN,
-        });
-    }
+        .unwrap_or(0);
     for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
         tx.batch_execute(&render(sql, schema))
             .await
@@ -146,6 +146,27 @@ pub(super) async fn migrate(client: &mut Client, schema: &str) -> Result<(), Con
         .map_err(failed(version))?;
     }
     tx.commit().await.map_err(failed(0))
+}
+
+/// The newest migration applied to `schema` (0 when none is recorded), or
+/// `None` when it has no `dcb_migrations` table (or does not exist).
+async fn applied_version(
+    client: &impl tokio_postgres::GenericClient,
+    schema: &str,
+) -> Result<Option<i32>, tokio_postgres::Error> {
+    let table = render("__SCHEMA__.dcb_migrations", schema);
+    let exists: bool = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let applied: Option<i32> = client
+        .query_one(&format!("SELECT max(version) FROM {table}"), &[])
+        .await?
+        .get(0);
+    Ok(Some(applied.unwrap_or(0)))
 }
 
 /// The SQL of the migrations after `after`, each followed by the row that
@@ -185,7 +206,7 @@ pub(super) fn script(schema: &str, after: i32) -> Result<String, ConnectError> {
 /// For a store that does not migrate: checks that the schema holds a store
 /// with every migration this crate's calls need.
 pub(super) async fn check_migrated(client: &Client, schema: &str) -> Result<(), ConnectError> {
-    let unreadable = |source: tokio_postgres::Error| {
+    let applied = applied_version(client, schema).await.map_err(|source| {
         if source.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
             ConnectError::NoAccess {
                 schema: schema.to_owned(),
@@ -197,24 +218,12 @@ pub(super) async fn check_migrated(client: &Client, schema: &str) -> Result<(), 
                 source,
             ))
         }
-    };
-    let table = render("__SCHEMA__.dcb_migrations", schema);
-    let exists: bool = client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
-        .await
-        .map_err(unreadable)?
-        .get(0);
-    if !exists {
+    })?;
+    let Some(applied) = applied else {
         return Err(ConnectError::NoStore {
             schema: schema.to_owned(),
         });
-    }
-    let applied: i32 = client
-        .query_one(&format!("SELECT max(version) FROM {table}"), &[])
-        .await
-        .map_err(unreadable)?
-        .get::<_, Option<i32>>(0)
-        .unwrap_or(0);
+    };
     if applied < KNOWN {
         return Err(ConnectError::SchemaTooOld {
             schema: schema.to_owned(),
