@@ -132,11 +132,6 @@ fn a_role_with_the_grants_of_grant_script_uses_a_store_it_did_not_create() {
         let app = connect_as(&role, &schema, false)
             .await
             .expect("with the grants, the role connects");
-        // With migrations on too: the schema is up to date, so the store
-        // creates nothing.
-        connect_as(&role, &schema, true)
-            .await
-            .expect("with migrations on, the role connects to an up-to-date schema");
 
         // Conditional appends, as a decision makes them.
         let first = app
@@ -214,6 +209,29 @@ fn a_role_with_the_grants_of_grant_script_uses_a_store_it_did_not_create() {
             .expect("load it")
             .expect("it was saved");
         assert_eq!((saved.model, saved.checkpoint), (4, Some(later)));
+
+    });
+}
+
+#[test]
+fn a_role_that_may_not_migrate_connects_to_an_up_to_date_schema_only() {
+    runtime(2).block_on(async {
+        let (Some(temp), Some(admin)) = (temp_schema(1).await, raw_client().await) else {
+            return;
+        };
+        let role = TempRole::create(&admin).await;
+        let schema = temp.store.schema().to_owned();
+        let grants = dcb_core::postgres::grant_script(&schema, &role.name).expect("the grants");
+        admin
+            .batch_execute(&grants)
+            .await
+            .expect("apply the grants");
+
+        // Migrations on (the default): the schema is up to date, so the
+        // store creates nothing.
+        connect_as(&role, &schema, true)
+            .await
+            .expect("with migrations on, the role connects to an up-to-date schema");
 
         // A schema one migration behind: the role may not migrate it, and
         // the error says who can.
