@@ -127,7 +127,7 @@ struct DropSchema(String);
 
 impl Drop for DropSchema {
     fn drop(&mut self) {
-        drop_schema(self.0.clone());
+        drop_schema(&self.0);
     }
 }
 

@@ -18,7 +18,7 @@ use dcb_core::{
     AppendCondition, AppendError, Event, EventStore, EventType, Query, QueryItem, ReadOptions, Tag,
     Uuid,
 };
-use postgres_support::{raw_client, runtime, temp_schema, url};
+use postgres_support::{execute_now, raw_client, runtime, temp_schema, url};
 
 /// A login role for the test, dropped (with its privileges) afterwards.
 struct TempRole {
@@ -61,24 +61,7 @@ impl TempRole {
 
 impl Drop for TempRole {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async {
-                if let Ok((client, connection)) =
-                    tokio_postgres::connect(&url(), tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(connection);
-                    let _ = client
-                        .batch_execute(&format!("DROP OWNED BY {name}; DROP ROLE {name}"))
-                        .await;
-                }
-            });
-        })
-        .join();
+        execute_now(format!("DROP OWNED BY {0}; DROP ROLE {0}", self.name));
     }
 }
 

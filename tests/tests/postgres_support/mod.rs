@@ -57,13 +57,19 @@ pub struct TempSchema {
 
 impl Drop for TempSchema {
     fn drop(&mut self) {
-        drop_schema(self.store.schema().to_owned());
+        drop_schema(self.store.schema());
     }
 }
 
 /// Drops `schema`, if it exists, from a thread of its own (for `Drop`,
 /// which cannot await).
-pub fn drop_schema(schema: String) {
+pub fn drop_schema(schema: &str) {
+    execute_now(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
+}
+
+/// Runs `sql` on a connection of its own, from a thread of its own (for
+/// `Drop`, which cannot await), ignoring failures: for clean-ups.
+pub fn execute_now(sql: String) {
     let _ = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -74,9 +80,7 @@ pub fn drop_schema(schema: String) {
                 tokio_postgres::connect(&url(), tokio_postgres::NoTls).await
             {
                 tokio::spawn(connection);
-                let _ = client
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                    .await;
+                let _ = client.batch_execute(&sql).await;
             }
         });
     })
