@@ -100,15 +100,17 @@ fn a_role_with_the_grants_of_grant_script_uses_a_store_it_did_not_create() {
         let role = TempRole::create(&admin).await;
         let schema = temp.store.schema().to_owned();
 
-        let refused = connect_as(&role, &schema, false)
-            .await
-            .expect_err("without the grants, the role cannot see the store");
-        assert!(matches!(refused, ConnectError::NoAccess { .. }), "{refused:?}");
-        let message = refused.to_string();
-        assert!(
-            message.contains("permission denied") && message.contains("dcb grants --role"),
-            "the error says why and what to do: {message}"
-        );
+        for migrate in [false, true] {
+            let refused = connect_as(&role, &schema, migrate)
+                .await
+                .expect_err("without the grants, the role cannot see the store");
+            assert!(matches!(refused, ConnectError::NoAccess { .. }), "{refused:?}");
+            let message = refused.to_string();
+            assert!(
+                message.contains("permission denied") && message.contains("dcb grants --role"),
+                "the error says why and what to do: {message}"
+            );
+        }
 
         let grants = dcb_core::postgres::grant_script(&schema, &role.name).expect("the grants");
         admin.batch_execute(&grants).await.expect("apply the grants");

@@ -25,8 +25,8 @@ pub enum ConnectError {
     /// The URL could not be parsed.
     #[error("invalid PostgreSQL URL: {}", url_problem(.0))]
     InvalidUrl(#[source] tokio_postgres::Error),
-    /// The URL's TLS settings (`sslmode`, `sslrootcert`), or the
-    /// certificates they name, are not usable.
+    /// The URL's TLS settings (`sslmode`, `sslrootcert`, `sslcert`, …), or
+    /// the files they name, are not usable.
     #[error("invalid TLS settings: {0}")]
     Tls(String),
     /// The server could not be reached or refused the connection.
@@ -72,13 +72,12 @@ pub enum ConnectError {
         /// The migration this crate's calls need.
         needed: i32,
     },
-    /// The store was told not to migrate, and its role may not read the
-    /// schema's store: it lacks the grants of
-    /// [`grant_script`](super::grant_script).
+    /// The store's role may not read the schema's store: it lacks the
+    /// grants of [`grant_script`](super::grant_script).
     #[error(
-        "the role may not use the store in schema {schema} ({}); with migrations off it \
-         needs the grants of dcb_core::postgres::grant_script, which `dcb grants --role NAME \
-         --schema {schema}` prints",
+        "the role may not use the store in schema {schema} ({}); a role that does not \
+         migrate needs the grants of dcb_core::postgres::grant_script, which `dcb grants \
+         --role NAME --schema {schema}` prints",
         server_problem(.source)
     )]
     NoAccess {

@@ -113,7 +113,10 @@ pub(super) async fn migrate(client: &mut Client, schema: &str) -> Result<(), Con
     )
     .await
     .map_err(failed(0))?;
-    match applied_version(&tx, schema).await.map_err(failed(0))? {
+    match applied_version(&tx, schema)
+        .await
+        .map_err(|e| unreadable(schema, e))?
+    {
         Some(applied) if applied > KNOWN => {
             return Err(ConnectError::SchemaTooNew {
                 schema: schema.to_owned(),
@@ -146,6 +149,22 @@ pub(super) async fn migrate(client: &mut Client, schema: &str) -> Result<(), Con
         .map_err(failed(version))?;
     }
     tx.commit().await.map_err(failed(0))
+}
+
+/// The error of a failed read of the schema's migrations: the role lacks
+/// the grants, or the server failed.
+fn unreadable(schema: &str, source: tokio_postgres::Error) -> ConnectError {
+    if source.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+        ConnectError::NoAccess {
+            schema: schema.to_owned(),
+            source,
+        }
+    } else {
+        ConnectError::Connect(BackendError::with_source(
+            "reading the schema's migrations failed",
+            source,
+        ))
+    }
 }
 
 /// The newest migration applied to `schema` (0 when none is recorded), or
@@ -206,19 +225,9 @@ pub(super) fn script(schema: &str, after: i32) -> Result<String, ConnectError> {
 /// For a store that does not migrate: checks that the schema holds a store
 /// with every migration this crate's calls need.
 pub(super) async fn check_migrated(client: &Client, schema: &str) -> Result<(), ConnectError> {
-    let applied = applied_version(client, schema).await.map_err(|source| {
-        if source.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
-            ConnectError::NoAccess {
-                schema: schema.to_owned(),
-                source,
-            }
-        } else {
-            ConnectError::Connect(BackendError::with_source(
-                "reading the schema's migrations failed",
-                source,
-            ))
-        }
-    })?;
+    let applied = applied_version(client, schema)
+        .await
+        .map_err(|e| unreadable(schema, e))?;
     let Some(applied) = applied else {
         return Err(ConnectError::NoStore {
             schema: schema.to_owned(),
