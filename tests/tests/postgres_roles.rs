@@ -18,7 +18,7 @@ use dcb_core::{
     AppendCondition, AppendError, Event, EventStore, EventType, Query, QueryItem, ReadOptions, Tag,
     Uuid,
 };
-use postgres_support::{execute_now, raw_client, runtime, temp_schema, url};
+use postgres_support::{Server, execute_now, raw_client, runtime, temp_schema};
 
 /// A login role for the test, dropped (with its privileges) afterwards.
 struct TempRole {
@@ -44,18 +44,11 @@ impl TempRole {
 
     /// The test server's URL, connecting as this role.
     fn url(&self) -> String {
-        let config: tokio_postgres::Config = url().parse().expect("the test URL parses");
-        let host = match config.get_hosts().first() {
-            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-            _ => "127.0.0.1".to_owned(),
+        let server = Server {
+            user: format!("{}:{}", self.name, self.password),
+            ..Server::of_test_url()
         };
-        format!(
-            "postgres://{}:{}@{host}:{}/{}",
-            self.name,
-            self.password,
-            config.get_ports().first().copied().unwrap_or(5432),
-            config.get_dbname().unwrap_or("postgres"),
-        )
+        server.url(&server.host, "")
     }
 }
 

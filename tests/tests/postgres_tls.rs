@@ -27,7 +27,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use dcb_core::postgres::{ConnectError, PostgresOptions, PostgresStore};
 use dcb_core::{Event, EventStore, EventType, Query, ReadOptions, Tag};
-use postgres_support::{TempSchema, raw_client, required, runtime, shout, temp_schema, url};
+use postgres_support::{
+    Server, TempSchema, raw_client, required, runtime, shout, temp_schema, url,
+};
 
 /// Bounds a wait that must end; only a guard against a hang, no result
 /// depends on it.
@@ -61,8 +63,7 @@ async fn tls_server() -> Option<(Server, PathBuf)> {
         ));
         return None;
     }
-    let config: tokio_postgres::Config = url().parse().expect("the test URL parses");
-    Some((Server::of(&config), certificate))
+    Some((Server::of_test_url(), certificate))
 }
 
 /// The TLS server, its certificate's file, and a store in a fresh schema
@@ -73,44 +74,13 @@ async fn setup() -> Option<(Server, PathBuf, TempSchema)> {
     Some((server, certificate, schema))
 }
 
-/// Where the test server listens, to write URLs of its own.
-struct Server {
-    user: String,
-    host: String,
-    port: u16,
-    database: String,
-}
-
-impl Server {
-    fn of(config: &tokio_postgres::Config) -> Server {
-        let host = match config.get_hosts().first() {
-            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-            _ => "127.0.0.1".to_owned(),
-        };
-        Server {
-            user: config.get_user().unwrap_or("postgres").to_owned(),
-            host,
-            port: config.get_ports().first().copied().unwrap_or(5432),
-            database: config.get_dbname().unwrap_or("postgres").to_owned(),
-        }
-    }
-
-    /// A URL for `host` with the query `settings`.
-    fn url(&self, host: &str, settings: &str) -> String {
-        format!(
-            "postgres://{}@{host}:{}/{}?{settings}",
-            self.user, self.port, self.database
-        )
-    }
-
-    /// The host name the certificate of a local server is issued for.
-    fn name(&self) -> &str {
-        if self.host == "127.0.0.1" || self.host == "::1" {
-            "localhost"
-        } else {
-            &self.host
-        }
-    }
+/// The settings that verify the server in full against the authority of
+/// the fixture `authority`.
+fn verify_full_with(authority: &str) -> String {
+    format!(
+        "sslmode=verify-full&sslrootcert={}",
+        percent_encoded(&fixture(authority))
+    )
 }
 
 fn percent_encoded(path: &std::path::Path) -> String {
@@ -263,13 +233,7 @@ fn an_untrusted_certificate_is_refused_and_the_options_can_trust_it() {
         };
         // An authority that did not sign the server's certificate: the
         // test authority of `tls/`.
-        let url = server.url(
-            server.name(),
-            &format!(
-                "sslmode=verify-full&sslrootcert={}",
-                percent_encoded(&fixture("ca.pem"))
-            ),
-        );
+        let url = server.url(server.name(), &verify_full_with("ca.pem"));
         let err = connect(url.clone(), schema.store.schema())
             .await
             .expect_err("a certificate no trusted authority signed is refused");
@@ -322,9 +286,10 @@ struct Front {
 
 /// A TLS front for the test server: it answers PostgreSQL's `SSLRequest`,
 /// completes the handshake as `front` says, and passes the bytes on to the
-/// server in the clear. Returns its port and how many client certificates
-/// it has accepted.
-async fn tls_front(server: &Server, front: Front) -> (u16, Arc<AtomicUsize>) {
+/// server in the clear. Returns its address (as `localhost`, the name its
+/// certificates are issued for) and how many client certificates it has
+/// accepted.
+async fn tls_front(server: &Server, front: Front) -> (Server, Arc<AtomicUsize>) {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -394,7 +359,13 @@ async fn tls_front(server: &Server, front: Front) -> (u16, Arc<AtomicUsize>) {
             });
         }
     });
-    (port, accepted)
+    let address = Server {
+        host: "localhost".to_owned(),
+        port,
+        user: server.user.clone(),
+        database: server.database.clone(),
+    };
+    (address, accepted)
 }
 
 #[test]
@@ -403,9 +374,8 @@ fn a_client_certificate_is_presented_when_the_server_asks_for_one() {
         let Some(schema) = temp_schema(1).await else {
             return;
         };
-        let config: tokio_postgres::Config = url().parse().expect("the test URL parses");
-        let server = Server::of(&config);
-        let (port, accepted) = tls_front(
+        let server = Server::of_test_url();
+        let (front, accepted) = tls_front(
             &server,
             Front {
                 certificate: "server.pem",
@@ -413,11 +383,7 @@ fn a_client_certificate_is_presented_when_the_server_asks_for_one() {
             },
         )
         .await;
-        let front = front_of(&server, port);
-        let verified = format!(
-            "sslmode=verify-full&sslrootcert={}",
-            percent_encoded(&fixture("ca.pem"))
-        );
+        let verified = verify_full_with("ca.pem");
 
         let err = connect(front.url("localhost", &verified), schema.store.schema())
             .await
@@ -482,28 +448,17 @@ fn a_client_certificate_is_presented_when_the_server_asks_for_one() {
     });
 }
 
-/// The front on `port` of the test server, as a `Server` to write URLs for.
-fn front_of(server: &Server, port: u16) -> Server {
-    Server {
-        host: "localhost".to_owned(),
-        port,
-        user: server.user.clone(),
-        database: server.database.clone(),
-    }
-}
-
 #[test]
 fn a_revoked_certificate_is_refused_under_sslcrl() {
     runtime(2).block_on(async {
         let Some(schema) = temp_schema(1).await else {
             return;
         };
-        let config: tokio_postgres::Config = url().parse().expect("the test URL parses");
-        let server = Server::of(&config);
+        let server = Server::of_test_url();
         let crl = format!("sslcrl={}", percent_encoded(&fixture("crl.pem")));
 
         // A certificate of the revoking authority, on its list.
-        let (port, _) = tls_front(
+        let (revoked, _) = tls_front(
             &server,
             Front {
                 certificate: "revoked.pem",
@@ -511,11 +466,7 @@ fn a_revoked_certificate_is_refused_under_sslcrl() {
             },
         )
         .await;
-        let revoked = front_of(&server, port);
-        let verified = format!(
-            "sslmode=verify-full&sslrootcert={}",
-            percent_encoded(&fixture("crl-ca.pem"))
-        );
+        let verified = verify_full_with("crl-ca.pem");
         let store = connect(revoked.url("localhost", &verified), schema.store.schema())
             .await
             .expect("without the list, the certificate is trusted");
@@ -535,7 +486,7 @@ fn a_revoked_certificate_is_refused_under_sslcrl() {
         // A certificate of another authority: the list says nothing of it,
         // and a certificate whose status is unknown is refused, as libpq
         // refuses it.
-        let (port, _) = tls_front(
+        let (other, _) = tls_front(
             &server,
             Front {
                 certificate: "server.pem",
@@ -543,11 +494,7 @@ fn a_revoked_certificate_is_refused_under_sslcrl() {
             },
         )
         .await;
-        let other = front_of(&server, port);
-        let trusted = format!(
-            "sslmode=verify-full&sslrootcert={}",
-            percent_encoded(&fixture("ca.pem"))
-        );
+        let trusted = verify_full_with("ca.pem");
         connect(other.url("localhost", &trusted), schema.store.schema())
             .await
             .expect("without the list, the other authority's certificate is trusted");

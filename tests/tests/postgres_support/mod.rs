@@ -87,6 +87,56 @@ pub fn execute_now(sql: String) {
     .join();
 }
 
+/// Where the test server listens, to write URLs of its own.
+#[allow(dead_code, reason = "not every test binary writes URLs of its own")]
+pub struct Server {
+    /// The user, or `user:password`.
+    pub user: String,
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+}
+
+#[allow(dead_code, reason = "not every test binary writes URLs of its own")]
+impl Server {
+    /// The server of [`url`].
+    pub fn of_test_url() -> Server {
+        let config: tokio_postgres::Config = url().parse().expect("the test URL parses");
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+            _ => "127.0.0.1".to_owned(),
+        };
+        Server {
+            user: config.get_user().unwrap_or("postgres").to_owned(),
+            host,
+            port: config.get_ports().first().copied().unwrap_or(5432),
+            database: config.get_dbname().unwrap_or("postgres").to_owned(),
+        }
+    }
+
+    /// A URL for `host` with the query `settings` (none if empty).
+    pub fn url(&self, host: &str, settings: &str) -> String {
+        let query = if settings.is_empty() {
+            String::new()
+        } else {
+            format!("?{settings}")
+        };
+        format!(
+            "postgres://{}@{host}:{}/{}{query}",
+            self.user, self.port, self.database
+        )
+    }
+
+    /// The host name the certificate of a local server is issued for.
+    pub fn name(&self) -> &str {
+        if self.host == "127.0.0.1" || self.host == "::1" {
+            "localhost"
+        } else {
+            &self.host
+        }
+    }
+}
+
 pub fn random_schema() -> String {
     format!("dcb_test_{:032x}", dcb_core::Uuid::new_v4().as_u128())
 }
