@@ -38,6 +38,34 @@ pub enum InvalidInput {
         /// The store's limit.
         limit: usize,
     },
+    /// An event with more tags than the store's limit allows.
+    #[error(
+        "event {index} ({event_type}) has {count} tags, over the limit of {limit}; \
+         tag it with fewer, or raise `Limits::max_tags_per_event` (at most {})",
+        crate::Limits::CEILING.max_tags_per_event
+    )]
+    TooManyTags {
+        /// The event's index in the append.
+        index: usize,
+        /// The event's type.
+        event_type: EventType,
+        /// The number of tags it carries.
+        count: usize,
+        /// The store's limit ([`Limits::max_tags_per_event`](crate::Limits)).
+        limit: usize,
+    },
+    /// An append whose events together are larger than the store's limit.
+    #[error(
+        "an append of {size} bytes is over the limit of {limit}; split it, or raise \
+         `Limits::max_append_size` (at most {})",
+        crate::Limits::CEILING.max_append_size
+    )]
+    AppendTooLarge {
+        /// The sum of its events' [`Event::size`](crate::Event::size).
+        size: usize,
+        /// The store's limit ([`Limits::max_append_size`](crate::Limits)).
+        limit: usize,
+    },
     /// Two events of one append carry the same id.
     #[error("event {index} repeats id {id} of an earlier event in the same append")]
     DuplicateEventIdInAppend {

@@ -5,15 +5,26 @@ use std::collections::HashSet;
 use crate::Event;
 use crate::error::InvalidInput;
 
-/// Bounds on what one append may carry. Every store checks them before it
-/// writes anything, so an over-large input is an [`InvalidInput`] error, never
-/// a partial write.
+/// Bounds on what one append may carry. Every store checks them, with
+/// [`check_append`](Self::check_append), before it writes anything, so an
+/// over-large input is an [`InvalidInput`] error, never a partial write —
+/// and never an append that is acknowledged but cannot be stored.
+///
+/// No setting can admit more than [`Limits::CEILING`]: what every store's
+/// format holds (the embedded store's record keeps a tag count in 16 bits
+/// and a record's length in 32; PostgreSQL takes at most 1 GB in one
+/// message). A larger setting is lowered to the ceiling, so the in-memory,
+/// embedded and PostgreSQL stores accept and refuse the same input.
 ///
 /// ```
 /// use dcb_core::Limits;
 ///
 /// let limits = Limits::default().max_event_size(64 * 1024);
 /// assert_eq!(limits.max_event_size, 64 * 1024);
+///
+/// // No store can hold 100 000 tags on one event: the setting is lowered.
+/// let limits = Limits::default().max_tags_per_event(100_000);
+/// assert_eq!(limits.max_tags_per_event, Limits::CEILING.max_tags_per_event);
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[non_exhaustive]
@@ -22,50 +33,122 @@ pub struct Limits {
     pub max_event_size: usize,
     /// The most events accepted in one append.
     pub max_events_per_append: usize,
+    /// The most tags accepted on one event.
+    pub max_tags_per_event: usize,
+    /// The largest append accepted: the sum of its events' [`Event::size`].
+    pub max_append_size: usize,
 }
 
 impl Limits {
     /// The default largest event: 1 MiB.
     pub const DEFAULT_MAX_EVENT_SIZE: usize = 1 << 20;
-    /// The default largest append: 100 000 events.
+    /// The default largest append in events: 100 000.
     pub const DEFAULT_MAX_EVENTS_PER_APPEND: usize = 100_000;
+    /// The default most tags on one event: 1 024.
+    pub const DEFAULT_MAX_TAGS_PER_EVENT: usize = 1 << 10;
+    /// The default largest append in bytes: 64 MiB.
+    pub const DEFAULT_MAX_APPEND_SIZE: usize = 64 << 20;
 
-    /// Sets the largest event accepted.
+    /// The most any store holds; no setting goes beyond it.
+    ///
+    /// - 65 535 tags per event: the embedded record counts them in 16 bits.
+    /// - 512 MiB per append (and so per event): an embedded record's length
+    ///   is 32 bits, and its encoding adds at most 2 bytes per tag (tags
+    ///   are counted in [`Event::size`], at least a byte each) and 25 bytes
+    ///   per event, so a record stays under 2 GiB; PostgreSQL refuses a
+    ///   message over 1 GB.
+    /// - 1 000 000 events per append.
+    pub const CEILING: Limits = Limits {
+        max_event_size: 512 << 20,
+        max_events_per_append: 1_000_000,
+        max_tags_per_event: u16::MAX as usize,
+        max_append_size: 512 << 20,
+    };
+
+    /// Sets the largest event accepted (at most the ceiling's).
     #[must_use]
     pub fn max_event_size(mut self, bytes: usize) -> Limits {
-        self.max_event_size = bytes;
+        self.max_event_size = bytes.min(Limits::CEILING.max_event_size);
         self
     }
 
-    /// Sets the most events accepted in one append.
+    /// Sets the most events accepted in one append (at most the ceiling's).
     #[must_use]
     pub fn max_events_per_append(mut self, count: usize) -> Limits {
-        self.max_events_per_append = count;
+        self.max_events_per_append = count.min(Limits::CEILING.max_events_per_append);
         self
     }
 
-    /// Checks an append against the limits and the rules every append
-    /// follows: at least one event, and no event id twice in one append.
+    /// Sets the most tags accepted on one event (at most the ceiling's).
+    #[must_use]
+    pub fn max_tags_per_event(mut self, count: usize) -> Limits {
+        self.max_tags_per_event = count.min(Limits::CEILING.max_tags_per_event);
+        self
+    }
+
+    /// Sets the largest append accepted, in bytes (at most the ceiling's).
+    #[must_use]
+    pub fn max_append_size(mut self, bytes: usize) -> Limits {
+        self.max_append_size = bytes.min(Limits::CEILING.max_append_size);
+        self
+    }
+
+    /// These limits, each lowered to the ceiling: what is enforced even
+    /// when a field was set directly.
+    #[must_use]
+    pub fn enforced(&self) -> Limits {
+        let ceiling = Limits::CEILING;
+        Limits {
+            max_event_size: self.max_event_size.min(ceiling.max_event_size),
+            max_events_per_append: self
+                .max_events_per_append
+                .min(ceiling.max_events_per_append),
+            max_tags_per_event: self.max_tags_per_event.min(ceiling.max_tags_per_event),
+            max_append_size: self.max_append_size.min(ceiling.max_append_size),
+        }
+    }
+
+    /// Checks an append against the limits (as [`enforced`](Self::enforced))
+    /// and the rules every append follows: at least one event, and no event
+    /// id twice in one append. Every store calls it before it writes.
     pub fn check_append(&self, events: &[Event]) -> Result<(), InvalidInput> {
+        let limits = self.enforced();
         if events.is_empty() {
             return Err(InvalidInput::EmptyAppend);
         }
-        if events.len() > self.max_events_per_append {
+        if events.len() > limits.max_events_per_append {
             return Err(InvalidInput::TooManyEvents {
                 count: events.len(),
-                limit: self.max_events_per_append,
+                limit: limits.max_events_per_append,
             });
         }
+        let mut total = 0usize;
         for (index, event) in events.iter().enumerate() {
+            let tags = event.tags().len();
+            if tags > limits.max_tags_per_event {
+                return Err(InvalidInput::TooManyTags {
+                    index,
+                    event_type: event.event_type().clone(),
+                    count: tags,
+                    limit: limits.max_tags_per_event,
+                });
+            }
             let size = event.size();
-            if size > self.max_event_size {
+            if size > limits.max_event_size {
                 return Err(InvalidInput::EventTooLarge {
                     index,
                     event_type: event.event_type().clone(),
                     size,
-                    limit: self.max_event_size,
+                    limit: limits.max_event_size,
                 });
             }
+            total = total.saturating_add(size);
+        }
+        if total > limits.max_append_size {
+            return Err(InvalidInput::AppendTooLarge {
+                size: total,
+                limit: limits.max_append_size,
+            });
         }
         if events.iter().filter(|e| e.id().is_some()).nth(1).is_some() {
             let mut seen = HashSet::with_capacity(events.len());
@@ -86,6 +169,59 @@ impl Default for Limits {
         Limits {
             max_event_size: Limits::DEFAULT_MAX_EVENT_SIZE,
             max_events_per_append: Limits::DEFAULT_MAX_EVENTS_PER_APPEND,
+            max_tags_per_event: Limits::DEFAULT_MAX_TAGS_PER_EVENT,
+            max_append_size: Limits::DEFAULT_MAX_APPEND_SIZE,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EventType, Tag, Tags};
+
+    fn with_tags(count: usize) -> Event {
+        let tags: Vec<Tag> = (0..count)
+            .map(|i| Tag::new(format!("t:{i}")).unwrap())
+            .collect();
+        Event::new(EventType::from_static("T"), "").with_tags(Tags::from(tags))
+    }
+
+    #[test]
+    fn no_setting_goes_beyond_the_ceiling() {
+        let mut limits = Limits::default()
+            .max_event_size(usize::MAX)
+            .max_events_per_append(usize::MAX)
+            .max_tags_per_event(usize::MAX)
+            .max_append_size(usize::MAX);
+        assert_eq!(limits, Limits::CEILING);
+        // Fields set directly are lowered when enforced.
+        limits.max_tags_per_event = usize::MAX;
+        assert_eq!(limits.enforced(), Limits::CEILING);
+        let over = u16::MAX as usize + 1;
+        assert_eq!(
+            limits.check_append(&[with_tags(over)]),
+            Err(InvalidInput::TooManyTags {
+                index: 0,
+                event_type: EventType::from_static("T"),
+                count: over,
+                limit: u16::MAX as usize,
+            })
+        );
+        assert_eq!(limits.check_append(&[with_tags(over - 1)]), Ok(()));
+    }
+
+    #[test]
+    fn an_append_is_bounded_by_its_total_size() {
+        let limits = Limits::default().max_append_size(10);
+        let event = Event::new(EventType::from_static("T"), vec![0; 4]);
+        assert_eq!(limits.check_append(&[event.clone(), event.clone()]), Ok(()));
+        assert_eq!(
+            limits.check_append(&[event.clone(), event.clone(), event]),
+            Err(InvalidInput::AppendTooLarge {
+                size: 15,
+                limit: 10
+            })
+        );
     }
 }

@@ -890,3 +890,54 @@ fn a_second_open_waits_for_the_lock_and_fails_with_a_clear_message() {
         .expect("the lock was released by drop");
     assert_eq!(store.len(), 1);
 }
+
+// ---------------------------------------------------------------------------
+// What the limits admit, the log holds.
+
+/// Limits set as high as they go — a field set past the ceiling included —
+/// still refuse an event with 65 536 tags, which a record cannot count,
+/// and an event with 65 535 tags survives reopening whole. (Once, such an
+/// event was acknowledged, readable while open, and cut off as a torn
+/// write on the next open.)
+#[test]
+fn the_limits_never_admit_what_the_log_cannot_hold() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut limits = dcb_core::Limits::default()
+        .max_event_size(usize::MAX)
+        .max_append_size(usize::MAX);
+    limits.max_tags_per_event = usize::MAX;
+    let options = EmbeddedOptions::default().limits(limits);
+    let tagged = |count: u32| {
+        Event::new(event_type("Tagged"), "").with_tags(
+            (0..count)
+                .map(|i| tag(&format!("t:{i}")))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let most = u32::from(u16::MAX);
+    block_on(async {
+        let store = EmbeddedStore::open_with(dir.path(), &options).expect("open");
+        let err = store
+            .append(vec![tagged(most + 1)], None)
+            .await
+            .expect_err("an event with 65 536 tags is refused");
+        assert!(
+            matches!(
+                err,
+                AppendError::InvalidInput(dcb_core::InvalidInput::TooManyTags {
+                    count: 65_536,
+                    ..
+                })
+            ),
+            "{err}"
+        );
+        store
+            .append(vec![tagged(most)], None)
+            .await
+            .expect("an event with 65 535 tags is accepted");
+        store.close();
+        let store = open(dir.path());
+        assert_eq!(store.recovery().truncated, None, "nothing was cut");
+        assert_holds(&store, &[tagged(most)]).await;
+    });
+}

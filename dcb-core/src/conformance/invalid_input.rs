@@ -1,7 +1,7 @@
 //! Input that every store rejects, before it checks or writes anything.
 //!
 //! The store must enforce the default [`Limits`]: events of at most 1 MiB
-//! and appends of at most 100 000 events.
+//! and 1 024 tags, appends of at most 100 000 events and 64 MiB.
 
 use super::support::{
     append, append_err, assert_unchanged, condition, ev, ev_data, event_type, expect_invalid,
@@ -102,6 +102,78 @@ pub async fn oversized_event_is_rejected<S: EventStore + 'static>(store: S) {
     assert!(
         stored.events.len() == 1 && stored.events[0].event == largest,
         "the largest event is stored whole"
+    );
+}
+
+/// An append containing an event with one tag over the limit fails with
+/// `TooManyTags` naming it and writes nothing; an event with exactly the
+/// limit is accepted and read back whole.
+pub async fn too_many_tags_are_rejected<S: EventStore + 'static>(store: S) {
+    let limit = Limits::DEFAULT_MAX_TAGS_PER_EVENT;
+    let many = event_type("Many");
+    let tagged_with = |count: usize| {
+        let names: Vec<String> = (0..count).map(|i| format!("t:{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        Event::new(many.clone(), "").with_tags(super::support::tags(&names))
+    };
+    let what = format!("an append whose second event has {} tags", limit + 1);
+    let err = append_err(
+        &store,
+        vec![ev("Small", &["ok"]), tagged_with(limit + 1)],
+        None,
+        &what,
+    )
+    .await;
+    assert_eq!(
+        expect_invalid(err, &what),
+        InvalidInput::TooManyTags {
+            index: 1,
+            event_type: many.clone(),
+            count: limit + 1,
+            limit
+        },
+        "{what}"
+    );
+    assert_eq!(head(&store).await, None, "{what} must write nothing");
+
+    let largest = tagged_with(limit);
+    append(&store, vec![largest.clone()]).await;
+    let stored = read(&store, &tagged(&["t:0", "t:1023"]), ReadOptions::new()).await;
+    assert!(
+        stored.events.len() == 1 && stored.events[0].event == largest,
+        "an event with exactly {limit} tags is stored whole"
+    );
+}
+
+/// An append whose events together are over the size limit fails with
+/// `AppendTooLarge` and writes nothing, although each event is within its
+/// own limit; an append of exactly the limit is accepted.
+pub async fn oversized_append_is_rejected<S: EventStore + 'static>(store: S) {
+    let limit = Limits::DEFAULT_MAX_APPEND_SIZE;
+    let per_event = Limits::DEFAULT_MAX_EVENT_SIZE;
+    let count = limit / per_event;
+    let full = event_type("Full");
+    let event = Event::new(full.clone(), vec![1_u8; per_event - full.as_str().len()]);
+    let mut events = vec![event; count];
+    events.push(ev("T", &[]));
+    let what = format!("an append of {} bytes", limit + 1);
+    let err = append_err(&store, events.clone(), None, &what).await;
+    assert_eq!(
+        expect_invalid(err, &what),
+        InvalidInput::AppendTooLarge {
+            size: limit + 1,
+            limit
+        },
+        "{what}"
+    );
+    assert_eq!(head(&store).await, None, "{what} must write nothing");
+
+    events.pop();
+    let last = append(&store, events).await;
+    assert_eq!(
+        last.get(),
+        count as u64,
+        "an append of exactly {limit} bytes is accepted"
     );
 }
 

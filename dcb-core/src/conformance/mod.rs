@@ -273,6 +273,8 @@ macro_rules! __conformance_cases {
                 empty_append_is_rejected: store,
                 too_many_events_are_rejected: store,
                 oversized_event_is_rejected: store,
+                too_many_tags_are_rejected: store,
+                oversized_append_is_rejected: store,
                 duplicate_id_in_append_is_rejected: store,
                 invalid_input_is_reported_before_the_condition: store,
                 zero_limit_is_rejected: store,

@@ -18,18 +18,43 @@ use crate::{Event, EventType, Tag, Tags};
 /// The size of a record's header: length and checksum.
 pub(super) const HEADER_LEN: usize = 8;
 
+/// An append the record format cannot hold. [`Limits`](crate::Limits)
+/// never admit one, so this is a guard, not a path: the encoder refuses
+/// rather than writing a length or count it would have to cut.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the append cannot be stored: {what} is {value}, over the record format's {max}")]
+pub(super) struct Unencodable {
+    what: &'static str,
+    value: usize,
+    max: u64,
+}
+
 /// Appends the record of `events`, starting at position `first`, to `out`.
-pub(super) fn encode(first: u64, events: &[Event], out: &mut Vec<u8>) {
+/// On error `out` is left as it was.
+pub(super) fn encode(first: u64, events: &[Event], out: &mut Vec<u8>) -> Result<(), Unencodable> {
     let start = out.len();
+    let encoded = encode_at(start, first, events, out);
+    if encoded.is_err() {
+        out.truncate(start);
+    }
+    encoded
+}
+
+fn encode_at(
+    start: usize,
+    first: u64,
+    events: &[Event],
+    out: &mut Vec<u8>,
+) -> Result<(), Unencodable> {
     out.put_u32_le(0);
     out.put_u32_le(0);
     out.put_u64_le(first);
-    out.put_u32_le(u32::try_from(events.len()).unwrap_or(u32::MAX));
+    out.put_u32_le(u32_of("the number of events", events.len())?);
     for event in events {
-        put_short_str(out, event.event_type().as_str());
-        out.put_u16_le(u16::try_from(event.tags().len()).unwrap_or(u16::MAX));
+        put_short_str(out, "an event type", event.event_type().as_str())?;
+        out.put_u16_le(u16_of("the number of an event's tags", event.tags().len())?);
         for tag in event.tags() {
-            put_short_str(out, tag.as_str());
+            put_short_str(out, "a tag", tag.as_str())?;
         }
         match event.id() {
             Some(id) => {
@@ -38,21 +63,40 @@ pub(super) fn encode(first: u64, events: &[Event], out: &mut Vec<u8>) {
             }
             None => out.put_u8(0),
         }
-        out.put_u32_le(u32::try_from(event.data().len()).unwrap_or(u32::MAX));
+        out.put_u32_le(u32_of("an event's data length", event.data().len())?);
         out.put_slice(event.data());
     }
-    let payload_len = out.len() - start - HEADER_LEN;
+    let payload_len = u32_of("the record's length", out.len() - start - HEADER_LEN)?;
     let crc = crc32fast::hash(&out[start + HEADER_LEN..]);
-    out[start..start + 4]
-        .copy_from_slice(&u32::try_from(payload_len).unwrap_or(u32::MAX).to_le_bytes());
+    out[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
 }
 
-/// Names and tags are at most 256 bytes (`MAX_NAME_LEN`), so a `u16`
-/// length always fits.
-fn put_short_str(out: &mut Vec<u8>, s: &str) {
-    out.put_u16_le(u16::try_from(s.len()).unwrap_or(u16::MAX));
+/// `value` in 16 bits, or why it does not fit.
+fn u16_of(what: &'static str, value: usize) -> Result<u16, Unencodable> {
+    u16::try_from(value).map_err(|_| Unencodable {
+        what,
+        value,
+        max: u16::MAX.into(),
+    })
+}
+
+/// `value` in 32 bits, or why it does not fit.
+fn u32_of(what: &'static str, value: usize) -> Result<u32, Unencodable> {
+    u32::try_from(value).map_err(|_| Unencodable {
+        what,
+        value,
+        max: u32::MAX.into(),
+    })
+}
+
+/// Names and tags are at most 256 bytes (`MAX_NAME_LEN`); the length is
+/// checked all the same.
+fn put_short_str(out: &mut Vec<u8>, what: &'static str, s: &str) -> Result<(), Unencodable> {
+    out.put_u16_le(u16_of(what, s.len())?);
     out.put_slice(s.as_bytes());
+    Ok(())
 }
 
 /// What is found at an offset of a segment.
@@ -179,7 +223,7 @@ mod tests {
     #[test]
     fn round_trips() {
         let mut out = Vec::new();
-        encode(5, &sample(), &mut out);
+        encode(5, &sample(), &mut out).unwrap();
         let segment = Bytes::from(out);
         match decode(&segment, 0) {
             Found::Record { first, events, len } => {
@@ -195,7 +239,7 @@ mod tests {
     #[test]
     fn detects_torn_and_flipped_records() {
         let mut out = Vec::new();
-        encode(1, &sample(), &mut out);
+        encode(1, &sample(), &mut out).unwrap();
         for cut in 1..out.len() {
             let torn = Bytes::copy_from_slice(&out[..cut]);
             assert!(
@@ -213,5 +257,17 @@ mod tests {
         }
         let zeros = Bytes::from(vec![0u8; 64]);
         assert!(matches!(decode(&zeros, 0), Found::End));
+    }
+
+    #[test]
+    fn refuses_what_the_format_cannot_hold() {
+        let tags: Vec<Tag> = (0..=u32::from(u16::MAX))
+            .map(|i| Tag::new(format!("t:{i}")).unwrap())
+            .collect();
+        let event = Event::new(EventType::from_static("A"), "").with_tags(Tags::from(tags));
+        let mut out = b"kept".to_vec();
+        let err = encode(1, &[event], &mut out).unwrap_err();
+        assert_eq!(err.value, 65_536);
+        assert_eq!(out, b"kept", "nothing of the refused record is left");
     }
 }

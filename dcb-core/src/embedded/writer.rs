@@ -106,8 +106,12 @@ impl Writer {
                 {
                     Ok(Some(repeat)) => Ok(repeat),
                     Ok(None) => {
-                        record::encode(state.end() + 1, &request.events, &mut self.buffer);
-                        Ok(state.push(request.events))
+                        match record::encode(state.end() + 1, &request.events, &mut self.buffer) {
+                            Ok(()) => Ok(state.push(request.events)),
+                            Err(err) => Err(AppendError::Backend(BackendError::new(format!(
+                                "{err}; nothing was written"
+                            )))),
+                        }
                     }
                     Err(err) => Err(err),
                 };
