@@ -941,3 +941,74 @@ fn the_limits_never_admit_what_the_log_cannot_hold() {
         assert_holds(&store, &[tagged(most)]).await;
     });
 }
+
+// ---------------------------------------------------------------------------
+// One writer, even when the lock file goes away.
+
+/// Deleting `LOCK` while a store is open lets a second writer in; the first
+/// then stops appending, with an error that says why, instead of writing
+/// records over the second one's positions. (Once, both wrote: joins over
+/// a course's places were acknowledged and the store no longer opened.)
+#[test]
+fn a_writer_whose_lock_file_is_removed_stops_appending() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    block_on(async {
+        let first = open(dir.path());
+        first.append(vec![single(1)], None).await.expect("append");
+        fs::remove_file(dir.path().join("LOCK")).expect("remove LOCK");
+        let second = open(dir.path());
+        second
+            .append(vec![single(2)], None)
+            .await
+            .expect("the second writer appends");
+        let err = first
+            .append(vec![single(3)], None)
+            .await
+            .expect_err("the first writer must stop");
+        assert!(
+            err.to_string().contains("another process may be writing"),
+            "{err}"
+        );
+        first.close();
+        second.close();
+        let store = open(dir.path());
+        assert_holds(&store, &[single(1), single(2)]).await;
+    });
+}
+
+/// A writer that finds its segment longer than it wrote it — another
+/// process appended to it — stops appending and writes nothing more.
+#[test]
+fn a_writer_stops_when_the_log_grows_under_it() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    block_on(async {
+        let store = open(dir.path());
+        store.append(vec![single(1)], None).await.expect("append");
+        let segment = segments(dir.path()).pop().expect("a segment");
+        let len = fs::metadata(&segment).expect("stat").len();
+        let foreign = {
+            let mut file = fs::OpenOptions::new()
+                .append(true)
+                .open(&segment)
+                .expect("open");
+            std::io::Write::write_all(&mut file, &[0xAB; 16]).expect("write");
+            fs::metadata(&segment).expect("stat").len()
+        };
+        let err = store
+            .append(vec![single(2)], None)
+            .await
+            .expect_err("the writer must stop");
+        assert!(
+            err.to_string().contains("another process changed it"),
+            "{err}"
+        );
+        assert_eq!(
+            fs::metadata(&segment).expect("stat").len(),
+            foreign,
+            "nothing more written"
+        );
+        assert!(foreign > len);
+        let again = store.append(vec![single(3)], None).await;
+        assert!(again.is_err(), "the writer stays stopped");
+    });
+}

@@ -114,6 +114,7 @@ impl Log {
         if self.active_len >= self.segment_limit {
             self.rotate(first).map_err(WriteError::Write)?;
         }
+        self.check_length("nothing was written")?;
         if let Err(err) = self.active.write_all(bytes) {
             return match self.active.set_len(self.active_len) {
                 Ok(()) => Err(WriteError::Write(err)),
@@ -122,7 +123,23 @@ impl Log {
         }
         self.active.sync_data().map_err(WriteError::Sync)?;
         self.active_len += bytes.len() as u64;
-        Ok(())
+        self.check_length("this batch is in the log, unacknowledged")
+    }
+
+    /// Whether the segment is as long as this writer made it: if it is
+    /// not, another process wrote to (or cut) the log, and this one must
+    /// stop before it writes over that process's records.
+    fn check_length(&self, outcome: &str) -> Result<(), WriteError> {
+        let found = self.active.metadata().map_err(WriteError::Sync)?.len();
+        if found == self.active_len {
+            return Ok(());
+        }
+        Err(WriteError::Foreign(format!(
+            "the log {} is {found} bytes, but this store wrote {}: another process changed it \
+             while the store was open ({outcome})",
+            self.active_path.display(),
+            self.active_len
+        )))
     }
 
     /// Starts a new segment for the events from position `first` on.
@@ -159,6 +176,8 @@ pub(super) enum WriteError {
     Write(std::io::Error),
     /// Whether the data is durable is unknown.
     Sync(std::io::Error),
+    /// Another process changed the log: nothing more may be written.
+    Foreign(String),
 }
 
 /// Reads the records of one segment into `records`; returns where its

@@ -7,7 +7,6 @@
 //! accepted ones, writes and syncs the batch once, and only then publishes
 //! it to readers and acknowledges every append of the batch.
 
-use std::fs::File;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
@@ -16,6 +15,7 @@ use std::thread::JoinHandle;
 use parking_lot::RwLock;
 use tokio::sync::oneshot;
 
+use super::lock::Lock;
 use super::log::{Log, WriteError};
 use super::record;
 use crate::error::{AppendError, BackendError};
@@ -45,7 +45,7 @@ pub(super) struct Counters {
 /// directory lock by dropping it.
 pub(super) fn spawn(
     log: Log,
-    lock: File,
+    lock: Lock,
     state: Arc<RwLock<State>>,
     signal: Arc<AppendSignal>,
     requests: Receiver<Request>,
@@ -54,9 +54,9 @@ pub(super) fn spawn(
     std::thread::Builder::new()
         .name("dcb-embedded-writer".to_owned())
         .spawn(move || {
-            let _lock = lock;
             let mut writer = Writer {
                 log,
+                lock,
                 state,
                 signal,
                 buffer: Vec::new(),
@@ -78,6 +78,8 @@ pub(super) fn spawn(
 
 struct Writer {
     log: Log,
+    /// Held while the writer runs; checked before every batch.
+    lock: Lock,
     state: Arc<RwLock<State>>,
     /// Wakes subscriptions after a publish.
     signal: Arc<AppendSignal>,
@@ -90,6 +92,11 @@ struct Writer {
 
 impl Writer {
     fn commit(&mut self, batch: Vec<Request>) {
+        if self.failed.is_none()
+            && let Err(reason) = self.lock.check()
+        {
+            self.failed = Some(reason);
+        }
         if let Some(reason) = &self.failed {
             for request in batch {
                 let _ = request.reply.send(Err(poisoned(reason)));
@@ -148,6 +155,10 @@ impl Writer {
                                 "cannot make the log {} durable: {e}",
                                 self.log.active_path().display()
                             );
+                            self.failed = Some(reason.clone());
+                            reason
+                        }
+                        WriteError::Foreign(reason) => {
                             self.failed = Some(reason.clone());
                             reason
                         }
