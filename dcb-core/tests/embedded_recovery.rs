@@ -103,6 +103,15 @@ fn sample_append(i: u64) -> Vec<Event> {
         .collect()
 }
 
+/// What opening cut: the file, where, and how many bytes.
+fn cut_of(store: &EmbeddedStore) -> Option<(PathBuf, u64, u64)> {
+    store
+        .recovery()
+        .truncated
+        .as_ref()
+        .map(|cut| (cut.file.clone(), cut.offset, cut.bytes))
+}
+
 /// Everything in the store, in order.
 async fn all_events(store: &EmbeddedStore) -> ReadResult {
     store
@@ -480,7 +489,7 @@ fn a_torn_last_record_is_cut_off_at_every_offset() {
         truncate_file(&segment, cut);
         let store = open(copy.path());
         let expected_cut = (cut > start).then(|| (segment.clone(), start, cut - start));
-        assert_eq!(store.recovery().truncated, expected_cut, "cut at {cut}");
+        assert_eq!(cut_of(&store), expected_cut, "cut at {cut}");
         assert_eq!(store.recovery().events, before as u64, "cut at {cut}");
         assert_eq!(
             fs::metadata(&segment).unwrap().len(),
@@ -505,7 +514,7 @@ fn zeros_in_place_of_the_last_record_are_cut_off() {
     fs::write(&segment, &bytes).unwrap();
     let store = open(copy.path());
     assert_eq!(
-        store.recovery().truncated,
+        cut_of(&store),
         Some((segment.clone(), start, end - start + 100))
     );
     assert_usable_after_repair(copy.path(), store, &events[..before]);
@@ -531,7 +540,7 @@ fn a_flipped_bit_in_the_last_record_cuts_it_off() {
             flip_bit(&segment, offset, bit);
             let store = open(copy.path());
             assert_eq!(
-                store.recovery().truncated,
+                cut_of(&store),
                 Some((segment.clone(), start, end - start)),
                 "bit {bit} of byte {offset} flipped"
             );
@@ -569,10 +578,7 @@ fn a_torn_tail_of_zeros_is_cut_off_in_linear_time() {
     assert!(end - start > 1_000_000);
     truncate_file(&segment, end - 1);
     let store = open(dir.path());
-    assert_eq!(
-        store.recovery().truncated,
-        Some((segment, start, end - 1 - start))
-    );
+    assert_eq!(cut_of(&store), Some((segment, start, end - 1 - start)));
     assert_usable_after_repair(dir.path(), store, &kept);
 }
 
@@ -718,7 +724,7 @@ fn a_segment_cut_short_while_being_created_is_removed() {
         fs::write(&file, magic_bytes).unwrap();
         let store = open(copy.path());
         assert_eq!(
-            store.recovery().truncated,
+            cut_of(&store),
             Some((file.clone(), 0, magic_bytes.len() as u64)),
             "a new segment holding {magic_bytes:?}"
         );
@@ -732,7 +738,7 @@ fn a_segment_cut_short_while_being_created_is_removed() {
     let file = dir.path().join(format!("{:020}.log", 1));
     fs::write(&file, b"DCB").unwrap();
     let store = open(dir.path());
-    assert_eq!(store.recovery().truncated, Some((file, 0, 3)));
+    assert_eq!(cut_of(&store), Some((file, 0, 3)));
     assert_usable_after_repair(dir.path(), store, &[]);
 
     // A partial segment that is not the start of the magic is not ours.
@@ -1011,4 +1017,152 @@ fn a_writer_stops_when_the_log_grows_under_it() {
         let again = store.append(vec![single(3)], None).await;
         assert!(again.is_err(), "the writer stays stopped");
     });
+}
+
+// ---------------------------------------------------------------------------
+// Recovery keeps what it cuts, says so, and notices what is missing.
+
+/// A bit flipped in the last record looks like a torn write, and the record
+/// is cut off — but its bytes are kept in `damaged/`, and the report says
+/// where. (Once, they were destroyed without a word.)
+#[test]
+fn a_cut_tail_is_kept_and_reported() {
+    let (pristine, events, before) = store_with_tail();
+    let (last, start, end) = last_record(pristine.path());
+    let copy = copy_store(pristine.path());
+    let segment = copy.path().join(last.file_name().unwrap());
+    flip_bit(&segment, start + HEADER_LEN + 3, 2);
+    let damaged = fs::read(&segment).unwrap()[usize::try_from(start).unwrap()..].to_vec();
+    assert_eq!(damaged.len() as u64, end - start);
+    let store = open(copy.path());
+    let cut = store
+        .recovery()
+        .truncated
+        .clone()
+        .expect("the tail was cut");
+    let kept = cut.kept.clone().expect("the cut bytes are kept");
+    assert_eq!(kept.parent(), Some(copy.path().join("damaged").as_path()));
+    assert_eq!(
+        fs::read(&kept).unwrap(),
+        damaged,
+        "the kept file holds the cut bytes"
+    );
+    assert_eq!(cut.reason, "the record's checksum does not match");
+    let report = cut.to_string();
+    for part in [
+        segment.display().to_string(),
+        kept.display().to_string(),
+        format!("at byte {start}"),
+        format!("cut {} bytes", end - start),
+    ] {
+        assert!(report.contains(&part), "{report:?} names {part:?}");
+    }
+    // The kept file does not disturb later opens.
+    assert_usable_after_repair(copy.path(), store, &events[..before]);
+}
+
+/// Zeros where the last record was hold no data: they are cut without a
+/// copy, and the report says they held nothing.
+#[test]
+fn a_tail_of_zeros_is_not_kept() {
+    let (pristine, _, _) = store_with_tail();
+    let copy = copy_store(pristine.path());
+    let segment = segments(copy.path()).pop().unwrap();
+    let mut file = fs::OpenOptions::new().append(true).open(&segment).unwrap();
+    std::io::Write::write_all(&mut file, &[0; 4]).unwrap();
+    std::io::Write::write_all(&mut file, &[0; 100]).unwrap();
+    drop(file);
+    let store = open(copy.path());
+    let cut = store
+        .recovery()
+        .truncated
+        .clone()
+        .expect("the zeros were cut");
+    assert_eq!(cut.kept, None);
+    assert!(cut.to_string().contains("held no data"), "{cut}");
+    assert!(!copy.path().join("damaged").exists());
+}
+
+/// A missing *last* segment leaves no gap in the positions; the manifest
+/// notices it, and the store refuses to open — read-only too — instead of
+/// opening shorter, changing nothing. (Once, a 10M-event store opened with
+/// 8.87M events and no word.)
+#[test]
+fn a_missing_last_segment_is_refused() {
+    let (pristine, _, _) = store_with_tail();
+    let copy = copy_store(pristine.path());
+    let last = segments(copy.path()).pop().unwrap();
+    fs::remove_file(&last).unwrap();
+    let before = snapshot(copy.path());
+    match open_err(copy.path()) {
+        OpenError::MissingSegment { file } => assert_eq!(file, last),
+        other => panic!("expected MissingSegment, got {other:?}"),
+    }
+    assert!(
+        open_err(copy.path())
+            .to_string()
+            .contains("restore it from a backup")
+    );
+    assert!(snapshot(copy.path()) == before, "opening changed the files");
+    match EmbeddedStore::open_read_only(copy.path()) {
+        Err(OpenError::MissingSegment { file }) => assert_eq!(file, last),
+        other => panic!("expected MissingSegment, got {other:?}"),
+    }
+}
+
+/// A store made before manifests opens, and gains one that protects it
+/// from then on.
+#[test]
+fn a_store_without_a_manifest_gains_one() {
+    let (pristine, events, _) = store_with_tail();
+    let copy = copy_store(pristine.path());
+    fs::remove_file(copy.path().join("MANIFEST")).expect("a store has a manifest");
+    let store = open(copy.path());
+    block_on(assert_holds(&store, &events));
+    store.close();
+    assert!(copy.path().join("MANIFEST").exists());
+    fs::remove_file(segments(copy.path()).pop().unwrap()).unwrap();
+    assert!(matches!(
+        open_err(copy.path()),
+        OpenError::MissingSegment { .. }
+    ));
+}
+
+/// Files that are not named like segments are not the store's: another
+/// program's `2024.log` or notes are left alone, not reported as damage.
+#[test]
+fn files_that_are_not_segments_are_left_alone() {
+    let (pristine, events, _) = store_with_tail();
+    let copy = copy_store(pristine.path());
+    let foreign = ["2024.log", "notes.txt", "1.log", "0000000000000000000a.log"];
+    for name in foreign {
+        fs::write(copy.path().join(name), "not a segment\n").unwrap();
+    }
+    let store = open(copy.path());
+    block_on(assert_holds(&store, &events));
+    assert_eq!(store.recovery().truncated, None);
+    for name in foreign {
+        assert_eq!(
+            fs::read(copy.path().join(name)).unwrap(),
+            b"not a segment\n",
+            "{name} is untouched"
+        );
+    }
+}
+
+/// A path that is a file, not a directory, is refused as such. (Once:
+/// "File exists".)
+#[test]
+fn a_file_is_not_a_store_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data");
+    fs::write(&file, "").unwrap();
+    let err = open_err(&file);
+    assert!(matches!(err, OpenError::NotADirectory { .. }), "{err:?}");
+    assert!(err.to_string().contains("is not a directory"), "{err}");
+    let err = open_err(Path::new("/dev/null"));
+    assert!(
+        err.to_string().contains("/dev/null is not a directory"),
+        "{err}"
+    );
 }

@@ -21,7 +21,7 @@ use parking_lot::RwLock;
 
 use super::log::{self, MAGIC, Replayed};
 use super::record::{self, Found};
-use super::{OpenError, Recovery};
+use super::{OpenError, Recovery, manifest};
 use crate::Event;
 use crate::index::{AppendSignal, State};
 
@@ -53,7 +53,11 @@ impl Follower {
             }
             Err(e) => return Err(OpenError::io(dir, e)),
         }
+        let recorded = manifest::read(dir)?;
         let segments = log::list_segments(dir)?;
+        if let Some(file) = manifest::missing(dir, recorded, &segments) {
+            return Err(OpenError::MissingSegment { file });
+        }
         if segments.is_empty() && !dir.join("LOCK").exists() {
             return Err(no_store(
                 "the directory has no segment files and no LOCK file",
@@ -85,8 +89,8 @@ impl Follower {
                 segment = Some((path, 0));
                 break;
             }
-            let end = log::replay_segment(&path, &bytes, last_segment, &mut next, &mut records)?;
-            segment = Some((path, end as u64));
+            let tail = log::replay_segment(&path, &bytes, last_segment, &mut next, &mut records)?;
+            segment = Some((path, tail.end as u64));
         }
         let recovery = Recovery {
             events: next - 1,

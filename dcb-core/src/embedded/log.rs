@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use super::record::{self, Found};
-use super::{OpenError, Recovery};
+use super::{OpenError, Recovery, Truncation, manifest};
 use crate::Event;
 
 /// The first bytes of every segment.
@@ -37,10 +37,15 @@ pub(super) struct Replayed {
 
 impl Log {
     /// Opens the log in `dir` (created if missing), reading every segment
-    /// and truncating a torn tail. `next` is the position the log continues
-    /// at.
+    /// and cutting a damaged tail off the last one — after keeping its
+    /// bytes in `damaged/` — and checking against the manifest that no
+    /// segment is missing.
     pub(super) fn open(dir: &Path, segment_limit: u64) -> Result<(Log, Replayed), OpenError> {
+        let recorded = manifest::read(dir)?;
         let mut segments = list_segments(dir)?;
+        if let Some(file) = manifest::missing(dir, recorded, &segments) {
+            return Err(OpenError::MissingSegment { file });
+        }
         let mut records = Vec::new();
         let mut recovery = Recovery::default();
         let mut next = 1u64;
@@ -62,32 +67,38 @@ impl Log {
                 // nothing yet, so it is made again below.
                 fs::remove_file(path).map_err(|e| OpenError::io(path, e))?;
                 sync_dir(dir)?;
-                recovery.truncated = Some((path.clone(), 0, bytes.len() as u64));
+                recovery.truncated = Some(Truncation {
+                    file: path.clone(),
+                    offset: 0,
+                    bytes: bytes.len() as u64,
+                    reason: "a segment whose creation was cut short, holding no record".to_owned(),
+                    kept: None,
+                });
                 continue;
             }
-            let end = replay_segment(path, &bytes, last_segment, &mut next, &mut records)?;
-            if end < bytes.len() {
+            let tail = replay_segment(path, &bytes, last_segment, &mut next, &mut records)?;
+            if tail.end < bytes.len() {
                 // Only the last segment can end in a torn write (checked above).
-                let file = OpenOptions::new()
-                    .write(true)
-                    .open(path)
-                    .map_err(|e| OpenError::io(path, e))?;
-                file.set_len(end as u64)
-                    .map_err(|e| OpenError::io(path, e))?;
-                file.sync_all().map_err(|e| OpenError::io(path, e))?;
-                recovery.truncated = Some((path.clone(), end as u64, (bytes.len() - end) as u64));
+                recovery.truncated = Some(cut_tail(dir, path, &bytes, &tail)?);
             }
         }
         recovery.events = next - 1;
         segments.retain(|(_, path)| path.exists());
         recovery.segments = segments.len();
-        let (active_path, active_len) = if let Some((_, path)) = segments.pop() {
+        let (active_path, active_len) = if let Some((first, path)) = segments.pop() {
+            if recorded != Some(first) {
+                // A store made before manifests, or a crash between making
+                // a segment and recording it.
+                manifest::write(dir, first)?;
+            }
             let len = fs::metadata(&path)
                 .map_err(|e| OpenError::io(&path, e))?
                 .len();
             (path, len)
         } else {
-            (create_segment(dir, next)?, MAGIC.len() as u64)
+            let path = create_segment(dir, next)?;
+            manifest::write(dir, next)?;
+            (path, MAGIC.len() as u64)
         };
         let active = OpenOptions::new()
             .append(true)
@@ -154,9 +165,12 @@ impl Log {
         self.active = OpenOptions::new()
             .append(true)
             .open(&path)
-            .inspect_err(|_| {
+            .map_err(|e| OpenError::io(&path, e))
+            .and_then(|file| manifest::write(&self.dir, first).map(|()| file))
+            .map_err(|e| {
                 // Nothing was written to it: let a later attempt make it again.
                 let _ = fs::remove_file(&path);
+                std::io::Error::other(e.to_string())
             })?;
         self.active_path = path;
         self.active_len = MAGIC.len() as u64;
@@ -180,6 +194,15 @@ pub(super) enum WriteError {
     Foreign(String),
 }
 
+/// Where a segment's valid data ends, and what follows it.
+pub(super) struct Tail {
+    /// The offset the last whole record ends at.
+    pub(super) end: usize,
+    /// What is wrong with the bytes after `end`, if there are any: a
+    /// damaged record, or zeros.
+    pub(super) damage: &'static str,
+}
+
 /// Reads the records of one segment into `records`; returns where its
 /// valid data ends.
 pub(super) fn replay_segment(
@@ -188,7 +211,7 @@ pub(super) fn replay_segment(
     last_segment: bool,
     next: &mut u64,
     records: &mut Vec<Vec<Event>>,
-) -> Result<usize, OpenError> {
+) -> Result<Tail, OpenError> {
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         return Err(OpenError::NotAStore {
             file: path.to_owned(),
@@ -211,14 +234,22 @@ pub(super) fn replay_segment(
                 records.push(events);
                 offset += len;
             }
-            Found::End => return Ok(offset),
+            Found::End => {
+                return Ok(Tail {
+                    end: offset,
+                    damage: "zeros after the last record",
+                });
+            }
             Found::Damaged(reason) => {
                 // A damaged record is a torn write only where a write can
                 // tear: at the very end of the last segment. Anywhere else
                 // it is corruption of acknowledged data.
                 let rest_is_tail = last_segment && !has_record_after(bytes, offset, *next);
                 if rest_is_tail {
-                    return Ok(offset);
+                    return Ok(Tail {
+                        end: offset,
+                        damage: reason,
+                    });
                 }
                 return Err(OpenError::Corrupt {
                     file: path.to_owned(),
@@ -260,18 +291,67 @@ pub(super) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, OpenError
     for entry in fs::read_dir(dir).map_err(|e| OpenError::io(dir, e))? {
         let entry = entry.map_err(|e| OpenError::io(dir, e))?;
         let path = entry.path();
-        if path.extension().is_some_and(|e| e == "log")
-            && let Some(first) = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .and_then(|s| s.parse().ok())
-        {
+        if let Some(first) = segment_first(&path) {
             segments.push((first, path));
         }
     }
     segments.sort();
     Ok(segments)
 }
+
+/// The first position of the segment at `path`, or `None` if its name is
+/// not a segment's: twenty digits and `.log`. Other files in the directory
+/// are not the store's, and are left alone.
+fn segment_first(path: &Path) -> Option<u64> {
+    let stem = path.file_name()?.to_str()?.strip_suffix(".log")?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// Cuts the damaged tail of the last segment at `tail.end`, after copying
+/// the bytes cut (unless they are all zeros) to `damaged/` in the store's
+/// directory, durably.
+fn cut_tail(dir: &Path, path: &Path, bytes: &[u8], tail: &Tail) -> Result<Truncation, OpenError> {
+    let cut = &bytes[tail.end..];
+    let kept = if cut.iter().all(|&b| b == 0) {
+        None
+    } else {
+        let folder = dir.join(DAMAGED);
+        fs::create_dir_all(&folder).map_err(|e| OpenError::io(&folder, e))?;
+        let name = path
+            .file_name()
+            .map_or_else(Default::default, |n| n.to_string_lossy());
+        let kept = folder.join(format!("{name}.from-byte-{}", tail.end));
+        File::create(&kept)
+            .and_then(|mut file| {
+                file.write_all(cut)?;
+                file.sync_all()
+            })
+            .map_err(|e| OpenError::io(&kept, e))?;
+        sync_dir(&folder)?;
+        sync_dir(dir)?;
+        Some(kept)
+    };
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| OpenError::io(path, e))?;
+    file.set_len(tail.end as u64)
+        .map_err(|e| OpenError::io(path, e))?;
+    file.sync_all().map_err(|e| OpenError::io(path, e))?;
+    Ok(Truncation {
+        file: path.to_owned(),
+        offset: tail.end as u64,
+        bytes: cut.len() as u64,
+        reason: tail.damage.to_owned(),
+        kept,
+    })
+}
+
+/// The folder of a store's directory where recovery keeps what it cuts.
+pub(super) const DAMAGED: &str = "damaged";
 
 /// The path of the segment whose first event is at position `first`.
 pub(super) fn segment_path(dir: &Path, first: u64) -> PathBuf {

@@ -55,6 +55,7 @@
 mod follow;
 mod lock;
 mod log;
+mod manifest;
 mod record;
 mod writer;
 
@@ -119,6 +120,17 @@ impl EmbeddedOptions {
 }
 
 /// What opening the store found and repaired.
+///
+/// ```
+/// use dcb_core::embedded::EmbeddedStore;
+///
+/// # let dir = tempfile::tempdir()?;
+/// let store = EmbeddedStore::open(dir.path())?;
+/// if let Some(cut) = &store.recovery().truncated {
+///     eprintln!("warning: {cut}"); // tell the operator what was cut, and where it was kept
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Recovery {
@@ -126,10 +138,52 @@ pub struct Recovery {
     pub events: u64,
     /// The number of segment files.
     pub segments: usize,
-    /// A torn write cut off the end of the log: the file, the offset its
-    /// valid data ends at, and the bytes removed. Torn data was never
-    /// acknowledged: an append is acknowledged only once it is durable.
-    pub truncated: Option<(PathBuf, u64, u64)>,
+    /// The damaged end of the log that opening cut off, if any.
+    pub truncated: Option<Truncation>,
+}
+
+/// A damaged end of the log, cut off when the store was opened.
+///
+/// Where a write can tear — at the very end of the last segment — a
+/// damaged record is most likely an append that never completed, and such
+/// an append was never acknowledged: an append is acknowledged only once
+/// it is durable. But a bit flipped in the last record looks the same, so
+/// the bytes cut are kept in [`kept`](Self::kept) (unless they were all
+/// zeros): if the last append was acknowledged, it can be recovered from
+/// there. Damage anywhere else is refused as [`OpenError::Corrupt`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Truncation {
+    /// The segment file cut.
+    pub file: PathBuf,
+    /// The offset its valid data ends at, and where it was cut.
+    pub offset: u64,
+    /// The number of bytes cut.
+    pub bytes: u64,
+    /// What was wrong with them.
+    pub reason: String,
+    /// The file holding the bytes cut (in the store's `damaged/` folder),
+    /// or `None` when there was nothing to keep: zeros, or a segment whose
+    /// creation was cut short.
+    pub kept: Option<PathBuf>,
+}
+
+impl std::fmt::Display for Truncation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cut {} bytes off the end of {} at byte {} ({}), most likely a write that was never \
+             acknowledged",
+            self.bytes,
+            self.file.display(),
+            self.offset,
+            self.reason
+        )?;
+        match &self.kept {
+            Some(kept) => write!(f, "; the bytes cut are kept in {}", kept.display()),
+            None => write!(f, "; they held no data"),
+        }
+    }
 }
 
 /// How the writer has grouped appends since the store was opened.
@@ -184,6 +238,23 @@ pub enum OpenError {
         offset: u64,
         /// What is wrong.
         reason: String,
+    },
+    /// A segment the store's manifest records is missing: the log would
+    /// open shorter than it is.
+    #[error(
+        "the segment {} is missing, although the store's manifest says the log continues \
+         there; restore it from a backup (nothing was changed)",
+        file.display()
+    )]
+    MissingSegment {
+        /// The missing segment file.
+        file: PathBuf,
+    },
+    /// The path given is not a directory.
+    #[error("{} is not a directory; give the directory that holds (or will hold) the store", path.display())]
+    NotADirectory {
+        /// The path given.
+        path: PathBuf,
     },
     /// A file in the directory is not a segment of this format.
     #[error("{} is not a segment of a dcb store; is this the right directory?", file.display())]
@@ -276,7 +347,14 @@ impl EmbeddedStore {
         options: &EmbeddedOptions,
     ) -> Result<EmbeddedStore, OpenError> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| OpenError::io(dir, e))?;
+        if let Err(err) = std::fs::create_dir_all(dir) {
+            return Err(match std::fs::metadata(dir) {
+                Ok(found) if !found.is_dir() => OpenError::NotADirectory {
+                    path: dir.to_owned(),
+                },
+                _ => OpenError::io(dir, err),
+            });
+        }
         let lock = lock::acquire(dir, options.lock_timeout)?;
         let (log, replayed) = log::Log::open(dir, options.segment_size)?;
         let state = published(replayed.records);
