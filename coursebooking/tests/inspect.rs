@@ -616,3 +616,39 @@ fn it_reads_a_postgres_store_in_its_schema() {
             .unwrap();
     });
 }
+
+/// A damaged end of the log that the read-only inspector leaves unread is
+/// named on stderr, not passed over in silence; what was read is printed.
+#[test]
+fn a_damaged_end_of_the_log_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let kind = EventType::new("Noted").unwrap();
+        for i in 0..3 {
+            store
+                .append(
+                    vec![Event::new(kind.clone(), format!("{{\"n\":{i}}}"))],
+                    None,
+                )
+                .await
+                .unwrap();
+        }
+        store.close();
+    });
+    let segment = dir.path().join(format!("{:020}.log", 1));
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 0x40;
+    std::fs::write(&segment, &bytes).unwrap();
+    let output = dcb_on(dir.path(), &["head"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "2");
+    let warning = stderr(&output);
+    assert!(
+        warning.starts_with("warning: did not read the last")
+            && warning.contains(&segment.display().to_string())
+            && warning.contains("checksum"),
+        "{warning}"
+    );
+}

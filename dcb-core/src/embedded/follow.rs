@@ -21,7 +21,7 @@ use parking_lot::RwLock;
 
 use super::log::{self, MAGIC, Replayed};
 use super::record::{self, Found};
-use super::{OpenError, Recovery, manifest};
+use super::{OpenError, Recovery, Truncation, manifest};
 use crate::Event;
 use crate::index::{AppendSignal, State};
 
@@ -66,6 +66,7 @@ impl Follower {
         let mut records = Vec::new();
         let mut next = 1u64;
         let mut segment = None;
+        let mut skipped = None;
         let count = segments.len();
         for (i, (first, path)) in segments.into_iter().enumerate() {
             let last_segment = i + 1 == count;
@@ -90,12 +91,22 @@ impl Follower {
                 break;
             }
             let tail = log::replay_segment(&path, &bytes, last_segment, &mut next, &mut records)?;
+            let rest = &bytes[tail.end..];
+            if !rest.iter().all(|&b| b == 0) {
+                skipped = Some(Truncation::left_in_place(
+                    path.clone(),
+                    tail.end as u64,
+                    rest.len() as u64,
+                    tail.damage,
+                ));
+            }
             segment = Some((path, tail.end as u64));
         }
         let recovery = Recovery {
             events: next - 1,
             segments: count,
             truncated: None,
+            skipped,
         };
         let follower = Follower {
             dir: dir.to_owned(),

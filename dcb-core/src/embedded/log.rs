@@ -67,13 +67,13 @@ impl Log {
                 // nothing yet, so it is made again below.
                 fs::remove_file(path).map_err(|e| OpenError::io(path, e))?;
                 sync_dir(dir)?;
-                recovery.truncated = Some(Truncation {
-                    file: path.clone(),
-                    offset: 0,
-                    bytes: bytes.len() as u64,
-                    reason: "a segment whose creation was cut short, holding no record".to_owned(),
-                    kept: None,
-                });
+                recovery.truncated = Some(Truncation::cut(
+                    path.clone(),
+                    0,
+                    bytes.len() as u64,
+                    "a segment whose creation was cut short, holding no record",
+                    None,
+                ));
                 continue;
             }
             let tail = replay_segment(path, &bytes, last_segment, &mut next, &mut records)?;
@@ -341,13 +341,13 @@ fn cut_tail(dir: &Path, path: &Path, bytes: &[u8], tail: &Tail) -> Result<Trunca
     file.set_len(tail.end as u64)
         .map_err(|e| OpenError::io(path, e))?;
     file.sync_all().map_err(|e| OpenError::io(path, e))?;
-    Ok(Truncation {
-        file: path.to_owned(),
-        offset: tail.end as u64,
-        bytes: cut.len() as u64,
-        reason: tail.damage.to_owned(),
+    Ok(Truncation::cut(
+        path.to_owned(),
+        tail.end as u64,
+        cut.len() as u64,
+        tail.damage,
         kept,
-    })
+    ))
 }
 
 /// The folder of a store's directory where recovery keeps what it cuts.

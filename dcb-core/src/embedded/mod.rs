@@ -140,6 +140,11 @@ pub struct Recovery {
     pub segments: usize,
     /// The damaged end of the log that opening cut off, if any.
     pub truncated: Option<Truncation>,
+    /// For a [read-only](EmbeddedStore::open_read_only) open, which changes
+    /// no file: a damaged end of the log it left in place and did not read.
+    /// A writer may be in the middle of writing it; if not, the next
+    /// writable open cuts it off and keeps it.
+    pub skipped: Option<Truncation>,
 }
 
 /// A damaged end of the log, cut off when the store was opened.
@@ -166,10 +171,52 @@ pub struct Truncation {
     /// or `None` when there was nothing to keep: zeros, or a segment whose
     /// creation was cut short.
     pub kept: Option<PathBuf>,
+    /// Whether the bytes were left in the file ([`Recovery::skipped`]).
+    left_in_place: bool,
+}
+
+impl Truncation {
+    /// A damaged end that opening cut off.
+    fn cut(
+        file: PathBuf,
+        offset: u64,
+        bytes: u64,
+        reason: &str,
+        kept: Option<PathBuf>,
+    ) -> Truncation {
+        Truncation {
+            file,
+            offset,
+            bytes,
+            reason: reason.to_owned(),
+            kept,
+            left_in_place: false,
+        }
+    }
+
+    /// A damaged end that a read-only open left in place.
+    fn left_in_place(file: PathBuf, offset: u64, bytes: u64, reason: &str) -> Truncation {
+        Truncation {
+            left_in_place: true,
+            ..Truncation::cut(file, offset, bytes, reason, None)
+        }
+    }
 }
 
 impl std::fmt::Display for Truncation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.left_in_place {
+            return write!(
+                f,
+                "did not read the last {} bytes of {} from byte {} ({}): a writer may be in the \
+                 middle of writing them; if none is, the next writable open cuts them off and \
+                 keeps them",
+                self.bytes,
+                self.file.display(),
+                self.offset,
+                self.reason
+            );
+        }
         write!(
             f,
             "cut {} bytes off the end of {} at byte {} ({}), most likely a write that was never \

@@ -17,9 +17,15 @@ pub(super) fn is_postgres_url(store: &str) -> bool {
     store.starts_with("postgres://") || store.starts_with("postgresql://")
 }
 
-/// Opens an embedded store read-only; blocking.
+/// Opens an embedded store read-only, warning on stderr of a damaged end
+/// of the log it leaves unread; blocking.
 pub(super) fn embedded(dir: &str) -> Result<Store, Failure> {
     EmbeddedStore::open_read_only(dir)
+        .inspect(|store| {
+            if let Some(skipped) = &store.recovery().skipped {
+                eprintln!("warning: {skipped}");
+            }
+        })
         .map(Store::Embedded)
         .map_err(|err| match err {
             // The argument points at the wrong place.
