@@ -28,18 +28,29 @@ struct TempRole {
 
 impl TempRole {
     async fn create(admin: &tokio_postgres::Client) -> TempRole {
+        TempRole::named(admin, format!("dcb_role_{:032x}", Uuid::new_v4().as_u128())).await
+    }
+
+    /// A role called `name`, whatever it holds.
+    async fn named(admin: &tokio_postgres::Client, name: String) -> TempRole {
         let role = TempRole {
-            name: format!("dcb_role_{:032x}", Uuid::new_v4().as_u128()),
+            name,
             password: format!("{:032x}", Uuid::new_v4().as_u128()),
         };
         admin
             .batch_execute(&format!(
                 "CREATE ROLE {} LOGIN PASSWORD '{}'",
-                role.name, role.password
+                role.quoted(),
+                role.password
             ))
             .await
             .expect("CREATE ROLE");
         role
+    }
+
+    /// The name as an SQL identifier.
+    fn quoted(&self) -> String {
+        format!("\"{}\"", self.name.replace('"', "\"\""))
     }
 
     /// The test server's URL, connecting as this role.
@@ -54,7 +65,7 @@ impl TempRole {
 
 impl Drop for TempRole {
     fn drop(&mut self) {
-        execute_now(format!("DROP OWNED BY {0}; DROP ROLE {0}", self.name));
+        execute_now(format!("DROP OWNED BY {0}; DROP ROLE {0}", self.quoted()));
     }
 }
 
@@ -229,5 +240,73 @@ fn a_role_that_may_not_migrate_connects_to_an_up_to_date_schema_only() {
             message.contains("permission denied") && message.contains("dcb migrations"),
             "the error says why and what to do: {message}"
         );
+    });
+}
+
+/// Regression (issue 21): `grant_script` (and `dcb grants --role`) named
+/// the role in the script's first comment, so a newline in the name ended
+/// the comment and the rest of the name ran as a statement: an operator
+/// who applied the grants for a role called "app\nCREATE TABLE …; --"
+/// created that table. A name with a control character is now refused,
+/// and any other is one quoted identifier of the grants, so running the
+/// script runs nothing a name holds.
+#[test]
+fn a_role_name_runs_no_statement_through_the_grants() {
+    runtime(1).block_on(async {
+        let (Some(temp), Some(admin)) = (temp_schema(1).await, raw_client().await) else {
+            return;
+        };
+        let schema = temp.store.schema().to_owned();
+        let run = format!("{:08x}", Uuid::new_v4().as_u128() >> 96);
+        for (i, escape) in ["\n", "\r", "\"; ", "'; ", " -- \n"]
+            .into_iter()
+            .enumerate()
+        {
+            let table = format!("dcb_injected_{run}_{i}");
+            let role = TempRole::named(
+                &admin,
+                format!("dcb_{run}_{i}{escape}CREATE TABLE {table} (); --"),
+            )
+            .await;
+            match dcb_core::postgres::grant_script(&schema, &role.name) {
+                Ok(grants) => {
+                    admin
+                        .batch_execute(&grants)
+                        .await
+                        .expect("apply the grants");
+                    let granted: bool = admin
+                        .query_one(
+                            "SELECT has_schema_privilege($1, $2, 'USAGE')",
+                            &[&role.name, &schema],
+                        )
+                        .await
+                        .expect("the role's privileges")
+                        .get(0);
+                    assert!(granted, "the grants are for the role {:?}", role.name);
+                }
+                Err(err) => {
+                    assert!(matches!(err, ConnectError::InvalidRole { .. }), "{err:?}");
+                    let message = err.to_string();
+                    assert!(
+                        message.contains("control character"),
+                        "the error says what is wrong: {message}"
+                    );
+                }
+            }
+            let injected: bool = admin
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+                .await
+                .expect("look for the table")
+                .get(0);
+            admin
+                .batch_execute(&format!("DROP TABLE IF EXISTS {table}"))
+                .await
+                .expect("drop the table, if any");
+            assert!(
+                !injected,
+                "the grants for the role {:?} ran a statement of its name: table {table} exists",
+                role.name
+            );
+        }
     });
 }

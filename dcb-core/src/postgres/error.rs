@@ -1,5 +1,6 @@
 //! [`ConnectError`]: why a store could not connect.
 
+use super::grants::role_problem;
 use crate::error::BackendError;
 
 /// Why a [`PostgresStore`](super::PostgresStore) could not connect.
@@ -16,8 +17,10 @@ pub enum ConnectError {
         schema: String,
     },
     /// The role name given to [`grant_script`](super::grant_script) is
-    /// empty, longer than PostgreSQL keeps (63 bytes), or holds a NUL.
-    #[error("invalid role name {role:?}: use 1 to 63 bytes without NUL")]
+    /// empty, longer than PostgreSQL keeps (63 bytes), holds a control
+    /// character (such as a newline or a bidirectional override), or is
+    /// `public` (every role).
+    #[error("invalid role name {role:?}: {}", role_problem(role).unwrap_or_default())]
     InvalidRole {
         /// The name given.
         role: String,

@@ -30,8 +30,10 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA __SCHEMA__ TO __ROLE__;
 ///
 /// Errors: [`ConnectError::InvalidSchema`] for a bad schema name,
 /// [`ConnectError::InvalidRole`] for an empty role name, one longer than
-/// PostgreSQL keeps, or one with a NUL character. Any other name is quoted
-/// as an identifier.
+/// PostgreSQL keeps, one with a control character (such as a newline or a
+/// bidirectional override), or `public` (which PostgreSQL reads as every
+/// role). Any other name is quoted as an identifier, and is all of the
+/// script that comes from the caller besides the checked schema name.
 ///
 /// ```
 /// let sql = dcb_core::postgres::grant_script("events", "booking app")?;
@@ -40,18 +42,64 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA __SCHEMA__ TO __ROLE__;
 /// ```
 pub fn grant_script(schema: &str, role: &str) -> Result<String, ConnectError> {
     check_schema(schema)?;
-    if role.is_empty() || role.len() > MAX_ROLE_LEN || role.contains('\0') {
+    if role_problem(role).is_some() {
         return Err(ConnectError::InvalidRole {
             role: role.to_owned(),
         });
     }
+    // The comment names the schema (checked: a plain identifier) and not
+    // the role, which the grants name, quoted.
     Ok(format!(
-        "-- dcb PostgreSQL store: what role {} needs to use the store in schema {},\n\
+        "-- dcb PostgreSQL store: what a role needs to use the store in schema {},\n\
          -- connecting with PostgresOptions::migrate(false). Run it again after each migration.\n\n{}",
-        quote(role),
         quote(schema),
         render(GRANTS_SQL, schema).replace("__ROLE__", &quote(role))
     ))
+}
+
+/// What is wrong with `role` as the name of the role to grant to, if
+/// anything. A quoted identifier may hold any character but NUL; control
+/// characters are refused even so: no role should have them, and in a
+/// script a line break starts a line of its own (in a comment, a statement)
+/// and a bidirectional override makes it read otherwise than it runs.
+/// `public` is refused because `TO "public"` grants to every role.
+pub(super) fn role_problem(role: &str) -> Option<String> {
+    if role.is_empty() {
+        Some("it is empty; give the name of the role the application connects as".to_owned())
+    } else if role.len() > MAX_ROLE_LEN {
+        Some("it is longer than the 63 bytes PostgreSQL keeps of a name".to_owned())
+    } else if let Some((at, c)) = role.char_indices().find(|&(_, c)| is_control(c)) {
+        Some(format!(
+            "it holds the control character U+{:04X} at byte {at} (a line break, a \
+             bidirectional override or the like, which would change how the script reads); \
+             check where the name came from",
+            u32::from(c)
+        ))
+    } else if role == "public" {
+        Some(
+            "PostgreSQL reads the role \"public\" as every role; give the name of the role \
+             the application connects as"
+                .to_owned(),
+        )
+    } else {
+        None
+    }
+}
+
+/// A control character (C0, DEL, C1), a bidirectional formatting character
+/// or a line or paragraph separator.
+fn is_control(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
 }
 
 #[cfg(test)]
@@ -63,7 +111,7 @@ mod tests {
         let sql = grant_script("dcb", "a\"b").unwrap();
         assert!(sql.contains("TO \"a\"\"b\";"), "{sql}");
         assert!(!sql.contains("__"), "every placeholder is filled: {sql}");
-        for bad in ["", "a\0b", &"r".repeat(64)] {
+        for bad in ["", "a\0b", "a\nb", "public", &"r".repeat(64)] {
             assert!(matches!(
                 grant_script("dcb", bad),
                 Err(ConnectError::InvalidRole { .. })
@@ -73,5 +121,66 @@ mod tests {
             grant_script("Bad-Schema", "app"),
             Err(ConnectError::InvalidSchema { .. })
         ));
+    }
+
+    /// Regression (issue 21): the script's first comment named the role,
+    /// quoted but unchecked, so a newline in the name ended the comment
+    /// and what followed it ran as a statement of its own ("app\nDROP
+    /// TABLE x; --" dropped a table). Control characters are now refused,
+    /// and the comment does not name the role: whatever a name accepted
+    /// holds, it is one quoted identifier in the grants.
+    #[test]
+    fn a_role_name_adds_no_statement_to_the_script() {
+        let template = grant_script("dcb", "r").unwrap();
+        for role in [
+            "app\nDROP TABLE x; --",
+            "app\rDROP TABLE x; --",
+            "app\u{85}DROP TABLE x; --",
+            "app\u{2028}DROP TABLE x; --",
+            "app\u{202E}; --",
+            "app\"; DROP TABLE x; --",
+            "app' ; DROP TABLE x; --",
+            "app -- DROP TABLE x;",
+            "app $$; DROP TABLE x; $$",
+            "app\tb",
+        ] {
+            match grant_script("dcb", role) {
+                Ok(sql) => {
+                    // PostgreSQL ends a comment at either.
+                    for line in sql.split(['\n', '\r']) {
+                        assert!(
+                            line.is_empty()
+                                || line.starts_with("-- ")
+                                || line.starts_with("GRANT "),
+                            "{role:?}: a line of the script is not a comment or a grant: \
+                             {line:?}\n{sql}"
+                        );
+                    }
+                    assert_eq!(
+                        sql,
+                        template.replace("\"r\"", &quote(role)),
+                        "{role:?} is in the script only as a quoted identifier"
+                    );
+                }
+                Err(err) => {
+                    assert!(matches!(err, ConnectError::InvalidRole { .. }), "{err:?}");
+                    assert!(err.to_string().contains("control character"), "{err}");
+                }
+            }
+        }
+        for control in [
+            "a\nb",
+            "a\rb",
+            "a\tb",
+            "a\u{85}b",
+            "a\u{1b}[2Jb",
+            "a\u{2028}b",
+            "a\u{202E}b",
+        ] {
+            assert!(
+                grant_script("dcb", control).is_err(),
+                "{control:?} is refused"
+            );
+        }
     }
 }

@@ -83,8 +83,11 @@ pub(super) fn check_schema(name: &str) -> Result<(), ConnectError> {
     }
 }
 
-/// The schema name quoted as an identifier. The name is validated first, so
-/// quoting is belt and braces: no `"` can occur in it.
+/// A name quoted as an identifier, each `"` doubled: one token, whatever
+/// it holds but NUL. Schema names are validated first ([`check_schema`]),
+/// so for them quoting is belt and braces; role names
+/// ([`grant_script`](super::grant_script)) may hold any character but a
+/// control character.
 pub(super) fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
