@@ -31,9 +31,10 @@ use deadpool_postgres::Object;
 use tokio::sync::oneshot;
 use tokio_postgres::types::ToSql;
 
+use super::error::PostgresError;
 use super::locks::Boundary;
 use super::params::{AppendParams, QueryShape, count, position_from, position_param};
-use super::{Inner, append_failed, append_outcome, discard, no_connection};
+use super::{Inner, append_failed, append_outcome, discard, no_connections};
 use crate::error::{AppendError, BackendError};
 use crate::{AppendCondition, Event, Position};
 
@@ -270,9 +271,9 @@ async fn run(inner: &Arc<Inner>, batch: Vec<Pending>) {
             }
         }
         Err(e) => {
-            let e = Arc::new(e);
+            let e = PostgresError::from(e);
             for pending in batch {
-                let _ = pending.reply.send(Err(append_failed(Arc::clone(&e))));
+                let _ = pending.reply.send(Err(append_failed(e.clone())));
             }
         }
     }
@@ -295,10 +296,10 @@ async fn send(
         Ok(client) => client,
         // No connection: nothing was sent.
         Err(e) => {
-            let e = Arc::new(e);
+            let no_connection = no_connections(e);
             return Ok(batch
                 .iter()
-                .map(|_| Err(AppendError::Backend(no_connection(Arc::clone(&e)))))
+                .map(|_| Err(AppendError::Backend(no_connection())))
                 .collect());
         }
     };

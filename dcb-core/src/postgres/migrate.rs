@@ -6,7 +6,7 @@ use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
 use super::ConnectError;
-use crate::error::BackendError;
+use super::error::backend_error;
 
 /// The migrations, in order: (version, name, SQL). The SQL refers to the
 /// schema as `__SCHEMA__` (replaced by the quoted identifier) and
@@ -163,7 +163,7 @@ fn unreadable(schema: &str, source: tokio_postgres::Error) -> ConnectError {
             source,
         }
     } else {
-        ConnectError::Connect(BackendError::with_source(
+        ConnectError::Connect(backend_error(
             "reading the schema's migrations failed",
             source,
         ))

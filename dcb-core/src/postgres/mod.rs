@@ -72,6 +72,7 @@ use tokio_postgres::types::{ToSql, Type};
 pub use self::batch::BatchCounts;
 use self::batch::Batcher;
 pub use self::error::ConnectError;
+use self::error::{PostgresError, backend_error};
 pub use self::grants::grant_script;
 use self::locks::LockKeys;
 use self::notify::Notifier;
@@ -171,7 +172,10 @@ impl PostgresStore {
             .queue_mode(QueueMode::Lifo)
             .build()
             .map_err(|e| {
-                ConnectError::Connect(BackendError::with_source("cannot build the pool", e))
+                ConnectError::Connect(backend_error(
+                    "cannot build the pool",
+                    PostgresError::new(e),
+                ))
             })?;
         let mut client = pool
             .get()
@@ -373,10 +377,7 @@ impl PostgresStore {
             Ok(rows) => Ok(PostgresEvents::new(rows, client, options, recheck)),
             Err(e) => {
                 discard(client);
-                Err(ReadError::Backend(BackendError::with_source(
-                    "the read failed",
-                    e,
-                )))
+                Err(ReadError::Backend(backend_error("the read failed", e)))
             }
         }
     }
@@ -392,7 +393,7 @@ impl PostgresStore {
             Ok(row) => Ok(row.get::<_, Option<i64>>(0).and_then(position_from)),
             Err(e) => {
                 discard(client);
-                Err(ReadError::Backend(BackendError::with_source(
+                Err(ReadError::Backend(backend_error(
                     "reading the head failed",
                     e,
                 )))
@@ -416,11 +417,17 @@ impl Inner {
 /// The error of a pool that gives no connection: when a TLS handshake
 /// failed, it says why and which setting fixes it, on connect as on any
 /// later connection.
-fn no_connection(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> BackendError {
-    let e = e.into();
+fn no_connection(e: deadpool_postgres::PoolError) -> BackendError {
+    no_connections(e)()
+}
+
+/// The errors of a pool that gives no connection, one for each caller
+/// that asked for it; see [`no_connection`].
+fn no_connections(e: deadpool_postgres::PoolError) -> impl Fn() -> BackendError {
     let message =
-        tls::explain(&*e).unwrap_or_else(|| "no connection to PostgreSQL from the pool".to_owned());
-    BackendError::with_source(message, e)
+        tls::explain(&e).unwrap_or_else(|| "no connection to PostgreSQL from the pool".to_owned());
+    let e = PostgresError::new(e);
+    move || backend_error(message.clone(), e.clone())
 }
 
 /// Closes a connection instead of returning it to the pool: after an error
@@ -485,8 +492,8 @@ const APPEND_SQL: &str = "SELECT outcome, pos, dup_id FROM __SCHEMA__.dcb_append
 const APPEND_BATCH_SQL: &str = "SELECT outcomes, positions FROM __SCHEMA__.dcb_append_batch(\
      $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
-fn append_failed(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> AppendError {
-    AppendError::Backend(BackendError::with_source(
+fn append_failed(e: impl Into<PostgresError>) -> AppendError {
+    AppendError::Backend(backend_error(
         "the append failed; it was written completely or not at all",
         e,
     ))

@@ -4,6 +4,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::PostgresStore;
+use super::error::describe;
 use super::migrate::render;
 use crate::Position;
 use crate::read_model::{Saved, Storage, StorageError};
@@ -83,8 +84,9 @@ impl PostgresStorage {
         let e = e.into();
         StorageError::with_source(
             format!(
-                "cannot {what} the read model {:?} in PostgreSQL: {e}",
-                self.name
+                "cannot {what} the read model {:?} in PostgreSQL: {}",
+                self.name,
+                describe(&*e)
             ),
             e,
         )

@@ -8,6 +8,7 @@ use deadpool_postgres::Object;
 use futures_core::Stream;
 use tokio_postgres::{Row, RowStream};
 
+use super::error::{backend_error, describe};
 use crate::error::{BackendError, ReadError};
 use crate::read::{EventStream, ReadOptions};
 use crate::{Event, EventType, Position, Query, SequencedEvent, Tag, Tags, Uuid};
@@ -68,21 +69,21 @@ impl PostgresEvents {
 }
 
 fn decode(row: &Row) -> Result<SequencedEvent, String> {
-    let position: i64 = row.try_get(0).map_err(|e| e.to_string())?;
+    let position: i64 = row.try_get(0).map_err(|e| describe(&e))?;
     let position = u64::try_from(position)
         .ok()
         .and_then(Position::new)
         .ok_or_else(|| format!("invalid position {position}"))?;
-    let event_type: &str = row.try_get(1).map_err(|e| e.to_string())?;
+    let event_type: &str = row.try_get(1).map_err(|e| describe(&e))?;
     let event_type = EventType::new(event_type).map_err(|e| e.to_string())?;
-    let data: Vec<u8> = row.try_get(2).map_err(|e| e.to_string())?;
-    let tags: Vec<&str> = row.try_get(3).map_err(|e| e.to_string())?;
+    let data: Vec<u8> = row.try_get(2).map_err(|e| describe(&e))?;
+    let tags: Vec<&str> = row.try_get(3).map_err(|e| describe(&e))?;
     let tags = tags
         .into_iter()
         .map(Tag::new)
         .collect::<Result<Tags, _>>()
         .map_err(|e| e.to_string())?;
-    let id: Option<Uuid> = row.try_get(4).map_err(|e| e.to_string())?;
+    let id: Option<Uuid> = row.try_get(4).map_err(|e| describe(&e))?;
     let mut event = Event::new(event_type, data).with_tags(tags);
     if let Some(id) = id {
         event = event.with_id(id);
@@ -112,7 +113,7 @@ impl Stream for PostgresEvents {
                     return Poll::Ready(None);
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    return self.fail(ReadError::Backend(BackendError::with_source(
+                    return self.fail(ReadError::Backend(backend_error(
                         "reading events failed",
                         e,
                     )));
@@ -127,7 +128,7 @@ impl Stream for PostgresEvents {
                                     .and_then(Position::new);
                             }
                             Err(e) => {
-                                return self.fail(ReadError::Backend(BackendError::with_source(
+                                return self.fail(ReadError::Backend(backend_error(
                                     "the read returned an invalid head row",
                                     e,
                                 )));
