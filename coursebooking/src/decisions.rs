@@ -11,8 +11,7 @@ use dcb_core::decide::load;
 use dcb_core::{Decider, Event, EventStore, Retry, decision};
 use serde::{Deserialize, Serialize};
 
-use crate::error::check_name;
-use crate::{CourseId, Enrolment, EnrolmentError, StudentId};
+use crate::{CourseId, Enrolment, EnrolmentError, StudentId, check_name};
 
 /// A course was registered.
 #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -2,6 +2,8 @@
 
 use dcb_core::{DecideError, Position};
 
+use crate::NameProblem;
+
 /// Why an enrolment command or query failed. The first group are the
 /// domain's refusals; the rest are about the store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,9 +39,15 @@ pub enum EnrolmentError {
         /// Courses the student joined.
         joined: u32,
     },
-    /// A name is empty or not printable.
-    #[error("invalid name {0:?}: give a non-empty name without control characters")]
-    InvalidName(String),
+    /// A course or student name is blank or holds a character that is not
+    /// shown; see [`check_name`](crate::check_name).
+    #[error("invalid name {name:?}: {problem}")]
+    InvalidName {
+        /// The name as given (shown escaped in the message).
+        name: String,
+        /// What is wrong with it.
+        problem: NameProblem,
+    },
     /// Something the decision depended on changed while it was being made,
     /// on every attempt; nothing was written.
     #[error("the course or student changed at the same time (event {conflicting}); try again")]
@@ -78,13 +86,4 @@ impl From<DecideError<std::convert::Infallible>> for EnrolmentError {
     fn from(err: DecideError<std::convert::Infallible>) -> EnrolmentError {
         EnrolmentError::Store(err.to_string())
     }
-}
-
-/// Checks a course or student name.
-pub(crate) fn check_name(name: &str) -> Result<String, EnrolmentError> {
-    let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed.chars().any(char::is_control) {
-        return Err(EnrolmentError::InvalidName(name.to_owned()));
-    }
-    Ok(trimmed.to_owned())
 }

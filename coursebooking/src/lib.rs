@@ -20,6 +20,7 @@ pub mod decisions;
 mod error;
 mod ids;
 pub mod lists;
+mod name;
 
 use std::future::Future;
 use std::time::Duration;
@@ -28,6 +29,7 @@ use dcb_core::Retry;
 
 pub use crate::error::EnrolmentError;
 pub use crate::ids::{CourseId, StudentId};
+pub use crate::name::{NameProblem, check_name};
 
 /// The enrolment application of SPEC §3.
 pub trait Enrolment: Send + Sync {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use coursebooking::aggregates::{self, AggregateEnrolment};
 use coursebooking::decisions::{self, DcbEnrolment};
-use coursebooking::{CourseId, Enrolment, EnrolmentError, StudentId};
+use coursebooking::{CourseId, Enrolment, EnrolmentError, NameProblem, StudentId};
 use dcb_core::decide::{Prepared, prepare};
 use dcb_core::embedded::EmbeddedStore;
 use dcb_core::{AppendError, EventStore, InMemoryStore};
@@ -378,7 +378,55 @@ fn leaving_and_changing_limits() {
         );
         assert!(matches!(
             app.register_course("  ", 3).await,
-            Err(EnrolmentError::InvalidName(_))
+            Err(EnrolmentError::InvalidName {
+                problem: NameProblem::Blank,
+                ..
+            })
         ));
+    });
+}
+
+// Issue 21: a name with a right-to-left override or a zero-width space was
+// accepted, so a listing could show one name looking like another. The
+// rule lives in the domain (`check_name`), so every entry point of both
+// styles refuses such a name, and nothing is written.
+#[test]
+fn every_entry_point_refuses_invisible_characters_in_names() {
+    let spoof = "Ada\u{202E}sdrawkcab";
+    let refused = |outcome: Result<(), EnrolmentError>| {
+        assert_eq!(
+            outcome,
+            Err(EnrolmentError::InvalidName {
+                name: spoof.to_owned(),
+                problem: NameProblem::InvisibleCharacter {
+                    character: '\u{202E}',
+                    position: 4,
+                },
+            })
+        );
+    };
+    block_on(async {
+        let dcb = DcbEnrolment::new(InMemoryStore::new());
+        let course = dcb.register_course("Maths", 1).await.unwrap();
+        let student = dcb.register_student("Ada", 1).await.unwrap();
+        let head = dcb.store().head().await.unwrap();
+        refused(dcb.register_course(spoof, 1).await.map(|_| ()));
+        refused(dcb.register_student(spoof, 1).await.map(|_| ()));
+        refused(dcb.rename_course(course, spoof).await);
+        refused(dcb.rename_student(student, spoof).await);
+        assert_eq!(dcb.store().head().await.unwrap(), head, "nothing written");
+
+        let aggregates = AggregateEnrolment::new(InMemoryStore::new());
+        refused(aggregates.register_course(spoof, 1).await.map(|_| ()));
+        refused(aggregates.register_student(spoof, 1).await.map(|_| ()));
+        assert_eq!(aggregates.store().head().await.unwrap(), None);
+
+        let zero_width = dcb.register_student("A\u{200B}da", 1).await;
+        assert!(
+            zero_width.as_ref().is_err_and(|err| err
+                .to_string()
+                .contains("character 2 is U+200B, a zero-width character")),
+            "{zero_width:?}"
+        );
     });
 }
