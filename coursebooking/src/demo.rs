@@ -8,6 +8,8 @@ use dcb_core::EventStore;
 use dcb_core::decide::prepare;
 use dcb_core::embedded::EmbeddedStore;
 
+use crate::out::{self, Stop, say};
+
 const COURSES: [&str; 5] = [
     "Dynamic Consistency Boundaries",
     "Maths",
@@ -34,21 +36,23 @@ pub async fn run() -> ExitCode {
         Ok(store) => store,
         Err(err) => return super::fail(&err.to_string()),
     };
-    println!("A fresh embedded store in {}", dir.path().display());
     let mut demo = Demo {
         app: DcbEnrolment::new(store),
         courses: Vec::new(),
         students: Vec::new(),
     };
-    let outcome = demo.scenario().await;
-    demo.app.store().clone().close();
-    match outcome {
-        Ok(()) => {
-            println!("\nEvery step went as SPEC §3 says.");
-            ExitCode::SUCCESS
-        }
-        Err(err) => super::fail(&format!("the demo went wrong: {err}")),
+    let outcome = async {
+        say!("A fresh embedded store in {}", dir.path().display())?;
+        demo.scenario().await?;
+        say!("\nEvery step went as SPEC §3 says.")?;
+        Ok::<(), Stop>(())
     }
+    .await;
+    demo.app.store().clone().close();
+    out::exit_status(outcome.map_err(|stop| match stop {
+        Stop::Failed(err) => Stop::Failed(format!("the demo went wrong: {err}")),
+        Stop::Closed => Stop::Closed,
+    }))
 }
 
 struct Demo {
@@ -74,7 +78,7 @@ impl Demo {
         student: &str,
         course: &str,
         expected: Result<(), EnrolmentError>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Stop> {
         let student_id = if student == "An unknown student" {
             StudentId::new()
         } else {
@@ -87,79 +91,79 @@ impl Demo {
         };
         let outcome = self.app.join_course(student_id, course_id).await;
         match &outcome {
-            Ok(()) => println!("  {student} joins {course}: ok"),
-            Err(err) => println!("  {student} joins {course}: refused, {err}"),
+            Ok(()) => say!("  {student} joins {course}: ok")?,
+            Err(err) => say!("  {student} joins {course}: refused, {err}")?,
         }
         if outcome == expected {
             Ok(())
         } else {
-            Err(format!(
+            Err(Stop::Failed(format!(
                 "{student} joins {course}: expected {expected:?}, got {outcome:?}"
-            ))
+            )))
         }
     }
 
-    async fn lists(&self, courses: &[&str], students: &[&str]) -> Result<(), String> {
+    async fn lists(&self, courses: &[&str], students: &[&str]) -> Result<(), Stop> {
         for &course in courses {
             let names = self.app.list_students_for_course(self.course(course)).await;
-            println!(
+            say!(
                 "  students of {course}: {}",
                 names.map_err(|e| e.to_string())?.join(", ")
-            );
+            )?;
         }
         for &student in students {
             let names = self
                 .app
                 .list_courses_for_student(self.student(student))
                 .await;
-            println!(
+            say!(
                 "  courses of {student}: {}",
                 names.map_err(|e| e.to_string())?.join(", ")
-            );
+            )?;
         }
         Ok(())
     }
 
-    async fn scenario(&mut self) -> Result<(), String> {
-        println!("\n1. Register five courses with 5 places each");
+    async fn scenario(&mut self) -> Result<(), Stop> {
+        say!("\n1. Register five courses with 5 places each")?;
         for name in COURSES {
             let id = self
                 .app
                 .register_course(name, 5)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("  {name}: {id}");
+            say!("  {name}: {id}")?;
             self.courses.push(id);
         }
-        println!("\n2. Register seven students who may join 3 courses each");
+        say!("\n2. Register seven students who may join 3 courses each")?;
         for name in STUDENTS {
             let id = self
                 .app
                 .register_student(name, 3)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("  {name}: {id}");
+            say!("  {name}: {id}")?;
             self.students.push(id);
         }
         let dcb = COURSES[0];
-        println!("\n3. Five students join {dcb}");
+        say!("\n3. Five students join {dcb}")?;
         for student in &STUDENTS[..5] {
             self.join(student, dcb, Ok(())).await?;
         }
-        println!("\n4. The course is full");
+        say!("\n4. The course is full")?;
         self.join("Greg", dcb, Err(EnrolmentError::FullyBooked))
             .await?;
-        println!("\n5. Greg joins three courses, and may not join a fourth");
+        say!("\n5. Greg joins three courses, and may not join a fourth")?;
         for course in ["French", "Spanish", "Maths"] {
             self.join("Greg", course, Ok(())).await?;
         }
         self.join("Greg", "Biology", Err(EnrolmentError::TooManyCourses))
             .await?;
-        println!("\n6. Katherine joins French, and cannot join it twice");
+        say!("\n6. Katherine joins French, and cannot join it twice")?;
         self.join("Katherine", "French", Ok(())).await?;
         self.join("Katherine", "French", Err(EnrolmentError::AlreadyJoined))
             .await?;
-        println!("\n7. Unknown courses and students");
+        say!("\n7. Unknown courses and students")?;
         self.join(
             "Grace",
             "an unknown course",
@@ -172,32 +176,38 @@ impl Demo {
             Err(EnrolmentError::StudentNotFound),
         )
         .await?;
-        println!("\n8. The lists, in join order");
+        say!("\n8. The lists, in join order")?;
         self.lists(&[dcb, "French"], &["Sara", "Greg"]).await?;
         self.consistency().await
     }
 
     /// Step 9: a decision made before a conflicting join is refused when it
     /// is saved after it, and writes nothing.
-    async fn consistency(&self) -> Result<(), String> {
-        println!(
+    async fn consistency(&self) -> Result<(), Stop> {
+        say!(
             "\n9. Sara's join of French is decided, then Bastian joins French, then Sara's is saved"
-        );
+        )?;
         let state = decisions::join_state(self.student("Sara"), self.course("French"));
         let saras = prepare(self.app.store(), state, decisions::join)
             .await
             .map_err(|e| e.to_string())?;
-        println!("  Sara's decision is made from the events up to now");
+        say!("  Sara's decision is made from the events up to now")?;
         self.join("Bastian", "French", Ok(())).await?;
         let head = self.app.store().head().await.map_err(|e| e.to_string())?;
         match saras.append(self.app.store()).await {
             Err(err) if err.conflicting_position().is_some() => {
-                println!("  saving Sara's join: conflict, {err}");
+                say!("  saving Sara's join: conflict, {err}")?;
             }
-            other => return Err(format!("saving Sara's join should conflict, got {other:?}")),
+            other => {
+                return Err(Stop::Failed(format!(
+                    "saving Sara's join should conflict, got {other:?}"
+                )));
+            }
         }
         if self.app.store().head().await.map_err(|e| e.to_string())? != head {
-            return Err("the conflicting join wrote something".into());
+            return Err(Stop::Failed(
+                "the conflicting join wrote something".to_owned(),
+            ));
         }
         self.lists(&["French"], &["Sara"]).await
     }

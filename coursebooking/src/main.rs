@@ -2,18 +2,25 @@
 //! on an embedded dcb store.
 
 mod demo;
+mod out;
 mod speedrun;
 
+use std::ffi::OsStr;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
 use clap::{Parser, Subcommand, ValueEnum};
 use coursebooking::decisions::DcbEnrolment;
 use coursebooking::lists::CourseLists;
-use coursebooking::{CourseId, Enrolment, EnrolmentError, StudentId};
-use dcb_core::embedded::{EmbeddedOptions, EmbeddedStore};
+use coursebooking::{CourseId, Enrolment, EnrolmentError, StudentId, check_name};
+use dcb_core::embedded::{EmbeddedOptions, EmbeddedStore, OpenError};
 use dcb_core::read_model::Runner;
+
+use crate::out::{Stop, say};
 
 /// Students join courses with limited places; each student may join a
 /// limited number of courses. Every command is a decision on an event store
@@ -35,6 +42,7 @@ enum Command {
     /// Registers a course and prints its id.
     RegisterCourse {
         /// The course's name.
+        #[arg(value_parser = NameParser)]
         name: String,
         /// How many students may join it.
         #[arg(long)]
@@ -43,6 +51,7 @@ enum Command {
     /// Registers a student and prints their id.
     RegisterStudent {
         /// The student's name.
+        #[arg(value_parser = NameParser)]
         name: String,
         /// How many courses they may join.
         #[arg(long)]
@@ -79,8 +88,8 @@ enum Command {
         /// The store to run on.
         #[arg(long, value_enum, default_value_t = StoreKind::Embedded)]
         store: StoreKind,
-        /// How long to run.
-        #[arg(long, default_value_t = 10)]
+        /// How long to run, in seconds (at least 1).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
         seconds: u64,
         /// Print one JSON object (SPEC §5) instead of the summary.
         #[arg(long)]
@@ -108,8 +117,40 @@ enum StoreKind {
     Postgres,
 }
 
+/// Parses a course or student name by the domain's rule
+/// ([`check_name`]), so that clap refuses a bad one as it refuses any bad
+/// argument: with the usage and exit status 2, before the store is opened.
+/// Unlike clap's own message, this one shows the name escaped: echoed raw,
+/// a right-to-left override would reorder the message itself.
+#[derive(Clone, Copy, Debug)]
+struct NameParser;
+
+impl TypedValueParser for NameParser {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        let arg = arg.map_or_else(|| "NAME".to_owned(), ToString::to_string);
+        let refuse = |kind, problem: &dyn std::fmt::Display| {
+            cmd.clone()
+                .error(kind, format!("invalid value for '{arg}': {problem}"))
+        };
+        let Some(name) = value.to_str() else {
+            return Err(refuse(ErrorKind::InvalidUtf8, &"a name must be UTF-8"));
+        };
+        check_name(name).map_err(|err| refuse(ErrorKind::ValueValidation, &err))
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(err) = handle_file_size_limit() {
+        return fail(&format!("cannot handle SIGXFSZ: {err}"));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -118,6 +159,29 @@ fn main() -> ExitCode {
         Err(err) => return fail(&format!("cannot start the async runtime: {err}")),
     };
     runtime.block_on(run(cli))
+}
+
+/// Makes a file-size limit (`ulimit -f`) a write error the store reports,
+/// rather than a silent death: by default the kernel kills a process whose
+/// write crosses the limit (SIGXFSZ); with a handler of our own in place of
+/// that default, the write fails with `EFBIG` ("File too large") instead.
+#[cfg(unix)]
+fn handle_file_size_limit() -> std::io::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    // The flag is never read: the handler's only job is to replace the
+    // default action.
+    signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .map(drop)
+}
+
+#[cfg(not(unix))]
+#[allow(clippy::unnecessary_wraps)]
+fn handle_file_size_limit() -> std::io::Result<()> {
+    Ok(())
 }
 
 async fn run(cli: Cli) -> ExitCode {
@@ -143,6 +207,9 @@ async fn run(cli: Cli) -> ExitCode {
             let Some(dir) = cli.data.or_else(default_data_dir) else {
                 return usage("no data directory: pass --data DIR");
             };
+            if let Command::Students { .. } | Command::Courses { .. } = command {
+                return show(&dir, &command).await;
+            }
             let options = EmbeddedOptions::default().lock_timeout(Duration::from_secs(60));
             let store_dir = dir.clone();
             let store = match tokio::task::spawn_blocking(move || {
@@ -151,21 +218,20 @@ async fn run(cli: Cli) -> ExitCode {
             .await
             {
                 Ok(Ok(store)) => store,
-                Ok(Err(err)) => return fail(&err.to_string()),
+                Ok(Err(err)) => return open_failed(&err),
                 Err(err) => return fail(&format!("opening the store failed: {err}")),
             };
-            if let Command::Students { .. } | Command::Courses { .. } = command {
-                let outcome = show_list(&store, &dir, &command).await;
-                store.close();
-                return outcome.map_or_else(|err| fail(&err), |()| ExitCode::SUCCESS);
-            }
             let app = DcbEnrolment::new(store);
             let outcome = execute(&app, command).await;
             app.store().clone().close();
             match outcome {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(None) => ExitCode::SUCCESS,
+                Ok(Some(id)) => out::exit_status(say!("{id}").map_err(Stop::from)),
+                // Unreachable from the command line, whose parser checks
+                // names first; still a bad argument if it happens.
+                Err(err @ EnrolmentError::InvalidName { .. }) => usage(&err.to_string()),
                 Err(err) if err.is_refusal() => {
-                    eprintln!("{err}");
+                    let _ = writeln!(std::io::stderr(), "{err}");
                     ExitCode::from(1)
                 }
                 Err(err) => fail(&err.to_string()),
@@ -174,36 +240,61 @@ async fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Carries out a command that changes the store; returns the new id a
+/// registration prints.
 async fn execute(
     app: &DcbEnrolment<EmbeddedStore>,
     command: Command,
-) -> Result<(), EnrolmentError> {
-    match command {
+) -> Result<Option<String>, EnrolmentError> {
+    Ok(match command {
         Command::RegisterCourse { name, places } => {
-            println!("{}", app.register_course(&name, places).await?);
+            Some(app.register_course(&name, places).await?.to_string())
         }
         Command::RegisterStudent { name, max_courses } => {
-            println!("{}", app.register_student(&name, max_courses).await?);
+            Some(app.register_student(&name, max_courses).await?.to_string())
         }
         Command::Join {
             student_id,
             course_id,
-        } => app.join_course(student_id, course_id).await?,
+        } => {
+            app.join_course(student_id, course_id).await?;
+            None
+        }
         Command::Leave {
             student_id,
             course_id,
-        } => app.leave_course(student_id, course_id).await?,
+        } => {
+            app.leave_course(student_id, course_id).await?;
+            None
+        }
         Command::Students { .. }
         | Command::Courses { .. }
         | Command::Demo
-        | Command::Speedrun { .. } => {}
-    }
-    Ok(())
+        | Command::Speedrun { .. } => None,
+    })
+}
+
+/// `students` and `courses`: they only read, so they open the store
+/// read-only, which never creates one. A mistyped `--data` is then a bad
+/// argument, not a new empty store (issue 21), and the read model is not
+/// saved beside a store that does not exist.
+async fn show(dir: &Path, command: &Command) -> ExitCode {
+    let store_dir = dir.to_owned();
+    let store = match tokio::task::spawn_blocking(move || EmbeddedStore::open_read_only(&store_dir))
+        .await
+    {
+        Ok(Ok(store)) => store,
+        Ok(Err(err)) => return open_failed(&err),
+        Err(err) => return fail(&format!("opening the store failed: {err}")),
+    };
+    let outcome = show_list(&store, dir, command).await;
+    store.close();
+    out::exit_status(outcome)
 }
 
 /// Prints a list from the [`CourseLists`] read model, brought up to date
 /// with the store first.
-async fn show_list(store: &EmbeddedStore, dir: &Path, command: &Command) -> Result<(), String> {
+async fn show_list(store: &EmbeddedStore, dir: &Path, command: &Command) -> Result<(), Stop> {
     let storage = CourseLists::file(dir);
     let mut runner = Runner::<_, CourseLists, _>::start(store.clone(), storage)
         .await
@@ -217,9 +308,21 @@ async fn show_list(store: &EmbeddedStore, dir: &Path, command: &Command) -> Resu
         _ => Vec::new(),
     };
     for name in names {
-        println!("{name}");
+        say!("{name}")?;
     }
     Ok(())
+}
+
+/// A store that could not be opened: a `--data` that holds no store (or
+/// something else) is a bad argument, exit status 2; anything else is a
+/// failure, exit status 1.
+fn open_failed(err: &OpenError) -> ExitCode {
+    match err {
+        OpenError::NoStore { .. } | OpenError::NotAStore { .. } => {
+            usage(&format!("{err} (check --data or $COURSEBOOKING_DATA)"))
+        }
+        _ => fail(&err.to_string()),
+    }
 }
 
 /// The documented default: the platform's per-user data directory.
@@ -229,12 +332,13 @@ fn default_data_dir() -> Option<PathBuf> {
 
 /// A failure that is not the domain's: one line, exit status 1.
 fn fail(message: &str) -> ExitCode {
-    eprintln!("error: {message}");
+    // Not `eprintln!`, which panics if stderr is a closed pipe.
+    let _ = writeln!(std::io::stderr(), "error: {message}");
     ExitCode::from(1)
 }
 
 /// A usage error: one line, exit status 2.
 fn usage(message: &str) -> ExitCode {
-    eprintln!("error: {message}");
+    let _ = writeln!(std::io::stderr(), "error: {message}");
     ExitCode::from(2)
 }

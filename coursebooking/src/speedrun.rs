@@ -19,6 +19,7 @@ use dcb_core::{DomainEvent, EventStore, InMemoryStore};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::StoreKind;
+use crate::out::{self, Stop, say};
 
 /// What a run measured.
 struct Outcome {
@@ -26,6 +27,14 @@ struct Outcome {
     elapsed: Duration,
     latencies: Vec<Duration>,
     stored_events: u64,
+}
+
+/// What the speedrun is compared with: a rate measured on the same disk or
+/// server (`None` when it could not be measured).
+#[derive(Clone, Copy)]
+struct Baseline {
+    name: &'static str,
+    rate: Option<f64>,
 }
 
 /// The server `--store postgres` uses when neither `--postgres-url` nor
@@ -48,8 +57,7 @@ pub async fn run(
             match speedrun(&app, duration).await {
                 Ok(mut outcome) => {
                     outcome.stored_events = app.store().len() as u64;
-                    report("memory", &mut outcome, None, json);
-                    ExitCode::SUCCESS
+                    print(&report("memory", &mut outcome, None, json))
                 }
                 Err(err) => super::fail(&err),
             }
@@ -77,13 +85,11 @@ pub async fn run(
                     outcome.stored_events = app.store().len() as u64;
                     // F before and after the run, so that a drifting disk
                     // shows in neither direction alone.
-                    report(
-                        "embedded",
-                        &mut outcome,
-                        Some(("F", f64::midpoint(before, after))),
-                        json,
-                    );
-                    ExitCode::SUCCESS
+                    let baseline = Baseline {
+                        name: "F",
+                        rate: before.zip(after).map(|(b, a)| f64::midpoint(b, a)),
+                    };
+                    print(&report("embedded", &mut outcome, Some(baseline), json))
                 }
                 Err(err) => super::fail(&err),
             }
@@ -93,18 +99,28 @@ pub async fn run(
                 .or_else(|| std::env::var("DCB_POSTGRES_URL").ok())
                 .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned());
             match postgres(&url, duration, json, prefill).await {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(text) => print(&text),
                 Err(err) => super::fail(&err),
             }
         }
     }
 }
 
+/// Prints a report; a reader that closed stdout ends the run quietly.
+fn print(text: &str) -> ExitCode {
+    out::exit_status(say!("{text}").map_err(Stop::from))
+}
+
 /// The speedrun on a fresh schema of the PostgreSQL store at `url`, against
 /// `I_1` (single-row INSERT transactions per second from one client on the
-/// same server) measured before and after it. The schema is dropped at the
-/// end.
-async fn postgres(url: &str, duration: Duration, json: bool, prefill: u64) -> Result<(), String> {
+/// same server) measured before and after it; returns the report. The
+/// schema is dropped at the end.
+async fn postgres(
+    url: &str,
+    duration: Duration,
+    json: bool,
+    prefill: u64,
+) -> Result<String, String> {
     let schema = format!(
         "dcb_speedrun_{}_{}",
         std::process::id(),
@@ -148,17 +164,15 @@ async fn postgres(url: &str, duration: Duration, json: bool, prefill: u64) -> Re
         outcome.stored_events = stored_events(&store).await?;
         // I_1 before and after the run, so that a drifting server shows in
         // neither direction alone.
-        report(
-            "postgres",
-            &mut outcome,
-            Some(("I_1", f64::midpoint(before, after))),
-            json,
-        );
-        Ok(())
+        let baseline = Baseline {
+            name: "I_1",
+            rate: before.zip(after).map(|(b, a)| f64::midpoint(b, a)),
+        };
+        Ok(report("postgres", &mut outcome, Some(baseline), json))
     }
     .await;
     let dropped = batch(&store, &format!("DROP SCHEMA \"{schema}\" CASCADE")).await;
-    result.and(dropped)
+    result.and_then(|text| dropped.map(|()| text))
 }
 
 /// A server error with its cause (the server's message, when it sent one).
@@ -196,7 +210,7 @@ async fn stored_events(store: &PostgresStore) -> Result<u64, String> {
 
 /// `I_1`: single-row INSERT transactions (autocommit, prepared) per second
 /// into the plain table `baseline`, from one connection.
-async fn insert_rate(store: &PostgresStore, duration: Duration) -> Result<f64, String> {
+async fn insert_rate(store: &PostgresStore, duration: Duration) -> Result<Option<f64>, String> {
     let client = store.pool().get().await.map_err(|e| e.to_string())?;
     let statement = client
         .prepare_cached(&format!(
@@ -207,7 +221,7 @@ async fn insert_rate(store: &PostgresStore, duration: Duration) -> Result<f64, S
         .map_err(|e| pg_error(&e))?;
     let data: &[u8] = br#"{"student_id":"0b9f1c52-0f4e-4a9a-9f64-4f1e6f0f3a11"}"#;
     let start = Instant::now();
-    let mut n = 0u32;
+    let mut n = 0u64;
     while start.elapsed() < duration {
         client
             .execute(&statement, &[&data])
@@ -215,7 +229,7 @@ async fn insert_rate(store: &PostgresStore, duration: Duration) -> Result<f64, S
             .map_err(|e| pg_error(&e))?;
         n += 1;
     }
-    Ok(f64::from(n) / start.elapsed().as_secs_f64())
+    Ok(per_second(n, start.elapsed()))
 }
 
 /// Appends `events` events shaped like the speedrun's — iterations of 10
@@ -333,11 +347,9 @@ async fn speedrun<S: EventStore>(
         iteration += 1;
         let elapsed = start.elapsed();
         progress.set_position(elapsed.as_secs());
-        #[allow(clippy::cast_precision_loss)]
         progress.set_message(format!(
-            "{} ops, {:.0} ops/s",
-            operations,
-            operations as f64 / elapsed.as_secs_f64()
+            "{operations} ops, {} ops/s",
+            figure(per_second(operations, elapsed), 0, "?")
         ));
     }
     progress.finish_and_clear();
@@ -349,58 +361,95 @@ async fn speedrun<S: EventStore>(
     })
 }
 
+/// `count` per `elapsed` second; `None` when there is no time to divide
+/// by, so that no figure is infinite or NaN.
+#[allow(clippy::cast_precision_loss)]
+fn per_second(count: u64, elapsed: Duration) -> Option<f64> {
+    let seconds = elapsed.as_secs_f64();
+    Some(count as f64 / seconds).filter(|rate| seconds > 0.0 && rate.is_finite())
+}
+
+/// `value` with `decimals` decimals, or `missing` when it was not measured.
+fn figure(value: Option<f64>, decimals: usize, missing: &str) -> String {
+    value.map_or_else(|| missing.to_owned(), |v| format!("{v:.decimals$}"))
+}
+
+/// The run's figures, as one JSON object (SPEC §5) or as a summary of one
+/// or two lines. A figure that cannot be computed — a rate over no time,
+/// the time per operation of none, a baseline that could not be measured —
+/// is `null` in JSON and `n/a` in the summary, never `inf` or `NaN`.
 #[allow(
     clippy::cast_precision_loss,
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss
 )]
-fn report(store: &str, outcome: &mut Outcome, baseline: Option<(&str, f64)>, json: bool) {
+fn report(store: &str, outcome: &mut Outcome, baseline: Option<Baseline>, json: bool) -> String {
     outcome.latencies.sort_unstable();
+    let latencies = &outcome.latencies;
     let percentile = |p: f64| {
-        let n = outcome.latencies.len();
-        if n == 0 {
-            return 0.0;
-        }
-        let index = ((n - 1) as f64 * p / 100.0).round() as usize;
-        outcome.latencies[index].as_secs_f64() * 1e6
+        let last = latencies.len().checked_sub(1)?;
+        let index = (last as f64 * p / 100.0).round() as usize;
+        Some(latencies[index].as_secs_f64() * 1e6)
     };
-    let ops_per_sec = outcome.operations as f64 / outcome.elapsed.as_secs_f64();
-    let us_per_op = 1e6 / ops_per_sec;
+    let ops_per_sec = per_second(outcome.operations, outcome.elapsed);
+    let us_per_op = ops_per_sec
+        .filter(|&rate| rate > 0.0)
+        .map(|rate| 1e6 / rate);
     let (p50, p99) = (percentile(50.0), percentile(99.0));
+    let ratio = |base: Option<f64>| {
+        ops_per_sec
+            .zip(base.filter(|&rate| rate > 0.0))
+            .map(|(ops, base)| ops / base)
+    };
     if json {
         let (name, rate, ratio) = match baseline {
-            Some((name, f)) => (name, format!("{f:.1}"), format!("{:.3}", ops_per_sec / f)),
+            Some(Baseline { name, rate }) => (
+                name,
+                figure(rate, 1, "null"),
+                figure(ratio(rate), 3, "null"),
+            ),
             None => ("none", "null".to_owned(), "null".to_owned()),
         };
-        println!(
+        return format!(
             "{{\"store\": \"{store}\", \"workload\": \"speedrun\", \"clients\": 1, \"events_per_append\": 1, \
-             \"stored_events\": {}, \"ops_per_sec\": {ops_per_sec:.1}, \"p50_us\": {p50:.1}, \"p99_us\": {p99:.1}, \
+             \"stored_events\": {}, \"ops_per_sec\": {}, \"p50_us\": {}, \"p99_us\": {}, \
              \"baseline\": \"{name}\", \"baseline_ops_per_sec\": {rate}, \"ratio\": {ratio}}}",
-            outcome.stored_events
+            outcome.stored_events,
+            figure(ops_per_sec, 1, "null"),
+            figure(p50, 1, "null"),
+            figure(p99, 1, "null"),
         );
-    } else {
-        println!(
-            "{store}: {} operations in {:.1} s: {ops_per_sec:.0} ops/s, {us_per_op:.1} µs/op (p50 {p50:.1} µs, p99 {p99:.1} µs)",
-            outcome.operations,
-            outcome.elapsed.as_secs_f64()
-        );
-        match baseline {
-            Some(("F", f)) => println!(
-                "F (4 KiB append + fdatasync) on the same disk: {f:.0}/s; the speedrun runs at {:.2}x F",
-                ops_per_sec / f
-            ),
-            Some((name, rate)) => println!(
-                "{name} (single-row INSERT transactions from one client on the same server): \
-                 {rate:.0}/s; the speedrun runs at {:.2}x {name}",
-                ops_per_sec / rate
-            ),
-            None => {}
-        }
     }
+    let mut text = format!(
+        "{store}: {} operations in {:.1} s: {} ops/s, {} µs/op (p50 {} µs, p99 {} µs)",
+        outcome.operations,
+        outcome.elapsed.as_secs_f64(),
+        figure(ops_per_sec, 0, "n/a"),
+        figure(us_per_op, 1, "n/a"),
+        figure(p50, 1, "n/a"),
+        figure(p99, 1, "n/a"),
+    );
+    if let Some(Baseline { name, rate }) = baseline {
+        let what = if name == "F" {
+            "F (4 KiB append + fdatasync) on the same disk".to_owned()
+        } else {
+            format!("{name} (single-row INSERT transactions from one client on the same server)")
+        };
+        let _ = match (rate, ratio(rate)) {
+            (Some(rate), Some(ratio)) => write!(
+                text,
+                "\n{what}: {rate:.0}/s; the speedrun runs at {ratio:.2}x {name}"
+            ),
+            (Some(rate), None) => write!(text, "\n{what}: {rate:.0}/s"),
+            (None, _) => write!(text, "\n{what}: could not be measured"),
+        };
+    }
+    text
 }
 
-/// `F`: 4 KiB appends, each followed by `fdatasync`, per second, in `dir`.
-fn raw_sync_rate(dir: &Path, duration: Duration) -> f64 {
+/// `F`: 4 KiB appends, each followed by `fdatasync`, per second, in `dir`;
+/// `None` if the file cannot be written.
+fn raw_sync_rate(dir: &Path, duration: Duration) -> Option<f64> {
     let path = dir.join("baseline.bin");
     let Ok(mut file) = OpenOptions::new()
         .create(true)
@@ -408,11 +457,11 @@ fn raw_sync_rate(dir: &Path, duration: Duration) -> f64 {
         .write(true)
         .open(&path)
     else {
-        return f64::NAN;
+        return None;
     };
     let block = [0x5a_u8; 4096];
     let start = Instant::now();
-    let mut n = 0u32;
+    let mut n = 0u64;
     while start.elapsed() < duration {
         if file
             .write_all(&block)
@@ -423,7 +472,90 @@ fn raw_sync_rate(dir: &Path, duration: Duration) -> f64 {
         }
         n += 1;
     }
-    let rate = f64::from(n) / start.elapsed().as_secs_f64();
+    let rate = per_second(n, start.elapsed()).filter(|_| n > 0);
     let _ = std::fs::remove_file(path);
     rate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(operations: u64, elapsed: Duration) -> Outcome {
+        Outcome {
+            operations,
+            elapsed,
+            latencies: (0..operations).map(Duration::from_micros).collect(),
+            stored_events: operations,
+        }
+    }
+
+    fn no_inf_or_nan(text: &str) {
+        let lower = text.to_lowercase();
+        assert!(!lower.contains("inf") && !lower.contains("nan"), "{text}");
+    }
+
+    // Issue 21: `speedrun --seconds 0` printed "inf µs/op", and a baseline
+    // that could not be measured came out as NaN, which is not even JSON.
+    // Every figure is now computed only when there is something to divide
+    // by, and is `n/a` (`null` in JSON) otherwise.
+    #[test]
+    fn figures_that_cannot_be_computed_are_never_inf_or_nan() {
+        let unmeasured = Baseline {
+            name: "F",
+            rate: None,
+        };
+        let zero = Baseline {
+            name: "I_1",
+            rate: Some(0.0),
+        };
+        for (mut outcome, baseline) in [
+            (outcome(0, Duration::from_secs(1)), Some(unmeasured)),
+            (outcome(0, Duration::ZERO), Some(zero)),
+            (outcome(120, Duration::ZERO), None),
+            (outcome(120, Duration::from_secs(1)), Some(zero)),
+        ] {
+            let text = report("memory", &mut outcome, baseline, false);
+            no_inf_or_nan(&text);
+            let json = report("memory", &mut outcome, baseline, true);
+            no_inf_or_nan(&json);
+            let json: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+            assert_eq!(json["workload"], "speedrun");
+        }
+
+        let mut idle = outcome(0, Duration::from_secs(1));
+        assert_eq!(
+            report("memory", &mut idle, None, false),
+            "memory: 0 operations in 1.0 s: 0 ops/s, n/a µs/op (p50 n/a µs, p99 n/a µs)"
+        );
+        let mut instant = outcome(0, Duration::ZERO);
+        let json: serde_json::Value =
+            serde_json::from_str(&report("memory", &mut instant, None, true)).unwrap();
+        assert!(json["ops_per_sec"].is_null() && json["p50_us"].is_null());
+    }
+
+    #[test]
+    fn measured_figures_are_printed() {
+        let mut run = outcome(200, Duration::from_secs(2));
+        let baseline = Baseline {
+            name: "F",
+            rate: Some(50.0),
+        };
+        let text = report("embedded", &mut run, Some(baseline), false);
+        let mut unmeasured = outcome(200, Duration::from_secs(2));
+        let none = Baseline {
+            name: "I_1",
+            rate: None,
+        };
+        assert!(
+            report("postgres", &mut unmeasured, Some(none), false)
+                .ends_with("on the same server): could not be measured")
+        );
+        assert!(text.starts_with("embedded: 200 operations in 2.0 s: 100 ops/s, 10000.0 µs/op"));
+        assert!(text.ends_with("the speedrun runs at 2.00x F"), "{text}");
+        let json: serde_json::Value =
+            serde_json::from_str(&report("embedded", &mut run, Some(baseline), true)).unwrap();
+        assert_eq!(json["ratio"], 2.0);
+        assert_eq!(json["baseline_ops_per_sec"], 50.0);
+    }
 }

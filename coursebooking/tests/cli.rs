@@ -1,8 +1,9 @@
 //! The `coursebooking` binary as a user runs it: outputs, exit statuses,
 //! and many processes on one data directory.
 
+use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 fn coursebooking(data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_coursebooking"))
@@ -107,14 +108,214 @@ fn bad_arguments_and_ids_exit_with_two() {
         stderr(&unreachable)
     );
     assert!(!stderr(&unreachable).is_empty());
+    let registered = coursebooking(data.path(), &["register-course", "Maths", "--places", "1"]);
+    assert!(registered.status.success(), "{}", stderr(&registered));
     let unknown_course = coursebooking(
         data.path(),
         &["students", "00000000-0000-0000-0000-000000000000"],
     );
     assert!(
         unknown_course.status.success(),
-        "an unknown course has no students"
+        "an unknown course has no students: {}",
+        stderr(&unknown_course)
     );
+}
+
+// Issue 21: `students` and `courses` on a mistyped `--data` created an
+// empty store there (and the read model's directory) and printed nothing,
+// with exit status 0, as if the course had no students. They only read, so
+// they now open the store read-only, which creates nothing, and a path
+// without a store is a bad argument.
+#[test]
+fn listing_a_directory_without_a_store_is_a_bad_argument_and_creates_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let id = "00000000-0000-0000-0000-000000000000";
+    let typo = data.path().join("shcool");
+    let missing = coursebooking(&typo, &["students", id]);
+    assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("there is no dcb store in")
+            && stderr(&missing).contains("--data"),
+        "{}",
+        stderr(&missing)
+    );
+    assert!(!typo.exists(), "no store and no read model were created");
+
+    let empty = coursebooking(data.path(), &["courses", id]);
+    assert_eq!(empty.status.code(), Some(2), "{}", stderr(&empty));
+    assert_eq!(
+        std::fs::read_dir(data.path()).unwrap().count(),
+        0,
+        "the directory is left empty"
+    );
+
+    let not_a_directory = coursebooking(Path::new("/dev/null"), &["students", id]);
+    assert_eq!(not_a_directory.status.code(), Some(2));
+    assert!(
+        stderr(&not_a_directory).contains("not a directory"),
+        "{}",
+        stderr(&not_a_directory)
+    );
+}
+
+// Issue 21: names with a right-to-left override or a zero-width space were
+// registered, so a listing could be spoofed, and a blank name exited with
+// status 1 although it is a bad argument. The command line now checks names
+// with the domain's rule while parsing: exit status 2, the character named
+// as U+XXXX with its position (never echoed raw), and no store opened.
+#[test]
+fn invalid_names_are_bad_arguments() {
+    let data = tempfile::tempdir().unwrap();
+    let store = data.path().join("store");
+    let spoof = coursebooking(
+        &store,
+        &["register-course", "Ada\u{202E}sdrawkcab", "--places", "1"],
+    );
+    assert_eq!(spoof.status.code(), Some(2), "{}", stderr(&spoof));
+    let message = stderr(&spoof);
+    assert!(
+        message.contains("character 4 is U+202E, a bidirectional formatting character"),
+        "{message}"
+    );
+    assert!(
+        !message.contains('\u{202E}'),
+        "the override is escaped: {message}"
+    );
+    assert!(message.contains("Usage:"), "{message}");
+
+    let zero_width = coursebooking(
+        &store,
+        &["register-student", "A\u{200B}da", "--max-courses", "1"],
+    );
+    assert_eq!(zero_width.status.code(), Some(2), "{}", stderr(&zero_width));
+    assert!(
+        stderr(&zero_width).contains("character 2 is U+200B, a zero-width character"),
+        "{}",
+        stderr(&zero_width)
+    );
+
+    let blank = coursebooking(&store, &["register-course", "  ", "--places", "1"]);
+    assert_eq!(blank.status.code(), Some(2), "{}", stderr(&blank));
+    assert!(
+        stderr(&blank).contains("a name cannot be empty or only whitespace"),
+        "{}",
+        stderr(&blank)
+    );
+    assert!(!store.exists(), "refused before the store was opened");
+}
+
+// Issue 21: `speedrun --seconds 0` ran no iteration and printed
+// "inf µs/op". Zero seconds is now refused by the parser.
+#[test]
+fn the_speedrun_refuses_zero_seconds() {
+    let data = tempfile::tempdir().unwrap();
+    let zero = coursebooking(
+        data.path(),
+        &["speedrun", "--store", "memory", "--seconds", "0"],
+    );
+    assert_eq!(zero.status.code(), Some(2), "{}", stdout(&zero));
+    assert!(stderr(&zero).contains("--seconds"), "{}", stderr(&zero));
+    assert!(!stdout(&zero).contains("inf"), "{}", stdout(&zero));
+}
+
+/// Runs the binary with stdout a pipe that is closed after `lines` lines
+/// were read, as `coursebooking … | head -n LINES` does.
+fn with_stdout_closed_after(lines: usize, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coursebooking"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    for _ in 0..lines {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+    }
+    drop(reader);
+    child.wait_with_output().unwrap()
+}
+
+// Issue 21: `coursebooking demo | head -1` panicked ("failed printing to
+// stdout: Broken pipe", exit status 101), since `println!` panics when the
+// reader is gone. Every print to stdout now returns its error, and a
+// closed pipe stops the command quietly with exit status 0.
+#[test]
+fn a_closed_stdout_stops_the_command_quietly() {
+    let data = tempfile::tempdir().unwrap();
+    let data = data.path().to_str().unwrap();
+    for (lines, args) in [
+        (1, &["demo"][..]),
+        (
+            0,
+            &["--data", data, "register-course", "Maths", "--places", "1"][..],
+        ),
+        (
+            0,
+            &["speedrun", "--store", "memory", "--seconds", "1", "--json"][..],
+        ),
+    ] {
+        let output = with_stdout_closed_after(lines, args);
+        assert!(
+            !stderr(&output).contains("panicked"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+// Issue 21: under `ulimit -f` a registration that would grow the log past
+// the limit killed the process with SIGXFSZ and no message. The command
+// line now handles SIGXFSZ, so the write fails with EFBIG, which the store
+// reports and which exits with status 1; the store stays usable.
+#[cfg(unix)]
+#[test]
+fn a_file_size_limit_is_reported_not_a_silent_death() {
+    let data = tempfile::tempdir().unwrap();
+    let log_bytes = || -> u64 {
+        std::fs::read_dir(data.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+            .map(|path| std::fs::metadata(path).unwrap().len())
+            .sum()
+    };
+    // `ulimit -f 1` is 512 bytes in a POSIX shell and 1024 in bash outside
+    // POSIX mode: a log of 1 KiB or more is past the limit either way, so
+    // the next append fails while opening the store writes nothing.
+    while log_bytes() < 1024 {
+        let course = coursebooking(data.path(), &["register-course", "Filler", "--places", "1"]);
+        assert!(course.status.success(), "{}", stderr(&course));
+    }
+    let limited = Command::new("sh")
+        .args([
+            "-c",
+            r#"ulimit -f 1 && exec "$0" --data "$1" register-course Maths --places 1"#,
+            env!("CARGO_BIN_EXE_coursebooking"),
+        ])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        limited.status.code(),
+        Some(1),
+        "{:?}: {}",
+        limited.status,
+        stderr(&limited)
+    );
+    assert!(
+        stderr(&limited).contains("File too large"),
+        "{}",
+        stderr(&limited)
+    );
+    let after = coursebooking(data.path(), &["register-course", "Maths", "--places", "1"]);
+    assert!(after.status.success(), "{}", stderr(&after));
 }
 
 #[test]
@@ -144,7 +345,7 @@ fn twenty_processes_race_for_five_places() {
                 .arg("--data")
                 .arg(data.path())
                 .args(["join", student, &course])
-                .stderr(std::process::Stdio::piped())
+                .stderr(Stdio::piped())
                 .spawn()
                 .expect("spawn")
         })
