@@ -652,3 +652,45 @@ fn a_damaged_end_of_the_log_is_reported() {
         "{warning}"
     );
 }
+
+/// A store whose index does not fit under the process's address-space
+/// limit is refused with an error that names the sizes — not aborted on a
+/// failed allocation (once: "memory allocation of 64 bytes failed", exit
+/// status 134).
+#[test]
+fn a_store_too_large_for_memory_is_an_error_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let kind = EventType::new("StudentJoinedCourse").unwrap();
+        for batch in 0..30u64 {
+            let events = (0..10_000u64)
+                .map(|i| {
+                    let n = batch * 10_000 + i;
+                    Event::new(kind.clone(), format!("{{\"student\":\"{n:032x}\"}}")).with_tags([
+                        Tag::new(format!("student:{n:032x}")).unwrap(),
+                        Tag::new(format!("course:{:032x}", n % 100)).unwrap(),
+                    ])
+                })
+                .collect();
+            store.append(events, None).await.unwrap();
+        }
+        store.close();
+    });
+    // About 200 MiB of index under a limit of 146 MiB of address space.
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 150000 && exec {} head --store {}",
+            env!("CARGO_BIN_EXE_dcb"),
+            dir.path().display()
+        ))
+        .output()
+        .unwrap();
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("needs about") && message.contains("address-space limit"),
+        "{message}"
+    );
+}

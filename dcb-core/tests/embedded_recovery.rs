@@ -1166,3 +1166,26 @@ fn a_file_is_not_a_store_directory() {
         "{err}"
     );
 }
+
+/// A store whose index is over the configured memory limit is refused with
+/// `OutOfMemory`, naming the sizes, before it is read into memory; under a
+/// limit it fits, it opens.
+#[test]
+fn a_store_over_the_memory_limit_is_refused() {
+    let (pristine, events, _) = store_with_tail();
+    let tight = small_segments().memory_limit(16 * 1024);
+    let err = EmbeddedStore::open_with(pristine.path(), &tight).expect_err("over the limit");
+    let message = err.to_string();
+    let OpenError::OutOfMemory {
+        needed, available, ..
+    } = err
+    else {
+        panic!("expected OutOfMemory, got {err:?}")
+    };
+    assert_eq!(available, 16 * 1024);
+    assert!(needed > available, "{needed} > {available}");
+    assert!(message.contains("the configured memory limit"), "{message}");
+    let roomy = small_segments().memory_limit(1 << 30);
+    let store = EmbeddedStore::open_with(pristine.path(), &roomy).expect("open");
+    block_on(assert_holds(&store, &events));
+}

@@ -20,6 +20,7 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 
 use super::log::{self, MAGIC, Replayed};
+use super::memory::{self, Budget};
 use super::record::{self, Found};
 use super::{OpenError, Recovery, Truncation, manifest};
 use crate::Event;
@@ -63,6 +64,7 @@ impl Follower {
                 "the directory has no segment files and no LOCK file",
             ));
         }
+        let mut budget = Budget::new(dir, None, log::total_size(&segments));
         let mut records = Vec::new();
         let mut next = 1u64;
         let mut segment = None;
@@ -79,18 +81,29 @@ impl Follower {
                     ),
                 });
             }
-            let bytes = match fs::read(&path) {
-                Ok(bytes) => Bytes::from(bytes),
+            let bytes = match memory::read_segment(&path, &mut budget) {
+                Ok(bytes) => bytes,
                 // A writer's recovery removed a segment it found half made.
-                Err(e) if last_segment && e.kind() == ErrorKind::NotFound => Bytes::new(),
-                Err(e) => return Err(OpenError::io(&path, e)),
+                Err(OpenError::Io { source, .. })
+                    if last_segment && source.kind() == ErrorKind::NotFound =>
+                {
+                    Bytes::new()
+                }
+                Err(e) => return Err(e),
             };
             if last_segment && bytes.len() < MAGIC.len() && MAGIC.starts_with(&bytes) {
                 // A segment being made: nothing in it yet.
                 segment = Some((path, 0));
                 break;
             }
-            let tail = log::replay_segment(&path, &bytes, last_segment, &mut next, &mut records)?;
+            let tail = log::replay_segment(
+                &path,
+                &bytes,
+                last_segment,
+                &mut next,
+                &mut records,
+                &mut budget,
+            )?;
             let rest = &bytes[tail.end..];
             if !rest.iter().all(|&b| b == 0) {
                 skipped = Some(Truncation::left_in_place(

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use super::memory::{self, Budget};
 use super::record::{self, Found};
 use super::{OpenError, Recovery, Truncation, manifest};
 use crate::Event;
@@ -40,12 +41,17 @@ impl Log {
     /// and cutting a damaged tail off the last one — after keeping its
     /// bytes in `damaged/` — and checking against the manifest that no
     /// segment is missing.
-    pub(super) fn open(dir: &Path, segment_limit: u64) -> Result<(Log, Replayed), OpenError> {
+    pub(super) fn open(
+        dir: &Path,
+        segment_limit: u64,
+        memory_limit: Option<u64>,
+    ) -> Result<(Log, Replayed), OpenError> {
         let recorded = manifest::read(dir)?;
         let mut segments = list_segments(dir)?;
         if let Some(file) = manifest::missing(dir, recorded, &segments) {
             return Err(OpenError::MissingSegment { file });
         }
+        let mut budget = Budget::new(dir, memory_limit, total_size(&segments));
         let mut records = Vec::new();
         let mut recovery = Recovery::default();
         let mut next = 1u64;
@@ -61,7 +67,7 @@ impl Log {
                     ),
                 });
             }
-            let bytes = Bytes::from(fs::read(path).map_err(|e| OpenError::io(path, e))?);
+            let bytes = memory::read_segment(path, &mut budget)?;
             if last_segment && bytes.len() < MAGIC.len() && MAGIC.starts_with(&bytes) {
                 // A crash while a new segment was being created: it holds
                 // nothing yet, so it is made again below.
@@ -76,7 +82,14 @@ impl Log {
                 ));
                 continue;
             }
-            let tail = replay_segment(path, &bytes, last_segment, &mut next, &mut records)?;
+            let tail = replay_segment(
+                path,
+                &bytes,
+                last_segment,
+                &mut next,
+                &mut records,
+                &mut budget,
+            )?;
             if tail.end < bytes.len() {
                 // Only the last segment can end in a torn write (checked above).
                 recovery.truncated = Some(cut_tail(dir, path, &bytes, &tail)?);
@@ -211,6 +224,7 @@ pub(super) fn replay_segment(
     last_segment: bool,
     next: &mut u64,
     records: &mut Vec<Vec<Event>>,
+    budget: &mut Budget,
 ) -> Result<Tail, OpenError> {
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         return Err(OpenError::NotAStore {
@@ -231,6 +245,8 @@ pub(super) fn replay_segment(
                     });
                 }
                 *next += events.len() as u64;
+                budget.charge_record(len as u64, events.len() as u64)?;
+                records.try_reserve(1).map_err(|_| budget.exhausted())?;
                 records.push(events);
                 offset += len;
             }
@@ -284,6 +300,15 @@ fn has_record_after(bytes: &Bytes, offset: usize, next: u64) -> bool {
             .is_some_and(|first| first > next && first - next <= (start - offset) as u64)
             && matches!(record::decode(bytes, start), Found::Record { .. })
     })
+}
+
+/// The total size of `segments`, as far as it can be told.
+pub(super) fn total_size(segments: &[(u64, PathBuf)]) -> u64 {
+    segments
+        .iter()
+        .filter_map(|(_, path)| fs::metadata(path).ok())
+        .map(|found| found.len())
+        .sum()
 }
 
 pub(super) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, OpenError> {

@@ -59,9 +59,7 @@ pub(super) fn read(dir: &Path) -> Result<Option<u64>, OpenError> {
 pub(super) fn write(dir: &Path, first: u64) -> Result<(), OpenError> {
     let temporary = dir.join(TEMPORARY);
     let path = dir.join(FILE);
-    let name = segment_path(dir, first);
-    let name = name.file_name().map(Path::new).unwrap_or(&name).display();
-    let text = format!("{FIRST_LINE}\n{LAST_SEGMENT}{name}\n");
+    let text = format!("{FIRST_LINE}\n{LAST_SEGMENT}{first:020}.log\n");
     File::create(&temporary)
         .and_then(|mut file| {
             file.write_all(text.as_bytes())?;

@@ -56,6 +56,7 @@ mod follow;
 mod lock;
 mod log;
 mod manifest;
+mod memory;
 mod record;
 mod writer;
 
@@ -84,6 +85,12 @@ pub struct EmbeddedOptions {
     pub segment_size: u64,
     /// The input limits appends are checked against.
     pub limits: Limits,
+    /// The most memory opening may take for the index, which is held in
+    /// memory; `None` (the default): what the process can get — the least
+    /// of the system's available memory, the room under its address-space
+    /// limit and under its cgroup's memory limit. A store that needs more
+    /// fails to open with [`OpenError::OutOfMemory`].
+    pub memory_limit: Option<u64>,
 }
 
 impl Default for EmbeddedOptions {
@@ -92,6 +99,7 @@ impl Default for EmbeddedOptions {
             lock_timeout: Duration::from_secs(30),
             segment_size: 256 << 20,
             limits: Limits::default(),
+            memory_limit: None,
         }
     }
 }
@@ -108,6 +116,13 @@ impl EmbeddedOptions {
     #[must_use]
     pub fn segment_size(mut self, bytes: u64) -> EmbeddedOptions {
         self.segment_size = bytes.max(4096);
+        self
+    }
+
+    /// Sets the most memory opening may take for the index.
+    #[must_use]
+    pub fn memory_limit(mut self, bytes: u64) -> EmbeddedOptions {
+        self.memory_limit = Some(bytes);
         self
     }
 
@@ -297,6 +312,24 @@ pub enum OpenError {
         /// The missing segment file.
         file: PathBuf,
     },
+    /// The store's index would not fit in the memory at hand.
+    #[error(
+        "opening the store in {} needs about {} of memory for its index, over {} \
+         available under {limited_by}; free memory or raise that limit",
+        dir.display(),
+        memory::mib(*needed),
+        memory::mib(*available)
+    )]
+    OutOfMemory {
+        /// The store's directory.
+        dir: PathBuf,
+        /// The memory the open would take, estimated.
+        needed: u64,
+        /// The memory at hand.
+        available: u64,
+        /// What limits it.
+        limited_by: &'static str,
+    },
     /// The path given is not a directory.
     #[error("{} is not a directory; give the directory that holds (or will hold) the store", path.display())]
     NotADirectory {
@@ -403,7 +436,7 @@ impl EmbeddedStore {
             });
         }
         let lock = lock::acquire(dir, options.lock_timeout)?;
-        let (log, replayed) = log::Log::open(dir, options.segment_size)?;
+        let (log, replayed) = log::Log::open(dir, options.segment_size, options.memory_limit)?;
         let state = published(replayed.records);
         let (sender, receiver) = mpsc::channel();
         let counters = Arc::new(writer::Counters::default());
