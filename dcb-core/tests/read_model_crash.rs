@@ -155,6 +155,15 @@ fn runner_killed_mid_way_resumes_exactly_where_it_stopped() {
         }
     }
     eprintln!("the runner was killed {kills} times before a run finished");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list the directory")
+        .map(|entry| entry.expect("an entry").file_name())
+        .filter(|name| name.to_string_lossy().ends_with(".saving"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "each start removes what killed saves left: {leftovers:?}"
+    );
     assert!(
         kills >= 2,
         "the runner must have been killed mid-way at least twice, not {kills} times"

@@ -9,6 +9,13 @@
 //! right after the checkpoint: an event is never applied twice to the saved
 //! model and never skipped, so delivery is effectively exactly-once.
 //!
+//! A saved model belongs to the events it was built from. When the store no
+//! longer holds them — an older copy of the store was restored, its tail
+//! cut — the checkpoint is beyond the store's head, or the store holds
+//! another event there than the one saved with the model (its
+//! [`EventFingerprint`]). The runner notices on start and fails, or
+//! rebuilds the model if told to: see [`OnMismatch`].
+//!
 //! Storages: [`FileStorage`] (one file replaced atomically; pairs with the
 //! embedded store) and [`MemoryStorage`] (nothing survives the process; for tests).
 //!
@@ -58,11 +65,19 @@
 //! # }
 //! ```
 
+mod fingerprint;
+mod mismatch;
 mod runner;
 mod storage;
 
-pub use self::runner::{DEFAULT_SAVE_EVERY, ReadModelHandle, RunError, Runner, RunnerStopped};
-pub use self::storage::{FileStorage, MemoryStorage, Saved, Storage, StorageError};
+pub use self::fingerprint::EventFingerprint;
+pub use self::mismatch::{Mismatch, OnMismatch};
+pub use self::runner::{
+    DEFAULT_SAVE_EVERY, ReadModelHandle, RunError, Runner, RunnerStopped, StartError,
+};
+pub use self::storage::{
+    FileStorage, MemoryStorage, Saved, SavedWithFingerprint, Storage, StorageError,
+};
 
 use crate::domain::DecodeError;
 use crate::{DomainEvent, Query, SequencedEvent};

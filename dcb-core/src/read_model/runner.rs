@@ -5,7 +5,11 @@ use std::sync::Arc;
 
 use tokio::sync::{RwLock, RwLockReadGuard, watch};
 
-use super::{ReadModel, Saved, Storage, StorageError};
+use super::mismatch::{check, event_at};
+use super::{
+    EventFingerprint, Mismatch, OnMismatch, ReadModel, Saved, SavedWithFingerprint, Storage,
+    StorageError,
+};
 use crate::domain::DecodeError;
 use crate::error::ReadError;
 use crate::{EventStore, Position, Subscription};
@@ -17,12 +21,15 @@ pub const DEFAULT_SAVE_EVERY: usize = 10_000;
 /// Follows a [`ReadModel`]'s events and keeps the model applied and saved.
 ///
 /// [`start`](Self::start) loads the saved model and checkpoint (or starts
-/// from `M::default()` before the first event) and subscribes to the
-/// model's query after the checkpoint. Each batch of events is applied
-/// under the model's write lock; the model and the position it then
-/// reflects are saved together after [`save_every`](Self::save_every)
-/// events and whenever the runner has caught up. A crash loses at most the
-/// unsaved events' effects, and the next start applies exactly those again.
+/// from `M::default()` before the first event), checks that the store
+/// still holds the events the model was built from (see [`OnMismatch`]),
+/// and subscribes to the model's query after the checkpoint. Each batch of
+/// events is applied under the model's write lock; the model and the
+/// position it then reflects are saved together, with the
+/// [`EventFingerprint`] of the event there, after
+/// [`save_every`](Self::save_every) events and whenever the runner has
+/// caught up. A crash loses at most the unsaved events' effects, and the
+/// next start applies exactly those again.
 ///
 /// Readers use a [`ReadModelHandle`]: the model as applied so far and a
 /// way to wait until it reflects a given position (read-your-writes after
@@ -33,9 +40,13 @@ pub struct Runner<S: EventStore, M, P> {
     storage: P,
     applied: watch::Sender<Option<Position>>,
     saved: Option<Position>,
+    /// The last event applied, whose fingerprint a save at its position
+    /// keeps without reading it again.
+    last_applied: Option<(Position, EventFingerprint)>,
     unsaved: usize,
     save_every: usize,
     failed: bool,
+    rebuilt: Option<Mismatch>,
 }
 
 impl<S, M, P> Runner<S, M, P>
@@ -45,16 +56,64 @@ where
     P: Storage<M>,
 {
     /// Loads the model saved in `storage` and prepares to follow `store`
-    /// from its checkpoint. Nothing is read from the store yet.
+    /// from its checkpoint; fails when the saved model does not match the
+    /// store ([`OnMismatch::Fail`]). Only the store's head, and the event
+    /// at the checkpoint, are read yet.
     ///
     /// # Errors
     ///
-    /// The storage's error when the saved model cannot be loaded.
-    pub async fn start(store: S, storage: P) -> Result<Runner<S, M, P>, StorageError> {
-        let Saved { model, checkpoint } = storage.load().await?.unwrap_or(Saved {
-            model: M::default(),
-            checkpoint: None,
-        });
+    /// See [`StartError`].
+    pub async fn start(store: S, storage: P) -> Result<Runner<S, M, P>, StartError> {
+        Runner::start_with(store, storage, OnMismatch::default()).await
+    }
+
+    /// As [`start`](Self::start), doing `on_mismatch` when the saved model
+    /// does not match the store.
+    ///
+    /// # Errors
+    ///
+    /// See [`StartError`].
+    pub async fn start_with(
+        store: S,
+        storage: P,
+        on_mismatch: OnMismatch,
+    ) -> Result<Runner<S, M, P>, StartError> {
+        let empty = || SavedWithFingerprint {
+            saved: Saved {
+                model: M::default(),
+                checkpoint: None,
+            },
+            fingerprint: None,
+        };
+        let SavedWithFingerprint {
+            mut saved,
+            mut fingerprint,
+        } = storage
+            .load_with_fingerprint()
+            .await
+            .map_err(StartError::Load)?
+            .unwrap_or_else(empty);
+        let mut rebuilt = None;
+        if let Some(checkpoint) = saved.checkpoint {
+            let found = check(&store, checkpoint, fingerprint.as_ref())
+                .await
+                .map_err(StartError::Read)?;
+            if let Some(mismatch) = found {
+                match on_mismatch {
+                    OnMismatch::Fail => {
+                        return Err(StartError::Mismatch {
+                            location: storage.location(),
+                            mismatch,
+                        });
+                    }
+                    OnMismatch::Rebuild => {
+                        SavedWithFingerprint { saved, fingerprint } = empty();
+                        rebuilt = Some(mismatch);
+                    }
+                }
+            }
+        }
+        let Saved { model, checkpoint } = saved;
         let subscription = Subscription::new(store, model.query(), checkpoint);
         Ok(Runner {
             subscription,
@@ -62,9 +121,11 @@ where
             storage,
             applied: watch::Sender::new(checkpoint),
             saved: checkpoint,
+            last_applied: checkpoint.zip(fingerprint),
             unsaved: 0,
             save_every: DEFAULT_SAVE_EVERY,
             failed: false,
+            rebuilt,
         })
     }
 }
@@ -96,6 +157,14 @@ where
     /// The position the saved model reflects.
     pub fn saved(&self) -> Option<Position> {
         self.saved
+    }
+
+    /// Why [`start_with`](Self::start_with) set the saved model aside and
+    /// builds it again from the store's first event, if it did (only with
+    /// [`OnMismatch::Rebuild`]). An application says so: it means the
+    /// store lost events the model had seen.
+    pub fn rebuilt(&self) -> Option<&Mismatch> {
+        self.rebuilt.as_ref()
     }
 
     /// Applies every matching event the store has now, saves, and returns
@@ -156,6 +225,9 @@ where
             }
             drop(model);
             self.unsaved += events.len();
+            if let Some(last) = events.last() {
+                self.last_applied = Some((last.position, EventFingerprint::of(last)));
+            }
         }
         let position = self.subscription.position();
         self.applied.send_if_modified(|applied| {
@@ -177,13 +249,33 @@ where
         if position == self.saved {
             return Ok(());
         }
+        let fingerprint = match &self.last_applied {
+            Some((applied, fingerprint)) if *applied == checkpoint => Some(fingerprint.clone()),
+            // Caught up past the last matching event: the checkpoint is an
+            // event of another query's, read for its fingerprint. A read
+            // error leaves the runner as it was, to try again.
+            _ => event_at(self.subscription.store(), checkpoint)
+                .await?
+                .map(|event| EventFingerprint::of(&event)),
+        };
         let model = self.model.read().await;
-        if let Err(e) = self.storage.save(&model, checkpoint).await {
+        let saved = match &fingerprint {
+            Some(fingerprint) => {
+                self.storage
+                    .save_with_fingerprint(&model, checkpoint, fingerprint)
+                    .await
+            }
+            // Not there (a store with gaps): the next start checks only
+            // that the checkpoint is not beyond the head.
+            None => self.storage.save(&model, checkpoint).await,
+        };
+        drop(model);
+        if let Err(e) = saved {
             self.failed = true;
             return Err(RunError::Save(e));
         }
-        drop(model);
         self.saved = position;
+        self.last_applied = fingerprint.map(|fingerprint| (checkpoint, fingerprint));
         self.unsaved = 0;
         Ok(())
     }
@@ -215,6 +307,41 @@ pub enum RunError {
     /// An earlier error stopped this runner.
     #[error("the read model runner stopped after an earlier error; start a new runner")]
     Stopped,
+}
+
+/// Why a [`Runner`] could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The saved model could not be loaded.
+    #[error(transparent)]
+    Load(StorageError),
+    /// The store could not be read to check the saved model against it.
+    #[error("the read model runner cannot read the store to check the saved model: {0}")]
+    Read(ReadError),
+    /// The saved model does not match the store, and the runner was told
+    /// to fail then ([`OnMismatch::Fail`]).
+    #[error("{}", mismatch_message(location.as_deref(), mismatch))]
+    Mismatch {
+        /// Where the saved model is ([`Storage::location`]).
+        location: Option<String>,
+        /// How it does not match.
+        mismatch: Mismatch,
+    },
+}
+
+/// What [`StartError::Mismatch`] says: what does not match, the likely
+/// cause, and what to do.
+fn mismatch_message(location: Option<&str>, mismatch: &Mismatch) -> String {
+    let (model, saved_model) = match location {
+        Some(location) => (format!("the read model {location}"), location),
+        None => (String::from("the read model"), "the saved model"),
+    };
+    format!(
+        "{model} does not match the store: {mismatch}, as when an older copy of the store \
+         is restored or its tail cut; delete {saved_model} to rebuild the model from the \
+         events, or start the runner with OnMismatch::Rebuild"
+    )
 }
 
 /// Reads a read model that a [`Runner`] keeps up to date.

@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::EventFingerprint;
 use crate::Position;
 
 /// A read model as saved, with its checkpoint: every matching event up to
@@ -22,6 +23,17 @@ pub struct Saved<M> {
     pub checkpoint: Option<Position>,
 }
 
+/// A saved read model with the fingerprint of the event at its checkpoint,
+/// as [`Storage::load_with_fingerprint`] returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedWithFingerprint<M> {
+    /// The model and its checkpoint.
+    pub saved: Saved<M>,
+    /// The event at the checkpoint when the model was saved; `None` when
+    /// the save did not keep it.
+    pub fingerprint: Option<EventFingerprint>,
+}
+
 /// Keeps a read model and its checkpoint.
 ///
 /// # Contract
@@ -31,6 +43,14 @@ pub struct Saved<M> {
 /// old checkpoint or the other way round — also when the process dies in
 /// the middle of the save. That is what makes a [`Runner`](super::Runner)
 /// effectively exactly-once.
+///
+/// A storage may also keep the [`EventFingerprint`] of the event at the
+/// checkpoint, in the same atomic save, by implementing
+/// [`save_with_fingerprint`](Self::save_with_fingerprint) and
+/// [`load_with_fingerprint`](Self::load_with_fingerprint). The runner then
+/// notices on start when the store holds another event at the checkpoint
+/// than the one the model was built up to. Without them it can only
+/// notice a checkpoint beyond the store's head.
 pub trait Storage<M>: Send + Sync {
     /// The last saved model and checkpoint, or `None` when nothing was
     /// saved yet.
@@ -43,6 +63,44 @@ pub trait Storage<M>: Send + Sync {
         model: &M,
         checkpoint: Position,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// As [`load`](Self::load), with the fingerprint saved by
+    /// [`save_with_fingerprint`](Self::save_with_fingerprint) if the last
+    /// save kept one (a save by [`save`](Self::save) keeps none).
+    ///
+    /// The default loads with [`load`](Self::load) and has no fingerprint.
+    fn load_with_fingerprint(
+        &self,
+    ) -> impl Future<Output = Result<Option<SavedWithFingerprint<M>>, StorageError>> + Send {
+        async move {
+            let saved = self.load().await?;
+            Ok(saved.map(|saved| SavedWithFingerprint {
+                saved,
+                fingerprint: None,
+            }))
+        }
+    }
+
+    /// As [`save`](Self::save), also keeping `fingerprint`, the fingerprint
+    /// of the event at `checkpoint`, in the same atomic save.
+    ///
+    /// The default saves with [`save`](Self::save) and drops the
+    /// fingerprint.
+    fn save_with_fingerprint(
+        &self,
+        model: &M,
+        checkpoint: Position,
+        fingerprint: &EventFingerprint,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send {
+        let _ = fingerprint;
+        self.save(model, checkpoint)
+    }
+
+    /// Where the model is kept, for messages that tell what to delete to
+    /// rebuild it: a file's path, a table's row. `None` by default.
+    fn location(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A read model could not be loaded or saved.
@@ -80,6 +138,10 @@ impl StorageError {
 struct FileContents<M> {
     format: String,
     checkpoint: Option<u64>,
+    /// The event at the checkpoint; absent in files saved before
+    /// fingerprints were kept, which still load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    checkpoint_event: Option<EventFingerprint>,
     model: M,
 }
 
@@ -94,6 +156,12 @@ const FILE_FORMAT: &str = "dcb-read-model/1";
 /// after a number of events and whenever it catches up, not after each
 /// event. Pairs naturally with the embedded store: keep the file next to
 /// the store's directory.
+///
+/// The temporary file of a save is the file's name followed by
+/// `.PID-N.saving` (`counts.json.4242-0.saving`), locked while the save
+/// writes it. A process killed in the middle of a save leaves it behind;
+/// the next [`load`](Storage::load) removes such leftovers — files of
+/// exactly that name pattern that no live save holds locked.
 #[derive(Clone, Debug)]
 pub struct FileStorage {
     path: PathBuf,
@@ -111,17 +179,23 @@ impl FileStorage {
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
 
-impl<M: Serialize + DeserializeOwned + Send + Sync> Storage<M> for FileStorage {
-    async fn load(&self) -> Result<Option<Saved<M>>, StorageError> {
+    async fn load_contents<M: DeserializeOwned>(
+        &self,
+    ) -> Result<Option<SavedWithFingerprint<M>>, StorageError> {
         let path = self.path.clone();
-        let bytes = match blocking(move || std::fs::read(&path)).await? {
+        blocking(&self.path, move || remove_leftovers(&path)).await??;
+        let path = self.path.clone();
+        let bytes = match blocking(&self.path, move || std::fs::read(&path)).await? {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
                 return Err(StorageError::with_source(
-                    format!("cannot read the read model {}", self.path.display()),
+                    format!(
+                        "cannot read the read model {}: {e}; check the file and its \
+                         permissions (deleting it rebuilds the model from the events)",
+                        self.path.display()
+                    ),
                     e,
                 ));
             }
@@ -138,36 +212,52 @@ impl<M: Serialize + DeserializeOwned + Send + Sync> Storage<M> for FileStorage {
         })?;
         if contents.format != FILE_FORMAT {
             return Err(StorageError::new(format!(
-                "the read model {} has format {:?}, not {FILE_FORMAT:?}",
+                "the read model {} has format {:?}, not {FILE_FORMAT:?}; \
+                 delete the file to rebuild the model from the events",
                 self.path.display(),
                 contents.format
             )));
         }
-        Ok(Some(Saved {
+        let saved = Saved {
             model: contents.model,
             checkpoint: contents.checkpoint.and_then(Position::new),
+        };
+        Ok(Some(SavedWithFingerprint {
+            saved,
+            fingerprint: contents.checkpoint_event,
         }))
     }
 
-    async fn save(&self, model: &M, checkpoint: Position) -> Result<(), StorageError> {
+    async fn save_contents<M: Serialize + Sync>(
+        &self,
+        model: &M,
+        checkpoint: Position,
+        fingerprint: Option<&EventFingerprint>,
+    ) -> Result<(), StorageError> {
         let contents = FileContents {
             format: FILE_FORMAT.to_owned(),
             checkpoint: Some(checkpoint.get()),
+            checkpoint_event: fingerprint.cloned(),
             model,
         };
         let bytes = serde_json::to_vec(&contents).map_err(|e| {
             StorageError::with_source(
-                format!("cannot encode the read model {}", self.path.display()),
+                format!(
+                    "cannot encode the read model {}: {e}; the model's Serialize \
+                     implementation failed, and the previous save is intact",
+                    self.path.display()
+                ),
                 e,
             )
         })?;
         let path = self.path.clone();
-        blocking(move || replace_file(&path, &bytes))
+        blocking(&self.path, move || replace_file(&path, &bytes))
             .await?
             .map_err(|e| {
                 StorageError::with_source(
                     format!(
-                        "cannot save the read model {}: {e}; the previous save is intact",
+                        "cannot save the read model {}: {e}; the previous save is intact \
+                         (check the directory's permissions and free space)",
                         self.path.display()
                     ),
                     e,
@@ -176,45 +266,193 @@ impl<M: Serialize + DeserializeOwned + Send + Sync> Storage<M> for FileStorage {
     }
 }
 
-/// Runs blocking file work off the async worker threads.
+impl<M: Serialize + DeserializeOwned + Send + Sync> Storage<M> for FileStorage {
+    async fn load(&self) -> Result<Option<Saved<M>>, StorageError> {
+        Ok(self.load_contents().await?.map(|loaded| loaded.saved))
+    }
+
+    async fn save(&self, model: &M, checkpoint: Position) -> Result<(), StorageError> {
+        self.save_contents(model, checkpoint, None).await
+    }
+
+    async fn load_with_fingerprint(&self) -> Result<Option<SavedWithFingerprint<M>>, StorageError> {
+        self.load_contents().await
+    }
+
+    async fn save_with_fingerprint(
+        &self,
+        model: &M,
+        checkpoint: Position,
+        fingerprint: &EventFingerprint,
+    ) -> Result<(), StorageError> {
+        self.save_contents(model, checkpoint, Some(fingerprint))
+            .await
+    }
+
+    fn location(&self) -> Option<String> {
+        Some(self.path.display().to_string())
+    }
+}
+
+/// Runs blocking file work for the read model at `path` off the async
+/// worker threads.
 async fn blocking<T: Send + 'static>(
+    path: &Path,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, StorageError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| StorageError::with_source("the file task did not finish", e))
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        StorageError::with_source(
+            format!(
+                "the file task of the read model {} did not finish: {e}",
+                path.display()
+            ),
+            e,
+        )
+    })
 }
 
 /// Numbers the saves of this process, for their temporary files' names.
 static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Replaces `path` with `bytes` atomically and durably.
-fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
+/// The suffix of a save's temporary file, after `.PID-N`.
+const SAVING: &str = ".saving";
+
+/// The directory `path` is in.
+fn directory(path: &Path) -> &Path {
+    match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
-    };
+    }
+}
+
+/// Replaces `path` with `bytes` atomically and durably.
+fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = directory(path);
     std::fs::create_dir_all(dir)?;
     // A name of this save's own: two runners saving the same file (a
     // mistake, but possible) must not write into one temporary file.
     let save = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut name = path.file_name().unwrap_or_default().to_owned();
-    name.push(format!(".{}-{save}.saving", std::process::id()));
+    name.push(format!(".{}-{save}{SAVING}", std::process::id()));
     let temporary = dir.join(name);
     let mut file = std::fs::File::create(&temporary)?;
+    // Held until the rename: it tells `remove_leftovers` in another
+    // process that this save is alive.
+    file.lock()?;
     file.write_all(bytes)?;
     file.sync_all()?;
-    drop(file);
     std::fs::rename(&temporary, path)?;
+    drop(file);
     // Makes the rename itself durable.
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// Whether `name` is that of a temporary file of a save of the file
+/// called `file_name`: `FILE_NAME.PID-N.saving`.
+fn is_temporary(name: &std::ffi::OsStr, file_name: &std::ffi::OsStr) -> bool {
+    let (Some(name), Some(file_name)) = (name.to_str(), file_name.to_str()) else {
+        return false;
+    };
+    let Some(rest) = name
+        .strip_prefix(file_name)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|rest| rest.strip_suffix(SAVING))
+    else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    rest.split_once('-')
+        .is_some_and(|(pid, save)| digits(pid) && digits(save))
+}
+
+/// How old an empty temporary file must be to count as left over: a save
+/// creates it empty and locks it a moment later, and must not lose it in
+/// between.
+const EMPTY_LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Removes the temporary files that saves of `path` killed mid-way left
+/// behind — each as big as the model. A temporary file locked by a save
+/// still running is left alone.
+fn remove_leftovers(path: &Path) -> Result<(), StorageError> {
+    let Some(file_name) = path.file_name() else {
+        return Ok(());
+    };
+    let dir = directory(path);
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(StorageError::with_source(
+                format!(
+                    "cannot list {}, the directory of the read model {}, for files left \
+                     over by interrupted saves: {e}; check the directory's permissions",
+                    dir.display(),
+                    path.display()
+                ),
+                e,
+            ));
+        }
+    };
+    let cannot_remove = |temporary: &Path, e: std::io::Error| {
+        StorageError::with_source(
+            format!(
+                "cannot remove {}, left over by an interrupted save of the read model {}: \
+                 {e}; remove it by hand",
+                temporary.display(),
+                path.display()
+            ),
+            e,
+        )
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| {
+            StorageError::with_source(
+                format!(
+                    "cannot list {}, the directory of the read model {}: {e}",
+                    dir.display(),
+                    path.display()
+                ),
+                e,
+            )
+        })?;
+        if !is_temporary(&entry.file_name(), file_name) {
+            continue;
+        }
+        let temporary = entry.path();
+        let file = match std::fs::File::open(&temporary) {
+            Ok(file) => file,
+            // Renamed or removed by its save meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(cannot_remove(&temporary, e)),
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => continue,
+            Err(std::fs::TryLockError::Error(e)) => return Err(cannot_remove(&temporary, e)),
+        }
+        let metadata = file.metadata().map_err(|e| cannot_remove(&temporary, e))?;
+        let young = metadata
+            .modified()
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_none_or(|age| age < EMPTY_LEFTOVER_AGE);
+        if metadata.len() == 0 && young {
+            continue;
+        }
+        match std::fs::remove_file(&temporary) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(cannot_remove(&temporary, e)),
+        }
+    }
+    Ok(())
 }
 
 /// Keeps the saved model in memory: nothing survives the process. For
 /// tests, and for read models cheap enough to rebuild on every start.
 #[derive(Debug)]
 pub struct MemoryStorage<M> {
-    saved: Arc<Mutex<Option<Saved<M>>>>,
+    saved: Arc<Mutex<Option<SavedWithFingerprint<M>>>>,
 }
 
 impl<M> Clone for MemoryStorage<M> {
@@ -243,14 +481,39 @@ impl<M> MemoryStorage<M> {
 
 impl<M: Clone + Send + Sync> Storage<M> for MemoryStorage<M> {
     async fn load(&self) -> Result<Option<Saved<M>>, StorageError> {
-        Ok(self.saved.lock().clone())
+        Ok(self
+            .saved
+            .lock()
+            .as_ref()
+            .map(|loaded| loaded.saved.clone()))
     }
 
     async fn save(&self, model: &M, checkpoint: Position) -> Result<(), StorageError> {
-        *self.saved.lock() = Some(Saved {
+        self.keep(model, checkpoint, None);
+        Ok(())
+    }
+
+    async fn load_with_fingerprint(&self) -> Result<Option<SavedWithFingerprint<M>>, StorageError> {
+        Ok(self.saved.lock().clone())
+    }
+
+    async fn save_with_fingerprint(
+        &self,
+        model: &M,
+        checkpoint: Position,
+        fingerprint: &EventFingerprint,
+    ) -> Result<(), StorageError> {
+        self.keep(model, checkpoint, Some(fingerprint.clone()));
+        Ok(())
+    }
+}
+
+impl<M: Clone> MemoryStorage<M> {
+    fn keep(&self, model: &M, checkpoint: Position, fingerprint: Option<EventFingerprint>) {
+        let saved = Saved {
             model: model.clone(),
             checkpoint: Some(checkpoint),
-        });
-        Ok(())
+        };
+        *self.saved.lock() = Some(SavedWithFingerprint { saved, fingerprint });
     }
 }
