@@ -5,16 +5,19 @@
 //! [`decisions`](crate::decisions). Unlike the decisions, which read a
 //! consistency boundary at a time, it reads every registration, rename,
 //! join and leave, and keeps each list in joining order with the current
-//! names. A [`Runner`](dcb_core::read_model::Runner) applies the events and
-//! saves the lists with their checkpoint; [`CourseLists::file`] is where the
-//! command line keeps them, beside its embedded store.
+//! names. A [`Runner`] applies the events and saves the lists with their
+//! checkpoint; [`CourseLists::file`] is where the command line keeps them,
+//! beside its embedded store, and [`CourseLists::start_runner`] how it
+//! starts their runner.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use dcb_core::domain::DecodeError;
-use dcb_core::read_model::{FileStorage, ReadModel, decode_if};
-use dcb_core::{DomainEvent, Query, QueryItem, SequencedEvent};
+use dcb_core::read_model::{
+    FileStorage, Mismatch, OnMismatch, ReadModel, Runner, StartError, Storage, decode_if,
+};
+use dcb_core::{DomainEvent, EventStore, Query, QueryItem, SequencedEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::decisions::{
@@ -59,11 +62,55 @@ impl<I: PartialEq + Copy> Listed<I> {
 }
 
 impl CourseLists {
+    /// The read model's name, in its file's name and in messages.
+    pub const NAME: &str = "course-lists";
+
     /// The file where the command line keeps the lists of the store in
     /// `data_dir`.
     #[must_use]
     pub fn file(data_dir: &Path) -> FileStorage {
-        FileStorage::new(data_dir.join("read-models").join("course-lists.json"))
+        FileStorage::new(
+            data_dir
+                .join("read-models")
+                .join(format!("{}.json", CourseLists::NAME)),
+        )
+    }
+
+    /// Starts the runner that keeps the lists saved in `storage` up to
+    /// date with `store`.
+    ///
+    /// Saved lists that do not match the store — an older copy of the
+    /// store was restored, or its tail cut, after they were saved — are
+    /// rebuilt from the log: they are only a view of it, and the log is
+    /// what holds. The rebuild is said on stderr, in one line
+    /// ([`rebuilt_notice`](Self::rebuilt_notice)), since it means the store
+    /// lost events the lists had seen.
+    ///
+    /// # Errors
+    ///
+    /// A [`StartError`] when the saved lists cannot be loaded or the store
+    /// cannot be read.
+    pub async fn start_runner<S: EventStore, P: Storage<CourseLists>>(
+        store: S,
+        storage: P,
+    ) -> Result<Runner<S, CourseLists, P>, StartError> {
+        let runner = Runner::start_with(store, storage, OnMismatch::Rebuild).await?;
+        if let Some(mismatch) = runner.rebuilt() {
+            eprintln!("{}", CourseLists::rebuilt_notice(mismatch));
+        }
+        Ok(runner)
+    }
+
+    /// The line [`start_runner`](Self::start_runner) prints when it
+    /// rebuilds the lists: "the read model course-lists did not match the
+    /// store: its checkpoint 25 is beyond the store's head 20; rebuilt it
+    /// from the log".
+    #[must_use]
+    pub fn rebuilt_notice(mismatch: &Mismatch) -> String {
+        format!(
+            "the read model {} did not match the store: {mismatch}; rebuilt it from the log",
+            CourseLists::NAME
+        )
     }
 
     /// The names of the course's students, in the order they joined; empty

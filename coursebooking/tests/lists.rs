@@ -1,12 +1,15 @@
 //! The lists served from the `CourseLists` read model: kept up to date by
 //! a subscription, in agreement with the decisions, and resumed from their
-//! saved checkpoint.
+//! saved checkpoint — and rebuilt when the store no longer holds the
+//! events they were saved after.
+
+use std::path::Path;
 
 use coursebooking::decisions::DcbEnrolment;
 use coursebooking::lists::CourseLists;
 use coursebooking::{CourseId, Enrolment, StudentId};
 use dcb_core::embedded::EmbeddedStore;
-use dcb_core::read_model::{MemoryStorage, Runner};
+use dcb_core::read_model::{MemoryStorage, Mismatch, Runner};
 use dcb_core::{EventStore, InMemoryStore, Position};
 
 async fn head<S: EventStore>(store: &S) -> Position {
@@ -146,5 +149,146 @@ async fn saved_lists_resume_from_their_checkpoint() {
         Some(head(&store).await),
         "caught up, the lists are saved"
     );
+    store.close();
+}
+
+/// Copies the store's files in `from` (everything but the saved read
+/// models) into `to`, replacing the store there.
+fn copy_store(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(to).expect("list the store") {
+        let entry = entry.expect("an entry");
+        if entry.file_name() != "read-models" {
+            let path = entry.path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).expect("remove");
+            } else {
+                std::fs::remove_file(&path).expect("remove");
+            }
+        }
+    }
+    for entry in std::fs::read_dir(from).expect("list the copy") {
+        let entry = entry.expect("an entry");
+        if entry.file_name() != "read-models" {
+            assert!(entry.path().is_file(), "the store is files only");
+            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+        }
+    }
+}
+
+/// French, Sara, Greg and Sara's join in a store in `dir` (events 1 to
+/// 4), copied to `backup` as they stand; then Greg and Ann join (events 5
+/// to 7) and the lists are saved at 7; then the copy is restored. Returns
+/// the restored store and French.
+async fn restored_after_saving_lists(dir: &Path, backup: &Path) -> (EmbeddedStore, CourseId) {
+    let store = EmbeddedStore::open(dir).expect("open the store");
+    let app = DcbEnrolment::new(store.clone());
+    let french = app.register_course("French", 3).await.expect("register");
+    let sara = app.register_student("Sara", 2).await.expect("register");
+    let greg = app.register_student("Greg", 2).await.expect("register");
+    app.join_course(sara, french).await.expect("Sara joins");
+    drop(app);
+    store.close();
+    copy_store(dir, backup);
+
+    let store = EmbeddedStore::open(dir).expect("open the store");
+    let app = DcbEnrolment::new(store.clone());
+    app.join_course(greg, french).await.expect("Greg joins");
+    let ann = app.register_student("Ann", 2).await.expect("register");
+    app.join_course(ann, french).await.expect("Ann joins");
+    let mut runner = CourseLists::start_runner(store.clone(), CourseLists::file(dir))
+        .await
+        .expect("start");
+    runner.catch_up().await.expect("catch up");
+    assert_eq!(runner.saved().map(Position::get), Some(7));
+    assert_eq!(
+        runner.handle().read().await.students_of(french),
+        ["Sara", "Greg", "Ann"]
+    );
+    drop((runner, app));
+    store.close();
+
+    copy_store(backup, dir);
+    let store = EmbeddedStore::open(dir).expect("open the restored store");
+    assert_eq!(
+        store.head().await.expect("head").map(Position::get),
+        Some(4)
+    );
+    (store, french)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_ahead_of_a_restored_store_are_rebuilt() {
+    // The bug: lists saved at position 7, then the store restored from a
+    // copy with 4 events and written to: `students` listed Greg and Ann,
+    // who are not in the log, and never showed Dee, who joined since. The
+    // fix: a start that finds the checkpoint beyond the store's head
+    // rebuilds the lists from the log, and says so.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let backup = tempfile::tempdir().expect("a temporary directory");
+    let (store, french) = restored_after_saving_lists(dir.path(), backup.path()).await;
+    let app = DcbEnrolment::new(store.clone());
+    let dee = app.register_student("Dee", 2).await.expect("register");
+    app.join_course(dee, french).await.expect("Dee joins");
+
+    let mut runner = CourseLists::start_runner(store.clone(), CourseLists::file(dir.path()))
+        .await
+        .expect("start");
+    runner.catch_up().await.expect("catch up");
+    assert_eq!(
+        runner.handle().read().await.students_of(french),
+        ["Sara", "Dee"],
+        "the students in the log"
+    );
+    let rebuilt = runner.rebuilt().expect("the lists were rebuilt").clone();
+    assert_eq!(
+        rebuilt,
+        Mismatch::AheadOfStore {
+            checkpoint: Position::new(7).expect("not zero"),
+            head: Position::new(6),
+        }
+    );
+    assert_eq!(
+        CourseLists::rebuilt_notice(&rebuilt),
+        "the read model course-lists did not match the store: \
+         its checkpoint 7 is beyond the store's head 6; rebuilt it from the log"
+    );
+    drop(runner);
+
+    let runner = CourseLists::start_runner(store.clone(), CourseLists::file(dir.path()))
+        .await
+        .expect("start again");
+    assert_eq!(runner.rebuilt(), None, "rebuilt once");
+    drop((runner, app));
+    store.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_built_from_events_a_restored_store_lacks_are_rebuilt() {
+    // As above, but written to up to the old checkpoint: the head is the
+    // checkpoint again, and the event there another one.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let backup = tempfile::tempdir().expect("a temporary directory");
+    let (store, french) = restored_after_saving_lists(dir.path(), backup.path()).await;
+    let app = DcbEnrolment::new(store.clone());
+    let dee = app.register_student("Dee", 2).await.expect("register");
+    app.join_course(dee, french).await.expect("Dee joins");
+    app.register_student("Bo", 2).await.expect("register");
+    assert_eq!(head(&store).await.get(), 7);
+
+    let mut runner = CourseLists::start_runner(store.clone(), CourseLists::file(dir.path()))
+        .await
+        .expect("start");
+    runner.catch_up().await.expect("catch up");
+    assert_eq!(
+        runner.handle().read().await.students_of(french),
+        ["Sara", "Dee"],
+        "the students in the log"
+    );
+    assert!(
+        matches!(runner.rebuilt(), Some(Mismatch::OtherEvent { checkpoint, .. }) if checkpoint.get() == 7),
+        "{:?}",
+        runner.rebuilt()
+    );
+    drop((runner, app));
     store.close();
 }
