@@ -18,7 +18,6 @@ use coursebooking::decisions::DcbEnrolment;
 use coursebooking::lists::CourseLists;
 use coursebooking::{CourseId, Enrolment, EnrolmentError, StudentId, check_name};
 use dcb_core::embedded::{EmbeddedOptions, EmbeddedStore, OpenError};
-use dcb_core::read_model::Runner;
 
 use crate::out::{Stop, say};
 
@@ -293,10 +292,10 @@ async fn show(dir: &Path, command: &Command) -> ExitCode {
 }
 
 /// Prints a list from the [`CourseLists`] read model, brought up to date
-/// with the store first.
+/// with the store first (and rebuilt if it does not match the store).
 async fn show_list(store: &EmbeddedStore, dir: &Path, command: &Command) -> Result<(), Stop> {
     let storage = CourseLists::file(dir);
-    let mut runner = Runner::<_, CourseLists, _>::start(store.clone(), storage)
+    let mut runner = CourseLists::start_runner(store.clone(), storage)
         .await
         .map_err(|err| err.to_string())?;
     runner.catch_up().await.map_err(|err| err.to_string())?;
