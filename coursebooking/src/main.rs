@@ -220,6 +220,7 @@ async fn run(cli: Cli) -> ExitCode {
                 Ok(Err(err)) => return open_failed(&err),
                 Err(err) => return fail(&format!("opening the store failed: {err}")),
             };
+            warn_of_recovery(&store);
             let app = DcbEnrolment::new(store);
             let outcome = execute(&app, command).await;
             app.store().clone().close();
@@ -286,6 +287,7 @@ async fn show(dir: &Path, command: &Command) -> ExitCode {
         Ok(Err(err)) => return open_failed(&err),
         Err(err) => return fail(&format!("opening the store failed: {err}")),
     };
+    warn_of_recovery(&store);
     let outcome = show_list(&store, dir, command).await;
     store.close();
     out::exit_status(outcome)
@@ -317,10 +319,24 @@ async fn show_list(store: &EmbeddedStore, dir: &Path, command: &Command) -> Resu
 /// failure, exit status 1.
 fn open_failed(err: &OpenError) -> ExitCode {
     match err {
-        OpenError::NoStore { .. } | OpenError::NotAStore { .. } => {
+        OpenError::NoStore { .. }
+        | OpenError::NotAStore { .. }
+        | OpenError::NotADirectory { .. } => {
             usage(&format!("{err} (check --data or $COURSEBOOKING_DATA)"))
         }
         _ => fail(&err.to_string()),
+    }
+}
+
+/// Tells the operator on stderr what opening the store cut off (and where
+/// it kept it), or left unread.
+fn warn_of_recovery(store: &EmbeddedStore) {
+    let recovery = store.recovery();
+    for damage in [&recovery.truncated, &recovery.skipped]
+        .into_iter()
+        .flatten()
+    {
+        let _ = writeln!(std::io::stderr(), "warning: {damage}");
     }
 }
 

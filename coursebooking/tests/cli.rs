@@ -394,3 +394,54 @@ fn the_speedrun_prints_one_json_line() {
     assert!(json["ops_per_sec"].as_f64().unwrap() > 0.0);
     assert!(json["stored_events"].as_u64().unwrap() >= 120);
 }
+
+/// A damaged last record is cut off when a command opens the store, and
+/// the command says so on stderr — what was cut, and where the bytes are
+/// kept — instead of cutting in silence.
+#[test]
+fn a_damaged_end_of_the_log_is_reported_and_kept() {
+    let data = tempfile::tempdir().unwrap();
+    for name in ["Maths", "French"] {
+        let made = coursebooking(data.path(), &["register-course", name, "--places", "1"]);
+        assert!(made.status.success(), "{}", stderr(&made));
+    }
+    let segment = data.path().join(format!("{:020}.log", 1));
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let last = bytes.len() - 3;
+    bytes[last] ^= 0x01;
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let made = coursebooking(
+        data.path(),
+        &["register-course", "Biology", "--places", "1"],
+    );
+    assert!(made.status.success(), "{}", stderr(&made));
+    let warning = stderr(&made);
+    let kept = data.path().join("damaged");
+    assert!(
+        warning.starts_with("warning: cut ")
+            && warning.contains("checksum")
+            && warning.contains(&kept.display().to_string()),
+        "{warning}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&kept).unwrap().count(),
+        1,
+        "the cut bytes are kept"
+    );
+}
+
+/// `--data` naming a file is a bad argument (exit status 2), said plainly.
+#[test]
+fn data_that_is_a_file_is_a_bad_argument() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("school");
+    std::fs::write(&file, "").unwrap();
+    let made = coursebooking(&file, &["register-course", "Maths", "--places", "1"]);
+    assert_eq!(made.status.code(), Some(2), "{}", stderr(&made));
+    assert!(
+        stderr(&made).contains("is not a directory"),
+        "{}",
+        stderr(&made)
+    );
+}
