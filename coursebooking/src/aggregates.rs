@@ -6,7 +6,7 @@
 //! one composite, read in one query and saved in one append under the union
 //! of their queries, which makes the consistency boundary span both.
 
-use dcb_core::decide::load;
+use dcb_core::load;
 use dcb_core::{Decider, Event, EventStore, Retry, decision};
 use serde::{Deserialize, Serialize};
 

@@ -7,7 +7,7 @@
 //! part of it, so renaming a course never conflicts with a join; its number
 //! of places is, so a change of places does.
 
-use dcb_core::decide::load;
+use dcb_core::load;
 use dcb_core::{Decider, Event, EventStore, Retry, decision};
 use serde::{Deserialize, Serialize};
 

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use coursebooking::decisions::{self, DcbEnrolment};
 use coursebooking::{CourseId, Enrolment, EnrolmentError, StudentId};
 use dcb_core::EventStore;
-use dcb_core::decide::prepare;
 use dcb_core::embedded::EmbeddedStore;
+use dcb_core::prepare;
 
 use crate::out::{self, Stop, say};
 

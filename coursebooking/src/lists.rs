@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use dcb_core::domain::DecodeError;
+use dcb_core::DecodeError;
 use dcb_core::read_model::{
     FileStorage, Mismatch, OnMismatch, ReadModel, Runner, StartError, Storage, decode_if,
 };

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use coursebooking::aggregates::{self, AggregateEnrolment};
 use coursebooking::decisions::{self, DcbEnrolment};
 use coursebooking::{CourseId, Enrolment, EnrolmentError, NameProblem, StudentId};
-use dcb_core::decide::{Prepared, prepare};
 use dcb_core::embedded::EmbeddedStore;
 use dcb_core::{AppendError, EventStore, InMemoryStore};
+use dcb_core::{Prepared, prepare};
 
 /// Makes a decision for "student joins course" without appending it, so a
 /// test can let something happen in between.

@@ -5,7 +5,7 @@ pub use inventory;
 pub use serde;
 pub use serde_json;
 
-pub use crate::id::support as id;
+pub use crate::domain::id::support as id;
 
 use std::marker::PhantomData;
 

@@ -33,54 +33,51 @@
 //!   [`EventStore`] implementation runs with one call.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+// The crate's floor plan, layer by layer: the DCB vocabulary (`model`),
+// the domain layer the derives implement (`domain`), the decision layer
+// `#[decision]` implements (`decide`), the stores (`store`), then the tools
+// built on them. Layers are private modules; their items have one public
+// path each: the root for the vocabulary, the domain and decision traits
+// and the store contract, and a public module for each store and tool.
+// Why: docs/decisions/0015-one-public-path-per-item.md.
+
 #[doc(hidden)]
 pub mod __private;
-pub mod codec;
-mod condition;
-pub mod decide;
-pub mod domain;
-#[cfg(feature = "embedded")]
-pub mod embedded;
-pub mod error;
-mod event;
-pub mod id;
-mod index;
-#[cfg(feature = "inspect")]
-pub mod inspect;
-mod limits;
-pub mod memory;
-mod name;
-mod position;
-#[cfg(feature = "postgres")]
-pub mod postgres;
-mod projection;
-mod query;
-pub mod read;
-pub mod read_model;
-pub mod registry;
+mod decide;
+mod domain;
+mod model;
 mod store;
-pub mod subscription;
-pub mod testkit;
-pub mod versioning;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "inspect")]
+pub mod inspect;
+pub mod read_model;
 
-pub use crate::condition::AppendCondition;
-pub use crate::decide::{DecideError, Decider, Retry, decide};
-pub use crate::domain::{DomainEvent, HasTag, HasTags, IntoEvents, TagField};
-pub use crate::error::{AppendError, BackendError, InvalidInput, ReadError};
-pub use crate::event::{Event, SequencedEvent, Tags};
-pub use crate::id::Identifier;
-pub use crate::limits::Limits;
-pub use crate::memory::InMemoryStore;
-pub use crate::name::{EventType, InvalidName, MAX_NAME_LEN, NameKind, NameProblem, Tag};
-pub use crate::position::{Position, ZeroPosition};
-pub use crate::projection::{Boundary, Projection, fold};
-pub use crate::query::{Query, QueryItem};
-pub use crate::read::{EventStream, ReadOptions, ReadResult};
-pub use crate::store::{DEFAULT_POLL_INTERVAL, EventStore};
-pub use crate::subscription::Subscription;
+pub use crate::decide::decision::{Boundary, Projection, fold};
+pub use crate::decide::runner::{DecideError, Decider, Prepared, Retry, decide, load, prepare};
+pub use crate::decide::testkit;
+pub use crate::domain::event::{
+    DecodeError, DomainEvent, EncodeError, HasTag, HasTags, IntoEvents, TagField,
+};
+pub use crate::domain::id::{Identifier, MAX_STRING_ID_LEN, ParseIdError};
+pub use crate::domain::{codec, registry, versioning};
+pub use crate::model::condition::AppendCondition;
+pub use crate::model::error::{AppendError, BackendError, InvalidInput, ReadError};
+pub use crate::model::event::{Event, SequencedEvent, Tags};
+pub use crate::model::limits::Limits;
+pub use crate::model::name::{EventType, InvalidName, MAX_NAME_LEN, NameKind, NameProblem, Tag};
+pub use crate::model::position::{Position, ZeroPosition};
+pub use crate::model::query::{Query, QueryItem};
+pub use crate::model::read::{EventStream, ReadOptions, ReadResult};
+pub use crate::store::contract::{DEFAULT_POLL_INTERVAL, EventStore};
+#[cfg(feature = "embedded")]
+pub use crate::store::embedded;
+pub use crate::store::engine::IndexedEvents;
+pub use crate::store::memory::InMemoryStore;
+#[cfg(feature = "postgres")]
+pub use crate::store::postgres;
+pub use crate::store::subscription::{DEFAULT_BATCH_SIZE, Subscription};
 pub use bytes::Bytes;
 pub use dcb_macros::{Event, Id, decision, upcast};
 pub use uuid::Uuid;

@@ -11,12 +11,12 @@
 
 use std::collections::BTreeSet;
 
-use dcb_core::read::IndexedEvents;
-use dcb_core::read::{EventStream, ReadResult};
+use dcb_core::IndexedEvents;
 use dcb_core::{
     AppendCondition, AppendError, Event, EventStore, EventType, InMemoryStore, InvalidInput,
     Position, Query, QueryItem, ReadError, ReadOptions, SequencedEvent, Tag, Uuid,
 };
+use dcb_core::{EventStream, ReadResult};
 use futures_util::StreamExt;
 use proptest::collection::vec;
 use proptest::prelude::*;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dcb_core::domain::DecodeError;
+use dcb_core::DecodeError;
 use dcb_core::embedded::EmbeddedStore;
 use dcb_core::read_model::{FileStorage, ReadModel, Runner};
 use dcb_core::{

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use dcb_core::domain::DecodeError;
+use dcb_core::DecodeError;
 use dcb_core::read_model::{FileStorage, ReadModel, Runner, Saved, Storage};
 use dcb_core::{Event, EventStore, EventType, InMemoryStore, Position, Query, SequencedEvent};
 use serde::{Deserialize, Serialize};

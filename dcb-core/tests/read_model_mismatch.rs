@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use dcb_core::domain::DecodeError;
+use dcb_core::DecodeError;
 use dcb_core::read_model::{
     FileStorage, MemoryStorage, Mismatch, OnMismatch, ReadModel, Runner, StartError,
 };

@@ -5,7 +5,7 @@
 
 use std::fs;
 
-use dcb_core::decide::load;
+use dcb_core::load;
 use dcb_core::versioning::VersionError;
 use dcb_core::{
     DomainEvent, Event, EventType, Id, InMemoryStore, Position, SequencedEvent, Tag, Uuid, decide,

@@ -338,7 +338,7 @@ fn stub_projection(self_ty: &Type) -> TokenStream {
             fn apply(
                 &mut self,
                 _: &::dcb_core::SequencedEvent,
-            ) -> ::core::result::Result<(), ::dcb_core::domain::DecodeError> {
+            ) -> ::core::result::Result<(), ::dcb_core::DecodeError> {
                 ::core::unreachable!()
             }
         }
@@ -543,7 +543,7 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
                 fn apply(
                     &mut self,
                     event: &::dcb_core::SequencedEvent,
-                ) -> ::core::result::Result<(), ::dcb_core::domain::DecodeError> {
+                ) -> ::core::result::Result<(), ::dcb_core::DecodeError> {
                     let name = event.event_type().as_str();
                     #dispatch
                     ::core::result::Result::Ok(())

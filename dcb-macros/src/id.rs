@@ -52,7 +52,7 @@ fn fallback(input: &DeriveInput, err: &syn::Error) -> TokenStream {
         }
 
         impl ::core::str::FromStr for #ident {
-            type Err = ::dcb_core::id::ParseIdError;
+            type Err = ::dcb_core::ParseIdError;
 
             fn from_str(_: &str) -> ::core::result::Result<Self, Self::Err> {
                 ::core::unreachable!()
@@ -262,7 +262,7 @@ fn expand(id: &IdType<'_>) -> TokenStream {
 
         #[automatically_derived]
         impl ::core::str::FromStr for #ident {
-            type Err = ::dcb_core::id::ParseIdError;
+            type Err = ::dcb_core::ParseIdError;
 
             fn from_str(text: &str) -> ::core::result::Result<Self, Self::Err> {
                 #from_str
@@ -335,7 +335,7 @@ fn constructors(id: &IdType<'_>) -> TokenStream {
                 /// characters) and wraps it.
                 pub fn new(
                     value: impl ::core::convert::Into<::std::string::String>,
-                ) -> ::core::result::Result<Self, ::dcb_core::id::ParseIdError> {
+                ) -> ::core::result::Result<Self, ::dcb_core::ParseIdError> {
                     let value = value.into();
                     ::dcb_core::__private::id::check_string_id(#name, &value)?;
                     ::core::result::Result::Ok(Self(value))

@@ -25,7 +25,7 @@ mod decision;
 mod event;
 mod id;
 mod symbol;
-mod upcast;
+mod versioning;
 
 #[cfg(test)]
 mod tests;
@@ -91,12 +91,12 @@ use proc_macro::TokenStream;
 /// assert_eq!(room.tag().as_str(), "room:101");
 /// assert_eq!("101".parse::<RoomNumber>()?, room);
 /// assert!("1o1".parse::<RoomNumber>().is_err());
-/// # Ok::<(), dcb_core::id::ParseIdError>(())
+/// # Ok::<(), dcb_core::ParseIdError>(())
 /// ```
 ///
 /// A string id. Its text is checked whenever a value is made — by `new`,
 /// `parse` or deserialization: not empty, at most
-/// `dcb_core::id::MAX_STRING_ID_LEN` bytes, no control characters. The field
+/// `dcb_core::MAX_STRING_ID_LEN` bytes, no control characters. The field
 /// must be private, so that no value skips the check.
 ///
 /// ```
@@ -111,7 +111,7 @@ use proc_macro::TokenStream;
 /// assert!(StudentAccountId::new("").is_err());
 /// assert!("tab\there".parse::<StudentAccountId>().is_err());
 /// assert!(serde_json::from_str::<StudentAccountId>("\"\"").is_err());
-/// # Ok::<(), dcb_core::id::ParseIdError>(())
+/// # Ok::<(), dcb_core::ParseIdError>(())
 /// ```
 #[proc_macro_derive(Id, attributes(id))]
 pub fn derive_id(input: TokenStream) -> TokenStream {
@@ -737,5 +737,5 @@ pub fn decision(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn upcast(args: TokenStream, item: TokenStream) -> TokenStream {
-    upcast::attribute(args.into(), item.into()).into()
+    versioning::attribute(args.into(), item.into()).into()
 }

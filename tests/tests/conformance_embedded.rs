@@ -4,10 +4,10 @@
 use std::future::Future;
 
 use dcb_core::embedded::EmbeddedStore;
-use dcb_core::read::{IndexedEvents, ReadResult};
 use dcb_core::{
     AppendCondition, AppendError, Event, EventStore, Position, Query, ReadError, ReadOptions,
 };
+use dcb_core::{IndexedEvents, ReadResult};
 
 /// An embedded store that removes its directory when dropped.
 struct TempStore {

@@ -17,11 +17,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use dcb_core::postgres::{PostgresEvents, PostgresOptions, PostgresStore};
-use dcb_core::read::{IndexedEvents, ReadResult};
 use dcb_core::{
     AppendCondition, AppendError, Event, EventStore, EventStream, EventType, InMemoryStore,
     Position, Query, QueryItem, ReadError, ReadOptions, SequencedEvent, Tag,
 };
+use dcb_core::{IndexedEvents, ReadResult};
 use futures_util::{Stream, StreamExt};
 use postgres_support::{TempSchema, raw_client, temp_schema, url};
 

@@ -182,7 +182,7 @@ impl ReadModel for Accounts {
         Query::from(QueryItem::new().types([EventType::new("AccountOpened").expect("valid")]))
     }
 
-    fn apply(&mut self, event: &SequencedEvent) -> Result<(), dcb_core::domain::DecodeError> {
+    fn apply(&mut self, event: &SequencedEvent) -> Result<(), dcb_core::DecodeError> {
         self.opened += 1;
         self.tags
             .extend(event.tags().iter().map(ToString::to_string));

@@ -2,7 +2,7 @@
 //! a store's head, prints its events as JSON lines, and follows new ones.
 //!
 //! Event data is opaque bytes to a store; the inspector shows it as JSON
-//! through the [`registry`](crate::registry) of the `#[derive(Event)]` types
+//! through the [`registry`](crate::domain::registry) of the `#[derive(Event)]` types
 //! *linked into the running binary*. So an application builds its own
 //! inspector, in one line, in a binary of the crate that defines its events:
 //!
@@ -31,7 +31,7 @@
 //! - `--store` (or the environment variable `DCB_STORE`) is an embedded
 //!   store's directory, or a PostgreSQL URL starting with `postgres://` or
 //!   `postgresql://`, with `--schema` (default `dcb`). A directory is opened
-//!   [read-only](crate::embedded::EmbeddedStore::open_read_only): the
+//!   [read-only](crate::store::embedded::EmbeddedStore::open_read_only): the
 //!   application may keep it open, and nothing is changed. A PostgreSQL
 //!   schema is never created or migrated.
 //! - Several `--type`s select events of any of these types; several `--tag`s
@@ -48,7 +48,7 @@
 //! - `migrations` prints the SQL that creates a PostgreSQL store in the
 //!   schema `--schema`, or brings it up from migration `--after V`, for
 //!   operators who apply migrations with tools of their own
-//!   ([`migration_script`](crate::postgres::migration_script)); it opens no
+//!   ([`migration_script`](crate::store::postgres::migration_script)); it opens no
 //!   store.
 //!
 //! Each event is one JSON object on one line:
@@ -114,7 +114,7 @@ use futures_util::StreamExt;
 
 use self::cli::{Cli, Command, StoreCommand};
 use self::open::Store;
-use crate::error::ReadError;
+use crate::model::error::ReadError;
 use crate::{EventStore, ReadOptions};
 
 /// Runs the inspector on the process's arguments; see the [module](self).
@@ -199,10 +199,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let command = match cli.command {
         Command::Store(command) => command,
         Command::Migrations { after } => {
-            return print_script(crate::postgres::migration_script(&cli.schema, after));
+            return print_script(crate::store::postgres::migration_script(&cli.schema, after));
         }
         Command::Grants { role } => {
-            return print_script(crate::postgres::grant_script(&cli.schema, &role));
+            return print_script(crate::store::postgres::grant_script(&cli.schema, &role));
         }
     };
     let Some(store) = cli.store else {
@@ -228,7 +228,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 /// Prints a script of SQL, or says why there is none.
-fn print_script(script: Result<String, crate::postgres::ConnectError>) -> Result<(), Failure> {
+fn print_script(
+    script: Result<String, crate::store::postgres::ConnectError>,
+) -> Result<(), Failure> {
     let script = script.map_err(|e| Failure::Usage(e.to_string()))?;
     let mut out = io::stdout().lock();
     out.write_all(script.as_bytes())?;

@@ -1,8 +1,8 @@
 //! Opening the store the command line names.
 
 use crate::EventStore;
-use crate::embedded::{EmbeddedStore, OpenError};
-use crate::postgres::{ConnectError, PostgresOptions, PostgresStore};
+use crate::store::embedded::{EmbeddedStore, OpenError};
+use crate::store::postgres::{ConnectError, PostgresOptions, PostgresStore};
 
 use super::{Failure, describe};
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::SequencedEvent;
-use crate::registry::{self, InspectError};
+use crate::domain::registry::{self, InspectError};
 
 /// An event as the inspector prints it.
 ///

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::EventFingerprint;
-use crate::error::ReadError;
+use crate::model::error::ReadError;
 use crate::{EventStore, Position, Query, ReadOptions, SequencedEvent};
 
 /// What a [`Runner`](super::Runner) does when it starts and finds that the
@@ -21,7 +21,7 @@ use crate::{EventStore, Position, Query, ReadOptions, SequencedEvent};
 ///
 /// ```
 /// use dcb_core::read_model::{MemoryStorage, Mismatch, OnMismatch, ReadModel, Runner, StartError};
-/// use dcb_core::domain::DecodeError;
+/// use dcb_core::DecodeError;
 /// use dcb_core::{Event, EventStore, EventType, InMemoryStore, Position, Query, SequencedEvent};
 ///
 /// #[derive(Default, Clone)]

@@ -23,7 +23,7 @@
 //! use std::collections::BTreeMap;
 //!
 //! use dcb_core::read_model::{FileStorage, ReadModel, Runner};
-//! use dcb_core::domain::DecodeError;
+//! use dcb_core::DecodeError;
 //! use dcb_core::{Event, EventStore, EventType, InMemoryStore, Query, SequencedEvent};
 //! use serde::{Deserialize, Serialize};
 //!
@@ -79,7 +79,7 @@ pub use self::storage::{
     FileStorage, MemoryStorage, Saved, SavedWithFingerprint, Storage, StorageError,
 };
 
-use crate::domain::DecodeError;
+use crate::domain::event::DecodeError;
 use crate::{DomainEvent, Query, SequencedEvent};
 
 /// State built from the events matching a query, for answering queries.
@@ -105,7 +105,7 @@ pub trait ReadModel: Send + Sync + 'static {
 ///
 /// ```
 /// # use dcb_core::SequencedEvent;
-/// # use dcb_core::domain::DecodeError;
+/// # use dcb_core::DecodeError;
 /// # use dcb_core::read_model::decode_if;
 /// # #[derive(dcb_core::Event, serde::Serialize, serde::Deserialize)]
 /// # struct AccountOpened { owner: String }

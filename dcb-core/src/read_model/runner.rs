@@ -10,8 +10,8 @@ use super::{
     EventFingerprint, Mismatch, OnMismatch, ReadModel, Saved, SavedWithFingerprint, Storage,
     StorageError,
 };
-use crate::domain::DecodeError;
-use crate::error::ReadError;
+use crate::domain::event::DecodeError;
+use crate::model::error::ReadError;
 use crate::{EventStore, Position, Subscription};
 
 /// How many applied events a runner keeps unsaved at most, unless told

@@ -9,7 +9,7 @@
 mod decision;
 mod event;
 mod id;
-mod upcast;
+mod versioning;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

@@ -96,7 +96,7 @@ const _: () = {
         fn apply(
             &mut self,
             event: &::dcb_core::SequencedEvent,
-        ) -> ::core::result::Result<(), ::dcb_core::domain::DecodeError> {
+        ) -> ::core::result::Result<(), ::dcb_core::DecodeError> {
             let name = event.event_type().as_str();
             if name == <StudentSubscribed as ::dcb_core::DomainEvent>::NAME {
                 self.subscribed(

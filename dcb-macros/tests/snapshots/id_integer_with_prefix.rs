@@ -36,7 +36,7 @@ impl ::core::fmt::Display for InvoiceNumber {
 }
 #[automatically_derived]
 impl ::core::str::FromStr for InvoiceNumber {
-    type Err = ::dcb_core::id::ParseIdError;
+    type Err = ::dcb_core::ParseIdError;
     fn from_str(text: &str) -> ::core::result::Result<Self, Self::Err> {
         text.parse::<u64>()
             .map(Self)

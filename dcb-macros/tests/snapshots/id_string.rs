@@ -10,7 +10,7 @@ impl StudentAccountId {
     /// characters) and wraps it.
     pub fn new(
         value: impl ::core::convert::Into<::std::string::String>,
-    ) -> ::core::result::Result<Self, ::dcb_core::id::ParseIdError> {
+    ) -> ::core::result::Result<Self, ::dcb_core::ParseIdError> {
         let value = value.into();
         ::dcb_core::__private::id::check_string_id("StudentAccountId", &value)?;
         ::core::result::Result::Ok(Self(value))
@@ -39,7 +39,7 @@ impl ::core::fmt::Display for StudentAccountId {
 }
 #[automatically_derived]
 impl ::core::str::FromStr for StudentAccountId {
-    type Err = ::dcb_core::id::ParseIdError;
+    type Err = ::dcb_core::ParseIdError;
     fn from_str(text: &str) -> ::core::result::Result<Self, Self::Err> {
         Self::new(text)
     }

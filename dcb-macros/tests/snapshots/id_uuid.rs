@@ -40,7 +40,7 @@ impl ::core::fmt::Display for CourseId {
 }
 #[automatically_derived]
 impl ::core::str::FromStr for CourseId {
-    type Err = ::dcb_core::id::ParseIdError;
+    type Err = ::dcb_core::ParseIdError;
     fn from_str(text: &str) -> ::core::result::Result<Self, Self::Err> {
         text.parse::<Uuid>()
             .map(Self)

@@ -5,8 +5,8 @@ use std::num::NonZeroUsize;
 
 use futures_core::Stream;
 
-use crate::error::ReadError;
-use crate::read::ReadOptions;
+use crate::model::error::ReadError;
+use crate::model::read::ReadOptions;
 use crate::{EventStore, Position, Query, SequencedEvent};
 
 /// How many events a subscription reads at a time unless told otherwise.

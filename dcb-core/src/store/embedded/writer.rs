@@ -18,8 +18,8 @@ use tokio::sync::oneshot;
 use super::lock::Lock;
 use super::log::{Log, WriteError};
 use super::record;
-use crate::error::{AppendError, BackendError};
-use crate::index::{AppendSignal, State};
+use crate::model::error::{AppendError, BackendError};
+use crate::store::engine::{AppendSignal, State};
 use crate::{AppendCondition, Event, Position};
 
 /// The most appends committed in one batch.

@@ -13,7 +13,7 @@
 //! assert_eq!(CourseId::PREFIX, "course");
 //! assert_eq!(id.tag().as_str(), format!("course:{id}"));
 //! assert_eq!(id.to_string().parse::<CourseId>()?, id);
-//! # Ok::<(), dcb_core::id::ParseIdError>(())
+//! # Ok::<(), dcb_core::ParseIdError>(())
 //! ```
 
 use std::fmt::{Debug, Display};

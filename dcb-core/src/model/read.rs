@@ -3,9 +3,7 @@
 
 use futures_core::Stream;
 
-pub use crate::index::IndexedEvents;
-
-use crate::error::{InvalidInput, ReadError};
+use crate::model::error::{InvalidInput, ReadError};
 use crate::{Position, SequencedEvent};
 
 /// Where a read starts, how far it goes, and in which direction.
@@ -105,7 +103,7 @@ pub struct ReadResult {
 }
 
 /// Collects a stream into a [`ReadResult`].
-pub async fn collect<S: EventStream>(mut stream: S) -> Result<ReadResult, ReadError> {
+pub(crate) async fn collect<S: EventStream>(mut stream: S) -> Result<ReadResult, ReadError> {
     use futures_util::StreamExt;
 
     let mut events = Vec::with_capacity(stream.size_hint().0);

@@ -18,6 +18,6 @@ fn upcast_from_version_2() {
         "upcast_from_version_2",
         "#[upcast(StudentJoinedCourse, from = 2)]",
         &input,
-        crate::upcast::attribute(args, input.clone()),
+        crate::versioning::attribute(args, input.clone()),
     );
 }

@@ -6,7 +6,7 @@
 //! compose: a tuple of projections is one projection whose query is the
 //! union of theirs, folded in one pass.
 
-use crate::domain::DecodeError;
+use crate::domain::event::DecodeError;
 use crate::{Event, Query, SequencedEvent, Tag};
 
 /// The boundary of a `#[decision]` state: the typed ids (its `#[boundary]`

@@ -9,8 +9,8 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::scan::{Positions, Scan};
 use super::state::{Entry, State};
-use crate::error::ReadError;
-use crate::read::{EventStream, ReadOptions, ReadResult};
+use crate::model::error::ReadError;
+use crate::model::read::{EventStream, ReadOptions, ReadResult};
 use crate::{Position, Query, SequencedEvent};
 
 /// How many events a read copies out per lock acquisition.

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::error::{AppendError, ReadError};
-use crate::index::{AppendSignal, IndexedEvents, State};
-use crate::read::{ReadOptions, ReadResult};
+use crate::model::error::{AppendError, ReadError};
+use crate::model::read::{ReadOptions, ReadResult};
+use crate::store::engine::{AppendSignal, IndexedEvents, State};
 use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
 
 /// An event store in memory: fast, indexed, and gone when the process ends.

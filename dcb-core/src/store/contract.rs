@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use crate::error::{AppendError, ReadError};
-use crate::read::{self, EventStream, ReadOptions, ReadResult};
-use crate::subscription::Subscription;
+use crate::model::error::{AppendError, ReadError};
+use crate::model::read::{self, EventStream, ReadOptions, ReadResult};
+use crate::store::subscription::Subscription;
 use crate::{AppendCondition, Event, Position, Query};
 
 /// How often the default [`EventStore::wait_for_append`] asks for the head.

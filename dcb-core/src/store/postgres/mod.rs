@@ -81,8 +81,8 @@ use self::params::{AppendParams, FirstTags, QueryShape, position_from, position_
 pub use self::read_model::{MAX_READ_MODEL_NAME, PostgresStorage};
 pub use self::stream::PostgresEvents;
 use self::tls::Tls;
-use crate::error::{AppendError, BackendError, ReadError};
-use crate::read::ReadOptions;
+use crate::model::error::{AppendError, BackendError, ReadError};
+use crate::model::read::ReadOptions;
 use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
 
 /// The SQL that brings the store's schema `schema` from migration `after`

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use crate::Event;
-use crate::error::InvalidInput;
+use crate::model::error::InvalidInput;
 
 /// Bounds on what one append may carry. Every store checks them, with
 /// [`check_append`](Self::check_append), before it writes anything, so an

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use crate::domain::{DecodeError, EncodeError, IntoEvents};
-use crate::read::EventStream;
+use crate::domain::event::{DecodeError, EncodeError, IntoEvents};
+use crate::model::read::EventStream;
 use crate::{
     AppendCondition, AppendError, EventStore, Position, Projection, Query, ReadError, ReadOptions,
 };

@@ -9,7 +9,7 @@ use tokio_postgres::error::DbError;
 
 use super::grants::role_problem;
 
-use crate::error::BackendError;
+use crate::model::error::BackendError;
 
 /// Why a [`PostgresStore`](super::PostgresStore) could not connect.
 #[derive(Debug, thiserror::Error)]

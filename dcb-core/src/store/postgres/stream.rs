@@ -9,8 +9,8 @@ use futures_core::Stream;
 use tokio_postgres::{Row, RowStream};
 
 use super::error::{backend_error, describe};
-use crate::error::{BackendError, ReadError};
-use crate::read::{EventStream, ReadOptions};
+use crate::model::error::{BackendError, ReadError};
+use crate::model::read::{EventStream, ReadOptions};
 use crate::{Event, EventType, Position, Query, SequencedEvent, Tag, Tags, Uuid};
 
 /// The events of a read from a [`PostgresStore`](super::PostgresStore),

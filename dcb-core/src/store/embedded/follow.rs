@@ -24,7 +24,7 @@ use super::memory::{self, Budget};
 use super::record::{self, Found};
 use super::{OpenError, Recovery, Truncation, manifest};
 use crate::Event;
-use crate::index::{AppendSignal, State};
+use crate::store::engine::{AppendSignal, State};
 
 /// How often a read-only store looks for records another process appended.
 pub(super) const FOLLOW_INTERVAL: Duration = Duration::from_millis(50);

@@ -23,11 +23,11 @@
 //! let event = registered.to_event()?;
 //! assert_eq!(event.event_type(), "CourseRegistered");
 //! assert!(event.tags().contains(&format!("course:{course_id}")));
-//! # Ok::<(), dcb_core::domain::EncodeError>(())
+//! # Ok::<(), dcb_core::EncodeError>(())
 //! ```
 
-use crate::codec::CodecError;
-use crate::versioning::VersionError;
+use crate::domain::codec::CodecError;
+use crate::domain::versioning::VersionError;
 use crate::{Event, EventType, Identifier, Position, SequencedEvent, Tags};
 
 /// A domain event: a Rust type with a stable event type name, tags, and an
@@ -44,7 +44,7 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
     /// The version of the type's shape, from `#[event(version = N)]`: 1
     /// unless the type changed after events of it were stored. Data stored
     /// at an older version is upcast on decoding (see
-    /// [`versioning`](crate::versioning)).
+    /// [`versioning`](crate::domain::versioning)).
     const VERSION: u32 = 1;
     /// [`NAME`](Self::NAME) as an [`EventType`].
     const EVENT_TYPE: EventType = EventType::from_static(Self::NAME);

@@ -70,9 +70,9 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 
 use self::writer::Request;
-use crate::error::{AppendError, BackendError, ReadError};
-use crate::index::{AppendSignal, IndexedEvents, State};
-use crate::read::{ReadOptions, ReadResult};
+use crate::model::error::{AppendError, BackendError, ReadError};
+use crate::model::read::{ReadOptions, ReadResult};
+use crate::store::engine::{AppendSignal, IndexedEvents, State};
 use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
 
 /// How to open an [`EmbeddedStore`].

@@ -35,7 +35,7 @@ use super::error::PostgresError;
 use super::locks::Boundary;
 use super::params::{AppendParams, QueryShape, count, position_from, position_param};
 use super::{Inner, append_failed, append_outcome, discard, no_connections};
-use crate::error::{AppendError, BackendError};
+use crate::model::error::{AppendError, BackendError};
 use crate::{AppendCondition, Event, Position};
 
 /// The most appends one batch carries.

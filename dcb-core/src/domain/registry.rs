@@ -30,9 +30,9 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
 use crate::SequencedEvent;
-use crate::codec::CodecError;
-use crate::domain::DecodeError;
-use crate::versioning::{self, Upcaster};
+use crate::domain::codec::CodecError;
+use crate::domain::event::DecodeError;
+use crate::domain::versioning::{self, Upcaster};
 
 /// One registered event type.
 #[derive(Debug)]

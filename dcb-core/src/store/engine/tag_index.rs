@@ -456,7 +456,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::index::state::entry;
+    use crate::store::engine::state::entry;
 
     fn tag(text: &str) -> Tag {
         Tag::new(text).unwrap()

@@ -50,8 +50,8 @@ use std::fmt::{self, Debug};
 
 use futures_util::FutureExt;
 
-use crate::decide::{DecideError, decide};
-use crate::domain::IntoEvents;
+use crate::decide::runner::{DecideError, decide};
+use crate::domain::event::IntoEvents;
 use crate::{Event, EventStore, InMemoryStore, Projection, Query, ReadOptions};
 
 /// Starts a test from the events already stored.

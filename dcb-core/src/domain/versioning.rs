@@ -17,7 +17,7 @@
 //! current version, removes the `_version` member, and deserializes the
 //! result. Upcasters are functions marked `#[upcast(Type, from = N)]`
 //! (`dcb_core::upcast`), registered through `inventory`;
-//! [`registry::validate()`](crate::registry::validate) reports a missing or
+//! [`registry::validate()`](crate::domain::registry::validate) reports a missing or
 //! duplicated one at startup, and decoding reports it for the event at hand.
 //!
 //! ```standalone_crate
@@ -58,7 +58,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::DomainEvent;
-use crate::codec::CodecError;
+use crate::domain::codec::CodecError;
 
 /// The reserved member of a versioned event's JSON object that holds its
 /// version.
@@ -113,7 +113,7 @@ impl<E: fmt::Display> UpcastOutput for Result<Value, E> {
 
 /// Encodes a versioned event as JSON with its version: the object
 /// `serde_json` writes for `event`, with `"_version": E::VERSION` as its
-/// first member. At version 1 it is plain JSON, as [`Json`](crate::codec::Json)
+/// first member. At version 1 it is plain JSON, as [`Json`](crate::domain::codec::Json)
 /// writes it. `#[derive(Event)]` calls it for `#[event(version = N)]`.
 pub fn encode<E: DomainEvent + Serialize>(event: &E) -> Result<Vec<u8>, CodecError> {
     let json = serde_json::to_vec(event)?;

@@ -13,7 +13,7 @@ use smallvec::SmallVec;
 use uuid::Uuid;
 
 use super::tag_index::TagIndex;
-use crate::error::{AppendError, BackendError};
+use crate::model::error::{AppendError, BackendError};
 use crate::{Event, EventType, Position, Tag};
 
 /// A position as a plain number; position `p` is `events[p - 1]`.
