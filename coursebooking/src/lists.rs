@@ -17,7 +17,7 @@ use dcb_core::DecodeError;
 use dcb_core::read_model::{
     FileStorage, Mismatch, OnMismatch, ReadModel, Runner, StartError, Storage, decode_if,
 };
-use dcb_core::{DomainEvent, EventStore, Query, QueryItem, SequencedEvent};
+use dcb_core::{Event, EventStore, Query, QueryItem, SequencedEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::decisions::{

@@ -15,7 +15,7 @@ use coursebooking::decisions::{
 use coursebooking::{CourseId, Enrolment, StudentId};
 use dcb_core::embedded::EmbeddedStore;
 use dcb_core::postgres::{PostgresOptions, PostgresStore};
-use dcb_core::{DomainEvent, EventStore, InMemoryStore};
+use dcb_core::{Event, EventStore, InMemoryStore};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::StoreKind;

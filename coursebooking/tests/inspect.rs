@@ -19,8 +19,8 @@ use coursebooking::{CourseId, Enrolment, StudentId};
 use dcb_core::embedded::EmbeddedStore;
 use dcb_core::postgres::{PostgresOptions, PostgresStore};
 use dcb_core::{
-    Event, EventStore, EventType, Position, Query, QueryItem, ReadOptions, SequencedEvent, Tag,
-    registry,
+    EventRecord, EventStore, EventType, Position, Query, QueryItem, ReadOptions, SequencedEvent,
+    Tag, registry,
 };
 use serde_json::Value;
 
@@ -89,10 +89,10 @@ async fn book<S: EventStore + Clone>(store: &S) -> Booked {
     store
         .append(
             vec![
-                Event::new(EventType::from_static(UNKNOWN), "hello")
+                EventRecord::new(EventType::from_static(UNKNOWN), "hello")
                     .with_tags([Tag::from_static("legacy:1")])
                     .with_id(dcb_core::Uuid::from_u128(42)),
-                Event::new(EventType::from_static("CourseRegistered"), "not json"),
+                EventRecord::new(EventType::from_static("CourseRegistered"), "not json"),
             ],
             None,
         )
@@ -375,7 +375,7 @@ fn a_closed_pipe_ends_the_listing_quietly() {
     for batch in 0..40 {
         let events = (0..100)
             .map(|i| {
-                Event::new(
+                EventRecord::new(
                     EventType::from_static(UNKNOWN),
                     format!("{batch}/{i}").repeat(20),
                 )
@@ -628,7 +628,7 @@ fn a_damaged_end_of_the_log_is_reported() {
         for i in 0..3 {
             store
                 .append(
-                    vec![Event::new(kind.clone(), format!("{{\"n\":{i}}}"))],
+                    vec![EventRecord::new(kind.clone(), format!("{{\"n\":{i}}}"))],
                     None,
                 )
                 .await
@@ -667,10 +667,11 @@ fn a_store_too_large_for_memory_is_an_error_not_an_abort() {
             let events = (0..10_000u64)
                 .map(|i| {
                     let n = batch * 10_000 + i;
-                    Event::new(kind.clone(), format!("{{\"student\":\"{n:032x}\"}}")).with_tags([
-                        Tag::new(format!("student:{n:032x}")).unwrap(),
-                        Tag::new(format!("course:{:032x}", n % 100)).unwrap(),
-                    ])
+                    EventRecord::new(kind.clone(), format!("{{\"student\":\"{n:032x}\"}}"))
+                        .with_tags([
+                            Tag::new(format!("student:{n:032x}")).unwrap(),
+                            Tag::new(format!("course:{:032x}", n % 100)).unwrap(),
+                        ])
                 })
                 .collect();
             store.append(events, None).await.unwrap();

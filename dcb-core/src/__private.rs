@@ -9,7 +9,7 @@ pub use crate::domain::id::support as id;
 
 use std::marker::PhantomData;
 
-use crate::{Boundary, DomainEvent, HasTags, Identifier};
+use crate::{Boundary, Event, HasTags, Identifier};
 
 /// The argument of an upcaster: `#[upcast]` passes the stored data through
 /// it, so that a function taking anything else is reported on its argument
@@ -94,7 +94,7 @@ pub trait CheckTags<P: Boundary, E> {
     }
 }
 
-impl<P: Boundary, E: DomainEvent> CheckTags<P, E> for Handles<P, E> where P::Ids: Identifiers {}
+impl<P: Boundary, E: Event> CheckTags<P, E> for Handles<P, E> where P::Ids: Identifiers {}
 
 /// [`HasTags`] seen from the boundary ids: `Ids: TaggedOn<E>` when
 /// `E: HasTags<Ids>`.

@@ -1,7 +1,7 @@
 //! The dynamic consistency boundary (DCB) event-store contract and its
 //! stores.
 //!
-//! A DCB store keeps one global, ordered sequence of events. Each [`Event`](struct@Event)
+//! A DCB store keeps one global, ordered sequence of events. Each [`EventRecord`](struct@EventRecord)
 //! has a type, opaque data and a set of tags. A decision reads the events its
 //! rules depend on with a [`Query`], folds them into state, decides, and
 //! appends its new events under an [`AppendCondition`] built from the same
@@ -58,13 +58,13 @@ pub use crate::decide::decision::{Boundary, Projection, fold};
 pub use crate::decide::runner::{DecideError, Decider, Prepared, Retry, decide, load, prepare};
 pub use crate::decide::testkit;
 pub use crate::domain::event::{
-    DecodeError, DomainEvent, EncodeError, HasTag, HasTags, IntoEvents, TagField,
+    DecodeError, EncodeError, Event, HasTag, HasTags, IntoEvents, TagField,
 };
 pub use crate::domain::id::{Identifier, MAX_STRING_ID_LEN, ParseIdError};
 pub use crate::domain::{codec, registry, versioning};
 pub use crate::model::condition::AppendCondition;
 pub use crate::model::error::{AppendError, BackendError, InvalidInput, ReadError};
-pub use crate::model::event::{Event, SequencedEvent, Tags};
+pub use crate::model::event::{EventRecord, SequencedEvent, Tags};
 pub use crate::model::limits::Limits;
 pub use crate::model::name::{EventType, InvalidName, MAX_NAME_LEN, NameKind, NameProblem, Tag};
 pub use crate::model::position::{Position, ZeroPosition};

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use dcb_core::testkit::given;
 use dcb_core::{
-    DecideError, Decider, DomainEvent, Event, EventStore, Id, Identifier, InMemoryStore, Position,
+    DecideError, Decider, Event, EventRecord, EventStore, Id, Identifier, InMemoryStore, Position,
     Projection, Query, ReadOptions, Retry, SequencedEvent, decide, decision,
 };
 use serde::{Deserialize, Serialize};
@@ -270,7 +270,7 @@ fn event_names_default_to_the_type_and_can_be_overridden() {
 fn decoding_names_the_type_the_position_and_the_cause() {
     let stored = SequencedEvent {
         position: Position::new(3).unwrap(),
-        event: Event::new(CourseRegistered::EVENT_TYPE, "{\"places\":\"many\"}"),
+        event: EventRecord::new(CourseRegistered::EVENT_TYPE, "{\"places\":\"many\"}"),
     };
     let err = CourseRegistered::from_event(&stored).unwrap_err();
     assert_eq!(err.event_type, "CourseRegistered");
@@ -283,7 +283,7 @@ fn decoding_names_the_type_the_position_and_the_cause() {
 
     let other = SequencedEvent {
         position: Position::new(4).unwrap(),
-        event: Event::new(CourseRenamed::EVENT_TYPE, "{}"),
+        event: EventRecord::new(CourseRenamed::EVENT_TYPE, "{}"),
     };
     let err = CourseRegistered::from_event(&other).unwrap_err();
     assert_eq!(err.event_type, "CourseRenamed");
@@ -334,7 +334,7 @@ fn a_decision_derives_its_query_from_handlers_and_boundary() {
 fn the_fold_applies_handled_events_of_the_boundary_only() {
     let course_id = CourseId::new();
     let mut state = CourseCapacity::new(course_id);
-    let at = |n: u64, event: Event| SequencedEvent {
+    let at = |n: u64, event: EventRecord| SequencedEvent {
         position: Position::new(n).unwrap(),
         event,
     };
@@ -408,7 +408,7 @@ fn a_decision_that_decides_nothing_appends_nothing() {
 /// decision's read and its append, on a store where the course has room.
 fn join_racing<P>(
     state: P,
-    meanwhile: &Event,
+    meanwhile: &EventRecord,
 ) -> (Result<Option<Position>, DecideError<Refusal>>, usize)
 where
     P: Projection,
@@ -736,7 +736,7 @@ fn the_registry_knows_every_event_and_decodes_to_json() {
     assert_eq!(json["course_id"], course_id.to_string());
     let unknown = SequencedEvent {
         position: Position::FIRST,
-        event: Event::new(dcb_core::EventType::from_static("Nobody"), "{}"),
+        event: EventRecord::new(dcb_core::EventType::from_static("Nobody"), "{}"),
     };
     assert!(dcb_core::registry::to_json(&unknown).is_err());
 }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use dcb_core::embedded::{EmbeddedOptions, EmbeddedStore, OpenError};
 use dcb_core::{
-    AppendCondition, AppendError, Event, EventStore, EventType, Position, Query, QueryItem,
+    AppendCondition, AppendError, EventRecord, EventStore, EventType, Position, Query, QueryItem,
     ReadOptions, SequencedEvent, Tag, Tags, Uuid,
 };
 
@@ -307,13 +307,13 @@ impl Ack {
     }
 
     /// The events exactly as appended.
-    fn stored(&self) -> Vec<Event> {
+    fn stored(&self) -> Vec<EventRecord> {
         let n = self.events.len();
         self.events
             .iter()
             .enumerate()
             .map(|(i, &(b, k, id))| {
-                let event = Event::new(
+                let event = EventRecord::new(
                     EventType::from_static(self.kind.name()),
                     event_data(&self.batch, i, n, b, k, self.pad),
                 )
@@ -498,7 +498,7 @@ async fn check_log(store: &EmbeddedStore, acks: &[Ack]) -> Checked {
         );
         let expected = ack.stored();
         let first = last + 1 - expected.len();
-        let stored: Vec<Event> = all.events[first - 1..last]
+        let stored: Vec<EventRecord> = all.events[first - 1..last]
             .iter()
             .map(|e| e.event.clone())
             .collect();
@@ -783,8 +783,8 @@ fn lock_child(dir: &Path) {
     }
 }
 
-fn lock_event(by: &str) -> Event {
-    Event::new(EventType::from_static("Opened"), format!("by {by}")).with_tags([tag("lock")])
+fn lock_event(by: &str) -> EventRecord {
+    EventRecord::new(EventType::from_static("Opened"), format!("by {by}")).with_tags([tag("lock")])
 }
 
 fn run_lock_child(dir: &Path, timeout_ms: u64) -> Vec<String> {
@@ -864,10 +864,10 @@ fn another_process_cannot_open_the_store_until_it_is_closed() {
 const SMALL_DATA: u64 = 16;
 
 #[cfg(target_os = "linux")]
-fn fill_event(i: u64, data_len: u64) -> Event {
+fn fill_event(i: u64, data_len: u64) -> EventRecord {
     let mut data = format!("{i:08}").into_bytes();
     data.resize(usize::try_from(data_len).expect("small"), b'x');
-    Event::new(EventType::from_static("Filled"), data)
+    EventRecord::new(EventType::from_static("Filled"), data)
         .with_tags([tag("disk")])
         .with_id(Uuid::from_u128(u128::from(i) + 1))
 }
@@ -1037,7 +1037,7 @@ fn a_full_disk_fails_appends_cleanly_and_the_store_goes_on() {
             .read_to_end(&Query::all(), ReadOptions::new())
             .await
             .unwrap();
-        let stored: Vec<Event> = all.events.iter().map(|e| e.event.clone()).collect();
+        let stored: Vec<EventRecord> = all.events.iter().map(|e| e.event.clone()).collect();
         assert!(
             stored == expected,
             "exactly the acknowledged events are stored"
@@ -1056,7 +1056,7 @@ fn a_full_disk_fails_appends_cleanly_and_the_store_goes_on() {
             .read_to_end(&Query::all(), ReadOptions::new())
             .await
             .unwrap();
-        let stored: Vec<Event> = all.events.iter().map(|e| e.event.clone()).collect();
+        let stored: Vec<EventRecord> = all.events.iter().map(|e| e.event.clone()).collect();
         assert!(stored == expected);
     });
 }

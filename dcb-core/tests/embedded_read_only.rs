@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use dcb_core::embedded::{EmbeddedOptions, EmbeddedStore, OpenError};
 use dcb_core::{
-    AppendError, Event, EventStore, EventType, Query, QueryItem, ReadOptions, ReadResult,
+    AppendError, EventRecord, EventStore, EventType, Query, QueryItem, ReadOptions, ReadResult,
     SequencedEvent, Subscription, Tag,
 };
 
@@ -36,8 +36,8 @@ fn block_on<F: Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
-fn event(i: u64) -> Event {
-    Event::new(
+fn event(i: u64) -> EventRecord {
+    EventRecord::new(
         EventType::from_static(if i.is_multiple_of(2) { "Even" } else { "Odd" }),
         format!("{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(100)),
     )

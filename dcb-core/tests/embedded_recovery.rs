@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use dcb_core::embedded::{EmbeddedOptions, EmbeddedStore, OpenError};
 use dcb_core::{
-    AppendCondition, AppendError, Event, EventStore, EventType, Position, Query, QueryItem,
+    AppendCondition, AppendError, EventRecord, EventStore, EventType, Position, Query, QueryItem,
     ReadOptions, ReadResult, Tag, Uuid,
 };
 
@@ -78,7 +78,7 @@ fn event_type(s: &str) -> EventType {
 
 /// The `i`-th append of a varied workload: one to three events, three
 /// types, several tags, binary and empty data, ids on every third append.
-fn sample_append(i: u64) -> Vec<Event> {
+fn sample_append(i: u64) -> Vec<EventRecord> {
     let count = 1 + i % 3;
     (0..count)
         .map(|j| {
@@ -91,7 +91,7 @@ fn sample_append(i: u64) -> Vec<Event> {
             } else if n.is_multiple_of(7) {
                 data.extend((0..=255u8).map(|b| b.wrapping_mul(31)));
             }
-            let mut event = Event::new(event_type(ty), data).with_tags([
+            let mut event = EventRecord::new(event_type(ty), data).with_tags([
                 tag(&format!("course:{}", n % 7)),
                 tag(&format!("student:{}", n % 5)),
             ]);
@@ -122,7 +122,7 @@ async fn all_events(store: &EmbeddedStore) -> ReadResult {
 
 /// Checks that the store holds exactly `expected`, at positions 1.., and
 /// that its head says so.
-async fn assert_holds(store: &EmbeddedStore, expected: &[Event]) {
+async fn assert_holds(store: &EmbeddedStore, expected: &[EventRecord]) {
     let read = all_events(store).await;
     let n = expected.len() as u64;
     assert_eq!(read.head, Position::new(n), "the head of a full read");
@@ -251,15 +251,15 @@ fn truncate_file(path: &Path, len: u64) {
         .expect("truncate a segment");
 }
 
-fn single(i: u64) -> Event {
-    Event::new(event_type("Added"), format!("added {i}")).with_tags([tag("added")])
+fn single(i: u64) -> EventRecord {
+    EventRecord::new(event_type("Added"), format!("added {i}")).with_tags([tag("added")])
 }
 
 /// A store of several segments whose last segment holds at least two
 /// records, the last being a three-event append with ids. Returns the
 /// directory, every event in order, and the number of events before the
 /// last append.
-fn store_with_tail() -> (tempfile::TempDir, Vec<Event>, usize) {
+fn store_with_tail() -> (tempfile::TempDir, Vec<EventRecord>, usize) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut events = Vec::new();
     block_on(async {
@@ -281,9 +281,9 @@ fn store_with_tail() -> (tempfile::TempDir, Vec<Event>, usize) {
             }
         }
         let before = events.len();
-        let tail: Vec<Event> = (0..3)
+        let tail: Vec<EventRecord> = (0..3)
             .map(|j| {
-                Event::new(event_type("Tail"), format!("tail event {j} with some data"))
+                EventRecord::new(event_type("Tail"), format!("tail event {j} with some data"))
                     .with_tags([tag("tail"), tag(&format!("tail:{j}"))])
                     .with_id(Uuid::from_u128(0xfeed_0000 + j))
             })
@@ -308,7 +308,7 @@ fn last_record(dir: &Path) -> (PathBuf, u64, u64) {
 /// After a damaged tail was cut off: the store holds `kept`, accepts a new
 /// append at the next position, and that append survives another reopen
 /// without anything more to repair.
-fn assert_usable_after_repair(dir: &Path, store: EmbeddedStore, kept: &[Event]) {
+fn assert_usable_after_repair(dir: &Path, store: EmbeddedStore, kept: &[EventRecord]) {
     block_on(async {
         assert_holds(&store, kept).await;
         let new = single(9999);
@@ -332,7 +332,7 @@ fn assert_usable_after_repair(dir: &Path, store: EmbeddedStore, kept: &[Event]) 
 
 /// Checks that the segments hold the appends in order, one record each,
 /// and that each segment is named by its first position.
-fn assert_segments_hold_appends(segs: &[PathBuf], appended: &[(Vec<Event>, Position)]) {
+fn assert_segments_hold_appends(segs: &[PathBuf], appended: &[(Vec<EventRecord>, Position)]) {
     let mut next = 1;
     for seg in segs {
         let name: u64 = seg.file_stem().unwrap().to_str().unwrap().parse().unwrap();
@@ -363,8 +363,8 @@ fn assert_segments_hold_appends(segs: &[PathBuf], appended: &[(Vec<Event>, Posit
 #[test]
 fn reopening_keeps_every_event_at_its_position_across_segments() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let mut expected: Vec<Event> = Vec::new();
-    let mut appended: Vec<(Vec<Event>, Position)> = Vec::new();
+    let mut expected: Vec<EventRecord> = Vec::new();
+    let mut appended: Vec<(Vec<EventRecord>, Position)> = Vec::new();
     let (before_views, before_head) = block_on(async {
         let store = open(dir.path());
         assert_eq!(store.recovery().events, 0);
@@ -412,8 +412,8 @@ fn reopening_keeps_every_event_at_its_position_across_segments() {
         let query = Query::from_items([QueryItem::new().tags([tag("course:3")])]);
         let read = store.read_to_end(&query, ReadOptions::new()).await.unwrap();
         assert_eq!(read.head, before_head);
-        let next =
-            Event::new(event_type("StudentJoined"), "after reopen").with_tags([tag("course:3")]);
+        let next = EventRecord::new(event_type("StudentJoined"), "after reopen")
+            .with_tags([tag("course:3")]);
         let position = store
             .append(
                 vec![next.clone()],
@@ -562,9 +562,9 @@ fn a_flipped_bit_in_the_last_record_cuts_it_off() {
 fn a_torn_tail_of_zeros_is_cut_off_in_linear_time() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let kept = vec![single(1), single(2)];
-    let blobs: Vec<Event> = (0..1)
+    let blobs: Vec<EventRecord> = (0..1)
         .map(|i| {
-            Event::new(event_type("Blob"), vec![0u8; 1_000_000])
+            EventRecord::new(event_type("Blob"), vec![0u8; 1_000_000])
                 .with_tags([tag(&format!("blob:{i}"))])
         })
         .collect();
@@ -771,7 +771,7 @@ fn a_segment_that_cannot_be_created_loses_and_invents_nothing() {
     let mut failures = Vec::new();
     block_on(async {
         for i in 0..150 {
-            let event = Event::new(
+            let event = EventRecord::new(
                 event_type("Filled"),
                 format!("event {i} {}", "x".repeat(100)),
             )
@@ -812,7 +812,7 @@ fn a_segment_that_cannot_be_created_loses_and_invents_nothing() {
             fs::remove_dir(obstacle).unwrap();
         }
         for i in 0..60 {
-            let event = Event::new(
+            let event = EventRecord::new(
                 event_type("Filled"),
                 format!("later {i} {}", "y".repeat(100)),
             )
@@ -914,7 +914,7 @@ fn the_limits_never_admit_what_the_log_cannot_hold() {
     limits.max_tags_per_event = usize::MAX;
     let options = EmbeddedOptions::default().limits(limits);
     let tagged = |count: u32| {
-        Event::new(event_type("Tagged"), "").with_tags(
+        EventRecord::new(event_type("Tagged"), "").with_tags(
             (0..count)
                 .map(|i| tag(&format!("t:{i}")))
                 .collect::<Vec<_>>(),

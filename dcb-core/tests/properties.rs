@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use dcb_core::IndexedEvents;
 use dcb_core::{
-    AppendCondition, AppendError, Event, EventStore, EventType, InMemoryStore, InvalidInput,
+    AppendCondition, AppendError, EventRecord, EventStore, EventType, InMemoryStore, InvalidInput,
     Position, Query, QueryItem, ReadError, ReadOptions, SequencedEvent, Tag, Uuid,
 };
 use dcb_core::{EventStream, ReadResult};
@@ -41,7 +41,7 @@ struct Ev {
 }
 
 impl Ev {
-    fn to_event(&self) -> Event {
+    fn to_event(&self) -> EventRecord {
         // Owned names here, static ones in queries: the store must compare
         // them by value.
         let tags: Vec<Tag> = self
@@ -49,7 +49,7 @@ impl Ev {
             .iter()
             .map(|&t| Tag::new(TAGS[t].to_owned()).expect("valid tag"))
             .collect();
-        let event = Event::new(
+        let event = EventRecord::new(
             EventType::new(TYPES[self.ty].to_owned()).expect("valid type"),
             vec![self.data],
         )
@@ -954,14 +954,14 @@ fn a_condition_item_applies_its_type_filter_to_tagged_events() {
     let t3 = EventType::from_static("T3");
     let a2 = Tag::from_static("a:2");
     store
-        .append_now(vec![Event::new(t3.clone(), "{}")], None)
+        .append_now(vec![EventRecord::new(t3.clone(), "{}")], None)
         .unwrap();
     store
-        .append_now(vec![Event::new(t0.clone(), "{}")], None)
+        .append_now(vec![EventRecord::new(t0.clone(), "{}")], None)
         .unwrap();
     let query = Query::from(QueryItem::new().types([t3]).tags([a2.clone()]));
     let condition = AppendCondition::new(query).after(Position::new(1));
-    let third = Event::new(t0.clone(), "{}").with_tags([a2]);
+    let third = EventRecord::new(t0.clone(), "{}").with_tags([a2]);
     assert_eq!(
         store
             .append_now(vec![third], Some(&condition))
@@ -969,7 +969,7 @@ fn a_condition_item_applies_its_type_filter_to_tagged_events() {
             .get(),
         3
     );
-    let fourth = Event::new(t0, "{}");
+    let fourth = EventRecord::new(t0, "{}");
     assert_eq!(
         store
             .append_now(vec![fourth], Some(&condition))

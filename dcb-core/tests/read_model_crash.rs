@@ -18,7 +18,7 @@ use dcb_core::DecodeError;
 use dcb_core::embedded::EmbeddedStore;
 use dcb_core::read_model::{FileStorage, ReadModel, Runner};
 use dcb_core::{
-    Event, EventStore, EventType, Query, QueryItem, ReadOptions, SequencedEvent, Tag, Tags,
+    EventRecord, EventStore, EventType, Query, QueryItem, ReadOptions, SequencedEvent, Tag, Tags,
 };
 use serde::{Deserialize, Serialize};
 
@@ -92,7 +92,7 @@ fn fill(dir: &Path) {
                 .map(|i| {
                     let course = Tag::new(format!("course:{}", i % COURSES)).expect("a valid tag");
                     let ty = if i % 3 == 2 { other.clone() } else { joined() };
-                    Event::new(ty, i.to_string()).with_tags(Tags::from_iter([course]))
+                    EventRecord::new(ty, i.to_string()).with_tags(Tags::from_iter([course]))
                 })
                 .collect();
             store.append(events, None).await.expect("fill the store");

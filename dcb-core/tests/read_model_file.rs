@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use dcb_core::DecodeError;
 use dcb_core::read_model::{FileStorage, ReadModel, Runner, Saved, Storage};
-use dcb_core::{Event, EventStore, EventType, InMemoryStore, Position, Query, SequencedEvent};
+use dcb_core::{
+    EventRecord, EventStore, EventType, InMemoryStore, Position, Query, SequencedEvent,
+};
 use serde::{Deserialize, Serialize};
 
 /// How many events the store holds.
@@ -24,8 +26,8 @@ impl ReadModel for Count {
     }
 }
 
-fn opened() -> Event {
-    Event::new(EventType::from_static("Opened"), "{}")
+fn opened() -> EventRecord {
+    EventRecord::new(EventType::from_static("Opened"), "{}")
 }
 
 /// A store of three events and a model of it saved in `dir/count.json`.

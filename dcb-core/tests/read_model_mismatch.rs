@@ -18,7 +18,7 @@ use dcb_core::read_model::{
     FileStorage, MemoryStorage, Mismatch, OnMismatch, ReadModel, Runner, StartError,
 };
 use dcb_core::{
-    Event, EventStore, EventType, InMemoryStore, Position, Query, QueryItem, SequencedEvent,
+    EventRecord, EventStore, EventType, InMemoryStore, Position, Query, QueryItem, SequencedEvent,
 };
 use serde::{Deserialize, Serialize};
 
@@ -42,15 +42,15 @@ fn joined_type() -> EventType {
     EventType::from_static("Joined")
 }
 
-fn joined(who: &str) -> Event {
-    Event::new(joined_type(), who.to_owned())
+fn joined(who: &str) -> EventRecord {
+    EventRecord::new(joined_type(), who.to_owned())
 }
 
-fn renamed(to: &str) -> Event {
-    Event::new(EventType::from_static("Renamed"), to.to_owned())
+fn renamed(to: &str) -> EventRecord {
+    EventRecord::new(EventType::from_static("Renamed"), to.to_owned())
 }
 
-async fn store_of(events: Vec<Event>) -> InMemoryStore {
+async fn store_of(events: Vec<EventRecord>) -> InMemoryStore {
     let store = InMemoryStore::new();
     store.append(events, None).await.expect("append");
     store

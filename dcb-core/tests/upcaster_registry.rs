@@ -4,7 +4,7 @@
 //! registry invalid.)
 
 use dcb_core::versioning::VersionError;
-use dcb_core::{DomainEvent, Event, Position, SequencedEvent, registry, upcast};
+use dcb_core::{Event, EventRecord, Position, SequencedEvent, registry, upcast};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -46,7 +46,7 @@ mod elsewhere {
 fn decoding_names_the_missing_upcaster() {
     let stored = SequencedEvent {
         position: Position::new(12).unwrap(),
-        event: Event::new(
+        event: EventRecord::new(
             StudentJoinedCourse::EVENT_TYPE,
             &br#"{"student_name":"Sara"}"#[..],
         ),

@@ -8,7 +8,7 @@ use std::fs;
 use dcb_core::load;
 use dcb_core::versioning::VersionError;
 use dcb_core::{
-    DomainEvent, Event, EventType, Id, InMemoryStore, Position, SequencedEvent, Tag, Uuid, decide,
+    Event, EventRecord, EventType, Id, InMemoryStore, Position, SequencedEvent, Tag, Uuid, decide,
     decision, registry, upcast,
 };
 use serde::{Deserialize, Serialize};
@@ -87,7 +87,7 @@ fn student(n: u8) -> StudentId {
 }
 
 /// The events of the fixture, in order, as the store gave them back.
-fn stored_events() -> Vec<Event> {
+fn stored_events() -> Vec<EventRecord> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/versioning/stored_events.jsonl"
@@ -104,12 +104,12 @@ fn stored_events() -> Vec<Event> {
                 .collect();
             let event_type = EventType::new(line["type"].as_str().unwrap()).unwrap();
             let data = line["data"].as_str().unwrap().as_bytes().to_vec();
-            Event::new(event_type, data).with_tags(tags)
+            EventRecord::new(event_type, data).with_tags(tags)
         })
         .collect()
 }
 
-fn sequenced(event: Event, position: u64) -> SequencedEvent {
+fn sequenced(event: EventRecord, position: u64) -> SequencedEvent {
     SequencedEvent {
         position: Position::new(position).unwrap(),
         event,
@@ -217,7 +217,7 @@ fn the_current_version_round_trips_with_its_version_in_the_data() {
 #[test]
 fn data_of_a_newer_version_is_refused() {
     let data = br#"{"_version":4,"course_id":"0b6c3a52-5f43-4a8e-9d07-3c1f6a2e9b10"}"#;
-    let event = Event::new(StudentJoinedCourse::EVENT_TYPE, data.to_vec());
+    let event = EventRecord::new(StudentJoinedCourse::EVENT_TYPE, data.to_vec());
     let err = StudentJoinedCourse::from_event(&sequenced(event, 7)).unwrap_err();
     assert_eq!(
         err.cause.downcast_ref::<VersionError>(),
@@ -250,7 +250,7 @@ fn a_version_that_is_not_a_number_is_refused() {
 
 #[test]
 fn an_upcaster_error_names_the_upcaster_and_the_version() {
-    let event = Event::new(
+    let event = EventRecord::new(
         StudentJoinedCourse::EVENT_TYPE,
         br#"{"course_id":1}"#.to_vec(),
     );

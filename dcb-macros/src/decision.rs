@@ -143,7 +143,7 @@ fn stub_boundary(ident: &Ident) -> TokenStream {
                 ::core::unreachable!()
             }
 
-            fn in_boundary(&self, _: &::dcb_core::Event) -> bool {
+            fn in_boundary(&self, _: &::dcb_core::EventRecord) -> bool {
                 ::core::unreachable!()
             }
         }
@@ -221,7 +221,7 @@ fn expand_state(
                 ::std::vec::Vec::from([#(#tag_list),*])
             }
 
-            fn in_boundary(&self, #event_param: &::dcb_core::Event) -> bool {
+            fn in_boundary(&self, #event_param: &::dcb_core::EventRecord) -> bool {
                 #in_boundary
             }
         }
@@ -477,27 +477,27 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
         .iter()
         .map(|h| {
             let event = h.event;
-            quote!(<#event as ::dcb_core::DomainEvent>::EVENT_TYPE)
+            quote!(<#event as ::dcb_core::Event>::EVENT_TYPE)
         })
         .collect();
     let dispatch = handlers.iter().map(|Handler { ident, event, .. }| {
         quote! {
-            if name == <#event as ::dcb_core::DomainEvent>::NAME {
-                self.#ident(&<#event as ::dcb_core::DomainEvent>::from_event(event)?);
+            if name == <#event as ::dcb_core::Event>::NAME {
+                self.#ident(&<#event as ::dcb_core::Event>::from_event(event)?);
             }
         }
     });
     let dispatch = quote!(#(#dispatch)else*);
     let handled = handlers.iter().map(|h| {
         let event = h.event;
-        quote!(name == <#event as ::dcb_core::DomainEvent>::NAME)
+        quote!(name == <#event as ::dcb_core::Event>::NAME)
     });
     let condition = if handlers.iter().all(|h| h.conflicts) {
         quote!()
     } else {
         let conflicting = handlers.iter().filter(|h| h.conflicts).map(|h| {
             let event = h.event;
-            quote!(<#event as ::dcb_core::DomainEvent>::EVENT_TYPE)
+            quote!(<#event as ::dcb_core::Event>::EVENT_TYPE)
         });
         quote! {
             const NARROWS_CONDITION: bool = true;
@@ -569,8 +569,8 @@ fn distinct_names(handlers: &[Handler<'_>]) -> Option<TokenStream> {
         );
         assertions.push(quote_spanned! {event.span()=>
             if ::dcb_core::__private::contains_str(
-                &[#(<#earlier as ::dcb_core::DomainEvent>::NAME),*],
-                <#event as ::dcb_core::DomainEvent>::NAME,
+                &[#(<#earlier as ::dcb_core::Event>::NAME),*],
+                <#event as ::dcb_core::Event>::NAME,
             ) {
                 ::core::panic!(#message);
             }

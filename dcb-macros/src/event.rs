@@ -39,7 +39,7 @@ fn fallback(input: &DeriveInput, err: &syn::Error) -> TokenStream {
         let ident = &input.ident;
         let name = ident.to_string();
         tokens.extend(quote! {
-            impl ::dcb_core::DomainEvent for #ident {
+            impl ::dcb_core::Event for #ident {
                 const NAME: &'static str = #name;
 
                 fn tags(&self) -> ::dcb_core::Tags {
@@ -400,7 +400,7 @@ fn expand(event: &EventType<'_>) -> TokenStream {
     };
     quote! {
         #[automatically_derived]
-        impl ::dcb_core::DomainEvent for #ident {
+        impl ::dcb_core::Event for #ident {
             const NAME: &'static str = #name;
             #version
 
@@ -426,9 +426,9 @@ fn expand(event: &EventType<'_>) -> TokenStream {
                 event_type: #name,
                 rust_type: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
                 declared_at: ::core::concat!(::core::file!(), ":", ::core::line!()),
-                version: <#ident as ::dcb_core::DomainEvent>::VERSION,
+                version: <#ident as ::dcb_core::Event>::VERSION,
                 to_json: |data| {
-                    let event = <#ident as ::dcb_core::DomainEvent>::decode(data)?;
+                    let event = <#ident as ::dcb_core::Event>::decode(data)?;
                     ::core::result::Result::Ok(::dcb_core::__private::serde_json::to_value(&event)?)
                 },
             }

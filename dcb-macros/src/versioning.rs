@@ -223,7 +223,7 @@ fn expand(args: &Args, signature: &Signature<'_>, function: &ItemFn) -> TokenStr
          so `{event_name}` needs `#[event(version = {next})]` or higher: \
          raise its version, or fix `from`"
     );
-    let as_event = quote_spanned!(event.span()=> <#event as ::dcb_core::DomainEvent>);
+    let as_event = quote_spanned!(event.span()=> <#event as ::dcb_core::Event>);
     // Each conversion is spanned at the type it converts, so that a wrong
     // type is reported there, by the trait's message, and only once.
     let (argument, output) = (signature.argument, signature.output);

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use dcb_core::embedded::EmbeddedStore;
 use dcb_core::{
-    AppendCondition, AppendError, Event, EventStore, Position, Query, ReadError, ReadOptions,
+    AppendCondition, AppendError, EventRecord, EventStore, Position, Query, ReadError, ReadOptions,
 };
 use dcb_core::{IndexedEvents, ReadResult};
 
@@ -42,7 +42,7 @@ impl EventStore for TempStore {
 
     fn append(
         &self,
-        events: Vec<Event>,
+        events: Vec<EventRecord>,
         condition: Option<AppendCondition>,
     ) -> impl Future<Output = Result<Position, AppendError>> + Send {
         self.store.append(events, condition)

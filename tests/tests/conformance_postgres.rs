@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use dcb_core::postgres::{PostgresEvents, PostgresOptions, PostgresStore};
 use dcb_core::{
-    AppendCondition, AppendError, Event, EventStore, EventStream, EventType, InMemoryStore,
+    AppendCondition, AppendError, EventRecord, EventStore, EventStream, EventType, InMemoryStore,
     Position, Query, QueryItem, ReadError, ReadOptions, SequencedEvent, Tag,
 };
 use dcb_core::{IndexedEvents, ReadResult};
@@ -88,7 +88,7 @@ impl EventStore for TestStore {
 
     async fn append(
         &self,
-        events: Vec<Event>,
+        events: Vec<EventRecord>,
         condition: Option<AppendCondition>,
     ) -> Result<Position, AppendError> {
         match self {
@@ -157,7 +157,7 @@ fn connecting_again_keeps_the_schema() {
         let Some(first) = temp_schema(8).await else {
             return;
         };
-        let event = Event::new(EventType::from_static("Opened"), "{}");
+        let event = EventRecord::new(EventType::from_static("Opened"), "{}");
         first.store.append(vec![event], None).await.unwrap();
         for migrate in [true, false] {
             let again = PostgresStore::connect_with(
@@ -211,7 +211,7 @@ fn a_read_never_skips_a_position_committed_late() {
         let ty = EventType::from_static("Noted");
         let tag = Tag::from_static("slow:1");
         store
-            .append(vec![Event::new(ty.clone(), "first")], None)
+            .append(vec![EventRecord::new(ty.clone(), "first")], None)
             .await
             .unwrap();
 
@@ -224,7 +224,7 @@ fn a_read_never_skips_a_position_committed_late() {
         let pending = store
             .append_in_transaction(
                 &tx,
-                vec![Event::new(ty.clone(), "slow").with_tags([tag.clone()])],
+                vec![EventRecord::new(ty.clone(), "slow").with_tags([tag.clone()])],
                 None,
             )
             .await
@@ -233,7 +233,7 @@ fn a_read_never_skips_a_position_committed_late() {
 
         // A fast writer on another boundary commits a higher position.
         let fast = store
-            .append(vec![Event::new(ty.clone(), "fast")], None)
+            .append(vec![EventRecord::new(ty.clone(), "fast")], None)
             .await;
         // The fast append did not have to wait for the slow one (disjoint
         // boundaries, no table lock).
@@ -330,9 +330,10 @@ fn large_appends_and_wide_conditions_fit_the_lock_table() {
         };
         let store = &temp.store;
         let ty = EventType::from_static("Registered");
-        let events: Vec<Event> = (0..20_000)
+        let events: Vec<EventRecord> = (0..20_000)
             .map(|i| {
-                Event::new(ty.clone(), "{}").with_tags([Tag::new(format!("thing:{i}")).unwrap()])
+                EventRecord::new(ty.clone(), "{}")
+                    .with_tags([Tag::new(format!("thing:{i}")).unwrap()])
             })
             .collect();
         let last = store.append(events, None).await.expect("a large append");
@@ -340,7 +341,8 @@ fn large_appends_and_wide_conditions_fit_the_lock_table() {
             (0..200)
                 .map(|i| QueryItem::new().tags([Tag::new(format!("thing:{}", i * 25)).unwrap()])),
         );
-        let new_event = || Event::new(ty.clone(), "{}").with_tags([Tag::new("thing:25").unwrap()]);
+        let new_event =
+            || EventRecord::new(ty.clone(), "{}").with_tags([Tag::new("thing:25").unwrap()]);
         let ok = store
             .append(
                 vec![new_event()],

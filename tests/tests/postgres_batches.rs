@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use dcb_core::postgres::{PostgresOptions, PostgresStore};
 use dcb_core::{
-    AppendCondition, AppendError, Event, EventStore, EventType, Position, Query, QueryItem,
+    AppendCondition, AppendError, EventRecord, EventStore, EventType, Position, Query, QueryItem,
     ReadOptions, Tag,
 };
 use postgres_support::{raw_client, runtime, temp_schema_with, url};
@@ -25,8 +25,8 @@ fn tag(text: &str) -> Tag {
     Tag::new(text).expect("a valid tag")
 }
 
-fn joined(course: &str) -> Event {
-    Event::new(JOINED, "{}").with_tags([tag(course)])
+fn joined(course: &str) -> EventRecord {
+    EventRecord::new(JOINED, "{}").with_tags([tag(course)])
 }
 
 fn on(course: &str) -> Query {
@@ -45,7 +45,7 @@ async fn held_store() -> Option<(postgres_support::TempSchema, Held)> {
 /// Appends in a task of its own.
 fn spawn_append(
     store: &PostgresStore,
-    event: Event,
+    event: EventRecord,
     condition: Option<AppendCondition>,
 ) -> JoinHandle<Result<Position, AppendError>> {
     let store = store.clone();
@@ -191,12 +191,12 @@ fn queued_appends_go_together_and_conflict_within_their_batch() {
 /// Appends whose conditions, checked after `head`, take every shape the
 /// batch function handles, in the order they are queued; what each should
 /// see is asserted in the test below.
-fn shapes(head: Option<Position>) -> Vec<(&'static str, Event, Option<AppendCondition>)> {
+fn shapes(head: Option<Position>) -> Vec<(&'static str, EventRecord, Option<AppendCondition>)> {
     let after = |query: Query| Some(AppendCondition::new(query).after(head));
     vec![
         (
             "no condition",
-            Event::new(JOINED, "1").with_tags([tag("course:a"), tag("student:1")]),
+            EventRecord::new(JOINED, "1").with_tags([tag("course:a"), tag("student:1")]),
             None,
         ),
         (
@@ -241,7 +241,7 @@ fn shapes(head: Option<Position>) -> Vec<(&'static str, Event, Option<AppendCond
             joined("course:e"),
             after(on("course:b")),
         ),
-        ("no tags", Event::new(LEFT, "9"), None),
+        ("no tags", EventRecord::new(LEFT, "9"), None),
     ]
 }
 
@@ -441,7 +441,7 @@ fn a_batch_terminated_in_flight_is_sent_again_append_by_append() {
                 }
                 spawn_append(
                     store,
-                    Event::new(JOINED, "{}").with_tags(tags),
+                    EventRecord::new(JOINED, "{}").with_tags(tags),
                     Some(AppendCondition::new(on(&own))),
                 )
             })

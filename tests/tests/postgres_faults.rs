@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use dcb_core::postgres::PostgresStore;
 use dcb_core::{
-    AppendCondition, AppendError, Event, EventStore, EventType, Position, Query, QueryItem,
+    AppendCondition, AppendError, EventRecord, EventStore, EventType, Position, Query, QueryItem,
     ReadOptions, SequencedEvent, Tag, Uuid,
 };
 use postgres_support::{raw_client, runtime, temp_schema};
@@ -34,10 +34,10 @@ fn batch_query(i: usize) -> Query {
 
 /// Append `i`: events with fresh ids, each tagged `append:<i>` and with a
 /// few more tags so that the append does some work.
-fn batch(i: usize, n: usize) -> Vec<Event> {
+fn batch(i: usize, n: usize) -> Vec<EventRecord> {
     (0..n)
         .map(|j| {
-            Event::new(EventType::from_static("Loaded"), format!("{i}/{j}"))
+            EventRecord::new(EventType::from_static("Loaded"), format!("{i}/{j}"))
                 .with_tags([
                     batch_tag(i),
                     Tag::new(format!("item:{j}")).unwrap(),
@@ -69,7 +69,7 @@ async fn read_batch(store: &PostgresStore, i: usize) -> Vec<SequencedEvent> {
 
 /// Append `i` is stored either completely, at consecutive positions in
 /// order, or not at all. Returns its last position when stored.
-fn all_or_nothing(i: usize, sent: &[Event], stored: &[SequencedEvent]) -> Option<Position> {
+fn all_or_nothing(i: usize, sent: &[EventRecord], stored: &[SequencedEvent]) -> Option<Position> {
     if stored.is_empty() {
         return None;
     }
@@ -95,7 +95,7 @@ fn all_or_nothing(i: usize, sent: &[Event], stored: &[SequencedEvent]) -> Option
 
 /// Retries append `i` with the same events (same ids) until it succeeds,
 /// a bounded number of times.
-async fn retry(store: &PostgresStore, i: usize, events: &[Event]) -> Position {
+async fn retry(store: &PostgresStore, i: usize, events: &[EventRecord]) -> Position {
     let mut last_error = None;
     for _ in 0..50 {
         match store
@@ -112,7 +112,11 @@ async fn retry(store: &PostgresStore, i: usize, events: &[Event]) -> Position {
 
 /// Every append of `sent` is in `log` exactly once, completely, at the
 /// position acknowledged in `acked`.
-fn each_append_once(log: &[SequencedEvent], sent: &[Vec<Event>], acked: &[(usize, Position)]) {
+fn each_append_once(
+    log: &[SequencedEvent],
+    sent: &[Vec<EventRecord>],
+    acked: &[(usize, Position)],
+) {
     let mut by_append: HashMap<&str, Vec<SequencedEvent>> = HashMap::new();
     for event in log {
         let tag = event
@@ -191,7 +195,7 @@ fn terminated_appends_are_all_or_nothing_and_retries_are_idempotent() {
         ));
 
         let started = Instant::now();
-        let mut sent: Vec<Vec<Event>> = Vec::new();
+        let mut sent: Vec<Vec<EventRecord>> = Vec::new();
         let mut acked: Vec<(usize, Position)> = Vec::new();
         let (mut failed_stored, mut failed_not_stored) = (0, 0);
         // Until 50 appends failed, or 6 s passed.
@@ -301,7 +305,7 @@ fn an_append_terminated_while_waiting_for_its_boundary_stores_nothing() {
             .append_in_transaction(
                 &tx,
                 vec![
-                    Event::new(EventType::from_static("Held"), "held")
+                    EventRecord::new(EventType::from_static("Held"), "held")
                         .with_tags([Tag::from_static("append:0")]),
                 ],
                 None,

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use dcb_core::postgres::PostgresOptions;
 use dcb_core::{
-    AppendCondition, AppendError, Event, EventStore, EventType, Position, Query, QueryItem,
+    AppendCondition, AppendError, EventRecord, EventStore, EventType, Position, Query, QueryItem,
     ReadOptions, Tag, Uuid,
 };
 use postgres_support::{raw_client, runtime, temp_schema_with, url};
@@ -147,8 +147,8 @@ fn url_via(config: &tokio_postgres::Config, via: SocketAddr) -> String {
     format!("postgres://{user}{password}@{via}/{dbname}")
 }
 
-fn opened(account: &str) -> Event {
-    Event::new(EventType::from_static("AccountOpened"), "{}")
+fn opened(account: &str) -> EventRecord {
+    EventRecord::new(EventType::from_static("AccountOpened"), "{}")
         .with_tags([Tag::new(format!("account:{account}")).expect("a tag")])
 }
 
@@ -181,7 +181,7 @@ fn an_append_whose_reply_is_lost_is_stored_once_and_its_retry_returns_its_positi
             .await
             .expect("a first append");
 
-        let events: Vec<Event> = (0..3)
+        let events: Vec<EventRecord> = (0..3)
             .map(|_| opened("ada").with_id(Uuid::new_v4()))
             .collect();
         let condition = AppendCondition::new(account("ada"));
@@ -199,7 +199,7 @@ fn an_append_whose_reply_is_lost_is_stored_once_and_its_retry_returns_its_positi
             .await
             .expect("read the account");
         let ids: Vec<_> = stored.events.iter().map(|e| e.event.id()).collect();
-        let sent: Vec<_> = events.iter().map(Event::id).collect();
+        let sent: Vec<_> = events.iter().map(EventRecord::id).collect();
         assert_eq!(ids, sent, "the append is stored whole, once");
         let original = stored.events.last().map(|e| e.position);
 

@@ -221,7 +221,7 @@ fn newest(script: &str) -> i32 {
         .expect("a version")
 }
 
-fn opened() -> dcb_core::Event {
-    dcb_core::Event::new(dcb_core::EventType::from_static("Opened"), "{}")
+fn opened() -> dcb_core::EventRecord {
+    dcb_core::EventRecord::new(dcb_core::EventType::from_static("Opened"), "{}")
         .with_tags([dcb_core::Tag::new("account:1").expect("valid")])
 }

@@ -18,11 +18,11 @@ use std::sync::{Arc, Mutex};
 use futures_util::StreamExt;
 use tokio_postgres::AsyncMessage;
 
-use dcb_core::{Event, EventStore, EventType, Tag};
+use dcb_core::{EventRecord, EventStore, EventType, Tag};
 use postgres_support::{raw_client, runtime, temp_schema, url};
 
-fn joined(course: u32, student: u32) -> Event {
-    Event::new(EventType::from_static("StudentJoinedCourse"), "{}").with_tags([
+fn joined(course: u32, student: u32) -> EventRecord {
+    EventRecord::new(EventType::from_static("StudentJoinedCourse"), "{}").with_tags([
         Tag::new(format!("course:{course}")).expect("a valid tag"),
         Tag::new(format!("student:{student}")).expect("a valid tag"),
     ])

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use dcb_core::postgres::PostgresStore;
 use dcb_core::{
-    Event, EventStore, EventType, Position, Query, QueryItem, ReadError, ReadOptions, ReadResult,
-    Tag,
+    EventRecord, EventStore, EventType, Position, Query, QueryItem, ReadError, ReadOptions,
+    ReadResult, Tag,
 };
 use postgres_support::{TempSchema, raw_client, runtime, temp_schema};
 
@@ -38,14 +38,15 @@ async fn two_events(store: &PostgresStore) {
     store
         .append(
             vec![
-                Event::new(EventType::from_static("CourseRegistered"), "{}").with_tags([course()]),
+                EventRecord::new(EventType::from_static("CourseRegistered"), "{}")
+                    .with_tags([course()]),
             ],
             None,
         )
         .await
         .expect("append the course's event");
     store
-        .append(vec![Event::new(NOTED, "{}")], None)
+        .append(vec![EventRecord::new(NOTED, "{}")], None)
         .await
         .expect("append a note");
 }

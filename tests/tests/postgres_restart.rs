@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dcb_core::{
-    AppendError, Event, EventStore, EventType, Query, QueryItem, ReadOptions, Tag, Uuid,
+    AppendError, EventRecord, EventStore, EventType, Query, QueryItem, ReadOptions, Tag, Uuid,
 };
 use postgres_support::{runtime, shout, temp_schema, url};
 
@@ -93,7 +93,7 @@ fn the_pool_recovers_from_a_server_restart() {
         let tag = Tag::from_static("restart:1");
         let before = store
             .append(
-                vec![Event::new(ty.clone(), "before").with_tags([tag.clone()])],
+                vec![EventRecord::new(ty.clone(), "before").with_tags([tag.clone()])],
                 None,
             )
             .await
@@ -118,7 +118,7 @@ fn the_pool_recovers_from_a_server_restart() {
 
         // An idempotent append (with an id), retried a bounded number of
         // times: each failure discards one dead connection.
-        let event = Event::new(ty.clone(), "after")
+        let event = EventRecord::new(ty.clone(), "after")
             .with_tags([tag.clone()])
             .with_id(Uuid::new_v4());
         let mut attempts = 0;

@@ -15,8 +15,8 @@ use std::time::Duration;
 use dcb_core::postgres::{ConnectError, PostgresOptions, PostgresStorage, PostgresStore};
 use dcb_core::read_model::Storage;
 use dcb_core::{
-    AppendCondition, AppendError, Event, EventStore, EventType, Query, QueryItem, ReadOptions, Tag,
-    Uuid,
+    AppendCondition, AppendError, EventRecord, EventStore, EventType, Query, QueryItem,
+    ReadOptions, Tag, Uuid,
 };
 use postgres_support::{Server, execute_now, raw_client, runtime, temp_schema};
 
@@ -69,8 +69,8 @@ impl Drop for TempRole {
     }
 }
 
-fn enrolled(student: u32) -> Event {
-    Event::new(EventType::from_static("StudentEnrolled"), "{}").with_tags([
+fn enrolled(student: u32) -> EventRecord {
+    EventRecord::new(EventType::from_static("StudentEnrolled"), "{}").with_tags([
         Tag::new("course:1").expect("a valid tag"),
         Tag::new(format!("student:{student}")).expect("a valid tag"),
     ])

@@ -15,11 +15,11 @@ use std::fmt::Display;
 
 use dcb_core::postgres::{PostgresStorage, PostgresStore};
 use dcb_core::read_model::Storage;
-use dcb_core::{Event, EventStore, EventType, Position, Query, QueryItem, ReadOptions, Tag};
+use dcb_core::{EventRecord, EventStore, EventType, Position, Query, QueryItem, ReadOptions, Tag};
 use postgres_support::{Server, raw_client, runtime, temp_schema};
 
-fn booked() -> Event {
-    Event::new(EventType::from_static("Booked"), "{}")
+fn booked() -> EventRecord {
+    EventRecord::new(EventType::from_static("Booked"), "{}")
         .with_tags([Tag::new("course:1").expect("a valid tag")])
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use dcb_core::postgres::PostgresStore;
 use dcb_core::{
-    AppendCondition, AppendError, Event, EventStore, EventType, Position, Query, QueryItem,
+    AppendCondition, AppendError, EventRecord, EventStore, EventType, Position, Query, QueryItem,
     ReadOptions, SequencedEvent, Tag,
 };
 use postgres_support::{runtime, temp_schema};
@@ -91,7 +91,7 @@ async fn decide(
         for k in next..next + per {
             let text = format!("{boundary} {k} {ack}");
             events.push(
-                Event::new(EventType::from_static("Numbered"), text.clone())
+                EventRecord::new(EventType::from_static("Numbered"), text.clone())
                     .with_tags([tag(boundary)]),
             );
             data.push(text);

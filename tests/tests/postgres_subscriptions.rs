@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use dcb_core::postgres::{PostgresOptions, PostgresStorage, PostgresStore};
 use dcb_core::read_model::{ReadModel, Runner};
-use dcb_core::{Event, EventStore, EventType, Query, QueryItem, SequencedEvent, Subscription, Tag};
+use dcb_core::{
+    EventRecord, EventStore, EventType, Query, QueryItem, SequencedEvent, Subscription, Tag,
+};
 use postgres_support::{raw_client, runtime, temp_schema, url};
 use serde::{Deserialize, Serialize};
 
@@ -18,8 +20,8 @@ use serde::{Deserialize, Serialize};
 /// depends on it.
 const HANG: Duration = Duration::from_secs(60);
 
-fn opened(account: u32) -> Event {
-    Event::new(
+fn opened(account: u32) -> EventRecord {
+    EventRecord::new(
         EventType::new("AccountOpened").expect("valid"),
         account.to_string(),
     )

@@ -26,7 +26,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use dcb_core::postgres::{ConnectError, PostgresOptions, PostgresStore};
-use dcb_core::{Event, EventStore, EventType, Query, ReadOptions, Tag};
+use dcb_core::{EventRecord, EventStore, EventType, Query, ReadOptions, Tag};
 use postgres_support::{
     Server, TempSchema, raw_client, required, runtime, shout, temp_schema, url,
 };
@@ -113,8 +113,8 @@ async fn encrypted(store: &PostgresStore) -> bool {
         .get(0)
 }
 
-fn opened(account: u32) -> Event {
-    Event::new(
+fn opened(account: u32) -> EventRecord {
+    EventRecord::new(
         EventType::new("AccountOpened").expect("valid"),
         account.to_string(),
     )

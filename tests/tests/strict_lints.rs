@@ -11,8 +11,8 @@ pub mod school {
     //! could have written shorter would be reported.
 
     use dcb_core::{
-        Boundary, DomainEvent, Event, HasTag, HasTags, Id, Identifier, Projection, TagField, Uuid,
-        decision, upcast,
+        Boundary, Event, HasTag, HasTags, Id, Identifier, Projection, TagField, Uuid, decision,
+        upcast,
     };
     use serde::{Deserialize, Serialize};
     use serde_json::{Value, json};
@@ -145,9 +145,9 @@ pub mod school {
         tags
     }
 
-    /// The type name of an event, through [`DomainEvent`].
+    /// The type name of an event, through [`Event`].
     #[must_use]
-    pub fn name_of<E: DomainEvent>() -> &'static str {
+    pub fn name_of<E: Event>() -> &'static str {
         E::NAME
     }
 
@@ -158,7 +158,7 @@ pub mod school {
 }
 
 use dcb_core::testkit::given;
-use dcb_core::{DomainEvent, Identifier, Projection};
+use dcb_core::{Event, Identifier, Projection};
 use school::{
     CourseClosed, CourseId, CourseRenamed, FeeSet, LessonScheduled, RoomNumber, TeacherCode,
     Timetable,

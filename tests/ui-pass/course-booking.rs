@@ -2,7 +2,7 @@
 // composite, run through the test kit.
 
 use dcb_core::testkit::given;
-use dcb_core::{DomainEvent, Event, Id, Projection, decision};
+use dcb_core::{Event, Id, Projection, decision};
 use serde::{Deserialize, Serialize};
 
 #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]

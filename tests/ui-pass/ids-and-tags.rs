@@ -2,7 +2,7 @@
 // `#[no_conflict]`, with what each of them produces.
 
 use dcb_core::{
-    DomainEvent, Event, HasTag, Id, Identifier, Projection, Query, QueryItem, decision,
+    Event, HasTag, Id, Identifier, Projection, Query, QueryItem, decision,
 };
 use serde::{Deserialize, Serialize};
 

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use dcb_core::{
-    AppendCondition, DomainEvent, Event, EventStore, Id, Identifier, Query, QueryItem, ReadOptions,
+    AppendCondition, Event, EventRecord, EventStore, Id, Identifier, Query, QueryItem, ReadOptions,
     decide, decision,
 };
 use futures_util::StreamExt;
@@ -142,8 +142,8 @@ async fn by_hand<S: EventStore>(store: &S, course_id: CourseId, student_id: Stud
         student_id,
     })
     .expect("encode");
-    let event =
-        Event::new(StudentJoinedCourse::EVENT_TYPE, data).with_tags([course_tag, student_id.tag()]);
+    let event = EventRecord::new(StudentJoinedCourse::EVENT_TYPE, data)
+        .with_tags([course_tag, student_id.tag()]);
     store
         .append(vec![event], Some(AppendCondition::new(query).after(head)))
         .await

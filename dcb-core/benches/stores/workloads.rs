@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dcb_core::{AppendCondition, Event, EventStore, EventType, Query, QueryItem, ReadOptions, Tag};
+use dcb_core::{
+    AppendCondition, EventRecord, EventStore, EventType, Query, QueryItem, ReadOptions, Tag,
+};
 
 use crate::report::Latencies;
 
@@ -25,13 +27,13 @@ pub fn tag(prefix: &str, n: u64) -> Tag {
 
 /// The `i`-th event of a filled store: one of the course's events, tagged
 /// with its course and a student of its own.
-fn filler_event(i: u64, courses: u64) -> Event {
+fn filler_event(i: u64, courses: u64) -> EventRecord {
     let event_type = match i % 3 {
         0 => COURSE_REGISTERED,
         1 => STUDENT_JOINED,
         _ => STUDENT_LEFT,
     };
-    Event::new(event_type, DATA).with_tags([tag("course", i % courses), tag("student", i)])
+    EventRecord::new(event_type, DATA).with_tags([tag("course", i % courses), tag("student", i)])
 }
 
 /// The number of course tags a store of `stored` events is spread over.
@@ -110,7 +112,7 @@ pub async fn conditional_appends<S: EventStore>(
     let mut head = store.head().await.expect("head");
     for k in 0..n {
         let course = tag("course", rng.below(courses));
-        let event = Event::new(STUDENT_JOINED, DATA)
+        let event = EventRecord::new(STUDENT_JOINED, DATA)
             .with_tags([course.clone(), tag("student", first_student + k)]);
         let query = Query::from(QueryItem::new().types([STUDENT_JOINED]).tags([course]));
         let condition = AppendCondition::new(query).after(head);
@@ -147,7 +149,7 @@ pub async fn concurrent_conditional_appends<S: EventStore + 'static>(
                     Latencies::with_capacity(usize::try_from(per_client).unwrap_or(0));
                 for k in 0..per_client {
                     let course = tag("course", (rng.below(courses / clients) * clients) + c);
-                    let event = Event::new(STUDENT_JOINED, DATA).with_tags([
+                    let event = EventRecord::new(STUDENT_JOINED, DATA).with_tags([
                         course.clone(),
                         tag("student", (1 << 40) + c * per_client + k),
                     ]);
@@ -236,7 +238,7 @@ pub async fn appends_for<S: EventStore + 'static>(
                     let course = tag("course", run | (client << 32) | k);
                     let events = (0..events_per_append)
                         .map(|e| {
-                            Event::new(STUDENT_JOINED, DATA).with_tags([
+                            EventRecord::new(STUDENT_JOINED, DATA).with_tags([
                                 course.clone(),
                                 tag("student", run | (client << 40) | (k << 8) | e),
                             ])

@@ -8,11 +8,11 @@ use super::support::{
     append, append_err, append_if, condition, conflict, ev, ev_data, expect_invalid, fixture, head,
     item, read, read_everything, read_numbers, tagged, typed,
 };
-use crate::{Event, EventStore, Query, ReadOptions, Uuid};
+use crate::{EventRecord, EventStore, Query, ReadOptions, Uuid};
 
 /// A probe event that no fixture query selects (except the ones selecting
 /// everything).
-fn probe() -> Vec<Event> {
+fn probe() -> Vec<EventRecord> {
     vec![ev("Probe", &["probe"])]
 }
 
@@ -64,7 +64,7 @@ pub async fn append_is_atomic_and_ordered<S: EventStore + 'static>(store: S) {
         (last - 4..=last).collect::<Vec<_>>(),
         "the five events of one append are at consecutive positions ending at the returned one"
     );
-    let events: Vec<&Event> = tail.iter().map(|e| &e.event).collect();
+    let events: Vec<&EventRecord> = tail.iter().map(|e| &e.event).collect();
     assert_eq!(
         events,
         batch.iter().collect::<Vec<_>>(),
@@ -370,7 +370,7 @@ pub async fn condition_only_conflicts_with_matching_events<S: EventStore + 'stat
 pub async fn failed_condition_writes_nothing<S: EventStore + 'static>(store: S) {
     fixture(&store).await;
     let before = read_everything(&store).await;
-    let batch: Vec<Event> = (1..=3_u128)
+    let batch: Vec<EventRecord> = (1..=3_u128)
         .map(|n| ev("Booked", &["new", "course:1"]).with_id(Uuid::from_u128(n)))
         .collect();
     let conflicting = conflict(
@@ -389,7 +389,7 @@ pub async fn failed_condition_writes_nothing<S: EventStore + 'static>(store: S) 
     );
     let last = append(&store, batch.clone()).await.get();
     let stored = read(&store, &tagged(&["new"]), ReadOptions::new()).await;
-    let stored: Vec<&Event> = stored.events.iter().map(|e| &e.event).collect();
+    let stored: Vec<&EventRecord> = stored.events.iter().map(|e| &e.event).collect();
     assert_eq!(
         stored,
         batch.iter().collect::<Vec<_>>(),

@@ -4,7 +4,7 @@ use super::support::{
     append, append_err, append_if, assert_unchanged, condition, conflict, ev, ev_data,
     expect_duplicate, read, read_everything, tagged,
 };
-use crate::{Event, EventStore, ReadOptions, Uuid};
+use crate::{EventRecord, EventStore, ReadOptions, Uuid};
 
 /// The id number `n`.
 fn id(n: u128) -> Uuid {
@@ -14,7 +14,7 @@ fn id(n: u128) -> Uuid {
 /// Repeats `events` and checks that the append returns `original`.
 async fn assert_repeat<S: EventStore>(
     store: &S,
-    events: &[Event],
+    events: &[EventRecord],
     original: crate::Position,
     what: &str,
 ) {

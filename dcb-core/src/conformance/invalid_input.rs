@@ -8,7 +8,7 @@ use super::support::{
     fixture, head, read, read_everything, tag, tagged,
 };
 use crate::{
-    Event, EventStore, EventType, InvalidInput, Limits, MAX_NAME_LEN, NameKind, NameProblem,
+    EventRecord, EventStore, EventType, InvalidInput, Limits, MAX_NAME_LEN, NameKind, NameProblem,
     Position, Query, ReadError, ReadOptions, Tag, Uuid,
 };
 
@@ -40,7 +40,7 @@ pub async fn empty_append_is_rejected<S: EventStore + 'static>(store: S) {
 /// and writes nothing; an append of exactly the limit succeeds.
 pub async fn too_many_events_are_rejected<S: EventStore + 'static>(store: S) {
     let limit = Limits::DEFAULT_MAX_EVENTS_PER_APPEND;
-    let tiny = Event::new(event_type("T"), "");
+    let tiny = EventRecord::new(event_type("T"), "");
     let mut events = vec![tiny; limit + 1];
     let what = format!("an append of {} events", limit + 1);
     let err = append_err(&store, events.clone(), None, &what).await;
@@ -71,7 +71,8 @@ pub async fn oversized_event_is_rejected<S: EventStore + 'static>(store: S) {
     let big = event_type("Big");
     let sized = |size: usize, tags: &[&str]| {
         let overhead = big.as_str().len() + tags.iter().map(|t| t.len()).sum::<usize>();
-        Event::new(big.clone(), vec![7_u8; size - overhead]).with_tags(super::support::tags(tags))
+        EventRecord::new(big.clone(), vec![7_u8; size - overhead])
+            .with_tags(super::support::tags(tags))
     };
     let small = ev("Small", &["ok"]);
     for tags in [&[][..], &["size:counts-tags", "too"][..]] {
@@ -114,7 +115,7 @@ pub async fn too_many_tags_are_rejected<S: EventStore + 'static>(store: S) {
     let tagged_with = |count: usize| {
         let names: Vec<String> = (0..count).map(|i| format!("t:{i}")).collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        Event::new(many.clone(), "").with_tags(super::support::tags(&names))
+        EventRecord::new(many.clone(), "").with_tags(super::support::tags(&names))
     };
     let what = format!("an append whose second event has {} tags", limit + 1);
     let err = append_err(
@@ -153,7 +154,7 @@ pub async fn oversized_append_is_rejected<S: EventStore + 'static>(store: S) {
     let per_event = Limits::DEFAULT_MAX_EVENT_SIZE;
     let count = limit / per_event;
     let full = event_type("Full");
-    let event = Event::new(full.clone(), vec![1_u8; per_event - full.as_str().len()]);
+    let event = EventRecord::new(full.clone(), vec![1_u8; per_event - full.as_str().len()]);
     let mut events = vec![event; count];
     events.push(ev("T", &[]));
     let what = format!("an append of {} bytes", limit + 1);
@@ -218,7 +219,7 @@ pub async fn invalid_input_is_reported_before_the_condition<S: EventStore + 'sta
     append(&store, vec![with_id.clone()]).await;
     let before = read_everything(&store).await;
     let failing = || Some(condition(&tagged(&["course:1"]), None));
-    let oversized = Event::new(
+    let oversized = EventRecord::new(
         event_type("Big"),
         vec![0_u8; Limits::DEFAULT_MAX_EVENT_SIZE],
     );
@@ -314,7 +315,7 @@ pub async fn invalid_names_are_rejected<S: EventStore + 'static>(store: S) {
     }
     let longest_tag = tag(&"t".repeat(MAX_NAME_LEN));
     let longest_type = event_type(&"T".repeat(MAX_NAME_LEN));
-    let event = Event::new(longest_type, "x").with_tags([longest_tag.clone()]);
+    let event = EventRecord::new(longest_type, "x").with_tags([longest_tag.clone()]);
     append(&store, vec![event.clone()]).await;
     let found = read(
         &store,

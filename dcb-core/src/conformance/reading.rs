@@ -10,7 +10,7 @@ use super::support::{
     FIXTURE_HEAD, append, condition, conflict, ev, ev_data, event_type, fixture, head, item, open,
     read, read_everything, read_numbers, stream_all, tagged, tags, typed,
 };
-use crate::{Bytes, Event, EventStore, EventStream, Position, Query, ReadOptions, Uuid};
+use crate::{Bytes, EventRecord, EventStore, EventStream, Position, Query, ReadOptions, Uuid};
 
 /// Reads of an empty store return nothing and the head `None`, whatever
 /// the options; `head()` is `None` too.
@@ -44,10 +44,10 @@ pub async fn empty_store_reads_nothing<S: EventStore + 'static>(store: S) {
 pub async fn events_round_trip<S: EventStore + 'static>(store: S) {
     let all_bytes: Vec<u8> = (0..=255).collect();
     let appended = vec![
-        Event::new(event_type("Binary"), all_bytes)
+        EventRecord::new(event_type("Binary"), all_bytes)
             .with_tags(tags(&["z:last", "a:first", "m:middle", "a:first"]))
             .with_id(Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef)),
-        Event::new(event_type("Empty"), Bytes::new()),
+        EventRecord::new(event_type("Empty"), Bytes::new()),
         ev_data("Événement ✓", &["ключ:1", "emoji:🦀"], "{\"json\": [1, 2]}"),
     ];
     let last = append(&store, appended.clone()).await;
@@ -60,8 +60,8 @@ pub async fn events_round_trip<S: EventStore + 'static>(store: S) {
     append(&store, vec![more.clone()]).await;
 
     let result = read_everything(&store).await;
-    let read_back: Vec<&Event> = result.events.iter().map(|e| &e.event).collect();
-    let expected: Vec<&Event> = appended.iter().chain([&more]).collect();
+    let read_back: Vec<&EventRecord> = result.events.iter().map(|e| &e.event).collect();
+    let expected: Vec<&EventRecord> = appended.iter().chain([&more]).collect();
     assert_eq!(
         read_back, expected,
         "the events read back differ from those appended"
@@ -75,7 +75,7 @@ pub async fn events_round_trip<S: EventStore + 'static>(store: S) {
     assert_eq!(first.data().len(), 256, "data is stored byte for byte");
 
     let by_tag = read(&store, &tagged(&["a:first"]), ReadOptions::new()).await;
-    let by_tag: Vec<&Event> = by_tag.events.iter().map(|e| &e.event).collect();
+    let by_tag: Vec<&EventRecord> = by_tag.events.iter().map(|e| &e.event).collect();
     assert_eq!(
         by_tag,
         [&appended[0], &more],

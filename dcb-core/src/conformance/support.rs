@@ -7,8 +7,8 @@ use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 
 use crate::{
-    AppendCondition, AppendError, Bytes, Event, EventStore, EventType, InvalidInput, Position,
-    Query, QueryItem, ReadOptions, ReadResult, Tag, Tags,
+    AppendCondition, AppendError, Bytes, EventRecord, EventStore, EventType, InvalidInput,
+    Position, Query, QueryItem, ReadOptions, ReadResult, Tag, Tags,
 };
 
 /// An event type from a name the suite knows is valid.
@@ -27,13 +27,13 @@ pub(super) fn tags(names: &[&str]) -> Tags {
 }
 
 /// An event of type `ty` with `tag_names` and empty data.
-pub(super) fn ev(ty: &str, tag_names: &[&str]) -> Event {
+pub(super) fn ev(ty: &str, tag_names: &[&str]) -> EventRecord {
     ev_data(ty, tag_names, Bytes::new())
 }
 
 /// An event of type `ty` with `tag_names` and `data`.
-pub(super) fn ev_data(ty: &str, tag_names: &[&str], data: impl Into<Bytes>) -> Event {
-    Event::new(event_type(ty), data).with_tags(tags(tag_names))
+pub(super) fn ev_data(ty: &str, tag_names: &[&str], data: impl Into<Bytes>) -> EventRecord {
+    EventRecord::new(event_type(ty), data).with_tags(tags(tag_names))
 }
 
 /// A query item: any of `types` (any type when empty), all of `tag_names`.
@@ -59,7 +59,7 @@ pub(super) fn condition(query: &Query, after: Option<u64>) -> AppendCondition {
 }
 
 /// Appends without a condition, which must succeed.
-pub(super) async fn append<S: EventStore>(store: &S, events: Vec<Event>) -> Position {
+pub(super) async fn append<S: EventStore>(store: &S, events: Vec<EventRecord>) -> Position {
     let count = events.len();
     match store.append(events, None).await {
         Ok(position) => position,
@@ -70,7 +70,7 @@ pub(super) async fn append<S: EventStore>(store: &S, events: Vec<Event>) -> Posi
 /// Appends under `condition`, which must pass.
 pub(super) async fn append_if<S: EventStore>(
     store: &S,
-    events: Vec<Event>,
+    events: Vec<EventRecord>,
     condition: AppendCondition,
 ) -> Position {
     let shown = format!("{condition:?}");
@@ -83,7 +83,7 @@ pub(super) async fn append_if<S: EventStore>(
 /// Appends, which must fail; returns the error. `what` says why it must.
 pub(super) async fn append_err<S: EventStore>(
     store: &S,
-    events: Vec<Event>,
+    events: Vec<EventRecord>,
     condition: Option<AppendCondition>,
     what: &str,
 ) -> AppendError {
@@ -105,7 +105,7 @@ pub(super) fn expect_conflict(err: AppendError, what: &str) -> u64 {
 /// conflicting position.
 pub(super) async fn conflict<S: EventStore>(
     store: &S,
-    events: Vec<Event>,
+    events: Vec<EventRecord>,
     condition: AppendCondition,
     what: &str,
 ) -> u64 {
@@ -268,8 +268,8 @@ const FIXTURE: [(&str, &[&str]); 8] = [
 /// | 8   | `Heartbeat`         | (none)              |
 ///
 /// Event `n` carries the data `event n`.
-pub(super) async fn fixture<S: EventStore>(store: &S) -> Vec<Event> {
-    let events: Vec<Event> = FIXTURE
+pub(super) async fn fixture<S: EventStore>(store: &S) -> Vec<EventRecord> {
+    let events: Vec<EventRecord> = FIXTURE
         .iter()
         .zip(1..)
         .map(|(&(ty, tag_names), n)| ev_data(ty, tag_names, format!("event {n}")))

@@ -7,7 +7,7 @@
 //! union of theirs, folded in one pass.
 
 use crate::domain::event::DecodeError;
-use crate::{Event, Query, SequencedEvent, Tag};
+use crate::{EventRecord, Query, SequencedEvent, Tag};
 
 /// The boundary of a `#[decision]` state: the typed ids (its `#[boundary]`
 /// fields) whose tags every event it reads carries. Implemented by
@@ -25,7 +25,7 @@ pub trait Boundary {
     fn boundary_tags(&self) -> Vec<Tag>;
 
     /// Whether `event` carries every boundary tag.
-    fn in_boundary(&self, event: &Event) -> bool;
+    fn in_boundary(&self, event: &EventRecord) -> bool;
 }
 
 /// State folded from the events a query selects.

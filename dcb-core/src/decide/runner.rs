@@ -221,7 +221,7 @@ where
 /// it depends on that is appended in between makes the append fail.
 ///
 /// ```
-/// # use dcb_core::{decide::prepare, DecideError, Event, Id, InMemoryStore, decision};
+/// # use dcb_core::{prepare, DecideError, Event, Id, InMemoryStore, decision};
 /// # use serde::{Deserialize, Serialize};
 /// # #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
 /// # struct TableId(dcb_core::Uuid);
@@ -310,7 +310,7 @@ where
 #[must_use = "a prepared decision does nothing until it is appended"]
 pub struct Prepared {
     /// The decided events; empty when the command decided nothing.
-    pub events: Vec<crate::Event>,
+    pub events: Vec<crate::EventRecord>,
     /// The projection's condition after the read's head.
     pub condition: AppendCondition,
 }

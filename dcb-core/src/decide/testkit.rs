@@ -52,7 +52,7 @@ use futures_util::FutureExt;
 
 use crate::decide::runner::{DecideError, decide};
 use crate::domain::event::IntoEvents;
-use crate::{Event, EventStore, InMemoryStore, Projection, Query, ReadOptions};
+use crate::{EventRecord, EventStore, InMemoryStore, Projection, Query, ReadOptions};
 
 /// Starts a test from the events already stored.
 ///
@@ -70,7 +70,7 @@ pub fn given(events: impl IntoEvents) -> Given {
 /// The stored events of a test; see [`given`].
 #[derive(Debug)]
 pub struct Given {
-    events: Vec<Event>,
+    events: Vec<EventRecord>,
 }
 
 impl Given {
@@ -132,7 +132,7 @@ fn unreachable_pending() -> ! {
 }
 
 /// Explains why no item of `query` selects `event`.
-fn why_not_selected(query: &Query, event: &Event) -> String {
+fn why_not_selected(query: &Query, event: &EventRecord) -> String {
     let reasons: Vec<String> = query
         .items()
         .iter()
@@ -157,7 +157,7 @@ fn why_not_selected(query: &Query, event: &Event) -> String {
 #[must_use = "a test needs `then` or `then_error` to check something"]
 pub struct Then<E> {
     outcome: Result<(), DecideError<E>>,
-    appended: Vec<Event>,
+    appended: Vec<EventRecord>,
 }
 
 impl<E: Debug> Then<E> {
@@ -221,7 +221,7 @@ impl<E: Debug> Then<E> {
     }
 }
 
-fn same_event(a: &Event, b: &Event) -> bool {
+fn same_event(a: &EventRecord, b: &EventRecord) -> bool {
     a.event_type() == b.event_type() && a.tags() == b.tags() && same_data(a.data(), b.data())
 }
 
@@ -236,7 +236,7 @@ fn same_data(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Events shown with their data as text where it is text.
-struct Shown<'a>(&'a [Event]);
+struct Shown<'a>(&'a [EventRecord]);
 
 impl Debug for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

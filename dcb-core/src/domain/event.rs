@@ -1,10 +1,10 @@
-//! Domain events: plain Rust types that become stored [`Event`](struct@crate::Event)s.
+//! Domain events: plain Rust types that become stored [`EventRecord`](struct@crate::EventRecord)s.
 //!
-//! `#[derive(Event)]` implements [`DomainEvent`] from annotations: the type
+//! `#[derive(Event)]` implements [`Event`] from annotations: the type
 //! name, the tags from `#[tag]` fields, the encoding.
 //!
 //! ```
-//! use dcb_core::{DomainEvent, Event, Id};
+//! use dcb_core::{Event, EventRecord, Id};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -28,7 +28,7 @@
 
 use crate::domain::codec::CodecError;
 use crate::domain::versioning::VersionError;
-use crate::{Event, EventType, Identifier, Position, SequencedEvent, Tags};
+use crate::{EventRecord, EventType, Identifier, Position, SequencedEvent, Tags};
 
 /// A domain event: a Rust type with a stable event type name, tags, and an
 /// encoding. Implemented by `#[derive(Event)]`.
@@ -37,7 +37,7 @@ use crate::{Event, EventType, Identifier, Position, SequencedEvent, Tags};
     label = "not an event",
     note = "derive it: `#[derive(Event, Serialize, Deserialize)]` on `{Self}`"
 )]
-pub trait DomainEvent: Sized + Send + Sync + 'static {
+pub trait Event: Sized + Send + Sync + 'static {
     /// The stored type name, such as `CourseRegistered`. The same for every
     /// version of the type.
     const NAME: &'static str;
@@ -60,12 +60,12 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
     fn decode(data: &[u8]) -> Result<Self, CodecError>;
 
     /// The stored form: type, encoded data and tags.
-    fn to_event(&self) -> Result<Event, EncodeError> {
+    fn to_event(&self) -> Result<EventRecord, EncodeError> {
         let data = self.encode().map_err(|cause| EncodeError {
             event_type: Self::NAME,
             cause,
         })?;
-        Ok(Event::new(Self::EVENT_TYPE, data).with_tags(self.tags()))
+        Ok(EventRecord::new(Self::EVENT_TYPE, data).with_tags(self.tags()))
     }
 
     /// Decodes a stored event of this type.
@@ -98,7 +98,7 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
     note = "a decision reads only the events tagged with each of its boundary ids: add a `#[tag]` field of type `{I}` to `{Self}`, or handle `{Self}` in a decision without that boundary",
     note = "an `Option<{I}>` or `Vec<{I}>` field does not count, as it may hold no id; nor does a field with its own `#[tag(prefix = \"...\")]`, as its tag is another one"
 )]
-pub trait HasTag<I>: DomainEvent {}
+pub trait HasTag<I>: Event {}
 
 /// Proof that `Self` carries a tag of each id type in the tuple `Ids`; the
 /// check a `#[decision]` makes for each handled event.
@@ -109,7 +109,7 @@ pub trait HasTag<I>: DomainEvent {}
 )]
 pub trait HasTags<Ids> {}
 
-impl<E: DomainEvent> HasTags<()> for E {}
+impl<E: Event> HasTags<()> for E {}
 
 macro_rules! has_tags_for_tuples {
     ($($id:ident),+) => {
@@ -167,30 +167,30 @@ impl<I: Identifier> TagField for Vec<I> {
 /// events of different types, or a `Vec` or `Option` of events.
 pub trait IntoEvents {
     /// Encodes the events onto `out`, in order.
-    fn into_events(self, out: &mut Vec<Event>) -> Result<(), EncodeError>;
+    fn into_events(self, out: &mut Vec<EventRecord>) -> Result<(), EncodeError>;
 }
 
 impl IntoEvents for () {
-    fn into_events(self, _: &mut Vec<Event>) -> Result<(), EncodeError> {
+    fn into_events(self, _: &mut Vec<EventRecord>) -> Result<(), EncodeError> {
         Ok(())
     }
 }
 
-impl<E: DomainEvent> IntoEvents for E {
-    fn into_events(self, out: &mut Vec<Event>) -> Result<(), EncodeError> {
+impl<E: Event> IntoEvents for E {
+    fn into_events(self, out: &mut Vec<EventRecord>) -> Result<(), EncodeError> {
         out.push(self.to_event()?);
         Ok(())
     }
 }
 
-impl<E: DomainEvent> IntoEvents for Option<E> {
-    fn into_events(self, out: &mut Vec<Event>) -> Result<(), EncodeError> {
+impl<E: Event> IntoEvents for Option<E> {
+    fn into_events(self, out: &mut Vec<EventRecord>) -> Result<(), EncodeError> {
         self.map_or(Ok(()), |e| e.into_events(out))
     }
 }
 
-impl<E: DomainEvent> IntoEvents for Vec<E> {
-    fn into_events(self, out: &mut Vec<Event>) -> Result<(), EncodeError> {
+impl<E: Event> IntoEvents for Vec<E> {
+    fn into_events(self, out: &mut Vec<EventRecord>) -> Result<(), EncodeError> {
         out.reserve(self.len());
         self.into_iter().try_for_each(|e| e.into_events(out))
     }
@@ -200,7 +200,7 @@ macro_rules! into_events_for_tuples {
     ($($e:ident),+) => {
         impl<$($e: IntoEvents),+> IntoEvents for ($($e,)+) {
             #[allow(non_snake_case)]
-            fn into_events(self, out: &mut Vec<Event>) -> Result<(), EncodeError> {
+            fn into_events(self, out: &mut Vec<EventRecord>) -> Result<(), EncodeError> {
                 let ($($e,)+) = self;
                 $($e.into_events(out)?;)+
                 Ok(())

@@ -7,7 +7,7 @@
 //! tools can decode any stored event to JSON for inspection.
 //!
 //! ```standalone_crate
-//! use dcb_core::{DomainEvent, Event, Id, registry};
+//! use dcb_core::{Event, Id, registry};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -43,7 +43,7 @@ pub struct Registration {
     pub rust_type: &'static str,
     /// Where the type is declared (`file:line`).
     pub declared_at: &'static str,
-    /// The type's current version ([`DomainEvent::VERSION`](crate::DomainEvent::VERSION)).
+    /// The type's current version ([`Event::VERSION`](crate::Event::VERSION)).
     pub version: u32,
     /// Decodes stored data of this type, of any version, into JSON of the
     /// current version.

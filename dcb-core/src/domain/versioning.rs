@@ -21,7 +21,7 @@
 //! duplicated one at startup, and decoding reports it for the event at hand.
 //!
 //! ```standalone_crate
-//! use dcb_core::{DomainEvent, Event, registry, upcast};
+//! use dcb_core::{Event, registry, upcast};
 //! use serde::{Deserialize, Serialize};
 //! use serde_json::{Value, json};
 //!
@@ -57,7 +57,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::DomainEvent;
+use crate::Event;
 use crate::domain::codec::CodecError;
 
 /// The reserved member of a versioned event's JSON object that holds its
@@ -68,7 +68,7 @@ pub const VERSION_MEMBER: &str = "_version";
 /// into the data of the next version. Registered by `#[upcast]`.
 #[derive(Debug)]
 pub struct Upcaster {
-    /// The stored type name of the event ([`DomainEvent::NAME`]).
+    /// The stored type name of the event ([`Event::NAME`]).
     pub event_type: &'static str,
     /// The version the function reads; it returns version `from + 1`.
     pub from: u32,
@@ -115,7 +115,7 @@ impl<E: fmt::Display> UpcastOutput for Result<Value, E> {
 /// `serde_json` writes for `event`, with `"_version": E::VERSION` as its
 /// first member. At version 1 it is plain JSON, as [`Json`](crate::domain::codec::Json)
 /// writes it. `#[derive(Event)]` calls it for `#[event(version = N)]`.
-pub fn encode<E: DomainEvent + Serialize>(event: &E) -> Result<Vec<u8>, CodecError> {
+pub fn encode<E: Event + Serialize>(event: &E) -> Result<Vec<u8>, CodecError> {
     let json = serde_json::to_vec(event)?;
     if E::VERSION == 1 {
         return Ok(json);
@@ -146,7 +146,7 @@ pub fn encode<E: DomainEvent + Serialize>(event: &E) -> Result<Vec<u8>, CodecErr
 /// Decodes a versioned event's JSON data, upcasting it from the version it
 /// was stored at to `E::VERSION`. `#[derive(Event)]` calls it for
 /// `#[event(version = N)]`.
-pub fn decode<E: DomainEvent + DeserializeOwned>(data: &[u8]) -> Result<E, CodecError> {
+pub fn decode<E: Event + DeserializeOwned>(data: &[u8]) -> Result<E, CodecError> {
     if E::VERSION == 1 {
         return Ok(serde_json::from_slice(data)?);
     }
@@ -156,7 +156,7 @@ pub fn decode<E: DomainEvent + DeserializeOwned>(data: &[u8]) -> Result<E, Codec
 
 /// Upcasts the stored JSON of an event of type `E` to `E::VERSION`, without
 /// the `_version` member.
-pub fn upcast<E: DomainEvent>(mut value: Value) -> Result<Value, VersionError> {
+pub fn upcast<E: Event>(mut value: Value) -> Result<Value, VersionError> {
     let stored = take_version::<E>(&mut value)?;
     if stored > E::VERSION {
         return Err(VersionError::Newer {
@@ -178,7 +178,7 @@ pub fn upcast<E: DomainEvent>(mut value: Value) -> Result<Value, VersionError> {
 }
 
 /// Removes the `_version` member of `value` and returns it; 1 if absent.
-fn take_version<E: DomainEvent>(value: &mut Value) -> Result<u32, VersionError> {
+fn take_version<E: Event>(value: &mut Value) -> Result<u32, VersionError> {
     let Some(member) = value
         .as_object_mut()
         .and_then(|object| object.remove(VERSION_MEMBER))
@@ -196,7 +196,7 @@ fn take_version<E: DomainEvent>(value: &mut Value) -> Result<u32, VersionError> 
 }
 
 /// The one upcaster of `E` from version `from`.
-fn find<E: DomainEvent>(from: u32) -> Result<&'static Upcaster, VersionError> {
+fn find<E: Event>(from: u32) -> Result<&'static Upcaster, VersionError> {
     let mut found = upcasters().filter(|u| u.event_type == E::NAME && u.from == from);
     let Some(first) = found.next() else {
         return Err(VersionError::Missing {

@@ -80,11 +80,11 @@
 //! ```
 //! use std::process::ExitCode;
 //! use dcb_core::embedded::EmbeddedStore;
-//! use dcb_core::{Event, EventStore, EventType};
+//! use dcb_core::{EventRecord, EventStore, EventType};
 //!
 //! let dir = std::env::temp_dir().join(format!("dcb-doc-{}", dcb_core::Uuid::new_v4()));
 //! let store = EmbeddedStore::open(&dir)?;
-//! let opened = Event::new(EventType::from_static("Opened"), "{}");
+//! let opened = EventRecord::new(EventType::from_static("Opened"), "{}");
 //! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
 //! store.append(vec![opened], None).await?;
 //! # Ok::<(), dcb_core::AppendError>(())

@@ -59,13 +59,13 @@ pub(super) fn write_event(out: &mut impl Write, event: &SequencedEvent) -> io::R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Event, EventType, Position, Tag};
+    use crate::{EventRecord, EventType, Position, Tag};
 
     #[test]
     fn an_unknown_type_shows_its_bytes_in_base64() {
         let event = SequencedEvent {
             position: Position::FIRST,
-            event: Event::new(EventType::from_static("NotRegistered.Anywhere"), "hi\u{0}")
+            event: EventRecord::new(EventType::from_static("NotRegistered.Anywhere"), "hi\u{0}")
                 .with_tags([Tag::from_static("b:2"), Tag::from_static("a:1")])
                 .with_id(Uuid::from_u128(1)),
         };

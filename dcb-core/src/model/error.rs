@@ -33,7 +33,7 @@ pub enum InvalidInput {
         index: usize,
         /// The event's type.
         event_type: EventType,
-        /// Its size ([`Event::size`](crate::Event::size)).
+        /// Its size ([`EventRecord::size`](crate::EventRecord::size)).
         size: usize,
         /// The store's limit.
         limit: usize,
@@ -61,7 +61,7 @@ pub enum InvalidInput {
         crate::Limits::CEILING.max_append_size
     )]
     AppendTooLarge {
-        /// The sum of its events' [`Event::size`](crate::Event::size).
+        /// The sum of its events' [`EventRecord::size`](crate::EventRecord::size).
         size: usize,
         /// The store's limit ([`Limits::max_append_size`](crate::Limits)).
         limit: usize,

@@ -1,4 +1,4 @@
-//! [`Event`], its [`Tags`], and [`SequencedEvent`].
+//! [`EventRecord`], its [`Tags`], and [`SequencedEvent`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -153,9 +153,9 @@ impl fmt::Debug for Tags {
 /// so stores can hand them out without copying their data.
 ///
 /// ```
-/// use dcb_core::{Event, EventType, Tag};
+/// use dcb_core::{EventRecord, EventType, Tag};
 ///
-/// let event = Event::new(EventType::from_static("CourseRegistered"), "{\"places\":5}")
+/// let event = EventRecord::new(EventType::from_static("CourseRegistered"), "{\"places\":5}")
 ///     .with_tags([Tag::new("course:42")?]);
 /// assert_eq!(event.event_type(), "CourseRegistered");
 /// assert!(event.tags().contains("course:42"));
@@ -163,7 +163,7 @@ impl fmt::Debug for Tags {
 /// # Ok::<(), dcb_core::InvalidName>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
-pub struct Event(Arc<Parts>);
+pub struct EventRecord(Arc<Parts>);
 
 #[derive(Clone, PartialEq, Eq)]
 struct Parts {
@@ -173,10 +173,10 @@ struct Parts {
     id: Option<Uuid>,
 }
 
-impl Event {
+impl EventRecord {
     /// An event of `event_type` carrying `data`, with no tags and no id.
-    pub fn new(event_type: EventType, data: impl Into<Bytes>) -> Event {
-        Event(Arc::new(Parts {
+    pub fn new(event_type: EventType, data: impl Into<Bytes>) -> EventRecord {
+        EventRecord(Arc::new(Parts {
             event_type,
             data: data.into(),
             tags: Tags::new(),
@@ -186,7 +186,7 @@ impl Event {
 
     /// Replaces the event's tags.
     #[must_use]
-    pub fn with_tags(mut self, tags: impl Into<Tags>) -> Event {
+    pub fn with_tags(mut self, tags: impl Into<Tags>) -> EventRecord {
         Arc::make_mut(&mut self.0).tags = tags.into();
         self
     }
@@ -194,7 +194,7 @@ impl Event {
     /// Gives the event an id. An append whose events all carry ids is
     /// idempotent: repeating it returns the original position.
     #[must_use]
-    pub fn with_id(mut self, id: Uuid) -> Event {
+    pub fn with_id(mut self, id: Uuid) -> EventRecord {
         Arc::make_mut(&mut self.0).id = Some(id);
         self
     }
@@ -246,9 +246,9 @@ impl Event {
     }
 }
 
-impl fmt::Debug for Event {
+impl fmt::Debug for EventRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = f.debug_struct("Event");
+        let mut s = f.debug_struct("EventRecord");
         s.field("event_type", self.event_type());
         match std::str::from_utf8(self.data()) {
             Ok(text) => s.field("data", &text),
@@ -268,13 +268,13 @@ pub struct SequencedEvent {
     /// Where the event sits in the sequence.
     pub position: Position,
     /// The event as appended.
-    pub event: Event,
+    pub event: EventRecord,
 }
 
 impl std::ops::Deref for SequencedEvent {
-    type Target = Event;
+    type Target = EventRecord;
 
-    fn deref(&self) -> &Event {
+    fn deref(&self) -> &EventRecord {
         &self.event
     }
 }
@@ -300,8 +300,8 @@ mod tests {
 
     #[test]
     fn size_counts_data_type_and_tags() {
-        let e =
-            Event::new(EventType::from_static("T"), vec![0u8; 10]).with_tags(tags(&["ab", "c"]));
+        let e = EventRecord::new(EventType::from_static("T"), vec![0u8; 10])
+            .with_tags(tags(&["ab", "c"]));
         assert_eq!(e.size(), 10 + 1 + 3);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use crate::Event;
+use crate::EventRecord;
 use crate::model::error::InvalidInput;
 
 /// Bounds on what one append may carry. Every store checks them, with
@@ -29,13 +29,13 @@ use crate::model::error::InvalidInput;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[non_exhaustive]
 pub struct Limits {
-    /// The largest event accepted, as measured by [`Event::size`].
+    /// The largest event accepted, as measured by [`EventRecord::size`].
     pub max_event_size: usize,
     /// The most events accepted in one append.
     pub max_events_per_append: usize,
     /// The most tags accepted on one event.
     pub max_tags_per_event: usize,
-    /// The largest append accepted: the sum of its events' [`Event::size`].
+    /// The largest append accepted: the sum of its events' [`EventRecord::size`].
     pub max_append_size: usize,
 }
 
@@ -54,7 +54,7 @@ impl Limits {
     /// - 65 535 tags per event: the embedded record counts them in 16 bits.
     /// - 512 MiB per append (and so per event): an embedded record's length
     ///   is 32 bits, and its encoding adds at most 2 bytes per tag (tags
-    ///   are counted in [`Event::size`], at least a byte each) and 25 bytes
+    ///   are counted in [`EventRecord::size`], at least a byte each) and 25 bytes
     ///   per event, so a record stays under 2 GiB; PostgreSQL refuses a
     ///   message over 1 GB.
     /// - 1 000 000 events per append.
@@ -111,7 +111,7 @@ impl Limits {
     /// Checks an append against the limits (as [`enforced`](Self::enforced))
     /// and the rules every append follows: at least one event, and no event
     /// id twice in one append. Every store calls it before it writes.
-    pub fn check_append(&self, events: &[Event]) -> Result<(), InvalidInput> {
+    pub fn check_append(&self, events: &[EventRecord]) -> Result<(), InvalidInput> {
         let limits = self.enforced();
         if events.is_empty() {
             return Err(InvalidInput::EmptyAppend);
@@ -180,11 +180,11 @@ mod tests {
     use super::*;
     use crate::{EventType, Tag, Tags};
 
-    fn with_tags(count: usize) -> Event {
+    fn with_tags(count: usize) -> EventRecord {
         let tags: Vec<Tag> = (0..count)
             .map(|i| Tag::new(format!("t:{i}")).unwrap())
             .collect();
-        Event::new(EventType::from_static("T"), "").with_tags(Tags::from(tags))
+        EventRecord::new(EventType::from_static("T"), "").with_tags(Tags::from(tags))
     }
 
     #[test]
@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn an_append_is_bounded_by_its_total_size() {
         let limits = Limits::default().max_append_size(10);
-        let event = Event::new(EventType::from_static("T"), vec![0; 4]);
+        let event = EventRecord::new(EventType::from_static("T"), vec![0; 4]);
         assert_eq!(limits.check_append(&[event.clone(), event.clone()]), Ok(()));
         assert_eq!(
             limits.check_append(&[event.clone(), event.clone(), event]),

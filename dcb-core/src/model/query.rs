@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{Event, EventType, Tag, Tags};
+use crate::{EventRecord, EventType, Tag, Tags};
 
 /// A decision's query item names a few event types: they live inline, so an
 /// item costs no allocation of its own (a query is built, and dropped, for
@@ -18,15 +18,15 @@ type ItemTypes = smallvec::SmallVec<[EventType; 3]>;
 /// event's type, **and** every tag of the item is among the event's tags.
 ///
 /// ```
-/// use dcb_core::{Event, EventType, QueryItem, Tag};
+/// use dcb_core::{EventRecord, EventType, QueryItem, Tag};
 ///
 /// let joined = EventType::from_static("StudentJoinedCourse");
 /// let course = Tag::from_static("course:1");
 /// let item = QueryItem::new().types([joined.clone()]).tags([course.clone()]);
 ///
-/// let event = Event::new(joined, "{}").with_tags([course, Tag::from_static("student:9")]);
+/// let event = EventRecord::new(joined, "{}").with_tags([course, Tag::from_static("student:9")]);
 /// assert!(item.matches(&event));
-/// assert!(!item.matches(&Event::new(EventType::from_static("Other"), "{}")));
+/// assert!(!item.matches(&EventRecord::new(EventType::from_static("Other"), "{}")));
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct QueryItem {
@@ -74,7 +74,7 @@ impl QueryItem {
 
     /// Whether `event` is selected by this item.
     #[must_use]
-    pub fn matches(&self, event: &Event) -> bool {
+    pub fn matches(&self, event: &EventRecord) -> bool {
         self.matches_type(event.event_type()) && event.tags().contains_all(&self.tags)
     }
 
@@ -219,7 +219,7 @@ impl Query {
 
     /// Whether `event` is selected by this query.
     #[must_use]
-    pub fn matches(&self, event: &Event) -> bool {
+    pub fn matches(&self, event: &EventRecord) -> bool {
         self.is_all() || self.items.iter().any(|item| item.matches(event))
     }
 }

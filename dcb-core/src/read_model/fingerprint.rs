@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::Event;
+use crate::EventRecord;
 
 /// What identifies an event apart from its position: its type, its id if
 /// it has one, and a digest of its data and tags.
@@ -33,17 +33,17 @@ impl EventFingerprint {
     ///
     /// ```
     /// use dcb_core::read_model::EventFingerprint;
-    /// use dcb_core::{Event, EventType};
+    /// use dcb_core::{EventRecord, EventType};
     ///
     /// let opened = EventType::from_static("AccountOpened");
-    /// let one = EventFingerprint::of(&Event::new(opened.clone(), r#"{"owner":"Sara"}"#));
-    /// let other = EventFingerprint::of(&Event::new(opened.clone(), r#"{"owner":"Greg"}"#));
+    /// let one = EventFingerprint::of(&EventRecord::new(opened.clone(), r#"{"owner":"Sara"}"#));
+    /// let other = EventFingerprint::of(&EventRecord::new(opened.clone(), r#"{"owner":"Greg"}"#));
     /// assert_ne!(one, other);
-    /// assert_eq!(one, EventFingerprint::of(&Event::new(opened, r#"{"owner":"Sara"}"#)));
+    /// assert_eq!(one, EventFingerprint::of(&EventRecord::new(opened, r#"{"owner":"Sara"}"#)));
     /// assert_eq!(one.event_type(), "AccountOpened");
     /// ```
     #[must_use]
-    pub fn of(event: &Event) -> EventFingerprint {
+    pub fn of(event: &EventRecord) -> EventFingerprint {
         let mut digest = Fnv1a::new();
         digest.write_with_length(event.data());
         digest.write(&(event.tags().len() as u64).to_le_bytes());
@@ -101,8 +101,8 @@ mod tests {
     use super::*;
     use crate::{EventType, Tag, Tags};
 
-    fn event(data: &str, tags: &[&str]) -> Event {
-        Event::new(EventType::from_static("Joined"), data.to_owned())
+    fn event(data: &str, tags: &[&str]) -> EventRecord {
+        EventRecord::new(EventType::from_static("Joined"), data.to_owned())
             .with_tags(tags.iter().map(|t| Tag::new(*t).unwrap()).collect::<Tags>())
     }
 
@@ -129,7 +129,7 @@ mod tests {
         assert_ne!(
             base,
             EventFingerprint::of(
-                &Event::new(EventType::from_static("Left"), "{}")
+                &EventRecord::new(EventType::from_static("Left"), "{}")
                     .with_tags([Tag::new("course:1").unwrap()])
             )
         );

@@ -22,7 +22,7 @@ use crate::{EventStore, Position, Query, ReadOptions, SequencedEvent};
 /// ```
 /// use dcb_core::read_model::{MemoryStorage, Mismatch, OnMismatch, ReadModel, Runner, StartError};
 /// use dcb_core::DecodeError;
-/// use dcb_core::{Event, EventStore, EventType, InMemoryStore, Position, Query, SequencedEvent};
+/// use dcb_core::{EventRecord, EventStore, EventType, InMemoryStore, Position, Query, SequencedEvent};
 ///
 /// #[derive(Default, Clone)]
 /// struct Count(u64);
@@ -39,7 +39,7 @@ use crate::{EventStore, Position, Query, ReadOptions, SequencedEvent};
 /// }
 ///
 /// # tokio_test_block_on(async {
-/// let opened = || Event::new(EventType::from_static("AccountOpened"), "{}");
+/// let opened = || EventRecord::new(EventType::from_static("AccountOpened"), "{}");
 /// let store = InMemoryStore::new();
 /// store.append(vec![opened(), opened(), opened()], None).await?;
 /// let storage = MemoryStorage::new();

@@ -24,7 +24,7 @@
 //!
 //! use dcb_core::read_model::{FileStorage, ReadModel, Runner};
 //! use dcb_core::DecodeError;
-//! use dcb_core::{Event, EventStore, EventType, InMemoryStore, Query, SequencedEvent};
+//! use dcb_core::{EventRecord, EventStore, EventType, InMemoryStore, Query, SequencedEvent};
 //! use serde::{Deserialize, Serialize};
 //!
 //! /// How many events of each type the store holds.
@@ -46,14 +46,14 @@
 //! let store = InMemoryStore::new();
 //! let dir = tempfile::tempdir()?;
 //! let opened = EventType::new("AccountOpened")?;
-//! store.append(vec![Event::new(opened.clone(), "{}")], None).await?;
+//! store.append(vec![EventRecord::new(opened.clone(), "{}")], None).await?;
 //!
 //! let mut runner = Runner::<_, Counts, _>::start(store.clone(), FileStorage::new(dir.path().join("counts.json"))).await?;
 //! runner.catch_up().await?;
 //! assert_eq!(runner.handle().read().await.0["AccountOpened"], 1);
 //!
 //! // Started again, the runner resumes from the saved checkpoint.
-//! store.append(vec![Event::new(opened, "{}")], None).await?;
+//! store.append(vec![EventRecord::new(opened, "{}")], None).await?;
 //! let mut runner = Runner::<_, Counts, _>::start(store.clone(), FileStorage::new(dir.path().join("counts.json"))).await?;
 //! assert_eq!(runner.handle().read().await.0["AccountOpened"], 1);
 //! runner.catch_up().await?;
@@ -80,7 +80,7 @@ pub use self::storage::{
 };
 
 use crate::domain::event::DecodeError;
-use crate::{DomainEvent, Query, SequencedEvent};
+use crate::{Event, Query, SequencedEvent};
 
 /// State built from the events matching a query, for answering queries.
 ///
@@ -123,7 +123,7 @@ pub trait ReadModel: Send + Sync + 'static {
 /// # Errors
 ///
 /// A [`DecodeError`] when the event is an `E` whose data does not decode.
-pub fn decode_if<E: DomainEvent>(event: &SequencedEvent) -> Result<Option<E>, DecodeError> {
+pub fn decode_if<E: Event>(event: &SequencedEvent) -> Result<Option<E>, DecodeError> {
     if event.event_type().as_str() == E::NAME {
         E::from_event(event).map(Some)
     } else {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::model::error::{AppendError, ReadError};
 use crate::model::read::{self, EventStream, ReadOptions, ReadResult};
 use crate::store::subscription::Subscription;
-use crate::{AppendCondition, Event, Position, Query};
+use crate::{AppendCondition, EventRecord, Position, Query};
 
 /// How often the default [`EventStore::wait_for_append`] asks for the head.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -107,7 +107,7 @@ pub trait EventStore: Send + Sync {
     ///   appended do not count against their own condition.
     fn append(
         &self,
-        events: Vec<Event>,
+        events: Vec<EventRecord>,
         condition: Option<AppendCondition>,
     ) -> impl Future<Output = Result<Position, AppendError>> + Send;
 
@@ -151,11 +151,11 @@ pub trait EventStore: Send + Sync {
     /// back the reads, not memory. See [`Subscription`].
     ///
     /// ```
-    /// # use dcb_core::{Event, EventStore, EventType, InMemoryStore, Query};
+    /// # use dcb_core::{EventRecord, EventStore, EventType, InMemoryStore, Query};
     /// # tokio_test_block_on(async {
     /// let store = InMemoryStore::new();
     /// let mut subscription = store.subscribe(Query::all(), None);
-    /// store.append(vec![Event::new(EventType::new("Opened")?, "{}")], None).await?;
+    /// store.append(vec![EventRecord::new(EventType::new("Opened")?, "{}")], None).await?;
     /// let event = subscription.next().await?;
     /// assert_eq!(event.position.get(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -193,7 +193,7 @@ impl<S: EventStore + ?Sized> EventStore for Arc<S> {
 
     fn append(
         &self,
-        events: Vec<Event>,
+        events: Vec<EventRecord>,
         condition: Option<AppendCondition>,
     ) -> impl Future<Output = Result<Position, AppendError>> + Send {
         (**self).append(events, condition)

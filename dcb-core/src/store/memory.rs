@@ -8,7 +8,7 @@ use parking_lot::RwLock;
 use crate::model::error::{AppendError, ReadError};
 use crate::model::read::{ReadOptions, ReadResult};
 use crate::store::engine::{AppendSignal, IndexedEvents, State};
-use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
+use crate::{AppendCondition, EventRecord, EventStore, Limits, Position, Query};
 
 /// An event store in memory: fast, indexed, and gone when the process ends.
 ///
@@ -28,7 +28,7 @@ use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
 ///   so that an append does not wait for fresh pages to be faulted in.
 ///
 /// ```
-/// use dcb_core::{AppendCondition, Event, EventStore, EventType, InMemoryStore, Query, QueryItem, ReadOptions, Tag};
+/// use dcb_core::{AppendCondition, EventRecord, EventStore, EventType, InMemoryStore, Query, QueryItem, ReadOptions, Tag};
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = InMemoryStore::new();
@@ -40,7 +40,7 @@ use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
 /// let seen = store.read_to_end(&query, ReadOptions::new()).await?;
 /// assert!(seen.events.is_empty());
 /// let condition = AppendCondition::new(query.clone()).after(seen.head);
-/// let event = Event::new(registered.clone(), r#"{"places":5}"#).with_tags([course.clone()]);
+/// let event = EventRecord::new(registered.clone(), r#"{"places":5}"#).with_tags([course.clone()]);
 /// store.append(vec![event.clone()], Some(condition.clone())).await?;
 ///
 /// // The same decision again conflicts with the event it did not see.
@@ -118,7 +118,7 @@ impl InMemoryStore {
     /// The synchronous core of [`EventStore::append`].
     pub fn append_now(
         &self,
-        events: Vec<Event>,
+        events: Vec<EventRecord>,
         condition: Option<&AppendCondition>,
     ) -> Result<Position, AppendError> {
         self.limits.check_append(&events)?;
@@ -179,7 +179,7 @@ impl EventStore for InMemoryStore {
 
     fn append(
         &self,
-        events: Vec<Event>,
+        events: Vec<EventRecord>,
         condition: Option<AppendCondition>,
     ) -> impl Future<Output = Result<Position, AppendError>> + Send {
         ready(self.append_now(events, condition.as_ref()))

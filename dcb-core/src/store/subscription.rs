@@ -36,18 +36,18 @@ pub const DEFAULT_BATCH_SIZE: NonZeroUsize = NonZeroUsize::new(256).unwrap();
 ///   again to retry from the same place.
 ///
 /// ```
-/// use dcb_core::{Event, EventStore, EventType, InMemoryStore, Query, QueryItem};
+/// use dcb_core::{EventRecord, EventStore, EventType, InMemoryStore, Query, QueryItem};
 /// # tokio_test_block_on(async {
 /// let store = InMemoryStore::new();
 /// let opened = EventType::new("AccountOpened")?;
-/// store.append(vec![Event::new(opened.clone(), "{}")], None).await?;
+/// store.append(vec![EventRecord::new(opened.clone(), "{}")], None).await?;
 ///
 /// let mut subscription = store.subscribe(Query::from(QueryItem::new().types([opened.clone()])), None);
 /// assert_eq!(subscription.next().await?.position.get(), 1); // catch-up
 /// assert!(subscription.try_next().await?.is_none());       // nothing more yet
 ///
 /// let writer = store.clone();
-/// tokio::spawn(async move { writer.append(vec![Event::new(opened, "{}")], None).await });
+/// tokio::spawn(async move { writer.append(vec![EventRecord::new(opened, "{}")], None).await });
 /// assert_eq!(subscription.next().await?.position.get(), 2); // live
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();

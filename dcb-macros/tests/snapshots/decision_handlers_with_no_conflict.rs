@@ -42,8 +42,8 @@ const _: () = {
     }
     const _: () = {
         if ::dcb_core::__private::contains_str(
-            &[<StudentSubscribed as ::dcb_core::DomainEvent>::NAME],
-            <StudentUnsubscribed as ::dcb_core::DomainEvent>::NAME,
+            &[<StudentSubscribed as ::dcb_core::Event>::NAME],
+            <StudentUnsubscribed as ::dcb_core::Event>::NAME,
         ) {
             ::core::panic!(
                 "`StudentUnsubscribed` has the same event type name as another event type this decision handles, so it could not tell their events apart; give one of them another with `#[event(name = \"...\")]`"
@@ -51,10 +51,10 @@ const _: () = {
         }
         if ::dcb_core::__private::contains_str(
             &[
-                <StudentSubscribed as ::dcb_core::DomainEvent>::NAME,
-                <StudentUnsubscribed as ::dcb_core::DomainEvent>::NAME,
+                <StudentSubscribed as ::dcb_core::Event>::NAME,
+                <StudentUnsubscribed as ::dcb_core::Event>::NAME,
             ],
-            <ReminderSent as ::dcb_core::DomainEvent>::NAME,
+            <ReminderSent as ::dcb_core::Event>::NAME,
         ) {
             ::core::panic!(
                 "`ReminderSent` has the same event type name as another event type this decision handles, so it could not tell their events apart; give one of them another with `#[event(name = \"...\")]`"
@@ -67,9 +67,9 @@ const _: () = {
             ::dcb_core::Query::from(
                 ::dcb_core::QueryItem::new()
                     .types([
-                        <StudentSubscribed as ::dcb_core::DomainEvent>::EVENT_TYPE,
-                        <StudentUnsubscribed as ::dcb_core::DomainEvent>::EVENT_TYPE,
-                        <ReminderSent as ::dcb_core::DomainEvent>::EVENT_TYPE,
+                        <StudentSubscribed as ::dcb_core::Event>::EVENT_TYPE,
+                        <StudentUnsubscribed as ::dcb_core::Event>::EVENT_TYPE,
+                        <ReminderSent as ::dcb_core::Event>::EVENT_TYPE,
                     ])
                     .tags(<Subscription as ::dcb_core::Boundary>::boundary_tags(self)),
             )
@@ -80,17 +80,17 @@ const _: () = {
             ::dcb_core::Query::from(
                 ::dcb_core::QueryItem::new()
                     .types([
-                        <StudentSubscribed as ::dcb_core::DomainEvent>::EVENT_TYPE,
-                        <StudentUnsubscribed as ::dcb_core::DomainEvent>::EVENT_TYPE,
+                        <StudentSubscribed as ::dcb_core::Event>::EVENT_TYPE,
+                        <StudentUnsubscribed as ::dcb_core::Event>::EVENT_TYPE,
                     ])
                     .tags(<Subscription as ::dcb_core::Boundary>::boundary_tags(self)),
             )
         }
         fn selects(&self, event: &::dcb_core::SequencedEvent) -> bool {
             let name = event.event_type().as_str();
-            (name == <StudentSubscribed as ::dcb_core::DomainEvent>::NAME
-                || name == <StudentUnsubscribed as ::dcb_core::DomainEvent>::NAME
-                || name == <ReminderSent as ::dcb_core::DomainEvent>::NAME)
+            (name == <StudentSubscribed as ::dcb_core::Event>::NAME
+                || name == <StudentUnsubscribed as ::dcb_core::Event>::NAME
+                || name == <ReminderSent as ::dcb_core::Event>::NAME)
                 && <Subscription as ::dcb_core::Boundary>::in_boundary(self, event)
         }
         fn apply(
@@ -98,18 +98,16 @@ const _: () = {
             event: &::dcb_core::SequencedEvent,
         ) -> ::core::result::Result<(), ::dcb_core::DecodeError> {
             let name = event.event_type().as_str();
-            if name == <StudentSubscribed as ::dcb_core::DomainEvent>::NAME {
+            if name == <StudentSubscribed as ::dcb_core::Event>::NAME {
                 self.subscribed(
-                    &<StudentSubscribed as ::dcb_core::DomainEvent>::from_event(event)?,
+                    &<StudentSubscribed as ::dcb_core::Event>::from_event(event)?,
                 );
-            } else if name == <StudentUnsubscribed as ::dcb_core::DomainEvent>::NAME {
+            } else if name == <StudentUnsubscribed as ::dcb_core::Event>::NAME {
                 self.unsubscribed(
-                    &<StudentUnsubscribed as ::dcb_core::DomainEvent>::from_event(event)?,
+                    &<StudentUnsubscribed as ::dcb_core::Event>::from_event(event)?,
                 );
-            } else if name == <ReminderSent as ::dcb_core::DomainEvent>::NAME {
-                self.reminded(
-                    &<ReminderSent as ::dcb_core::DomainEvent>::from_event(event)?,
-                );
+            } else if name == <ReminderSent as ::dcb_core::Event>::NAME {
+                self.reminded(&<ReminderSent as ::dcb_core::Event>::from_event(event)?);
             }
             ::core::result::Result::Ok(())
         }

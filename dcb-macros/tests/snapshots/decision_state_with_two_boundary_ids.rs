@@ -40,7 +40,7 @@ impl ::dcb_core::Boundary for Subscription {
             <StudentId as ::dcb_core::Identifier>::tag(&self.student_id),
         ])
     }
-    fn in_boundary(&self, event: &::dcb_core::Event) -> bool {
+    fn in_boundary(&self, event: &::dcb_core::EventRecord) -> bool {
         let tags = event.tags();
         tags
             .iter()

@@ -32,7 +32,7 @@ impl ::dcb_core::Boundary for CourseCount {
     fn boundary_tags(&self) -> ::std::vec::Vec<::dcb_core::Tag> {
         ::std::vec::Vec::from([])
     }
-    fn in_boundary(&self, _event: &::dcb_core::Event) -> bool {
+    fn in_boundary(&self, _event: &::dcb_core::EventRecord) -> bool {
         true
     }
 }
@@ -53,13 +53,13 @@ const _: () = {
         fn query(&self) -> ::dcb_core::Query {
             ::dcb_core::Query::from(
                 ::dcb_core::QueryItem::new()
-                    .types([<CourseRegistered as ::dcb_core::DomainEvent>::EVENT_TYPE])
+                    .types([<CourseRegistered as ::dcb_core::Event>::EVENT_TYPE])
                     .tags(<CourseCount as ::dcb_core::Boundary>::boundary_tags(self)),
             )
         }
         fn selects(&self, event: &::dcb_core::SequencedEvent) -> bool {
             let name = event.event_type().as_str();
-            (name == <CourseRegistered as ::dcb_core::DomainEvent>::NAME)
+            (name == <CourseRegistered as ::dcb_core::Event>::NAME)
                 && <CourseCount as ::dcb_core::Boundary>::in_boundary(self, event)
         }
         fn apply(
@@ -67,9 +67,9 @@ const _: () = {
             event: &::dcb_core::SequencedEvent,
         ) -> ::core::result::Result<(), ::dcb_core::DecodeError> {
             let name = event.event_type().as_str();
-            if name == <CourseRegistered as ::dcb_core::DomainEvent>::NAME {
+            if name == <CourseRegistered as ::dcb_core::Event>::NAME {
                 self.registered(
-                    &<CourseRegistered as ::dcb_core::DomainEvent>::from_event(event)?,
+                    &<CourseRegistered as ::dcb_core::Event>::from_event(event)?,
                 );
             }
             ::core::result::Result::Ok(())

@@ -13,7 +13,7 @@
 // }
 
 #[automatically_derived]
-impl ::dcb_core::DomainEvent for StudentJoinedCourse {
+impl ::dcb_core::Event for StudentJoinedCourse {
     const NAME: &'static str = "StudentJoinedCourse";
     const VERSION: u32 = 3;
     fn tags(&self) -> ::dcb_core::Tags {
@@ -58,8 +58,8 @@ const _: () = {
     ::core::concat!(::core::module_path!(), "::",
     ::core::stringify!(StudentJoinedCourse)), declared_at :
     ::core::concat!(::core::file!(), ":", ::core::line!()), version : <
-    StudentJoinedCourse as ::dcb_core::DomainEvent > ::VERSION, to_json : | data | { let
-    event = < StudentJoinedCourse as ::dcb_core::DomainEvent > ::decode(data) ?;
+    StudentJoinedCourse as ::dcb_core::Event > ::VERSION, to_json : | data | { let event
+    = < StudentJoinedCourse as ::dcb_core::Event > ::decode(data) ?;
     ::core::result::Result::Ok(::dcb_core::__private::serde_json::to_value(& event) ?) },
     }
 }

@@ -17,7 +17,7 @@
 // }
 
 #[automatically_derived]
-impl ::dcb_core::DomainEvent for StudentMoved {
+impl ::dcb_core::Event for StudentMoved {
     const NAME: &'static str = "StudentMovedToCourse.v2";
     fn tags(&self) -> ::dcb_core::Tags {
         let mut tags = ::std::vec::Vec::with_capacity(4);
@@ -114,9 +114,8 @@ const _: () = {
     ::dcb_core::registry::Registration { event_type : "StudentMovedToCourse.v2",
     rust_type : ::core::concat!(::core::module_path!(), "::",
     ::core::stringify!(StudentMoved)), declared_at : ::core::concat!(::core::file!(),
-    ":", ::core::line!()), version : < StudentMoved as ::dcb_core::DomainEvent >
-    ::VERSION, to_json : | data | { let event = < StudentMoved as ::dcb_core::DomainEvent
-    > ::decode(data) ?;
-    ::core::result::Result::Ok(::dcb_core::__private::serde_json::to_value(& event) ?) },
-    }
+    ":", ::core::line!()), version : < StudentMoved as ::dcb_core::Event > ::VERSION,
+    to_json : | data | { let event = < StudentMoved as ::dcb_core::Event > ::decode(data)
+    ?; ::core::result::Result::Ok(::dcb_core::__private::serde_json::to_value(& event) ?)
+    }, }
 }

@@ -8,7 +8,7 @@
 // }
 
 #[automatically_derived]
-impl ::dcb_core::DomainEvent for TermStarted {
+impl ::dcb_core::Event for TermStarted {
     const NAME: &'static str = "TermStarted";
     fn tags(&self) -> ::dcb_core::Tags {
         ::dcb_core::Tags::new()
@@ -28,8 +28,8 @@ impl ::dcb_core::DomainEvent for TermStarted {
     ::dcb_core::registry::Registration { event_type : "TermStarted", rust_type :
     ::core::concat!(::core::module_path!(), "::", ::core::stringify!(TermStarted)),
     declared_at : ::core::concat!(::core::file!(), ":", ::core::line!()), version : <
-    TermStarted as ::dcb_core::DomainEvent > ::VERSION, to_json : | data | { let event =
-    < TermStarted as ::dcb_core::DomainEvent > ::decode(data) ?;
+    TermStarted as ::dcb_core::Event > ::VERSION, to_json : | data | { let event = <
+    TermStarted as ::dcb_core::Event > ::decode(data) ?;
     ::core::result::Result::Ok(::dcb_core::__private::serde_json::to_value(& event) ?) },
     }
 }

@@ -14,7 +14,7 @@ fn credits_were_five(mut data: Value) -> Value {
     data
 }
 const _: () = {
-    if 2 >= <StudentJoinedCourse as ::dcb_core::DomainEvent>::VERSION {
+    if 2 >= <StudentJoinedCourse as ::dcb_core::Event>::VERSION {
         ::core::panic!(
             "`credits_were_five` upcasts version 2 of `StudentJoinedCourse` to version 3, so `StudentJoinedCourse` needs `#[event(version = 3)]` or higher: raise its version, or fix `from`"
         );
@@ -22,7 +22,7 @@ const _: () = {
 };
 ::dcb_core::__private::inventory::submit! {
     ::dcb_core::versioning::Upcaster { event_type : < StudentJoinedCourse as
-    ::dcb_core::DomainEvent > ::NAME, from : 2, function :
+    ::dcb_core::Event > ::NAME, from : 2, function :
     ::core::concat!(::core::module_path!(), "::", ::core::stringify!(credits_were_five)),
     declared_at : ::core::concat!(::core::file!(), ":", ::core::line!()), upcast : | data
     | < Value as ::dcb_core::versioning::UpcastOutput > ::into_result(credits_were_five(<

@@ -23,7 +23,7 @@ use super::log::{self, MAGIC, Replayed};
 use super::memory::{self, Budget};
 use super::record::{self, Found};
 use super::{OpenError, Recovery, Truncation, manifest};
-use crate::Event;
+use crate::EventRecord;
 use crate::store::engine::{AppendSignal, State};
 
 /// How often a read-only store looks for records another process appended.
@@ -131,7 +131,7 @@ impl Follower {
 
     /// Reads the whole records completed since the last call into
     /// `records`, in order. An error is final.
-    pub(super) fn poll(&mut self, records: &mut Vec<Vec<Event>>) -> Result<(), OpenError> {
+    pub(super) fn poll(&mut self, records: &mut Vec<Vec<EventRecord>>) -> Result<(), OpenError> {
         loop {
             let Some((path, _)) = self.segment.clone() else {
                 let first = log::segment_path(&self.dir, 1);
@@ -171,7 +171,7 @@ impl Follower {
     /// Reads the whole records after the current offset of the current
     /// segment; returns whether bytes that are not (yet) a whole record
     /// follow them.
-    fn read_segment(&mut self, records: &mut Vec<Vec<Event>>) -> Result<bool, OpenError> {
+    fn read_segment(&mut self, records: &mut Vec<Vec<EventRecord>>) -> Result<bool, OpenError> {
         let Some((path, offset)) = &mut self.segment else {
             return Ok(false);
         };

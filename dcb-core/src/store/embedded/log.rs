@@ -16,7 +16,7 @@ use bytes::Bytes;
 use super::memory::{self, Budget};
 use super::record::{self, Found};
 use super::{OpenError, Recovery, Truncation, manifest};
-use crate::Event;
+use crate::EventRecord;
 
 /// The first bytes of every segment.
 pub(super) const MAGIC: &[u8; 8] = b"DCBLOG1\n";
@@ -32,7 +32,7 @@ pub(super) struct Log {
 
 /// What recovery read: the events in order, and what it repaired.
 pub(super) struct Replayed {
-    pub(super) records: Vec<Vec<Event>>,
+    pub(super) records: Vec<Vec<EventRecord>>,
     pub(super) recovery: Recovery,
 }
 
@@ -223,7 +223,7 @@ pub(super) fn replay_segment(
     bytes: &Bytes,
     last_segment: bool,
     next: &mut u64,
-    records: &mut Vec<Vec<Event>>,
+    records: &mut Vec<Vec<EventRecord>>,
     budget: &mut Budget,
 ) -> Result<Tail, OpenError> {
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {

@@ -11,13 +11,13 @@
 //!
 //! ```
 //! use dcb_core::embedded::EmbeddedStore;
-//! use dcb_core::{Event, EventStore, EventType, Query, ReadOptions};
+//! use dcb_core::{EventRecord, EventStore, EventType, Query, ReadOptions};
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let dir = std::env::temp_dir().join(format!("dcb-doc-{}", dcb_core::Uuid::new_v4()));
 //! {
 //!     let store = EmbeddedStore::open(&dir)?;
-//!     store.append(vec![Event::new(EventType::from_static("Opened"), "{}")], None).await?;
+//!     store.append(vec![EventRecord::new(EventType::from_static("Opened"), "{}")], None).await?;
 //! }
 //! let store = EmbeddedStore::open(&dir)?; // the event survived
 //! assert_eq!(store.read_to_end(&Query::all(), ReadOptions::new()).await?.events.len(), 1);
@@ -36,16 +36,16 @@
 //!
 //! ```
 //! use dcb_core::embedded::EmbeddedStore;
-//! use dcb_core::{Event, EventStore, EventType, Query};
+//! use dcb_core::{EventRecord, EventStore, EventType, Query};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 //! let dir = std::env::temp_dir().join(format!("dcb-doc-{}", dcb_core::Uuid::new_v4()));
 //! let store = EmbeddedStore::open(&dir)?;
 //! let reader = EmbeddedStore::open_read_only(&dir)?;
 //! let mut new_events = reader.subscribe(Query::all(), None);
-//! store.append(vec![Event::new(EventType::from_static("Opened"), "{}")], None).await?;
+//! store.append(vec![EventRecord::new(EventType::from_static("Opened"), "{}")], None).await?;
 //! assert_eq!(new_events.next().await?.position.get(), 1);
-//! assert!(reader.append(vec![Event::new(EventType::from_static("Opened"), "{}")], None).await.is_err());
+//! assert!(reader.append(vec![EventRecord::new(EventType::from_static("Opened"), "{}")], None).await.is_err());
 //! # drop((store, reader, new_events));
 //! # std::fs::remove_dir_all(&dir)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -73,7 +73,7 @@ use self::writer::Request;
 use crate::model::error::{AppendError, BackendError, ReadError};
 use crate::model::read::{ReadOptions, ReadResult};
 use crate::store::engine::{AppendSignal, IndexedEvents, State};
-use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
+use crate::{AppendCondition, EventRecord, EventStore, Limits, Position, Query};
 
 /// How to open an [`EmbeddedStore`].
 #[derive(Clone, Debug)]
@@ -563,7 +563,7 @@ impl EmbeddedStore {
 
     fn submit(
         &self,
-        events: Vec<Event>,
+        events: Vec<EventRecord>,
         condition: Option<AppendCondition>,
     ) -> impl Future<Output = Result<Position, AppendError>> + Send + use<> {
         let checked = self
@@ -653,7 +653,7 @@ impl EventStore for EmbeddedStore {
 
     fn append(
         &self,
-        events: Vec<Event>,
+        events: Vec<EventRecord>,
         condition: Option<AppendCondition>,
     ) -> impl Future<Output = Result<Position, AppendError>> + Send {
         self.submit(events, condition)
@@ -689,7 +689,7 @@ impl EventStore for EmbeddedStore {
 }
 
 /// The index of the events read from the log, all published.
-fn published(records: Vec<Vec<Event>>) -> Arc<RwLock<State>> {
+fn published(records: Vec<Vec<EventRecord>>) -> Arc<RwLock<State>> {
     let mut state = State::default();
     for events in records {
         state.push(events);

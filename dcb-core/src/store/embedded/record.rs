@@ -13,7 +13,7 @@
 use bytes::{Buf, BufMut, Bytes};
 use uuid::Uuid;
 
-use crate::{Event, EventType, Tag, Tags};
+use crate::{EventRecord, EventType, Tag, Tags};
 
 /// The size of a record's header: length and checksum.
 pub(super) const HEADER_LEN: usize = 8;
@@ -31,7 +31,11 @@ pub(super) struct Unencodable {
 
 /// Appends the record of `events`, starting at position `first`, to `out`.
 /// On error `out` is left as it was.
-pub(super) fn encode(first: u64, events: &[Event], out: &mut Vec<u8>) -> Result<(), Unencodable> {
+pub(super) fn encode(
+    first: u64,
+    events: &[EventRecord],
+    out: &mut Vec<u8>,
+) -> Result<(), Unencodable> {
     let start = out.len();
     let encoded = encode_at(start, first, events, out);
     if encoded.is_err() {
@@ -43,7 +47,7 @@ pub(super) fn encode(first: u64, events: &[Event], out: &mut Vec<u8>) -> Result<
 fn encode_at(
     start: usize,
     first: u64,
-    events: &[Event],
+    events: &[EventRecord],
     out: &mut Vec<u8>,
 ) -> Result<(), Unencodable> {
     out.put_u32_le(0);
@@ -105,7 +109,7 @@ pub(super) enum Found {
     /// total length on disk.
     Record {
         first: u64,
-        events: Vec<Event>,
+        events: Vec<EventRecord>,
         len: usize,
     },
     /// Nothing more: the end of the data (or zeros after it).
@@ -155,7 +159,7 @@ pub(super) fn decode(segment: &Bytes, offset: usize) -> Found {
     }
 }
 
-fn parse_payload(mut payload: Bytes) -> Option<(u64, Vec<Event>)> {
+fn parse_payload(mut payload: Bytes) -> Option<(u64, Vec<EventRecord>)> {
     let first = take_u64(&mut payload)?;
     let count = take_u32(&mut payload)? as usize;
     let mut events = Vec::with_capacity(count.min(payload.len()));
@@ -173,7 +177,7 @@ fn parse_payload(mut payload: Bytes) -> Option<(u64, Vec<Event>)> {
         };
         let data_len = take_u32(&mut payload)? as usize;
         let data = take_bytes(&mut payload, data_len)?;
-        let mut event = Event::new(event_type, data).with_tags(Tags::from(tags));
+        let mut event = EventRecord::new(event_type, data).with_tags(Tags::from(tags));
         if let Some(id) = id {
             event = event.with_id(id);
         }
@@ -211,12 +215,12 @@ fn take_str(b: &mut Bytes) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn sample() -> Vec<Event> {
+    fn sample() -> Vec<EventRecord> {
         vec![
-            Event::new(EventType::from_static("A"), "{\"x\":1}")
+            EventRecord::new(EventType::from_static("A"), "{\"x\":1}")
                 .with_tags([Tag::from_static("t:1"), Tag::from_static("u:2")])
                 .with_id(Uuid::from_u128(7)),
-            Event::new(EventType::from_static("B"), Vec::<u8>::new()),
+            EventRecord::new(EventType::from_static("B"), Vec::<u8>::new()),
         ]
     }
 
@@ -264,7 +268,7 @@ mod tests {
         let tags: Vec<Tag> = (0..=u32::from(u16::MAX))
             .map(|i| Tag::new(format!("t:{i}")).unwrap())
             .collect();
-        let event = Event::new(EventType::from_static("A"), "").with_tags(Tags::from(tags));
+        let event = EventRecord::new(EventType::from_static("A"), "").with_tags(Tags::from(tags));
         let mut out = b"kept".to_vec();
         let err = encode(1, &[event], &mut out).unwrap_err();
         assert_eq!(err.value, 65_536);

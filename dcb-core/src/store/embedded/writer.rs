@@ -20,14 +20,14 @@ use super::log::{Log, WriteError};
 use super::record;
 use crate::model::error::{AppendError, BackendError};
 use crate::store::engine::{AppendSignal, State};
-use crate::{AppendCondition, Event, Position};
+use crate::{AppendCondition, EventRecord, Position};
 
 /// The most appends committed in one batch.
 const MAX_BATCH: usize = 4096;
 
 /// One append waiting for the writer.
 pub(super) struct Request {
-    pub(super) events: Vec<Event>,
+    pub(super) events: Vec<EventRecord>,
     pub(super) condition: Option<AppendCondition>,
     pub(super) reply: oneshot::Sender<Result<Position, AppendError>>,
 }

@@ -530,14 +530,14 @@ fn usize_of(p: Pos) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Event, EventType};
+    use crate::{EventRecord, EventType};
 
     /// A state of 200 events, event `n` of type `T{n % 100}` and tagged
     /// `all` and `n:{n % 7}`: ids 0 to 99, past what a bit mask holds.
     fn many_types() -> State {
         let mut state = State::default();
         for n in 0..200 {
-            let event = Event::new(EventType::new(format!("T{}", n % 100)).unwrap(), "{}")
+            let event = EventRecord::new(EventType::new(format!("T{}", n % 100)).unwrap(), "{}")
                 .with_tags([
                     Tag::new("all").unwrap(),
                     Tag::new(format!("n:{}", n % 7)).unwrap(),

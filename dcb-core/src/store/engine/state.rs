@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::tag_index::TagIndex;
 use crate::model::error::{AppendError, BackendError};
-use crate::{Event, EventType, Position, Tag};
+use crate::{EventRecord, EventType, Position, Tag};
 
 /// A position as a plain number; position `p` is `events[p - 1]`.
 pub(crate) type Pos = u64;
@@ -68,7 +68,7 @@ pub(crate) fn entry(position: Pos, type_id: TypeId) -> Entry {
 #[derive(Default)]
 pub(crate) struct State {
     /// Every pushed event; those after `published` are not visible yet.
-    events: Vec<Event>,
+    events: Vec<EventRecord>,
     /// The last position reads may see.
     published: Pos,
     type_ids: HashMap<EventType, TypeId, RandomState>,
@@ -128,7 +128,7 @@ impl State {
     /// `Ok(None)` means the events may be pushed.
     pub(crate) fn check_append(
         &mut self,
-        events: &[Event],
+        events: &[EventRecord],
         condition: Option<&crate::AppendCondition>,
     ) -> Result<Option<Position>, AppendError> {
         if let Some(position) = self.find_repeat(events)? {
@@ -184,7 +184,7 @@ impl State {
     }
 
     /// The event at `position`, which must be in `1..=last()`.
-    pub(crate) fn event(&self, position: Pos) -> &Event {
+    pub(crate) fn event(&self, position: Pos) -> &EventRecord {
         let index = usize::try_from(position - 1).unwrap_or(usize::MAX);
         &self.events[index]
     }
@@ -289,7 +289,7 @@ impl State {
     /// Decides whether `events` repeat an earlier append: `Ok(Some(last))`
     /// for an exact repeat, `Ok(None)` when none of their ids is stored, and
     /// an error when some are stored by a different append.
-    fn find_repeat(&self, events: &[Event]) -> Result<Option<Position>, AppendError> {
+    fn find_repeat(&self, events: &[EventRecord]) -> Result<Option<Position>, AppendError> {
         if self.by_id.is_empty() || events.iter().all(|e| e.id().is_none()) {
             return Ok(None);
         }
@@ -317,7 +317,7 @@ impl State {
     }
 
     /// Checks that `events` fit in the indexes; nothing is written otherwise.
-    fn check_capacity(&self, events: &[Event]) -> Result<(), AppendError> {
+    fn check_capacity(&self, events: &[EventRecord]) -> Result<(), AppendError> {
         if self.end() + events.len() as Pos >= MAX_EVENTS {
             return Err(AppendError::Backend(BackendError::new(format!(
                 "the in-memory store is full: it indexes at most {MAX_EVENTS} events"
@@ -326,7 +326,7 @@ impl State {
         if self.type_ids.len() + events.len() > MAX_TYPES {
             let mut new_types: Vec<&EventType> = events
                 .iter()
-                .map(Event::event_type)
+                .map(EventRecord::event_type)
                 .filter(|t| !self.type_ids.contains_key(*t))
                 .collect();
             new_types.sort_unstable();
@@ -342,7 +342,7 @@ impl State {
 
     /// Pushes `events` and indexes them, unpublished; returns the last
     /// position. Call [`check_append`](Self::check_append) first.
-    pub(crate) fn push(&mut self, events: Vec<Event>) -> Position {
+    pub(crate) fn push(&mut self, events: Vec<EventRecord>) -> Position {
         self.events.reserve(events.len());
         for event in events {
             let position = self.end() + 1;
@@ -391,8 +391,8 @@ impl State {
 mod tests {
     use super::*;
 
-    fn event(n: u64) -> Event {
-        Event::new(EventType::from_static("Happened"), "{}").with_tags([
+    fn event(n: u64) -> EventRecord {
+        EventRecord::new(EventType::from_static("Happened"), "{}").with_tags([
             Tag::new(format!("every:{}", n % 3)).unwrap(),
             Tag::new(format!("one:{n}")).unwrap(),
         ])
@@ -436,7 +436,7 @@ mod tests {
         let shared = Tag::new("shared").unwrap();
         for i in 1..=20u64 {
             let tags = (0..5).map(|t| Tag::new(format!("t{t}:{}", i % 4)).unwrap());
-            let event = Event::new(EventType::from_static("Happened"), "{}")
+            let event = EventRecord::new(EventType::from_static("Happened"), "{}")
                 .with_tags(tags.chain([shared.clone()]).collect::<crate::Tags>());
             state.push(vec![event]);
         }

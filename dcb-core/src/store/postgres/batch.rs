@@ -36,7 +36,7 @@ use super::locks::Boundary;
 use super::params::{AppendParams, QueryShape, count, position_from, position_param};
 use super::{Inner, append_failed, append_outcome, discard, no_connections};
 use crate::model::error::{AppendError, BackendError};
-use crate::{AppendCondition, Event, Position};
+use crate::{AppendCondition, EventRecord, Position};
 
 /// The most appends one batch carries.
 pub(super) const MAX_BATCH: usize = 32;
@@ -48,7 +48,7 @@ pub(super) const MAX_BATCH_KEYS: usize = 64;
 
 /// A single-event append without ids, waiting for its batch.
 pub(super) struct Pending {
-    event: Event,
+    event: EventRecord,
     condition: Option<AppendCondition>,
     boundary: Boundary,
     reply: oneshot::Sender<Result<Position, AppendError>>,
@@ -124,7 +124,7 @@ impl Batcher {
 /// Appends `event` under `condition` in the next batch.
 pub(super) async fn append(
     inner: &Arc<Inner>,
-    event: Event,
+    event: EventRecord,
     condition: Option<AppendCondition>,
 ) -> Result<Position, AppendError> {
     let boundary = inner

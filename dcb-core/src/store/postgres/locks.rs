@@ -7,7 +7,7 @@
 //! that collide only make appends wait for each other; no conflict is lost
 //! (see "The PostgreSQL store" in `docs/design.md`).
 
-use crate::{AppendCondition, Event};
+use crate::{AppendCondition, EventRecord};
 
 /// An append that would need more boundary keys than this takes only the
 /// global key, exclusively: the server's lock table (sized by
@@ -70,7 +70,7 @@ impl LockKeys {
     /// exclusively.
     pub(super) fn boundary(
         &self,
-        events: &[Event],
+        events: &[EventRecord],
         condition: Option<&AppendCondition>,
     ) -> Boundary {
         let mut global_excl = false;
@@ -111,7 +111,7 @@ impl LockKeys {
     /// append, the allocation key, shared.
     pub(super) fn for_append(
         &self,
-        events: &[Event],
+        events: &[EventRecord],
         condition: Option<&AppendCondition>,
     ) -> (Vec<i64>, Vec<bool>) {
         self.locks_of(&self.boundary(events, condition), events.len() == 1)
@@ -206,8 +206,8 @@ mod tests {
     use super::*;
     use crate::{EventType, Query, QueryItem, Tag};
 
-    fn event(tags: &[&'static str]) -> Event {
-        Event::new(EventType::from_static("Joined"), "{}")
+    fn event(tags: &[&'static str]) -> EventRecord {
+        EventRecord::new(EventType::from_static("Joined"), "{}")
             .with_tags(tags.iter().map(|t| Tag::from_static(t)).collect::<Vec<_>>())
     }
 
@@ -260,7 +260,7 @@ mod tests {
             !locks.contains(&keys.alloc),
             "several events: no shared allocation key"
         );
-        let many: Vec<Event> = (0..40)
+        let many: Vec<EventRecord> = (0..40)
             .map(|i| event(&[]).with_tags([Tag::new(format!("thing:{i}")).unwrap()]))
             .collect();
         let (locks, modes) = keys.for_append(&many, None);

@@ -37,11 +37,11 @@
 //!
 //! ```no_run
 //! use dcb_core::postgres::PostgresStore;
-//! use dcb_core::{Event, EventStore, EventType, Query, ReadOptions};
+//! use dcb_core::{EventRecord, EventStore, EventType, Query, ReadOptions};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = PostgresStore::connect("postgres://postgres@127.0.0.1:5432/test").await?;
-//! store.append(vec![Event::new(EventType::from_static("Opened"), "{}")], None).await?;
+//! store.append(vec![EventRecord::new(EventType::from_static("Opened"), "{}")], None).await?;
 //! let all = store.read_to_end(&Query::all(), ReadOptions::new()).await?;
 //! assert!(all.head.is_some());
 //! # Ok(())
@@ -83,7 +83,7 @@ pub use self::stream::PostgresEvents;
 use self::tls::Tls;
 use crate::model::error::{AppendError, BackendError, ReadError};
 use crate::model::read::ReadOptions;
-use crate::{AppendCondition, Event, EventStore, Limits, Position, Query};
+use crate::{AppendCondition, EventRecord, EventStore, Limits, Position, Query};
 
 /// The SQL that brings the store's schema `schema` from migration `after`
 /// (0 for a schema that holds no store yet) to the newest migration this
@@ -226,7 +226,7 @@ impl PostgresStore {
 
     async fn do_append(
         &self,
-        mut events: Vec<Event>,
+        mut events: Vec<EventRecord>,
         condition: Option<AppendCondition>,
     ) -> Result<Position, AppendError> {
         self.inner.limits.check_append(&events)?;
@@ -303,7 +303,7 @@ impl PostgresStore {
     pub async fn append_in_transaction(
         &self,
         transaction: &impl tokio_postgres::GenericClient,
-        events: Vec<Event>,
+        events: Vec<EventRecord>,
         condition: Option<AppendCondition>,
     ) -> Result<Position, AppendError> {
         self.inner.limits.check_append(&events)?;
@@ -526,7 +526,7 @@ impl EventStore for PostgresStore {
 
     fn append(
         &self,
-        events: Vec<Event>,
+        events: Vec<EventRecord>,
         condition: Option<AppendCondition>,
     ) -> impl Future<Output = Result<Position, AppendError>> + Send {
         self.do_append(events, condition)

@@ -4,7 +4,7 @@
 use tokio_postgres::types::ToSql;
 
 use super::locks::LockKeys;
-use crate::{AppendCondition, Event, Position, Query};
+use crate::{AppendCondition, EventRecord, Position, Query};
 
 /// The parameters of one `dcb_append` call.
 pub(super) struct AppendParams<'a> {
@@ -24,7 +24,7 @@ pub(super) struct AppendParams<'a> {
 impl<'a> AppendParams<'a> {
     pub(super) fn new(
         keys: &LockKeys,
-        events: &'a [Event],
+        events: &'a [EventRecord],
         condition: Option<&'a AppendCondition>,
     ) -> AppendParams<'a> {
         AppendParams::with_locks(keys, events, condition, keys.for_append(events, condition))
@@ -33,7 +33,7 @@ impl<'a> AppendParams<'a> {
     /// The parameters with the locks already computed.
     pub(super) fn with_locks(
         keys: &LockKeys,
-        events: &'a [Event],
+        events: &'a [EventRecord],
         condition: Option<&'a AppendCondition>,
         (locks, lock_modes): (Vec<i64>, Vec<bool>),
     ) -> AppendParams<'a> {

@@ -11,7 +11,7 @@ use tokio_postgres::{Row, RowStream};
 use super::error::{backend_error, describe};
 use crate::model::error::{BackendError, ReadError};
 use crate::model::read::{EventStream, ReadOptions};
-use crate::{Event, EventType, Position, Query, SequencedEvent, Tag, Tags, Uuid};
+use crate::{EventRecord, EventType, Position, Query, SequencedEvent, Tag, Tags, Uuid};
 
 /// The events of a read from a [`PostgresStore`](super::PostgresStore),
 /// streamed as the server sends them: the client holds what the network
@@ -84,7 +84,7 @@ fn decode(row: &Row) -> Result<SequencedEvent, String> {
         .collect::<Result<Tags, _>>()
         .map_err(|e| e.to_string())?;
     let id: Option<Uuid> = row.try_get(4).map_err(|e| describe(&e))?;
-    let mut event = Event::new(event_type, data).with_tags(tags);
+    let mut event = EventRecord::new(event_type, data).with_tags(tags);
     if let Some(id) = id {
         event = event.with_id(id);
     }
