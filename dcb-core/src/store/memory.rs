@@ -1,13 +1,10 @@
 //! [`InMemoryStore`]: the store that keeps everything in memory.
 
 use std::future::{Future, ready};
-use std::sync::Arc;
-
-use parking_lot::RwLock;
 
 use crate::model::error::{AppendError, ReadError};
 use crate::model::read::{ReadOptions, ReadResult};
-use crate::store::engine::{AppendSignal, IndexedEvents, State};
+use crate::store::engine::{Engine, IndexedEvents};
 use crate::{AppendCondition, EventRecord, EventStore, Limits, Position, Query};
 
 /// An event store in memory: fast, indexed, and gone when the process ends.
@@ -51,8 +48,7 @@ use crate::{AppendCondition, EventRecord, EventStore, Limits, Position, Query};
 /// ```
 #[derive(Clone, Default)]
 pub struct InMemoryStore {
-    state: Arc<RwLock<State>>,
-    signal: Arc<AppendSignal>,
+    engine: Engine,
     limits: Limits,
 }
 
@@ -67,8 +63,7 @@ impl InMemoryStore {
     #[must_use]
     pub fn with_limits(limits: Limits) -> InMemoryStore {
         InMemoryStore {
-            state: Arc::default(),
-            signal: Arc::default(),
+            engine: Engine::default(),
             limits,
         }
     }
@@ -91,8 +86,7 @@ impl InMemoryStore {
     #[must_use]
     pub fn with_capacity(events: usize, tags: usize) -> InMemoryStore {
         InMemoryStore {
-            state: Arc::new(RwLock::new(State::with_capacity(events, tags))),
-            signal: Arc::default(),
+            engine: Engine::with_capacity(events, tags),
             limits: Limits::default(),
         }
     }
@@ -106,7 +100,7 @@ impl InMemoryStore {
     /// The number of stored events.
     #[must_use]
     pub fn len(&self) -> usize {
-        usize::try_from(self.state.read().last()).unwrap_or(usize::MAX)
+        usize::try_from(self.engine.last()).unwrap_or(usize::MAX)
     }
 
     /// Whether no event is stored.
@@ -122,18 +116,7 @@ impl InMemoryStore {
         condition: Option<&AppendCondition>,
     ) -> Result<Position, AppendError> {
         self.limits.check_append(&events)?;
-        let mut state = self.state.write();
-        if let Some(position) = state.check_append(&events, condition)? {
-            return Ok(position);
-        }
-        let last = state.push(events);
-        state.publish();
-        let wake = self.signal.has_waiters();
-        drop(state);
-        if wake {
-            self.signal.wake();
-        }
-        Ok(last)
+        self.engine.append(events, condition)
     }
 
     /// The synchronous core of [`EventStore::read`].
@@ -143,13 +126,13 @@ impl InMemoryStore {
         options: ReadOptions,
     ) -> Result<IndexedEvents, ReadError> {
         options.check()?;
-        Ok(IndexedEvents::new(Arc::clone(&self.state), query, options))
+        Ok(self.engine.read(query, options))
     }
 
     /// The synchronous core of [`EventStore::head`].
     #[must_use]
     pub fn head_now(&self) -> Option<Position> {
-        Position::new(self.state.read().last())
+        self.engine.head()
     }
 }
 
@@ -172,7 +155,7 @@ impl EventStore for InMemoryStore {
         ready(
             options
                 .check()
-                .map(|()| IndexedEvents::read_to_end(&self.state, query, options))
+                .map(|()| self.engine.read_to_end(query, options))
                 .map_err(ReadError::from),
         )
     }
@@ -190,7 +173,7 @@ impl EventStore for InMemoryStore {
     }
 
     async fn wait_for_append(&self, after: Option<Position>) -> Result<(), ReadError> {
-        self.signal.wait_past(&self.state, after).await;
+        self.engine.wait_past(after).await;
         Ok(())
     }
 }

@@ -17,14 +17,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
-use parking_lot::RwLock;
 
 use super::log::{self, MAGIC, Replayed};
 use super::memory::{self, Budget};
 use super::record::{self, Found};
 use super::{OpenError, Recovery, Truncation, manifest};
 use crate::EventRecord;
-use crate::store::engine::{AppendSignal, State};
+use crate::store::engine::Engine;
 
 /// How often a read-only store looks for records another process appended.
 pub(super) const FOLLOW_INTERVAL: Duration = Duration::from_millis(50);
@@ -246,8 +245,7 @@ impl Follower {
 /// sender of `stop` is dropped. An error stops it; it is kept in `failure`.
 pub(super) fn spawn(
     mut follower: Follower,
-    state: Arc<RwLock<State>>,
-    signal: Arc<AppendSignal>,
+    engine: Engine,
     stop: Receiver<()>,
     failure: Arc<OnceLock<String>>,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -257,18 +255,7 @@ pub(super) fn spawn(
             while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(FOLLOW_INTERVAL) {
                 let mut records = Vec::new();
                 let polled = follower.poll(&mut records);
-                if !records.is_empty() {
-                    let mut state = state.write();
-                    for events in records {
-                        state.push(events);
-                    }
-                    state.publish();
-                    let wake = signal.has_waiters();
-                    drop(state);
-                    if wake {
-                        signal.wake();
-                    }
-                }
+                engine.replay(records);
                 if let Err(err) = polled {
                     let _ = failure.set(err.to_string());
                     return;

@@ -67,12 +67,12 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 
 use self::writer::Request;
 use crate::model::error::{AppendError, BackendError, ReadError};
 use crate::model::read::{ReadOptions, ReadResult};
-use crate::store::engine::{AppendSignal, IndexedEvents, State};
+use crate::store::engine::{Engine, IndexedEvents};
 use crate::{AppendCondition, EventRecord, EventStore, Limits, Position, Query};
 
 /// How to open an [`EmbeddedStore`].
@@ -387,8 +387,7 @@ pub struct EmbeddedStore {
 
 struct Inner {
     dir: PathBuf,
-    state: Arc<RwLock<State>>,
-    signal: Arc<AppendSignal>,
+    engine: Engine,
     limits: Limits,
     recovery: Recovery,
     role: Role,
@@ -437,24 +436,16 @@ impl EmbeddedStore {
         }
         let lock = lock::acquire(dir, options.lock_timeout)?;
         let (log, replayed) = log::Log::open(dir, options.segment_size, options.memory_limit)?;
-        let state = published(replayed.records);
+        let engine = Engine::default();
+        engine.replay(replayed.records);
         let (sender, receiver) = mpsc::channel();
         let counters = Arc::new(writer::Counters::default());
-        let signal = Arc::new(AppendSignal::default());
-        let writer = writer::spawn(
-            log,
-            lock,
-            Arc::clone(&state),
-            Arc::clone(&signal),
-            receiver,
-            Arc::clone(&counters),
-        )
-        .map_err(|e| OpenError::io(dir, e))?;
+        let writer = writer::spawn(log, lock, engine.clone(), receiver, Arc::clone(&counters))
+            .map_err(|e| OpenError::io(dir, e))?;
         Ok(EmbeddedStore {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
-                state,
-                signal,
+                engine,
                 limits: options.limits,
                 recovery: replayed.recovery,
                 role: Role::Writer {
@@ -482,23 +473,16 @@ impl EmbeddedStore {
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<EmbeddedStore, OpenError> {
         let dir = dir.as_ref();
         let (follower, replayed) = follow::Follower::open(dir)?;
-        let state = published(replayed.records);
-        let signal = Arc::new(AppendSignal::default());
+        let engine = Engine::default();
+        engine.replay(replayed.records);
         let failure = Arc::new(OnceLock::new());
         let (stop, stopped) = mpsc::channel();
-        let worker = follow::spawn(
-            follower,
-            Arc::clone(&state),
-            Arc::clone(&signal),
-            stopped,
-            Arc::clone(&failure),
-        )
-        .map_err(|e| OpenError::io(dir, e))?;
+        let worker = follow::spawn(follower, engine.clone(), stopped, Arc::clone(&failure))
+            .map_err(|e| OpenError::io(dir, e))?;
         Ok(EmbeddedStore {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
-                state,
-                signal,
+                engine,
                 limits: Limits::default(),
                 recovery: replayed.recovery,
                 role: Role::Follower {
@@ -545,7 +529,7 @@ impl EmbeddedStore {
     /// The number of stored events.
     #[must_use]
     pub fn len(&self) -> usize {
-        usize::try_from(self.inner.state.read().last()).unwrap_or(usize::MAX)
+        usize::try_from(self.inner.engine.last()).unwrap_or(usize::MAX)
     }
 
     /// Whether no event is stored.
@@ -634,7 +618,7 @@ impl EventStore for EmbeddedStore {
             options
                 .check()
                 .map_err(ReadError::from)
-                .map(|()| IndexedEvents::new(Arc::clone(&self.inner.state), query, options)),
+                .map(|()| self.inner.engine.read(query, options)),
         )
     }
 
@@ -647,7 +631,7 @@ impl EventStore for EmbeddedStore {
             options
                 .check()
                 .map_err(ReadError::from)
-                .map(|()| IndexedEvents::read_to_end(&self.inner.state, query, options)),
+                .map(|()| self.inner.engine.read_to_end(query, options)),
         )
     }
 
@@ -660,12 +644,12 @@ impl EventStore for EmbeddedStore {
     }
 
     fn head(&self) -> impl Future<Output = Result<Option<Position>, ReadError>> + Send {
-        ready(Ok(Position::new(self.inner.state.read().last())))
+        ready(Ok(self.inner.engine.head()))
     }
 
     async fn wait_for_append(&self, after: Option<Position>) -> Result<(), ReadError> {
         let Role::Follower { failure, .. } = &self.inner.role else {
-            self.inner.signal.wait_past(&self.inner.state, after).await;
+            self.inner.engine.wait_past(after).await;
             return Ok(());
         };
         // The follower wakes the signal too, but it may also stop on an
@@ -677,7 +661,7 @@ impl EventStore for EmbeddedStore {
                     self.inner.dir.display()
                 ))));
             }
-            let wait = self.inner.signal.wait_past(&self.inner.state, after);
+            let wait = self.inner.engine.wait_past(after);
             if tokio::time::timeout(follow::FOLLOW_INTERVAL * 4, wait)
                 .await
                 .is_ok()
@@ -686,16 +670,6 @@ impl EventStore for EmbeddedStore {
             }
         }
     }
-}
-
-/// The index of the events read from the log, all published.
-fn published(records: Vec<Vec<EventRecord>>) -> Arc<RwLock<State>> {
-    let mut state = State::default();
-    for events in records {
-        state.push(events);
-    }
-    state.publish();
-    Arc::new(RwLock::new(state))
 }
 
 impl std::fmt::Debug for EmbeddedStore {

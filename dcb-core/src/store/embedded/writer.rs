@@ -1,7 +1,7 @@
 //! The writer thread: group commit.
 //!
 //! Appends queue up while the previous batch is being synced. The writer
-//! takes all of them at once, decides each in order under the index's write
+//! takes all of them at once, has the engine decide each in order under its write
 //! lock — idempotent repeat, condition, capacity, checked against the
 //! committed events *and* the earlier appends of the batch — encodes the
 //! accepted ones, writes and syncs the batch once, and only then publishes
@@ -12,14 +12,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 use std::thread::JoinHandle;
 
-use parking_lot::RwLock;
 use tokio::sync::oneshot;
 
 use super::lock::Lock;
 use super::log::{Log, WriteError};
 use super::record;
 use crate::model::error::{AppendError, BackendError};
-use crate::store::engine::{AppendSignal, State};
+use crate::store::engine::Engine;
 use crate::{AppendCondition, EventRecord, Position};
 
 /// The most appends committed in one batch.
@@ -46,8 +45,7 @@ pub(super) struct Counters {
 pub(super) fn spawn(
     log: Log,
     lock: Lock,
-    state: Arc<RwLock<State>>,
-    signal: Arc<AppendSignal>,
+    engine: Engine,
     requests: Receiver<Request>,
     counters: Arc<Counters>,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -57,8 +55,7 @@ pub(super) fn spawn(
             let mut writer = Writer {
                 log,
                 lock,
-                state,
-                signal,
+                engine,
                 buffer: Vec::new(),
                 failed: None,
                 counters,
@@ -80,9 +77,8 @@ struct Writer {
     log: Log,
     /// Held while the writer runs; checked before every batch.
     lock: Lock,
-    state: Arc<RwLock<State>>,
-    /// Wakes subscriptions after a publish.
-    signal: Arc<AppendSignal>,
+    /// The index the batches are decided against and published to.
+    engine: Engine,
     /// The encoded records of the batch being committed.
     buffer: Vec<u8>,
     /// Set when a sync failed: nothing may be appended any more.
@@ -104,66 +100,28 @@ impl Writer {
             return;
         }
         self.buffer.clear();
-        let mut outcomes = Vec::with_capacity(batch.len());
-        let before = {
-            let mut state = self.state.write();
-            let before = state.end();
-            for request in batch {
-                let outcome = match state.check_append(&request.events, request.condition.as_ref())
-                {
-                    Ok(Some(repeat)) => Ok(repeat),
-                    Ok(None) => {
-                        match record::encode(state.end() + 1, &request.events, &mut self.buffer) {
-                            Ok(()) => Ok(state.push(request.events)),
-                            Err(err) => Err(AppendError::Backend(BackendError::new(format!(
-                                "{err}; nothing was written"
-                            )))),
-                        }
-                    }
-                    Err(err) => Err(err),
-                };
-                outcomes.push((request.reply, outcome));
-            }
-            before
-        };
-        if !self.buffer.is_empty() {
-            let written = self.log.append(&self.buffer, before + 1);
+        let (replies, appends): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|request| (request.reply, (request.events, request.condition)))
+            .unzip();
+        let buffer = &mut self.buffer;
+        let mut pushed = self.engine.push(appends, |first, events| {
+            record::encode(first, events, buffer).map_err(|err| {
+                AppendError::Backend(BackendError::new(format!("{err}; nothing was written")))
+            })
+        });
+        if !pushed.is_empty() {
+            let written = self.log.append(&self.buffer, pushed.before + 1);
             self.counters.syncs.fetch_add(1, Ordering::Relaxed);
             self.counters
                 .appends
-                .fetch_add(outcomes.len() as u64, Ordering::Relaxed);
-            let mut state = self.state.write();
+                .fetch_add(pushed.outcomes.len() as u64, Ordering::Relaxed);
             match written {
-                Ok(()) => {
-                    state.publish();
-                    let wake = self.signal.has_waiters();
-                    drop(state);
-                    if wake {
-                        self.signal.wake();
-                    }
-                }
+                Ok(()) => self.engine.publish(&pushed),
                 Err(err) => {
-                    state.truncate(before);
-                    drop(state);
-                    let message = match err {
-                        WriteError::Write(e) => format!(
-                            "cannot write the log {}: {e}; nothing was written, the store is still usable",
-                            self.log.active_path().display()
-                        ),
-                        WriteError::Sync(e) => {
-                            let reason = format!(
-                                "cannot make the log {} durable: {e}",
-                                self.log.active_path().display()
-                            );
-                            self.failed = Some(reason.clone());
-                            reason
-                        }
-                        WriteError::Foreign(reason) => {
-                            self.failed = Some(reason.clone());
-                            reason
-                        }
-                    };
-                    for (_, outcome) in &mut outcomes {
+                    self.engine.roll_back(&pushed);
+                    let message = self.failure(err);
+                    for outcome in &mut pushed.outcomes {
                         if outcome.is_ok() {
                             *outcome =
                                 Err(AppendError::Backend(BackendError::new(message.clone())));
@@ -172,8 +130,31 @@ impl Writer {
                 }
             }
         }
-        for (reply, outcome) in outcomes {
+        for (reply, outcome) in replies.into_iter().zip(pushed.outcomes) {
             let _ = reply.send(outcome);
+        }
+    }
+
+    /// What a failed write tells the appends of its batch; a failure after
+    /// which the log's state is unknown also stops the writer.
+    fn failure(&mut self, err: WriteError) -> String {
+        match err {
+            WriteError::Write(e) => format!(
+                "cannot write the log {}: {e}; nothing was written, the store is still usable",
+                self.log.active_path().display()
+            ),
+            WriteError::Sync(e) => {
+                let reason = format!(
+                    "cannot make the log {} durable: {e}",
+                    self.log.active_path().display()
+                );
+                self.failed = Some(reason.clone());
+                reason
+            }
+            WriteError::Foreign(reason) => {
+                self.failed = Some(reason.clone());
+                reason
+            }
         }
     }
 }

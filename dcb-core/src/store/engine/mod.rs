@@ -1,16 +1,21 @@
-//! The in-memory index shared by the in-memory and the embedded store: the
-//! events, posting lists by type and by tag, event ids, and the scans that
-//! answer queries from them.
+//! The indexed engine shared by the in-memory and the embedded store: the
+//! events, posting lists by type and by tag, event ids, the scans that
+//! answer queries from them, and the DCB append rules.
 //!
-//! Events are *pushed* and then *published*: a read sees events up to the
-//! published position only. The in-memory store publishes at once; the
-//! embedded store publishes a batch once it is durable, and can roll back
-//! what it pushed if writing fails.
+//! Both stores use it through [`Engine`]. An append goes in two steps, so
+//! that the embedded store can make a batch durable in between:
+//! [`Engine::push`] decides each append of a batch by the rules of
+//! [`append`] and pushes the accepted ones, invisible to reads;
+//! [`Engine::publish`] makes them visible and wakes subscriptions, or
+//! [`Engine::roll_back`] removes them. The in-memory store publishes at
+//! once.
 //!
 //! The tags of pushed events are indexed in runs (`State::index_tags`),
 //! whose lookups overlap; reads and conditions index what waits before
 //! they use the tag index.
 
+pub(crate) mod append;
+mod entry;
 mod scan;
 mod signal;
 mod spare;
@@ -18,7 +23,169 @@ mod state;
 mod stream;
 mod tag_index;
 
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
 pub(crate) use self::scan::first_match;
-pub(crate) use self::signal::AppendSignal;
-pub(crate) use self::state::State;
+use self::signal::AppendSignal;
+use self::state::State;
 pub use self::stream::IndexedEvents;
+use crate::model::error::AppendError;
+use crate::model::read::{ReadOptions, ReadResult};
+use crate::{AppendCondition, EventRecord, Position, Query};
+
+/// The events and their indexes behind one lock, and the signal that wakes
+/// subscriptions when events are published. Clones share them.
+#[derive(Clone, Default)]
+pub(crate) struct Engine {
+    state: Arc<RwLock<State>>,
+    signal: Arc<AppendSignal>,
+}
+
+/// A batch pushed by [`Engine::push`]: each append's outcome, in order,
+/// and the span of positions pushed, not yet visible to reads.
+#[must_use = "a pushed batch must be published or rolled back"]
+pub(crate) struct Pushed {
+    /// Each append's outcome: its last position (for a repeat, the
+    /// original one), or why it failed.
+    pub(crate) outcomes: Vec<Result<Position, AppendError>>,
+    /// The last position before the batch.
+    pub(crate) before: u64,
+    /// The last position pushed (`before` when nothing was).
+    pub(crate) end: u64,
+}
+
+impl Pushed {
+    /// Whether the batch pushed any event.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.end == self.before
+    }
+}
+
+impl Engine {
+    /// An empty engine with room for `events` events carrying `tags`
+    /// distinct tags.
+    pub(crate) fn with_capacity(events: usize, tags: usize) -> Engine {
+        Engine {
+            state: Arc::new(RwLock::new(State::with_capacity(events, tags))),
+            signal: Arc::default(),
+        }
+    }
+
+    /// The published position up to which reads see events.
+    pub(crate) fn last(&self) -> u64 {
+        self.state.read().last()
+    }
+
+    /// The published head: `None` while no event is published.
+    pub(crate) fn head(&self) -> Option<Position> {
+        Position::new(self.last())
+    }
+
+    /// A read as a stream, planned and filled with its first batch.
+    pub(crate) fn read(&self, query: &Query, options: ReadOptions) -> IndexedEvents {
+        IndexedEvents::new(Arc::clone(&self.state), query, options)
+    }
+
+    /// A read collected whole.
+    pub(crate) fn read_to_end(&self, query: &Query, options: ReadOptions) -> ReadResult {
+        IndexedEvents::read_to_end(&self.state, query, options)
+    }
+
+    /// Resolves once the published head is past `seen`.
+    pub(crate) async fn wait_past(&self, seen: Option<Position>) {
+        self.signal.wait_past(&self.state, seen).await;
+    }
+
+    /// Decides one append by the rules of [`append`] and, if it is
+    /// accepted, pushes and publishes it at once, under one lock: the
+    /// in-memory store's append.
+    pub(crate) fn append(
+        &self,
+        events: Vec<EventRecord>,
+        condition: Option<&AppendCondition>,
+    ) -> Result<Position, AppendError> {
+        let mut state = self.state.write();
+        if let Some(repeat) = append::check(&mut state, &events, condition)? {
+            return Ok(repeat);
+        }
+        let last = state.push(events);
+        state.publish();
+        let wake = self.signal.has_waiters();
+        drop(state);
+        if wake {
+            self.signal.wake();
+        }
+        Ok(last)
+    }
+
+    /// Decides each append of a batch in order by the rules of [`append`] —
+    /// against the published events and the appends accepted earlier in
+    /// the batch — and pushes the accepted ones, invisible to reads until
+    /// [`publish`](Self::publish). `accept` is called with each accepted
+    /// append's first position and events before they are pushed (the
+    /// embedded store encodes them there); its error fails that append
+    /// alone.
+    pub(crate) fn push(
+        &self,
+        appends: impl IntoIterator<Item = (Vec<EventRecord>, Option<AppendCondition>)>,
+        mut accept: impl FnMut(u64, &[EventRecord]) -> Result<(), AppendError>,
+    ) -> Pushed {
+        let mut state = self.state.write();
+        let before = state.end();
+        let outcomes = appends
+            .into_iter()
+            .map(|(events, condition)| {
+                if let Some(repeat) = append::check(&mut state, &events, condition.as_ref())? {
+                    return Ok(repeat);
+                }
+                accept(state.end() + 1, &events)?;
+                Ok(state.push(events))
+            })
+            .collect();
+        let end = state.end();
+        Pushed {
+            outcomes,
+            before,
+            end,
+        }
+    }
+
+    /// Makes a pushed batch visible to reads and wakes the subscriptions
+    /// waiting for it.
+    pub(crate) fn publish(&self, _pushed: &Pushed) {
+        let mut state = self.state.write();
+        state.publish();
+        let wake = self.signal.has_waiters();
+        drop(state);
+        if wake {
+            self.signal.wake();
+        }
+    }
+
+    /// Removes a pushed batch whose events could not be made durable.
+    pub(crate) fn roll_back(&self, pushed: &Pushed) {
+        self.state.write().truncate(pushed.before);
+    }
+
+    /// Pushes and publishes appends read from a log, as they are: the
+    /// embedded store's replay on open, and a read-only store following
+    /// another process's appends.
+    pub(crate) fn replay(&self, records: impl IntoIterator<Item = Vec<EventRecord>>) {
+        let mut state = self.state.write();
+        let before = state.end();
+        for events in records {
+            state.push(events);
+        }
+        if state.end() == before {
+            return;
+        }
+        state.publish();
+        let wake = self.signal.has_waiters();
+        drop(state);
+        if wake {
+            self.signal.wake();
+        }
+    }
+}

@@ -13,7 +13,8 @@ use std::ops::Range;
 
 use smallvec::SmallVec;
 
-use super::state::{Entry, Pos, State, TypeId, entry, position_of, type_of};
+use super::entry::{Entry, Pos, TypeId, entry, position_of, type_of};
+use super::state::State;
 use crate::{Position, Query, QueryItem, Tag};
 
 /// A posting list a scan walks.

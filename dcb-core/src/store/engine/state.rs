@@ -1,9 +1,5 @@
-//! The in-memory store's data: the event log and its indexes.
-//!
-//! The indexes are posting lists of [`Entry`]s: an event's position and the
-//! id of its type packed into one `u64`, ascending. Carrying the type in the
-//! entry lets a scan apply a query item's type filter without touching the
-//! event itself, which keeps a read to a few cache lines per match.
+//! The engine's data: the event log and its indexes, posting lists of
+//! [`Entry`]s by type and by tag, and event ids.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,20 +8,9 @@ use foldhash::fast::RandomState;
 use smallvec::SmallVec;
 use uuid::Uuid;
 
+use super::entry::{Entry, Pos, TypeId, entry, position_of};
 use super::tag_index::TagIndex;
-use crate::model::error::{AppendError, BackendError};
 use crate::{EventRecord, EventType, Position, Tag};
-
-/// A position as a plain number; position `p` is `events[p - 1]`.
-pub(crate) type Pos = u64;
-
-/// The dense id of an interned event type.
-pub(crate) type TypeId = u32;
-
-/// A posting-list entry: `position << TYPE_BITS | type id`.
-pub(crate) type Entry = u64;
-
-const TYPE_BITS: u32 = 24;
 
 /// How many events' tags [`State::index_tags`] locates together before it
 /// pushes them: the lookups are independent, so their cache misses (likely,
@@ -41,27 +26,6 @@ const MAX_UNINDEXED: usize = 256;
 /// names one by one: cheaper than hashing the name, and as cheap for a type
 /// never stored (a query often names one) as for a stored one.
 const FEW_TYPES: usize = 16;
-
-/// The most distinct event types the store can index.
-pub(crate) const MAX_TYPES: usize = 1 << TYPE_BITS;
-
-/// The most events the store can index (about 10^12, far beyond memory).
-pub(crate) const MAX_EVENTS: Pos = 1 << (64 - TYPE_BITS);
-
-pub(crate) fn position_of(entry: Entry) -> Pos {
-    entry >> TYPE_BITS
-}
-
-pub(crate) fn type_of(entry: Entry) -> TypeId {
-    // The mask keeps the value below 2^24, so the cast is lossless.
-    #[allow(clippy::cast_possible_truncation)]
-    let id = (entry & ((1 << TYPE_BITS) - 1)) as TypeId;
-    id
-}
-
-pub(crate) fn entry(position: Pos, type_id: TypeId) -> Entry {
-    (position << TYPE_BITS) | Entry::from(type_id)
-}
 
 /// The log and its indexes, guarded together by the store's lock so that
 /// an append is visible everywhere at once or nowhere.
@@ -120,34 +84,6 @@ impl State {
     /// Makes every pushed event visible to reads.
     pub(crate) fn publish(&mut self) {
         self.published = self.end();
-    }
-
-    /// Checks an append against the stored and pushed events, in the order
-    /// the contract gives: an exact repeat returns its original position
-    /// (`Ok(Some)`), then the condition, then the store's capacity.
-    /// `Ok(None)` means the events may be pushed.
-    pub(crate) fn check_append(
-        &mut self,
-        events: &[EventRecord],
-        condition: Option<&crate::AppendCondition>,
-    ) -> Result<Option<Position>, AppendError> {
-        if let Some(position) = self.find_repeat(events)? {
-            return Ok(Some(position));
-        }
-        if let Some(condition) = condition
-            && condition.after.map_or(0, Position::get) < self.end()
-        {
-            self.index_tags();
-        }
-        if let Some(condition) = condition
-            && let Some(first) =
-                super::first_match(self, &condition.fail_if_events_match, condition.after)
-            && let Some(conflicting) = Position::new(first)
-        {
-            return Err(AppendError::ConditionFailed { conflicting });
-        }
-        self.check_capacity(events)?;
-        Ok(None)
     }
 
     /// Removes the pushed, unpublished events after position `to`, with
@@ -286,62 +222,28 @@ impl State {
         self.pending.clear();
     }
 
-    /// Decides whether `events` repeat an earlier append: `Ok(Some(last))`
-    /// for an exact repeat, `Ok(None)` when none of their ids is stored, and
-    /// an error when some are stored by a different append.
-    fn find_repeat(&self, events: &[EventRecord]) -> Result<Option<Position>, AppendError> {
-        if self.by_id.is_empty() || events.iter().all(|e| e.id().is_none()) {
-            return Ok(None);
-        }
-        let first = events[0].id().and_then(|id| self.by_id.get(&id).copied());
-        if let Some(first) = first {
-            let exact = events.iter().enumerate().all(|(i, event)| {
-                let position = first + i as Pos;
-                // The id lookup comes first: it proves `position` is stored.
-                event.id().and_then(|id| self.by_id.get(&id)) == Some(&position)
-                    && self.event(position) == event
-            });
-            if exact {
-                return Ok(Position::new(first + events.len() as Pos - 1));
-            }
-        }
-        for event in events {
-            if let Some(id) = event.id()
-                && let Some(&stored) = self.by_id.get(&id)
-                && let Some(position) = Position::new(stored)
-            {
-                return Err(AppendError::DuplicateEventId { id, position });
-            }
-        }
-        Ok(None)
+    /// The position of the event with `id`, if one is stored (or pushed).
+    pub(crate) fn position_of_id(&self, id: &Uuid) -> Option<Pos> {
+        self.by_id.get(id).copied()
     }
 
-    /// Checks that `events` fit in the indexes; nothing is written otherwise.
-    fn check_capacity(&self, events: &[EventRecord]) -> Result<(), AppendError> {
-        if self.end() + events.len() as Pos >= MAX_EVENTS {
-            return Err(AppendError::Backend(BackendError::new(format!(
-                "the in-memory store is full: it indexes at most {MAX_EVENTS} events"
-            ))));
-        }
-        if self.type_ids.len() + events.len() > MAX_TYPES {
-            let mut new_types: Vec<&EventType> = events
-                .iter()
-                .map(EventRecord::event_type)
-                .filter(|t| !self.type_ids.contains_key(*t))
-                .collect();
-            new_types.sort_unstable();
-            new_types.dedup();
-            if self.type_ids.len() + new_types.len() > MAX_TYPES {
-                return Err(AppendError::Backend(BackendError::new(format!(
-                    "the in-memory store indexes at most {MAX_TYPES} distinct event types"
-                ))));
-            }
-        }
-        Ok(())
+    /// Whether any stored (or pushed) event carries an id.
+    pub(crate) fn has_ids(&self) -> bool {
+        !self.by_id.is_empty()
+    }
+
+    /// How many distinct event types are interned.
+    pub(crate) fn type_count(&self) -> usize {
+        self.type_ids.len()
+    }
+
+    /// Whether `event_type` is interned.
+    pub(crate) fn knows_type(&self, event_type: &EventType) -> bool {
+        self.type_ids.contains_key(event_type)
     }
 
     /// Pushes `events` and indexes them, unpublished; returns the last
-    /// position. Call [`check_append`](Self::check_append) first.
+    /// position. Check the append with [`append::check`](super::append::check) first.
     pub(crate) fn push(&mut self, events: Vec<EventRecord>) -> Position {
         self.events.reserve(events.len());
         for event in events {

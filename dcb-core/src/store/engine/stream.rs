@@ -7,8 +7,9 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use super::entry::Entry;
 use super::scan::{Positions, Scan};
-use super::state::{Entry, State};
+use super::state::State;
 use crate::model::error::ReadError;
 use crate::model::read::{EventStream, ReadOptions, ReadResult};
 use crate::{Position, Query, SequencedEvent};

@@ -16,8 +16,8 @@ use std::hash::BuildHasher;
 use foldhash::fast::RandomState;
 use smallvec::{SmallVec, smallvec};
 
+use super::entry::{Entry, Pos, position_of};
 use super::spare;
-use super::state::{Entry, Pos, position_of};
 use crate::Tag;
 
 /// Most tags name one thing (a student, a course) and carry few events, so
@@ -456,7 +456,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::store::engine::state::entry;
+    use crate::store::engine::entry::entry;
 
     fn tag(text: &str) -> Tag {
         Tag::new(text).unwrap()

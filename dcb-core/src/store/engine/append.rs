@@ -1,0 +1,105 @@
+//! The DCB append rules, as the [`EventStore`](crate::EventStore) contract
+//! states them for [`append`](crate::EventStore::append), checked against
+//! the engine's events — the published ones *and* those pushed earlier in
+//! the same batch, so that a group commit decides each append as if the
+//! earlier ones were already stored:
+//!
+//! 1. **The idempotent repeat.** When every event carries an id and exactly
+//!    these events are stored, consecutively, the append is a repeat: it
+//!    returns the position of the last of them and writes nothing — before
+//!    the condition is looked at, since the condition may fail now because
+//!    of the very events being repeated. An id stored by a different append
+//!    is [`AppendError::DuplicateEventId`].
+//! 2. **The condition.** An event matching the condition's query after its
+//!    `after` position fails the append with
+//!    [`AppendError::ConditionFailed`], naming the first such event.
+//! 3. **The capacity.** Events beyond what the engine can index (about
+//!    10^12, or 2^24 distinct event types) are refused as a
+//!    [`AppendError::Backend`] error, writing nothing.
+//!
+//! The input [`Limits`](crate::Limits) are checked before, by the store.
+
+use super::entry::{MAX_EVENTS, MAX_TYPES, Pos};
+use super::state::State;
+use crate::model::error::{AppendError, BackendError};
+use crate::{AppendCondition, EventRecord, EventType, Position};
+
+/// Decides an append of `events` under `condition` against `state`:
+/// `Ok(Some(last))` for an idempotent repeat (nothing to push), `Ok(None)`
+/// when the events may be pushed, or why the append fails.
+pub(crate) fn check(
+    state: &mut State,
+    events: &[EventRecord],
+    condition: Option<&AppendCondition>,
+) -> Result<Option<Position>, AppendError> {
+    if let Some(position) = repeat(state, events)? {
+        return Ok(Some(position));
+    }
+    if let Some(condition) = condition {
+        if condition.after.map_or(0, Position::get) < state.end() {
+            state.index_tags();
+        }
+        if let Some(first) =
+            super::first_match(state, &condition.fail_if_events_match, condition.after)
+            && let Some(conflicting) = Position::new(first)
+        {
+            return Err(AppendError::ConditionFailed { conflicting });
+        }
+    }
+    capacity(state, events)?;
+    Ok(None)
+}
+
+/// Rule 1: whether `events` repeat an earlier append — `Ok(Some(last))` for
+/// an exact repeat, `Ok(None)` when none of their ids is stored, and an
+/// error when some are stored by a different append.
+fn repeat(state: &State, events: &[EventRecord]) -> Result<Option<Position>, AppendError> {
+    if !state.has_ids() || events.iter().all(|e| e.id().is_none()) {
+        return Ok(None);
+    }
+    let first = events[0].id().and_then(|id| state.position_of_id(&id));
+    if let Some(first) = first {
+        let exact = events.iter().enumerate().all(|(i, event)| {
+            let position = first + i as Pos;
+            // The id lookup comes first: it proves `position` is stored.
+            event.id().and_then(|id| state.position_of_id(&id)) == Some(position)
+                && state.event(position) == event
+        });
+        if exact {
+            return Ok(Position::new(first + events.len() as Pos - 1));
+        }
+    }
+    for event in events {
+        if let Some(id) = event.id()
+            && let Some(stored) = state.position_of_id(&id)
+            && let Some(position) = Position::new(stored)
+        {
+            return Err(AppendError::DuplicateEventId { id, position });
+        }
+    }
+    Ok(None)
+}
+
+/// Rule 3: whether `events` fit in the indexes.
+fn capacity(state: &State, events: &[EventRecord]) -> Result<(), AppendError> {
+    if state.end() + events.len() as Pos >= MAX_EVENTS {
+        return Err(AppendError::Backend(BackendError::new(format!(
+            "the store is full: it indexes at most {MAX_EVENTS} events"
+        ))));
+    }
+    if state.type_count() + events.len() > MAX_TYPES {
+        let mut new_types: Vec<&EventType> = events
+            .iter()
+            .map(EventRecord::event_type)
+            .filter(|t| !state.knows_type(t))
+            .collect();
+        new_types.sort_unstable();
+        new_types.dedup();
+        if state.type_count() + new_types.len() > MAX_TYPES {
+            return Err(AppendError::Backend(BackendError::new(format!(
+                "the store indexes at most {MAX_TYPES} distinct event types"
+            ))));
+        }
+    }
+    Ok(())
+}
