@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::budget::{self, Budget};
 use super::log::{self, MAGIC, Replayed};
-use super::memory::{self, Budget};
 use super::record::{self, Found};
 use super::{OpenError, Recovery, Truncation, manifest};
 use crate::EventRecord;
@@ -80,7 +80,7 @@ impl Follower {
                     ),
                 });
             }
-            let bytes = match memory::read_segment(&path, &mut budget) {
+            let bytes = match budget::read_segment(&path, &mut budget) {
                 Ok(bytes) => bytes,
                 // A writer's recovery removed a segment it found half made.
                 Err(OpenError::Io { source, .. })

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::memory::{self, Budget};
+use super::budget::{self, Budget};
 use super::record::{self, Found};
 use super::{OpenError, Recovery, Truncation, manifest};
 use crate::EventRecord;
@@ -67,7 +67,7 @@ impl Log {
                     ),
                 });
             }
-            let bytes = memory::read_segment(path, &mut budget)?;
+            let bytes = budget::read_segment(path, &mut budget)?;
             if last_segment && bytes.len() < MAGIC.len() && MAGIC.starts_with(&bytes) {
                 // A crash while a new segment was being created: it holds
                 // nothing yet, so it is made again below.

@@ -52,20 +52,26 @@
 //! # }).unwrap();
 //! ```
 
+mod budget;
+mod error;
 mod follow;
 mod lock;
 mod log;
 mod manifest;
-mod memory;
+mod options;
 mod record;
+mod recovery;
 mod writer;
+
+pub use self::error::OpenError;
+pub use self::options::EmbeddedOptions;
+pub use self::recovery::{Recovery, Truncation};
 
 use std::future::{Future, ready};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use parking_lot::Mutex;
 
@@ -74,179 +80,6 @@ use crate::model::error::{AppendError, BackendError, ReadError};
 use crate::model::read::{ReadOptions, ReadResult};
 use crate::store::engine::{Engine, IndexedEvents};
 use crate::{AppendCondition, EventRecord, EventStore, Limits, Position, Query};
-
-/// How to open an [`EmbeddedStore`].
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct EmbeddedOptions {
-    /// How long to wait for another process that has the store open.
-    pub lock_timeout: Duration,
-    /// The size after which appends go to a new segment file.
-    pub segment_size: u64,
-    /// The input limits appends are checked against.
-    pub limits: Limits,
-    /// The most memory opening may take for the index, which is held in
-    /// memory; `None` (the default): what the process can get — the least
-    /// of the system's available memory, the room under its address-space
-    /// limit and under its cgroup's memory limit. A store that needs more
-    /// fails to open with [`OpenError::OutOfMemory`].
-    pub memory_limit: Option<u64>,
-}
-
-impl Default for EmbeddedOptions {
-    fn default() -> EmbeddedOptions {
-        EmbeddedOptions {
-            lock_timeout: Duration::from_secs(30),
-            segment_size: 256 << 20,
-            limits: Limits::default(),
-            memory_limit: None,
-        }
-    }
-}
-
-impl EmbeddedOptions {
-    /// Sets how long to wait for another process that has the store open.
-    #[must_use]
-    pub fn lock_timeout(mut self, timeout: Duration) -> EmbeddedOptions {
-        self.lock_timeout = timeout;
-        self
-    }
-
-    /// Sets the size after which appends go to a new segment file.
-    #[must_use]
-    pub fn segment_size(mut self, bytes: u64) -> EmbeddedOptions {
-        self.segment_size = bytes.max(4096);
-        self
-    }
-
-    /// Sets the most memory opening may take for the index.
-    #[must_use]
-    pub fn memory_limit(mut self, bytes: u64) -> EmbeddedOptions {
-        self.memory_limit = Some(bytes);
-        self
-    }
-
-    /// Sets the input limits.
-    #[must_use]
-    pub fn limits(mut self, limits: Limits) -> EmbeddedOptions {
-        self.limits = limits;
-        self
-    }
-}
-
-/// What opening the store found and repaired.
-///
-/// ```
-/// use dcb_core::embedded::EmbeddedStore;
-///
-/// # let dir = tempfile::tempdir()?;
-/// let store = EmbeddedStore::open(dir.path())?;
-/// if let Some(cut) = &store.recovery().truncated {
-///     eprintln!("warning: {cut}"); // tell the operator what was cut, and where it was kept
-/// }
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Recovery {
-    /// The number of events in the store.
-    pub events: u64,
-    /// The number of segment files.
-    pub segments: usize,
-    /// The damaged end of the log that opening cut off, if any.
-    pub truncated: Option<Truncation>,
-    /// For a [read-only](EmbeddedStore::open_read_only) open, which changes
-    /// no file: a damaged end of the log it left in place and did not read.
-    /// A writer may be in the middle of writing it; if not, the next
-    /// writable open cuts it off and keeps it.
-    pub skipped: Option<Truncation>,
-}
-
-/// A damaged end of the log, cut off when the store was opened.
-///
-/// Where a write can tear — at the very end of the last segment — a
-/// damaged record is most likely an append that never completed, and such
-/// an append was never acknowledged: an append is acknowledged only once
-/// it is durable. But a bit flipped in the last record looks the same, so
-/// the bytes cut are kept in [`kept`](Self::kept) (unless they were all
-/// zeros): if the last append was acknowledged, it can be recovered from
-/// there. Damage anywhere else is refused as [`OpenError::Corrupt`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Truncation {
-    /// The segment file cut.
-    pub file: PathBuf,
-    /// The offset its valid data ends at, and where it was cut.
-    pub offset: u64,
-    /// The number of bytes cut.
-    pub bytes: u64,
-    /// What was wrong with them.
-    pub reason: String,
-    /// The file holding the bytes cut (in the store's `damaged/` folder),
-    /// or `None` when there was nothing to keep: zeros, or a segment whose
-    /// creation was cut short.
-    pub kept: Option<PathBuf>,
-    /// Whether the bytes were left in the file ([`Recovery::skipped`]).
-    left_in_place: bool,
-}
-
-impl Truncation {
-    /// A damaged end that opening cut off.
-    fn cut(
-        file: PathBuf,
-        offset: u64,
-        bytes: u64,
-        reason: &str,
-        kept: Option<PathBuf>,
-    ) -> Truncation {
-        Truncation {
-            file,
-            offset,
-            bytes,
-            reason: reason.to_owned(),
-            kept,
-            left_in_place: false,
-        }
-    }
-
-    /// A damaged end that a read-only open left in place.
-    fn left_in_place(file: PathBuf, offset: u64, bytes: u64, reason: &str) -> Truncation {
-        Truncation {
-            left_in_place: true,
-            ..Truncation::cut(file, offset, bytes, reason, None)
-        }
-    }
-}
-
-impl std::fmt::Display for Truncation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.left_in_place {
-            return write!(
-                f,
-                "did not read the last {} bytes of {} from byte {} ({}): a writer may be in the \
-                 middle of writing them; if none is, the next writable open cuts them off and \
-                 keeps them",
-                self.bytes,
-                self.file.display(),
-                self.offset,
-                self.reason
-            );
-        }
-        write!(
-            f,
-            "cut {} bytes off the end of {} at byte {} ({}), most likely a write that was never \
-             acknowledged",
-            self.bytes,
-            self.file.display(),
-            self.offset,
-            self.reason
-        )?;
-        match &self.kept {
-            Some(kept) => write!(f, "; the bytes cut are kept in {}", kept.display()),
-            None => write!(f, "; they held no data"),
-        }
-    }
-}
 
 /// How the writer has grouped appends since the store was opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -267,105 +100,6 @@ impl CommitStats {
             0.0
         } else {
             self.appends as f64 / self.syncs as f64
-        }
-    }
-}
-
-/// Why a store could not be opened.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum OpenError {
-    /// Another process has the store open and did not close it in time.
-    #[error(
-        "the store in {} is in use by another process (waited {waited:?}); \
-         close it or raise the lock timeout",
-        dir.display()
-    )]
-    Locked {
-        /// The store's directory.
-        dir: PathBuf,
-        /// How long this process waited.
-        waited: Duration,
-    },
-    /// The log is damaged before its end: acknowledged data is unreadable.
-    #[error(
-        "the store's log is damaged in {} at byte {offset}: {reason}; \
-         restore the file from a backup (nothing was changed)",
-        file.display()
-    )]
-    Corrupt {
-        /// The damaged segment file.
-        file: PathBuf,
-        /// Where the damage starts.
-        offset: u64,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A segment the store's manifest records is missing: the log would
-    /// open shorter than it is.
-    #[error(
-        "the segment {} is missing, although the store's manifest says the log continues \
-         there; restore it from a backup (nothing was changed)",
-        file.display()
-    )]
-    MissingSegment {
-        /// The missing segment file.
-        file: PathBuf,
-    },
-    /// The store's index would not fit in the memory at hand.
-    #[error(
-        "opening the store in {} needs about {} of memory for its index, over {} \
-         available under {limited_by}; free memory or raise that limit",
-        dir.display(),
-        memory::mib(*needed),
-        memory::mib(*available)
-    )]
-    OutOfMemory {
-        /// The store's directory.
-        dir: PathBuf,
-        /// The memory the open would take, estimated.
-        needed: u64,
-        /// The memory at hand.
-        available: u64,
-        /// What limits it.
-        limited_by: &'static str,
-    },
-    /// The path given is not a directory.
-    #[error("{} is not a directory; give the directory that holds (or will hold) the store", path.display())]
-    NotADirectory {
-        /// The path given.
-        path: PathBuf,
-    },
-    /// A file in the directory is not a segment of this format.
-    #[error("{} is not a segment of a dcb store; is this the right directory?", file.display())]
-    NotAStore {
-        /// The file.
-        file: PathBuf,
-    },
-    /// A read-only open found no store to read.
-    #[error("there is no dcb store in {}: {reason}", dir.display())]
-    NoStore {
-        /// The directory given.
-        dir: PathBuf,
-        /// What is missing.
-        reason: &'static str,
-    },
-    /// An I/O error on a file of the store.
-    #[error("cannot use {}: {source}", path.display())]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl OpenError {
-    fn io(path: &Path, source: std::io::Error) -> OpenError {
-        OpenError::Io {
-            path: path.to_owned(),
-            source,
         }
     }
 }

@@ -1,0 +1,105 @@
+//! [`OpenError`]: why a store could not be opened.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::budget;
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// Another process has the store open and did not close it in time.
+    #[error(
+        "the store in {} is in use by another process (waited {waited:?}); \
+         close it or raise the lock timeout",
+        dir.display()
+    )]
+    Locked {
+        /// The store's directory.
+        dir: PathBuf,
+        /// How long this process waited.
+        waited: Duration,
+    },
+    /// The log is damaged before its end: acknowledged data is unreadable.
+    #[error(
+        "the store's log is damaged in {} at byte {offset}: {reason}; \
+         restore the file from a backup (nothing was changed)",
+        file.display()
+    )]
+    Corrupt {
+        /// The damaged segment file.
+        file: PathBuf,
+        /// Where the damage starts.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A segment the store's manifest records is missing: the log would
+    /// open shorter than it is.
+    #[error(
+        "the segment {} is missing, although the store's manifest says the log continues \
+         there; restore it from a backup (nothing was changed)",
+        file.display()
+    )]
+    MissingSegment {
+        /// The missing segment file.
+        file: PathBuf,
+    },
+    /// The store's index would not fit in the memory at hand.
+    #[error(
+        "opening the store in {} needs about {} of memory for its index, over {} \
+         available under {limited_by}; free memory or raise that limit",
+        dir.display(),
+        budget::mib(*needed),
+        budget::mib(*available)
+    )]
+    OutOfMemory {
+        /// The store's directory.
+        dir: PathBuf,
+        /// The memory the open would take, estimated.
+        needed: u64,
+        /// The memory at hand.
+        available: u64,
+        /// What limits it.
+        limited_by: &'static str,
+    },
+    /// The path given is not a directory.
+    #[error("{} is not a directory; give the directory that holds (or will hold) the store", path.display())]
+    NotADirectory {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// A file in the directory is not a segment of this format.
+    #[error("{} is not a segment of a dcb store; is this the right directory?", file.display())]
+    NotAStore {
+        /// The file.
+        file: PathBuf,
+    },
+    /// A read-only open found no store to read.
+    #[error("there is no dcb store in {}: {reason}", dir.display())]
+    NoStore {
+        /// The directory given.
+        dir: PathBuf,
+        /// What is missing.
+        reason: &'static str,
+    },
+    /// An I/O error on a file of the store.
+    #[error("cannot use {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl OpenError {
+    pub(super) fn io(path: &Path, source: std::io::Error) -> OpenError {
+        OpenError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
