@@ -99,6 +99,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Only the PostgreSQL store appends in batches; refused elsewhere rather
+    // than ignored, so a run measures what its command line says.
+    if append_batches.is_some() && store.as_deref() != Some("postgres") {
+        eprintln!("--append-batches applies to --store postgres only\n{USAGE}");
+        return ExitCode::from(2);
+    }
     let plan = if quick {
         Plan {
             workloads,
