@@ -357,7 +357,7 @@ async fn send_together(
 }
 
 /// The parameters of one `dcb_append_batch` call (see its comment in
-/// `migrations/0004_append_batches.sql`).
+/// `sql/functions/dcb_append_batch.sql`).
 struct BatchParams<'a> {
     types: Vec<&'a str>,
     data: Vec<&'a [u8]>,

@@ -59,6 +59,20 @@ pub enum ConnectError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// Applying a server function failed (after the migrations, in the same
+    /// transaction, which was rolled back).
+    #[error(
+        "migrating the schema failed at the server function {name}: {}{}",
+        describe(.source),
+        migration_hint(.source)
+    )]
+    Function {
+        /// The function being applied.
+        name: &'static str,
+        /// The server's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
     /// The schema was migrated by a newer version of this crate.
     #[error(
         "schema {schema} is at migration {version}, newer than the {known} this version knows; \

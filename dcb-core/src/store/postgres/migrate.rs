@@ -1,4 +1,15 @@
-//! Schema names and the versioned migrations.
+//! Schema names, the numbered migrations and the server functions.
+//!
+//! A schema is brought up to date in one transaction, behind an advisory
+//! lock: first the numbered migrations it lacks (`sql/migrations/`, DDL
+//! only, each recorded in `dcb_migrations`), then each server function
+//! (`sql/functions/`, one `CREATE OR REPLACE FUNCTION` per file) that the
+//! schema does not hold as this crate defines it. Every function applied
+//! is marked with a comment naming its file and the digest of its text;
+//! a schema at the newest migration whose functions have this crate's
+//! bodies and marks is left as it is — no DDL, so a role that may not
+//! create anything connects too. Why:
+//! `docs/decisions/0016-server-functions-applied-on-every-migrate.md`.
 
 use std::fmt::Write as _;
 
@@ -10,44 +21,82 @@ use super::error::backend_error;
 
 /// The migrations, in order: (version, name, SQL). The SQL refers to the
 /// schema as `__SCHEMA__` (replaced by the quoted identifier) and
-/// `__SCHEMA_NAME__` (replaced by the bare, validated name).
+/// `__SCHEMA_NAME__` (replaced by the bare, validated name). A released
+/// migration is never changed in a way that changes the schema it leaves.
 pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
-    (1, "init", include_str!("migrations/0001_init.sql")),
+    (1, "init", include_str!("sql/migrations/0001_init.sql")),
     (
         2,
         "fast_paths",
-        include_str!("migrations/0002_fast_paths.sql"),
+        include_str!("sql/migrations/0002_fast_paths.sql"),
     ),
     (
         3,
         "read_models",
-        include_str!("migrations/0003_read_models.sql"),
+        include_str!("sql/migrations/0003_read_models.sql"),
     ),
     (
         4,
         "append_batches",
-        include_str!("migrations/0004_append_batches.sql"),
+        include_str!("sql/migrations/0004_append_batches.sql"),
     ),
     (
         5,
         "decision_read",
-        include_str!("migrations/0005_decision_read.sql"),
+        include_str!("sql/migrations/0005_decision_read.sql"),
     ),
     (
         6,
         "decision_read_by_first_tags",
-        include_str!("migrations/0006_decision_read_by_first_tags.sql"),
+        include_str!("sql/migrations/0006_decision_read_by_first_tags.sql"),
     ),
     (
         7,
         "limited_reads_by_position",
-        include_str!("migrations/0007_limited_reads_by_position.sql"),
+        include_str!("sql/migrations/0007_limited_reads_by_position.sql"),
     ),
     (
         8,
         "read_barrier_before_planning",
-        include_str!("migrations/0008_read_barrier_before_planning.sql"),
+        include_str!("sql/migrations/0008_read_barrier_before_planning.sql"),
     ),
+    (
+        9,
+        "read_model_fingerprints",
+        include_str!("sql/migrations/0009_read_model_fingerprints.sql"),
+    ),
+];
+
+/// The server functions: (name, SQL), the SQL one `CREATE OR REPLACE
+/// FUNCTION` of the function of that name, which no other function of the
+/// schema shares, with the same placeholders as the migrations. A function
+/// whose parameters or result change, or that goes, is dropped by a
+/// numbered migration first: `CREATE OR REPLACE` cannot change them.
+pub(super) const FUNCTIONS: &[(&str, &str)] = &[
+    ("dcb_append", include_str!("sql/functions/dcb_append.sql")),
+    (
+        "dcb_append_batch",
+        include_str!("sql/functions/dcb_append_batch.sql"),
+    ),
+    (
+        "dcb_decision_read",
+        include_str!("sql/functions/dcb_decision_read.sql"),
+    ),
+    (
+        "dcb_decision_read_by_first_tags",
+        include_str!("sql/functions/dcb_decision_read_by_first_tags.sql"),
+    ),
+    ("dcb_head", include_str!("sql/functions/dcb_head.sql")),
+    (
+        "dcb_idempotent",
+        include_str!("sql/functions/dcb_idempotent.sql"),
+    ),
+    ("dcb_insert", include_str!("sql/functions/dcb_insert.sql")),
+    (
+        "dcb_match_sql",
+        include_str!("sql/functions/dcb_match_sql.sql"),
+    ),
+    ("dcb_read", include_str!("sql/functions/dcb_read.sql")),
 ];
 
 /// The newest migration this crate knows: the version its calls need.
@@ -104,10 +153,12 @@ fn failed(version: i32) -> impl Fn(tokio_postgres::Error) -> ConnectError {
     move |source| ConnectError::Migration { version, source }
 }
 
-/// Creates the schema if needed and applies the missing migrations, all in
-/// one transaction that first takes an advisory lock, so concurrent
-/// connects migrate once. A schema already at the newest migration is left
-/// as it is, so a role that may not create anything connects too.
+/// Creates the schema if needed, applies the missing migrations and then
+/// the functions the schema does not hold as this crate defines them, all
+/// in one transaction that first takes an advisory lock, so concurrent
+/// connects migrate once. A schema already at the newest migration with
+/// current functions is left as it is, so a role that may not create
+/// anything connects too.
 pub(super) async fn migrate(client: &mut Client, schema: &str) -> Result<(), ConnectError> {
     let tx = client.transaction().await.map_err(failed(0))?;
     tx.execute(
@@ -116,42 +167,105 @@ pub(super) async fn migrate(client: &mut Client, schema: &str) -> Result<(), Con
     )
     .await
     .map_err(failed(0))?;
-    match applied_version(&tx, schema)
-        .await
-        .map_err(|e| unreadable(schema, e))?
-    {
-        Some(applied) if applied > KNOWN => {
-            return Err(ConnectError::SchemaTooNew {
-                schema: schema.to_owned(),
-                version: applied,
-                known: KNOWN,
-            });
-        }
-        Some(KNOWN) => return tx.commit().await.map_err(failed(0)),
-        _ => {}
-    }
-    tx.batch_execute(&render(BOOKKEEPING_SQL, schema))
-        .await
-        .map_err(failed(0))?;
     let applied = applied_version(&tx, schema)
         .await
-        .map_err(failed(0))?
-        .unwrap_or(0);
-    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
-        tx.batch_execute(&render(sql, schema))
+        .map_err(|e| unreadable(schema, e))?;
+    if let Some(applied) = applied
+        && applied > KNOWN
+    {
+        return Err(ConnectError::SchemaTooNew {
+            schema: schema.to_owned(),
+            version: applied,
+            known: KNOWN,
+        });
+    }
+    if applied != Some(KNOWN) {
+        tx.batch_execute(&render(BOOKKEEPING_SQL, schema))
+            .await
+            .map_err(failed(0))?;
+        let applied = applied_version(&tx, schema)
+            .await
+            .map_err(failed(0))?
+            .unwrap_or(0);
+        for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
+            tx.batch_execute(&render(sql, schema))
+                .await
+                .map_err(failed(version))?;
+            tx.execute(
+                &render(
+                    "INSERT INTO __SCHEMA__.dcb_migrations (version, name) VALUES ($1, $2)",
+                    schema,
+                ),
+                &[&version, &name],
+            )
             .await
             .map_err(failed(version))?;
-        tx.execute(
-            &render(
-                "INSERT INTO __SCHEMA__.dcb_migrations (version, name) VALUES ($1, $2)",
-                schema,
-            ),
-            &[&version, &name],
-        )
-        .await
-        .map_err(failed(version))?;
+        }
+    }
+    for &(name, sql) in stale_functions(&tx, schema).await.map_err(failed(0))? {
+        tx.batch_execute(&function_sql(name, sql, schema))
+            .await
+            .map_err(|source| ConnectError::Function { name, source })?;
     }
     tx.commit().await.map_err(failed(0))
+}
+
+/// The functions of [`FUNCTIONS`] that `schema` does not hold as this
+/// crate defines them: missing, with another body, or without the mark of
+/// [`mark`] (which covers what the body does not: parameters, result,
+/// settings).
+async fn stale_functions(
+    client: &impl tokio_postgres::GenericClient,
+    schema: &str,
+) -> Result<Vec<&'static (&'static str, &'static str)>, tokio_postgres::Error> {
+    let held: Vec<(String, String, Option<String>)> = client
+        .query(
+            "SELECT p.proname::text, p.prosrc, obj_description(p.oid, 'pg_proc') \
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname = $1",
+            &[&schema],
+        )
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    Ok(FUNCTIONS
+        .iter()
+        .filter(|(name, sql)| {
+            let mark = mark(name, sql);
+            let body = render(body(sql), schema);
+            !held.iter().any(|(held, source, comment)| {
+                held == name && *source == body && comment.as_deref() == Some(&mark)
+            })
+        })
+        .collect())
+}
+
+/// The body of a function's SQL: the text between its `$fn$` quotes, as
+/// the server keeps it (`pg_proc.prosrc`).
+fn body(sql: &str) -> &str {
+    sql.split("$fn$").nth(1).unwrap_or_default()
+}
+
+/// The comment that marks the function `name` as applied from `sql`: its
+/// file and the digest of the file's text (FNV-1a, 64 bits).
+fn mark(name: &str, sql: &str) -> String {
+    let digest = sql.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("dcb-core sql/functions/{name}.sql {digest:016x}")
+}
+
+/// The SQL that applies the function `name` to `schema` and marks it.
+fn function_sql(name: &str, sql: &str, schema: &str) -> String {
+    // The name alone names the function: no other in the schema has it.
+    render(
+        &format!(
+            "{sql}\nCOMMENT ON FUNCTION __SCHEMA__.{name} IS '{}';\n",
+            mark(name, sql)
+        ),
+        schema,
+    )
 }
 
 /// The error of a failed read of the schema's migrations: the role lacks
@@ -192,8 +306,8 @@ async fn applied_version(
 }
 
 /// The SQL of the migrations after `after`, each followed by the row that
-/// records it, after the bookkeeping table: what [`migrate`] runs, as one
-/// script. `schema` must have been checked.
+/// records it, after the bookkeeping table, and then every server function:
+/// what [`migrate`] runs, as one script. `schema` must have been checked.
 pub(super) fn script(schema: &str, after: i32) -> Result<String, ConnectError> {
     if after > KNOWN {
         return Err(ConnectError::SchemaTooNew {
@@ -202,12 +316,17 @@ pub(super) fn script(schema: &str, after: i32) -> Result<String, ConnectError> {
             known: KNOWN,
         });
     }
+    let migrations = if after < KNOWN {
+        format!("migrations {} to {KNOWN}", after.max(0) + 1)
+    } else {
+        format!("no migrations after {KNOWN}")
+    };
     let mut script = format!(
-        "-- dcb PostgreSQL store: migrations {} to {KNOWN} of schema {}, from dcb-core {}.\n\
+        "-- dcb PostgreSQL store: {migrations} of schema {}, and the server functions,\n\
+         -- from dcb-core {}.\n\
          -- Apply it in one transaction (psql --single-transaction --file, or a\n\
          -- migration tool of your own); stores then connect with\n\
          -- PostgresOptions::migrate(false).\n\n",
-        after.max(0) + 1,
         quote(schema),
         env!("CARGO_PKG_VERSION"),
     );
@@ -221,6 +340,14 @@ pub(super) fn script(schema: &str, after: i32) -> Result<String, ConnectError> {
             ),
             schema,
         ));
+    }
+    script.push_str(
+        "\n-- The server functions, each replaced as this version defines it: applying\n\
+         -- them again changes nothing.\n",
+    );
+    for &(name, sql) in FUNCTIONS {
+        let _ = write!(script, "\n-- Function {name}\n\n");
+        script.push_str(&function_sql(name, sql, schema));
     }
     Ok(script)
 }
@@ -276,5 +403,84 @@ mod tests {
             "SELECT \"s1\".f('s1')"
         );
         assert!(!MIGRATIONS[0].2.is_empty());
+    }
+
+    /// Every function is defined once, in the file of its name, and
+    /// nowhere else: the migrations hold no function bodies.
+    #[test]
+    fn each_function_is_defined_once_in_its_own_file() {
+        let defines = |sql: &str| {
+            let sql = sql.to_ascii_uppercase();
+            sql.matches("CREATE FUNCTION").count()
+                + sql.matches("CREATE OR REPLACE FUNCTION").count()
+        };
+        for (version, name, sql) in MIGRATIONS {
+            assert_eq!(
+                defines(sql),
+                0,
+                "migration {version} ({name}) defines a function"
+            );
+        }
+        for (i, (name, sql)) in FUNCTIONS.iter().enumerate() {
+            assert_eq!(defines(sql), 1, "{name}.sql defines one function");
+            assert_eq!(
+                sql.matches("$fn$").count(),
+                2,
+                "{name}.sql quotes its body, and only its body, with $fn$"
+            );
+            assert!(body(sql).contains("BEGIN"), "{name}.sql: {}", body(sql));
+            assert!(
+                sql.contains(&format!("CREATE OR REPLACE FUNCTION __SCHEMA__.{name}(")),
+                "{name}.sql defines {name}"
+            );
+            assert!(
+                FUNCTIONS[..i].iter().all(|(other, _)| other < name),
+                "FUNCTIONS is in order of name, each once: {name}"
+            );
+        }
+        for (i, (version, _, _)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(
+                *version,
+                i32::try_from(i).unwrap() + 1,
+                "versions count up from 1"
+            );
+        }
+    }
+
+    #[test]
+    fn the_script_holds_the_migrations_after_a_version_and_every_function() {
+        let all = script("s", 0).unwrap();
+        let rest = script("s", KNOWN - 1).unwrap();
+        let functions_only = script("s", KNOWN).unwrap();
+        assert!(all.starts_with(&format!(
+            "-- dcb PostgreSQL store: migrations 1 to {KNOWN} "
+        )));
+        assert_eq!(all.matches("\n-- Migration ").count(), MIGRATIONS.len());
+        assert_eq!(rest.matches("\n-- Migration ").count(), 1);
+        assert!(functions_only.contains(&format!("no migrations after {KNOWN}")));
+        assert_eq!(functions_only.matches("\n-- Migration ").count(), 0);
+        for script in [&all, &rest, &functions_only] {
+            for (name, _) in FUNCTIONS {
+                assert_eq!(
+                    script
+                        .matches(&format!("CREATE OR REPLACE FUNCTION \"s\".{name}("))
+                        .count(),
+                    1,
+                    "{name}"
+                );
+                assert_eq!(
+                    script
+                        .matches(&format!("COMMENT ON FUNCTION \"s\".{name} IS 'dcb-core "))
+                        .count(),
+                    1,
+                    "{name} is marked"
+                );
+            }
+            assert!(!script.contains("__SCHEMA"), "every placeholder is filled");
+        }
+        assert!(matches!(
+            script("s", KNOWN + 1),
+            Err(ConnectError::SchemaTooNew { .. })
+        ));
     }
 }

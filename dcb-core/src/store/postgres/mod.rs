@@ -1,8 +1,10 @@
 //! [`PostgresStore`]: the store on a PostgreSQL server (feature `postgres`).
 //!
 //! The store keeps its tables and functions in one schema (default `dcb`),
-//! created and migrated on connect from the versioned `.sql` files in
-//! `migrations/`, unless [`PostgresOptions::migrate`] is off. Every append
+//! created and migrated on connect — the numbered migrations in
+//! `sql/migrations/`, then the server functions in `sql/functions/` —
+//! unless [`PostgresOptions::migrate`] is off; `sql/schema.sql` shows the
+//! schema they make. Every append
 //! and every read is **one round trip**, with all values as bound
 //! parameters: an append calls the server-side function `dcb_append`, a
 //! decision's read `dcb_decision_read_by_first_tags`, other reads
@@ -88,10 +90,14 @@ use crate::{AppendCondition, EventRecord, EventStore, Limits, Position, Query};
 /// The SQL that brings the store's schema `schema` from migration `after`
 /// (0 for a schema that holds no store yet) to the newest migration this
 /// version of the crate knows, recording each in the schema's
-/// `dcb_migrations` table as [`PostgresStore::connect`] does when it
-/// migrates: for operators who apply migrations with tools of their own and
-/// connect with [`PostgresOptions::migrate`] off. The inspector prints it
-/// too (`dcb migrations --schema NAME`).
+/// `dcb_migrations` table, and then applies every server function, as
+/// [`PostgresStore::connect`] does when it migrates: for operators who
+/// apply migrations with tools of their own and connect with
+/// [`PostgresOptions::migrate`] off. The functions are in the script
+/// whatever `after` is (applying them again changes nothing), so the script
+/// after the schema's own version brings a schema whose functions another
+/// version of the crate changed back to this version's. The inspector
+/// prints it too (`dcb migrations --schema NAME`).
 ///
 /// Errors: [`ConnectError::InvalidSchema`] for a bad schema name,
 /// [`ConnectError::SchemaTooNew`] when `after` is newer than this version
@@ -101,6 +107,7 @@ use crate::{AppendCondition, EventRecord, EventStore, Limits, Position, Query};
 /// let sql = dcb_core::postgres::migration_script("events", 0)?;
 /// assert!(sql.starts_with("-- dcb PostgreSQL store: migrations 1 to "));
 /// assert!(sql.contains("CREATE TABLE \"events\".events"));
+/// assert!(sql.contains("CREATE OR REPLACE FUNCTION \"events\".dcb_append("));
 /// # Ok::<(), dcb_core::postgres::ConnectError>(())
 /// ```
 pub fn migration_script(schema: &str, after: i32) -> Result<String, ConnectError> {
@@ -465,14 +472,16 @@ fn unexpected(outcome: &str) -> AppendError {
     )))
 }
 
-/// `head()`: the last position, after the read barrier (migration 5).
+/// `head()`: the last position, after the read barrier
+/// (`sql/functions/dcb_head.sql`).
 const HEAD_SQL: &str = "SELECT __SCHEMA__.dcb_head($1)";
 
 /// A read whose items all have tags, without a limit (a decision's read):
-/// the head, then the events (migration 6). Parameters: $1 the read
-/// barrier's key, $2 the items' first tags, $3 the (first tag, type) pairs
-/// of the items with types, $4 the first tags of the items without, $5
-/// after (0 for none), $6 backwards; see [`FirstTags`].
+/// the head, then the events
+/// (`sql/functions/dcb_decision_read_by_first_tags.sql`). Parameters: $1
+/// the read barrier's key, $2 the items' first tags, $3 the (first tag,
+/// type) pairs of the items with types, $4 the first tags of the items
+/// without, $5 after (0 for none), $6 backwards; see [`FirstTags`].
 const DECISION_READ_SQL: &str = "SELECT pos, event_type, data, tags, id \
      FROM __SCHEMA__.dcb_decision_read_by_first_tags($1, $2, $3, $4, $5, $6)";
 

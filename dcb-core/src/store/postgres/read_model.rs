@@ -5,14 +5,17 @@ use serde::de::DeserializeOwned;
 
 use super::PostgresStore;
 use super::error::describe;
-use super::migrate::render;
+use super::migrate::{quote, render};
 use crate::Position;
-use crate::read_model::{Saved, Storage, StorageError};
+use crate::read_model::{EventFingerprint, Saved, SavedWithFingerprint, Storage, StorageError};
 
 /// Saves a read model and its checkpoint as one row of the table
 /// `dcb_read_models` in the store's schema: the model as `jsonb`, written
-/// with its checkpoint by a single `INSERT … ON CONFLICT DO UPDATE`, so the
-/// pair is replaced atomically.
+/// with its checkpoint and the [`EventFingerprint`] of the event there (as
+/// `jsonb`, when the runner gives one) by a single `INSERT … ON CONFLICT DO
+/// UPDATE`, so they are replaced atomically. A runner started on a store
+/// that holds another event at the checkpoint then reports a
+/// [`Mismatch`](crate::read_model::Mismatch), as with the other storages.
 ///
 /// Several read models share the table, one row each, told apart by name.
 ///
@@ -57,14 +60,18 @@ impl PostgresStorage {
             store: store.clone(),
             name,
             load: render(
-                "SELECT checkpoint, model::text FROM __SCHEMA__.dcb_read_models WHERE name = $1",
+                "SELECT checkpoint, model::text, checkpoint_event::text \
+                 FROM __SCHEMA__.dcb_read_models WHERE name = $1",
                 schema,
             ),
+            // A save without a fingerprint clears the one saved before,
+            // which was of the event at another checkpoint.
             save: render(
-                "INSERT INTO __SCHEMA__.dcb_read_models (name, checkpoint, model, saved_at)
-                 VALUES ($1, $2, $3::text::jsonb, now())
+                "INSERT INTO __SCHEMA__.dcb_read_models (name, checkpoint, model, checkpoint_event, saved_at)
+                 VALUES ($1, $2, $3::text::jsonb, $4::text::jsonb, now())
                  ON CONFLICT (name) DO UPDATE
-                 SET checkpoint = excluded.checkpoint, model = excluded.model, saved_at = excluded.saved_at",
+                 SET checkpoint = excluded.checkpoint, model = excluded.model,
+                     checkpoint_event = excluded.checkpoint_event, saved_at = excluded.saved_at",
                 schema,
             ),
         })
@@ -91,10 +98,10 @@ impl PostgresStorage {
             e,
         )
     }
-}
 
-impl<M: Serialize + DeserializeOwned + Send + Sync> Storage<M> for PostgresStorage {
-    async fn load(&self) -> Result<Option<Saved<M>>, StorageError> {
+    async fn load_row<M: DeserializeOwned>(
+        &self,
+    ) -> Result<Option<SavedWithFingerprint<M>>, StorageError> {
         let client = self
             .store
             .pool()
@@ -114,20 +121,38 @@ impl<M: Serialize + DeserializeOwned + Send + Sync> Storage<M> for PostgresStora
         };
         let checkpoint: i64 = row.get(0);
         let model: String = row.get(1);
-        let model = serde_json::from_str(&model).map_err(|e| {
+        let fingerprint: Option<String> = row.get(2);
+        let undecodable = |e| {
             self.failed(
                 "decode (delete its row from dcb_read_models to rebuild it from the events)",
                 e,
             )
-        })?;
-        Ok(Some(Saved {
-            model,
-            checkpoint: u64::try_from(checkpoint).ok().and_then(Position::new),
+        };
+        let model = serde_json::from_str(&model).map_err(undecodable)?;
+        let fingerprint = fingerprint
+            .map(|fingerprint| serde_json::from_str::<EventFingerprint>(&fingerprint))
+            .transpose()
+            .map_err(undecodable)?;
+        Ok(Some(SavedWithFingerprint {
+            saved: Saved {
+                model,
+                checkpoint: u64::try_from(checkpoint).ok().and_then(Position::new),
+            },
+            fingerprint,
         }))
     }
 
-    async fn save(&self, model: &M, checkpoint: Position) -> Result<(), StorageError> {
+    async fn save_row<M: Serialize + Sync>(
+        &self,
+        model: &M,
+        checkpoint: Position,
+        fingerprint: Option<&EventFingerprint>,
+    ) -> Result<(), StorageError> {
         let model = serde_json::to_string(model).map_err(|e| self.failed("encode", e))?;
+        let fingerprint = fingerprint
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| self.failed("encode", e))?;
         let checkpoint = i64::try_from(checkpoint.get()).map_err(|e| self.failed("save", e))?;
         let client = self
             .store
@@ -142,9 +167,41 @@ impl<M: Serialize + DeserializeOwned + Send + Sync> Storage<M> for PostgresStora
             .await
             .map_err(|e| self.failed("save", e))?;
         client
-            .execute(&save, &[&self.name, &checkpoint, &model])
+            .execute(&save, &[&self.name, &checkpoint, &model, &fingerprint])
             .await
             .map_err(|e| self.failed("save", e))?;
         Ok(())
+    }
+}
+
+impl<M: Serialize + DeserializeOwned + Send + Sync> Storage<M> for PostgresStorage {
+    async fn load(&self) -> Result<Option<Saved<M>>, StorageError> {
+        Ok(self.load_row().await?.map(|row| row.saved))
+    }
+
+    async fn save(&self, model: &M, checkpoint: Position) -> Result<(), StorageError> {
+        self.save_row(model, checkpoint, None).await
+    }
+
+    async fn load_with_fingerprint(&self) -> Result<Option<SavedWithFingerprint<M>>, StorageError> {
+        self.load_row().await
+    }
+
+    async fn save_with_fingerprint(
+        &self,
+        model: &M,
+        checkpoint: Position,
+        fingerprint: &EventFingerprint,
+    ) -> Result<(), StorageError> {
+        self.save_row(model, checkpoint, Some(fingerprint)).await
+    }
+
+    /// The row: `"course-lists" (row of "dcb".dcb_read_models)`.
+    fn location(&self) -> Option<String> {
+        Some(format!(
+            "{:?} (row of {}.dcb_read_models)",
+            self.name,
+            quote(self.store.schema())
+        ))
     }
 }

@@ -1,0 +1,150 @@
+-- dcb PostgreSQL store: dcb_append, the conditional append, in one call
+-- and one transaction:
+--   1. the advisory locks p_locks (transaction level) in the order given,
+--      exclusive where p_lock_modes says so: first the global key (the
+--      "writer in flight" barrier that reads take exclusively), then the
+--      boundary keys in ascending order (exclusive: one per condition item;
+--      shared: every tag and type of the new events), then, for a
+--      single-event append, the allocation key p_alloc_key shared (the
+--      client computes the keys: postgres/locks.rs);
+--   2. idempotency, when an event carries an id (dcb_idempotent);
+--   3. the condition, in a new statement (a fresh snapshot, after the
+--      locks); dcb_append_batch writes the same statements out again;
+--   4. positions from the sequence, consecutive for one append (a
+--      multi-event append takes p_alloc_key exclusively, session level,
+--      just around its nextvals), and the insert (dcb_insert, or a plain
+--      path for one event without an id).
+-- Outcome: 'ok' (pos = last position), 'conflict' (pos = the first
+-- conflicting position) or 'duplicate' (dup_id stored at pos).
+--
+-- The one definition of this function: every migrate that finds it
+-- changed applies it again with CREATE OR REPLACE, after the numbered
+-- migrations (docs/decisions/0016-server-functions-applied-on-every-migrate.md).
+-- `__SCHEMA__` is replaced by the quoted schema identifier before it runs.
+CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_append(
+    p_types text[], p_data bytea[], p_tags text[], p_tag_counts integer[], p_ids uuid[],
+    p_locks bigint[], p_lock_modes boolean[], p_alloc_key bigint,
+    p_condition boolean, p_cond_tags text[], p_cond_tag_counts integer[],
+    p_cond_types text[], p_cond_type_counts integer[], p_after bigint,
+    OUT outcome text, OUT pos bigint, OUT dup_id uuid
+) LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+    n          integer := cardinality(p_types);
+    v_any_id   boolean := p_ids IS NOT NULL AND cardinality(array_remove(p_ids, NULL)) > 0;
+    v_conflict bigint;
+    v_first    bigint;
+    v_offs     integer[] := '{}';
+    v_off      integer := 0;
+    v_toffs    integer[] := '{}';
+    v_toff     integer := 0;
+    r          record;
+BEGIN
+    -- 1. The locks, in one statement, in the order given.
+    PERFORM CASE WHEN u.excl THEN pg_advisory_xact_lock(u.key)
+                 ELSE pg_advisory_xact_lock_shared(u.key) END
+    FROM unnest(p_locks, p_lock_modes) AS u(key, excl);
+
+    -- 2. Idempotency.
+    IF v_any_id THEN
+        SELECT * INTO r FROM __SCHEMA__.dcb_idempotent(p_types, p_data, p_tags, p_tag_counts, p_ids);
+        IF r.outcome IS NOT NULL THEN
+            outcome := r.outcome;
+            pos := r.pos;
+            dup_id := r.dup_id;
+            RETURN;
+        END IF;
+    END IF;
+
+    -- 3. The condition, in a new statement: a snapshot taken after the locks.
+    -- The common condition, items that all have tags (a decision's), is a
+    -- static statement (its plan cached per session) selecting what
+    -- dcb_match_sql would: per item the first match after p_after.
+    IF p_condition AND cardinality(p_cond_tag_counts) = 1 AND p_cond_tag_counts[1] = 1 THEN
+        -- One item with one tag: the plainest statement (an index-only scan).
+        v_conflict := (
+            SELECT t.position FROM __SCHEMA__.event_tags t
+            WHERE t.tag = p_cond_tags[1] AND t.position > coalesce(p_after, 0)
+              AND (p_cond_type_counts[1] = 0 OR t.event_type = ANY (p_cond_types))
+            ORDER BY t.position LIMIT 1);
+    ELSIF p_condition AND coalesce(cardinality(p_cond_tag_counts), 0) > 0
+       AND 0 < ALL (p_cond_tag_counts) THEN
+        FOR j IN 1..cardinality(p_cond_type_counts) LOOP
+            v_offs := v_offs || v_off;
+            v_off := v_off + p_cond_type_counts[j];
+            v_toffs := v_toffs || v_toff;
+            v_toff := v_toff + p_cond_tag_counts[j];
+        END LOOP;
+        SELECT min(t0.position) INTO v_conflict
+        FROM generate_subscripts(p_cond_tag_counts, 1) AS s(n)
+        CROSS JOIN LATERAL (
+            SELECT t.position FROM __SCHEMA__.event_tags t
+            WHERE t.tag = p_cond_tags[v_toffs[s.n] + 1] AND t.position > coalesce(p_after, 0)
+              AND (p_cond_type_counts[s.n] = 0 OR t.event_type = ANY (
+                   p_cond_types[v_offs[s.n] + 1 : v_offs[s.n] + p_cond_type_counts[s.n]]))
+              AND (p_cond_tag_counts[s.n] = 1 OR (
+                   SELECT y.tags FROM __SCHEMA__.events y WHERE y.position = t.position
+                   ) @> p_cond_tags[v_toffs[s.n] + 2 : v_toffs[s.n] + p_cond_tag_counts[s.n]])
+            ORDER BY t.position LIMIT 1
+        ) t0;
+    ELSIF p_condition THEN
+        EXECUTE 'SELECT min(m.position) FROM ('
+                || __SCHEMA__.dcb_match_sql(p_cond_tag_counts, p_cond_type_counts, 'ASC', false)
+                || ') m'
+        INTO v_conflict
+        USING p_cond_tags, p_cond_types, coalesce(p_after, 0);
+    END IF;
+    IF v_conflict IS NOT NULL THEN
+        outcome := 'conflict';
+        pos := v_conflict;
+        RETURN;
+    END IF;
+
+    -- 4. Consecutive positions: one nextval is atomic (and this append holds
+    -- the allocation key shared); several are taken under the allocation
+    -- key held exclusively, so no other allocation interleaves.
+    IF n = 1 THEN
+        v_first := nextval('__SCHEMA__.dcb_positions');
+    ELSE
+        BEGIN
+            PERFORM pg_advisory_lock(p_alloc_key);
+            SELECT min(s.p) INTO v_first
+            FROM (SELECT nextval('__SCHEMA__.dcb_positions') AS p FROM generate_series(1, n)) s;
+            PERFORM pg_advisory_unlock(p_alloc_key);
+        EXCEPTION
+            WHEN query_canceled THEN
+                PERFORM pg_advisory_unlock(p_alloc_key);
+                RAISE;
+            WHEN OTHERS THEN
+                PERFORM pg_advisory_unlock(p_alloc_key);
+                RAISE;
+        END;
+    END IF;
+
+    IF v_any_id THEN
+        BEGIN
+            PERFORM __SCHEMA__.dcb_insert(v_first, p_types, p_data, p_tags, p_tag_counts, p_ids);
+        EXCEPTION WHEN unique_violation THEN
+            -- A concurrent append stored one of the ids first (and has
+            -- committed: the unique check waited for it).
+            SELECT * INTO r FROM __SCHEMA__.dcb_idempotent(p_types, p_data, p_tags, p_tag_counts, p_ids);
+            IF r.outcome IS NULL THEN
+                RAISE;
+            END IF;
+            outcome := r.outcome;
+            pos := r.pos;
+            dup_id := r.dup_id;
+            RETURN;
+        END;
+    ELSIF n = 1 THEN
+        INSERT INTO __SCHEMA__.events (position, event_type, data, tags, id)
+        VALUES (v_first, p_types[1], p_data[1], p_tags, NULL);
+        INSERT INTO __SCHEMA__.event_tags (tag, position, event_type)
+        SELECT t, v_first, p_types[1] FROM unnest(p_tags) AS t;
+    ELSE
+        PERFORM __SCHEMA__.dcb_insert(v_first, p_types, p_data, p_tags, p_tag_counts, p_ids);
+    END IF;
+    outcome := 'ok';
+    pos := v_first + n - 1;
+END
+$fn$;

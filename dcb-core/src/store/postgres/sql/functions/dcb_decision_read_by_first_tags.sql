@@ -1,0 +1,79 @@
+-- dcb PostgreSQL store: dcb_decision_read_by_first_tags, a decision's read
+-- (no limit, every item with a tag) as two index scans: the positions of
+-- all items at once — one range scan of the tag index per item's first
+-- tag, its type checked in the index against the (tag, type) pairs of the
+-- items — then those events by primary key, in position order. An item
+-- with several tags is matched here by its first tag only: the client
+-- drops the events that match no item in full. Why:
+-- docs/decisions/0013-decision-read-as-two-index-scans.md.
+--
+-- The head is read under the barrier in a statement of its own, then the
+-- barrier is released and the events are read in the next statement, with
+-- a new snapshot, up to that head: every position up to the head was
+-- settled (committed or rolled back) when the head was read, since the
+-- barrier waited for the appends in flight, and appends that start after
+-- it is released take higher positions; so the second snapshot sees the
+-- same events up to the head as the first.
+--
+-- The function's statements use generic plans (plan_cache_mode): with
+-- arrays as parameters the server would otherwise plan the events' query
+-- anew on every call, its generic plan's estimate never beating the
+-- custom plans'. And they use neither sequential nor bitmap scans
+-- (enable_seqscan, enable_bitmapscan): a generic plan made while `events`
+-- is small fetches the positions' events by scanning the table, and would
+-- go on doing so until the next ANALYZE, and a bitmap scan loses the
+-- primary key's order and sorts (the test postgres_plans checks the plan).
+--
+-- Parameters: p_barrier the global key; p_tags the items' first tags
+-- (distinct); p_pairs `tag || chr(31) || type` for each type of each item
+-- with types, on its first tag (no tag or type holds control characters);
+-- p_any the first tags of items without types; p_after (0 for none);
+-- p_backwards. The first row is the head (pos = the snapshot's last
+-- position or NULL, the rest NULL); the events follow.
+--
+-- The one definition of this function: every migrate that finds it
+-- changed applies it again with CREATE OR REPLACE, after the numbered
+-- migrations (docs/decisions/0016-server-functions-applied-on-every-migrate.md).
+-- `__SCHEMA__` is replaced by the quoted schema identifier before it runs.
+CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_decision_read_by_first_tags(
+    p_barrier bigint, p_tags text[], p_pairs text[], p_any text[],
+    p_after bigint, p_backwards boolean
+) RETURNS TABLE (pos bigint, event_type text, data bytea, tags text[], id uuid)
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    v_head bigint;
+BEGIN
+    PERFORM pg_advisory_lock(p_barrier);
+    v_head := (SELECT max(x.position) FROM __SCHEMA__.events x);
+    PERFORM pg_advisory_unlock(p_barrier);
+    pos := v_head;
+    RETURN NEXT;
+    IF v_head IS NULL OR v_head <= p_after THEN
+        RETURN;
+    END IF;
+    IF p_backwards THEN
+        RETURN QUERY
+        SELECT e.position, e.event_type, e.data, e.tags, e.id
+        FROM __SCHEMA__.events e
+        WHERE e.position = ANY (ARRAY(
+            SELECT t.position FROM __SCHEMA__.event_tags t
+            WHERE t.tag = ANY (p_tags) AND t.position > p_after AND t.position <= v_head
+              AND (t.tag = ANY (p_any) OR t.tag || chr(31) || t.event_type = ANY (p_pairs))))
+        ORDER BY e.position DESC;
+    ELSE
+        RETURN QUERY
+        SELECT e.position, e.event_type, e.data, e.tags, e.id
+        FROM __SCHEMA__.events e
+        WHERE e.position = ANY (ARRAY(
+            SELECT t.position FROM __SCHEMA__.event_tags t
+            WHERE t.tag = ANY (p_tags) AND t.position > p_after AND t.position <= v_head
+              AND (t.tag = ANY (p_any) OR t.tag || chr(31) || t.event_type = ANY (p_pairs))))
+        ORDER BY e.position;
+    END IF;
+END
+$fn$;

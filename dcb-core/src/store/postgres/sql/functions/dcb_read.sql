@@ -1,0 +1,58 @@
+-- dcb PostgreSQL store: dcb_read, the reads other than a decision's (with
+-- a limit, or with an item without tags). The first row is the head (pos
+-- = the snapshot's last position or NULL, the rest NULL), then the
+-- matching events in order, at most p_limit of them.
+--
+-- The head is read under the barrier in a statement of its own, the
+-- barrier is released, and the events are read in the next statement,
+-- with a new snapshot, up to that head: every position up to the head was
+-- settled when the head was read, so the second snapshot sees the same
+-- events up to the head as the first would have. The events' query is
+-- built by dcb_match_sql for the query's shape and planned after the
+-- barrier is released (docs/decisions/0012-read-barrier-released-at-the-head.md).
+--
+-- The bound `position <= head` goes into every item's match ($5), not only
+-- around the events: with a limit, a backward read takes each item's last
+-- matches, which must be the last up to the head, or a batch could come
+-- back short although earlier events match. With a limit the events are
+-- fetched by primary key, `position = ANY (ARRAY(matches))`, which no
+-- table size turns into a scan
+-- (docs/decisions/0014-limited-reads-by-primary-key.md).
+--
+-- The one definition of this function: every migrate that finds it
+-- changed applies it again with CREATE OR REPLACE, after the numbered
+-- migrations (docs/decisions/0016-server-functions-applied-on-every-migrate.md).
+-- `__SCHEMA__` is replaced by the quoted schema identifier before it runs.
+CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_read(
+    p_barrier bigint,
+    p_tags text[], p_tag_counts integer[], p_types text[], p_type_counts integer[],
+    p_after bigint, p_limit bigint, p_backwards boolean
+) RETURNS TABLE (pos bigint, event_type text, data bytea, tags text[], id uuid)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+    v_dir text := CASE WHEN p_backwards THEN 'DESC' ELSE 'ASC' END;
+    -- dcb_match_sql bounds every match below with `t0.position > $3`.
+    v_matches text := replace(
+        __SCHEMA__.dcb_match_sql(p_tag_counts, p_type_counts, v_dir, p_limit IS NOT NULL),
+        't0.position > $3', 't0.position > $3 AND t0.position <= $5');
+    v_sql text := 'SELECT e.position, e.event_type, e.data, e.tags, e.id'
+        ' FROM __SCHEMA__.events e WHERE '
+        || CASE WHEN p_limit IS NOT NULL
+                THEN 'e.position = ANY (ARRAY(' || v_matches || '))'
+                ELSE 'e.position IN (' || v_matches || ')' END
+        || ' ORDER BY e.position ' || v_dir
+        || CASE WHEN p_limit IS NOT NULL THEN ' LIMIT $4' ELSE '' END;
+    v_head bigint;
+BEGIN
+    PERFORM pg_advisory_lock(p_barrier);
+    v_head := (SELECT max(x.position) FROM __SCHEMA__.events x);
+    PERFORM pg_advisory_unlock(p_barrier);
+    pos := v_head;
+    RETURN NEXT;
+    IF v_head IS NULL OR v_head <= coalesce(p_after, 0) THEN
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE v_sql USING p_tags, p_types, coalesce(p_after, 0), p_limit, v_head;
+END
+$fn$;

@@ -1,0 +1,4 @@
+-- dcb PostgreSQL store, migration 4: appends sent together. It changed
+-- server functions only (dcb_append_batch came in); they live in
+-- sql/functions/ and every migrate applies them, so nothing is left to do
+-- here. The version stays: schemas record it.

@@ -1,0 +1,5 @@
+-- dcb PostgreSQL store, migration 5: the read barrier inside the read. It
+-- changed server functions only (dcb_decision_read and dcb_head(bigint)
+-- came in, dcb_read changed); they live in sql/functions/ and every
+-- migrate applies them, so nothing is left to do here. The version stays:
+-- schemas record it.

@@ -1,0 +1,4 @@
+-- dcb PostgreSQL store, migration 6: a decision's read as two index scans.
+-- It changed server functions only (dcb_decision_read_by_first_tags came
+-- in); they live in sql/functions/ and every migrate applies them, so
+-- nothing is left to do here. The version stays: schemas record it.

@@ -1,0 +1,4 @@
+-- dcb PostgreSQL store, migration 7: reads with a limit fetch their events
+-- by primary key. It changed server functions only (dcb_read changed);
+-- they live in sql/functions/ and every migrate applies them, so nothing
+-- is left to do here. The version stays: schemas record it.

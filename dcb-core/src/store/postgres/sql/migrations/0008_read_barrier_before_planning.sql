@@ -1,0 +1,4 @@
+-- dcb PostgreSQL store, migration 8: dcb_read releases the read barrier
+-- before its query is planned. It changed server functions only (dcb_read
+-- changed); they live in sql/functions/ and every migrate applies them, so
+-- nothing is left to do here. The version stays: schemas record it.
