@@ -50,6 +50,7 @@
 //! # }
 //! ```
 
+mod append;
 mod batch;
 mod error;
 mod grants;
@@ -58,6 +59,7 @@ mod migrate;
 mod notify;
 mod options;
 mod params;
+mod pool;
 mod read_model;
 mod stream;
 mod tls;
@@ -70,16 +72,17 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, QueueMode, Recycli
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{ToSql, Type};
 
+use self::append::Appends;
 #[doc(hidden)]
 pub use self::batch::BatchCounts;
-use self::batch::Batcher;
 pub use self::error::ConnectError;
 use self::error::{PostgresError, backend_error};
 pub use self::grants::grant_script;
 use self::locks::LockKeys;
 use self::notify::Notifier;
 pub use self::options::PostgresOptions;
-use self::params::{AppendParams, FirstTags, QueryShape, position_from, position_param};
+use self::params::{FirstTags, QueryShape, position_from, position_param};
+use self::pool::{discard, no_connection};
 pub use self::read_model::{MAX_READ_MODEL_NAME, PostgresStorage};
 pub use self::stream::PostgresEvents;
 use self::tls::Tls;
@@ -128,10 +131,8 @@ struct Inner {
     schema: String,
     limits: Limits,
     keys: LockKeys,
-    append_sql: String,
-    append_batch_sql: String,
-    /// Queues single-event appends into batches.
-    batcher: Batcher,
+    /// The append statements and the queue of the appends sent together.
+    appends: Appends,
     read_sql: String,
     decision_read_sql: String,
     head_sql: String,
@@ -200,9 +201,7 @@ impl PostgresStore {
                 pool,
                 limits: options.limits,
                 keys: LockKeys::new(&schema),
-                append_sql: migrate::render(APPEND_SQL, &schema),
-                append_batch_sql: migrate::render(APPEND_BATCH_SQL, &schema),
-                batcher: Batcher::new(options.append_batches),
+                appends: Appends::new(&schema, options.append_batches),
                 read_sql: migrate::render(
                     "SELECT pos, event_type, data, tags, id FROM __SCHEMA__.dcb_read(\
                      $1, $2, $3, $4, $5, $6, $7, $8)",
@@ -231,41 +230,6 @@ impl PostgresStore {
         &self.inner.pool
     }
 
-    async fn do_append(
-        &self,
-        mut events: Vec<EventRecord>,
-        condition: Option<AppendCondition>,
-    ) -> Result<Position, AppendError> {
-        self.inner.limits.check_append(&events)?;
-        // One event without an id: batched with the appends made meanwhile.
-        if events.len() == 1
-            && events[0].id().is_none()
-            && let Some(event) = events.pop()
-        {
-            return batch::append(&self.inner, event, condition).await;
-        }
-        let params = AppendParams::new(&self.inner.keys, &events, condition.as_ref());
-        let client = self.inner.client().await.map_err(AppendError::Backend)?;
-        let result = async {
-            let statement = client.prepare_cached(&self.inner.append_sql).await?;
-            client.query_one(&statement, &params.as_sql()).await
-        }
-        .await;
-        match result {
-            Ok(row) => {
-                let outcome = append_outcome(&row);
-                if outcome.is_ok() {
-                    self.notifier().appended();
-                }
-                outcome
-            }
-            Err(e) => {
-                discard(client);
-                Err(append_failed(e))
-            }
-        }
-    }
-
     /// The store's notification connection, started on first use.
     fn notifier(&self) -> &Notifier {
         self.inner.notifier()
@@ -283,7 +247,7 @@ impl PostgresStore {
     #[doc(hidden)]
     #[must_use]
     pub fn batch_counts(&self) -> BatchCounts {
-        self.inner.batcher.counts()
+        self.inner.appends.counts()
     }
 
     async fn do_wait_for_append(&self, after: Option<Position>) -> Result<(), ReadError> {
@@ -313,15 +277,7 @@ impl PostgresStore {
         events: Vec<EventRecord>,
         condition: Option<AppendCondition>,
     ) -> Result<Position, AppendError> {
-        self.inner.limits.check_append(&events)?;
-        let params = AppendParams::new(&self.inner.keys, &events, condition.as_ref());
-        match transaction
-            .query_one(&self.inner.append_sql, &params.as_sql())
-            .await
-        {
-            Ok(row) => append_outcome(&row),
-            Err(e) => Err(append_failed(e)),
-        }
+        append::append_in_transaction(&self.inner, transaction, events, condition).await
     }
 
     async fn do_read(
@@ -421,28 +377,6 @@ impl Inner {
     }
 }
 
-/// The error of a pool that gives no connection: when a TLS handshake
-/// failed, it says why and which setting fixes it, on connect as on any
-/// later connection.
-fn no_connection(e: deadpool_postgres::PoolError) -> BackendError {
-    no_connections(e)()
-}
-
-/// The errors of a pool that gives no connection, one for each caller
-/// that asked for it; see [`no_connection`].
-fn no_connections(e: deadpool_postgres::PoolError) -> impl Fn() -> BackendError {
-    let message =
-        tls::explain(&e).unwrap_or_else(|| "no connection to PostgreSQL from the pool".to_owned());
-    let e = PostgresError::new(e);
-    move || backend_error(message.clone(), e.clone())
-}
-
-/// Closes a connection instead of returning it to the pool: after an error
-/// it may be broken, or (after a cancelled call) still hold a session lock.
-pub(super) fn discard(client: Object) {
-    drop(Object::take(client));
-}
-
 /// The settings every session of the store runs with, added to the URL's
 /// `options` (which are kept, and which these override):
 ///
@@ -464,12 +398,6 @@ fn session_settings(config: &mut tokio_postgres::Config) {
         _ => SETTINGS.to_owned(),
     };
     config.options(options);
-}
-
-fn unexpected(outcome: &str) -> AppendError {
-    AppendError::Backend(BackendError::new(format!(
-        "dcb_append returned an unexpected outcome {outcome:?}; is the schema migrated?"
-    )))
 }
 
 /// `head()`: the last position, after the read barrier
@@ -495,33 +423,6 @@ const DECISION_READ_TYPES: &[Type] = &[
     Type::BOOL,
 ];
 
-const APPEND_SQL: &str = "SELECT outcome, pos, dup_id FROM __SCHEMA__.dcb_append(\
-     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
-
-const APPEND_BATCH_SQL: &str = "SELECT outcomes, positions FROM __SCHEMA__.dcb_append_batch(\
-     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
-
-fn append_failed(e: impl Into<PostgresError>) -> AppendError {
-    AppendError::Backend(backend_error(
-        "the append failed; it was written completely or not at all",
-        e,
-    ))
-}
-
-fn append_outcome(row: &tokio_postgres::Row) -> Result<Position, AppendError> {
-    let outcome: &str = row.get(0);
-    let position = row.get::<_, Option<i64>>(1).and_then(position_from);
-    match (outcome, position) {
-        ("ok", Some(position)) => Ok(position),
-        ("conflict", Some(conflicting)) => Err(AppendError::ConditionFailed { conflicting }),
-        ("duplicate", Some(position)) => match row.get::<_, Option<crate::Uuid>>(2) {
-            Some(id) => Err(AppendError::DuplicateEventId { id, position }),
-            None => Err(unexpected(outcome)),
-        },
-        _ => Err(unexpected(outcome)),
-    }
-}
-
 impl EventStore for PostgresStore {
     type Stream = PostgresEvents;
 
@@ -538,7 +439,7 @@ impl EventStore for PostgresStore {
         events: Vec<EventRecord>,
         condition: Option<AppendCondition>,
     ) -> impl Future<Output = Result<Position, AppendError>> + Send {
-        self.do_append(events, condition)
+        append::append(&self.inner, events, condition)
     }
 
     fn head(&self) -> impl Future<Output = Result<Option<Position>, ReadError>> + Send {

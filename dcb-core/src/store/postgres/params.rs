@@ -3,6 +3,7 @@
 
 use tokio_postgres::types::ToSql;
 
+use super::batch::{MAX_BATCH_KEYS, Pending};
 use super::locks::LockKeys;
 use crate::{AppendCondition, EventRecord, Position, Query};
 
@@ -83,6 +84,96 @@ impl<'a> AppendParams<'a> {
             &self.shape.tag_counts,
             &self.shape.types,
             &self.shape.type_counts,
+            &self.after,
+        ]
+    }
+}
+
+/// The parameters of one `dcb_append_batch` call (see its comment in
+/// `sql/functions/dcb_append_batch.sql`).
+pub(super) struct BatchParams<'a> {
+    types: Vec<&'a str>,
+    data: Vec<&'a [u8]>,
+    tags: Vec<&'a str>,
+    tag_counts: Vec<i32>,
+    locks: Vec<i64>,
+    lock_modes: Vec<bool>,
+    cond_items: Vec<i32>,
+    cond_tag_counts: Vec<i32>,
+    cond_type_counts: Vec<i32>,
+    cond_ntags: Vec<i32>,
+    cond_tags: Vec<&'a str>,
+    cond_ntypes: Vec<i32>,
+    cond_types: Vec<&'a str>,
+    after: Vec<i64>,
+}
+
+impl<'a> BatchParams<'a> {
+    pub(super) fn new(keys: &LockKeys, batch: &'a [Pending]) -> BatchParams<'a> {
+        let n = batch.len();
+        let (locks, lock_modes) = keys.for_batch(batch.iter().map(|p| &p.boundary), MAX_BATCH_KEYS);
+        let mut params = BatchParams {
+            types: Vec::with_capacity(n),
+            data: Vec::with_capacity(n),
+            tags: Vec::new(),
+            tag_counts: Vec::with_capacity(n),
+            locks,
+            lock_modes,
+            cond_items: Vec::with_capacity(n),
+            cond_tag_counts: Vec::new(),
+            cond_type_counts: Vec::new(),
+            cond_ntags: Vec::with_capacity(n),
+            cond_tags: Vec::new(),
+            cond_ntypes: Vec::with_capacity(n),
+            cond_types: Vec::new(),
+            after: Vec::with_capacity(n),
+        };
+        for pending in batch {
+            let event = &pending.event;
+            params.types.push(event.event_type().as_str());
+            params.data.push(event.data().as_ref());
+            params
+                .tags
+                .extend(event.tags().iter().map(crate::Tag::as_str));
+            params.tag_counts.push(count(event.tags().len()));
+            match &pending.condition {
+                None => {
+                    params.cond_items.push(-1);
+                    params.cond_ntags.push(0);
+                    params.cond_ntypes.push(0);
+                    params.after.push(0);
+                }
+                Some(condition) => {
+                    let shape = QueryShape::of(&condition.fail_if_events_match);
+                    params.cond_items.push(count(shape.tag_counts.len()));
+                    params.cond_ntags.push(count(shape.tags.len()));
+                    params.cond_ntypes.push(count(shape.types.len()));
+                    params.cond_tag_counts.extend(shape.tag_counts);
+                    params.cond_type_counts.extend(shape.type_counts);
+                    params.cond_tags.extend(shape.tags);
+                    params.cond_types.extend(shape.types);
+                    params.after.push(condition.after.map_or(0, position_param));
+                }
+            }
+        }
+        params
+    }
+
+    pub(super) fn as_sql(&self) -> [&(dyn ToSql + Sync); 14] {
+        [
+            &self.types,
+            &self.data,
+            &self.tags,
+            &self.tag_counts,
+            &self.locks,
+            &self.lock_modes,
+            &self.cond_items,
+            &self.cond_tag_counts,
+            &self.cond_type_counts,
+            &self.cond_ntags,
+            &self.cond_tags,
+            &self.cond_ntypes,
+            &self.cond_types,
             &self.after,
         ]
     }

@@ -9,6 +9,7 @@ use futures_core::Stream;
 use tokio_postgres::{Row, RowStream};
 
 use super::error::{backend_error, describe};
+use super::pool::discard;
 use crate::model::error::{BackendError, ReadError};
 use crate::model::read::{EventStream, ReadOptions};
 use crate::{EventRecord, EventType, Position, Query, SequencedEvent, Tag, Tags, Uuid};
@@ -62,7 +63,7 @@ impl PostgresEvents {
         self.done = true;
         self.failed = true;
         if let Some(client) = self.client.take() {
-            super::discard(client);
+            discard(client);
         }
         Poll::Ready(Some(Err(error)))
     }
