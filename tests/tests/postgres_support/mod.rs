@@ -1,12 +1,14 @@
-//! Shared helpers of the PostgreSQL test binaries (`postgres_*.rs`): the
-//! server's URL, the loud "unreachable" handling and stores in fresh
-//! schemas that are dropped afterwards. Same rules as
-//! `conformance_postgres.rs`: the URL comes from `DCB_POSTGRES_URL`
-//! (default `postgres://postgres@127.0.0.1:5432/test`); when the server is
-//! unreachable, `DCB_REQUIRE_POSTGRES=1` makes that a failure and
-//! otherwise each test prints a loud warning and returns.
+//! Shared helpers of the PostgreSQL tests: the server's URL, what a test
+//! does without a server, and stores in fresh schemas that are dropped
+//! afterwards. The URL comes from `DCB_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`). When the server is
+//! unreachable, `DCB_REQUIRE_POSTGRES=1` (as `.ci/run` sets) makes that a
+//! failure; otherwise each test reports itself skipped ([`skip`]) and
+//! returns. No test runs on a stand-in.
 
+use std::collections::BTreeSet;
 use std::io::Write;
+use std::sync::{Mutex, PoisonError};
 
 use dcb_core::postgres::{PostgresOptions, PostgresStore};
 
@@ -21,32 +23,56 @@ pub fn required() -> bool {
 
 /// Writes `message` straight to the process's stderr, past the test
 /// harness's output capture, so that it shows in every run.
+#[allow(dead_code, reason = "not every test binary warns of more than skips")]
 pub fn shout(message: &str) {
     let _ = std::io::stderr().write_all(format!("\n!!!!!!!! {message} !!!!!!!!\n").as_bytes());
 }
 
-/// A raw connection to the test server, or `None` (after a loud warning)
-/// when it is unreachable and not required.
+/// A raw connection to the test server, or `None` when it is unreachable
+/// and not required: the test is then reported as skipped ([`skip`]) and
+/// returns.
 pub async fn raw_client() -> Option<tokio_postgres::Client> {
+    match try_raw_client().await {
+        Ok(client) => Some(client),
+        Err(unreachable) => {
+            skip(&unreachable);
+            None
+        }
+    }
+}
+
+/// A raw connection to the test server, or why there is none, for a
+/// caller that reports the skip itself.
+pub async fn try_raw_client() -> Result<tokio_postgres::Client, String> {
     match tokio_postgres::connect(&url(), tokio_postgres::NoTls).await {
         Ok((client, connection)) => {
             tokio::spawn(connection);
-            Some(client)
+            Ok(client)
         }
-        Err(e) => {
-            assert!(
-                !required(),
-                "PostgreSQL at {} is unreachable ({e}) and DCB_REQUIRE_POSTGRES=1",
-                url()
-            );
-            shout(&format!(
-                "WARNING: PostgreSQL at {} is unreachable ({e}). \
-                 This PostgreSQL test did NOT test PostgreSQL. \
-                 Set DCB_REQUIRE_POSTGRES=1 to make this a failure.",
-                url()
-            ));
-            None
-        }
+        Err(e) => Err(format!("no PostgreSQL at {}: {e}", url())),
+    }
+}
+
+/// Fails the running test when the server is required
+/// (`DCB_REQUIRE_POSTGRES=1`); otherwise reports it as skipped for
+/// `reason`, which the test then returns on. The report is one line,
+/// `dcb: skipped <test> (<reason>)`, written straight to stderr past the
+/// harness's output capture (so every run shows it, and `.ci/run` refuses
+/// it), once per test however often the test asks. The test is named by
+/// its thread, which the harness names after it.
+pub fn skip(reason: &str) {
+    static REPORTED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    assert!(!required(), "{reason}, and DCB_REQUIRE_POSTGRES=1");
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a PostgreSQL test")
+        .to_owned();
+    let first = REPORTED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(test.clone());
+    if first {
+        let _ = std::io::stderr().write_all(format!("dcb: skipped {test} ({reason})\n").as_bytes());
     }
 }
 
