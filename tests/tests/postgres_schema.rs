@@ -633,3 +633,46 @@ fn a_migrate_at_the_newest_migration_applies_changed_functions_again() {
         );
     });
 }
+
+/// Stores that connect at once to a schema an earlier version made, or to
+/// none, migrate it once: the migrate's advisory lock makes the others
+/// find it done, so none of them fails on a migration or a function
+/// another is applying.
+#[test]
+fn stores_connecting_at_once_migrate_a_schema_once() {
+    runtime(4).block_on(async {
+        let Some(client) = raw_client().await else {
+            return;
+        };
+        let expected = expected(&client).await;
+        for version in [0, 1, 8] {
+            let schema = random_schema();
+            let _drop = DropSchema(schema.clone());
+            if version > 0 {
+                migrate_as_before(&client, &schema, version).await;
+            }
+            let connects: Vec<_> = (0..6)
+                .map(|_| {
+                    let schema = schema.clone();
+                    tokio::spawn(async move {
+                        PostgresStore::connect_with(
+                            PostgresOptions::new(url()).schema(schema).pool_size(1),
+                        )
+                        .await
+                    })
+                })
+                .collect();
+            for connect in connects {
+                connect
+                    .await
+                    .expect("the connecting task")
+                    .unwrap_or_else(|e| panic!("a connect beside others, from {version}: {e}"));
+            }
+            assert_same_schema(
+                &expected,
+                &dump(&client, &schema).await,
+                &format!("a schema at {version} migrated by six stores at once"),
+            );
+        }
+    });
+}
