@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio_postgres::error::DbError;
 
-use super::grants::role_problem;
+use super::identifier::role_problem;
 
 use crate::model::error::BackendError;
 

@@ -54,6 +54,7 @@ mod append;
 mod batch;
 mod error;
 mod grants;
+mod identifier;
 mod locks;
 mod migrate;
 mod notify;
