@@ -9,7 +9,7 @@ pub use crate::domain::id::support as id;
 
 use std::marker::PhantomData;
 
-use crate::{Boundary, Event, HasTags, Identifier};
+use crate::{Boundary, Event, EventType, HasTags, Identifier, Query, QueryItem, Tag};
 
 /// The argument of an upcaster: `#[upcast]` passes the stored data through
 /// it, so that a function taking anything else is reported on its argument
@@ -30,25 +30,95 @@ impl UpcastInput for serde_json::Value {
     }
 }
 
-/// Whether `names` holds `name`, in a constant: `#[decision]` asserts with
-/// it that each handled event type's name differs from those of the
-/// handlers before it.
-#[must_use]
-pub const fn contains_str(names: &[&str], name: &str) -> bool {
-    let mut i = 0;
-    while i < names.len() {
-        if same_str(names[i], name) {
-            return true;
+/// Fails the build of an event type whose tag field `field` has the tag
+/// prefix of an earlier one, as a tag of one would read as a tag of the
+/// other. `#[derive(Event)]` calls it in a constant, spanned at the field,
+/// with every tag field's name (as messages give it: `` `course_id` ``, or
+/// `field 0` in a tuple struct) and prefix, in field order.
+#[track_caller]
+pub const fn new_tag_prefix(tags: &[(&str, &str)], field: usize) {
+    let (name, prefix) = tags[field];
+    let mut earlier = 0;
+    while earlier < field {
+        if same_str(tags[earlier].1, prefix) {
+            Message::new()
+                .push(name)
+                .push(" has the same tag prefix as ")
+                .push(tags[earlier].0)
+                .push(", \"")
+                .push(prefix)
+                .push("\"; give one of them its own with `#[tag(prefix = \"...\")]`")
+                .panic();
         }
-        i += 1;
+        earlier += 1;
     }
-    false
 }
 
-/// Whether two strings are equal, in a constant: the derive of an event
-/// asserts with it that its tag fields have distinct prefixes.
+/// Fails the build of a decision whose handler `handler` takes an event
+/// type with the stored name of an earlier handler's, as the decision could
+/// not tell their events apart. `#[decision]` calls it in a constant,
+/// spanned at the handler's event type, with the stored names of the
+/// handled types, in the handlers' order, and that type as written.
+#[track_caller]
+pub const fn new_event_name(names: &[&str], handler: usize, event: &str) {
+    let mut earlier = 0;
+    while earlier < handler {
+        if same_str(names[earlier], names[handler]) {
+            Message::new()
+                .push("`")
+                .push(event)
+                .push("` has the same event type name, \"")
+                .push(names[handler])
+                .push(
+                    "\", as another event type this decision handles, so it could not tell \
+                     their events apart; give one of them another with `#[event(name = \"...\")]`",
+                )
+                .panic();
+        }
+        earlier += 1;
+    }
+}
+
+/// Fails the build of an upcaster that reads a version of its event type
+/// no older than the type's own, `version`. `#[upcast]` calls it in a
+/// constant with the version the upcaster reads (`from`) and, for the
+/// message, the function's and the event type's names as written.
+#[track_caller]
+pub const fn upcasts_older_version(from: u32, version: u32, function: &str, event: &str) {
+    if from >= version {
+        let next = from.saturating_add(1);
+        Message::new()
+            .push("`")
+            .push(function)
+            .push("` upcasts version ")
+            .push_u32(from)
+            .push(" of `")
+            .push(event)
+            .push("` to version ")
+            .push_u32(next)
+            .push(", so `")
+            .push(event)
+            .push("` needs `#[event(version = ")
+            .push_u32(next)
+            .push(")]` or higher: raise its version, or fix `from`")
+            .panic();
+    }
+}
+
+/// The query of a `#[decision]`: events of the types named `names` that
+/// carry every boundary tag.
 #[must_use]
-pub const fn same_str(a: &str, b: &str) -> bool {
+pub fn query(names: &[&'static str], boundary_tags: Vec<Tag>) -> Query {
+    Query::from(
+        QueryItem::new()
+            .types(names.iter().map(|&name| EventType::from_static(name)))
+            .tags(boundary_tags),
+    )
+}
+
+/// Whether two strings are equal, in a constant.
+#[must_use]
+pub(crate) const fn same_str(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;
@@ -61,6 +131,73 @@ pub const fn same_str(a: &str, b: &str) -> bool {
         i += 1;
     }
     true
+}
+
+/// The message of a compile-time panic, built in a constant: `panic!` in a
+/// `const fn` formats a single `&str` and nothing else.
+struct Message {
+    bytes: [u8; Message::CAPACITY],
+    len: usize,
+}
+
+impl Message {
+    /// The longest message; a longer one is cut, at a character boundary.
+    const CAPACITY: usize = 1024;
+
+    const fn new() -> Self {
+        Message {
+            bytes: [0; Message::CAPACITY],
+            len: 0,
+        }
+    }
+
+    /// The message followed by `text`.
+    const fn push(mut self, text: &str) -> Self {
+        let text = text.as_bytes();
+        let room = Message::CAPACITY - self.len;
+        let mut end = if text.len() < room { text.len() } else { room };
+        // Cut before a continuation byte, never inside a character.
+        while end < text.len() && end > 0 && text[end] & 0xc0 == 0x80 {
+            end -= 1;
+        }
+        let mut i = 0;
+        while i < end {
+            self.bytes[self.len + i] = text[i];
+            i += 1;
+        }
+        self.len += end;
+        self
+    }
+
+    /// The message followed by `n` in decimal.
+    const fn push_u32(self, mut n: u32) -> Self {
+        let mut digits = [0_u8; 10];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            #[allow(clippy::cast_possible_truncation)] // a digit, below 10
+            let digit = (n % 10) as u8;
+            digits[start] = b'0' + digit;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        match core::str::from_utf8(digits.split_at(start).1) {
+            Ok(text) => self.push(text),
+            Err(_) => self,
+        }
+    }
+
+    /// Fails the constant evaluation with the message, reported where the
+    /// (`#[track_caller]`) function that builds it is called.
+    #[track_caller]
+    const fn panic(&self) -> ! {
+        match core::str::from_utf8(self.bytes.split_at(self.len).0) {
+            Ok(text) => panic!("{}", text),
+            Err(_) => panic!("a message cut inside a character"),
+        }
+    }
 }
 
 /// The check `#[decision]` makes for each handler: the handled event type

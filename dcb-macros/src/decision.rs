@@ -1,7 +1,7 @@
 //! `#[decision]` on a state struct and on its impl block of handlers:
 //! parse, validate, expand.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Literal, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{
@@ -473,71 +473,95 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
     // Spanned at the state's type: if it has no `Boundary`, the one error
     // says so there.
     let boundary = quote_spanned!(self_ty.span()=> <#self_ty as ::dcb_core::Boundary>);
-    let event_types: Vec<TokenStream> = handlers
+    let count = Literal::usize_unsuffixed(handlers.len());
+    let names = handlers
         .iter()
-        .map(|h| {
+        .map(|Handler { event, .. }| quote!(<#event as ::dcb_core::Event>::NAME));
+    // Each handled type's name must differ from those before it: checked
+    // where the handler names its event type.
+    let name_checks: Vec<TokenStream> = handlers
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, h)| {
             let event = h.event;
-            quote!(<#event as ::dcb_core::Event>::EVENT_TYPE)
+            let written = event.to_token_stream().to_string().replace(' ', "");
+            let i = Literal::usize_unsuffixed(i);
+            quote_spanned! {event.span()=>
+                ::dcb_core::__private::new_event_name(&HANDLED, #i, #written);
+            }
         })
         .collect();
-    let dispatch = handlers.iter().map(|Handler { ident, event, .. }| {
+    let distinct_names = (!name_checks.is_empty()).then(|| {
         quote! {
-            if name == <#event as ::dcb_core::Event>::NAME {
-                self.#ident(&<#event as ::dcb_core::Event>::from_event(event)?);
-            }
+            /// Fails the build if a handled event type has an earlier one's stored name.
+            const _: () = {
+                #(#name_checks)*
+            };
         }
     });
+    // The event type is inferred from the handler's signature. The call is
+    // spanned at it, so that a type that is not an event is reported there
+    // once, with the same error as for `HANDLED`.
+    let dispatch = handlers
+        .iter()
+        .enumerate()
+        .map(|(i, Handler { ident, event, .. })| {
+            let i = Literal::usize_unsuffixed(i);
+            let decode = quote_spanned! {event.span()=>
+                ::dcb_core::Event::from_event(event)
+            };
+            quote! {
+                if name == HANDLED[#i] {
+                    self.#ident(&#decode?);
+                }
+            }
+        });
     let dispatch = quote!(#(#dispatch)else*);
-    let handled = handlers.iter().map(|h| {
-        let event = h.event;
-        quote!(name == <#event as ::dcb_core::Event>::NAME)
-    });
     let condition = if handlers.iter().all(|h| h.conflicts) {
         quote!()
     } else {
-        let conflicting = handlers.iter().filter(|h| h.conflicts).map(|h| {
-            let event = h.event;
-            quote!(<#event as ::dcb_core::Event>::EVENT_TYPE)
-        });
+        let conflicting = handlers
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.conflicts)
+            .map(|(i, _)| {
+                let i = Literal::usize_unsuffixed(i);
+                quote!(HANDLED[#i])
+            });
         quote! {
             const NARROWS_CONDITION: bool = true;
 
             /// The query without the event types of `#[no_conflict]` handlers.
             fn condition(&self, _query: &::dcb_core::Query) -> ::dcb_core::Query {
-                ::dcb_core::Query::from(
-                    ::dcb_core::QueryItem::new()
-                        .types([#(#conflicting),*])
-                        .tags(#boundary::boundary_tags(self)),
-                )
+                ::dcb_core::__private::query(&[#(#conflicting),*], #boundary::boundary_tags(self))
             }
         }
     };
-    let distinct = distinct_names(handlers);
     quote! {
         const _: () = {
+            /// Type-checked, never called: each handled event type carries every boundary tag.
             #[allow(dead_code)]
             fn check_handlers() {
                 use ::dcb_core::__private::{CheckTags as _, Unchecked as _};
                 #(#checks)*
             }
 
-            #distinct
+            /// The stored names of the handled event types, in the handlers' order.
+            const HANDLED: [&str; #count] = [#(#names),*];
+
+            #distinct_names
 
             #[automatically_derived]
             impl ::dcb_core::Projection for #self_ty {
                 fn query(&self) -> ::dcb_core::Query {
-                    ::dcb_core::Query::from(
-                        ::dcb_core::QueryItem::new()
-                            .types([#(#event_types),*])
-                            .tags(#boundary::boundary_tags(self)),
-                    )
+                    ::dcb_core::__private::query(&HANDLED, #boundary::boundary_tags(self))
                 }
 
                 #condition
 
                 fn selects(&self, event: &::dcb_core::SequencedEvent) -> bool {
-                    let name = event.event_type().as_str();
-                    (#(#handled)||*) && #boundary::in_boundary(self, event)
+                    HANDLED.contains(&event.event_type().as_str()) && #boundary::in_boundary(self, event)
                 }
 
                 fn apply(
@@ -551,36 +575,4 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
             }
         };
     }
-}
-
-/// Asserts that the handled event types have distinct names, or the fold
-/// could not tell their events apart; each assertion points at a handler's
-/// event type and compares its name with those of the handlers before it.
-/// Handlers of the same Rust type were reported in [`parse_handlers`].
-fn distinct_names(handlers: &[Handler<'_>]) -> Option<TokenStream> {
-    let mut assertions = Vec::new();
-    for (i, handler) in handlers.iter().enumerate().skip(1) {
-        let event = handler.event;
-        let earlier = handlers[..i].iter().map(|h| h.event);
-        let message = format!(
-            "`{}` has the same event type name as another event type this decision handles, \
-             so it could not tell their events apart; give one of them another with `#[event(name = \"...\")]`",
-            event.to_token_stream().to_string().replace(' ', ""),
-        );
-        assertions.push(quote_spanned! {event.span()=>
-            if ::dcb_core::__private::contains_str(
-                &[#(<#earlier as ::dcb_core::Event>::NAME),*],
-                <#event as ::dcb_core::Event>::NAME,
-            ) {
-                ::core::panic!(#message);
-            }
-        });
-    }
-    (!assertions.is_empty()).then(|| {
-        quote! {
-            const _: () = {
-                #(#assertions)*
-            };
-        }
-    })
 }

@@ -1,6 +1,6 @@
 //! `#[derive(Event)]`: parse, validate, expand.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Literal, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
@@ -365,7 +365,7 @@ fn expand(event: &EventType<'_>) -> TokenStream {
             quote!(<#codec as ::dcb_core::codec::Codec>::decode(data)),
         )
     };
-    let capacity = proc_macro2::Literal::usize_unsuffixed(event.tags.len());
+    let capacity = Literal::usize_unsuffixed(event.tags.len());
     let push_tags = event.tags.iter().map(|tag| {
         let TagField { member, ty, .. } = tag;
         let id_tag = if let Some(prefix) = &tag.prefix {
@@ -422,58 +422,46 @@ fn expand(event: &EventType<'_>) -> TokenStream {
         #distinct_prefixes
 
         ::dcb_core::__private::inventory::submit! {
-            ::dcb_core::registry::Registration {
-                event_type: #name,
-                rust_type: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
-                declared_at: ::core::concat!(::core::file!(), ":", ::core::line!()),
-                version: <#ident as ::dcb_core::Event>::VERSION,
-                to_json: |data| {
-                    let event = <#ident as ::dcb_core::Event>::decode(data)?;
-                    ::core::result::Result::Ok(::dcb_core::__private::serde_json::to_value(&event)?)
-                },
-            }
+            ::dcb_core::registry::Registration::of::<#ident>()
         }
     }
 }
 
-/// Asserts that tag fields whose prefixes are known only to the compiler
-/// (those of their id types) have distinct prefixes; each assertion points
-/// at the later field. Fields the macro can compare itself were checked in
-/// [`parse_tags`].
+/// Asserts that each tag field's prefix differs from those of the fields
+/// before it, where the macro could not compare them itself: where one of
+/// the two is the prefix of an id type, known only to the compiler (the
+/// others were compared in [`parse_tags`]). Each assertion is one call,
+/// located at the field's type or given prefix, so a failure points there.
 fn distinct_prefixes(tags: &[TagField<'_>]) -> Option<TokenStream> {
-    let mut assertions = Vec::new();
-    for (i, later) in tags.iter().enumerate() {
-        for earlier in &tags[..i] {
-            if earlier.prefix.is_some() && later.prefix.is_some() {
-                continue;
-            }
-            let (a, b) = (earlier.prefix_expr(), later.prefix_expr());
-            let fix = if later.prefix.is_some() {
-                "give it another"
-            } else {
-                "give one of them its own with `#[tag(prefix = \"...\")]`"
-            };
-            let message = format!(
-                "{} has the same tag prefix as {}; {fix}",
-                later.name(),
-                earlier.name()
-            );
-            let at = later
+    let checks: Vec<TokenStream> = tags
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(i, tag)| tag.prefix.is_none() || tags[..*i].iter().any(|t| t.prefix.is_none()))
+        .map(|(i, tag)| {
+            let at = tag
                 .prefix
                 .as_ref()
-                .map_or_else(|| later.ty.span(), LitStr::span);
-            assertions.push(quote_spanned! {at=>
-                if ::dcb_core::__private::same_str(#a, #b) {
-                    ::core::panic!(#message);
-                }
-            });
-        }
+                .map_or_else(|| tag.ty.span(), LitStr::span);
+            let i = Literal::usize_unsuffixed(i);
+            quote_spanned! {at=>
+                ::dcb_core::__private::new_tag_prefix(TAGS, #i);
+            }
+        })
+        .collect();
+    if checks.is_empty() {
+        return None;
     }
-    (!assertions.is_empty()).then(|| {
-        quote! {
-            const _: () = {
-                #(#assertions)*
-            };
-        }
+    let entries = tags.iter().map(|tag| {
+        let (field, prefix) = (tag.name(), tag.prefix_expr());
+        quote!((#field, #prefix))
+    });
+    Some(quote! {
+        /// Fails the build if a tag field has the tag prefix of an earlier one.
+        const _: () = {
+            /// The tag fields, by name, and their prefixes.
+            const TAGS: &[(&str, &str)] = &[#(#entries),*];
+            #(#checks)*
+        };
     })
 }

@@ -216,13 +216,8 @@ fn check_signature(function: &ItemFn) -> Result<Signature<'_>, syn::Error> {
 fn expand(args: &Args, signature: &Signature<'_>, function: &ItemFn) -> TokenStream {
     let Args { event, from } = args;
     let ident = &function.sig.ident;
-    let next = from.base10_parse::<u32>().map_or(0, |n| n + 1);
+    let function_name = ident.to_string();
     let event_name = event.to_token_stream().to_string().replace(' ', "");
-    let message = format!(
-        "`{ident}` upcasts version {from} of `{event_name}` to version {next}, \
-         so `{event_name}` needs `#[event(version = {next})]` or higher: \
-         raise its version, or fix `from`"
-    );
     let as_event = quote_spanned!(event.span()=> <#event as ::dcb_core::Event>);
     // Each conversion is spanned at the type it converts, so that a wrong
     // type is reported there, by the trait's message, and only once.
@@ -234,9 +229,12 @@ fn expand(args: &Args, signature: &Signature<'_>, function: &ItemFn) -> TokenStr
         <#output as ::dcb_core::versioning::UpcastOutput>::into_result(#ident(#data))
     };
     let version_check = quote_spanned! {from.span()=>
-        if #from >= #as_event::VERSION {
-            ::core::panic!(#message);
-        }
+        ::dcb_core::__private::upcasts_older_version(
+            #from,
+            #as_event::VERSION,
+            #function_name,
+            #event_name,
+        )
     };
     quote! {
         // The signature is the macro's, so is taking the data by value: an
@@ -244,18 +242,16 @@ fn expand(args: &Args, signature: &Signature<'_>, function: &ItemFn) -> TokenStr
         #[allow(clippy::needless_pass_by_value)]
         #function
 
-        const _: () = {
-            #version_check
-        };
+        /// Fails the build unless the event type's version is above `from`.
+        const _: () = #version_check;
 
         ::dcb_core::__private::inventory::submit! {
-            ::dcb_core::versioning::Upcaster {
-                event_type: #as_event::NAME,
-                from: #from,
-                function: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
-                declared_at: ::core::concat!(::core::file!(), ":", ::core::line!()),
-                upcast: |data| #call,
-            }
+            ::dcb_core::versioning::Upcaster::of(
+                #as_event::NAME,
+                #from,
+                ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
+                |data| #call,
+            )
         }
     }
 }

@@ -28,26 +28,94 @@
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
+use std::ops::Deref;
+use std::panic::Location;
 
-use crate::SequencedEvent;
+use serde::Serialize;
+
 use crate::domain::codec::CodecError;
 use crate::domain::event::DecodeError;
 use crate::domain::versioning::{self, Upcaster};
+use crate::{Event, SequencedEvent};
 
-/// One registered event type.
+/// One registered event type: what `#[derive(Event)]` submits to the
+/// registry, made by [`Registration::of`].
 #[derive(Debug)]
 pub struct Registration {
     /// The stored type name.
     pub event_type: &'static str,
     /// The Rust type's path, as `std::any::type_name` gives it.
-    pub rust_type: &'static str,
-    /// Where the type is declared (`file:line`).
-    pub declared_at: &'static str,
-    /// The type's current version ([`Event::VERSION`](crate::Event::VERSION)).
+    pub rust_type: TypeName,
+    /// Where the type is registered: its `#[derive(Event)]`.
+    pub declared_at: &'static Location<'static>,
+    /// The type's current version ([`Event::VERSION`]).
     pub version: u32,
     /// Decodes stored data of this type, of any version, into JSON of the
     /// current version.
     pub to_json: fn(&[u8]) -> Result<serde_json::Value, CodecError>,
+}
+
+impl Registration {
+    /// The registration of `E`, declared where this is called:
+    /// `#[derive(Event)]` submits `Registration::of::<E>()` for each event
+    /// type.
+    #[must_use]
+    #[track_caller]
+    pub const fn of<E: Event + Serialize>() -> Self {
+        Registration {
+            event_type: E::NAME,
+            rust_type: TypeName::of::<E>(),
+            declared_at: Location::caller(),
+            version: E::VERSION,
+            to_json: to_json_of::<E>,
+        }
+    }
+}
+
+/// Decodes stored data of type `E` (upcast to its current version) and
+/// encodes it as JSON.
+fn to_json_of<E: Event + Serialize>(data: &[u8]) -> Result<serde_json::Value, CodecError> {
+    Ok(serde_json::to_value(E::decode(data)?)?)
+}
+
+/// A Rust type's path, as [`std::any::type_name`] gives it, read as a
+/// `str`. A function of the type rather than a string, since the path is
+/// not known to constants.
+#[derive(Clone, Copy)]
+pub struct TypeName(fn() -> &'static str);
+
+impl TypeName {
+    /// The path of `T`.
+    #[must_use]
+    pub const fn of<T: ?Sized>() -> Self {
+        TypeName(std::any::type_name::<T>)
+    }
+
+    /// The path.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        (self.0)()
+    }
+}
+
+impl Deref for TypeName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for TypeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for TypeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 inventory::collect!(Registration);
@@ -89,7 +157,7 @@ pub fn validate() -> Result<(), RegistryError> {
             if !by_step.contains_key(&(registration.event_type, from)) {
                 missing_upcasters.push(MissingUpcaster {
                     event_type: registration.event_type,
-                    rust_type: registration.rust_type,
+                    rust_type: registration.rust_type.as_str(),
                     from,
                 });
             }
@@ -103,7 +171,7 @@ pub fn validate() -> Result<(), RegistryError> {
             from,
             functions: upcasters
                 .iter()
-                .map(|u| (u.function, u.declared_at))
+                .map(|u| (u.function, u.declared_at.to_string()))
                 .collect(),
         })
         .collect();
@@ -114,7 +182,7 @@ pub fn validate() -> Result<(), RegistryError> {
             event_type,
             claimed_by: claims
                 .iter()
-                .map(|r| (r.rust_type, r.declared_at))
+                .map(|r| (r.rust_type.as_str(), r.declared_at.to_string()))
                 .collect(),
         })
         .collect();
@@ -149,8 +217,9 @@ pub fn to_json(event: &SequencedEvent) -> Result<serde_json::Value, InspectError
 pub struct Duplicate {
     /// The stored type name.
     pub event_type: &'static str,
-    /// Each claimant: its Rust type and where it is declared.
-    pub claimed_by: Vec<(&'static str, &'static str)>,
+    /// Each claimant: its Rust type and where it is declared
+    /// (`file:line:column`).
+    pub claimed_by: Vec<(&'static str, String)>,
 }
 
 /// Two or more upcasters of one version of an event type.
@@ -160,8 +229,9 @@ pub struct DuplicateUpcaster {
     pub event_type: &'static str,
     /// The version they upcast.
     pub from: u32,
-    /// Each function's path and where it is declared.
-    pub functions: Vec<(&'static str, &'static str)>,
+    /// Each function's path and where it is declared
+    /// (`file:line:column`).
+    pub functions: Vec<(&'static str, String)>,
 }
 
 /// A version of a versioned event type that no upcaster upcasts.

@@ -52,6 +52,7 @@
 //! ```
 
 use std::fmt;
+use std::panic::Location;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -65,7 +66,8 @@ use crate::domain::codec::CodecError;
 pub const VERSION_MEMBER: &str = "_version";
 
 /// A function that turns the stored data of one version of an event type
-/// into the data of the next version. Registered by `#[upcast]`.
+/// into the data of the next version: what `#[upcast]` submits to the
+/// registry, made by [`Upcaster::of`].
 #[derive(Debug)]
 pub struct Upcaster {
     /// The stored type name of the event ([`Event::NAME`]).
@@ -74,10 +76,33 @@ pub struct Upcaster {
     pub from: u32,
     /// The function's path, for messages.
     pub function: &'static str,
-    /// Where the function is declared (`file:line`).
-    pub declared_at: &'static str,
+    /// Where the function is registered: its `#[upcast]`.
+    pub declared_at: &'static Location<'static>,
     /// The function, its result made uniform: an error is its message.
     pub upcast: fn(Value) -> Result<Value, String>,
+}
+
+impl Upcaster {
+    /// The upcaster of the event type named `event_type` from version
+    /// `from`: `upcast`, which calls the function at the path `function`,
+    /// declared where this is called. `#[upcast]` submits one for each
+    /// upcaster.
+    #[must_use]
+    #[track_caller]
+    pub const fn of(
+        event_type: &'static str,
+        from: u32,
+        function: &'static str,
+        upcast: fn(Value) -> Result<Value, String>,
+    ) -> Self {
+        Upcaster {
+            event_type,
+            from,
+            function,
+            declared_at: Location::caller(),
+            upcast,
+        }
+    }
 }
 
 inventory::collect!(Upcaster);
@@ -205,14 +230,16 @@ fn find<E: Event>(from: u32) -> Result<&'static Upcaster, VersionError> {
             from,
         });
     };
-    let others: Vec<&'static str> = found.map(|u| u.declared_at).collect();
+    let others: Vec<String> = found.map(|u| u.declared_at.to_string()).collect();
     if others.is_empty() {
         Ok(first)
     } else {
         Err(VersionError::Ambiguous {
             event_type: E::NAME,
             from,
-            declared_at: std::iter::once(first.declared_at).chain(others).collect(),
+            declared_at: std::iter::once(first.declared_at.to_string())
+                .chain(others)
+                .collect(),
         })
     }
 }
@@ -266,8 +293,8 @@ pub enum VersionError {
         event_type: &'static str,
         /// The version they all upcast.
         from: u32,
-        /// Where each is declared.
-        declared_at: Vec<&'static str>,
+        /// Where each is declared (`file:line:column`).
+        declared_at: Vec<String>,
     },
     /// The data was stored at a version newer than this program's type.
     #[error(

@@ -31,6 +31,7 @@ impl Subscription {
     }
 }
 const _: () = {
+    /// Type-checked, never called: each handled event type carries every boundary tag.
     #[allow(dead_code)]
     fn check_handlers() {
         use ::dcb_core::__private::{CheckTags as _, Unchecked as _};
@@ -40,57 +41,35 @@ const _: () = {
             .check();
         (&::dcb_core::__private::Handles::<Subscription, ReminderSent>::new()).check();
     }
+    /// The stored names of the handled event types, in the handlers' order.
+    const HANDLED: [&str; 3] = [
+        <StudentSubscribed as ::dcb_core::Event>::NAME,
+        <StudentUnsubscribed as ::dcb_core::Event>::NAME,
+        <ReminderSent as ::dcb_core::Event>::NAME,
+    ];
+    /// Fails the build if a handled event type has an earlier one's stored name.
     const _: () = {
-        if ::dcb_core::__private::contains_str(
-            &[<StudentSubscribed as ::dcb_core::Event>::NAME],
-            <StudentUnsubscribed as ::dcb_core::Event>::NAME,
-        ) {
-            ::core::panic!(
-                "`StudentUnsubscribed` has the same event type name as another event type this decision handles, so it could not tell their events apart; give one of them another with `#[event(name = \"...\")]`"
-            );
-        }
-        if ::dcb_core::__private::contains_str(
-            &[
-                <StudentSubscribed as ::dcb_core::Event>::NAME,
-                <StudentUnsubscribed as ::dcb_core::Event>::NAME,
-            ],
-            <ReminderSent as ::dcb_core::Event>::NAME,
-        ) {
-            ::core::panic!(
-                "`ReminderSent` has the same event type name as another event type this decision handles, so it could not tell their events apart; give one of them another with `#[event(name = \"...\")]`"
-            );
-        }
+        ::dcb_core::__private::new_event_name(&HANDLED, 1, "StudentUnsubscribed");
+        ::dcb_core::__private::new_event_name(&HANDLED, 2, "ReminderSent");
     };
     #[automatically_derived]
     impl ::dcb_core::Projection for Subscription {
         fn query(&self) -> ::dcb_core::Query {
-            ::dcb_core::Query::from(
-                ::dcb_core::QueryItem::new()
-                    .types([
-                        <StudentSubscribed as ::dcb_core::Event>::EVENT_TYPE,
-                        <StudentUnsubscribed as ::dcb_core::Event>::EVENT_TYPE,
-                        <ReminderSent as ::dcb_core::Event>::EVENT_TYPE,
-                    ])
-                    .tags(<Subscription as ::dcb_core::Boundary>::boundary_tags(self)),
+            ::dcb_core::__private::query(
+                &HANDLED,
+                <Subscription as ::dcb_core::Boundary>::boundary_tags(self),
             )
         }
         const NARROWS_CONDITION: bool = true;
         /// The query without the event types of `#[no_conflict]` handlers.
         fn condition(&self, _query: &::dcb_core::Query) -> ::dcb_core::Query {
-            ::dcb_core::Query::from(
-                ::dcb_core::QueryItem::new()
-                    .types([
-                        <StudentSubscribed as ::dcb_core::Event>::EVENT_TYPE,
-                        <StudentUnsubscribed as ::dcb_core::Event>::EVENT_TYPE,
-                    ])
-                    .tags(<Subscription as ::dcb_core::Boundary>::boundary_tags(self)),
+            ::dcb_core::__private::query(
+                &[HANDLED[0], HANDLED[1]],
+                <Subscription as ::dcb_core::Boundary>::boundary_tags(self),
             )
         }
         fn selects(&self, event: &::dcb_core::SequencedEvent) -> bool {
-            let name = event.event_type().as_str();
-            (name == <StudentSubscribed as ::dcb_core::Event>::NAME
-                || name == <StudentUnsubscribed as ::dcb_core::Event>::NAME
-                || name == <ReminderSent as ::dcb_core::Event>::NAME)
+            HANDLED.contains(&event.event_type().as_str())
                 && <Subscription as ::dcb_core::Boundary>::in_boundary(self, event)
         }
         fn apply(
@@ -98,16 +77,12 @@ const _: () = {
             event: &::dcb_core::SequencedEvent,
         ) -> ::core::result::Result<(), ::dcb_core::DecodeError> {
             let name = event.event_type().as_str();
-            if name == <StudentSubscribed as ::dcb_core::Event>::NAME {
-                self.subscribed(
-                    &<StudentSubscribed as ::dcb_core::Event>::from_event(event)?,
-                );
-            } else if name == <StudentUnsubscribed as ::dcb_core::Event>::NAME {
-                self.unsubscribed(
-                    &<StudentUnsubscribed as ::dcb_core::Event>::from_event(event)?,
-                );
-            } else if name == <ReminderSent as ::dcb_core::Event>::NAME {
-                self.reminded(&<ReminderSent as ::dcb_core::Event>::from_event(event)?);
+            if name == HANDLED[0] {
+                self.subscribed(&::dcb_core::Event::from_event(event)?);
+            } else if name == HANDLED[1] {
+                self.unsubscribed(&::dcb_core::Event::from_event(event)?);
+            } else if name == HANDLED[2] {
+                self.reminded(&::dcb_core::Event::from_event(event)?);
             }
             ::core::result::Result::Ok(())
         }

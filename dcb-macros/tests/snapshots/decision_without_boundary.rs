@@ -42,24 +42,25 @@ impl CourseCount {
     }
 }
 const _: () = {
+    /// Type-checked, never called: each handled event type carries every boundary tag.
     #[allow(dead_code)]
     fn check_handlers() {
         use ::dcb_core::__private::{CheckTags as _, Unchecked as _};
         (&::dcb_core::__private::Handles::<CourseCount, CourseRegistered>::new())
             .check();
     }
+    /// The stored names of the handled event types, in the handlers' order.
+    const HANDLED: [&str; 1] = [<CourseRegistered as ::dcb_core::Event>::NAME];
     #[automatically_derived]
     impl ::dcb_core::Projection for CourseCount {
         fn query(&self) -> ::dcb_core::Query {
-            ::dcb_core::Query::from(
-                ::dcb_core::QueryItem::new()
-                    .types([<CourseRegistered as ::dcb_core::Event>::EVENT_TYPE])
-                    .tags(<CourseCount as ::dcb_core::Boundary>::boundary_tags(self)),
+            ::dcb_core::__private::query(
+                &HANDLED,
+                <CourseCount as ::dcb_core::Boundary>::boundary_tags(self),
             )
         }
         fn selects(&self, event: &::dcb_core::SequencedEvent) -> bool {
-            let name = event.event_type().as_str();
-            (name == <CourseRegistered as ::dcb_core::Event>::NAME)
+            HANDLED.contains(&event.event_type().as_str())
                 && <CourseCount as ::dcb_core::Boundary>::in_boundary(self, event)
         }
         fn apply(
@@ -67,10 +68,8 @@ const _: () = {
             event: &::dcb_core::SequencedEvent,
         ) -> ::core::result::Result<(), ::dcb_core::DecodeError> {
             let name = event.event_type().as_str();
-            if name == <CourseRegistered as ::dcb_core::Event>::NAME {
-                self.registered(
-                    &<CourseRegistered as ::dcb_core::Event>::from_event(event)?,
-                );
+            if name == HANDLED[0] {
+                self.registered(&::dcb_core::Event::from_event(event)?);
             }
             ::core::result::Result::Ok(())
         }

@@ -43,23 +43,21 @@ impl ::dcb_core::Event for StudentJoinedCourse {
 impl ::dcb_core::HasTag<CourseId> for StudentJoinedCourse {}
 #[automatically_derived]
 impl ::dcb_core::HasTag<StudentId> for StudentJoinedCourse {}
+/// Fails the build if a tag field has the tag prefix of an earlier one.
 const _: () = {
-    if ::dcb_core::__private::same_str(
-        <<CourseId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
-        <<StudentId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
-    ) {
-        ::core::panic!(
-            "`student_id` has the same tag prefix as `course_id`; give one of them its own with `#[tag(prefix = \"...\")]`"
-        );
-    }
+    /// The tag fields, by name, and their prefixes.
+    const TAGS: &[(&str, &str)] = &[
+        (
+            "`course_id`",
+            <<CourseId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
+        ),
+        (
+            "`student_id`",
+            <<StudentId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
+        ),
+    ];
+    ::dcb_core::__private::new_tag_prefix(TAGS, 1);
 };
 ::dcb_core::__private::inventory::submit! {
-    ::dcb_core::registry::Registration { event_type : "StudentJoinedCourse", rust_type :
-    ::core::concat!(::core::module_path!(), "::",
-    ::core::stringify!(StudentJoinedCourse)), declared_at :
-    ::core::concat!(::core::file!(), ":", ::core::line!()), version : <
-    StudentJoinedCourse as ::dcb_core::Event > ::VERSION, to_json : | data | { let event
-    = < StudentJoinedCourse as ::dcb_core::Event > ::decode(data) ?;
-    ::core::result::Result::Ok(::dcb_core::__private::serde_json::to_value(& event) ?) },
-    }
+    ::dcb_core::registry::Registration::of:: < StudentJoinedCourse > ()
 }

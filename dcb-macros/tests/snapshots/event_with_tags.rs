@@ -60,62 +60,30 @@ impl ::dcb_core::Event for StudentMoved {
 impl ::dcb_core::HasTag<StudentId> for StudentMoved {}
 #[automatically_derived]
 impl ::dcb_core::HasTag<CourseId> for StudentMoved {}
+/// Fails the build if a tag field has the tag prefix of an earlier one.
 const _: () = {
-    if ::dcb_core::__private::same_str(
-        <<StudentId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
-        <<CourseId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
-    ) {
-        ::core::panic!(
-            "`course_id` has the same tag prefix as `student_id`; give one of them its own with `#[tag(prefix = \"...\")]`"
-        );
-    }
-    if ::dcb_core::__private::same_str(
-        <<StudentId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
-        "previous_course",
-    ) {
-        ::core::panic!(
-            "`previous_course_id` has the same tag prefix as `student_id`; give it another"
-        );
-    }
-    if ::dcb_core::__private::same_str(
-        <<CourseId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
-        "previous_course",
-    ) {
-        ::core::panic!(
-            "`previous_course_id` has the same tag prefix as `course_id`; give it another"
-        );
-    }
-    if ::dcb_core::__private::same_str(
-        <<StudentId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
-        <<Vec<TeacherId> as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
-    ) {
-        ::core::panic!(
-            "`teacher_ids` has the same tag prefix as `student_id`; give one of them its own with `#[tag(prefix = \"...\")]`"
-        );
-    }
-    if ::dcb_core::__private::same_str(
-        <<CourseId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
-        <<Vec<TeacherId> as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
-    ) {
-        ::core::panic!(
-            "`teacher_ids` has the same tag prefix as `course_id`; give one of them its own with `#[tag(prefix = \"...\")]`"
-        );
-    }
-    if ::dcb_core::__private::same_str(
-        "previous_course",
-        <<Vec<TeacherId> as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
-    ) {
-        ::core::panic!(
-            "`teacher_ids` has the same tag prefix as `previous_course_id`; give one of them its own with `#[tag(prefix = \"...\")]`"
-        );
-    }
+    /// The tag fields, by name, and their prefixes.
+    const TAGS: &[(&str, &str)] = &[
+        (
+            "`student_id`",
+            <<StudentId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
+        ),
+        (
+            "`course_id`",
+            <<CourseId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
+        ),
+        ("`previous_course_id`", "previous_course"),
+        (
+            "`teacher_ids`",
+            <<Vec<
+                TeacherId,
+            > as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
+        ),
+    ];
+    ::dcb_core::__private::new_tag_prefix(TAGS, 1);
+    ::dcb_core::__private::new_tag_prefix(TAGS, 2);
+    ::dcb_core::__private::new_tag_prefix(TAGS, 3);
 };
 ::dcb_core::__private::inventory::submit! {
-    ::dcb_core::registry::Registration { event_type : "StudentMovedToCourse.v2",
-    rust_type : ::core::concat!(::core::module_path!(), "::",
-    ::core::stringify!(StudentMoved)), declared_at : ::core::concat!(::core::file!(),
-    ":", ::core::line!()), version : < StudentMoved as ::dcb_core::Event > ::VERSION,
-    to_json : | data | { let event = < StudentMoved as ::dcb_core::Event > ::decode(data)
-    ?; ::core::result::Result::Ok(::dcb_core::__private::serde_json::to_value(& event) ?)
-    }, }
+    ::dcb_core::registry::Registration::of:: < StudentMoved > ()
 }

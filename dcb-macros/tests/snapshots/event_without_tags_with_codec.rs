@@ -25,11 +25,5 @@ impl ::dcb_core::Event for TermStarted {
     }
 }
 ::dcb_core::__private::inventory::submit! {
-    ::dcb_core::registry::Registration { event_type : "TermStarted", rust_type :
-    ::core::concat!(::core::module_path!(), "::", ::core::stringify!(TermStarted)),
-    declared_at : ::core::concat!(::core::file!(), ":", ::core::line!()), version : <
-    TermStarted as ::dcb_core::Event > ::VERSION, to_json : | data | { let event = <
-    TermStarted as ::dcb_core::Event > ::decode(data) ?;
-    ::core::result::Result::Ok(::dcb_core::__private::serde_json::to_value(& event) ?) },
-    }
+    ::dcb_core::registry::Registration::of:: < TermStarted > ()
 }

@@ -13,18 +13,17 @@ fn credits_were_five(mut data: Value) -> Value {
     data["credits"] = json!(5);
     data
 }
-const _: () = {
-    if 2 >= <StudentJoinedCourse as ::dcb_core::Event>::VERSION {
-        ::core::panic!(
-            "`credits_were_five` upcasts version 2 of `StudentJoinedCourse` to version 3, so `StudentJoinedCourse` needs `#[event(version = 3)]` or higher: raise its version, or fix `from`"
-        );
-    }
-};
+/// Fails the build unless the event type's version is above `from`.
+const _: () = ::dcb_core::__private::upcasts_older_version(
+    2,
+    <StudentJoinedCourse as ::dcb_core::Event>::VERSION,
+    "credits_were_five",
+    "StudentJoinedCourse",
+);
 ::dcb_core::__private::inventory::submit! {
-    ::dcb_core::versioning::Upcaster { event_type : < StudentJoinedCourse as
-    ::dcb_core::Event > ::NAME, from : 2, function :
-    ::core::concat!(::core::module_path!(), "::", ::core::stringify!(credits_were_five)),
-    declared_at : ::core::concat!(::core::file!(), ":", ::core::line!()), upcast : | data
-    | < Value as ::dcb_core::versioning::UpcastOutput > ::into_result(credits_were_five(<
-    Value as ::dcb_core::__private::UpcastInput > ::from_json(data))), }
+    ::dcb_core::versioning::Upcaster::of(< StudentJoinedCourse as ::dcb_core::Event >
+    ::NAME, 2, ::core::concat!(::core::module_path!(), "::",
+    ::core::stringify!(credits_were_five)), | data | < Value as
+    ::dcb_core::versioning::UpcastOutput > ::into_result(credits_were_five(< Value as
+    ::dcb_core::__private::UpcastInput > ::from_json(data))),)
 }
