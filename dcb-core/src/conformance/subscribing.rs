@@ -1,10 +1,19 @@
-//! Subscriptions ([`EventStore::subscribe`]): catch-up, then live; every
-//! matching event once, in order; bounded batches; resumable positions.
+//! Subscriptions ([`EventStore::subscribe`]): woken by appends; catch-up,
+//! then live; every matching event once, in order; bounded batches;
+//! resumable positions.
 
+use std::any::Any;
+use std::future::{Future, poll_fn};
 use std::num::NonZeroUsize;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
+use tokio::sync::oneshot;
+
+use super::Options;
 use super::support::{append, ev, ev_data, join, read, tagged};
 use crate::{EventStore, Position, Query, ReadOptions, SequencedEvent, Subscription};
 
@@ -43,6 +52,118 @@ async fn stored_positions<S: EventStore>(store: &S, query: &Query) -> Vec<u64> {
 
 fn batch(size: usize) -> NonZeroUsize {
     NonZeroUsize::new(size).expect("the suite's batch sizes are not zero")
+}
+
+/// [`EventStore::wait_for_append`] resolves at once when the head is past
+/// the given position, and otherwise waits until an append moves it past.
+///
+/// With [`Options::wakes_without_timers`] the wait runs on a runtime
+/// without timers, where the trait's polling default (which sleeps between
+/// heads) cannot run: the append itself must wake it. A store, or an `Arc`
+/// or `&` of one, that falls back to the default fails here, where the
+/// other subscription cases would pass by polling.
+pub async fn an_append_wakes_wait_for_append<S: EventStore + 'static>(store: S, options: &Options) {
+    let store = Arc::new(store);
+    let first = append(&*store, vec![ev("Joined", &["course:1"])]).await;
+    let (waiting, waits) = oneshot::channel();
+    let (ended, outcome) = oneshot::channel();
+    let waiter = wait_past(Arc::clone(&store), first, waiting);
+    if options.wakes_without_timers {
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a runtime without timers");
+            let result = catch_unwind(AssertUnwindSafe(|| runtime.block_on(waiter)));
+            let _ = ended.send(result.map_err(|panic| message(&*panic)));
+        });
+    } else {
+        tokio::spawn(async move {
+            let result = futures_util::FutureExt::catch_unwind(AssertUnwindSafe(waiter)).await;
+            let _ = ended.send(result.map_err(|panic| message(&*panic)));
+        });
+    }
+    let without = if options.wakes_without_timers {
+        " on a runtime without timers"
+    } else {
+        ""
+    };
+    let outcome = match tokio::time::timeout(PATIENCE, waits).await {
+        Ok(Ok(())) => {
+            append(&*store, vec![ev("Joined", &["course:2"])]).await;
+            outcome
+        }
+        // The waiter ended before it waited: it failed.
+        Ok(Err(_)) => outcome,
+        Err(tokio::time::error::Elapsed { .. }) => {
+            panic!("wait_for_append(after the head) did not start waiting within {PATIENCE:?}")
+        }
+    };
+    match tokio::time::timeout(PATIENCE, outcome).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(reason))) => wait_failed(without, &reason),
+        Ok(Err(_)) => wait_failed(without, "it ended without a word"),
+        Err(tokio::time::error::Elapsed { .. }) => panic!(
+            "an append past the position did not wake wait_for_append{without} \
+             within {PATIENCE:?}"
+        ),
+    }
+}
+
+/// Fails [`an_append_wakes_wait_for_append`]: its waiter failed for
+/// `reason`.
+fn wait_failed(without: &str, reason: &str) -> ! {
+    panic!(
+        "wait_for_append{without} failed: {reason}\nA store whose wait_for_append needs a \
+         timer (the trait's polling default sleeps) runs with \
+         Options::wakes_without_timers(false); an Arc or & of a store, or a wrapper, must \
+         forward wait_for_append to the store's own"
+    )
+}
+
+/// Waits, in `wait_for_append`, for an append past `first` (the stored
+/// head), and says on `waiting` once it waits. Spurious wake-ups, which
+/// the contract allows, wait again.
+async fn wait_past<S: EventStore + 'static>(
+    store: Arc<S>,
+    first: Position,
+    waiting: oneshot::Sender<()>,
+) {
+    if let Err(e) = store.wait_for_append(None).await {
+        panic!("wait_for_append(None) with an event stored failed: {e}");
+    }
+    let mut waiting = Some(waiting);
+    loop {
+        let mut wait = pin!(store.wait_for_append(Some(first)));
+        let polled = poll_fn(|cx| Poll::Ready(wait.as_mut().poll(cx))).await;
+        let result = match polled {
+            Poll::Ready(result) => result,
+            Poll::Pending => {
+                if let Some(waiting) = waiting.take() {
+                    let _ = waiting.send(());
+                }
+                wait.await
+            }
+        };
+        if let Err(e) = result {
+            panic!("wait_for_append(Some({first})) failed: {e}");
+        }
+        let now = store
+            .head()
+            .await
+            .unwrap_or_else(|e| panic!("head() failed: {e}"));
+        if now > Some(first) {
+            return;
+        }
+    }
+}
+
+/// The message of a panic's payload.
+fn message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 /// The stored matches come first, in order; then the subscription reports

@@ -17,9 +17,9 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// and appended to under an optional condition.
 ///
 /// Every method returns a `Send` future, so a store can be shared by tasks
-/// on a multi-threaded runtime (`Arc<S>` is a store too). The contract below
-/// is what [`conformance`](crate#features) checks; an implementation must
-/// pass it whole.
+/// on a multi-threaded runtime (`Arc<S>` and `&S` are stores too). The
+/// contract below is what [`conformance`](crate#features) checks; an
+/// implementation must pass it whole.
 ///
 /// # Matching
 ///
@@ -172,41 +172,50 @@ pub trait EventStore: Send + Sync {
     }
 }
 
-impl<S: EventStore + ?Sized> EventStore for Arc<S> {
-    type Stream = S::Stream;
+/// A store behind a pointer is a store: each method, `wait_for_append`
+/// included, forwards to the store it points to, so a shared store keeps
+/// its own wake-ups rather than the polling default.
+macro_rules! forward_to_the_store {
+    ($($pointer:ty),*) => {$(
+        impl<S: EventStore + ?Sized> EventStore for $pointer {
+            type Stream = S::Stream;
 
-    fn read(
-        &self,
-        query: &Query,
-        options: ReadOptions,
-    ) -> impl Future<Output = Result<Self::Stream, ReadError>> + Send {
-        (**self).read(query, options)
-    }
+            fn read(
+                &self,
+                query: &Query,
+                options: ReadOptions,
+            ) -> impl Future<Output = Result<Self::Stream, ReadError>> + Send {
+                (**self).read(query, options)
+            }
 
-    fn read_to_end(
-        &self,
-        query: &Query,
-        options: ReadOptions,
-    ) -> impl Future<Output = Result<ReadResult, ReadError>> + Send {
-        (**self).read_to_end(query, options)
-    }
+            fn read_to_end(
+                &self,
+                query: &Query,
+                options: ReadOptions,
+            ) -> impl Future<Output = Result<ReadResult, ReadError>> + Send {
+                (**self).read_to_end(query, options)
+            }
 
-    fn append(
-        &self,
-        events: Vec<EventRecord>,
-        condition: Option<AppendCondition>,
-    ) -> impl Future<Output = Result<Position, AppendError>> + Send {
-        (**self).append(events, condition)
-    }
+            fn append(
+                &self,
+                events: Vec<EventRecord>,
+                condition: Option<AppendCondition>,
+            ) -> impl Future<Output = Result<Position, AppendError>> + Send {
+                (**self).append(events, condition)
+            }
 
-    fn head(&self) -> impl Future<Output = Result<Option<Position>, ReadError>> + Send {
-        (**self).head()
-    }
+            fn head(&self) -> impl Future<Output = Result<Option<Position>, ReadError>> + Send {
+                (**self).head()
+            }
 
-    fn wait_for_append(
-        &self,
-        after: Option<Position>,
-    ) -> impl Future<Output = Result<(), ReadError>> + Send {
-        (**self).wait_for_append(after)
-    }
+            fn wait_for_append(
+                &self,
+                after: Option<Position>,
+            ) -> impl Future<Output = Result<(), ReadError>> + Send {
+                (**self).wait_for_append(after)
+            }
+        }
+    )*};
 }
+
+forward_to_the_store!(Arc<S>, &S);

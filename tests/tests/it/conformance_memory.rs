@@ -1,12 +1,17 @@
 //! The conformance suite against the in-memory store: one test per case,
-//! plus the whole suite through `run_all` on a shared (`Arc`) store.
+//! on the store and through `Arc` and `&`, plus the whole suite through
+//! `run_all` on a shared (`Arc`) store.
 
 use std::sync::Arc;
 
 use dcb_core::InMemoryStore;
 use dcb_core::conformance::{CASES, Options, run_all};
 
-dcb_core::conformance_tests!(|| async { InMemoryStore::new() }, gap_free_positions = true);
+dcb_core::conformance_tests!(
+    || async { InMemoryStore::new() },
+    gap_free_positions = true,
+    wakes_without_timers = true
+);
 
 #[test]
 fn the_suite_has_at_least_forty_cases() {

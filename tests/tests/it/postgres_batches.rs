@@ -6,8 +6,6 @@
 //! appends behind it, and then lets it go. When the server is unreachable
 //! (and not required) each test warns loudly and returns.
 
-mod postgres_support;
-
 use std::time::Duration;
 
 use dcb_core::postgres::{PostgresOptions, PostgresStore};
@@ -15,8 +13,9 @@ use dcb_core::{
     AppendCondition, AppendError, EventRecord, EventStore, EventType, Position, Query, QueryItem,
     ReadOptions, Tag,
 };
-use postgres_support::{raw_client, runtime, temp_schema_with, url};
 use tokio::task::JoinHandle;
+
+use crate::postgres_support::{raw_client, runtime, temp_schema_with, url};
 
 const JOINED: EventType = EventType::from_static("StudentJoinedCourse");
 const LEFT: EventType = EventType::from_static("StudentLeftCourse");
@@ -36,7 +35,7 @@ fn on(course: &str) -> Query {
 /// A store in a fresh schema with one batch transaction in flight at a
 /// time, and that transaction held on the boundary `course:held` (see
 /// [`Held`]). `None` when the server is unreachable and not required.
-async fn held_store() -> Option<(postgres_support::TempSchema, Held)> {
+async fn held_store() -> Option<(crate::postgres_support::TempSchema, Held)> {
     let temp = temp_schema_with(PostgresOptions::new(url()).pool_size(8).append_batches(1)).await?;
     let held = Held::new(&temp.store, "course:held").await?;
     Some((temp, held))

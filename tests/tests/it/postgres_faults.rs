@@ -8,8 +8,6 @@
 //! not reach, in `postgres_lost_replies.rs`.) When the server is unreachable
 //! (and not required) each test warns loudly and returns.
 
-mod postgres_support;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,7 +18,8 @@ use dcb_core::{
     AppendCondition, AppendError, EventRecord, EventStore, EventType, Position, Query, QueryItem,
     ReadOptions, SequencedEvent, Tag, Uuid,
 };
-use postgres_support::{raw_client, runtime, temp_schema};
+
+use crate::postgres_support::{raw_client, runtime, temp_schema};
 
 const EVENTS_PER_APPEND: usize = 40;
 

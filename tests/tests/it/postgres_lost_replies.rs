@@ -10,8 +10,6 @@
 //! return the original position. When the server is unreachable (and not
 //! required) each test warns loudly and returns.
 
-mod postgres_support;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,9 +19,10 @@ use dcb_core::{
     AppendCondition, AppendError, EventRecord, EventStore, EventType, Position, Query, QueryItem,
     ReadOptions, Tag, Uuid,
 };
-use postgres_support::{raw_client, runtime, temp_schema_with, url};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::postgres_support::{raw_client, runtime, temp_schema_with, url};
 
 /// A TCP proxy in front of the test server. Connections are numbered in
 /// the order they are accepted; [`Proxy::swallow_next_reply`] makes the
@@ -158,7 +157,7 @@ fn account(name: &str) -> Query {
 
 /// A store on a pool of one connection through a fresh proxy; its pool's
 /// connection is the proxy's connection 0 (the store opens it to migrate).
-async fn proxied_store() -> Option<(Proxy, postgres_support::TempSchema)> {
+async fn proxied_store() -> Option<(Proxy, crate::postgres_support::TempSchema)> {
     raw_client().await?;
     let config = server_config();
     let proxy = Proxy::start(server_addr(&config)).await;

@@ -10,8 +10,6 @@
 //! server is unreachable (and not required) the tests warn loudly and
 //! return.
 
-mod postgres_support;
-
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
@@ -19,7 +17,8 @@ use futures_util::StreamExt;
 use tokio_postgres::AsyncMessage;
 
 use dcb_core::{EventRecord, EventStore, EventType, Tag};
-use postgres_support::{raw_client, runtime, temp_schema, url};
+
+use crate::postgres_support::{raw_client, runtime, temp_schema, url};
 
 fn joined(course: u32, student: u32) -> EventRecord {
     EventRecord::new(EventType::from_static("StudentJoinedCourse"), "{}").with_tags([

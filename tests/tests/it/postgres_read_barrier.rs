@@ -10,8 +10,6 @@
 //! query, and not its head, needs. When the server is unreachable (and not
 //! required) the tests warn loudly and return.
 
-mod postgres_support;
-
 use std::time::{Duration, Instant};
 
 use dcb_core::postgres::PostgresStore;
@@ -19,7 +17,8 @@ use dcb_core::{
     EventRecord, EventStore, EventType, Position, Query, QueryItem, ReadError, ReadOptions,
     ReadResult, Tag,
 };
-use postgres_support::{TempSchema, raw_client, runtime, temp_schema};
+
+use crate::postgres_support::{TempSchema, raw_client, runtime, temp_schema};
 
 const NOTED: EventType = EventType::from_static("Noted");
 

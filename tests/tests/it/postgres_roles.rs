@@ -8,8 +8,6 @@
 //! server is unreachable (and not required) the test warns loudly and
 //! returns.
 
-mod postgres_support;
-
 use std::time::Duration;
 
 use dcb_core::postgres::{ConnectError, PostgresOptions, PostgresStorage, PostgresStore};
@@ -18,7 +16,8 @@ use dcb_core::{
     AppendCondition, AppendError, EventRecord, EventStore, EventType, Query, QueryItem,
     ReadOptions, Tag, Uuid,
 };
-use postgres_support::{Server, execute_now, raw_client, runtime, temp_schema};
+
+use crate::postgres_support::{Server, execute_now, raw_client, runtime, temp_schema};
 
 /// A login role for the test, dropped (with its privileges) afterwards.
 struct TempRole {

@@ -9,14 +9,13 @@
 //! connecting (and what the network said when the server is not there). When the server is unreachable (and not required) the test
 //! warns loudly and returns.
 
-mod postgres_support;
-
 use std::fmt::Display;
 
 use dcb_core::postgres::{PostgresStorage, PostgresStore};
 use dcb_core::read_model::Storage;
 use dcb_core::{EventRecord, EventStore, EventType, Position, Query, QueryItem, ReadOptions, Tag};
-use postgres_support::{Server, raw_client, runtime, temp_schema};
+
+use crate::postgres_support::{Server, raw_client, runtime, temp_schema};
 
 fn booked() -> EventRecord {
     EventRecord::new(EventType::from_static("Booked"), "{}")

@@ -6,10 +6,9 @@
 //! are kept beside them. When the server is unreachable (and not required)
 //! the test warns loudly and returns.
 
-mod postgres_support;
-
 use dcb_core::postgres::{PostgresOptions, PostgresStore};
-use postgres_support::{runtime, temp_schema, temp_schema_with, url};
+
+use crate::postgres_support::{runtime, temp_schema, temp_schema_with, url};
 
 /// `setting` as the store's pooled session reports it.
 async fn show(store: &PostgresStore, setting: &str) -> String {

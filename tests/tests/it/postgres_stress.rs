@@ -6,8 +6,6 @@
 //! the server is found; when it is unreachable (and not required) the test
 //! warns loudly and returns.
 
-mod postgres_support;
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +16,8 @@ use dcb_core::{
     AppendCondition, AppendError, EventRecord, EventStore, EventType, Position, Query, QueryItem,
     ReadOptions, SequencedEvent, Tag,
 };
-use postgres_support::{runtime, temp_schema};
+
+use crate::postgres_support::{runtime, temp_schema};
 
 const CLIENTS: usize = 32;
 const SHARED: u64 = 8;

@@ -1,0 +1,23 @@
+//! The cross-crate integration tests of dcb, in one test binary: the
+//! conformance suite against each store, and the PostgreSQL store's own
+//! tests. One module per area; `postgres_support` is shared by the
+//! PostgreSQL tests, here and in the test binaries that are still apart.
+//!
+//! Tests that must own their process are binaries of their own (see
+//! CONTRIBUTING.md, "Where tests live").
+
+mod conformance_embedded;
+mod conformance_memory;
+mod conformance_postgres;
+mod postgres_batches;
+mod postgres_faults;
+mod postgres_lost_replies;
+mod postgres_plans;
+mod postgres_read_barrier;
+mod postgres_roles;
+mod postgres_server_errors;
+mod postgres_sessions;
+mod postgres_stress;
+#[path = "../postgres_support/mod.rs"]
+mod postgres_support;
+mod postgres_tls;
