@@ -105,15 +105,29 @@ pub const fn upcasts_older_version(from: u32, version: u32, function: &str, even
     }
 }
 
-/// The query of a `#[decision]`: events of the types named `names` that
-/// carry every boundary tag.
+/// The event types named `names`, made in a constant: `#[decision]` turns
+/// the names of its handled types into the types its queries select, once,
+/// at compile time.
 #[must_use]
-pub fn query(names: &[&'static str], boundary_tags: Vec<Tag>) -> Query {
-    Query::from(
-        QueryItem::new()
-            .types(names.iter().map(|&name| EventType::from_static(name)))
-            .tags(boundary_tags),
-    )
+pub const fn event_types<const N: usize>(names: [&'static str; N]) -> [EventType; N] {
+    let mut types = [const { EventType::from_static("_") }; N];
+    let mut i = 0;
+    while i < N {
+        // The placeholder is a `'static` literal: forgetting it leaks nothing.
+        std::mem::forget(std::mem::replace(
+            &mut types[i],
+            EventType::from_static(names[i]),
+        ));
+        i += 1;
+    }
+    types
+}
+
+/// The query of a `#[decision]`: events of `types` that carry every
+/// boundary tag.
+#[must_use]
+pub fn query<const N: usize>(types: [EventType; N], boundary_tags: Vec<Tag>) -> Query {
+    Query::from(QueryItem::new().types(types).tags(boundary_tags))
 }
 
 /// Whether two strings are equal, in a constant.

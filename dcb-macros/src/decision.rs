@@ -518,10 +518,10 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
             }
         });
     let dispatch = quote!(#(#dispatch)else*);
-    let condition = if handlers.iter().all(|h| h.conflicts) {
-        quote!()
+    let (conflicting, condition) = if handlers.iter().all(|h| h.conflicts) {
+        (None, None)
     } else {
-        let conflicting = handlers
+        let names = handlers
             .iter()
             .enumerate()
             .filter(|(_, h)| h.conflicts)
@@ -529,14 +529,21 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
                 let i = Literal::usize_unsuffixed(i);
                 quote!(HANDLED[#i])
             });
-        quote! {
+        let count = Literal::usize_unsuffixed(handlers.iter().filter(|h| h.conflicts).count());
+        let conflicting = quote! {
+            /// The event types of the handlers that are not `#[no_conflict]`.
+            const CONFLICTING: [::dcb_core::EventType; #count] =
+                ::dcb_core::__private::event_types([#(#names),*]);
+        };
+        let condition = quote! {
             const NARROWS_CONDITION: bool = true;
 
             /// The query without the event types of `#[no_conflict]` handlers.
             fn condition(&self, _query: &::dcb_core::Query) -> ::dcb_core::Query {
-                ::dcb_core::__private::query(&[#(#conflicting),*], #boundary::boundary_tags(self))
+                ::dcb_core::__private::query(CONFLICTING, #boundary::boundary_tags(self))
             }
-        }
+        };
+        (Some(conflicting), Some(condition))
     };
     quote! {
         const _: () = {
@@ -550,12 +557,17 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
             /// The stored names of the handled event types, in the handlers' order.
             const HANDLED: [&str; #count] = [#(#names),*];
 
+            /// The handled event types.
+            const TYPES: [::dcb_core::EventType; #count] = ::dcb_core::__private::event_types(HANDLED);
+
+            #conflicting
+
             #distinct_names
 
             #[automatically_derived]
             impl ::dcb_core::Projection for #self_ty {
                 fn query(&self) -> ::dcb_core::Query {
-                    ::dcb_core::__private::query(&HANDLED, #boundary::boundary_tags(self))
+                    ::dcb_core::__private::query(TYPES, #boundary::boundary_tags(self))
                 }
 
                 #condition

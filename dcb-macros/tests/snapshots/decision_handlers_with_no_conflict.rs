@@ -47,6 +47,15 @@ const _: () = {
         <StudentUnsubscribed as ::dcb_core::Event>::NAME,
         <ReminderSent as ::dcb_core::Event>::NAME,
     ];
+    /// The handled event types.
+    const TYPES: [::dcb_core::EventType; 3] = ::dcb_core::__private::event_types(
+        HANDLED,
+    );
+    /// The event types of the handlers that are not `#[no_conflict]`.
+    const CONFLICTING: [::dcb_core::EventType; 2] = ::dcb_core::__private::event_types([
+        HANDLED[0],
+        HANDLED[1],
+    ]);
     /// Fails the build if a handled event type has an earlier one's stored name.
     const _: () = {
         ::dcb_core::__private::new_event_name(&HANDLED, 1, "StudentUnsubscribed");
@@ -56,7 +65,7 @@ const _: () = {
     impl ::dcb_core::Projection for Subscription {
         fn query(&self) -> ::dcb_core::Query {
             ::dcb_core::__private::query(
-                &HANDLED,
+                TYPES,
                 <Subscription as ::dcb_core::Boundary>::boundary_tags(self),
             )
         }
@@ -64,7 +73,7 @@ const _: () = {
         /// The query without the event types of `#[no_conflict]` handlers.
         fn condition(&self, _query: &::dcb_core::Query) -> ::dcb_core::Query {
             ::dcb_core::__private::query(
-                &[HANDLED[0], HANDLED[1]],
+                CONFLICTING,
                 <Subscription as ::dcb_core::Boundary>::boundary_tags(self),
             )
         }

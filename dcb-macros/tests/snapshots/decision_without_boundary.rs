@@ -51,11 +51,15 @@ const _: () = {
     }
     /// The stored names of the handled event types, in the handlers' order.
     const HANDLED: [&str; 1] = [<CourseRegistered as ::dcb_core::Event>::NAME];
+    /// The handled event types.
+    const TYPES: [::dcb_core::EventType; 1] = ::dcb_core::__private::event_types(
+        HANDLED,
+    );
     #[automatically_derived]
     impl ::dcb_core::Projection for CourseCount {
         fn query(&self) -> ::dcb_core::Query {
             ::dcb_core::__private::query(
-                &HANDLED,
+                TYPES,
                 <CourseCount as ::dcb_core::Boundary>::boundary_tags(self),
             )
         }
