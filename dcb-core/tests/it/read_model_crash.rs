@@ -22,6 +22,8 @@ use dcb_core::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::support::test_name;
+
 /// Names the store's directory for the child; unset in the parent.
 const CHILD: &str = "DCB_READ_MODEL_CHILD";
 
@@ -111,7 +113,8 @@ fn saved_checkpoint(dir: &Path) -> Option<u64> {
 
 fn start_child(dir: &Path) -> Child {
     Command::new(std::env::current_exe().expect("the test binary"))
-        .args(["--exact", "child_process", "--include-ignored", "--quiet"])
+        .args(["--exact", &test_name(module_path!(), "child_process")])
+        .args(["--include-ignored", "--quiet"])
         .env(CHILD, dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

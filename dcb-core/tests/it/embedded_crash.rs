@@ -3,8 +3,8 @@
 //!
 //! Each test runs this test binary again as a child process: the
 //! `#[ignore]`d test `child_process` at the end of this file, started with
-//! `--exact child_process --include-ignored` and the environment variable
-//! `DCB_EMBEDDED_CHILD` naming its role. The child reports to the parent on
+//! `--exact embedded_crash::child_process --include-ignored` and the
+//! environment variable `DCB_EMBEDDED_CHILD` naming its role. The child reports to the parent on
 //! its standard output, one line per report, each marked with `@@` (the
 //! test harness prints lines of its own), flushed as soon as it is written.
 //!
@@ -29,6 +29,8 @@ use dcb_core::{
     ReadOptions, SequencedEvent, Tag, Tags, Uuid,
 };
 
+use crate::support::{block_on, tag, test_name};
+
 // ---------------------------------------------------------------------------
 // Running a child process.
 
@@ -42,14 +44,16 @@ const ARG: &str = "DCB_EMBEDDED_CHILD_ARG";
 const SEED: &str = "DCB_EMBEDDED_CHILD_SEED";
 
 /// The arguments that make the test binary run only `child_process`.
-const CHILD_ARGS: [&str; 6] = [
-    "--exact",
-    "child_process",
-    "--include-ignored",
-    "--nocapture",
-    "--test-threads=1",
-    "--quiet",
-];
+fn child_args() -> [String; 6] {
+    [
+        "--exact".to_owned(),
+        test_name(module_path!(), "child_process"),
+        "--include-ignored".to_owned(),
+        "--nocapture".to_owned(),
+        "--test-threads=1".to_owned(),
+        "--quiet".to_owned(),
+    ]
+}
 
 /// The mark of the child's report lines.
 const MARK: &str = "@@";
@@ -61,7 +65,7 @@ const HANG: Duration = Duration::from_secs(120);
 
 fn child_command(role: &str, dir: &Path, arg: &str) -> Command {
     let mut command = Command::new(std::env::current_exe().expect("the test binary"));
-    command.args(CHILD_ARGS);
+    command.args(child_args());
     child_env(&mut command, role, dir, arg);
     command
 }
@@ -179,18 +183,6 @@ impl Running {
             stderr: self.stderr.join().expect("the stderr reader"),
         }
     }
-}
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(future)
-}
-
-fn tag(s: &str) -> Tag {
-    Tag::new(s).expect("a valid tag")
 }
 
 // ---------------------------------------------------------------------------
@@ -993,7 +985,7 @@ fn a_full_disk_fails_appends_cleanly_and_the_store_goes_on() {
         .arg("sh")
         .arg((LIMIT / 512).to_string())
         .arg(std::env::current_exe().expect("the test binary"))
-        .args(CHILD_ARGS);
+        .args(child_args());
     child_env(&mut command, "full-disk", dir.path(), &LIMIT.to_string());
     let ended = Running::start(command).end(false);
     assert!(
@@ -1065,8 +1057,9 @@ fn a_full_disk_fails_appends_cleanly_and_the_store_goes_on() {
 // The child's entry point.
 
 /// The child process of the other tests in this file, run only by them:
-/// they start this test binary again with `--exact child_process
-/// --include-ignored` and `DCB_EMBEDDED_CHILD` naming the role. Run
+/// they start this test binary again with `--exact
+/// embedded_crash::child_process --include-ignored` and
+/// `DCB_EMBEDDED_CHILD` naming the role. Run
 /// directly (without that variable), it has nothing to do.
 #[test]
 #[ignore = "the child process of the other tests in this file; they run it"]

@@ -23,30 +23,23 @@
 //! Crashes of a writing process, the lock between processes and a full
 //! disk are in `embedded_crash.rs`.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dcb_core::embedded::{EmbeddedOptions, EmbeddedStore, OpenError};
 use dcb_core::{
-    AppendCondition, AppendError, EventRecord, EventStore, EventType, Position, Query, QueryItem,
-    ReadOptions, ReadResult, Tag, Uuid,
+    AppendCondition, AppendError, EventRecord, EventStore, Position, Query, QueryItem, ReadOptions,
+    ReadResult, Uuid,
 };
+
+use crate::support::{block_on, event_type, segments, snapshot, tag};
 
 const MAGIC_LEN: u64 = 8;
 const HEADER_LEN: u64 = 8;
 
 // ---------------------------------------------------------------------------
 // Helpers.
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(future)
-}
 
 fn small_segments() -> EmbeddedOptions {
     EmbeddedOptions::default().segment_size(4096)
@@ -66,14 +59,6 @@ fn open_err(dir: &Path) -> OpenError {
         ),
         Err(err) => err,
     }
-}
-
-fn tag(s: &str) -> Tag {
-    Tag::new(s).expect("a valid tag")
-}
-
-fn event_type(s: &str) -> EventType {
-    EventType::new(s).expect("a valid event type")
 }
 
 /// The `i`-th append of a varied workload: one to three events, three
@@ -175,17 +160,6 @@ async fn views(store: &EmbeddedStore) -> Vec<ReadResult> {
     out
 }
 
-/// The segment files of a store, in order.
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = fs::read_dir(dir)
-        .expect("list the store")
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    out.sort();
-    out
-}
-
 /// The records of an intact segment file, as `(start, end)` byte offsets.
 fn records(path: &Path) -> Vec<(u64, u64)> {
     let bytes = fs::read(path).expect("read a segment");
@@ -211,18 +185,6 @@ fn record_first_position(path: &Path, start: u64) -> u64 {
     let bytes = fs::read(path).expect("read a segment");
     let at = usize::try_from(start + HEADER_LEN).unwrap();
     u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap())
-}
-
-/// Every file of a directory with its bytes.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    fs::read_dir(dir)
-        .expect("list the store")
-        .map(|e| {
-            let path = e.expect("a directory entry").path();
-            let bytes = fs::read(&path).expect("read a file");
-            (path, bytes)
-        })
-        .collect()
 }
 
 /// A fresh copy of the store in `src`.

@@ -12,6 +12,8 @@ use dcb_core::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::support::block_on;
+
 #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
 struct CourseId(dcb_core::Uuid);
 
@@ -173,14 +175,6 @@ fn join(capacity: &CourseCapacity, student_id: StudentId) -> Result<Joined, Refu
         course_id: capacity.course_id,
         student_id,
     })
-}
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("runtime")
-        .block_on(future)
 }
 
 fn registered(course_id: CourseId, places: u32) -> CourseRegistered {

@@ -13,10 +13,8 @@
 //! Waiting for the follower goes through a subscription, which returns as
 //! soon as the event is there; the timeouts only stop a hung test.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dcb_core::embedded::{EmbeddedOptions, EmbeddedStore, OpenError};
@@ -25,16 +23,10 @@ use dcb_core::{
     SequencedEvent, Subscription, Tag,
 };
 
+use crate::support::{block_on, segments, snapshot};
+
 /// How long a test waits for an event before it calls the follower hung.
 const HANG: Duration = Duration::from_secs(60);
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(future)
-}
 
 fn event(i: u64) -> EventRecord {
     EventRecord::new(
@@ -56,27 +48,6 @@ async fn next(subscription: &mut Subscription<EmbeddedStore>) -> SequencedEvent 
         .await
         .expect("the read-only store saw the append")
         .unwrap()
-}
-
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| {
-            let path = entry.unwrap().path();
-            let bytes = fs::read(&path).unwrap();
-            (path, bytes)
-        })
-        .collect()
-}
-
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut segments: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "log"))
-        .collect();
-    segments.sort();
-    segments
 }
 
 #[test]

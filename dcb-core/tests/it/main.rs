@@ -1,0 +1,19 @@
+//! The integration tests of `dcb-core`, in one test binary: one module per
+//! area, and `support` for what they share.
+//!
+//! The crash tests (`embedded_crash`, `read_model_crash`) run this binary
+//! again as their child, selecting only the child's test by its full name.
+//! Tests that must own their process are binaries of their own: the
+//! registry tests (`registry_duplicates`, `upcaster_registry`,
+//! `versioning`), since a binary has one registry of event types (see
+//! CONTRIBUTING.md, "Where tests live").
+
+mod decisions;
+mod embedded_crash;
+mod embedded_read_only;
+mod embedded_recovery;
+mod properties;
+mod read_model_crash;
+mod read_model_file;
+mod read_model_mismatch;
+mod support;
