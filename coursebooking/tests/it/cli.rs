@@ -5,6 +5,8 @@ use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use crate::support::stderr;
+
 fn coursebooking(data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_coursebooking"))
         .arg("--data")
@@ -16,10 +18,6 @@ fn coursebooking(data: &Path, args: &[&str]) -> Output {
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).trim().to_owned()
 }
 
 #[test]
