@@ -331,20 +331,47 @@ fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     // A name of this save's own: two runners saving the same file (a
     // mistake, but possible) must not write into one temporary file.
-    let save = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut name = path.file_name().unwrap_or_default().to_owned();
-    name.push(format!(".{}-{save}{SAVING}", std::process::id()));
-    let temporary = dir.join(name);
-    let mut file = std::fs::File::create(&temporary)?;
-    // Held until the rename: it tells `remove_leftovers` in another
-    // process that this save is alive.
-    file.lock()?;
+    let (temporary, mut file) = loop {
+        let save = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut name = path.file_name().unwrap_or_default().to_owned();
+        name.push(format!(".{}-{save}{SAVING}", std::process::id()));
+        let temporary = dir.join(name);
+        let file = std::fs::File::create(&temporary)?;
+        // Held until the rename: it tells `remove_leftovers` in another
+        // process that this save is alive.
+        file.lock()?;
+        // `remove_leftovers` may have removed the file between its creation
+        // and the lock: then the lock protects nothing, and the save starts
+        // over under a new name.
+        if still_at(&file, &temporary)? {
+            break (temporary, file);
+        }
+    };
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&temporary, path)?;
     drop(file);
     // Makes the rename itself durable.
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// Whether `path` still names the open `file`.
+#[cfg(unix)]
+fn still_at(file: &std::fs::File, path: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let held = file.metadata()?;
+    match std::fs::metadata(path) {
+        Ok(found) => Ok(found.dev() == held.dev() && found.ino() == held.ino()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `path` still names the open `file` (on other systems, an open
+/// file cannot be removed, so it does).
+#[cfg(not(unix))]
+fn still_at(_file: &std::fs::File, _path: &Path) -> std::io::Result<bool> {
+    Ok(true)
 }
 
 /// Whether `name` is that of a temporary file of a save of the file
@@ -364,11 +391,6 @@ fn is_temporary(name: &std::ffi::OsStr, file_name: &std::ffi::OsStr) -> bool {
     rest.split_once('-')
         .is_some_and(|(pid, save)| digits(pid) && digits(save))
 }
-
-/// How old an empty temporary file must be to count as left over: a save
-/// creates it empty and locks it a moment later, and must not lose it in
-/// between.
-const EMPTY_LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Removes the temporary files that saves of `path` killed mid-way left
 /// behind — each as big as the model. A temporary file locked by a save
@@ -430,15 +452,8 @@ fn remove_leftovers(path: &Path) -> Result<(), StorageError> {
             Err(std::fs::TryLockError::WouldBlock) => continue,
             Err(std::fs::TryLockError::Error(e)) => return Err(cannot_remove(&temporary, e)),
         }
-        let metadata = file.metadata().map_err(|e| cannot_remove(&temporary, e))?;
-        let young = metadata
-            .modified()
-            .ok()
-            .and_then(|modified| modified.elapsed().ok())
-            .is_none_or(|age| age < EMPTY_LEFTOVER_AGE);
-        if metadata.len() == 0 && young {
-            continue;
-        }
+        // Unlocked: its save is gone (or has not locked it yet, and will
+        // find it removed and start over).
         match std::fs::remove_file(&temporary) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -515,5 +530,25 @@ impl<M: Clone> MemoryStorage<M> {
             checkpoint: Some(checkpoint),
         };
         *self.saved.lock() = Some(SavedWithFingerprint { saved, fingerprint });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A temporary file removed between its creation and its lock is no
+    /// longer the file at its path: the save must start over, or its lock
+    /// would protect nothing.
+    #[test]
+    fn a_removed_temporary_file_is_not_still_at_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.json.1-0.saving");
+        let file = std::fs::File::create(&path).unwrap();
+        assert!(still_at(&file, &path).unwrap());
+        std::fs::remove_file(&path).unwrap();
+        assert!(!still_at(&file, &path).unwrap());
+        std::fs::File::create(&path).unwrap();
+        assert!(!still_at(&file, &path).unwrap(), "another file at the path");
     }
 }

@@ -2,7 +2,6 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
 use dcb_core::DecodeError;
 use dcb_core::read_model::{FileStorage, ReadModel, Runner, Saved, Storage};
@@ -97,29 +96,29 @@ async fn a_save_still_running_keeps_its_temporary_file() {
     std::fs::write(&running, b"half a model").expect("write");
     let held = File::open(&running).expect("open");
     held.lock().expect("lock");
-    // Created by a save that has not locked it yet.
+    // Created by a save that has not locked it yet: removed like any
+    // unlocked leftover; that save finds its file gone once it has locked
+    // it, and starts over under a new name.
     let created = temporary(&storage, 4_194_303, 0);
     File::create(&created).expect("create");
 
     let loaded: Option<Saved<Count>> = storage.load().await.expect("load");
     assert_eq!(loaded.map(|saved| saved.model), Some(Count(3)));
     assert!(running.exists(), "a locked temporary file is left alone");
-    assert!(
-        created.exists(),
-        "a fresh empty temporary file is left alone"
-    );
+    assert!(!created.exists(), "an unlocked temporary file is removed");
 
-    // Once the save is gone, and the empty file old, they are leftovers.
+    // Once the save is gone, its file is a leftover too.
     drop(held);
-    File::options()
-        .write(true)
-        .open(&created)
-        .expect("open")
-        .set_modified(SystemTime::now() - Duration::from_secs(3600))
-        .expect("age the file");
     let _: Option<Saved<Count>> = storage.load().await.expect("load");
     assert!(!running.exists(), "removed once its save is gone");
-    assert!(!created.exists(), "an old empty temporary file is removed");
+
+    // A save whose temporary file is removed before it locks it still saves.
+    storage
+        .save(&Count(4), Position::new(4).unwrap())
+        .await
+        .expect("save");
+    let loaded: Option<Saved<Count>> = storage.load().await.expect("load");
+    assert_eq!(loaded.map(|saved| saved.model), Some(Count(4)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

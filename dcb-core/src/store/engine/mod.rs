@@ -45,6 +45,7 @@ pub(crate) struct Engine {
 
 /// A batch pushed by [`Engine::push`]: each append's outcome, in order,
 /// and the span of positions pushed, not yet visible to reads.
+#[cfg(feature = "embedded")]
 #[must_use = "a pushed batch must be published or rolled back"]
 pub(crate) struct Pushed {
     /// Each append's outcome: its last position (for a repeat, the
@@ -56,6 +57,7 @@ pub(crate) struct Pushed {
     pub(crate) end: u64,
 }
 
+#[cfg(feature = "embedded")]
 impl Pushed {
     /// Whether the batch pushed any event.
     pub(crate) fn is_empty(&self) -> bool {
@@ -127,6 +129,7 @@ impl Engine {
     /// append's first position and events before they are pushed (the
     /// embedded store encodes them there); its error fails that append
     /// alone.
+    #[cfg(feature = "embedded")]
     pub(crate) fn push(
         &self,
         appends: impl IntoIterator<Item = (Vec<EventRecord>, Option<AppendCondition>)>,
@@ -154,6 +157,7 @@ impl Engine {
 
     /// Makes a pushed batch visible to reads and wakes the subscriptions
     /// waiting for it.
+    #[cfg(feature = "embedded")]
     pub(crate) fn publish(&self, _pushed: &Pushed) {
         let mut state = self.state.write();
         state.publish();
@@ -165,6 +169,7 @@ impl Engine {
     }
 
     /// Removes a pushed batch whose events could not be made durable.
+    #[cfg(feature = "embedded")]
     pub(crate) fn roll_back(&self, pushed: &Pushed) {
         self.state.write().truncate(pushed.before);
     }
@@ -172,6 +177,7 @@ impl Engine {
     /// Pushes and publishes appends read from a log, as they are: the
     /// embedded store's replay on open, and a read-only store following
     /// another process's appends.
+    #[cfg(feature = "embedded")]
     pub(crate) fn replay(&self, records: impl IntoIterator<Item = Vec<EventRecord>>) {
         let mut state = self.state.write();
         let before = state.end();

@@ -89,6 +89,7 @@ impl State {
     /// Removes the pushed, unpublished events after position `to`, with
     /// their index entries: the rollback of a batch that could not be made
     /// durable.
+    #[cfg(any(feature = "embedded", test))]
     pub(crate) fn truncate(&mut self, to: Pos) {
         let to = to.max(self.published);
         // Events after `indexed` have no tag entries to remove.

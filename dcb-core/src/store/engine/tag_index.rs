@@ -16,7 +16,9 @@ use std::hash::BuildHasher;
 use foldhash::fast::RandomState;
 use smallvec::{SmallVec, smallvec};
 
-use super::entry::{Entry, Pos, position_of};
+use super::entry::Entry;
+#[cfg(any(feature = "embedded", test))]
+use super::entry::{Pos, position_of};
 use super::spare;
 use crate::Tag;
 
@@ -272,6 +274,7 @@ impl Table {
 
     /// Removes `position` from the end of the posting list of `tag`, if it
     /// is there, and the tag once no event carries it.
+    #[cfg(any(feature = "embedded", test))]
     fn pop(&mut self, hash: u64, tag: &Tag, position: Pos) {
         if self.len == 0 {
             return;
@@ -291,6 +294,7 @@ impl Table {
     /// Vacates `slot`, then moves back every later tag of the same run of
     /// taken slots that may sit there (its probe starts at or before the
     /// vacated slot), so every probe still finds its tag before a vacancy.
+    #[cfg(any(feature = "embedded", test))]
     fn remove(&mut self, mut slot: usize) {
         let mut later = slot;
         loop {
@@ -436,6 +440,7 @@ impl TagIndex {
 
     /// Removes `position` from the end of the posting list of `tag`, if it
     /// is there, and the tag once no event carries it.
+    #[cfg(any(feature = "embedded", test))]
     pub(crate) fn pop(&mut self, tag: &Tag, position: Pos) {
         let hash = self.hash(tag);
         self.table_mut(hash).pop(hash, tag, position);
