@@ -1,7 +1,7 @@
 //! The cross-crate integration tests of dcb, in one test binary: the
 //! conformance suite against each store, and the PostgreSQL store's own
 //! tests. One module per area; `postgres_support` is shared by the
-//! PostgreSQL tests, here and in the test binaries that are still apart.
+//! PostgreSQL tests, here and in `postgres_restart`.
 //!
 //! Tests that must own their process are binaries of their own (see
 //! CONTRIBUTING.md, "Where tests live").
@@ -12,12 +12,16 @@ mod conformance_postgres;
 mod postgres_batches;
 mod postgres_faults;
 mod postgres_lost_replies;
+mod postgres_migrations;
 mod postgres_plans;
 mod postgres_read_barrier;
+mod postgres_read_models;
 mod postgres_roles;
+mod postgres_schema;
 mod postgres_server_errors;
 mod postgres_sessions;
 mod postgres_stress;
+mod postgres_subscriptions;
 #[path = "../postgres_support/mod.rs"]
 mod postgres_support;
 mod postgres_tls;

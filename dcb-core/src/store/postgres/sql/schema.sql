@@ -1,11 +1,11 @@
 -- dcb PostgreSQL store: the schema that the numbered migrations
 -- (sql/migrations/) and the server functions (sql/functions/) make, as the
 -- server's catalog describes it, the schema's name written __SCHEMA__.
--- Written by the test postgres_schema (tests/tests/postgres_schema.rs),
+-- Written by the test postgres_schema (tests/tests/it/postgres_schema.rs),
 -- which checks that a freshly migrated schema, and schemas made by earlier
 -- versions and migrated forward, are exactly this. Nothing runs this file.
 -- After a change to the migrations or the functions, rewrite it with
---   DCB_SCHEMA=overwrite cargo test -p dcb-tests --test postgres_schema
+--   DCB_SCHEMA=overwrite cargo test -p dcb-tests --test it postgres_schema
 -- and review the diff.
 
 -- Migrations recorded in __SCHEMA__.dcb_migrations:

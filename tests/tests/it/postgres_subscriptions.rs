@@ -4,16 +4,14 @@
 //! store's schema. Same server rules as the other PostgreSQL tests (see
 //! `postgres_support`).
 
-mod postgres_support;
-
 use std::time::Duration;
 
+use crate::postgres_support::{raw_client, runtime, temp_schema, url};
 use dcb_core::postgres::{PostgresOptions, PostgresStorage, PostgresStore};
 use dcb_core::read_model::{ReadModel, Runner};
 use dcb_core::{
     EventRecord, EventStore, EventType, Query, QueryItem, SequencedEvent, Subscription, Tag,
 };
-use postgres_support::{raw_client, runtime, temp_schema, url};
 use serde::{Deserialize, Serialize};
 
 /// Bounds a wait that must end; only a guard against a hang, no result

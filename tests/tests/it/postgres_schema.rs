@@ -9,21 +9,19 @@
 //! the functions leaves existing schemas other than new ones.
 //!
 //! After a change to `sql/migrations` or `sql/functions`, regenerate the
-//! dump with `DCB_SCHEMA=overwrite cargo test -p dcb-tests --test
+//! dump with `DCB_SCHEMA=overwrite cargo test -p dcb-tests --test it
 //! postgres_schema` and review its diff. Same server rules as the other
 //! PostgreSQL tests (see `postgres_support`).
-
-mod postgres_support;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::postgres_support::{drop_schema, random_schema, raw_client, runtime, url};
 use dcb_core::postgres::{PostgresOptions, PostgresStorage, PostgresStore, migration_script};
 use dcb_core::read_model::Storage;
 use dcb_core::{
     AppendCondition, AppendError, EventRecord, EventStore, EventType, Query, QueryItem, Tag, Uuid,
 };
-use postgres_support::{drop_schema, random_schema, raw_client, runtime, url};
 
 /// The committed dump.
 fn committed_path() -> PathBuf {
@@ -73,11 +71,11 @@ async fn dump(client: &tokio_postgres::Client, schema: &str) -> String {
         "-- dcb PostgreSQL store: the schema that the numbered migrations\n\
          -- (sql/migrations/) and the server functions (sql/functions/) make, as the\n\
          -- server's catalog describes it, the schema's name written __SCHEMA__.\n\
-         -- Written by the test postgres_schema (tests/tests/postgres_schema.rs),\n\
+         -- Written by the test postgres_schema (tests/tests/it/postgres_schema.rs),\n\
          -- which checks that a freshly migrated schema, and schemas made by earlier\n\
          -- versions and migrated forward, are exactly this. Nothing runs this file.\n\
          -- After a change to the migrations or the functions, rewrite it with\n\
-         --   DCB_SCHEMA=overwrite cargo test -p dcb-tests --test postgres_schema\n\
+         --   DCB_SCHEMA=overwrite cargo test -p dcb-tests --test it postgres_schema\n\
          -- and review the diff.\n",
     );
     catalog.migrations(&mut out).await;
@@ -309,7 +307,7 @@ async fn expected(client: &tokio_postgres::Client) -> String {
         std::fs::read_to_string(committed_path()).unwrap_or_else(|e| {
             panic!(
                 "cannot read {}: {e}; write it with DCB_SCHEMA=overwrite cargo test -p \
-                 dcb-tests --test postgres_schema",
+                 dcb-tests --test it postgres_schema",
                 committed_path().display()
             )
         })
@@ -327,7 +325,7 @@ fn assert_same_schema(expected: &str, actual: &str, what: &str) {
     panic!(
         "the catalog of {what} is not {}:\n{}\nIts whole dump is in {}. If the change is \
          meant (a new migration or a changed function), rewrite the committed dump with\n  \
-         DCB_SCHEMA=overwrite cargo test -p dcb-tests --test postgres_schema\nand review \
+         DCB_SCHEMA=overwrite cargo test -p dcb-tests --test it postgres_schema\nand review \
          its diff. (A server of another major version may print definitions otherwise.)",
         committed_path().display(),
         line_diff(expected, actual),

@@ -7,11 +7,9 @@
 //! migration. When the server is unreachable (and not required) the tests
 //! warn loudly and return.
 
-mod postgres_support;
-
+use crate::postgres_support::{drop_schema, random_schema, raw_client, runtime, temp_schema, url};
 use dcb_core::EventStore;
 use dcb_core::postgres::{ConnectError, PostgresOptions, PostgresStore, migration_script};
-use postgres_support::{drop_schema, random_schema, raw_client, runtime, temp_schema, url};
 
 async fn connect(schema: &str, migrate: bool) -> Result<PostgresStore, ConnectError> {
     PostgresStore::connect_with(

@@ -14,15 +14,13 @@
 //! `dcb-core/tests/read_model_mismatch.rs` is the file storage's version.
 //! Same server rules as the other PostgreSQL tests (see `postgres_support`).
 
-mod postgres_support;
-
+use crate::postgres_support::{raw_client, runtime, temp_schema};
 use dcb_core::DecodeError;
 use dcb_core::postgres::{PostgresStorage, PostgresStore};
 use dcb_core::read_model::{
     EventFingerprint, Mismatch, OnMismatch, ReadModel, Runner, StartError, Storage,
 };
 use dcb_core::{EventRecord, EventStore, EventType, Position, Query, QueryItem, SequencedEvent};
-use postgres_support::{raw_client, runtime, temp_schema};
 use serde::{Deserialize, Serialize};
 
 /// The data of every `Joined` event, in order.
