@@ -1,4 +1,4 @@
-//! `coursebooking demo`: SPEC §3 on a fresh embedded store, step by step.
+//! `coursebooking demo`: docs/spec.md §3 on a fresh embedded store, step by step.
 
 use std::process::ExitCode;
 
@@ -44,7 +44,7 @@ pub async fn run() -> ExitCode {
     let outcome = async {
         say!("A fresh embedded store in {}", dir.path().display())?;
         demo.scenario().await?;
-        say!("\nEvery step went as SPEC §3 says.")?;
+        say!("\nEvery step went as docs/spec.md §3 says.")?;
         Ok::<(), Stop>(())
     }
     .await;

@@ -31,7 +31,7 @@ pub use crate::error::EnrolmentError;
 pub use crate::ids::{CourseId, StudentId};
 pub use crate::name::{NameProblem, check_name};
 
-/// The enrolment application of SPEC §3.
+/// The enrolment application of docs/spec.md §3.
 pub trait Enrolment: Send + Sync {
     /// Registers a student who may join up to `max_courses` courses.
     fn register_student(

@@ -82,7 +82,7 @@ enum Command {
     },
     /// Runs the course-booking scenario on a fresh store and prints each step.
     Demo,
-    /// Runs the enrolment speedrun (SPEC §4) and prints operations per second.
+    /// Runs the enrolment speedrun (docs/spec.md §4) and prints operations per second.
     Speedrun {
         /// The store to run on.
         #[arg(long, value_enum, default_value_t = StoreKind::Embedded)]
@@ -90,7 +90,7 @@ enum Command {
         /// How long to run, in seconds (at least 1).
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
         seconds: u64,
-        /// Print one JSON object (SPEC §5) instead of the summary.
+        /// Print one JSON object (docs/spec.md §5) instead of the summary.
         #[arg(long)]
         json: bool,
         /// Fill the store with this many events of the same shape first, to

@@ -1,4 +1,4 @@
-//! `coursebooking speedrun`: SPEC §4. Each iteration registers 10 courses
+//! `coursebooking speedrun`: docs/spec.md §4. Each iteration registers 10 courses
 //! (10 places) and 10 students (10 courses each), then every student joins
 //! every course: 120 operations, each a full decision.
 
@@ -374,7 +374,7 @@ fn figure(value: Option<f64>, decimals: usize, missing: &str) -> String {
     value.map_or_else(|| missing.to_owned(), |v| format!("{v:.decimals$}"))
 }
 
-/// The run's figures, as one JSON object (SPEC §5) or as a summary of one
+/// The run's figures, as one JSON object (docs/spec.md §5) or as a summary of one
 /// or two lines. A figure that cannot be computed — a rate over no time,
 /// the time per operation of none, a baseline that could not be measured —
 /// is `null` in JSON and `n/a` in the summary, never `inf` or `NaN`.

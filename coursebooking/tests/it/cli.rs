@@ -374,7 +374,7 @@ fn the_demo_runs_the_scenario() {
         text.contains("Greg joins Dynamic Consistency Boundaries: refused, course is fully booked")
     );
     assert!(text.contains("students of French: Greg, Katherine, Bastian"));
-    assert!(text.contains("Every step went as SPEC §3 says."));
+    assert!(text.contains("Every step went as docs/spec.md §3 says."));
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! SPEC §3 against both styles of the application, on the in-memory and the
+//! docs/spec.md §3 against both styles of the application, on the in-memory and the
 //! embedded store: one scenario body, four runs. Then the races, and the
 //! rules beyond the seed that only the DCB style has.
 

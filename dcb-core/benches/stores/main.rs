@@ -1,4 +1,4 @@
-//! The store benchmarks (SPEC §5): `cargo bench -p dcb-core --bench stores --
+//! The store benchmarks (docs/spec.md §5): `cargo bench -p dcb-core --bench stores --
 //! --store memory [--quick]`; the PostgreSQL store needs the feature:
 //! `cargo bench -p dcb-core --features postgres --bench stores -- --store
 //! postgres [--quick]` (server from `DCB_POSTGRES_URL`).
@@ -204,7 +204,7 @@ impl Plan {
 
 /// In-memory appends slower than this are, nearly all, the one append in
 /// 256 that indexes the tags of the appends before it (tags wait in runs
-/// while no read comes; see `BENCHMARKS.md`), plus table growth and
+/// while no read comes; see `docs/decisions/0006-tags-indexed-in-runs.md`), plus table growth and
 /// preemption.
 const SLOW_APPEND: std::time::Duration = std::time::Duration::from_micros(10);
 

@@ -1,5 +1,5 @@
 //! Measurements and how they are printed: one JSON object per line on
-//! stdout (SPEC §5) and a table on stderr.
+//! stdout (docs/spec.md §5) and a table on stderr.
 
 use std::fmt::Write as _;
 use std::time::Duration;

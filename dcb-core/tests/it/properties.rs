@@ -1,4 +1,4 @@
-//! Property tests of the DCB rules (SPEC §1) on [`InMemoryStore`].
+//! Property tests of the DCB rules (docs/spec.md §1) on [`InMemoryStore`].
 //!
 //! - Query matching against a plain definition written here.
 //! - Every store operation against a plain `Vec` model: reads (events and
@@ -77,14 +77,14 @@ struct ItemSpec {
     tags: Vec<usize>,
 }
 
-/// SPEC §1: the item's types are empty or contain the event's type, and
+/// docs/spec.md §1: the item's types are empty or contain the event's type, and
 /// every tag of the item is among the event's tags.
 fn item_selects(item: &ItemSpec, event: &Ev) -> bool {
     (item.types.is_empty() || item.types.contains(&event.ty))
         && item.tags.iter().all(|t| event.tags.contains(t))
 }
 
-/// SPEC §1: no items selects everything, otherwise any item must select.
+/// docs/spec.md §1: no items selects everything, otherwise any item must select.
 fn selects(query: &[ItemSpec], event: &Ev) -> bool {
     query.is_empty() || query.iter().any(|item| item_selects(item, event))
 }
@@ -225,7 +225,7 @@ fn covers(wide: &QueryItem, narrow: &QueryItem) -> bool {
 // 2. The store against a model
 // ---------------------------------------------------------------------------
 
-/// SPEC §1 taken literally, over a plain `Vec`.
+/// docs/spec.md §1 taken literally, over a plain `Vec`.
 #[derive(Default)]
 struct Model {
     events: Vec<Ev>,

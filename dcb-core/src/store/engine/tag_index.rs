@@ -129,7 +129,7 @@ const MIN_ORDER_SLOTS: usize = 1024;
 /// length instead of two. Most lists stay short, and each move of a list to
 /// a larger buffer is a reallocation and a copy on an append's path: moving
 /// short lists half as often measured +7–19 % appends on a growing store
-/// (BENCHMARKS.md, sixth round), for at most a few hundred bytes per list.
+/// (docs/decisions/0009-tag-tables-grown-off-the-append-path.md), for at most a few hundred bytes per list.
 const QUICK_GROWTH_LEN: usize = 64;
 
 /// Appends `entry` to `entries`, growing a full list by [`QUICK_GROWTH_LEN`]'s
