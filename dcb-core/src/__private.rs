@@ -270,7 +270,7 @@ pub trait Unchecked {
 
 impl<P, E> Unchecked for &Handles<P, E> {}
 
-/// A tuple of [`Identifier`]s: the boundary ids of a decision's state.
+/// A tuple of [`Identifier`]s: the boundary ids of a projection.
 pub trait Identifiers {}
 
 macro_rules! identifiers_for_tuples {

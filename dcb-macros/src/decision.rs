@@ -66,14 +66,14 @@ struct BoundaryField<'a> {
 fn state_struct(mut cx: Ctxt, mut state: ItemStruct) -> TokenStream {
     let generic = !state.generics.params.is_empty();
     if generic {
-        cx.error_spanned_by(&state.generics, "a decision's state cannot be generic");
+        cx.error_spanned_by(&state.generics, "a `#[decision]` projection cannot be generic");
     }
     let boundary = match &state.fields {
         Fields::Named(fields) => Some(parse_boundary(&mut cx, fields.named.iter())),
         other => {
             cx.error_spanned_by(
                 other,
-                "a decision's state is a struct with named fields, such as `struct CourseCapacity { #[boundary] course_id: CourseId, joined: u32 }`",
+                "a `#[decision]` projection is a struct with named fields, such as `struct CourseCapacity { #[boundary] course_id: CourseId, joined: u32 }`",
             );
             None
         }
