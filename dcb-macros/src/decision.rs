@@ -66,7 +66,10 @@ struct BoundaryField<'a> {
 fn state_struct(mut cx: Ctxt, mut state: ItemStruct) -> TokenStream {
     let generic = !state.generics.params.is_empty();
     if generic {
-        cx.error_spanned_by(&state.generics, "a `#[decision]` projection cannot be generic");
+        cx.error_spanned_by(
+            &state.generics,
+            "a `#[decision]` projection cannot be generic",
+        );
     }
     let boundary = match &state.fields {
         Fields::Named(fields) => Some(parse_boundary(&mut cx, fields.named.iter())),
