@@ -209,7 +209,7 @@ async fn run(cli: Cli) -> ExitCode {
             if let Command::Students { .. } | Command::Courses { .. } = command {
                 return show(&dir, &command).await;
             }
-            let options = EmbeddedOptions::default().lock_timeout(Duration::from_secs(60));
+            let options = EmbeddedOptions::default().lock_timeout(Duration::from_mins(1));
             let store_dir = dir.clone();
             let store = match tokio::task::spawn_blocking(move || {
                 EmbeddedStore::open_with(&store_dir, &options)

@@ -28,7 +28,7 @@ use crate::support::{postgres_url, skip, stderr};
 
 /// How long a test waits for a line from `dcb tail` before it calls it
 /// hung; no result depends on it.
-const HANG: Duration = Duration::from_secs(120);
+const HANG: Duration = Duration::from_mins(2);
 
 fn dcb(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dcb"))

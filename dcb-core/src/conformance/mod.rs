@@ -166,7 +166,7 @@ pub async fn run_all<H: Harness>(harness: H, options: Options) {
 const WORKER_THREADS: usize = 4;
 
 /// How long one generated test may run before it is declared hung.
-const CASE_TIMEOUT: Duration = Duration::from_secs(300);
+const CASE_TIMEOUT: Duration = Duration::from_mins(5);
 
 /// Runs one case of a test that
 /// [`conformance_tests!`](crate::conformance_tests) generates, on a new

@@ -19,7 +19,7 @@ use crate::{EventStore, Position, Query, ReadOptions, SequencedEvent, Subscripti
 
 /// How long a case waits for an event it knows is coming before it
 /// declares the subscription stuck. Generous: it only bounds a hang.
-const PATIENCE: Duration = Duration::from_secs(60);
+const PATIENCE: Duration = Duration::from_mins(1);
 
 /// The next event of `subscription`, which must arrive.
 async fn next<S: EventStore>(subscription: &mut Subscription<S>, what: &str) -> SequencedEvent {

@@ -61,7 +61,7 @@ const MARK: &str = "@@";
 /// How long the parent waits for a line before it calls the child hung.
 /// Only a guard against a test that would never end; no result depends on
 /// timing.
-const HANG: Duration = Duration::from_secs(120);
+const HANG: Duration = Duration::from_mins(2);
 
 fn child_command(role: &str, dir: &Path, arg: &str) -> Command {
     let mut command = Command::new(std::env::current_exe().expect("the test binary"));

@@ -26,7 +26,7 @@ use dcb_core::{
 use crate::support::{block_on, segments, snapshot};
 
 /// How long a test waits for an event before it calls the follower hung.
-const HANG: Duration = Duration::from_secs(60);
+const HANG: Duration = Duration::from_mins(1);
 
 fn event(i: u64) -> EventRecord {
     EventRecord::new(

@@ -834,10 +834,7 @@ fn a_second_open_waits_for_the_lock_and_fails_with_a_clear_message() {
     let waiting = {
         let dir = dir.path().to_owned();
         std::thread::spawn(move || {
-            EmbeddedStore::open_with(
-                &dir,
-                &small_segments().lock_timeout(Duration::from_secs(60)),
-            )
+            EmbeddedStore::open_with(&dir, &small_segments().lock_timeout(Duration::from_mins(1)))
         })
     };
     std::thread::sleep(Duration::from_millis(100));

@@ -37,7 +37,7 @@ const COURSES: u64 = 40;
 const SAVE_EVERY: usize = 2_000;
 /// How long the parent waits for anything before it calls the child hung;
 /// only a guard against a test that never ends.
-const HANG: Duration = Duration::from_secs(300);
+const HANG: Duration = Duration::from_mins(5);
 
 /// Counts the `Joined` events per course, and notices an event that
 /// arrives out of order (which a repeat would be).

@@ -113,7 +113,7 @@ impl Stopped {
 
 /// The backend that waits for the lock on `event_tags`, once one does.
 async fn waiting_reader(client: &tokio_postgres::Client, schema: &str) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     loop {
         let row = client
             .query_opt(

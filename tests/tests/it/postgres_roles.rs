@@ -89,7 +89,7 @@ async fn connect_as(
             .schema(schema)
             .migrate(migrate)
             .pool_size(2)
-            .poll_interval(Duration::from_secs(3600)),
+            .poll_interval(Duration::from_hours(1)),
     )
     .await
 }
@@ -180,7 +180,7 @@ fn a_role_with_the_grants_of_grant_script_uses_a_store_it_did_not_create() {
             .append(vec![enrolled(4)], None)
             .await
             .expect("an append by the operator's store");
-        tokio::time::timeout(Duration::from_secs(60), waiting)
+        tokio::time::timeout(Duration::from_mins(1), waiting)
             .await
             .expect("the wait ends")
             .expect("the wait's task")

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bounds a wait that must end; only a guard against a hang, no result
 /// depends on it.
-const HANG: Duration = Duration::from_secs(60);
+const HANG: Duration = Duration::from_mins(1);
 
 fn opened(account: u32) -> EventRecord {
     EventRecord::new(
@@ -53,7 +53,7 @@ fn another_stores_appends_wake_a_subscription_by_notification() {
             return;
         };
         // It polls once an hour: only a notification wakes it in time.
-        let follower = second_store(&schema.store, Duration::from_secs(3600)).await;
+        let follower = second_store(&schema.store, Duration::from_hours(1)).await;
         let mut subscription = follower.subscribe(Query::all(), None);
         for account in 1..=5 {
             let waiting = tokio::spawn(async move {

@@ -30,7 +30,7 @@ use crate::postgres_support::{Server, TempSchema, raw_client, runtime, skip, tem
 
 /// Bounds a wait that must end; only a guard against a hang, no result
 /// depends on it.
-const HANG: Duration = Duration::from_secs(60);
+const HANG: Duration = Duration::from_mins(1);
 
 /// The test server's address and its certificate's file, or `None` (the
 /// test reported as skipped) when it is unreachable or has TLS off, and
@@ -135,7 +135,7 @@ fn require_encrypts_the_pool_and_the_notification_connection() {
             PostgresOptions::new(require)
                 .schema(schema.store.schema())
                 .migrate(false)
-                .poll_interval(Duration::from_secs(3600)),
+                .poll_interval(Duration::from_hours(1)),
         )
         .await
         .expect("a second store");
