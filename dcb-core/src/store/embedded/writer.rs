@@ -105,32 +105,35 @@ impl Writer {
             .map(|request| (request.reply, (request.events, request.condition)))
             .unzip();
         let buffer = &mut self.buffer;
-        let mut pushed = self.engine.push(appends, |first, events| {
+        let pushed = self.engine.push(appends, |first, events| {
             record::encode(first, events, buffer).map_err(|err| {
                 AppendError::Backend(BackendError::new(format!("{err}; nothing was written")))
             })
         });
-        if !pushed.is_empty() {
+        let outcomes = if pushed.is_empty() {
+            pushed.outcomes
+        } else {
             let written = self.log.append(&self.buffer, pushed.before + 1);
             self.counters.syncs.fetch_add(1, Ordering::Relaxed);
             self.counters
                 .appends
                 .fetch_add(pushed.outcomes.len() as u64, Ordering::Relaxed);
             match written {
-                Ok(()) => self.engine.publish(&pushed),
+                Ok(()) => self.engine.publish(pushed),
                 Err(err) => {
-                    self.engine.roll_back(&pushed);
                     let message = self.failure(err);
-                    for outcome in &mut pushed.outcomes {
+                    let mut outcomes = self.engine.roll_back(pushed);
+                    for outcome in &mut outcomes {
                         if outcome.is_ok() {
                             *outcome =
                                 Err(AppendError::Backend(BackendError::new(message.clone())));
                         }
                     }
+                    outcomes
                 }
             }
-        }
-        for (reply, outcome) in replies.into_iter().zip(pushed.outcomes) {
+        };
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let _ = reply.send(outcome);
         }
     }

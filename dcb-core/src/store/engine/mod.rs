@@ -155,10 +155,10 @@ impl Engine {
         }
     }
 
-    /// Makes a pushed batch visible to reads and wakes the subscriptions
-    /// waiting for it.
+    /// Makes a pushed batch visible to reads, wakes the subscriptions
+    /// waiting for it, and returns its appends' outcomes.
     #[cfg(feature = "embedded")]
-    pub(crate) fn publish(&self, _pushed: &Pushed) {
+    pub(crate) fn publish(&self, pushed: Pushed) -> Vec<Result<Position, AppendError>> {
         let mut state = self.state.write();
         state.publish();
         let wake = self.signal.has_waiters();
@@ -166,12 +166,16 @@ impl Engine {
         if wake {
             self.signal.wake();
         }
+        pushed.outcomes
     }
 
-    /// Removes a pushed batch whose events could not be made durable.
+    /// Removes a pushed batch whose events could not be made durable, and
+    /// returns its appends' outcomes as decided (the caller reports the
+    /// failure on those that were accepted).
     #[cfg(feature = "embedded")]
-    pub(crate) fn roll_back(&self, pushed: &Pushed) {
+    pub(crate) fn roll_back(&self, pushed: Pushed) -> Vec<Result<Position, AppendError>> {
         self.state.write().truncate(pushed.before);
+        pushed.outcomes
     }
 
     /// Pushes and publishes appends read from a log, as they are: the
