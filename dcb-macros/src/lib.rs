@@ -169,7 +169,7 @@ pub fn derive_id(input: TokenStream) -> TokenStream {
 /// A type name that outlives renames, and two tags of one id type:
 ///
 /// ```
-/// use dcb_core::{Event, EventRecord, Id};
+/// use dcb_core::{Event, Id};
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -205,7 +205,7 @@ pub fn derive_id(input: TokenStream) -> TokenStream {
 /// Optional and repeated tags:
 ///
 /// ```
-/// use dcb_core::{Event, EventRecord, HasTag, Id};
+/// use dcb_core::{Event, HasTag, Id};
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -248,7 +248,7 @@ pub fn derive_id(input: TokenStream) -> TokenStream {
 ///
 /// ```
 /// use dcb_core::codec::{Codec, CodecError};
-/// use dcb_core::{Event, EventRecord};
+/// use dcb_core::Event;
 /// use serde::de::DeserializeOwned;
 /// use serde::{Deserialize, Serialize};
 ///
@@ -280,7 +280,7 @@ pub fn derive_id(input: TokenStream) -> TokenStream {
 /// A versioned event, at version 2:
 ///
 /// ```standalone_crate
-/// use dcb_core::{Event, EventRecord};
+/// use dcb_core::Event;
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Event, Serialize, Deserialize, PartialEq, Debug)]
@@ -379,7 +379,7 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 ///
 /// ```
 /// use dcb_core::testkit::given;
-/// use dcb_core::{Event, EventRecord, Id, Identifier, Projection, Query, QueryItem, decision};
+/// use dcb_core::{Event, Id, Identifier, Projection, Query, QueryItem, decision};
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -454,7 +454,7 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 /// title, so a rename appended meanwhile does not fail the append:
 ///
 /// ```
-/// # use dcb_core::{Event, EventRecord, Id, Identifier, Projection, Query, QueryItem, decision};
+/// # use dcb_core::{Event, Id, Identifier, Projection, Query, QueryItem, decision};
 /// # use serde::{Deserialize, Serialize};
 /// # #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
 /// # struct CourseId(dcb_core::Uuid);
@@ -584,7 +584,7 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 /// span the whole store:
 ///
 /// ```
-/// # use dcb_core::{Event, EventRecord, Id, Projection, Query, QueryItem, decision};
+/// # use dcb_core::{Event, Id, Projection, Query, QueryItem, decision};
 /// # use serde::{Deserialize, Serialize};
 /// # #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
 /// # struct CourseId(dcb_core::Uuid);
@@ -653,7 +653,7 @@ pub fn decision(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Registers a function as the upcaster of an event type from one version
 /// to the next: `#[upcast(Event, from = N)]` on a
 /// `fn(serde_json::Value) -> serde_json::Value` that turns the stored JSON
-/// of version `N` of `EventRecord` into the JSON of version `N + 1`.
+/// of version `N` of the event type `Event` into the JSON of version `N + 1`.
 ///
 /// Decoding a stored event of an older version than its type's
 /// `#[event(version = …)]` applies the upcasters one version after the
@@ -667,7 +667,7 @@ pub fn decision(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// The attribute keeps the function as written and registers it through
 /// `inventory`, as `#[derive(Event)]` registers event types. The compiler
-/// checks that `EventRecord` is an event and that `from` is below its version;
+/// checks that `Event` is an event type and that `from` is below its version;
 /// `dcb_core::registry::validate()` checks at startup that every older
 /// version of every versioned type has exactly one upcaster, and decoding
 /// names the one it misses.
@@ -677,7 +677,7 @@ pub fn decision(args: TokenStream, item: TokenStream) -> TokenStream {
 /// An event renamed a field at version 2 and gained one at version 3:
 ///
 /// ```standalone_crate
-/// use dcb_core::{Event, EventRecord, registry, upcast};
+/// use dcb_core::{Event, registry, upcast};
 /// use serde::{Deserialize, Serialize};
 /// use serde_json::{Value, json};
 ///

@@ -4,7 +4,7 @@
 //! name, the tags from `#[tag]` fields, the encoding.
 //!
 //! ```
-//! use dcb_core::{Event, EventRecord, Id};
+//! use dcb_core::{Event, Id};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
