@@ -10,7 +10,7 @@ use syn::{
 };
 
 use crate::ctxt::{Ctxt, with_errors};
-use crate::symbol::{BOUNDARY, NO_CONFLICT};
+use crate::symbol::{BOUNDARY, GLOBAL, NO_CONFLICT};
 
 pub fn attribute(args: &TokenStream, item: TokenStream) -> TokenStream {
     let item = match syn::parse2::<Item>(item) {
@@ -18,12 +18,9 @@ pub fn attribute(args: &TokenStream, item: TokenStream) -> TokenStream {
         Err(err) => return err.to_compile_error(),
     };
     let mut cx = Ctxt::default();
-    if !args.is_empty() {
-        // Not a reason to stop: the item is expanded as if it were bare.
-        cx.error_spanned_by(args, "`#[decision]` takes no arguments");
-    }
+    let global = parse_args(&mut cx, args, matches!(item, Item::Struct(_)));
     match item {
-        Item::Struct(state) => state_struct(cx, state),
+        Item::Struct(state) => state_struct(cx, state, global),
         Item::Impl(handlers) => handler_impl(cx, handlers),
         other => {
             cx.error_spanned_by(
@@ -33,6 +30,31 @@ pub fn attribute(args: &TokenStream, item: TokenStream) -> TokenStream {
             with_errors(cx, other.into_token_stream())
         }
     }
+}
+
+/// The attribute's arguments: none, or `global` on a state struct (a
+/// projection without boundary ids, over the whole store). A mistake is
+/// not a reason to stop: the item is expanded as if the attribute were
+/// bare.
+fn parse_args(cx: &mut Ctxt, args: &TokenStream, on_struct: bool) -> bool {
+    if args.is_empty() {
+        return false;
+    }
+    let global = syn::parse2::<Ident>(args.clone()).is_ok_and(|ident| ident == GLOBAL);
+    if !global {
+        cx.error_spanned_by(
+            args,
+            "`#[decision]` takes no arguments, but `global` on a state struct: \
+             `#[decision(global)]` for a projection over the whole store",
+        );
+    } else if !on_struct {
+        cx.error_spanned_by(
+            args,
+            "`global` goes on the state struct, `#[decision(global)]`; its impl block \
+             takes a bare `#[decision]`",
+        );
+    }
+    global && on_struct
 }
 
 /// The keyword and name of an item, for an error about the whole item.
@@ -63,7 +85,7 @@ struct BoundaryField<'a> {
     ty: &'a Type,
 }
 
-fn state_struct(mut cx: Ctxt, mut state: ItemStruct) -> TokenStream {
+fn state_struct(mut cx: Ctxt, mut state: ItemStruct, global: bool) -> TokenStream {
     let generic = !state.generics.params.is_empty();
     if generic {
         cx.error_spanned_by(
@@ -72,7 +94,12 @@ fn state_struct(mut cx: Ctxt, mut state: ItemStruct) -> TokenStream {
         );
     }
     let boundary = match &state.fields {
-        Fields::Named(fields) => Some(parse_boundary(&mut cx, fields.named.iter())),
+        Fields::Named(fields) => {
+            let boundary = parse_boundary(&mut cx, fields.named.iter());
+            // Without a scope, the state is not expanded: its `new` would
+            // only add rustc's advice to derive `Default` on the ids.
+            check_scope(&mut cx, &state, &boundary, global).then_some(boundary)
+        }
         other => {
             cx.error_spanned_by(
                 other,
@@ -99,6 +126,71 @@ fn state_struct(mut cx: Ctxt, mut state: ItemStruct) -> TokenStream {
     };
     strip_field_attrs(&mut state);
     with_errors(cx, quote!(#state #expansion))
+}
+
+/// A projection without boundary ids reads every event of its types in the
+/// whole store: a forgotten (or misspelled) `#[boundary]` must not compile
+/// into that, so it takes `#[decision(global)]` to say it is meant.
+fn check_scope(
+    cx: &mut Ctxt,
+    state: &ItemStruct,
+    boundary: &[BoundaryField<'_>],
+    global: bool,
+) -> bool {
+    for field in &state.fields {
+        for attr in &field.attrs {
+            if let Some(name) = attr.path().get_ident()
+                && *name != BOUNDARY
+                && is_near(&name.to_string(), "boundary")
+            {
+                cx.error_spanned_by(
+                    attr.path(),
+                    format!("unknown attribute `{name}`; did you mean `#[boundary]`?"),
+                );
+            }
+        }
+    }
+    let ident = &state.ident;
+    match (boundary.first(), global) {
+        (None, false) => {
+            cx.error_spanned_by(
+                ident,
+                format!(
+                    "`{ident}` has no `#[boundary]` field, so it would read every event of its \
+                 types in the whole store; mark its id fields `#[boundary]` (such as \
+                 `#[boundary] course_id: CourseId`), or write `#[decision(global)]` if it \
+                 decides over the whole store"
+                ),
+            );
+            return false;
+        }
+        (Some(field), true) => cx.error_spanned_by(
+            field.ident,
+            format!(
+                "`#[decision(global)]` has no boundary, but `{}` is marked `#[boundary]`; \
+                 remove one or the other",
+                field.ident
+            ),
+        ),
+        _ => {}
+    }
+    true
+}
+
+/// Whether `word` is a near miss of `target`: at most two edits away.
+fn is_near(word: &str, target: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (word.chars().collect(), target.chars().collect());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()] <= 2
 }
 
 fn is_boundary(field: &Field) -> bool {
@@ -155,7 +247,14 @@ fn stub_boundary(ident: &Ident) -> TokenStream {
 
 fn strip_field_attrs(state: &mut ItemStruct) {
     for field in &mut state.fields {
-        field.attrs.retain(|a| !is_attr(a, BOUNDARY));
+        // Near misses of `#[boundary]` are reported by `check_scope`.
+        field.attrs.retain(|a| {
+            !is_attr(a, BOUNDARY)
+                && !a
+                    .path()
+                    .get_ident()
+                    .is_some_and(|name| is_near(&name.to_string(), "boundary"))
+        });
     }
 }
 

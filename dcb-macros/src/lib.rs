@@ -581,7 +581,9 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 ///
 /// A decision without a boundary reads every event of its handled types, and
 /// so conflicts with every append of them; keep it for rules that really
-/// span the whole store:
+/// span the whole store, and say so with `#[decision(global)]` — a state
+/// struct with no `#[boundary]` field and no `global` does not compile, so
+/// a forgotten or misspelled `#[boundary]` cannot slip through:
 ///
 /// ```
 /// # use dcb_core::{Event, Id, Projection, Query, QueryItem, decision};
@@ -593,7 +595,7 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 /// # #[derive(Event, Serialize, Deserialize)]
 /// # struct CourseClosed { #[tag] course_id: CourseId }
 /// /// How many courses run at once, across the school.
-/// #[decision]
+/// #[decision(global)]
 /// struct OpenCourses {
 ///     open: u32,
 /// }

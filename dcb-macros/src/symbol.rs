@@ -13,6 +13,7 @@ pub const EVENT: Symbol = Symbol("event");
 pub const TAG: Symbol = Symbol("tag");
 pub const BOUNDARY: Symbol = Symbol("boundary");
 pub const NO_CONFLICT: Symbol = Symbol("no_conflict");
+pub const GLOBAL: Symbol = Symbol("global");
 pub const NAME: Symbol = Symbol("name");
 pub const CODEC: Symbol = Symbol("codec");
 pub const PREFIX: Symbol = Symbol("prefix");

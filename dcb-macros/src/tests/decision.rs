@@ -87,7 +87,7 @@ fn decision_without_boundary() {
         &[
             quote! {
                 /// How many courses exist, across the whole system.
-                #[decision]
+                #[decision(global)]
                 struct CourseCount {
                     courses: u32,
                 }

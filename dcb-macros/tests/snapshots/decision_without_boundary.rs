@@ -2,7 +2,7 @@
 // Regenerate with `DCB_SNAPSHOTS=overwrite cargo test -p dcb-macros` and review the diff.
 //
 // /// How many courses exist, across the whole system.
-// #[decision]
+// #[decision(global)]
 // struct CourseCount {
 //     courses: u32,
 // }
