@@ -286,3 +286,27 @@ identifiers_for_tuples!(A, B, C);
 identifiers_for_tuples!(A, B, C, D);
 identifiers_for_tuples!(A, B, C, D, F);
 identifiers_for_tuples!(A, B, C, D, F, G);
+
+/// The start of a `#[decision]` projection's field that is not a boundary
+/// id: its type's `Default`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no `Default`, so a `#[decision]` projection cannot start this field from it",
+    label = "neither `#[boundary]` nor `Default`",
+    note = "if this field is an id of the projection's scope, mark it `#[boundary]`; if it is state, give its type a `Default` that is the state before any event"
+)]
+pub trait Initial {
+    /// The field's value before any event.
+    fn initial() -> Self;
+}
+
+impl<T: Default> Initial for T {
+    fn initial() -> T {
+        T::default()
+    }
+}
+
+/// A `#[decision]` projection's field before any event.
+#[must_use]
+pub fn initial<T: Initial>() -> T {
+    T::initial()
+}

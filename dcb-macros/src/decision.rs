@@ -113,12 +113,7 @@ fn state_struct(mut cx: Ctxt, mut state: ItemStruct, global: bool) -> TokenStrea
         // expansion goes on, so that the impl block of handlers does not
         // fail too.
         Some(boundary) if !generic => {
-            let others: Vec<&Ident> = state
-                .fields
-                .iter()
-                .filter(|f| !is_boundary(f))
-                .filter_map(|f| f.ident.as_ref())
-                .collect();
+            let others: Vec<&Field> = state.fields.iter().filter(|f| !is_boundary(f)).collect();
             expand_state(&state, boundary, &others)
         }
         None if !generic => stub_boundary(&state.ident),
@@ -261,7 +256,7 @@ fn strip_field_attrs(state: &mut ItemStruct) {
 fn expand_state(
     state: &ItemStruct,
     boundary: &[BoundaryField<'_>],
-    others: &[&Ident],
+    others: &[&Field],
 ) -> TokenStream {
     let ident = &state.ident;
     let vis = match &state.vis {
@@ -303,6 +298,13 @@ fn expand_state(
             names.join(", ")
         )
     };
+    // Each other field starts from its type's `Default`; a type without one
+    // is reported on the field, by `__private::Initial`'s message.
+    let initial = others.iter().filter_map(|field| {
+        let name = field.ident.as_ref()?;
+        let start = quote_spanned! {field.ty.span()=> ::dcb_core::__private::initial() };
+        Some(quote!(#name: #start))
+    });
     quote! {
         impl #ident {
             #[doc = #new_doc]
@@ -310,7 +312,7 @@ fn expand_state(
             #vis fn new(#(#params),*) -> Self {
                 Self {
                     #(#boundary_idents,)*
-                    #(#others: ::core::default::Default::default(),)*
+                    #(#initial,)*
                 }
             }
         }

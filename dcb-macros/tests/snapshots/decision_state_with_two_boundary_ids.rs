@@ -26,8 +26,8 @@ impl Subscription {
         Self {
             course_id,
             student_id,
-            subscribed: ::core::default::Default::default(),
-            reminders: ::core::default::Default::default(),
+            subscribed: ::dcb_core::__private::initial(),
+            reminders: ::dcb_core::__private::initial(),
         }
     }
 }

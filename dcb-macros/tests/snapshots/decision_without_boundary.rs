@@ -22,7 +22,7 @@ impl CourseCount {
     #[must_use]
     fn new() -> Self {
         Self {
-            courses: ::core::default::Default::default(),
+            courses: ::dcb_core::__private::initial(),
         }
     }
 }
