@@ -348,12 +348,7 @@ impl EventStore for EmbeddedStore {
         query: &Query,
         options: ReadOptions,
     ) -> impl Future<Output = Result<IndexedEvents, ReadError>> + Send {
-        ready(
-            options
-                .check()
-                .map_err(ReadError::from)
-                .map(|()| self.inner.engine.read(query, options)),
-        )
+        ready(self.inner.engine.read(query, options))
     }
 
     fn read_to_end(
@@ -361,12 +356,7 @@ impl EventStore for EmbeddedStore {
         query: &Query,
         options: ReadOptions,
     ) -> impl Future<Output = Result<ReadResult, ReadError>> + Send {
-        ready(
-            options
-                .check()
-                .map_err(ReadError::from)
-                .map(|()| self.inner.engine.read_to_end(query, options)),
-        )
+        ready(self.inner.engine.read_to_end(query, options))
     }
 
     fn append(

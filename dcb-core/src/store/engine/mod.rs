@@ -31,7 +31,7 @@ pub(crate) use self::scan::first_match;
 use self::signal::AppendSignal;
 use self::state::State;
 pub use self::stream::IndexedEvents;
-use crate::model::error::AppendError;
+use crate::model::error::{AppendError, ReadError};
 use crate::model::read::{ReadOptions, ReadResult};
 use crate::{AppendCondition, EventRecord, Position, Query};
 
@@ -85,14 +85,25 @@ impl Engine {
         Position::new(self.last())
     }
 
-    /// A read as a stream, planned and filled with its first batch.
-    pub(crate) fn read(&self, query: &Query, options: ReadOptions) -> IndexedEvents {
-        IndexedEvents::new(Arc::clone(&self.state), query, options)
+    /// A read as a stream, planned and filled with its first batch; its
+    /// options are checked first.
+    pub(crate) fn read(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> Result<IndexedEvents, ReadError> {
+        options.check()?;
+        Ok(IndexedEvents::new(Arc::clone(&self.state), query, options))
     }
 
-    /// A read collected whole.
-    pub(crate) fn read_to_end(&self, query: &Query, options: ReadOptions) -> ReadResult {
-        IndexedEvents::read_to_end(&self.state, query, options)
+    /// A read collected whole; its options are checked first.
+    pub(crate) fn read_to_end(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> Result<ReadResult, ReadError> {
+        options.check()?;
+        Ok(IndexedEvents::read_to_end(&self.state, query, options))
     }
 
     /// Resolves once the published head is past `seen`.
