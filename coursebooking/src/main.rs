@@ -331,11 +331,7 @@ fn open_failed(err: &OpenError) -> ExitCode {
 /// Tells the operator on stderr what opening the store cut off (and where
 /// it kept it), or left unread.
 fn warn_of_recovery(store: &EmbeddedStore) {
-    let recovery = store.recovery();
-    for damage in [&recovery.truncated, &recovery.skipped]
-        .into_iter()
-        .flatten()
-    {
+    for damage in store.recovery().damage() {
         let _ = writeln!(std::io::stderr(), "warning: {damage}");
     }
 }

@@ -22,8 +22,8 @@ pub(super) fn is_postgres_url(store: &str) -> bool {
 pub(super) fn embedded(dir: &str) -> Result<Store, Failure> {
     EmbeddedStore::open_read_only(dir)
         .inspect(|store| {
-            if let Some(skipped) = &store.recovery().skipped {
-                eprintln!("warning: {skipped}");
+            for damage in store.recovery().damage() {
+                eprintln!("warning: {damage}");
             }
         })
         .map(Store::Embedded)

@@ -33,6 +33,14 @@ pub struct Recovery {
     pub skipped: Option<Truncation>,
 }
 
+impl Recovery {
+    /// The damaged ends the open cut off or left unread: what an operator
+    /// should be told of (each displays as one line).
+    pub fn damage(&self) -> impl Iterator<Item = &Truncation> {
+        self.truncated.iter().chain(&self.skipped)
+    }
+}
+
 /// A damaged end of the log, cut off when the store was opened.
 ///
 /// Where a write can tear — at the very end of the last segment — a
