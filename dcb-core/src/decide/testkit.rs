@@ -7,6 +7,18 @@
 //! an event the decision cannot see would make the test pass for the wrong
 //! reason.
 //!
+//! Events the decision must *not* see are stated apart, with
+//! [`unseen`](Given::unseen): they are stored too, among the others in the
+//! order given, and the test fails if the decision's query selects any of
+//! them. Such a test proves that the boundary excludes them — "a
+//! registration of another course is ignored". [`and`](Given::and) adds more
+//! events the decision must see, after those.
+//!
+//! A failing test points at its own line, not into the kit; a `then` that
+//! finds other events than expected shows both as a line diff (`-` the
+//! expected, `+` the appended events), each event as its type, its tags and
+//! its data as pretty JSON.
+//!
 //! ```
 //! use dcb_core::testkit::given;
 //! use dcb_core::{Event, Id, decision};
@@ -44,87 +56,191 @@
 //! given(CourseRegistered { course_id })
 //!     .when(CourseExists::new(course_id), register)
 //!     .then_error(&"already registered");
+//!
+//! // The registration of another course is stored, and the decision must
+//! // not see it: the course is still new.
+//! let other = CourseId::new();
+//! given(())
+//!     .unseen(CourseRegistered { course_id: other })
+//!     .when(CourseExists::new(course_id), register)
+//!     .then(CourseRegistered { course_id });
 //! ```
+//!
+//! Every function that can fail the test is `#[track_caller]`, so the
+//! failure's location is the test's line.
 
-use std::fmt::{self, Debug};
+use std::fmt::{self, Write as _};
 
 use futures_util::FutureExt;
+use similar::{ChangeTag, TextDiff};
 
 use crate::decide::runner::{DecideError, decide};
 use crate::domain::event::IntoEvents;
-use crate::{EventRecord, EventStore, InMemoryStore, Projection, Query, ReadOptions};
+use crate::{EventRecord, EventStore, InMemoryStore, Position, Projection, Query, ReadOptions};
 
-/// Starts a test from the events already stored.
+/// Starts a test from the events already stored, each one the decision must
+/// see; see the [module](self).
 ///
 /// # Panics
 ///
 /// Panics (failing the test) if an event cannot be encoded.
+#[track_caller]
 pub fn given(events: impl IntoEvents) -> Given {
-    let mut encoded = Vec::new();
-    if let Err(err) = events.into_events(&mut encoded) {
-        panic!("given: {err}");
+    Given {
+        events: encode(events, "given", Visibility::Seen),
     }
-    Given { events: encoded }
 }
 
 /// The stored events of a test; see [`given`].
 #[derive(Debug)]
 pub struct Given {
-    events: Vec<EventRecord>,
+    events: Vec<GivenEvent>,
+}
+
+/// One stored event of a test, and whether the decision must see it.
+#[derive(Debug)]
+struct GivenEvent {
+    event: EventRecord,
+    visibility: Visibility,
+}
+
+/// What a test states about a stored event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Visibility {
+    /// Given with [`given`] or [`Given::and`]: the decision's query must
+    /// select it.
+    Seen,
+    /// Given with [`Given::unseen`]: the decision's query must not select it.
+    Unseen,
+}
+
+/// Encodes the events of one step of a test, for the given `visibility`.
+#[track_caller]
+fn encode(events: impl IntoEvents, step: &str, visibility: Visibility) -> Vec<GivenEvent> {
+    let mut encoded = Vec::new();
+    if let Err(err) = events.into_events(&mut encoded) {
+        panic!("{step}: {err}");
+    }
+    encoded
+        .into_iter()
+        .map(|event| GivenEvent { event, visibility })
+        .collect()
 }
 
 impl Given {
-    /// Runs the decision on a store holding the given events.
+    /// Stores more events that the decision must see, after those given so
+    /// far.
     ///
     /// # Panics
     ///
-    /// Panics (failing the test) if a given event is not selected by the
-    /// projection's query, saying why.
+    /// Panics (failing the test) if an event cannot be encoded.
+    #[track_caller]
+    #[must_use]
+    pub fn and(mut self, events: impl IntoEvents) -> Given {
+        self.events.extend(encode(events, "and", Visibility::Seen));
+        self
+    }
+
+    /// Stores events that the decision must *not* see, after those given so
+    /// far: [`when`](Given::when) fails if the decision's query selects any
+    /// of them, so the test proves that its boundary excludes them.
+    ///
+    /// # Panics
+    ///
+    /// Panics (failing the test) if an event cannot be encoded.
+    #[track_caller]
+    #[must_use]
+    pub fn unseen(mut self, events: impl IntoEvents) -> Given {
+        self.events
+            .extend(encode(events, "unseen", Visibility::Unseen));
+        self
+    }
+
+    /// Runs the decision on a store holding the given events, in the order
+    /// given.
+    ///
+    /// # Panics
+    ///
+    /// Panics (failing the test), saying why, if a given event is not
+    /// selected by the projection's query or an [unseen](Given::unseen) one
+    /// is.
+    #[track_caller]
     pub fn when<P, R, E>(self, projection: P, command: impl FnOnce(&P) -> Result<R, E>) -> Then<E>
     where
         P: Projection,
         R: IntoEvents,
     {
-        let query = projection.query();
-        for (index, event) in self.events.iter().enumerate() {
-            assert!(
-                query.matches(event),
-                "given event {index} ({} with tags {:?}) is not one the decision can see: {}; \
-                 a test that gives it proves nothing",
-                event.event_type(),
-                event.tags(),
-                why_not_selected(&query, event)
-            );
-        }
-        let store = InMemoryStore::new();
-        let head = if self.events.is_empty() {
-            None
-        } else {
-            match store.append_now(self.events, None) {
-                Ok(position) => Some(position),
-                Err(err) => panic!("given: the events cannot be stored: {err}"),
-            }
-        };
+        check_visibility(&projection.query(), &self.events);
+        let (store, head) = store(self.events);
         // Every future of the in-memory store is ready at once, so the
         // decision completes in one poll without a runtime.
-        let outcome = decide(&store, projection, command)
-            .now_or_never()
-            .unwrap_or_else(|| unreachable_pending());
-        let appended = match store
-            .read_to_end(&Query::all(), ReadOptions::new().after(head))
-            .now_or_never()
-        {
-            Some(Ok(result)) => result.events.into_iter().map(|e| e.event).collect(),
-            Some(Err(err)) => panic!("reading what the decision appended failed: {err}"),
+        let outcome = match decide(&store, projection, command).now_or_never() {
+            Some(outcome) => outcome.map(|_| ()),
             None => unreachable_pending(),
         };
         Then {
-            outcome: outcome.map(|_| ()),
-            appended,
+            outcome,
+            appended: appended_after(&store, head),
         }
     }
 }
 
+/// Fails the test if the query leaves out a given event the decision must
+/// see, or selects one it must not see. Events are numbered from 0 in the
+/// order given, across `given`, `and` and `unseen`.
+#[track_caller]
+fn check_visibility(query: &Query, events: &[GivenEvent]) {
+    for (index, given) in events.iter().enumerate() {
+        let event = &given.event;
+        match (given.visibility, query.matches(event)) {
+            (Visibility::Seen, false) => panic!(
+                "given event {index} ({} with tags {:?}) is not one the decision can see: {}; \
+                 a test that gives it proves nothing (state it with `unseen` if the test is \
+                 that the decision ignores it)",
+                event.event_type(),
+                event.tags(),
+                why_not_selected(query, event)
+            ),
+            (Visibility::Unseen, true) => panic!(
+                "unseen event {index} ({} with tags {:?}) is selected by the decision's query: \
+                 {}; the boundary does not exclude it",
+                event.event_type(),
+                event.tags(),
+                why_selected(query, event)
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// A fresh in-memory store holding `events` in order, and its head.
+#[track_caller]
+fn store(events: Vec<GivenEvent>) -> (InMemoryStore, Option<Position>) {
+    let store = InMemoryStore::new();
+    if events.is_empty() {
+        return (store, None);
+    }
+    let records = events.into_iter().map(|given| given.event).collect();
+    match store.append_now(records, None) {
+        Ok(head) => (store, Some(head)),
+        Err(err) => panic!("given: the events cannot be stored: {err}"),
+    }
+}
+
+/// The events appended to `store` after `head`.
+#[track_caller]
+fn appended_after(store: &InMemoryStore, head: Option<Position>) -> Vec<EventRecord> {
+    match store
+        .read_to_end(&Query::all(), ReadOptions::new().after(head))
+        .now_or_never()
+    {
+        Some(Ok(result)) => result.events.into_iter().map(|e| e.event).collect(),
+        Some(Err(err)) => panic!("reading what the decision appended failed: {err}"),
+        None => unreachable_pending(),
+    }
+}
+
+#[track_caller]
 fn unreachable_pending() -> ! {
     panic!(
         "a decision on the in-memory store did not complete at once (does it retry with a delay?)"
@@ -153,6 +269,37 @@ fn why_not_selected(query: &Query, event: &EventRecord) -> String {
     reasons.join("; or ")
 }
 
+/// Explains which items of `query` select `event`.
+fn why_selected(query: &Query, event: &EventRecord) -> String {
+    if query.is_all() {
+        return "the decision reads every event (it has no boundary)".to_owned();
+    }
+    let reasons: Vec<String> = query
+        .items()
+        .iter()
+        .filter(|item| item.matches(event))
+        .map(|item| {
+            let tags: Vec<&str> = item
+                .required_tags()
+                .iter()
+                .map(crate::Tag::as_str)
+                .collect();
+            if tags.is_empty() {
+                format!(
+                    "the decision handles {} whatever its tags",
+                    event.event_type()
+                )
+            } else {
+                format!(
+                    "the decision handles {} and the event carries its boundary tag(s) {tags:?}",
+                    event.event_type()
+                )
+            }
+        })
+        .collect();
+    reasons.join("; and ")
+}
+
 /// The outcome of a decision under test; see [`given`].
 #[must_use = "a test needs `then` or `then_error` to check something"]
 pub struct Then<E> {
@@ -160,14 +307,16 @@ pub struct Then<E> {
     appended: Vec<EventRecord>,
 }
 
-impl<E: Debug> Then<E> {
+impl<E: fmt::Debug> Then<E> {
     /// Asserts that the decision succeeded and appended exactly `expected`
     /// (same types, tags and data, in order; data compared as JSON when both
     /// sides are JSON).
     ///
     /// # Panics
     ///
-    /// Panics (failing the test) on any difference.
+    /// Panics (failing the test) on any difference, showing the expected
+    /// and the appended events as a line diff.
+    #[track_caller]
     pub fn then(self, expected: impl IntoEvents) {
         let mut wanted = Vec::new();
         if let Err(err) = expected.into_events(&mut wanted) {
@@ -175,8 +324,8 @@ impl<E: Debug> Then<E> {
         }
         if let Err(err) = self.outcome {
             panic!(
-                "the decision failed with {err:?}, but was expected to append {:?}",
-                Shown(&wanted)
+                "the decision failed with {err:?}, but was expected to append:\n{}",
+                indent(&render(&wanted))
             );
         }
         let same = self.appended.len() == wanted.len()
@@ -187,9 +336,8 @@ impl<E: Debug> Then<E> {
                 .all(|(a, w)| same_event(a, w));
         assert!(
             same,
-            "the decision appended\n  {:?}\nbut was expected to append\n  {:?}",
-            Shown(&self.appended),
-            Shown(&wanted)
+            "the decision appended other events than expected (- expected, + appended):\n{}",
+            diff(&render(&wanted), &render(&self.appended))
         );
     }
 
@@ -199,6 +347,7 @@ impl<E: Debug> Then<E> {
     /// # Panics
     ///
     /// Panics (failing the test) otherwise.
+    #[track_caller]
     pub fn then_error(self, expected: &E)
     where
         E: PartialEq,
@@ -209,14 +358,14 @@ impl<E: Debug> Then<E> {
                 panic!("the decision failed with {other:?}, expected Rejected({expected:?})")
             }
             Ok(()) => panic!(
-                "the decision succeeded and appended {:?}, expected Rejected({expected:?})",
-                Shown(&self.appended)
+                "the decision succeeded, expected Rejected({expected:?}); it appended:\n{}",
+                indent(&render(&self.appended))
             ),
         }
         assert!(
             self.appended.is_empty(),
-            "a rejected decision appended {:?}",
-            Shown(&self.appended)
+            "a rejected decision appended:\n{}",
+            indent(&render(&self.appended))
         );
     }
 }
@@ -226,20 +375,108 @@ fn same_event(a: &EventRecord, b: &EventRecord) -> bool {
 }
 
 fn same_data(a: &[u8], b: &[u8]) -> bool {
-    match (
-        serde_json::from_slice::<serde_json::Value>(a),
-        serde_json::from_slice::<serde_json::Value>(b),
-    ) {
-        (Ok(a), Ok(b)) => a == b,
+    match (json(a), json(b)) {
+        (Some(a), Some(b)) => a == b,
         _ => a == b,
     }
 }
 
-/// Events shown with their data as text where it is text.
-struct Shown<'a>(&'a [EventRecord]);
+fn json(data: &[u8]) -> Option<serde_json::Value> {
+    serde_json::from_slice(data).ok()
+}
 
-impl Debug for Shown<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.0).finish()
+/// Events as a reader compares them, one block each: the type, the tags,
+/// and the data as pretty JSON where it is JSON. Equal events render
+/// equally, so a line diff of two renderings shows what differs.
+fn render(events: &[EventRecord]) -> String {
+    if events.is_empty() {
+        return "(no events)\n".to_owned();
+    }
+    let mut text = String::new();
+    for event in events {
+        let _ = writeln!(text, "{}", event.event_type());
+        let tags: Vec<&str> = event.tags().iter().map(crate::Tag::as_str).collect();
+        let _ = writeln!(text, "  tags: {tags:?}");
+        match json(event.data()).and_then(|value| serde_json::to_string_pretty(&value).ok()) {
+            Some(pretty) => {
+                let mut lines = pretty.lines();
+                let _ = writeln!(text, "  data: {}", lines.next().unwrap_or_default());
+                for line in lines {
+                    let _ = writeln!(text, "  {line}");
+                }
+            }
+            None => {
+                let _ = writeln!(text, "  data (not JSON): {:?}", event.data());
+            }
+        }
+    }
+    text
+}
+
+/// Every line of `old` and `new`, each marked `-` (only in `old`), `+`
+/// (only in `new`) or ` ` (in both).
+fn diff(old: &str, new: &str) -> String {
+    let mut text = String::new();
+    for change in TextDiff::from_lines(old, new).iter_all_changes() {
+        let mark = match change.tag() {
+            ChangeTag::Delete => '-',
+            ChangeTag::Insert => '+',
+            ChangeTag::Equal => ' ',
+        };
+        let _ = writeln!(text, "{mark} {}", change.value().trim_end_matches('\n'));
+    }
+    text
+}
+
+/// `text` with every line indented by two spaces, as the diff's lines are.
+fn indent(text: &str) -> String {
+    text.lines().fold(String::new(), |mut out, line| {
+        let _ = writeln!(out, "  {line}");
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EventType, Tag};
+
+    fn event(event_type: &'static str, tag: &'static str, data: &'static str) -> EventRecord {
+        EventRecord::new(EventType::from_static(event_type), data)
+            .with_tags([Tag::from_static(tag)])
+    }
+
+    #[test]
+    fn given_events_are_stored_in_the_order_given() {
+        let given = |event_type, visibility| GivenEvent {
+            event: event(event_type, "x:1", "{}"),
+            visibility,
+        };
+        let events = vec![
+            given("A", Visibility::Seen),
+            given("B", Visibility::Unseen),
+            given("C", Visibility::Seen),
+        ];
+        let (store, head) = store(events);
+        assert_eq!(head, Position::new(3));
+        let stored: Vec<String> = appended_after(&store, None)
+            .iter()
+            .map(|e| e.event_type().to_string())
+            .collect();
+        assert_eq!(stored, ["A", "B", "C"]);
+    }
+
+    #[test]
+    fn a_rendering_shows_type_tags_and_pretty_json_data() {
+        let events = [
+            event("Joined", "course:1", r#"{"student":"s1","n":2}"#),
+            event("Raw", "course:1", "not json"),
+        ];
+        assert_eq!(
+            render(&events),
+            "Joined\n  tags: [\"course:1\"]\n  data: {\n    \"n\": 2,\n    \"student\": \"s1\"\n  }\n\
+             Raw\n  tags: [\"course:1\"]\n  data (not JSON): b\"not json\"\n"
+        );
+        assert_eq!(render(&[]), "(no events)\n");
     }
 }

@@ -17,3 +17,4 @@ mod read_model_crash;
 mod read_model_file;
 mod read_model_mismatch;
 mod support;
+mod testkit;
