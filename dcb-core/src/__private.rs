@@ -9,7 +9,9 @@ pub use crate::domain::id::support as id;
 
 use std::marker::PhantomData;
 
-use crate::{Boundary, Event, EventType, HasTags, Identifier, Query, QueryItem, Tag};
+use crate::{
+    Boundary, Event, EventType, HasTags, Identifier, Query, QueryItem, SequencedEvent, Tag,
+};
 
 /// The argument of an upcaster: `#[upcast]` passes the stored data through
 /// it, so that a function taking anything else is reported on its argument
@@ -287,26 +289,87 @@ identifiers_for_tuples!(A, B, C, D);
 identifiers_for_tuples!(A, B, C, D, F);
 identifiers_for_tuples!(A, B, C, D, F, G);
 
-/// The start of a `#[decision]` projection's field that is not a boundary
-/// id: its type's `Default`.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` has no `Default`, so a `#[decision]` projection cannot start this field from it",
-    label = "neither `#[boundary]` nor `Default`",
-    note = "if this field is an id of the projection's scope, mark it `#[boundary]`; if it is state, give its type a `Default` that is the state before any event"
-)]
-pub trait Initial {
-    /// The field's value before any event.
-    fn initial() -> Self;
+/// The start of a `#[decision]` projection's field that is neither a
+/// boundary id nor a parameter: its type's `Default`.
+///
+/// The generated code calls `(&Start::<T>::new()).start()`, spanned at the
+/// field's type. Method resolution picks [`ViaDefault::start`] when `T` has
+/// a `Default`; otherwise it falls back, by autoref, to
+/// [`NoDefault::start`], whose bound [`Initial`] nothing satisfies, so that
+/// the error is [`Initial`]'s message on the field, without rustc's advice
+/// to derive `Default` on what may be an id that should be `#[boundary]`.
+pub struct Start<T>(PhantomData<fn() -> T>);
+
+impl<T> Start<T> {
+    /// The start of a field of type `T`.
+    #[allow(clippy::new_without_default)]
+    #[must_use]
+    pub const fn new() -> Self {
+        Start(PhantomData)
+    }
 }
 
-impl<T: Default> Initial for T {
-    fn initial() -> T {
+/// See [`Start`].
+pub trait ViaDefault<T> {
+    /// The field's value before any event.
+    fn start(&self) -> T;
+}
+
+impl<T: Default> ViaDefault<T> for Start<T> {
+    fn start(&self) -> T {
         T::default()
     }
 }
 
-/// A `#[decision]` projection's field before any event.
+/// See [`Start`].
+pub trait NoDefault<T> {
+    /// Never called: the bound fails the build.
+    fn start(&self) -> T
+    where
+        T: Initial,
+    {
+        unreachable!("`Initial` has no implementations")
+    }
+}
+
+impl<T> NoDefault<T> for &Start<T> {}
+
+/// Implemented by no type: the bound that reports a `#[decision]` field
+/// without a start. See [`Start`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no `Default`, so a `#[decision]` projection cannot start this field from it",
+    label = "neither `#[boundary]`, `#[param]` nor `Default`",
+    note = "mark the field `#[boundary]` if it is an id of the projection's scope, or `#[param]` if `new` takes it (a time, a displayed price); if it is state, give its type a `Default` that is the state before any event"
+)]
+pub trait Initial {}
+
+/// What a handler's optional second argument may be: the event's
+/// [`Position`](crate::Position), or the whole stored event.
+#[diagnostic::on_unimplemented(
+    message = "a handler's second argument is the event's `Position` or `&SequencedEvent`, not `{Self}`",
+    label = "not `Position` or `&SequencedEvent`",
+    note = "a handler is `fn name(&mut self, event: &EventType)`, or `fn name(&mut self, event: &EventType, position: Position)`"
+)]
+pub trait Context<'a> {
+    /// The argument for the handler of `event`.
+    fn of(event: &'a SequencedEvent) -> Self;
+}
+
+impl Context<'_> for crate::Position {
+    fn of(event: &SequencedEvent) -> Self {
+        event.position
+    }
+}
+
+impl<'a> Context<'a> for &'a SequencedEvent {
+    fn of(event: &'a SequencedEvent) -> Self {
+        event
+    }
+}
+
+/// The second argument of a handler of `event`, of the type its signature
+/// names.
 #[must_use]
-pub fn initial<T: Initial>() -> T {
-    T::initial()
+pub fn context<'a, C: Context<'a>>(event: &'a SequencedEvent) -> C {
+    C::of(event)
 }

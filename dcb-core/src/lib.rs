@@ -55,6 +55,7 @@ pub mod inspect;
 pub mod read_model;
 
 pub use crate::decide::decision::{Boundary, Projection, fold};
+pub use crate::decide::outcome::{Outcome, Returning};
 pub use crate::decide::runner::{DecideError, Decider, Prepared, Retry, decide, load, prepare};
 pub use crate::decide::testkit;
 pub use crate::domain::event::{

@@ -10,7 +10,7 @@ use syn::{
 };
 
 use crate::ctxt::{Ctxt, with_errors};
-use crate::symbol::{BOUNDARY, GLOBAL, NO_CONFLICT};
+use crate::symbol::{BOUNDARY, GLOBAL, LATEST, NO_CONFLICT, PARAM};
 
 pub fn attribute(args: &TokenStream, item: TokenStream) -> TokenStream {
     let item = match syn::parse2::<Item>(item) {
@@ -18,9 +18,9 @@ pub fn attribute(args: &TokenStream, item: TokenStream) -> TokenStream {
         Err(err) => return err.to_compile_error(),
     };
     let mut cx = Ctxt::default();
-    let global = parse_args(&mut cx, args, matches!(item, Item::Struct(_)));
+    let args = parse_args(&mut cx, args, matches!(item, Item::Struct(_)));
     match item {
-        Item::Struct(state) => state_struct(cx, state, global),
+        Item::Struct(state) => state_struct(cx, state, &args),
         Item::Impl(handlers) => handler_impl(cx, handlers),
         other => {
             cx.error_spanned_by(
@@ -32,29 +32,67 @@ pub fn attribute(args: &TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// The attribute's arguments: none, or `global` on a state struct (a
-/// projection without boundary ids, over the whole store). A mistake is
-/// not a reason to stop: the item is expanded as if the attribute were
-/// bare.
-fn parse_args(cx: &mut Ctxt, args: &TokenStream, on_struct: bool) -> bool {
+/// The arguments of `#[decision(...)]` on a state struct.
+#[derive(Default)]
+struct Args {
+    /// `global`: a projection without boundary ids, over the whole store.
+    global: bool,
+    /// `latest` (one) or `latest = n`: read only the last `n` events the
+    /// query selects.
+    latest: Option<Literal>,
+}
+
+/// What every argument error ends with.
+const ARGS_SHAPE: &str = "the state struct takes `#[decision]`, `#[decision(global)]` for a \
+     projection over the whole store, `#[decision(latest)]` or `#[decision(latest = n)]` to read \
+     only the last event(s), or both, such as `#[decision(global, latest)]`";
+
+/// The attribute's arguments. A mistake is not a reason to stop: the item
+/// is expanded as if the argument were not there.
+fn parse_args(cx: &mut Ctxt, args: &TokenStream, on_struct: bool) -> Args {
+    let mut parsed = Args::default();
     if args.is_empty() {
-        return false;
+        return parsed;
     }
-    let global = syn::parse2::<Ident>(args.clone()).is_ok_and(|ident| ident == GLOBAL);
-    if !global {
+    if !on_struct {
         cx.error_spanned_by(
             args,
-            "`#[decision]` takes no arguments, but `global` on a state struct: \
-             `#[decision(global)]` for a projection over the whole store",
+            "the impl block of handlers takes a bare `#[decision]`; the arguments go on the \
+             state struct",
         );
-    } else if !on_struct {
-        cx.error_spanned_by(
-            args,
-            "`global` goes on the state struct, `#[decision(global)]`; its impl block \
-             takes a bare `#[decision]`",
-        );
+        return parsed;
     }
-    global && on_struct
+    let parser = syn::meta::parser(|meta| {
+        if meta.path == GLOBAL {
+            if parsed.global {
+                cx.error_spanned_by(&meta.path, "`global` is given twice; keep one");
+            }
+            parsed.global = true;
+        } else if meta.path == LATEST {
+            if parsed.latest.is_some() {
+                cx.error_spanned_by(&meta.path, "`latest` is given twice; keep one");
+            }
+            parsed.latest = Some(Literal::usize_unsuffixed(1));
+            if meta.input.peek(syn::Token![=]) {
+                let count: syn::LitInt = meta.value()?.parse()?;
+                match count.base10_parse::<u32>() {
+                    Ok(0) | Err(_) => cx.error_spanned_by(
+                        &count,
+                        "`latest = n` reads the last n events: n is 1 or more (and fits a `u32`); \
+                         `latest` alone reads the last one",
+                    ),
+                    Ok(n) => parsed.latest = Some(Literal::u32_unsuffixed(n)),
+                }
+            }
+        } else {
+            return Err(meta.error(format!("unknown argument; {ARGS_SHAPE}")));
+        }
+        Ok(())
+    });
+    if let Err(err) = syn::parse::Parser::parse2(parser, args.clone()) {
+        cx.push(err);
+    }
+    parsed
 }
 
 /// The keyword and name of an item, for an error about the whole item.
@@ -79,13 +117,14 @@ fn is_attr(attr: &Attribute, name: crate::symbol::Symbol) -> bool {
 // ---------------------------------------------------------------------------
 // The state struct.
 
-/// A `#[boundary]` field.
-struct BoundaryField<'a> {
+/// A field `new` takes: a `#[boundary]` id or a `#[param]`.
+struct InputField<'a> {
     ident: &'a Ident,
     ty: &'a Type,
+    boundary: bool,
 }
 
-fn state_struct(mut cx: Ctxt, mut state: ItemStruct, global: bool) -> TokenStream {
+fn state_struct(mut cx: Ctxt, mut state: ItemStruct, args: &Args) -> TokenStream {
     let generic = !state.generics.params.is_empty();
     if generic {
         cx.error_spanned_by(
@@ -93,12 +132,12 @@ fn state_struct(mut cx: Ctxt, mut state: ItemStruct, global: bool) -> TokenStrea
             "a `#[decision]` projection cannot be generic",
         );
     }
-    let boundary = match &state.fields {
+    let inputs = match &state.fields {
         Fields::Named(fields) => {
-            let boundary = parse_boundary(&mut cx, fields.named.iter());
+            let inputs = parse_input_fields(&mut cx, fields.named.iter());
             // Without a scope, the state is not expanded: its `new` would
             // only add rustc's advice to derive `Default` on the ids.
-            check_scope(&mut cx, &state, &boundary, global).then_some(boundary)
+            check_scope(&mut cx, &state, &inputs, args.global).then_some(inputs)
         }
         other => {
             cx.error_spanned_by(
@@ -108,13 +147,13 @@ fn state_struct(mut cx: Ctxt, mut state: ItemStruct, global: bool) -> TokenStrea
             None
         }
     };
-    let expansion = match &boundary {
+    let expansion = match &inputs {
         // Errors in the `#[boundary]` marks leave the boundary known: the
         // expansion goes on, so that the impl block of handlers does not
         // fail too.
-        Some(boundary) if !generic => {
-            let others: Vec<&Field> = state.fields.iter().filter(|f| !is_boundary(f)).collect();
-            expand_state(&state, boundary, &others)
+        Some(inputs) if !generic => {
+            let others: Vec<&Field> = state.fields.iter().filter(|f| !is_input(f)).collect();
+            expand_state(&state, inputs, &others, args.latest.as_ref())
         }
         None if !generic => stub_boundary(&state.ident),
         _ => TokenStream::new(),
@@ -126,27 +165,21 @@ fn state_struct(mut cx: Ctxt, mut state: ItemStruct, global: bool) -> TokenStrea
 /// A projection without boundary ids reads every event of its types in the
 /// whole store: a forgotten (or misspelled) `#[boundary]` must not compile
 /// into that, so it takes `#[decision(global)]` to say it is meant.
-fn check_scope(
-    cx: &mut Ctxt,
-    state: &ItemStruct,
-    boundary: &[BoundaryField<'_>],
-    global: bool,
-) -> bool {
+fn check_scope(cx: &mut Ctxt, state: &ItemStruct, inputs: &[InputField<'_>], global: bool) -> bool {
     for field in &state.fields {
         for attr in &field.attrs {
             if let Some(name) = attr.path().get_ident()
-                && *name != BOUNDARY
-                && is_near(&name.to_string(), "boundary")
+                && let Some(meant) = near_miss(name)
             {
                 cx.error_spanned_by(
                     attr.path(),
-                    format!("unknown attribute `{name}`; did you mean `#[boundary]`?"),
+                    format!("unknown attribute `{name}`; did you mean `#[{meant}]`?"),
                 );
             }
         }
     }
     let ident = &state.ident;
-    match (boundary.first(), global) {
+    match (inputs.iter().find(|f| f.boundary), global) {
         (None, false) => {
             cx.error_spanned_by(
                 ident,
@@ -172,7 +205,17 @@ fn check_scope(
     true
 }
 
-/// Whether `word` is a near miss of `target`: at most two edits away.
+/// The field attribute `name` is a near miss of, if it is one and not the
+/// attribute itself.
+fn near_miss(name: &Ident) -> Option<crate::symbol::Symbol> {
+    let word = name.to_string();
+    [BOUNDARY, PARAM]
+        .into_iter()
+        .find(|symbol| word != symbol.0 && is_near(&word, symbol.0))
+}
+
+/// Whether `word` is a near miss of `target`: at most two edits away, and
+/// fewer for a short target.
 fn is_near(word: &str, target: &str) -> bool {
     let (a, b): (Vec<char>, Vec<char>) = (word.chars().collect(), target.chars().collect());
     let mut row: Vec<usize> = (0..=b.len()).collect();
@@ -185,41 +228,60 @@ fn is_near(word: &str, target: &str) -> bool {
             row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
         }
     }
-    row[b.len()] <= 2
+    row[b.len()] <= if b.len() > 5 { 2 } else { 1 }
 }
 
-fn is_boundary(field: &Field) -> bool {
-    field.attrs.iter().any(|a| is_attr(a, BOUNDARY))
+fn is_input(field: &Field) -> bool {
+    field
+        .attrs
+        .iter()
+        .any(|a| is_attr(a, BOUNDARY) || is_attr(a, PARAM))
 }
 
-/// The `#[boundary]` fields, checking their marks.
-fn parse_boundary<'a>(
+/// The `#[boundary]` and `#[param]` fields, in declaration order, checking
+/// their marks.
+fn parse_input_fields<'a>(
     cx: &mut Ctxt,
     fields: impl Iterator<Item = &'a Field>,
-) -> Vec<BoundaryField<'a>> {
-    let mut boundary = Vec::new();
+) -> Vec<InputField<'a>> {
+    let mut inputs = Vec::new();
     for field in fields {
-        let mut marks = field.attrs.iter().filter(|a| is_attr(a, BOUNDARY));
+        let mut marks = field
+            .attrs
+            .iter()
+            .filter(|a| is_attr(a, BOUNDARY) || is_attr(a, PARAM));
         let Some(mark) = marks.next() else { continue };
+        let boundary = is_attr(mark, BOUNDARY);
+        let name = if boundary { BOUNDARY } else { PARAM };
         if let syn::Meta::List(list) = &mark.meta {
-            cx.error_spanned_by(&list.tokens, "`#[boundary]` takes no arguments");
+            cx.error_spanned_by(&list.tokens, format!("`#[{name}]` takes no arguments"));
         } else if let syn::Meta::NameValue(pair) = &mark.meta {
-            cx.error_spanned_by(&pair.value, "`#[boundary]` takes no value");
+            cx.error_spanned_by(&pair.value, format!("`#[{name}]` takes no value"));
         }
         for repeat in marks {
-            cx.error_spanned_by(
-                repeat,
-                "`#[boundary]` is given twice on this field; keep one",
-            );
+            if is_attr(repeat, BOUNDARY) == boundary {
+                cx.error_spanned_by(
+                    repeat,
+                    format!("`#[{name}]` is given twice on this field; keep one"),
+                );
+            } else {
+                cx.error_spanned_by(
+                    repeat,
+                    "a field is either `#[boundary]`, an id whose tag every event read \
+                     carries, or `#[param]`, an input such as the time that selects nothing; \
+                     keep one",
+                );
+            }
         }
         if let Some(ident) = &field.ident {
-            boundary.push(BoundaryField {
+            inputs.push(InputField {
                 ident,
                 ty: &field.ty,
+                boundary,
             });
         }
     }
-    boundary
+    inputs
 }
 
 /// A `Boundary` impl for a state the macro could not read, so that its
@@ -242,38 +304,41 @@ fn stub_boundary(ident: &Ident) -> TokenStream {
 
 fn strip_field_attrs(state: &mut ItemStruct) {
     for field in &mut state.fields {
-        // Near misses of `#[boundary]` are reported by `check_scope`.
+        // Near misses are reported by `check_scope`.
         field.attrs.retain(|a| {
             !is_attr(a, BOUNDARY)
+                && !is_attr(a, PARAM)
                 && !a
                     .path()
                     .get_ident()
-                    .is_some_and(|name| is_near(&name.to_string(), "boundary"))
+                    .is_some_and(|name| near_miss(name).is_some())
         });
     }
 }
 
 fn expand_state(
     state: &ItemStruct,
-    boundary: &[BoundaryField<'_>],
+    inputs: &[InputField<'_>],
     others: &[&Field],
+    latest: Option<&Literal>,
 ) -> TokenStream {
     let ident = &state.ident;
     let vis = match &state.vis {
         Visibility::Inherited => quote!(),
         vis => vis.to_token_stream(),
     };
-    let params = boundary
+    let boundary: Vec<&InputField<'_>> = inputs.iter().filter(|f| f.boundary).collect();
+    let params = inputs
         .iter()
-        .map(|BoundaryField { ident, ty }| quote!(#ident: #ty));
-    let boundary_idents: Vec<&Ident> = boundary.iter().map(|b| b.ident).collect();
+        .map(|InputField { ident, ty, .. }| quote!(#ident: #ty));
+    let input_idents = inputs.iter().map(|f| f.ident);
     let id_types = boundary.iter().map(|b| b.ty);
-    let id_checks = boundary.iter().map(|BoundaryField { ident, ty }| {
+    let id_checks = boundary.iter().map(|InputField { ident, ty, .. }| {
         quote_spanned! {ty.span()=>
             tags.iter().any(|tag| <#ty as ::dcb_core::Identifier>::is_tag(&self.#ident, tag))
         }
     });
-    let tag_list = boundary.iter().map(|BoundaryField { ident, ty }| {
+    let tag_list = boundary.iter().map(|InputField { ident, ty, .. }| {
         quote_spanned! {ty.span()=> <#ty as ::dcb_core::Identifier>::tag(&self.#ident) }
     });
     let in_boundary = if boundary.is_empty() {
@@ -289,29 +354,47 @@ fn expand_state(
     } else {
         quote!(event)
     };
-    let new_doc = if boundary.is_empty() {
+    let new_doc = if inputs.is_empty() {
         " The state before any event.".to_owned()
     } else {
-        let names: Vec<String> = boundary.iter().map(|b| format!("`{}`", b.ident)).collect();
-        format!(
-            " The state before any event, for the boundary {}.",
-            names.join(", ")
-        )
+        let names: Vec<String> = inputs.iter().map(|b| format!("`{}`", b.ident)).collect();
+        format!(" The state before any event, for {}.", names.join(", "))
     };
     // Each other field starts from its type's `Default`; a type without one
     // is reported on the field, by `__private::Initial`'s message.
     let initial = others.iter().filter_map(|field| {
         let name = field.ident.as_ref()?;
-        let start = quote_spanned! {field.ty.span()=> ::dcb_core::__private::initial() };
+        let ty = &field.ty;
+        let start = quote_spanned! {ty.span()=>
+            (&::dcb_core::__private::Start::<#ty>::new()).start()
+        };
         Some(quote!(#name: #start))
     });
+    let uses_start = (!others.is_empty()).then(|| {
+        quote!(
+            use ::dcb_core::__private::{NoDefault as _, ViaDefault as _};
+        )
+    });
+    let latest = latest.map(|n| {
+        quote! {
+            const LATEST: ::core::option::Option<::core::num::NonZeroUsize> =
+                ::core::num::NonZeroUsize::new(#n);
+        }
+    });
+    // The impl block's `#[decision]` implements `Projection`: without it,
+    // the state would be a decision nobody can run, and no use of it might
+    // say why. Spanned at the name, where the error says what to add.
+    let projection_check = quote_spanned! {ident.span()=>
+        projection::<#ident>();
+    };
     quote! {
         impl #ident {
             #[doc = #new_doc]
             #[must_use]
             #vis fn new(#(#params),*) -> Self {
+                #uses_start
                 Self {
-                    #(#boundary_idents,)*
+                    #(#input_idents,)*
                     #(#initial,)*
                 }
             }
@@ -321,6 +404,8 @@ fn expand_state(
         impl ::dcb_core::Boundary for #ident {
             type Ids = (#(#id_types,)*);
 
+            #latest
+
             fn boundary_tags(&self) -> ::std::vec::Vec<::dcb_core::Tag> {
                 ::std::vec::Vec::from([#(#tag_list),*])
             }
@@ -329,16 +414,29 @@ fn expand_state(
                 #in_boundary
             }
         }
+
+        /// Fails the build if the impl block of handlers lacks `#[decision]`.
+        const _: () = {
+            fn projection<P: ::dcb_core::Projection>() {}
+
+            #[allow(dead_code)]
+            fn check() {
+                #projection_check
+            }
+        };
     }
 }
 
 // ---------------------------------------------------------------------------
 // The impl block of handlers.
 
-/// A handler: `fn name(&mut self, event: &E)`.
+/// A handler: `fn name(&mut self, event: &E)`, or with a second argument
+/// of the event's context (its `Position` or `&SequencedEvent`).
 struct Handler<'a> {
     ident: &'a Ident,
     event: &'a Type,
+    /// The type of the second argument, if there is one.
+    context: Option<&'a Type>,
     conflicts: bool,
 }
 
@@ -349,7 +447,8 @@ fn handler_impl(mut cx: Ctxt, mut block: ItemImpl) -> TokenStream {
             "#[decision] goes on the state's own impl block, not on a trait impl",
         );
         strip_handler_attrs(&mut block);
-        return with_errors(cx, block.into_token_stream());
+        let stub = stub_projection(&block.self_ty);
+        return with_errors(cx, quote!(#block #stub));
     }
     let generic = !block.generics.params.is_empty();
     if generic {
@@ -458,7 +557,8 @@ fn strip_handler_attrs(block: &mut ItemImpl) {
 }
 
 /// What every handler error message ends with.
-const HANDLER_SHAPE: &str = "a handler is `fn name(&mut self, event: &EventType)`";
+const HANDLER_SHAPE: &str = "a handler is `fn name(&mut self, event: &EventType)`, \
+     optionally with the event's `position: Position` (or `&SequencedEvent`) second";
 
 fn parse_handler<'a>(cx: &mut Ctxt, function: &'a ImplItemFn) -> Option<Handler<'a>> {
     let sig = &function.sig;
@@ -483,7 +583,7 @@ fn parse_handler<'a>(cx: &mut Ctxt, function: &'a ImplItemFn) -> Option<Handler<
         );
     }
     let conflicts = parse_no_conflict(&mut errors, &function.attrs);
-    let event = parse_inputs(&mut errors, sig);
+    let (event, context) = parse_inputs(&mut errors, sig);
     if let Err(err) = errors.check() {
         cx.push(err);
         return None;
@@ -491,6 +591,7 @@ fn parse_handler<'a>(cx: &mut Ctxt, function: &'a ImplItemFn) -> Option<Handler<
     Some(Handler {
         ident: &sig.ident,
         event: event?,
+        context,
         conflicts,
     })
 }
@@ -511,8 +612,13 @@ fn parse_no_conflict(errors: &mut Ctxt, attrs: &[Attribute]) -> bool {
     conflicts
 }
 
-/// Checks `(&mut self, event: &E)` and returns `E`.
-fn parse_inputs<'a>(errors: &mut Ctxt, sig: &'a syn::Signature) -> Option<&'a Type> {
+/// Checks `(&mut self, event: &E)` or `(&mut self, event: &E, context: C)`
+/// and returns `E` and `C`. That `C` is a context type is checked by the
+/// compiler, at `C`.
+fn parse_inputs<'a>(
+    errors: &mut Ctxt,
+    sig: &'a syn::Signature,
+) -> (Option<&'a Type>, Option<&'a Type>) {
     let mut inputs = sig.inputs.iter();
     match inputs.next() {
         Some(FnArg::Receiver(receiver))
@@ -557,13 +663,29 @@ fn parse_inputs<'a>(errors: &mut Ctxt, sig: &'a syn::Signature) -> Option<&'a Ty
         ));
         None
     };
+    let context = match inputs.next() {
+        Some(FnArg::Typed(arg)) => {
+            if !matches!(&*arg.pat, Pat::Ident(_) | Pat::Wild(_)) {
+                errors.error_spanned_by(
+                    &arg.pat,
+                    format!("name the argument with an identifier or `_`; {HANDLER_SHAPE}"),
+                );
+            }
+            Some(&*arg.ty)
+        }
+        Some(receiver) => {
+            errors.error_spanned_by(receiver, HANDLER_SHAPE);
+            None
+        }
+        None => None,
+    };
     if let Some(extra) = inputs.next() {
         errors.error_spanned_by(
             extra,
-            format!("a handler takes only its event; {HANDLER_SHAPE}"),
+            format!("a handler takes its event and, optionally, its position; {HANDLER_SHAPE}"),
         );
     }
-    event
+    (event, context)
 }
 
 fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
@@ -607,20 +729,28 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
     // The event type is inferred from the handler's signature. The call is
     // spanned at it, so that a type that is not an event is reported there
     // once, with the same error as for `HANDLED`.
-    let dispatch = handlers
-        .iter()
-        .enumerate()
-        .map(|(i, Handler { ident, event, .. })| {
-            let i = Literal::usize_unsuffixed(i);
-            let decode = quote_spanned! {event.span()=>
-                ::dcb_core::Event::from_event(event)
-            };
-            quote! {
-                if name == HANDLED[#i] {
-                    self.#ident(&#decode?);
-                }
-            }
+    let dispatch = handlers.iter().enumerate().map(|(i, handler)| {
+        let Handler {
+            ident,
+            event: event_ty,
+            context,
+            ..
+        } = handler;
+        let i = Literal::usize_unsuffixed(i);
+        let decode = quote_spanned! {event_ty.span()=>
+            ::dcb_core::Event::from_event(event)
+        };
+        // The context's type is inferred from the signature; the call is
+        // spanned at it, so that another type is reported there.
+        let context = context.map(|ty| {
+            quote_spanned! {ty.span()=> , ::dcb_core::__private::context(event) }
         });
+        quote! {
+            if name == HANDLED[#i] {
+                self.#ident(&#decode? #context);
+            }
+        }
+    });
     let dispatch = quote!(#(#dispatch)else*);
     let (conflicting, condition) = if handlers.iter().all(|h| h.conflicts) {
         (None, None)
@@ -670,6 +800,8 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
 
             #[automatically_derived]
             impl ::dcb_core::Projection for #self_ty {
+                const LATEST: ::core::option::Option<::core::num::NonZeroUsize> = #boundary::LATEST;
+
                 fn query(&self) -> ::dcb_core::Query {
                     ::dcb_core::__private::query(TYPES, #boundary::boundary_tags(self))
                 }

@@ -20,7 +20,7 @@ struct CourseCapacity {
 
 #[decision]
 impl CourseCapacity {
-    fn registered(&mut self, event: &CourseRegistered, bonus: u32) {
+    fn registered(&mut self, event: &CourseRegistered, _: dcb_core::Position, bonus: u32) {
         self.places = event.places + bonus;
     }
 }

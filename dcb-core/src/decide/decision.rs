@@ -6,6 +6,8 @@
 //! compose: a tuple of projections is one projection whose query is the
 //! union of theirs, folded in one pass.
 
+use std::num::NonZeroUsize;
+
 use crate::domain::event::DecodeError;
 use crate::{EventRecord, Query, SequencedEvent, Tag};
 
@@ -21,6 +23,11 @@ pub trait Boundary {
     /// The boundary's id types, as a tuple (`()` for none).
     type Ids;
 
+    /// `Some(n)` when the state is read from its last `n` events only
+    /// (`#[decision(latest = n)]`); the projection's
+    /// [`LATEST`](Projection::LATEST).
+    const LATEST: Option<NonZeroUsize> = None;
+
     /// The boundary's tags.
     fn boundary_tags(&self) -> Vec<Tag>;
 
@@ -29,6 +36,9 @@ pub trait Boundary {
 }
 
 /// State folded from the events a query selects.
+///
+/// `#[decision]` implements it from a state struct and its impl block of
+/// handlers; a composite (a tuple or `Vec` of projections) is one too.
 ///
 /// # Contract for implementors
 ///
@@ -41,6 +51,16 @@ pub trait Boundary {
 ///   it); it need not check that again, and ignores types it does not
 ///   handle. A composite checks [`selects`](Self::selects) for each member
 ///   before applying an event to it.
+/// - With [`LATEST`](Self::LATEST) set to `Some(n)`, only the last `n`
+///   events the query selects are read and applied, in position order; the
+///   condition still covers every selected event after the read's head, so
+///   a decision made from the latest events stands only if no later one
+///   appears.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a decision's projection",
+    label = "not a projection",
+    note = "put `#[decision]` on the state struct `{Self}` and on its impl block of handlers, such as `#[decision] impl {Self} {{ fn joined(&mut self, event: &StudentJoined) {{ … }} }}`"
+)]
 pub trait Projection: Send {
     /// The events to read: handled event types × boundary tags.
     fn query(&self) -> Query;
@@ -58,6 +78,12 @@ pub trait Projection: Send {
     /// the condition instead of computing it again.
     const NARROWS_CONDITION: bool = false;
 
+    /// `Some(n)` for a latest-event projection: it reads only the last `n`
+    /// events its query selects (backwards, with a limit) and folds them in
+    /// position order. `None`, the default, reads every selected event.
+    /// `#[decision(latest)]` sets it to one, `#[decision(latest = n)]` to `n`.
+    const LATEST: Option<NonZeroUsize> = None;
+
     /// Whether `event` is one this projection reads.
     fn selects(&self, event: &SequencedEvent) -> bool;
 
@@ -72,6 +98,7 @@ macro_rules! projection_for_tuples {
         /// appended under the union of their conditions.
         impl<$($p: Projection),+> Projection for ($($p,)+) {
             fn query(&self) -> Query {
+                const { assert!($($p::LATEST.is_none())&&+, "{}", LATEST_IN_COMPOSITE) };
                 union(&[$(self.$i.query()),+])
             }
 
@@ -113,6 +140,7 @@ projection_for_tuples!(A.0, B.1, C.2, D.3, E.4, F.5);
 /// nothing it needs and decides from no events.
 impl<P: Projection> Projection for Vec<P> {
     fn query(&self) -> Query {
+        const { assert!(P::LATEST.is_none(), "{}", LATEST_IN_COMPOSITE) };
         self.iter()
             .map(Projection::query)
             .reduce(|all, next| all.union(&next))
@@ -144,6 +172,11 @@ impl<P: Projection> Projection for Vec<P> {
         Ok(())
     }
 }
+
+/// Why a composite refuses a latest-event member: the composite reads every
+/// event its members select, so the member would fold more than its latest.
+const LATEST_IN_COMPOSITE: &str = "a latest-event decision (`#[decision(latest)]`) cannot be part of a \
+     composite, which reads every event its members select: decide it on its own";
 
 /// A query no event matches: one that requires a tag no event can carry
 /// (tags have no control characters) is not expressible, so it names a

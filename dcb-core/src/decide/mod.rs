@@ -4,5 +4,6 @@
 //! re-exported at the crate root; `testkit` is a public module.
 
 pub(crate) mod decision;
+pub(crate) mod outcome;
 pub(crate) mod runner;
 pub mod testkit;

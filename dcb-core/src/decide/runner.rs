@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
+use crate::decide::outcome::Outcome;
 use crate::domain::event::{DecodeError, EncodeError, IntoEvents};
 use crate::model::read::EventStream;
 use crate::{
@@ -18,7 +19,9 @@ use crate::{
 /// projection's condition after the read's head.
 ///
 /// Returns the position of the last appended event, or `None` when the
-/// command decided that nothing happens.
+/// command decided that nothing happens; with the command's value when it
+/// returns [`Returning`](crate::Returning) events and a value (see
+/// [`Outcome`]).
 ///
 /// ```
 /// use dcb_core::{decide, DecideError, Event, Id, InMemoryStore, decision};
@@ -64,11 +67,11 @@ pub async fn decide<S, P, R, E>(
     store: &S,
     projection: P,
     command: impl FnOnce(&P) -> Result<R, E>,
-) -> Result<Option<Position>, DecideError<E>>
+) -> Result<R::Output, DecideError<E>>
 where
     S: EventStore,
     P: Projection,
-    R: IntoEvents,
+    R: Outcome,
 {
     attempt(store, projection, command).await
 }
@@ -110,10 +113,10 @@ impl<'s, S: EventStore> Decider<'s, S> {
         &self,
         projection: P,
         mut command: impl FnMut(&P) -> Result<R, E>,
-    ) -> Result<Option<Position>, DecideError<E>>
+    ) -> Result<R::Output, DecideError<E>>
     where
         P: Projection + Clone,
-        R: IntoEvents,
+        R: Outcome,
     {
         let mut attempts = 1;
         loop {
@@ -194,18 +197,19 @@ async fn attempt<S, P, R, E>(
     store: &S,
     projection: P,
     command: impl FnOnce(&P) -> Result<R, E>,
-) -> Result<Option<Position>, DecideError<E>>
+) -> Result<R::Output, DecideError<E>>
 where
     S: EventStore,
     P: Projection,
-    R: IntoEvents,
+    R: Outcome,
 {
-    match prepare(store, projection, command)
-        .await?
-        .append(store)
-        .await
-    {
-        Ok(position) => Ok(position),
+    let Prepared {
+        events,
+        condition,
+        value,
+    } = prepare(store, projection, command).await?;
+    match append(store, events, condition).await {
+        Ok(position) => Ok(R::output(position, value)),
         Err(AppendError::ConditionFailed { conflicting }) => Err(DecideError::Conflict {
             conflicting,
             attempts: 1,
@@ -247,22 +251,23 @@ pub async fn prepare<S, P, R, E>(
     store: &S,
     mut projection: P,
     command: impl FnOnce(&P) -> Result<R, E>,
-) -> Result<Prepared, DecideError<E>>
+) -> Result<Prepared<R::Value>, DecideError<E>>
 where
     S: EventStore,
     P: Projection,
-    R: IntoEvents,
+    R: Outcome,
 {
     let query = projection.query();
     let head = fold_read(store, &query, &mut projection).await?;
+    let (events, value) = command(&projection).map_err(DecideError::Rejected)?.split();
     let mut decided = Vec::new();
-    command(&projection)
-        .map_err(DecideError::Rejected)?
+    events
         .into_events(&mut decided)
         .map_err(DecideError::Encode)?;
     Ok(Prepared {
         condition: AppendCondition::new(projection.condition(&query)).after(head),
         events: decided,
+        value,
     })
 }
 
@@ -282,7 +287,8 @@ where
 }
 
 /// Reads what `query` selects into `projection`, event by event; returns
-/// the read's head.
+/// the read's head. A latest-event projection ([`Projection::LATEST`])
+/// reads its last events backwards and folds them in position order.
 async fn fold_read<S, P, E>(
     store: &S,
     query: &Query,
@@ -292,6 +298,17 @@ where
     S: EventStore,
     P: Projection,
 {
+    if let Some(latest) = P::LATEST {
+        let mut read = store
+            .read_to_end(query, ReadOptions::new().backwards().limit(latest.get()))
+            .await
+            .map_err(DecideError::Read)?;
+        read.events.reverse();
+        for event in &read.events {
+            projection.apply(event).map_err(DecideError::Decode)?;
+        }
+        return Ok(read.head);
+    }
     let mut events = store
         .read(query, ReadOptions::new())
         .await
@@ -304,30 +321,39 @@ where
     Ok(events.head())
 }
 
-/// A decision made but not yet appended: its events and the condition they
-/// must be appended under.
+/// A decision made but not yet appended: its events, the condition they
+/// must be appended under, and the command's value (`()` unless it
+/// returned [`Returning`](crate::Returning)).
 #[derive(Clone, Debug)]
 #[must_use = "a prepared decision does nothing until it is appended"]
-pub struct Prepared {
+pub struct Prepared<V = ()> {
     /// The decided events; empty when the command decided nothing.
     pub events: Vec<crate::EventRecord>,
     /// The projection's condition after the read's head.
     pub condition: AppendCondition,
+    /// The command's value.
+    pub value: V,
 }
 
-impl Prepared {
+impl<V> Prepared<V> {
     /// Appends the decided events under the decision's condition; `None`
     /// when there is nothing to append. A decision that lost its race fails
     /// with [`AppendError::ConditionFailed`].
     pub async fn append<S: EventStore>(self, store: &S) -> Result<Option<Position>, AppendError> {
-        if self.events.is_empty() {
-            return Ok(None);
-        }
-        store
-            .append(self.events, Some(self.condition))
-            .await
-            .map(Some)
+        append(store, self.events, self.condition).await
     }
+}
+
+/// Appends decided events under their condition; `None` when there are none.
+async fn append<S: EventStore>(
+    store: &S,
+    events: Vec<crate::EventRecord>,
+    condition: AppendCondition,
+) -> Result<Option<Position>, AppendError> {
+    if events.is_empty() {
+        return Ok(None);
+    }
+    store.append(events, Some(condition)).await.map(Some)
 }
 
 /// Why a decision did not append. [`Rejected`](DecideError::Rejected)

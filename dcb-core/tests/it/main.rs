@@ -8,6 +8,7 @@
 //! `versioning`), since a binary has one registry of event types (see
 //! CONTRIBUTING.md, "Where tests live").
 
+mod decision_inputs;
 mod decisions;
 mod embedded_crash;
 mod embedded_read_only;

@@ -63,6 +63,7 @@ const _: () = {
     };
     #[automatically_derived]
     impl ::dcb_core::Projection for Subscription {
+        const LATEST: ::core::option::Option<::core::num::NonZeroUsize> = <Subscription as ::dcb_core::Boundary>::LATEST;
         fn query(&self) -> ::dcb_core::Query {
             ::dcb_core::__private::query(
                 TYPES,

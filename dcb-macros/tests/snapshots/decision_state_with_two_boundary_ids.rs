@@ -20,14 +20,15 @@ pub struct Subscription {
     reminders: u32,
 }
 impl Subscription {
-    /// The state before any event, for the boundary `course_id`, `student_id`.
+    /// The state before any event, for `course_id`, `student_id`.
     #[must_use]
     pub fn new(course_id: CourseId, student_id: StudentId) -> Self {
+        use ::dcb_core::__private::{NoDefault as _, ViaDefault as _};
         Self {
             course_id,
             student_id,
-            subscribed: ::dcb_core::__private::initial(),
-            reminders: ::dcb_core::__private::initial(),
+            subscribed: (&::dcb_core::__private::Start::<bool>::new()).start(),
+            reminders: (&::dcb_core::__private::Start::<u32>::new()).start(),
         }
     }
 }
@@ -56,3 +57,11 @@ impl ::dcb_core::Boundary for Subscription {
                 ))
     }
 }
+/// Fails the build if the impl block of handlers lacks `#[decision]`.
+const _: () = {
+    fn projection<P: ::dcb_core::Projection>() {}
+    #[allow(dead_code)]
+    fn check() {
+        projection::<Subscription>();
+    }
+};

@@ -21,8 +21,9 @@ impl CourseCount {
     /// The state before any event.
     #[must_use]
     fn new() -> Self {
+        use ::dcb_core::__private::{NoDefault as _, ViaDefault as _};
         Self {
-            courses: ::dcb_core::__private::initial(),
+            courses: (&::dcb_core::__private::Start::<u32>::new()).start(),
         }
     }
 }
@@ -36,6 +37,14 @@ impl ::dcb_core::Boundary for CourseCount {
         true
     }
 }
+/// Fails the build if the impl block of handlers lacks `#[decision]`.
+const _: () = {
+    fn projection<P: ::dcb_core::Projection>() {}
+    #[allow(dead_code)]
+    fn check() {
+        projection::<CourseCount>();
+    }
+};
 impl CourseCount {
     fn registered(&mut self, _: &CourseRegistered) {
         self.courses += 1;
@@ -57,6 +66,7 @@ const _: () = {
     );
     #[automatically_derived]
     impl ::dcb_core::Projection for CourseCount {
+        const LATEST: ::core::option::Option<::core::num::NonZeroUsize> = <CourseCount as ::dcb_core::Boundary>::LATEST;
         fn query(&self) -> ::dcb_core::Query {
             ::dcb_core::__private::query(
                 TYPES,

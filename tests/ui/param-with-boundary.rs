@@ -1,0 +1,30 @@
+use dcb_core::{Event, Id, decision};
+use serde::{Deserialize, Serialize};
+
+#[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct CourseId(dcb_core::Uuid);
+
+#[derive(Event, Serialize, Deserialize)]
+struct CourseRegistered {
+    #[tag]
+    course_id: CourseId,
+    places: u32,
+}
+
+// A field cannot be both a boundary id and a parameter.
+#[decision]
+struct CourseCapacity {
+    #[boundary]
+    #[param]
+    course_id: CourseId,
+    places: u32,
+}
+
+#[decision]
+impl CourseCapacity {
+    fn registered(&mut self, event: &CourseRegistered) {
+        self.places = event.places;
+    }
+}
+
+fn main() {}
