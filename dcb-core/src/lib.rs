@@ -62,7 +62,7 @@ pub use crate::domain::event::{
     DecodeError, EncodeError, Event, HasTag, HasTags, IntoEvents, TagField,
 };
 pub use crate::domain::id::{Identifier, MAX_STRING_ID_LEN, ParseIdError};
-pub use crate::domain::{codec, registry, versioning};
+pub use crate::domain::{codec, event_lock, registry, versioning};
 pub use crate::model::condition::AppendCondition;
 pub use crate::model::error::{AppendError, BackendError, InvalidInput, ReadError};
 pub use crate::model::event::{EventRecord, SequencedEvent, Tags};

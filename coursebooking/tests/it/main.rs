@@ -3,6 +3,7 @@
 //! CONTRIBUTING.md, "Where tests live").
 
 mod cli;
+mod event_lock;
 mod inspect;
 mod lists;
 mod scenario;
