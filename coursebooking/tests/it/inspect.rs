@@ -8,6 +8,7 @@
 //! when it is unreachable the test warns loudly and passes, unless
 //! `DCB_REQUIRE_POSTGRES=1`.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -22,7 +23,7 @@ use dcb_core::{
     EventRecord, EventStore, EventType, Position, Query, QueryItem, ReadOptions, SequencedEvent,
     Tag, registry,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::{postgres_url, skip, stderr};
 
@@ -252,6 +253,54 @@ fn data_is_decoded_through_the_registry_or_shown_in_base64() {
     assert!(why.contains("CourseRegistered"), "{why}");
     // The listing went on past both.
     assert_eq!(printed.last().unwrap()["type"], "StudentJoinedCourse");
+}
+
+#[test]
+fn types_counts_each_stored_type_and_finds_the_unregistered() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = runtime();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    runtime.block_on(book(&store));
+    let events = runtime
+        .block_on(store.read_to_end(&Query::all(), ReadOptions::new()))
+        .unwrap()
+        .events;
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for event in &events {
+        *counts.entry(event.event_type().as_str()).or_default() += 1;
+    }
+    let expected: Vec<Value> = counts
+        .iter()
+        .map(|(event_type, events)| {
+            let registered_as = registry::find(event_type).map(|r| r.rust_type.as_str());
+            json!({"type": event_type, "events": events, "registered_as": registered_as})
+        })
+        .collect();
+    assert_eq!(lines(&dcb_on(dir.path(), &["types"])), expected);
+    let course = lines(&dcb_on(
+        dir.path(),
+        &["types", "--type", "CourseRegistered"],
+    ));
+    // Registered, though one of its events does not decode: that is `read`'s
+    // decode_error, not an unregistered type.
+    assert_eq!(course.len(), 1);
+    assert_eq!(course[0]["events"], 3);
+    assert!(
+        course[0]["registered_as"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("::CourseRegistered")),
+        "{course:?}"
+    );
+
+    let unregistered = json!({"type": UNKNOWN, "events": 1, "registered_as": null});
+    let args: [&[&str]; 2] = [
+        &["types", "--unregistered"],
+        &["types", "--tag", "legacy:1"],
+    ];
+    for args in args {
+        let printed = lines(&dcb_on(dir.path(), args));
+        assert_eq!(printed, std::slice::from_ref(&unregistered), "{args:?}");
+    }
 }
 
 /// Reads lines of `reader` on a thread of its own, so a test can wait for

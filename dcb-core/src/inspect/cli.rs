@@ -84,6 +84,19 @@ pub(super) enum StoreCommand {
         #[arg(long, conflicts_with = "after")]
         from_start: bool,
     },
+    /// Prints each event type in the store with its number of events and
+    /// the Rust type registered for it in this program (null if none
+    /// decodes it), one JSON object per line, sorted by type. Reads every
+    /// matching event.
+    Types {
+        #[command(flatten)]
+        filter: Filter,
+        /// Only the types that no registered type decodes: events stored
+        /// under a name no Rust type has (any more), such as a renamed
+        /// type's old name.
+        #[arg(long)]
+        unregistered: bool,
+    },
 }
 
 /// Which events a command shows.
@@ -166,5 +179,19 @@ mod tests {
         assert!(Cli::try_parse_from(["dcb", "read", "--limit", "0"]).is_err());
         assert!(Cli::try_parse_from(["dcb", "read", "--type", ""]).is_err());
         assert!(Cli::try_parse_from(["dcb", "tail", "--after", "3", "--from-start"]).is_err());
+    }
+
+    #[test]
+    fn types_takes_a_filter_and_unregistered() {
+        let cli = Cli::try_parse_from(["dcb", "types", "--unregistered", "--tag", "x:1"]).unwrap();
+        let Command::Store(StoreCommand::Types {
+            filter,
+            unregistered,
+        }) = cli.command
+        else {
+            panic!("types");
+        };
+        assert!(unregistered);
+        assert_eq!(filter.query().items()[0].required_tags().len(), 1);
     }
 }

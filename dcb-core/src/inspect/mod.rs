@@ -25,6 +25,7 @@
 //! dcb --store <DIR|URL> head
 //! dcb --store <DIR|URL> read [--type T]… [--tag K]… [--after P] [--limit N] [--backwards]
 //! dcb --store <DIR|URL> tail [--type T]… [--tag K]… [--after P | --from-start]
+//! dcb --store <DIR|URL> types [--type T]… [--tag K]… [--unregistered]
 //! dcb [--schema S] migrations [--after V]
 //! ```
 //!
@@ -45,6 +46,16 @@
 //!   It starts at the store's head, after `--after P`, or with
 //!   `--from-start` at the first event, printing the stored matches first;
 //!   it says where it started on standard error.
+//! - `types` prints each event type among the matching events, one JSON
+//!   object per line sorted by type, with its number of events and the
+//!   Rust type registered for it in this binary, or `null` when no single
+//!   registered type decodes it:
+//!   `{"type":"CourseRegistered","events":2,"registered_as":"app::CourseRegistered"}`.
+//!   With `--unregistered` it prints only those with `null`: events stored
+//!   under a name that no type has — as after a rename that did not pin
+//!   the old name with `#[event(name = "…")]`, which a
+//!   [lock of the stored names](crate::event_lock) prevents. It reads every
+//!   matching event, keeping one count per type.
 //! - `migrations` prints the SQL that creates a PostgreSQL store in the
 //!   schema `--schema`, or brings it up from migration `--after V`, for
 //!   operators who apply migrations with tools of their own
@@ -105,6 +116,7 @@ mod cli;
 mod open;
 mod output;
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
@@ -284,6 +296,29 @@ async fn execute<S: EventStore + Clone>(store: S, command: StoreCommand) -> Resu
                     output::write_event(&mut out, &event)?;
                 }
                 out.flush()?;
+            }
+        }
+        StoreCommand::Types {
+            filter,
+            unregistered,
+        } => {
+            // One count per type, not per event: any store fits.
+            let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+            let mut events = store.read(&filter.query(), ReadOptions::new()).await?;
+            while let Some(event) = events.next().await {
+                let event = event?;
+                match counts.get_mut(event.event_type().as_str()) {
+                    Some(count) => *count += 1,
+                    None => {
+                        counts.insert(event.event_type().to_string(), 1);
+                    }
+                }
+            }
+            for (event_type, events) in &counts {
+                let line = output::TypeLine::new(event_type, *events);
+                if !unregistered || line.is_unregistered() {
+                    output::write_type(&mut out, &line)?;
+                }
             }
         }
     }

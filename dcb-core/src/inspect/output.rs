@@ -50,6 +50,37 @@ impl<'a> Line<'a> {
     }
 }
 
+/// An event type as `dcb types` prints it: how many events the store holds
+/// of it and the Rust type registered for it, if exactly one is.
+#[derive(Serialize, Debug)]
+pub(super) struct TypeLine<'a> {
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    events: u64,
+    registered_as: Option<&'static str>,
+}
+
+impl<'a> TypeLine<'a> {
+    pub(super) fn new(event_type: &'a str, events: u64) -> TypeLine<'a> {
+        TypeLine {
+            event_type,
+            events,
+            registered_as: registry::find(event_type).map(|r| r.rust_type.as_str()),
+        }
+    }
+
+    /// Whether no registered type decodes events of this type.
+    pub(super) fn is_unregistered(&self) -> bool {
+        self.registered_as.is_none()
+    }
+}
+
+/// Writes `line` as one line.
+pub(super) fn write_type(out: &mut impl Write, line: &TypeLine<'_>) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, line)?;
+    out.write_all(b"\n")
+}
+
 /// Writes `event` as one line.
 pub(super) fn write_event(out: &mut impl Write, event: &SequencedEvent) -> io::Result<()> {
     serde_json::to_writer(&mut *out, &Line::new(event))?;
