@@ -32,29 +32,81 @@ impl UpcastInput for serde_json::Value {
     }
 }
 
-/// Fails the build of an event type whose tag field `field` has the tag
-/// prefix of an earlier one, as a tag of one would read as a tag of the
-/// other. `#[derive(Event)]` calls it in a constant, spanned at the field,
-/// with every tag field's name (as messages give it: `` `course_id` ``, or
-/// `field 0` in a tuple struct) and prefix, in field order.
+/// Fails the build of an event type whose tag fields `earlier` and `later`,
+/// neither with a given prefix, have one prefix but different id types, as
+/// a tag of one would read as a tag of the other. `#[derive(Event)]` calls
+/// it in a constant, spanned at the later field's type, with every tag
+/// field's name (as messages give it: `` `course_id` ``, or `field 0` in a
+/// tuple struct) and prefix, in field order, and whether the two fields'
+/// id types are one ([`IdTypes::SAME`]): then they are several tags of one
+/// kind, and pass.
 #[track_caller]
-pub const fn new_tag_prefix(tags: &[(&str, &str)], field: usize) {
-    let (name, prefix) = tags[field];
-    let mut earlier = 0;
-    while earlier < field {
-        if same_str(tags[earlier].1, prefix) {
-            Message::new()
-                .push(name)
-                .push(" has the same tag prefix as ")
-                .push(tags[earlier].0)
-                .push(", \"")
-                .push(prefix)
-                .push("\"; give one of them its own with `#[tag(prefix = \"...\")]`")
-                .panic();
-        }
-        earlier += 1;
+pub const fn distinct_id_prefixes(
+    tags: &[(&str, &str)],
+    earlier: usize,
+    later: usize,
+    same_id_type: bool,
+) {
+    let ((earlier, prefix), (later, other_prefix)) = (tags[earlier], tags[later]);
+    if !same_id_type && same_str(prefix, other_prefix) {
+        Message::new()
+            .push(later)
+            .push(" and ")
+            .push(earlier)
+            .push(" hold different id types with one tag prefix, \"")
+            .push(prefix)
+            .push(
+                "\", so a query could not tell their tags apart: give one of the id types \
+                 another prefix with `#[id(prefix = \"...\")]`, or one of these fields its own \
+                 with `#[tag(prefix = \"...\")]`",
+            )
+            .panic();
     }
 }
+
+/// Fails the build of an event type whose tag field `given`, with a prefix
+/// given by `#[tag(prefix = "...")]`, has the prefix of the field `other`,
+/// which has its id type's: `given`'s tags would read as `other`'s. Called
+/// as [`distinct_id_prefixes`] is, spanned at the given prefix.
+#[track_caller]
+pub const fn given_prefix_free(tags: &[(&str, &str)], given: usize, other: usize) {
+    let ((given, prefix), (other, other_prefix)) = (tags[given], tags[other]);
+    if same_str(prefix, other_prefix) {
+        Message::new()
+            .push(given)
+            .push(" is given the tag prefix \"")
+            .push(prefix)
+            .push("\", which ")
+            .push(other)
+            .push(" has from its id type, so its tags would read as those of ")
+            .push(other)
+            .push(
+                ": give it another prefix, or remove `prefix` to tag it with the prefix of its \
+                 own id type",
+            )
+            .panic();
+    }
+}
+
+/// Whether `A` and `B` are one type, as a constant: `IdTypes::<A, B>::SAME`
+/// is this impl's `true` when they are one, and otherwise, by path
+/// resolution's fallback to traits in scope, [`DifferentIdTypes::SAME`],
+/// `false`. `#[derive(Event)]` compares the id types of two tag fields
+/// with it, importing [`DifferentIdTypes`] where it does.
+pub struct IdTypes<A, B>(PhantomData<fn() -> (A, B)>);
+
+impl<T> IdTypes<T, T> {
+    /// `T` and `T` are one type.
+    pub const SAME: bool = true;
+}
+
+/// See [`IdTypes`].
+pub trait DifferentIdTypes {
+    /// The types differ.
+    const SAME: bool = false;
+}
+
+impl<A, B> DifferentIdTypes for IdTypes<A, B> {}
 
 /// Fails the build of a decision whose handler `handler` takes an event
 /// type with the stored name of an earlier handler's, as the decision could

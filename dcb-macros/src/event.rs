@@ -88,13 +88,9 @@ impl TagField<'_> {
         }
     }
 
-    /// What the prefix is known to be before type checking: the literal
-    /// given, or "the prefix of this id type".
-    fn prefix_key(&self) -> PrefixKey {
-        match &self.prefix {
-            Some(lit) => PrefixKey::Given(lit.value()),
-            None => PrefixKey::OfType(self.ty.to_token_stream().to_string()),
-        }
+    /// The field's type as written, to compare with another's.
+    fn written_type(&self) -> String {
+        self.ty.to_token_stream().to_string()
     }
 
     /// The prefix, as a constant expression.
@@ -108,12 +104,6 @@ impl TagField<'_> {
             }
         }
     }
-}
-
-#[derive(PartialEq)]
-enum PrefixKey {
-    Given(String),
-    OfType(String),
 }
 
 fn parse(input: &DeriveInput) -> Result<EventType<'_>, syn::Error> {
@@ -275,36 +265,39 @@ fn serde_rename(field: &Field) -> Option<LitStr> {
     renamed
 }
 
+/// Parses the `#[tag]` fields and compares the prefixes the macro can
+/// compare itself: two prefixes given as literals. Prefixes of id types are
+/// compared by the compiler (see [`distinct_prefixes`]).
 fn parse_tags<'a>(cx: &mut Ctxt, fields: &'a Fields) -> Vec<TagField<'a>> {
     let mut tags: Vec<TagField<'a>> = Vec::new();
     for (index, field) in fields.iter().enumerate() {
         let Some(tag) = parse_tag(cx, index, field) else {
             continue;
         };
-        let key = tag.prefix_key();
-        if let Some(other) = tags.iter().find(|other| other.prefix_key() == key) {
-            let (at, message) = if let Some(lit) = &tag.prefix {
-                (
-                    lit.to_token_stream(),
+        if let Some(lit) = &tag.prefix {
+            let earlier = tags.iter().find(|other| {
+                other
+                    .prefix
+                    .as_ref()
+                    .is_some_and(|given| given.value() == lit.value())
+            });
+            if let Some(other) = earlier {
+                let one_type = if other.written_type() == tag.written_type() {
+                    "; or, for two tags of one kind, remove `prefix` from both: fields of \
+                     one id type are tagged alike"
+                } else {
+                    ""
+                };
+                cx.error_spanned_by(
+                    lit,
                     format!(
-                        "{} has the same tag prefix as {}; give one of them another",
+                        "{} is given the tag prefix of {}, so a query could not tell \
+                         their tags apart: give it another one{one_type}",
                         tag.name(),
                         other.name()
                     ),
-                )
-            } else {
-                (
-                    tag.ty.to_token_stream(),
-                    format!(
-                        "{} has the same tag prefix as {}, as both hold a `{}`; \
-                         give one of them its own with `#[tag(prefix = \"...\")]`",
-                        tag.name(),
-                        other.name(),
-                        tag.ty.to_token_stream().to_string().replace(' ', "")
-                    ),
-                )
-            };
-            cx.error_spanned_by(at, message);
+                );
+            }
         }
         tags.push(tag);
     }
@@ -377,17 +370,27 @@ fn expand(event: &EventType<'_>) -> TokenStream {
             <#ty as ::dcb_core::TagField>::for_each_id(&self.#member, |id| tags.push(#id_tag));
         }
     });
+    // Several fields of one id type are several tags of one kind, and one
+    // promise that every event carries that kind: one impl per type.
+    let mut promised: Vec<String> = Vec::new();
     let has_tags = event
         .tags
         .iter()
         .filter(|tag| tag.always_one && tag.prefix.is_none())
+        .filter(|tag| {
+            let written = tag.written_type();
+            let first = !promised.contains(&written);
+            promised.push(written);
+            first
+        })
         .map(|tag| {
             let ty = tag.ty;
             quote_spanned! {ty.span()=>
                 #[automatically_derived]
                 impl ::dcb_core::HasTag<#ty> for #ident {}
             }
-        });
+        })
+        .collect::<Vec<_>>();
     let distinct_prefixes = distinct_prefixes(&event.tags);
     let tags_binding = if event.tags.is_empty() {
         quote!(::dcb_core::Tags::new())
@@ -427,28 +430,60 @@ fn expand(event: &EventType<'_>) -> TokenStream {
     }
 }
 
-/// Asserts that each tag field's prefix differs from those of the fields
-/// before it, where the macro could not compare them itself: where one of
-/// the two is the prefix of an id type, known only to the compiler (the
-/// others were compared in [`parse_tags`]). Each assertion is one call,
-/// located at the field's type or given prefix, so a failure points there.
+/// Asserts that no two tag fields have one prefix where the macro could
+/// not compare them itself: where one of the two is the prefix of an id
+/// type, known only to the compiler (two given prefixes were compared in
+/// [`parse_tags`]). Two fields of one id type without a given prefix are
+/// several tags of one kind, the same for a query, and pass: fields of one
+/// type as written are checked once, others by the compiler, which knows
+/// whether their id types are one. Each assertion is one call, located at
+/// the given prefix if there is one, otherwise at the later field's type,
+/// so a failure points there.
 fn distinct_prefixes(tags: &[TagField<'_>]) -> Option<TokenStream> {
-    let checks: Vec<TokenStream> = tags
+    // A field of the type of an earlier one, both without a given prefix,
+    // is checked as that one is.
+    let checked: Vec<(usize, &TagField<'_>)> = tags
         .iter()
         .enumerate()
-        .skip(1)
-        .filter(|(i, tag)| tag.prefix.is_none() || tags[..*i].iter().any(|t| t.prefix.is_none()))
-        .map(|(i, tag)| {
-            let at = tag
-                .prefix
-                .as_ref()
-                .map_or_else(|| tag.ty.span(), LitStr::span);
-            let i = Literal::usize_unsuffixed(i);
-            quote_spanned! {at=>
-                ::dcb_core::__private::new_tag_prefix(TAGS, #i);
-            }
+        .filter(|(i, tag)| {
+            tag.prefix.is_some()
+                || !tags[..*i].iter().any(|other| {
+                    other.prefix.is_none() && other.written_type() == tag.written_type()
+                })
         })
         .collect();
+    let mut checks: Vec<TokenStream> = Vec::new();
+    let mut compares_id_types = false;
+    for (k, &(later, tag)) in checked.iter().enumerate() {
+        for &(earlier, other) in &checked[..k] {
+            let earlier_index = Literal::usize_unsuffixed(earlier);
+            let later_index = Literal::usize_unsuffixed(later);
+            checks.push(match (&other.prefix, &tag.prefix) {
+                (Some(_), Some(_)) => continue,
+                (None, None) => {
+                    compares_id_types = true;
+                    let (a, b) = (other.ty, tag.ty);
+                    quote_spanned! {b.span()=>
+                        ::dcb_core::__private::distinct_id_prefixes(
+                            TAGS,
+                            #earlier_index,
+                            #later_index,
+                            ::dcb_core::__private::IdTypes::<
+                                <#a as ::dcb_core::TagField>::Id,
+                                <#b as ::dcb_core::TagField>::Id,
+                            >::SAME,
+                        );
+                    }
+                }
+                (Some(given), None) => quote_spanned! {given.span()=>
+                    ::dcb_core::__private::given_prefix_free(TAGS, #earlier_index, #later_index);
+                },
+                (None, Some(given)) => quote_spanned! {given.span()=>
+                    ::dcb_core::__private::given_prefix_free(TAGS, #later_index, #earlier_index);
+                },
+            });
+        }
+    }
     if checks.is_empty() {
         return None;
     }
@@ -456,9 +491,18 @@ fn distinct_prefixes(tags: &[TagField<'_>]) -> Option<TokenStream> {
         let (field, prefix) = (tag.name(), tag.prefix_expr());
         quote!((#field, #prefix))
     });
+    // The fallback for two different id types, found by path resolution
+    // when `IdTypes`' own `SAME` (for one type twice) does not apply.
+    let different = compares_id_types.then(|| {
+        quote!(
+            use ::dcb_core::__private::DifferentIdTypes as _;
+        )
+    });
     Some(quote! {
-        /// Fails the build if a tag field has the tag prefix of an earlier one.
+        /// Fails the build if two tag fields have one prefix but are not
+        /// tags of one id type.
         const _: () = {
+            #different
             /// The tag fields, by name, and their prefixes.
             const TAGS: &[(&str, &str)] = &[#(#entries),*];
             #(#checks)*

@@ -138,18 +138,31 @@ pub fn derive_id(input: TokenStream) -> TokenStream {
 /// - `course_id: CourseId` gives one tag, `course:<id>`;
 /// - `room: Option<RoomNumber>` gives none or one;
 /// - `teacher_ids: Vec<TeacherId>` gives one per id;
+/// - `lines: Vec<CartLine>` gives the ids each line holds, for a type of
+///   yours that implements `dcb_core::TagField` (see its docs): tags from
+///   nested data;
 /// - `#[tag(prefix = "...")]` replaces the id type's prefix for this field.
 ///
-/// Each tag field of an event has its own prefix, or a query could not tell
-/// them apart: two fields of one id type need a `prefix` on one of them, and
-/// two fields with the same prefix are a compile error.
+/// Several fields of one id type are several tags of one kind: a username
+/// change with `#[tag] old: Username` and `#[tag] new: Username` carries
+/// both `username:` tags, so a decision about either name reads it — the
+/// old name is freed, the new one taken. Do not give one of them a prefix of
+/// its own: its tag would be another kind, which no decision about a
+/// username reads.
+///
+/// Otherwise a prefix names one kind of tag, or a query could not tell them
+/// apart, and the compiler says where two collide: two id types with one
+/// prefix (give one of the types another with `#[id(prefix = "...")]`), or
+/// a prefix given with `#[tag(prefix = "...")]` that another field has too.
 ///
 /// A plain `#[tag]` field, one id with its type's own prefix, also promises
 /// that every event of the type carries that id's tag
-/// (`dcb_core::HasTag<CourseId>`): only such events can be handled by a
-/// `#[decision]` whose boundary includes a `CourseId`. An `Option` or a `Vec`
-/// may carry no id, and another prefix is another tag, so they promise
-/// nothing.
+/// (`dcb_core::HasTag<CourseId>`, once per id type): only such events can be
+/// handled by a `#[decision]` whose boundary includes a `CourseId`. An
+/// `Option` or a `Vec` may carry no id, and another prefix is another tag,
+/// so they promise nothing; where every event does carry an id of nested
+/// data (one cart line, always with a product), implement `HasTag` by hand,
+/// as its docs show.
 ///
 /// # Encoding
 ///
@@ -166,10 +179,12 @@ pub fn derive_id(input: TokenStream) -> TokenStream {
 ///
 /// # Examples
 ///
-/// A type name that outlives renames, and two tags of one id type:
+/// A type name that outlives renames, and two tags of one kind: a move
+/// concerns both courses, so a decision about either one reads it (one
+/// place freed, one taken):
 ///
 /// ```
-/// use dcb_core::{Event, Id};
+/// use dcb_core::{Event, HasTag, Id};
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -184,7 +199,7 @@ pub fn derive_id(input: TokenStream) -> TokenStream {
 /// struct StudentMoved {
 ///     #[tag]
 ///     student_id: StudentId,
-///     #[tag(prefix = "previous_course")]
+///     #[tag]
 ///     from: CourseId,
 ///     #[tag]
 ///     to: CourseId,
@@ -196,10 +211,39 @@ pub fn derive_id(input: TokenStream) -> TokenStream {
 /// assert_eq!(event.event_type(), "StudentTransferred");
 /// assert_eq!(event.tags().len(), 3);
 /// assert!(event.tags().contains(&format!("student:{student_id}")));
-/// assert!(event.tags().contains(&format!("previous_course:{from}")));
+/// assert!(event.tags().contains(&format!("course:{from}")));
 /// assert!(event.tags().contains(&format!("course:{to}")));
 /// assert_eq!(StudentMoved::decode(event.data())?, moved);
+///
+/// // A decision with a `CourseId` boundary can handle it.
+/// fn on_every_event<E: HasTag<CourseId>>() {}
+/// on_every_event::<StudentMoved>();
 /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// ```
+///
+/// A tag with a prefix of its own, for a kind of tag no decision about the
+/// id type reads (here, the course a lesson was moved from, for an
+/// audit's queries):
+///
+/// ```
+/// use dcb_core::{Event, Id};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// struct CourseId(dcb_core::Uuid);
+///
+/// #[derive(Event, Serialize, Deserialize)]
+/// struct LessonMoved {
+///     #[tag]
+///     course_id: CourseId,
+///     #[tag(prefix = "previous_course")]
+///     previous: CourseId,
+/// }
+///
+/// let (course_id, previous) = (CourseId::new(), CourseId::new());
+/// let tags = LessonMoved { course_id, previous }.tags();
+/// assert!(tags.contains(&format!("course:{course_id}")));
+/// assert!(tags.contains(&format!("previous_course:{previous}")));
 /// ```
 ///
 /// Optional and repeated tags:

@@ -85,13 +85,83 @@ pub trait Event: Sized + Send + Sync + 'static {
     }
 }
 
-/// Proof that every event of type `Self` carries a tag of id type `I`:
-/// implemented by `#[derive(Event)]` for each `#[tag]` field of type `I`
-/// (not `Option<I>` or `Vec<I>`, which may carry none).
+/// Proof that every event of type `Self` carries a tag of id type `I`, with
+/// `I`'s own prefix: what a `#[decision]` whose boundary includes an `I`
+/// demands of each event type it handles, since its query selects only the
+/// events tagged with its `I`.
+///
+/// `#[derive(Event)]` implements it once for each type `I` of its plain
+/// `#[tag]` fields: one id, with its type's prefix. Several such fields of
+/// one type (a username change tagged with the old and the new name) are
+/// several tags of one kind, and one implementation. An `Option<I>` or a
+/// `Vec<I>` field may hold no id, and a field with `#[tag(prefix = "...")]`
+/// has a tag of another kind, so they give none.
 ///
 /// `I` is an [`Identifier`] wherever the trait means something; it is not
 /// bounded here so that a `#[tag]` field of another type is reported once,
 /// as "not an identifier", rather than once more for this impl.
+///
+/// # Implementing it by hand
+///
+/// Implement it only if every event of type `Self`, whatever its data,
+/// carries a tag of `I` with `I::PREFIX`: for example through a `#[tag]`
+/// field of a type of your own that always holds an `I` (see
+/// [`TagField`]). A decision then handles `Self` and reads its events by
+/// that tag. An event that may lack the tag (an empty `Vec`) must not
+/// implement it: the decision's query would not select such an event, and
+/// its handler would silently not run for it.
+///
+/// ```
+/// use dcb_core::{Event, HasTag, Id, TagField, decision};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// struct CartId(dcb_core::Uuid);
+///
+/// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// struct ProductId(dcb_core::Uuid);
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct CartLine {
+///     product_id: ProductId,
+///     quantity: u32,
+/// }
+///
+/// impl TagField for CartLine {
+///     type Id = ProductId;
+///
+///     fn for_each_id(&self, mut f: impl FnMut(&ProductId)) {
+///         f(&self.product_id);
+///     }
+/// }
+///
+/// #[derive(Event, Serialize, Deserialize)]
+/// struct ProductAddedToCart {
+///     #[tag]
+///     cart_id: CartId,
+///     #[tag]
+///     line: CartLine,
+/// }
+///
+/// // A line always names one product, so every `ProductAddedToCart` carries
+/// // a product's tag.
+/// impl HasTag<ProductId> for ProductAddedToCart {}
+///
+/// /// How many of a product the carts hold.
+/// #[decision]
+/// struct Reserved {
+///     #[boundary]
+///     product_id: ProductId,
+///     quantity: u32,
+/// }
+///
+/// #[decision]
+/// impl Reserved {
+///     fn added(&mut self, event: &ProductAddedToCart) {
+///         self.quantity += event.line.quantity;
+///     }
+/// }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not carry a `{I}` tag, so this decision cannot see it",
     label = "this event has no `#[tag]` field of type `{I}`",
@@ -124,12 +194,72 @@ has_tags_for_tuples!(A, B, C, D);
 has_tags_for_tuples!(A, B, C, D, F);
 has_tags_for_tuples!(A, B, C, D, F, G);
 
-/// A field that can be `#[tag]`ged: an [`Identifier`], or an `Option` or
-/// `Vec` of one (zero or several tags).
+/// A field that can be `#[tag]`ged: the ids it holds, each of which
+/// becomes a tag of the event (`prefix:value`, with the prefix of the id
+/// type or the one the field is given).
+///
+/// Implemented for every [`Identifier`] (one id), for `Option<T>` (the ids
+/// of `T`, if any) and for `Vec<T>` (those of each element) of any
+/// `TagField` `T`.
+///
+/// # Nested data
+///
+/// Implement it for a type of your own whose values hold ids, so that a
+/// `#[tag]` field of that type, or an `Option` or `Vec` of it, tags the
+/// event with them. An implementation must call `f` with every id the value
+/// holds, and only with those: the event's tags are exactly these ids, and
+/// a query by an id selects the event only if `f` was called with it.
+///
+/// Each line of a cart names a product, so a checkout is tagged with every
+/// product in it:
+///
+/// ```
+/// use dcb_core::{Event, Id, Identifier, TagField, Tags};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// struct CartId(dcb_core::Uuid);
+///
+/// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// struct ProductId(dcb_core::Uuid);
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct CartLine {
+///     product_id: ProductId,
+///     quantity: u32,
+/// }
+///
+/// impl TagField for CartLine {
+///     type Id = ProductId;
+///
+///     fn for_each_id(&self, mut f: impl FnMut(&ProductId)) {
+///         f(&self.product_id);
+///     }
+/// }
+///
+/// #[derive(Event, Serialize, Deserialize)]
+/// struct CartCheckedOut {
+///     #[tag]
+///     cart_id: CartId,
+///     #[tag]
+///     lines: Vec<CartLine>,
+/// }
+///
+/// let (cart_id, pen, ink) = (CartId::new(), ProductId::new(), ProductId::new());
+/// let lines = vec![
+///     CartLine { product_id: pen, quantity: 1 },
+///     CartLine { product_id: ink, quantity: 3 },
+/// ];
+/// let tags = CartCheckedOut { cart_id, lines }.tags();
+/// assert_eq!(tags, Tags::from([cart_id.tag(), pen.tag(), ink.tag()]));
+/// ```
+///
+/// A decision with a `ProductId` boundary can handle such an event only
+/// where every event of its type carries a product's tag: see [`HasTag`].
 #[diagnostic::on_unimplemented(
     message = "`#[tag]` needs an identifier, and `{Self}` is not one",
     label = "not an identifier",
-    note = "declare the id type with `#[derive(Id)]`; a tag field may also be an `Option` or a `Vec` of ids"
+    note = "declare the id type with `#[derive(Id)]`; a tag field may also be an `Option` or a `Vec` of ids, or of a type of yours that implements `TagField` to give the ids it holds"
 )]
 pub trait TagField {
     /// The id type.
@@ -147,19 +277,23 @@ impl<I: Identifier> TagField for I {
     }
 }
 
-impl<I: Identifier> TagField for Option<I> {
-    type Id = I;
+impl<T: TagField> TagField for Option<T> {
+    type Id = T::Id;
 
-    fn for_each_id(&self, f: impl FnMut(&I)) {
-        self.iter().for_each(f);
+    fn for_each_id(&self, f: impl FnMut(&T::Id)) {
+        if let Some(field) = self {
+            field.for_each_id(f);
+        }
     }
 }
 
-impl<I: Identifier> TagField for Vec<I> {
-    type Id = I;
+impl<T: TagField> TagField for Vec<T> {
+    type Id = T::Id;
 
-    fn for_each_id(&self, f: impl FnMut(&I)) {
-        self.iter().for_each(f);
+    fn for_each_id(&self, mut f: impl FnMut(&T::Id)) {
+        for field in self {
+            field.for_each_id(&mut f);
+        }
     }
 }
 

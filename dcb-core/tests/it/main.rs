@@ -18,4 +18,5 @@ mod read_model_crash;
 mod read_model_file;
 mod read_model_mismatch;
 mod support;
+mod tags;
 mod testkit;

@@ -69,3 +69,24 @@ fn event_versioned() {
         },
     );
 }
+
+#[test]
+fn event_with_tags_of_one_kind() {
+    snapshot(
+        "event_with_tags_of_one_kind",
+        &quote! {
+            /// Tagged with both names, so that a decision about either reads it.
+            #[derive(Event, Serialize, Deserialize)]
+            pub struct UsernameChanged {
+                #[tag]
+                pub user_id: UserId,
+                #[tag]
+                pub old: Username,
+                #[tag]
+                pub new: Username,
+                #[tag(prefix = "reserved_username")]
+                pub reserved: Option<Username>,
+            }
+        },
+    );
+}

@@ -43,8 +43,10 @@ impl ::dcb_core::Event for StudentJoinedCourse {
 impl ::dcb_core::HasTag<CourseId> for StudentJoinedCourse {}
 #[automatically_derived]
 impl ::dcb_core::HasTag<StudentId> for StudentJoinedCourse {}
-/// Fails the build if a tag field has the tag prefix of an earlier one.
+/// Fails the build if two tag fields have one prefix but are not
+/// tags of one id type.
 const _: () = {
+    use ::dcb_core::__private::DifferentIdTypes as _;
     /// The tag fields, by name, and their prefixes.
     const TAGS: &[(&str, &str)] = &[
         (
@@ -56,7 +58,15 @@ const _: () = {
             <<StudentId as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
         ),
     ];
-    ::dcb_core::__private::new_tag_prefix(TAGS, 1);
+    ::dcb_core::__private::distinct_id_prefixes(
+        TAGS,
+        0,
+        1,
+        ::dcb_core::__private::IdTypes::<
+            <CourseId as ::dcb_core::TagField>::Id,
+            <StudentId as ::dcb_core::TagField>::Id,
+        >::SAME,
+    );
 };
 ::dcb_core::__private::inventory::submit! {
     ::dcb_core::registry::Registration::of:: < StudentJoinedCourse > ()

@@ -60,8 +60,10 @@ impl ::dcb_core::Event for StudentMoved {
 impl ::dcb_core::HasTag<StudentId> for StudentMoved {}
 #[automatically_derived]
 impl ::dcb_core::HasTag<CourseId> for StudentMoved {}
-/// Fails the build if a tag field has the tag prefix of an earlier one.
+/// Fails the build if two tag fields have one prefix but are not
+/// tags of one id type.
 const _: () = {
+    use ::dcb_core::__private::DifferentIdTypes as _;
     /// The tag fields, by name, and their prefixes.
     const TAGS: &[(&str, &str)] = &[
         (
@@ -80,9 +82,36 @@ const _: () = {
             > as ::dcb_core::TagField>::Id as ::dcb_core::Identifier>::PREFIX,
         ),
     ];
-    ::dcb_core::__private::new_tag_prefix(TAGS, 1);
-    ::dcb_core::__private::new_tag_prefix(TAGS, 2);
-    ::dcb_core::__private::new_tag_prefix(TAGS, 3);
+    ::dcb_core::__private::distinct_id_prefixes(
+        TAGS,
+        0,
+        1,
+        ::dcb_core::__private::IdTypes::<
+            <StudentId as ::dcb_core::TagField>::Id,
+            <CourseId as ::dcb_core::TagField>::Id,
+        >::SAME,
+    );
+    ::dcb_core::__private::given_prefix_free(TAGS, 2, 0);
+    ::dcb_core::__private::given_prefix_free(TAGS, 2, 1);
+    ::dcb_core::__private::distinct_id_prefixes(
+        TAGS,
+        0,
+        3,
+        ::dcb_core::__private::IdTypes::<
+            <StudentId as ::dcb_core::TagField>::Id,
+            <Vec<TeacherId> as ::dcb_core::TagField>::Id,
+        >::SAME,
+    );
+    ::dcb_core::__private::distinct_id_prefixes(
+        TAGS,
+        1,
+        3,
+        ::dcb_core::__private::IdTypes::<
+            <CourseId as ::dcb_core::TagField>::Id,
+            <Vec<TeacherId> as ::dcb_core::TagField>::Id,
+        >::SAME,
+    );
+    ::dcb_core::__private::given_prefix_free(TAGS, 2, 3);
 };
 ::dcb_core::__private::inventory::submit! {
     ::dcb_core::registry::Registration::of:: < StudentMoved > ()
