@@ -7,6 +7,8 @@
 //!   (`course:<uuid>`), see `dcb_core::Identifier`;
 //! - `#[derive(Event)]`: a domain event with a type name, tags from
 //!   `#[tag]` fields and an encoding, see `dcb_core::Event`;
+//! - `#[derive(IntoEvents)]`: an enum whose variants each hold the events
+//!   of one outcome of a command, see `dcb_core::IntoEvents`;
 //! - `#[upcast]`: on a function, the upcaster of a versioned event from
 //!   one version to the next, see `dcb_core::versioning`;
 //! - `#[decision]`: on a state struct with `#[boundary]` id fields and on an
@@ -24,6 +26,7 @@ mod ctxt;
 mod decision;
 mod event;
 mod id;
+mod into_events;
 mod symbol;
 mod versioning;
 
@@ -347,6 +350,93 @@ pub fn derive_id(input: TokenStream) -> TokenStream {
 #[proc_macro_derive(Event, attributes(event, tag))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     event::derive(input.into()).into()
+}
+
+/// Derives `dcb_core::IntoEvents` for an enum whose variants each hold the
+/// events of one outcome, so that a command may return one of several
+/// event types: the decide runner appends whichever the variant holds.
+///
+/// Each variant has one unnamed field of a type that is itself
+/// `IntoEvents`: an event type (`#[derive(Event)]`), an `Option` or a `Vec`
+/// of one, a tuple of several, `()` for none, or another such enum.
+///
+/// The compiler reports a field type that is not an event on that field.
+/// Unit variants, variants with named fields or with several fields, and
+/// generic enums do not compile, with the error on the variant and what to
+/// write instead: `Skipped(())` appends nothing, `Both((A, B))` two events.
+///
+/// # Examples
+///
+/// A student joins a course with a free place, or its waiting list:
+///
+/// ```
+/// use dcb_core::testkit::given;
+/// use dcb_core::{Event, Id, IntoEvents, decision};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// struct CourseId(dcb_core::Uuid);
+///
+/// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// struct StudentId(dcb_core::Uuid);
+///
+/// #[derive(Event, Serialize, Deserialize, PartialEq, Debug)]
+/// struct StudentJoined {
+///     #[tag]
+///     course_id: CourseId,
+///     #[tag]
+///     student_id: StudentId,
+/// }
+///
+/// #[derive(Event, Serialize, Deserialize, PartialEq, Debug)]
+/// struct StudentWaitlisted {
+///     #[tag]
+///     course_id: CourseId,
+///     #[tag]
+///     student_id: StudentId,
+/// }
+///
+/// /// What a request to join comes to.
+/// #[derive(IntoEvents)]
+/// enum Enrolment {
+///     Joined(StudentJoined),
+///     Waitlisted(StudentWaitlisted),
+/// }
+///
+/// #[decision]
+/// struct Places {
+///     #[boundary]
+///     course_id: CourseId,
+///     taken: u32,
+/// }
+///
+/// #[decision]
+/// impl Places {
+///     fn joined(&mut self, _: &StudentJoined) {
+///         self.taken += 1;
+///     }
+/// }
+///
+/// fn join(places: &Places, student_id: StudentId) -> Result<Enrolment, String> {
+///     let course_id = places.course_id;
+///     Ok(if places.taken < 1 {
+///         Enrolment::Joined(StudentJoined { course_id, student_id })
+///     } else {
+///         Enrolment::Waitlisted(StudentWaitlisted { course_id, student_id })
+///     })
+/// }
+///
+/// let (course_id, ada, alan) = (CourseId::new(), StudentId::new(), StudentId::new());
+/// given(())
+///     .when(Places::new(course_id), |places| join(places, ada))
+///     .then(StudentJoined { course_id, student_id: ada });
+/// given(StudentJoined { course_id, student_id: ada })
+///     .when(Places::new(course_id), |places| join(places, alan))
+///     .then(StudentWaitlisted { course_id, student_id: alan });
+/// ```
+#[proc_macro_derive(IntoEvents)]
+pub fn derive_into_events(input: TokenStream) -> TokenStream {
+    into_events::derive(input.into()).into()
 }
 
 /// Declares a decision's projection: the state a command decides on, and the

@@ -298,7 +298,43 @@ impl<T: TagField> TagField for Vec<T> {
 }
 
 /// What a decision may return: no event (`()`), one event, a tuple of
-/// events of different types, or a `Vec` or `Option` of events.
+/// events of different types, a `Vec` or `Option` of events, or one of
+/// several outcomes, each with its events: an enum with
+/// `#[derive(IntoEvents)]`.
+///
+/// ```
+/// use dcb_core::{Event, EventRecord, IntoEvents};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Event, Serialize, Deserialize)]
+/// struct InvoicePaid {
+///     cents: u64,
+/// }
+///
+/// #[derive(Event, Serialize, Deserialize)]
+/// struct InvoiceOverpaid {
+///     cents: u64,
+/// }
+///
+/// #[derive(IntoEvents)]
+/// enum Payment {
+///     Paid(InvoicePaid),
+///     Overpaid((InvoicePaid, InvoiceOverpaid)),
+/// }
+///
+/// let mut out: Vec<EventRecord> = Vec::new();
+/// Payment::Overpaid((InvoicePaid { cents: 100 }, InvoiceOverpaid { cents: 5 })).into_events(&mut out)?;
+/// Payment::Paid(InvoicePaid { cents: 40 }).into_events(&mut out)?;
+/// let types: Vec<&str> = out.iter().map(|event| event.event_type().as_str()).collect();
+/// assert_eq!(types, ["InvoicePaid", "InvoiceOverpaid", "InvoicePaid"]);
+/// # Ok::<(), dcb_core::EncodeError>(())
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event, nor events",
+    label = "not events",
+    note = "if `{Self}` is an event, derive it: `#[derive(Event, Serialize, Deserialize)]` on `{Self}`",
+    note = "a command returns one event, an `Option`, a `Vec` or a tuple of events, `()` for none, or an enum of outcomes with `#[derive(IntoEvents)]` whose variants each hold one of these"
+)]
 pub trait IntoEvents {
     /// Encodes the events onto `out`, in order.
     fn into_events(self, out: &mut Vec<EventRecord>) -> Result<(), EncodeError>;

@@ -13,6 +13,7 @@ mod decisions;
 mod embedded_crash;
 mod embedded_read_only;
 mod embedded_recovery;
+mod into_events;
 mod properties;
 mod read_model_crash;
 mod read_model_file;

@@ -9,6 +9,7 @@
 mod decision;
 mod event;
 mod id;
+mod into_events;
 mod versioning;
 
 use std::fmt::Write as _;

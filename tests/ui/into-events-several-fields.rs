@@ -1,0 +1,25 @@
+use dcb_core::{Event, Id, IntoEvents};
+use serde::{Deserialize, Serialize};
+
+#[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct CourseId(dcb_core::Uuid);
+
+#[derive(Event, Serialize, Deserialize)]
+struct StudentJoined {
+    #[tag]
+    course_id: CourseId,
+}
+
+#[derive(Event, Serialize, Deserialize)]
+struct CourseFilled {
+    #[tag]
+    course_id: CourseId,
+}
+
+#[derive(IntoEvents)]
+enum Enrolment {
+    Joined(StudentJoined),
+    JoinedLast(StudentJoined, CourseFilled),
+}
+
+fn main() {}
