@@ -74,7 +74,8 @@ use std::fmt::{self, Write as _};
 use futures_util::FutureExt;
 use similar::{ChangeTag, TextDiff};
 
-use crate::decide::runner::{DecideError, decide};
+use crate::decide::outcome::Outcome;
+use crate::decide::runner::{DecideError, Prepared, prepare};
 use crate::domain::event::IntoEvents;
 use crate::{EventRecord, EventStore, InMemoryStore, Position, Projection, Query, ReadOptions};
 
@@ -165,23 +166,54 @@ impl Given {
     /// selected by the projection's query or an [unseen](Given::unseen) one
     /// is.
     #[track_caller]
-    pub fn when<P, R, E>(self, projection: P, command: impl FnOnce(&P) -> Result<R, E>) -> Then<E>
+    pub fn when<P, R, E>(
+        self,
+        projection: P,
+        command: impl FnOnce(&P) -> Result<R, E>,
+    ) -> Then<E, R::Value>
     where
         P: Projection,
-        R: IntoEvents,
+        R: Outcome,
     {
         check_visibility(&projection.query(), &self.events);
         let (store, head) = store(self.events);
-        // Every future of the in-memory store is ready at once, so the
-        // decision completes in one poll without a runtime.
-        let outcome = match decide(&store, projection, command).now_or_never() {
-            Some(outcome) => outcome.map(|_| ()),
-            None => unreachable_pending(),
-        };
         Then {
-            outcome,
+            outcome: run(&store, projection, command),
             appended: appended_after(&store, head),
         }
+    }
+}
+
+/// Runs the decision on `store`: the command's value, or why it did not
+/// append. Every future of the in-memory store is ready at once, so the
+/// decision completes in one poll without a runtime.
+#[track_caller]
+fn run<P, R, E>(
+    store: &InMemoryStore,
+    projection: P,
+    command: impl FnOnce(&P) -> Result<R, E>,
+) -> Result<R::Value, DecideError<E>>
+where
+    P: Projection,
+    R: Outcome,
+{
+    let Some(prepared) = prepare(store, projection, command).now_or_never() else {
+        unreachable_pending()
+    };
+    let Prepared {
+        events,
+        condition,
+        value,
+    } = prepared?;
+    let decided = Prepared {
+        events,
+        condition,
+        value: (),
+    };
+    match decided.append(store).now_or_never() {
+        Some(Ok(_)) => Ok(value),
+        Some(Err(err)) => Err(DecideError::Append(err)),
+        None => unreachable_pending(),
     }
 }
 
@@ -300,34 +332,38 @@ fn why_selected(query: &Query, event: &EventRecord) -> String {
     reasons.join("; and ")
 }
 
-/// The outcome of a decision under test; see [`given`].
+/// The outcome of a decision under test; see [`given`]. `V` is the value
+/// the command handed back with [`Returning`](crate::Returning), `()` if
+/// none.
 #[must_use = "a test needs `then` or `then_error` to check something"]
-pub struct Then<E> {
-    outcome: Result<(), DecideError<E>>,
+pub struct Then<E, V = ()> {
+    outcome: Result<V, DecideError<E>>,
     appended: Vec<EventRecord>,
 }
 
-impl<E: fmt::Debug> Then<E> {
+impl<E: fmt::Debug, V> Then<E, V> {
     /// Asserts that the decision succeeded and appended exactly `expected`
     /// (same types, tags and data, in order; data compared as JSON when both
-    /// sides are JSON).
+    /// sides are JSON). Returns the command's value, for the test to check:
+    /// `assert_eq!(given(…).when(…).then(…), 2)`.
     ///
     /// # Panics
     ///
     /// Panics (failing the test) on any difference, showing the expected
     /// and the appended events as a line diff.
     #[track_caller]
-    pub fn then(self, expected: impl IntoEvents) {
+    pub fn then(self, expected: impl IntoEvents) -> V {
         let mut wanted = Vec::new();
         if let Err(err) = expected.into_events(&mut wanted) {
             panic!("then: {err}");
         }
-        if let Err(err) = self.outcome {
-            panic!(
+        let value = match self.outcome {
+            Ok(value) => value,
+            Err(err) => panic!(
                 "the decision failed with {err:?}, but was expected to append:\n{}",
                 indent(&render(&wanted))
-            );
-        }
+            ),
+        };
         let same = self.appended.len() == wanted.len()
             && self
                 .appended
@@ -339,6 +375,7 @@ impl<E: fmt::Debug> Then<E> {
             "the decision appended other events than expected (- expected, + appended):\n{}",
             diff(&render(&wanted), &render(&self.appended))
         );
+        value
     }
 
     /// Asserts that the decision appended nothing and failed with `expected`
@@ -357,7 +394,7 @@ impl<E: fmt::Debug> Then<E> {
             Err(other) => {
                 panic!("the decision failed with {other:?}, expected Rejected({expected:?})")
             }
-            Ok(()) => panic!(
+            Ok(_) => panic!(
                 "the decision succeeded, expected Rejected({expected:?}); it appended:\n{}",
                 indent(&render(&self.appended))
             ),

@@ -9,6 +9,8 @@ use dcb_core::{
 };
 use serde::{Deserialize, Serialize};
 
+use dcb_core::testkit::given;
+
 use crate::support::block_on;
 
 fn at(n: u64) -> Position {
@@ -119,6 +121,8 @@ impl LastInvoice {
     }
 }
 
+// `decide` takes a command returning `Result`; this one never refuses.
+#[allow(clippy::unnecessary_wraps)]
 fn create_invoice(
     last: &LastInvoice,
 ) -> Result<Returning<InvoiceCreated, u64>, std::convert::Infallible> {
@@ -139,7 +143,7 @@ fn a_latest_event_decision_folds_only_the_latest_event() {
         }
         let state = dcb_core::load(&store, LastInvoice::new()).await.unwrap();
         assert_eq!((state.number, state.folded), (5, 1));
-        assert_eq!(LastInvoice::LATEST.map(|n| n.get()), Some(1));
+        assert_eq!(LastInvoice::LATEST.map(std::num::NonZero::get), Some(1));
     });
 }
 
@@ -232,4 +236,29 @@ fn latest_n_folds_the_last_n_events_in_position_order() {
             .unwrap();
         assert_eq!(state.cents, [30, 40, 50]);
     });
+}
+
+#[test]
+fn the_test_kit_hands_back_the_value_of_a_latest_event_decision() {
+    let number = given((InvoiceCreated { number: 1 }, InvoiceCreated { number: 2 }))
+        .when(LastInvoice::new(), create_invoice)
+        .then(InvoiceCreated { number: 3 });
+    assert_eq!(number, 3);
+}
+
+#[test]
+fn the_test_kit_runs_a_decision_with_a_parameter() {
+    let ada = Email("ada@example.com".into());
+    let bob = Email("bob@example.com".into());
+    let issued = |email: &Email, at| OptInTokenIssued {
+        email: email.clone(),
+        at,
+    };
+    given(issued(&ada, 1_000))
+        .unseen(issued(&bob, 1_500))
+        .when(OptIn::new(ada.clone(), 1_601), confirm)
+        .then_error(&"no valid token");
+    given(issued(&ada, 1_000))
+        .when(OptIn::new(ada.clone(), 1_600), confirm)
+        .then(OptInConfirmed { email: ada });
 }
