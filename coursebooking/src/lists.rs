@@ -13,11 +13,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use dcb_core::DecodeError;
-use dcb_core::read_model::{
-    FileStorage, Mismatch, OnMismatch, ReadModel, Runner, StartError, Storage, decode_if,
-};
-use dcb_core::{Event, EventStore, Query, QueryItem, SequencedEvent};
+use dcb_core::read_model::{FileStorage, Mismatch, OnMismatch, Runner, StartError, Storage};
+use dcb_core::{EventStore, read_model};
 use serde::{Deserialize, Serialize};
 
 use crate::decisions::{
@@ -146,46 +143,61 @@ impl CourseLists {
     }
 }
 
-impl ReadModel for CourseLists {
-    fn query(&self) -> Query {
-        Query::from(QueryItem::new().types([
-            CourseRegistered::EVENT_TYPE,
-            CourseRenamed::EVENT_TYPE,
-            StudentRegistered::EVENT_TYPE,
-            StudentRenamed::EVENT_TYPE,
-            StudentJoinedCourse::EVENT_TYPE,
-            StudentLeftCourse::EVENT_TYPE,
-        ]))
+/// The handlers: `#[read_model]` derives the query (every event of these
+/// types) and the dispatch.
+#[read_model]
+impl CourseLists {
+    fn course_registered(&mut self, event: &CourseRegistered) {
+        self.courses
+            .entry(event.course_id)
+            .or_default()
+            .name
+            .clone_from(&event.name);
     }
 
-    fn apply(&mut self, event: &SequencedEvent) -> Result<(), DecodeError> {
-        if let Some(e) = decode_if::<CourseRegistered>(event)? {
-            self.courses.entry(e.course_id).or_default().name = e.name;
-        } else if let Some(e) = decode_if::<CourseRenamed>(event)? {
-            self.courses.entry(e.course_id).or_default().name = e.name;
-        } else if let Some(e) = decode_if::<StudentRegistered>(event)? {
-            self.students.entry(e.student_id).or_default().name = e.name;
-        } else if let Some(e) = decode_if::<StudentRenamed>(event)? {
-            self.students.entry(e.student_id).or_default().name = e.name;
-        } else if let Some(e) = decode_if::<StudentJoinedCourse>(event)? {
-            self.courses
-                .entry(e.course_id)
-                .or_default()
-                .join(e.student_id);
-            self.students
-                .entry(e.student_id)
-                .or_default()
-                .join(e.course_id);
-        } else if let Some(e) = decode_if::<StudentLeftCourse>(event)? {
-            self.courses
-                .entry(e.course_id)
-                .or_default()
-                .leave(e.student_id);
-            self.students
-                .entry(e.student_id)
-                .or_default()
-                .leave(e.course_id);
-        }
-        Ok(())
+    fn course_renamed(&mut self, event: &CourseRenamed) {
+        self.courses
+            .entry(event.course_id)
+            .or_default()
+            .name
+            .clone_from(&event.name);
+    }
+
+    fn student_registered(&mut self, event: &StudentRegistered) {
+        self.students
+            .entry(event.student_id)
+            .or_default()
+            .name
+            .clone_from(&event.name);
+    }
+
+    fn student_renamed(&mut self, event: &StudentRenamed) {
+        self.students
+            .entry(event.student_id)
+            .or_default()
+            .name
+            .clone_from(&event.name);
+    }
+
+    fn joined(&mut self, event: &StudentJoinedCourse) {
+        self.courses
+            .entry(event.course_id)
+            .or_default()
+            .join(event.student_id);
+        self.students
+            .entry(event.student_id)
+            .or_default()
+            .join(event.course_id);
+    }
+
+    fn left(&mut self, event: &StudentLeftCourse) {
+        self.courses
+            .entry(event.course_id)
+            .or_default()
+            .leave(event.student_id);
+        self.students
+            .entry(event.student_id)
+            .or_default()
+            .leave(event.course_id);
     }
 }

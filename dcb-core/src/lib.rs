@@ -80,7 +80,7 @@ pub use crate::store::memory::InMemoryStore;
 pub use crate::store::postgres;
 pub use crate::store::subscription::{DEFAULT_BATCH_SIZE, Subscription};
 pub use bytes::Bytes;
-pub use dcb_macros::{Event, Id, IntoEvents, decision, upcast};
+pub use dcb_macros::{Event, Id, IntoEvents, decision, read_model, upcast};
 pub use uuid::Uuid;
 
 /// The README's examples, compiled and run as doc tests.

@@ -4,13 +4,11 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{
-    Attribute, Field, Fields, FnArg, Ident, ImplItem, ImplItemFn, Item, ItemImpl, ItemStruct, Pat,
-    ReturnType, Type, Visibility,
-};
+use syn::{Attribute, Field, Fields, Ident, Item, ItemImpl, ItemStruct, Type, Visibility};
 
 use crate::ctxt::{Ctxt, with_errors};
-use crate::symbol::{BOUNDARY, GLOBAL, LATEST, NO_CONFLICT, PARAM};
+use crate::handler::{Handled, Handler, Kind, handled, parse_handlers, strip_handler_attrs};
+use crate::symbol::{BOUNDARY, GLOBAL, LATEST, PARAM};
 
 pub fn attribute(args: &TokenStream, item: TokenStream) -> TokenStream {
     let item = match syn::parse2::<Item>(item) {
@@ -306,12 +304,9 @@ fn strip_field_attrs(state: &mut ItemStruct) {
     for field in &mut state.fields {
         // Near misses are reported by `check_scope`.
         field.attrs.retain(|a| {
-            !is_attr(a, BOUNDARY)
-                && !is_attr(a, PARAM)
-                && !a
-                    .path()
-                    .get_ident()
-                    .is_some_and(|name| near_miss(name).is_some())
+            let ours = is_attr(a, BOUNDARY) || is_attr(a, PARAM);
+            let near = a.path().get_ident().and_then(near_miss).is_some();
+            !(ours || near)
         });
     }
 }
@@ -430,16 +425,6 @@ fn expand_state(
 // ---------------------------------------------------------------------------
 // The impl block of handlers.
 
-/// A handler: `fn name(&mut self, event: &E)`, or with a second argument
-/// of the event's context (its `Position` or `&SequencedEvent`).
-struct Handler<'a> {
-    ident: &'a Ident,
-    event: &'a Type,
-    /// The type of the second argument, if there is one.
-    context: Option<&'a Type>,
-    conflicts: bool,
-}
-
 fn handler_impl(mut cx: Ctxt, mut block: ItemImpl) -> TokenStream {
     if let Some((_, path, _)) = &block.trait_ {
         cx.error_spanned_by(
@@ -456,7 +441,7 @@ fn handler_impl(mut cx: Ctxt, mut block: ItemImpl) -> TokenStream {
     }
     // The errors that leave no projection to derive.
     let mut broken = Ctxt::default();
-    let handlers = parse_handlers(&mut cx, &mut broken, &block);
+    let handlers = parse_handlers(&mut cx, &mut broken, &block, Kind::Decision);
     let expansion = match broken.check() {
         Ok(()) if !generic => expand_handlers(&block.self_ty, &handlers),
         Ok(()) => TokenStream::new(),
@@ -471,58 +456,6 @@ fn handler_impl(mut cx: Ctxt, mut block: ItemImpl) -> TokenStream {
     };
     strip_handler_attrs(&mut block);
     with_errors(cx, quote!(#block #expansion))
-}
-
-/// The handlers of `block`. Errors in a handler go to `broken`; items that
-/// are not handlers are reported in `cx` but do not change the projection.
-fn parse_handlers<'a>(cx: &mut Ctxt, broken: &mut Ctxt, block: &'a ItemImpl) -> Vec<Handler<'a>> {
-    let mut handlers: Vec<Handler<'a>> = Vec::new();
-    let mut functions = 0;
-    for item in &block.items {
-        let ImplItem::Fn(function) = item else {
-            cx.error_spanned_by(
-                item,
-                format!(
-                    "a #[decision] impl block holds only handlers; \
-                     put other items in another impl block; {HANDLER_SHAPE}"
-                ),
-            );
-            continue;
-        };
-        functions += 1;
-        let Some(handler) = parse_handler(broken, function) else {
-            continue;
-        };
-        let event = handler.event.to_token_stream().to_string();
-        if let Some(other) = handlers
-            .iter()
-            .find(|h| h.event.to_token_stream().to_string() == event)
-        {
-            broken.error_spanned_by(
-                handler.event,
-                format!(
-                    "`{}` already handles `{}`; merge the two handlers into one",
-                    other.ident,
-                    event.replace(' ', "")
-                ),
-            );
-        }
-        handlers.push(handler);
-    }
-    if functions == 0 {
-        broken.error_spanned_by(
-            &block.self_ty,
-            format!("a decision needs at least one handler; {HANDLER_SHAPE}"),
-        );
-    } else if !handlers.is_empty() && handlers.iter().all(|h| !h.conflicts) {
-        // An append condition of no event types would select every type.
-        broken.error_spanned_by(
-            &block.self_ty,
-            "every handler of this decision is #[no_conflict], so nothing it reads could \
-             invalidate it; keep #[no_conflict] off the handlers its rules depend on",
-        );
-    }
-    handlers
 }
 
 /// A `Projection` impl for handlers the macro could not read, so that the
@@ -548,146 +481,6 @@ fn stub_projection(self_ty: &Type) -> TokenStream {
     }
 }
 
-fn strip_handler_attrs(block: &mut ItemImpl) {
-    for item in &mut block.items {
-        if let ImplItem::Fn(function) = item {
-            function.attrs.retain(|a| !is_attr(a, NO_CONFLICT));
-        }
-    }
-}
-
-/// What every handler error message ends with.
-const HANDLER_SHAPE: &str = "a handler is `fn name(&mut self, event: &EventType)`, \
-     optionally with the event's `position: Position` (or `&SequencedEvent`) second";
-
-fn parse_handler<'a>(cx: &mut Ctxt, function: &'a ImplItemFn) -> Option<Handler<'a>> {
-    let sig = &function.sig;
-    // This handler's own errors: it is kept only if there are none.
-    let mut errors = Ctxt::default();
-    if let Some(asyncness) = &sig.asyncness {
-        errors.error_spanned_by(
-            asyncness,
-            format!("a handler cannot be async: it only folds state; {HANDLER_SHAPE}"),
-        );
-    }
-    if !sig.generics.params.is_empty() {
-        errors.error_spanned_by(
-            &sig.generics,
-            format!("a handler cannot be generic; {HANDLER_SHAPE}"),
-        );
-    }
-    if let ReturnType::Type(_, ty) = &sig.output {
-        errors.error_spanned_by(
-            ty,
-            format!("a handler returns nothing: it only changes the state; {HANDLER_SHAPE}"),
-        );
-    }
-    let conflicts = parse_no_conflict(&mut errors, &function.attrs);
-    let (event, context) = parse_inputs(&mut errors, sig);
-    if let Err(err) = errors.check() {
-        cx.push(err);
-        return None;
-    }
-    Some(Handler {
-        ident: &sig.ident,
-        event: event?,
-        context,
-        conflicts,
-    })
-}
-
-/// Whether the handler's event type belongs in the append condition: it
-/// does unless the handler is marked `#[no_conflict]`.
-fn parse_no_conflict(errors: &mut Ctxt, attrs: &[Attribute]) -> bool {
-    let mut conflicts = true;
-    for attr in attrs.iter().filter(|a| is_attr(a, NO_CONFLICT)) {
-        if !conflicts {
-            errors.error_spanned_by(attr, "`#[no_conflict]` is given twice; keep one");
-        }
-        if !matches!(attr.meta, syn::Meta::Path(_)) {
-            errors.error_spanned_by(attr, "`#[no_conflict]` takes no arguments");
-        }
-        conflicts = false;
-    }
-    conflicts
-}
-
-/// Checks `(&mut self, event: &E)` or `(&mut self, event: &E, context: C)`
-/// and returns `E` and `C`. That `C` is a context type is checked by the
-/// compiler, at `C`.
-fn parse_inputs<'a>(
-    errors: &mut Ctxt,
-    sig: &'a syn::Signature,
-) -> (Option<&'a Type>, Option<&'a Type>) {
-    let mut inputs = sig.inputs.iter();
-    match inputs.next() {
-        Some(FnArg::Receiver(receiver))
-            if receiver.reference.is_some() && receiver.mutability.is_some() => {}
-        Some(FnArg::Receiver(receiver)) => {
-            errors.error_spanned_by(
-                receiver,
-                format!("a handler takes `&mut self`; {HANDLER_SHAPE}"),
-            );
-        }
-        _ => errors.error_spanned_by(
-            &sig.ident,
-            format!("a handler takes `&mut self` first; {HANDLER_SHAPE}"),
-        ),
-    }
-    let event = if let Some(FnArg::Typed(arg)) = inputs.next() {
-        match &*arg.ty {
-            Type::Reference(reference) if reference.mutability.is_none() => {
-                if !matches!(&*arg.pat, Pat::Ident(_) | Pat::Wild(_)) {
-                    errors.error_spanned_by(
-                        &arg.pat,
-                        format!("name the event with an identifier or `_`; {HANDLER_SHAPE}"),
-                    );
-                }
-                Some(&*reference.elem)
-            }
-            other => {
-                errors.error_spanned_by(
-                    other,
-                    format!(
-                        "a handler borrows its event: `&{}`; {HANDLER_SHAPE}",
-                        other.to_token_stream()
-                    ),
-                );
-                None
-            }
-        }
-    } else {
-        errors.push(syn::Error::new(
-            sig.paren_token.span.join(),
-            format!("a handler takes the event it handles; {HANDLER_SHAPE}"),
-        ));
-        None
-    };
-    let context = match inputs.next() {
-        Some(FnArg::Typed(arg)) => {
-            if !matches!(&*arg.pat, Pat::Ident(_) | Pat::Wild(_)) {
-                errors.error_spanned_by(
-                    &arg.pat,
-                    format!("name the argument with an identifier or `_`; {HANDLER_SHAPE}"),
-                );
-            }
-            Some(&*arg.ty)
-        }
-        Some(receiver) => {
-            errors.error_spanned_by(receiver, HANDLER_SHAPE);
-            None
-        }
-        None => None,
-    };
-    if let Some(extra) = inputs.next() {
-        errors.error_spanned_by(
-            extra,
-            format!("a handler takes its event and, optionally, its position; {HANDLER_SHAPE}"),
-        );
-    }
-    (event, context)
-}
-
 fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
     // Each handled event must carry every boundary tag, or the query could
     // never select it: checked where the handler names its event.
@@ -699,59 +492,11 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
     // Spanned at the state's type: if it has no `Boundary`, the one error
     // says so there.
     let boundary = quote_spanned!(self_ty.span()=> <#self_ty as ::dcb_core::Boundary>);
-    let count = Literal::usize_unsuffixed(handlers.len());
-    let names = handlers
-        .iter()
-        .map(|Handler { event, .. }| quote!(<#event as ::dcb_core::Event>::NAME));
-    // Each handled type's name must differ from those before it: checked
-    // where the handler names its event type.
-    let name_checks: Vec<TokenStream> = handlers
-        .iter()
-        .enumerate()
-        .skip(1)
-        .map(|(i, h)| {
-            let event = h.event;
-            let written = event.to_token_stream().to_string().replace(' ', "");
-            let i = Literal::usize_unsuffixed(i);
-            quote_spanned! {event.span()=>
-                ::dcb_core::__private::new_event_name(&HANDLED, #i, #written);
-            }
-        })
-        .collect();
-    let distinct_names = (!name_checks.is_empty()).then(|| {
-        quote! {
-            /// Fails the build if a handled event type has an earlier one's stored name.
-            const _: () = {
-                #(#name_checks)*
-            };
-        }
-    });
-    // The event type is inferred from the handler's signature. The call is
-    // spanned at it, so that a type that is not an event is reported there
-    // once, with the same error as for `HANDLED`.
-    let dispatch = handlers.iter().enumerate().map(|(i, handler)| {
-        let Handler {
-            ident,
-            event: event_ty,
-            context,
-            ..
-        } = handler;
-        let i = Literal::usize_unsuffixed(i);
-        let decode = quote_spanned! {event_ty.span()=>
-            ::dcb_core::Event::from_event(event)
-        };
-        // The context's type is inferred from the signature; the call is
-        // spanned at it, so that another type is reported there.
-        let context = context.map(|ty| {
-            quote_spanned! {ty.span()=> , ::dcb_core::__private::context(event) }
-        });
-        quote! {
-            if name == HANDLED[#i] {
-                self.#ident(&#decode? #context);
-            }
-        }
-    });
-    let dispatch = quote!(#(#dispatch)else*);
+    let Handled {
+        names,
+        distinct_names,
+        dispatch,
+    } = handled(handlers);
     let (conflicting, condition) = if handlers.iter().all(|h| h.conflicts) {
         (None, None)
     } else {
@@ -788,11 +533,7 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
                 #(#checks)*
             }
 
-            /// The stored names of the handled event types, in the handlers' order.
-            const HANDLED: [&str; #count] = [#(#names),*];
-
-            /// The handled event types.
-            const TYPES: [::dcb_core::EventType; #count] = ::dcb_core::__private::event_types(HANDLED);
+            #names
 
             #conflicting
 

@@ -13,7 +13,9 @@
 //!   one version to the next, see `dcb_core::versioning`;
 //! - `#[decision]`: on a state struct with `#[boundary]` id fields and on an
 //!   impl block of handlers, a projection whose query and append condition
-//!   are derived, see `dcb_core::Projection`.
+//!   are derived, see `dcb_core::Projection`;
+//! - `#[read_model]`: on an impl block of handlers, a read model whose
+//!   query is derived, see `dcb_core::read_model::ReadModel`.
 //!
 //! Each macro is a thin entry point over a function from
 //! `proc_macro2::TokenStream` to `TokenStream`, so that its expansion can be
@@ -25,8 +27,10 @@ mod attr;
 mod ctxt;
 mod decision;
 mod event;
+mod handler;
 mod id;
 mod into_events;
+mod read_model;
 mod symbol;
 mod versioning;
 
@@ -450,19 +454,53 @@ pub fn derive_into_events(input: TokenStream) -> TokenStream {
 ///
 /// # The state struct
 ///
-/// A struct with named fields. Its `#[boundary]` fields are typed ids
-/// (`#[derive(Id)]`): the consistency boundary, such as the one course whose
-/// places a decision counts. Every other field starts from its `Default`.
-/// The macro generates
+/// A struct with named fields, of three kinds:
 ///
-/// - `new(ids…) -> Self`, taking the boundary ids in field order, with the
-///   struct's visibility;
+/// - `#[boundary]` fields are typed ids (`#[derive(Id)]`): the consistency
+///   boundary, such as the one course whose places a decision counts;
+/// - `#[param]` fields are inputs the decision needs besides its ids and
+///   that select nothing, such as the time now or the price a customer was
+///   shown: time rules and price checks then live in the handlers;
+/// - every other field is state, and starts from its `Default`.
+///
+/// A struct without a `#[boundary]` field must say that it decides over the
+/// whole store, with `#[decision(global)]`; a forgotten or misspelled
+/// `#[boundary]` does not compile. The macro generates
+///
+/// - `new(ids and params…) -> Self`, taking the `#[boundary]` and `#[param]`
+///   fields in field order, with the struct's visibility;
 /// - `dcb_core::Boundary`: the boundary's id types and tags.
+///
+/// The attribute takes, on the struct only:
+///
+/// | attribute | reads |
+/// |---|---|
+/// | `#[decision]` | every event the query selects |
+/// | `#[decision(global)]` | the same, for a state with no boundary: every event of the handled types |
+/// | `#[decision(latest)]` | only the latest event the query selects (read backwards, with a limit of one) |
+/// | `#[decision(latest = n)]` | only the last `n`, folded oldest first |
+///
+/// (`global` and `latest` combine: `#[decision(global, latest)]`.) A
+/// latest-event decision appends under the same condition as any other —
+/// no event its query selects after the read — so "the last invoice's
+/// number plus one" stays gapless under concurrency, at the cost of one
+/// event read however long the history. It cannot be a member of a
+/// composite (which reads every event its members select); the build fails
+/// if it is.
 ///
 /// # The handlers
 ///
-/// The impl block holds handlers only, `fn name(&mut self, event: &E)`, each
-/// for one `#[derive(Event)]` type `E`. From them the macro derives
+/// The impl block holds handlers only, each for one `#[derive(Event)]` type
+/// `E`, in one of these forms:
+///
+/// | handler | receives |
+/// |---|---|
+/// | `fn name(&mut self, event: &E)` | the decoded event |
+/// | `fn name(&mut self, event: &E, position: Position)` | and its position in the store |
+/// | `fn name(&mut self, event: &E, stored: &SequencedEvent)` | and the whole stored event (type, tags, data, position) |
+///
+/// The event may be named `_`; a handler is not `async`, not generic and
+/// returns nothing. From the handlers the macro derives
 ///
 /// - the **query**: the handled event types × the boundary tags, that is the
 ///   events of those types that carry the tag of every boundary id. No
@@ -475,7 +513,19 @@ pub fn derive_into_events(input: TokenStream) -> TokenStream {
 /// - the **fold**: each event read is decoded into its type and given to its
 ///   handler, in the order of the store.
 ///
-/// Other methods of the state go in another impl block.
+/// Other methods of the state go in another impl block. A state struct
+/// whose impl block of handlers lacks `#[decision]` does not compile.
+///
+/// # The command
+///
+/// `dcb_core::decide(&store, state, command)` runs a decision once;
+/// `dcb_core::Decider` runs it with retries. The command is a function of
+/// the folded state returning `Result<R, E>`: `E` is the domain's refusal,
+/// and `R` is what happens — one event, `()` for nothing, an `Option`, a
+/// `Vec` or a tuple of events, an enum deriving `IntoEvents` (one of several
+/// event types), or `dcb_core::Returning::new(events, value)` to hand a
+/// value back (such as a new invoice's number): `decide` then returns the
+/// position with the value.
 ///
 /// # A missing boundary tag is a compile error
 ///
@@ -647,6 +697,84 @@ pub fn derive_into_events(input: TokenStream) -> TokenStream {
 /// );
 /// ```
 ///
+/// Gapless invoice numbers: the latest invoice is all a new one depends
+/// on, and the number goes back to the caller.
+///
+/// ```
+/// use dcb_core::{Decider, Event, InMemoryStore, Retry, Returning, decision};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Event, Serialize, Deserialize)]
+/// struct InvoiceCreated {
+///     number: u64,
+/// }
+///
+/// /// The number of the last invoice.
+/// #[decision(global, latest)]
+/// #[derive(Clone)]
+/// struct LastInvoice {
+///     number: u64,
+/// }
+///
+/// #[decision]
+/// impl LastInvoice {
+///     fn created(&mut self, event: &InvoiceCreated) {
+///         self.number = event.number;
+///     }
+/// }
+///
+/// fn create(last: &LastInvoice) -> Result<Returning<InvoiceCreated, u64>, std::convert::Infallible> {
+///     let number = last.number + 1;
+///     Ok(Returning::new(InvoiceCreated { number }, number))
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let store = InMemoryStore::new();
+/// let decider = Decider::new(&store).retry(Retry::attempts(10));
+/// let (_position, number) = decider.decide(LastInvoice::new(), create).await?;
+/// assert_eq!(number, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+///
+/// A parameter: a token confirms only within ten minutes of its issue, and
+/// the rule lives in the handler, with `now` given to `new`.
+///
+/// ```
+/// # use dcb_core::testkit::given;
+/// # use dcb_core::{Event, Id, decision};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Id, Clone, PartialEq, Eq, Hash, Debug)]
+/// # struct Email(String);
+/// #[derive(Event, Serialize, Deserialize, Debug)]
+/// struct TokenIssued {
+///     #[tag]
+///     email: Email,
+///     at: u64,
+/// }
+///
+/// #[decision]
+/// struct Token {
+///     #[boundary]
+///     email: Email,
+///     #[param]
+///     now: u64,
+///     valid: bool,
+/// }
+///
+/// #[decision]
+/// impl Token {
+///     fn issued(&mut self, event: &TokenIssued) {
+///         self.valid = self.now <= event.at + 600;
+///     }
+/// }
+///
+/// let email = Email::new("ada@example.com")?;
+/// let token = Token::new(email.clone(), 1_000);
+/// assert!(!token.valid);
+/// # Ok::<(), dcb_core::ParseIdError>(())
+/// ```
+///
 /// A composite decision: a student enrolls if the course has a free place
 /// and the student takes fewer than two courses.
 ///
@@ -784,6 +912,68 @@ pub fn derive_into_events(input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn decision(args: TokenStream, item: TokenStream) -> TokenStream {
     decision::attribute(&args.into(), item.into()).into()
+}
+
+/// Declares a read model's handlers: the impl block of a model's state,
+/// from which `dcb_core::read_model::ReadModel` is derived.
+///
+/// The handlers take the forms of `#[decision]`'s —
+/// `fn name(&mut self, event: &E)`, optionally with the event's
+/// `position: Position` or `stored: &SequencedEvent` second. The model's
+/// query is every event of the handled types, derived from the handlers as
+/// a decision's is, so a handler whose events the model does not read
+/// cannot be written. A read model has no boundary and appends nothing, so
+/// it takes neither `#[boundary]` nor `#[no_conflict]`; the struct itself
+/// needs no attribute. Run it with `dcb_core::read_model::Runner`, which
+/// needs it to be `Default`, `Serialize` and `Deserialize` as well.
+///
+/// ```
+/// use std::collections::BTreeMap;
+///
+/// use dcb_core::read_model::ReadModel;
+/// use dcb_core::{Event, Id, Position, Query, QueryItem, read_model};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+/// struct CourseId(dcb_core::Uuid);
+///
+/// #[derive(Event, Serialize, Deserialize)]
+/// struct CourseRegistered {
+///     #[tag]
+///     course_id: CourseId,
+///     name: String,
+/// }
+///
+/// #[derive(Event, Serialize, Deserialize)]
+/// struct CourseRenamed {
+///     #[tag]
+///     course_id: CourseId,
+///     name: String,
+/// }
+///
+/// /// Every course's name, and the position of its last change.
+/// #[derive(Default, Serialize, Deserialize)]
+/// struct CourseNames(BTreeMap<CourseId, (String, u64)>);
+///
+/// #[read_model]
+/// impl CourseNames {
+///     fn registered(&mut self, event: &CourseRegistered, position: Position) {
+///         self.0.insert(event.course_id, (event.name.clone(), position.get()));
+///     }
+///
+///     fn renamed(&mut self, event: &CourseRenamed, position: Position) {
+///         self.0.insert(event.course_id, (event.name.clone(), position.get()));
+///     }
+/// }
+///
+/// assert_eq!(
+///     CourseNames::default().query(),
+///     Query::from(QueryItem::new().types([CourseRegistered::EVENT_TYPE, CourseRenamed::EVENT_TYPE])),
+/// );
+/// ```
+#[proc_macro_attribute]
+pub fn read_model(args: TokenStream, item: TokenStream) -> TokenStream {
+    read_model::attribute(&args.into(), item.into()).into()
 }
 
 /// Registers a function as the upcaster of an event type from one version

@@ -17,6 +17,7 @@ mod into_events;
 mod properties;
 mod read_model_crash;
 mod read_model_file;
+mod read_model_handlers;
 mod read_model_mismatch;
 mod support;
 mod tags;

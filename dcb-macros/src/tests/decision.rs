@@ -103,3 +103,34 @@ fn decision_without_boundary() {
         ],
     );
 }
+
+#[test]
+fn decision_latest_with_param_and_position() {
+    snapshot(
+        "decision_latest_with_param_and_position",
+        &[
+            quote! {
+                /// The product's latest price, and whether the price a
+                /// customer was shown is still valid.
+                #[decision(latest)]
+                pub struct Price {
+                    #[boundary]
+                    product_id: ProductId,
+                    #[param]
+                    shown_cents: u64,
+                    valid: bool,
+                    changed_at: Option<Position>,
+                }
+            },
+            quote! {
+                #[decision]
+                impl Price {
+                    fn changed(&mut self, event: &PriceChanged, position: Position) {
+                        self.valid = event.cents == self.shown_cents;
+                        self.changed_at = Some(position);
+                    }
+                }
+            },
+        ],
+    );
+}

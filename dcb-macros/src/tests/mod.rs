@@ -10,6 +10,7 @@ mod decision;
 mod event;
 mod id;
 mod into_events;
+mod read_model;
 mod versioning;
 
 use std::fmt::Write as _;
