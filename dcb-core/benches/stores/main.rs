@@ -7,6 +7,7 @@
 
 mod decide;
 mod embedded;
+mod invoices;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod report;
@@ -215,6 +216,9 @@ async fn memory(plan: &Plan) {
     if plan.runs("decide") {
         decide_workload(plan).await;
     }
+    if plan.runs("invoices") {
+        invoices_workload().await;
+    }
     if plan.runs("conditional_append") {
         let empty = InMemoryStore::new();
         let (mut lat, total) =
@@ -299,6 +303,48 @@ async fn memory(plan: &Plan) {
 }
 
 /// The decide runner against a hand-written decision doing the same work.
+/// Ten thousand sequential invoices, with a latest-event decision and with
+/// one that folds every invoice: the last thousand measured against the
+/// first thousand of the same run (the ratio is last/first throughput; the
+/// cost ratio is its inverse).
+async fn invoices_workload() {
+    const INVOICES: u64 = 10_000;
+    const WINDOW: u64 = 1_000;
+    let window = usize::try_from(WINDOW).expect("small");
+    let all = usize::try_from(INVOICES).expect("small");
+    for (latest, first_name, last_name) in [
+        (true, "invoice_latest_first", "invoice_latest_last"),
+        (false, "invoice_fold_first", "invoice_fold_last"),
+    ] {
+        let latencies = invoices::create(INVOICES, latest).await;
+        let mut first = latencies.window(0..window);
+        let mut last = latencies.window(all - window..all);
+        let first = measurement(
+            first_name,
+            1,
+            0,
+            WINDOW,
+            first.total().as_secs_f64(),
+            &mut first,
+        );
+        first.print();
+        let mut last = measurement(
+            last_name,
+            1,
+            INVOICES - WINDOW,
+            WINDOW,
+            last.total().as_secs_f64(),
+            &mut last,
+        );
+        last.baseline = Some((first_name, first.ops_per_sec));
+        last.print();
+        eprintln!(
+            "    (the last {WINDOW} invoices cost {:.2}x the first {WINDOW})",
+            first.ops_per_sec / last.ops_per_sec
+        );
+    }
+}
+
 async fn decide_workload(plan: &Plan) {
     const COURSES: usize = 10_000;
     const JOINS: u32 = 10;

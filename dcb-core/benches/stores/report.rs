@@ -123,6 +123,11 @@ impl Latencies {
         self.0.iter().sum()
     }
 
+    /// The latencies of the operations in `range`, in the order they ran.
+    pub fn window(&self, range: std::ops::Range<usize>) -> Latencies {
+        Latencies(self.0[range].to_vec())
+    }
+
     pub fn extend(&mut self, other: Latencies) {
         self.0.extend(other.0);
     }
