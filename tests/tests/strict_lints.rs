@@ -11,8 +11,8 @@ pub mod school {
     //! could have written shorter would be reported.
 
     use dcb_core::{
-        Boundary, Event, HasTag, HasTags, Id, Identifier, Projection, TagField, Uuid, decision,
-        upcast,
+        Boundary, Event, HasTag, HasTags, Id, Identifier, IntoEvents, Projection, TagField, Uuid,
+        decision, upcast,
     };
     use serde::{Deserialize, Serialize};
     use serde_json::{Value, json};
@@ -95,6 +95,35 @@ pub mod school {
     #[derive(Event, Serialize, Deserialize, Clone, PartialEq, Debug)]
     pub struct CourseClosed(#[tag] pub CourseId);
 
+    /// Courses merged into one: tags of one kind, from three fields of one
+    /// id type.
+    #[derive(Event, Serialize, Deserialize, Clone, PartialEq, Debug)]
+    pub struct CoursesMerged {
+        /// The course that remains.
+        #[tag]
+        pub course_id: CourseId,
+        /// The course merged into it.
+        #[tag]
+        pub merged: CourseId,
+        /// Others merged with it.
+        #[tag]
+        pub others: Vec<CourseId>,
+        /// Where the merged course is taught.
+        #[tag]
+        pub room: RoomNumber,
+    }
+
+    /// What closing a course comes to.
+    #[derive(IntoEvents)]
+    pub enum Closing {
+        /// Closed.
+        Closed(CourseClosed),
+        /// Closed, merged into another.
+        Merged((CourseClosed, CoursesMerged)),
+        /// Closed already.
+        Already(()),
+    }
+
     /// How many lessons a course has, and its title.
     #[decision]
     #[derive(Clone, Debug)]
@@ -145,6 +174,19 @@ pub mod school {
         tags
     }
 
+    /// The events of an outcome, through [`IntoEvents`].
+    ///
+    /// # Errors
+    ///
+    /// If an event cannot be encoded.
+    pub fn events_of(
+        outcome: impl IntoEvents,
+    ) -> Result<Vec<dcb_core::EventRecord>, dcb_core::EncodeError> {
+        let mut out = Vec::new();
+        outcome.into_events(&mut out)?;
+        Ok(out)
+    }
+
     /// The type name of an event, through [`Event`].
     #[must_use]
     pub fn name_of<E: Event>() -> &'static str {
@@ -160,8 +202,8 @@ pub mod school {
 use dcb_core::testkit::given;
 use dcb_core::{Event, Identifier, Projection};
 use school::{
-    CourseClosed, CourseId, CourseRenamed, FeeSet, LessonScheduled, RoomNumber, TeacherCode,
-    Timetable,
+    Closing, CourseClosed, CourseId, CourseRenamed, CoursesMerged, FeeSet, LessonScheduled,
+    RoomNumber, TeacherCode, Timetable,
 };
 
 #[test]
@@ -180,6 +222,17 @@ fn the_strictly_linted_items_work() {
     assert_eq!(school::field_tags(&vec![ada]), ["teacher_code:ada"]);
     assert!(school::carries::<CourseId, CourseClosed>());
     assert!(school::handled_by::<Timetable, LessonScheduled>());
+    assert!(school::carries::<CourseId, CoursesMerged>());
+    let merged = CoursesMerged {
+        course_id,
+        merged: CourseId::new(),
+        others: vec![CourseId::new()],
+        room,
+    };
+    assert_eq!(merged.tags().len(), 4);
+    assert!(school::events_of(Closing::Already(())).unwrap().is_empty());
+    let closed = school::events_of(Closing::Merged((CourseClosed(course_id), merged)));
+    assert_eq!(closed.unwrap().len(), 2);
 
     let timetable = Timetable::new(course_id);
     assert_eq!(school::query_of(&timetable), timetable.query());
