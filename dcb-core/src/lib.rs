@@ -1,5 +1,75 @@
-//! The dynamic consistency boundary (DCB) event-store contract and its
-//! stores.
+//! Event sourcing with dynamic consistency boundaries (DCB): annotate plain
+//! Rust types, and the macros derive what each decision reads and the
+//! condition it appends under.
+//!
+//! # From ids to a tested decision
+//!
+//! Typed ids ([`Id`]) render as tags; events ([`Event`]) say with `#[tag]`
+//! fields which ids they concern; a [`decision`] is the state a command
+//! needs, its `#[boundary]` ids choosing the events it reads; [`Decider`]
+//! runs it against a store, retrying when another client's append got in
+//! between; [`testkit`] states its rules as given / when / then.
+//!
+//! ```
+//! use dcb_core::testkit::given;
+//! use dcb_core::{Decider, Event, Id, InMemoryStore, Retry, decision};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Id, Clone, PartialEq, Eq, Hash, Debug)]
+//! struct Username(String);
+//!
+//! #[derive(Event, Serialize, Deserialize, Debug)]
+//! struct UserRegistered {
+//!     #[tag]
+//!     username: Username,
+//! }
+//!
+//! /// Whether a username is taken: the events tagged with it.
+//! #[decision]
+//! #[derive(Clone)]
+//! struct Claim {
+//!     #[boundary]
+//!     username: Username,
+//!     taken: bool,
+//! }
+//!
+//! #[decision]
+//! impl Claim {
+//!     fn registered(&mut self, _: &UserRegistered) {
+//!         self.taken = true;
+//!     }
+//! }
+//!
+//! fn register(claim: &Claim) -> Result<UserRegistered, &'static str> {
+//!     if claim.taken {
+//!         return Err("the username is taken");
+//!     }
+//!     Ok(UserRegistered { username: claim.username.clone() })
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let store = InMemoryStore::new();
+//! let decider = Decider::new(&store).retry(Retry::attempts(5));
+//! let ada = Username::new("ada")?;
+//! decider.decide(Claim::new(ada.clone()), register).await?;
+//! let again = decider.decide(Claim::new(ada.clone()), register).await;
+//! assert_eq!(again.unwrap_err().rejected(), Some("the username is taken"));
+//!
+//! // The rule as a test; another name's registration is invisible to it.
+//! given(UserRegistered { username: ada.clone() })
+//!     .unseen(UserRegistered { username: Username::new("bob")? })
+//!     .when(Claim::new(ada), register)
+//!     .then_error(&"the username is taken");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! Decisions also take parameters, read only their latest event, return
+//! values and one of several event types, and read models derive their
+//! query the same way: see [`decision`], [`read_model`](macro@read_model),
+//! [`IntoEvents`](derive@IntoEvents) and the patterns in `examples/`.
+//!
+//! # Under the hood
 //!
 //! A DCB store keeps one global, ordered sequence of events. Each [`EventRecord`](struct@EventRecord)
 //! has a type, opaque data and a set of tags. A decision reads the events its
@@ -7,19 +77,21 @@
 //! appends its new events under an [`AppendCondition`] built from the same
 //! query and the read's head: the append fails if anything the decision
 //! depended on changed in between. Consistency is exactly as wide as the
-//! query.
+//! query. The macros build exactly these; code may use them directly.
 //!
-//! The contract is the [`EventStore`] trait; [`InMemoryStore`] implements it.
+//! The contract is the [`EventStore`] trait; [`InMemoryStore`], the
+//! [`embedded`] store and the `postgres` store implement it.
 //!
 //! Beyond decisions:
 //!
 //! - [`EventStore::subscribe`] follows a query's events, stored and then
 //!   live, each exactly once in position order ([`Subscription`]).
-//! - [`read_model`] keeps state for queries up to date from a subscription
+//! - [`read_model`](mod@read_model) keeps state for queries up to date from a subscription
 //!   and saves it with its checkpoint, so a restart resumes exactly where
 //!   it stopped.
 //! - [`versioning`]: `#[event(version = N)]` and `#[upcast]` functions let
-//!   an event's shape change while old stored events still decode.
+//!   an event's shape change while old stored events still decode; an
+//!   [`event_lock`] keeps stored names from drifting.
 //!
 //! # Features
 //!

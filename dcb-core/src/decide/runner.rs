@@ -417,11 +417,13 @@ impl<E: fmt::Display> fmt::Display for DecideError<E> {
     }
 }
 
-impl<E: std::error::Error + 'static> std::error::Error for DecideError<E> {
+/// An error whatever the domain's error is — a `&'static str` too — so that
+/// `?` converts it into `Box<dyn Error>`. A refusal has no source: its
+/// message is the domain error's own.
+impl<E: fmt::Debug + fmt::Display> std::error::Error for DecideError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            DecideError::Rejected(e) => Some(e),
-            DecideError::Conflict { .. } => None,
+            DecideError::Rejected(_) | DecideError::Conflict { .. } => None,
             DecideError::Read(e) => Some(e),
             DecideError::Decode(e) => Some(e),
             DecideError::Encode(e) => Some(e),
