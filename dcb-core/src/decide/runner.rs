@@ -203,12 +203,8 @@ where
     P: Projection,
     R: Outcome,
 {
-    let Prepared {
-        events,
-        condition,
-        value,
-    } = prepare(store, projection, command).await?;
-    match append(store, events, condition).await {
+    let (decided, value) = prepare(store, projection, command).await?.split();
+    match decided.append(store).await {
         Ok(position) => Ok(R::output(position, value)),
         Err(AppendError::ConditionFailed { conflicting }) => Err(DecideError::Conflict {
             conflicting,
@@ -336,6 +332,24 @@ pub struct Prepared<V = ()> {
 }
 
 impl<V> Prepared<V> {
+    /// The decision without the command's value, and the value: to append
+    /// the one and keep the other.
+    pub fn split(self) -> (Prepared, V) {
+        let Prepared {
+            events,
+            condition,
+            value,
+        } = self;
+        (
+            Prepared {
+                events,
+                condition,
+                value: (),
+            },
+            value,
+        )
+    }
+
     /// Appends the decided events under the decision's condition; `None`
     /// when there is nothing to append. A decision that lost its race fails
     /// with [`AppendError::ConditionFailed`].

@@ -75,7 +75,7 @@ use futures_util::FutureExt;
 use similar::{ChangeTag, TextDiff};
 
 use crate::decide::outcome::Outcome;
-use crate::decide::runner::{DecideError, Prepared, prepare};
+use crate::decide::runner::{DecideError, prepare};
 use crate::domain::event::IntoEvents;
 use crate::{EventRecord, EventStore, InMemoryStore, Position, Projection, Query, ReadOptions};
 
@@ -200,16 +200,7 @@ where
     let Some(prepared) = prepare(store, projection, command).now_or_never() else {
         unreachable_pending()
     };
-    let Prepared {
-        events,
-        condition,
-        value,
-    } = prepared?;
-    let decided = Prepared {
-        events,
-        condition,
-        value: (),
-    };
+    let (decided, value) = prepared?.split();
     match decided.append(store).now_or_never() {
         Some(Ok(_)) => Ok(value),
         Some(Err(err)) => Err(DecideError::Append(err)),
