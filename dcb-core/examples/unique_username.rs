@@ -15,7 +15,7 @@
 //! `cargo test -p dcb-core --example unique_username`.
 
 use dcb_core::embedded::EmbeddedStore;
-use dcb_core::{DecideError, Event, Id, decide, decision};
+use dcb_core::{Event, Id, Outcome, Projection, decide, decision};
 use serde::{Deserialize, Serialize};
 
 #[derive(Id, Clone, PartialEq, Eq, Hash, Debug)]
@@ -111,11 +111,16 @@ fn name(name: &str) -> Username {
     Username::new(name).expect("a valid username")
 }
 
-/// Prints what became of one step of the scenario.
-fn say<T>(step: &str, outcome: Result<T, DecideError<Refusal>>) {
-    match outcome {
-        Ok(_) => println!("{step}: done"),
-        Err(refusal) => println!("{step}: refused, {refusal}"),
+/// Runs one step of the scenario and prints what became of it.
+async fn step<P: Projection, R: Outcome>(
+    store: &EmbeddedStore,
+    what: &str,
+    decision: P,
+    command: fn(&P) -> Result<R, Refusal>,
+) {
+    match decide(store, decision, command).await {
+        Ok(_) => println!("{what}: done"),
+        Err(refusal) => println!("{what}: refused, {refusal}"),
     }
 }
 
@@ -125,33 +130,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = EmbeddedStore::open(dir.path())?;
     let claim = |username: &str| Claim::new(name(username));
 
-    say("register ada", decide(&store, claim("ada"), register).await);
-    say(
-        "register ada again",
-        decide(&store, claim("ada"), register).await,
-    );
+    step(&store, "register ada", claim("ada"), register).await;
+    step(&store, "register ada again", claim("ada"), register).await;
     let rename = (claim("ada"), claim("grace"));
-    say("change ada to grace", decide(&store, rename, change).await);
-    say(
-        "register ada, now free",
-        decide(&store, claim("ada"), register).await,
-    );
-    say(
-        "register grace",
-        decide(&store, claim("grace"), register).await,
-    );
-    say("delete grace", decide(&store, claim("grace"), delete).await);
-    say(
-        "register grace, now free",
-        decide(&store, claim("grace"), register).await,
-    );
+    step(&store, "change ada to grace", rename, change).await;
+    step(&store, "register ada (free)", claim("ada"), register).await;
+    step(&store, "register grace", claim("grace"), register).await;
+    step(&store, "delete grace", claim("grace"), delete).await;
+    step(&store, "register grace (free)", claim("grace"), register).await;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use dcb_core::testkit::given;
-    use dcb_core::{Decider, Retry};
+    use dcb_core::{DecideError, Decider, Retry};
 
     use super::*;
 
