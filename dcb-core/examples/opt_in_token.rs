@@ -6,9 +6,9 @@
 //! The boundary is the email address: the token's issue and the
 //! confirmation are tagged with it, so the decision about one address reads
 //! its tokens and its confirmation, and nothing of any other address. The
-//! time is an input of the decision (`#[param] now`), the time of issue is
-//! in the event, so the expiry is decided in the projection, as the tests
-//! state it: no clock is read inside the decision. The token presented is a
+//! time is an input of the decision (`#[param] now`) and the time of issue
+//! is in the event, so the expiry is decided in the projection and no clock
+//! is read inside it: a test states the time. The token presented is a
 //! parameter too.
 //!
 //! Run it with `cargo run -p dcb-core --example opt_in_token`, and its
