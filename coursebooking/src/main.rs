@@ -25,7 +25,13 @@ use crate::out::{Stop, say};
 /// limited number of courses. Every command is a decision on an event store
 /// kept in `--data`.
 #[derive(Parser, Debug)]
-#[command(name = "coursebooking", version)]
+#[command(
+    name = "coursebooking",
+    version,
+    after_help = "Diagnostics: set RUST_LOG to see dcb's tracing on stderr, e.g. \
+                  RUST_LOG=dcb_core=debug for every decision, read and append, or \
+                  RUST_LOG=warn for warnings only; unset, nothing is logged."
+)]
 struct Cli {
     /// The store's directory [default: the per-user data directory, e.g.
     /// ~/.local/share/dcb-coursebooking on Linux]
@@ -147,6 +153,7 @@ impl TypedValueParser for NameParser {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    dcb_core::inspect::log_from_env();
     if let Err(err) = handle_file_size_limit() {
         return fail(&format!("cannot handle SIGXFSZ: {err}"));
     }

@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use tracing::Instrument as _;
 
 use crate::decide::outcome::Outcome;
 use crate::domain::event::{DecodeError, EncodeError, IntoEvents};
@@ -73,7 +74,9 @@ where
     P: Projection,
     R: Outcome,
 {
-    attempt(store, projection, command).await
+    attempt(store, projection, command)
+        .instrument(tracing::info_span!("decide", attempt = 1))
+        .await
 }
 
 /// Runs decisions against one store, optionally retrying those that lose a
@@ -120,13 +123,24 @@ impl<'s, S: EventStore> Decider<'s, S> {
     {
         let mut attempts = 1;
         loop {
-            match attempt(self.store, projection.clone(), &mut command).await {
+            let span = tracing::info_span!("decide", attempt = attempts);
+            match attempt(self.store, projection.clone(), &mut command)
+                .instrument(span)
+                .await
+            {
                 Err(DecideError::Conflict { conflicting, .. })
                     if attempts < self.retry.attempts =>
                 {
-                    tokio::time::sleep(self.retry.delay(attempts)).await;
+                    let delay = self.retry.delay(attempts);
+                    tracing::warn!(
+                        attempt = attempts,
+                        conflicting = conflicting.get(),
+                        retry_in_us = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX),
+                        "the decision conflicted with an event appended after its read; \
+                         retrying with a fresh read"
+                    );
+                    tokio::time::sleep(delay).await;
                     attempts += 1;
-                    let _ = conflicting;
                 }
                 Err(DecideError::Conflict { conflicting, .. }) => {
                     return Err(DecideError::Conflict {
@@ -203,7 +217,15 @@ where
     P: Projection,
     R: Outcome,
 {
-    let (decided, value) = prepare(store, projection, command).await?.split();
+    let (decided, value) = prepare(store, projection, command)
+        .await
+        .inspect_err(|err| {
+            if let DecideError::Rejected(_) = err {
+                tracing::debug!("the command refused");
+            }
+        })?
+        .split();
+    tracing::debug!(events = decided.events.len(), "decided");
     match decided.append(store).await {
         Ok(position) => Ok(R::output(position, value)),
         Err(AppendError::ConditionFailed { conflicting }) => Err(DecideError::Conflict {

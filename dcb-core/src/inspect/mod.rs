@@ -113,6 +113,7 @@
 //! ```
 
 mod cli;
+mod log;
 mod open;
 mod output;
 
@@ -125,13 +126,16 @@ use clap::Parser;
 use futures_util::StreamExt;
 
 use self::cli::{Cli, Command, StoreCommand};
+pub use self::log::log_from_env;
 use self::open::Store;
 use crate::model::error::ReadError;
 use crate::{EventStore, ReadOptions};
 
-/// Runs the inspector on the process's arguments; see the [module](self).
+/// Runs the inspector on the process's arguments, with `RUST_LOG`
+/// ([`log_from_env`]); see the [module](self).
 #[must_use]
 pub fn main() -> ExitCode {
+    log_from_env();
     main_with_args(std::env::args_os())
 }
 

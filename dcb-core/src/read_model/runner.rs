@@ -4,6 +4,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use tokio::sync::{RwLock, RwLockReadGuard, watch};
+use tracing::Instrument as _;
 
 use super::mismatch::{check, event_at};
 use super::{
@@ -107,6 +108,12 @@ where
                         });
                     }
                     OnMismatch::Rebuild => {
+                        tracing::warn!(
+                            model = std::any::type_name::<M>(),
+                            location = storage.location().as_deref(),
+                            %mismatch,
+                            "the saved read model does not match its store; rebuilding it from the log"
+                        );
                         SavedWithFingerprint { saved, fingerprint } = empty();
                         rebuilt = Some(mismatch);
                     }
@@ -176,15 +183,33 @@ where
     /// the saved model stays at its last checkpoint: start a new runner.
     pub async fn catch_up(&mut self) -> Result<Option<Position>, RunError> {
         self.check()?;
-        loop {
-            let events = self.subscription.try_next_batch().await?;
-            let caught_up = events.is_empty();
-            self.apply(&events).await?;
-            if caught_up {
-                self.save().await?;
-                return Ok(self.subscription.position());
+        let span = tracing::info_span!(
+            "read_model.catch_up",
+            model = std::any::type_name::<M>(),
+            from = self.subscription.position().map(Position::get),
+            events = tracing::field::Empty,
+            position = tracing::field::Empty,
+        );
+        let mut applied = 0;
+        let caught_up = async {
+            loop {
+                let events = self.subscription.try_next_batch().await?;
+                let caught_up = events.is_empty();
+                applied += events.len();
+                self.apply(&events).await?;
+                if caught_up {
+                    self.save().await?;
+                    return Ok(self.subscription.position());
+                }
             }
         }
+        .instrument(span.clone())
+        .await;
+        span.record("events", applied);
+        if let Ok(Some(position)) = caught_up {
+            span.record("position", position.get());
+        }
+        caught_up
     }
 
     /// Catches up, then keeps applying events as they are appended, until
@@ -271,9 +296,20 @@ where
         };
         drop(model);
         if let Err(e) = saved {
+            tracing::warn!(
+                model = std::any::type_name::<M>(),
+                checkpoint = checkpoint.get(),
+                error = %e,
+                "the read model could not be saved; its runner stops at the last saved checkpoint"
+            );
             self.failed = true;
             return Err(RunError::Save(e));
         }
+        tracing::debug!(
+            model = std::any::type_name::<M>(),
+            checkpoint = checkpoint.get(),
+            "read model saved"
+        );
         self.saved = position;
         self.last_applied = fingerprint.map(|fingerprint| (checkpoint, fingerprint));
         self.unsaved = 0;

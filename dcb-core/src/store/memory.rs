@@ -5,6 +5,7 @@ use std::future::{Future, ready};
 use crate::model::error::{AppendError, ReadError};
 use crate::model::read::{ReadOptions, ReadResult};
 use crate::store::engine::{Engine, IndexedEvents};
+use crate::store::trace;
 use crate::{AppendCondition, EventRecord, EventStore, Limits, Position, Query};
 
 /// An event store in memory: fast, indexed, and gone when the process ends.
@@ -135,6 +136,9 @@ impl InMemoryStore {
     }
 }
 
+/// The store's name in `tracing` spans.
+const STORE: &str = "memory";
+
 impl EventStore for InMemoryStore {
     type Stream = IndexedEvents;
 
@@ -143,7 +147,8 @@ impl EventStore for InMemoryStore {
         query: &Query,
         options: ReadOptions,
     ) -> impl Future<Output = Result<IndexedEvents, ReadError>> + Send {
-        ready(self.read_now(query, options))
+        let span = trace::read(STORE, query, &options);
+        ready(span.in_scope(|| self.read_now(query, options)))
     }
 
     fn read_to_end(
@@ -151,7 +156,8 @@ impl EventStore for InMemoryStore {
         query: &Query,
         options: ReadOptions,
     ) -> impl Future<Output = Result<ReadResult, ReadError>> + Send {
-        ready(self.engine.read_to_end(query, options))
+        let span = trace::read(STORE, query, &options);
+        ready(span.in_scope(|| self.engine.read_to_end(query, options)))
     }
 
     fn append(
@@ -159,7 +165,13 @@ impl EventStore for InMemoryStore {
         events: Vec<EventRecord>,
         condition: Option<AppendCondition>,
     ) -> impl Future<Output = Result<Position, AppendError>> + Send {
-        ready(self.append_now(events, condition.as_ref()))
+        let (count, conditional) = (events.len(), condition.is_some());
+        trace::append(
+            STORE,
+            count,
+            conditional,
+            ready(self.append_now(events, condition.as_ref())),
+        )
     }
 
     fn head(&self) -> impl Future<Output = Result<Option<Position>, ReadError>> + Send {

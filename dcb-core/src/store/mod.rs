@@ -10,3 +10,4 @@ pub(crate) mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub(crate) mod subscription;
+pub(crate) mod trace;

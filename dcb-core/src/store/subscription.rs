@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::num::NonZeroUsize;
 
 use futures_core::Stream;
+use tracing::Instrument as _;
 
 use crate::model::error::ReadError;
 use crate::model::read::ReadOptions;
@@ -214,7 +215,15 @@ impl<S: EventStore> Subscription<S> {
         let options = ReadOptions::new()
             .after(self.cursor)
             .limit(self.batch_size.get());
-        let result = self.store.read_to_end(&self.query, options).await?;
+        let result = self
+            .store
+            .read_to_end(&self.query, options)
+            .instrument(tracing::debug_span!(
+                "subscription.fill",
+                after = self.cursor.map(Position::get),
+                batch = self.batch_size.get(),
+            ))
+            .await?;
         let full = result.events.len() >= self.batch_size.get();
         if let Some(last) = result.events.last() {
             self.cursor = Some(last.position);

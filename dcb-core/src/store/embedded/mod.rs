@@ -79,6 +79,7 @@ use self::writer::Request;
 use crate::model::error::{AppendError, BackendError, ReadError};
 use crate::model::read::{ReadOptions, ReadResult};
 use crate::store::engine::{Engine, IndexedEvents};
+use crate::store::trace;
 use crate::{AppendCondition, EventRecord, EventStore, Limits, Position, Query};
 
 /// How the writer has grouped appends since the store was opened.
@@ -170,6 +171,7 @@ impl EmbeddedStore {
         }
         let lock = lock::acquire(dir, options.lock_timeout)?;
         let (log, replayed) = log::Log::open(dir, options.segment_size, options.memory_limit)?;
+        warn_of_damage(dir, &replayed.recovery);
         let engine = Engine::default();
         engine.replay(replayed.records);
         let (sender, receiver) = mpsc::channel();
@@ -207,6 +209,7 @@ impl EmbeddedStore {
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<EmbeddedStore, OpenError> {
         let dir = dir.as_ref();
         let (follower, replayed) = follow::Follower::open(dir)?;
+        warn_of_damage(dir, &replayed.recovery);
         let engine = Engine::default();
         engine.replay(replayed.records);
         let failure = Arc::new(OnceLock::new());
@@ -340,6 +343,17 @@ impl Drop for Inner {
     }
 }
 
+/// The store's name in `tracing` spans.
+const STORE: &str = "embedded";
+
+/// Warns, through `tracing`, of each damaged end an open cut off or left
+/// unread: recovery acted, and an operator may want the kept bytes.
+fn warn_of_damage(dir: &Path, recovery: &Recovery) {
+    for damage in recovery.damage() {
+        tracing::warn!(dir = %dir.display(), "{damage}");
+    }
+}
+
 impl EventStore for EmbeddedStore {
     type Stream = IndexedEvents;
 
@@ -348,7 +362,8 @@ impl EventStore for EmbeddedStore {
         query: &Query,
         options: ReadOptions,
     ) -> impl Future<Output = Result<IndexedEvents, ReadError>> + Send {
-        ready(self.inner.engine.read(query, options))
+        let span = trace::read(STORE, query, &options);
+        ready(span.in_scope(|| self.inner.engine.read(query, options)))
     }
 
     fn read_to_end(
@@ -356,7 +371,8 @@ impl EventStore for EmbeddedStore {
         query: &Query,
         options: ReadOptions,
     ) -> impl Future<Output = Result<ReadResult, ReadError>> + Send {
-        ready(self.inner.engine.read_to_end(query, options))
+        let span = trace::read(STORE, query, &options);
+        ready(span.in_scope(|| self.inner.engine.read_to_end(query, options)))
     }
 
     fn append(
@@ -364,7 +380,8 @@ impl EventStore for EmbeddedStore {
         events: Vec<EventRecord>,
         condition: Option<AppendCondition>,
     ) -> impl Future<Output = Result<Position, AppendError>> + Send {
-        self.submit(events, condition)
+        let (count, conditional) = (events.len(), condition.is_some());
+        trace::append(STORE, count, conditional, self.submit(events, condition))
     }
 
     fn head(&self) -> impl Future<Output = Result<Option<Position>, ReadError>> + Send {

@@ -71,6 +71,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, QueueMode, RecyclingMethod};
 use tokio_postgres::NoTls;
+use tracing::Instrument as _;
 use tokio_postgres::types::{ToSql, Type};
 
 use self::append::Appends;
@@ -89,6 +90,7 @@ pub use self::stream::PostgresEvents;
 use self::tls::Tls;
 use crate::model::error::{AppendError, BackendError, ReadError};
 use crate::model::read::ReadOptions;
+use crate::store::trace;
 use crate::{AppendCondition, EventRecord, EventStore, Limits, Position, Query};
 
 /// The SQL that brings the store's schema `schema` from migration `after`
@@ -424,6 +426,9 @@ const DECISION_READ_TYPES: &[Type] = &[
     Type::BOOL,
 ];
 
+/// The store's name in `tracing` spans.
+const STORE: &str = "postgres";
+
 impl EventStore for PostgresStore {
     type Stream = PostgresEvents;
 
@@ -433,6 +438,7 @@ impl EventStore for PostgresStore {
         options: ReadOptions,
     ) -> impl Future<Output = Result<PostgresEvents, ReadError>> + Send {
         self.do_read(query, options)
+            .instrument(trace::read(STORE, query, &options))
     }
 
     fn append(
@@ -440,7 +446,13 @@ impl EventStore for PostgresStore {
         events: Vec<EventRecord>,
         condition: Option<AppendCondition>,
     ) -> impl Future<Output = Result<Position, AppendError>> + Send {
-        append::append(&self.inner, events, condition)
+        let (count, conditional) = (events.len(), condition.is_some());
+        trace::append(
+            STORE,
+            count,
+            conditional,
+            append::append(&self.inner, events, condition),
+        )
     }
 
     fn head(&self) -> impl Future<Output = Result<Option<Position>, ReadError>> + Send {

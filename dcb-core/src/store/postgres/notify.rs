@@ -124,9 +124,18 @@ async fn run(
             );
             // Prepared once: each notification is then one round trip.
             let notify = match client.batch_execute(&setup).await {
-                Ok(()) => client.prepare("SELECT pg_notify($1, '')").await.ok(),
-                Err(_) => None,
+                Ok(()) => client.prepare("SELECT pg_notify($1, '')").await,
+                Err(err) => Err(err),
             };
+            let notify = notify
+                .inspect_err(|err| {
+                    tracing::warn!(
+                        channel = %shared.channel,
+                        error = %err,
+                        "the notifier cannot listen; it reconnects"
+                    );
+                })
+                .ok();
             if let Some(notify) = notify {
                 shared.sessions.fetch_add(1, Ordering::Relaxed);
                 // Appends may have committed while nobody listened.
@@ -141,15 +150,22 @@ async fn run(
                             // Appends arriving meanwhile leave one request
                             // behind, answered by the next notification.
                             tokio::time::sleep(GATHER).await;
-                            if client
-                                .execute(&notify, &[&shared.channel])
-                                .await
-                                .is_err()
-                            {
+                            if let Err(err) = client.execute(&notify, &[&shared.channel]).await {
+                                tracing::warn!(
+                                    channel = %shared.channel,
+                                    error = %err,
+                                    "the notifier lost its connection; it reconnects"
+                                );
                                 break;
                             }
                         }
-                        _ = &mut connection => break,
+                        _ = &mut connection => {
+                            tracing::warn!(
+                                channel = %shared.channel,
+                                "the notifier's connection ended; it reconnects"
+                            );
+                            break;
+                        }
                     }
                 }
             }
@@ -174,14 +190,26 @@ async fn connect(
     tls: &Tls,
     shared: &Arc<Shared>,
 ) -> Option<(Client, JoinHandle<()>)> {
-    match tls {
-        Tls::Off => {
-            let (client, connection) = config.connect(NoTls).await.ok()?;
-            Some((client, forward(connection, Arc::clone(shared))))
-        }
-        Tls::On(tls) => {
-            let (client, connection) = config.connect(tls.clone()).await.ok()?;
-            Some((client, forward(connection, Arc::clone(shared))))
+    let connected = match tls {
+        Tls::Off => config
+            .connect(NoTls)
+            .await
+            .map(|(client, connection)| (client, forward(connection, Arc::clone(shared)))),
+        Tls::On(tls) => config
+            .connect(tls.clone())
+            .await
+            .map(|(client, connection)| (client, forward(connection, Arc::clone(shared)))),
+    };
+    match connected {
+        Ok(connected) => Some(connected),
+        Err(err) => {
+            tracing::warn!(
+                channel = %shared.channel,
+                error = %err,
+                retry_in_ms = RECONNECT.as_millis(),
+                "the notifier cannot connect; waiters poll until it does"
+            );
+            None
         }
     }
 }
