@@ -11,6 +11,7 @@
 mod decision_inputs;
 mod decisions;
 mod embedded_crash;
+mod embedded_format;
 mod embedded_read_only;
 mod embedded_recovery;
 mod into_events;
