@@ -24,7 +24,7 @@ use crate::workloads::{
     concurrent_conditional_appends, conditional_appends, courses_for, decision_reads, fill,
 };
 
-const USAGE: &str = "usage: cargo bench -p dcb-core [--features postgres] --bench stores -- --store memory|embedded|postgres [--quick] [--workload NAME]... [--dir DIR] [--stored N] [--append-batches N]\n\
+const USAGE: &str = "usage: cargo bench -p dcb-core [--features postgres] --bench stores -- --store memory|embedded|postgres [--quick] [--workload NAME]... [--dir DIR] [--stored N] [--append-batches N] [--subscriber]\n\
     (--store postgres needs `--features postgres` and takes the server from DCB_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test)";
 
 /// The sizes of one run, and which workloads it runs.
@@ -47,6 +47,7 @@ struct Args {
     dir: Option<std::path::PathBuf>,
     stored: Option<u64>,
     append_batches: Option<usize>,
+    subscriber: bool,
 }
 
 impl Args {
@@ -58,12 +59,14 @@ impl Args {
             dir: None,
             stored: None,
             append_batches: None,
+            subscriber: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--store" => parsed.store = args.next(),
                 "--quick" => parsed.quick = true,
+                "--subscriber" => parsed.subscriber = true,
                 "--workload" => parsed.workloads.extend(args.next()),
                 "--dir" => parsed.dir = args.next().map(std::path::PathBuf::from),
                 "--stored" => parsed.stored = Some(number(args.next(), "--stored")?),
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         dir,
         stored,
         append_batches,
+        subscriber,
     } = match Args::parse() {
         Ok(args) => args,
         Err(e) => {
@@ -125,6 +129,20 @@ fn main() -> ExitCode {
             clients: 2,
         }
     };
+    if subscriber {
+        // What an application with logging pays: every span of dcb enabled
+        // and formatted, the output thrown away.
+        let installed = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("dcb_core=debug"))
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_writer(std::io::sink)
+            .try_init();
+        if installed.is_err() {
+            eprintln!("cannot install the tracing subscriber");
+            return ExitCode::from(2);
+        }
+        eprintln!("(with a tracing subscriber: dcb_core=debug, spans formatted into a sink)");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
