@@ -23,3 +23,4 @@ mod read_model_mismatch;
 mod support;
 mod tags;
 mod testkit;
+mod tracing_spans;
