@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use dcb_core::embedded::EmbeddedStore;
 
-use crate::report::{Latencies, Measurement};
+use crate::report::{Latencies, Line, Measurement, round};
 use crate::workloads::{appends_for, decision_reads, fill};
 
 /// How long each timed workload runs.
@@ -149,15 +149,21 @@ async fn stored_workloads(parent: &Path, durations: &Durations, runs: &impl Fn(&
         mib(rss_after.saturating_sub(rss_before)),
         mib(rss_after)
     );
-    println!(
-        "{{\"store\": \"embedded\", \"workload\": \"open\", \"clients\": 1, \"events_per_append\": 0, \
-         \"stored_events\": {stored}, \"ops_per_sec\": {:.3}, \"p50_us\": {:.0}, \"p99_us\": {:.0}, \
-         \"baseline\": \"none\", \"baseline_ops_per_sec\": null, \"ratio\": null, \"resident_mib\": {:.0}}}",
-        1.0 / open_time.as_secs_f64(),
-        open_time.as_secs_f64() * 1e6,
-        open_time.as_secs_f64() * 1e6,
-        mib(rss_after)
-    );
+    Line {
+        store: "embedded",
+        workload: "open",
+        clients: 1,
+        events_per_append: 0,
+        stored_events: stored,
+        ops_per_sec: round(1.0 / open_time.as_secs_f64(), 3),
+        p50_us: round(open_time.as_secs_f64() * 1e6, 0),
+        p99_us: round(open_time.as_secs_f64() * 1e6, 0),
+        baseline: "none",
+        baseline_ops_per_sec: None,
+        ratio: None,
+        resident_mib: Some(round(mib(rss_after), 0)),
+    }
+    .print();
     if runs("read") {
         let (mut latencies, total, mean) =
             decision_reads(&store, durations.reads, stored, 11).await;

@@ -129,19 +129,8 @@ fn main() -> ExitCode {
             clients: 2,
         }
     };
-    if subscriber {
-        // What an application with logging pays: every span of dcb enabled
-        // and formatted, the output thrown away.
-        let installed = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("dcb_core=debug"))
-            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-            .with_writer(std::io::sink)
-            .try_init();
-        if installed.is_err() {
-            eprintln!("cannot install the tracing subscriber");
-            return ExitCode::from(2);
-        }
-        eprintln!("(with a tracing subscriber: dcb_core=debug, spans formatted into a sink)");
+    if subscriber && !install_subscriber() {
+        return ExitCode::from(2);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -199,6 +188,22 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Installs what an application with logging pays for: every span of dcb
+/// enabled and formatted, the output thrown away. False if it cannot.
+fn install_subscriber() -> bool {
+    let installed = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("dcb_core=debug"))
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_writer(std::io::sink)
+        .try_init();
+    if installed.is_err() {
+        eprintln!("cannot install the tracing subscriber");
+        return false;
+    }
+    eprintln!("(with a tracing subscriber: dcb_core=debug, spans formatted into a sink)");
+    true
 }
 
 fn machine() -> String {

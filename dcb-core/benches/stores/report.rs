@@ -18,32 +18,62 @@ pub struct Measurement {
     pub baseline: Option<(&'static str, f64)>,
 }
 
+/// One measurement as docs/spec.md §5 prints it: a JSON object per line.
+/// Figures are rounded as the table shows them; a figure that is not a
+/// number (a rate of nothing) is `null`, as `serde_json` writes it.
+#[derive(serde::Serialize)]
+pub struct Line<'a> {
+    pub store: &'a str,
+    pub workload: &'a str,
+    pub clients: usize,
+    pub events_per_append: usize,
+    pub stored_events: u64,
+    pub ops_per_sec: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub baseline: &'a str,
+    pub baseline_ops_per_sec: Option<f64>,
+    pub ratio: Option<f64>,
+    /// Resident memory after the workload, where it measures that.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resident_mib: Option<f64>,
+}
+
+impl Line<'_> {
+    /// Prints the line on stdout.
+    pub fn print(&self) {
+        match serde_json::to_string(self) {
+            Ok(line) => println!("{line}"),
+            Err(err) => eprintln!("cannot write the measurement as JSON: {err}"),
+        }
+    }
+}
+
+/// `x` rounded to `decimals` places.
+pub fn round(x: f64, decimals: i32) -> f64 {
+    let scale = 10_f64.powi(decimals);
+    (x * scale).round() / scale
+}
+
 impl Measurement {
     pub fn print(&self) {
-        let (baseline, baseline_rate, ratio) = match self.baseline {
-            Some((name, rate)) => (
-                name,
-                format!("{rate:.1}"),
-                format!("{:.3}", self.ops_per_sec / rate),
-            ),
-            None => ("none", "null".to_owned(), "null".to_owned()),
-        };
-        println!(
-            "{{\"store\": \"{}\", \"workload\": \"{}\", \"clients\": {}, \"events_per_append\": {}, \
-             \"stored_events\": {}, \"ops_per_sec\": {:.1}, \"p50_us\": {:.3}, \"p99_us\": {:.3}, \
-             \"baseline\": \"{}\", \"baseline_ops_per_sec\": {}, \"ratio\": {}}}",
-            self.store,
-            self.workload,
-            self.clients,
-            self.events_per_append,
-            self.stored_events,
-            self.ops_per_sec,
-            self.p50_us,
-            self.p99_us,
-            baseline,
-            baseline_rate,
-            ratio,
-        );
+        Line {
+            store: self.store,
+            workload: self.workload,
+            clients: self.clients,
+            events_per_append: self.events_per_append,
+            stored_events: self.stored_events,
+            ops_per_sec: round(self.ops_per_sec, 1),
+            p50_us: round(self.p50_us, 3),
+            p99_us: round(self.p99_us, 3),
+            baseline: self.baseline.map_or("none", |(name, _)| name),
+            baseline_ops_per_sec: self.baseline.map(|(_, rate)| round(rate, 1)),
+            ratio: self
+                .baseline
+                .map(|(_, rate)| round(self.ops_per_sec / rate, 3)),
+            resident_mib: None,
+        }
+        .print();
         let mut row = format!(
             "{:<9} {:<20} {:>7} {:>6} {:>10} {:>14.0} {:>10.3} {:>10.3}",
             self.store,
