@@ -5,6 +5,7 @@
 mod cli;
 mod event_lock;
 mod inspect;
+mod kills;
 mod lists;
 mod scenario;
 mod support;
