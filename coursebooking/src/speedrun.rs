@@ -402,23 +402,24 @@ fn report(store: &str, outcome: &mut Outcome, baseline: Option<Baseline>, json: 
             .map(|(ops, base)| ops / base)
     };
     if json {
-        let (name, rate, ratio) = match baseline {
-            Some(Baseline { name, rate }) => (
-                name,
-                figure(rate, 1, "null"),
-                figure(ratio(rate), 3, "null"),
-            ),
-            None => ("none", "null".to_owned(), "null".to_owned()),
+        let round = |value: Option<f64>, decimals: i32| {
+            let scale = 10_f64.powi(decimals);
+            value.map(|v| (v * scale).round() / scale)
         };
-        return format!(
-            "{{\"store\": \"{store}\", \"workload\": \"speedrun\", \"clients\": 1, \"events_per_append\": 1, \
-             \"stored_events\": {}, \"ops_per_sec\": {}, \"p50_us\": {}, \"p99_us\": {}, \
-             \"baseline\": \"{name}\", \"baseline_ops_per_sec\": {rate}, \"ratio\": {ratio}}}",
-            outcome.stored_events,
-            figure(ops_per_sec, 1, "null"),
-            figure(p50, 1, "null"),
-            figure(p99, 1, "null"),
-        );
+        let line = serde_json::json!({
+            "store": store,
+            "workload": "speedrun",
+            "clients": 1,
+            "events_per_append": 1,
+            "stored_events": outcome.stored_events,
+            "ops_per_sec": round(ops_per_sec, 1),
+            "p50_us": round(p50, 1),
+            "p99_us": round(p99, 1),
+            "baseline": baseline.map_or("none", |b| b.name),
+            "baseline_ops_per_sec": round(baseline.and_then(|b| b.rate), 1),
+            "ratio": round(baseline.and_then(|b| ratio(b.rate)), 3),
+        });
+        return line.to_string();
     }
     let mut text = format!(
         "{store}: {} operations in {:.1} s: {} ops/s, {} µs/op (p50 {} µs, p99 {} µs)",
