@@ -1,5 +1,5 @@
 // The expansion of #[decision] on the fixture `decision_latest_with_param_and_position` (dcb-macros/src/tests/).
-// Regenerate with `DCB_SNAPSHOTS=overwrite cargo test -p dcb-macros` and review the diff.
+// Regenerate with `UPDATE_EXPECT=1 cargo test -p dcb-macros` and review the diff.
 //
 // /// The product's latest price, and whether the price a
 // /// customer was shown is still valid.

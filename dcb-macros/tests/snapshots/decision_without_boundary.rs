@@ -1,5 +1,5 @@
 // The expansion of #[decision] on the fixture `decision_without_boundary` (dcb-macros/src/tests/).
-// Regenerate with `DCB_SNAPSHOTS=overwrite cargo test -p dcb-macros` and review the diff.
+// Regenerate with `UPDATE_EXPECT=1 cargo test -p dcb-macros` and review the diff.
 //
 // /// How many courses exist, across the whole system.
 // #[decision(global)]

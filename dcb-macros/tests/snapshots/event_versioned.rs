@@ -1,5 +1,5 @@
 // The expansion of #[derive(Event)] on the fixture `event_versioned` (dcb-macros/src/tests/).
-// Regenerate with `DCB_SNAPSHOTS=overwrite cargo test -p dcb-macros` and review the diff.
+// Regenerate with `UPDATE_EXPECT=1 cargo test -p dcb-macros` and review the diff.
 //
 // /// A student joined a course; version 3 added the credits.
 // #[derive(Event, Serialize, Deserialize)]

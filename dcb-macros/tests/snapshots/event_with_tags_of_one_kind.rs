@@ -1,5 +1,5 @@
 // The expansion of #[derive(Event)] on the fixture `event_with_tags_of_one_kind` (dcb-macros/src/tests/).
-// Regenerate with `DCB_SNAPSHOTS=overwrite cargo test -p dcb-macros` and review the diff.
+// Regenerate with `UPDATE_EXPECT=1 cargo test -p dcb-macros` and review the diff.
 //
 // /// Tagged with both names, so that a decision about either reads it.
 // #[derive(Event, Serialize, Deserialize)]

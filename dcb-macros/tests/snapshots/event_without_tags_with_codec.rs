@@ -1,5 +1,5 @@
 // The expansion of #[derive(Event)] on the fixture `event_without_tags_with_codec` (dcb-macros/src/tests/).
-// Regenerate with `DCB_SNAPSHOTS=overwrite cargo test -p dcb-macros` and review the diff.
+// Regenerate with `UPDATE_EXPECT=1 cargo test -p dcb-macros` and review the diff.
 //
 // #[derive(Event, Serialize, Deserialize)]
 // #[event(codec = crate::codecs::MessagePack)]

@@ -1,5 +1,5 @@
 // The expansion of #[derive(Id)] on the fixture `id_integer_with_prefix` (dcb-macros/src/tests/).
-// Regenerate with `DCB_SNAPSHOTS=overwrite cargo test -p dcb-macros` and review the diff.
+// Regenerate with `UPDATE_EXPECT=1 cargo test -p dcb-macros` and review the diff.
 //
 // #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
 // #[id(prefix = "invoice")]

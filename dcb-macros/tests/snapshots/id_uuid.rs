@@ -1,5 +1,5 @@
 // The expansion of #[derive(Id)] on the fixture `id_uuid` (dcb-macros/src/tests/).
-// Regenerate with `DCB_SNAPSHOTS=overwrite cargo test -p dcb-macros` and review the diff.
+// Regenerate with `UPDATE_EXPECT=1 cargo test -p dcb-macros` and review the diff.
 //
 // /// A course.
 // #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]

@@ -1,5 +1,5 @@
 // The expansion of #[derive(IntoEvents)] on the fixture `into_events_enum` (dcb-macros/src/tests/).
-// Regenerate with `DCB_SNAPSHOTS=overwrite cargo test -p dcb-macros` and review the diff.
+// Regenerate with `UPDATE_EXPECT=1 cargo test -p dcb-macros` and review the diff.
 //
 // /// What a request to join comes to.
 // #[derive(IntoEvents)]

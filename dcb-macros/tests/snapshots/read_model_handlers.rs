@@ -1,5 +1,5 @@
 // The expansion of #[read_model] on the fixture `read_model_handlers` (dcb-macros/src/tests/).
-// Regenerate with `DCB_SNAPSHOTS=overwrite cargo test -p dcb-macros` and review the diff.
+// Regenerate with `UPDATE_EXPECT=1 cargo test -p dcb-macros` and review the diff.
 //
 // impl CourseNames {
 //     fn registered(&mut self, event: &CourseRegistered) {

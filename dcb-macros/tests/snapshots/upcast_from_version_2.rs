@@ -1,5 +1,5 @@
 // The expansion of #[upcast(StudentJoinedCourse, from = 2)] on the fixture `upcast_from_version_2` (dcb-macros/src/tests/).
-// Regenerate with `DCB_SNAPSHOTS=overwrite cargo test -p dcb-macros` and review the diff.
+// Regenerate with `UPDATE_EXPECT=1 cargo test -p dcb-macros` and review the diff.
 //
 // /// Version 3 added the credits, 5 for every course before.
 // fn credits_were_five(mut data: Value) -> Value {
