@@ -40,6 +40,13 @@
 //! - [`EventStore::wait_for_append`] is woken by appends, without a
 //!   timer, unless [`Options::wakes_without_timers`] says otherwise.
 //!
+//! # The reference model
+//!
+//! [`ReferenceStore`] is the contract written out plainly, over a `Vec`
+//! with linear scans: the oracle that model-based tests compare every
+//! store with, operation by operation. It runs this suite too, so the
+//! model is proven by the same cases as the stores.
+//!
 //! The concurrency cases spawn tasks with `tokio::spawn`, so the suite runs
 //! inside a tokio runtime, ideally a multi-threaded one (the generated tests
 //! use one with four worker threads).
@@ -58,6 +65,7 @@ pub mod idempotency;
 pub mod invalid_input;
 pub mod matching;
 pub mod reading;
+mod reference;
 pub mod subscribing;
 mod support;
 
@@ -65,6 +73,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use harness::{Harness, Unavailable};
+pub use reference::{ReferenceEvents, ReferenceStore};
 
 /// What the suite may assume about a store beyond the [`EventStore`]
 /// contract.

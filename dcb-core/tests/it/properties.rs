@@ -1,26 +1,28 @@
 //! Property tests of the DCB rules (docs/spec.md §1) on [`InMemoryStore`].
 //!
 //! - Query matching against a plain definition written here.
-//! - Every store operation against a plain `Vec` model: reads (events and
-//!   heads, also while a stream is consumed), conditional appends,
-//!   idempotent appends by id and the errors.
+//! - Every store operation against the reference model,
+//!   `conformance::ReferenceStore` (the one model every store is compared
+//!   with; `model_*` runs longer sequences against the durable stores):
+//!   reads (events and heads, also while a stream is consumed), conditional
+//!   appends, idempotent appends by id and the errors.
 //! - Paging with each page's head as the next `after` collects what one
 //!   unlimited read returns.
 //! - A read shows the snapshot it began in, even across appends made while
 //!   its stream is consumed in several batches.
 
-use std::collections::BTreeSet;
-
 use dcb_core::IndexedEvents;
+use dcb_core::conformance::ReferenceStore;
 use dcb_core::{
     AppendCondition, AppendError, EventRecord, EventStore, EventType, InMemoryStore, InvalidInput,
     Position, Query, QueryItem, ReadError, ReadOptions, SequencedEvent, Tag, Uuid,
 };
 use dcb_core::{EventStream, ReadResult};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
+use proptest::test_runner::FileFailurePersistence;
 use tokio::runtime::Runtime;
 
 const TYPES: [&str; 4] = ["T0", "T1", "T2", "T3"];
@@ -59,15 +61,6 @@ impl Ev {
             None => event,
         }
     }
-
-    fn tag_set(&self) -> BTreeSet<usize> {
-        self.tags.iter().copied().collect()
-    }
-
-    /// Same type, data and set of tags.
-    fn same_content(&self, other: &Ev) -> bool {
-        self.ty == other.ty && self.data == other.data && self.tag_set() == other.tag_set()
-    }
 }
 
 /// A query item as indexes into the alphabets.
@@ -105,14 +98,23 @@ fn to_query(spec: &[ItemSpec]) -> Query {
     spec.iter().map(to_item).collect()
 }
 
-/// The position of the event at `index` of a gap-free log.
-fn position_of(index: usize) -> Position {
-    Position::new(u64::try_from(index).expect("small index") + 1).expect("positive")
-}
-
 // ---------------------------------------------------------------------------
 // Strategies
 // ---------------------------------------------------------------------------
+
+/// `cases` cases, and the seeds of past failures read from (and new ones
+/// written to) `properties.proptest-regressions` beside this file. By
+/// default proptest would use `tests/proptest-regressions/properties.txt`,
+/// since this module sits beside a `main.rs`, and the committed file
+/// would never be read.
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..ProptestConfig::with_cases(cases)
+    }
+}
 
 fn event_strategy() -> impl Strategy<Value = Ev> {
     (0..TYPES.len(), vec(0..TAGS.len(), 0..=3), 0u8..3).prop_map(|(ty, tags, data)| Ev {
@@ -137,7 +139,7 @@ fn query_strategy() -> impl Strategy<Value = Vec<ItemSpec>> {
 // ---------------------------------------------------------------------------
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1024))]
+    #![proptest_config(config(1024))]
 
     /// `QueryItem::matches`, `Query::matches` and `Query::union` agree with
     /// the plain definitions; an item that `covers` another matches every
@@ -225,11 +227,10 @@ fn covers(wide: &QueryItem, narrow: &QueryItem) -> bool {
 // 2. The store against a model
 // ---------------------------------------------------------------------------
 
-/// docs/spec.md §1 taken literally, over a plain `Vec`.
+/// The reference model, `conformance::ReferenceStore`, driven with the
+/// ops' own types.
 #[derive(Default)]
-struct Model {
-    events: Vec<Ev>,
-}
+struct Model(ReferenceStore);
 
 /// A condition: the query (as a spec) and `after`.
 #[derive(Clone, Debug)]
@@ -272,95 +273,31 @@ impl From<Result<Position, AppendError>> for Appended {
 
 impl Model {
     fn last(&self) -> Option<Position> {
-        self.events.len().checked_sub(1).map(position_of)
+        self.0.head_now()
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
     }
 
     fn read(&self, query: &[ItemSpec], options: ReadOptions) -> Result<ReadResult, InvalidInput> {
-        if options.limit == Some(0) {
-            return Err(InvalidInput::ZeroLimit);
+        let query = to_query(query);
+        match self
+            .0
+            .read_to_end(&query, options)
+            .now_or_never()
+            .expect("the model never waits")
+        {
+            Ok(result) => Ok(result),
+            Err(ReadError::InvalidInput(invalid)) => Err(invalid),
+            Err(other) => panic!("the model failed to read: {other}"),
         }
-        let mut events: Vec<SequencedEvent> = self
-            .events
-            .iter()
-            .enumerate()
-            .map(|(index, ev)| (position_of(index), ev))
-            .filter(|&(position, ev)| {
-                options.after.is_none_or(|after| position > after) && selects(query, ev)
-            })
-            .map(|(position, ev)| SequencedEvent {
-                position,
-                event: ev.to_event(),
-            })
-            .collect();
-        if options.backwards {
-            events.reverse();
-        }
-        let mut limit_reached = false;
-        if let Some(limit) = options.limit {
-            limit_reached = events.len() >= limit;
-            events.truncate(limit);
-        }
-        let head = if limit_reached && !options.backwards {
-            events.last().map(|e| e.position)
-        } else {
-            self.last()
-        };
-        Ok(ReadResult { events, head })
-    }
-
-    fn stored(&self, id: u128) -> Option<usize> {
-        self.events.iter().position(|e| e.id == Some(id))
     }
 
     fn append(&mut self, events: &[Ev], condition: Option<&Decision>) -> Appended {
-        if events.is_empty() {
-            return Appended::Invalid(InvalidInput::EmptyAppend);
-        }
-        for (index, ev) in events.iter().enumerate() {
-            if let Some(id) = ev.id
-                && events[..index].iter().any(|e| e.id == Some(id))
-            {
-                return Appended::Invalid(InvalidInput::DuplicateEventIdInAppend {
-                    id: Uuid::from_u128(id),
-                    index,
-                });
-            }
-        }
-        if events.iter().all(|e| e.id.is_some())
-            && let Some(first) = events[0].id.and_then(|id| self.stored(id))
-        {
-            let repeat = events.iter().enumerate().all(|(i, ev)| {
-                self.events
-                    .get(first + i)
-                    .is_some_and(|stored| stored.id == ev.id && stored.same_content(ev))
-            });
-            if repeat {
-                return Appended::At(position_of(first + events.len() - 1));
-            }
-        }
-        for ev in events {
-            if let Some(id) = ev.id
-                && let Some(index) = self.stored(id)
-            {
-                return Appended::DuplicateId {
-                    id: Uuid::from_u128(id),
-                    position: position_of(index),
-                };
-            }
-        }
-        if let Some(condition) = condition {
-            let conflict = (0..self.events.len()).find(|&index| {
-                condition
-                    .after
-                    .is_none_or(|after| position_of(index) > after)
-                    && selects(&condition.query, &self.events[index])
-            });
-            if let Some(index) = conflict {
-                return Appended::ConditionFailed(position_of(index));
-            }
-        }
-        self.events.extend_from_slice(events);
-        Appended::At(self.last().expect("not empty"))
+        let condition = condition.map(Decision::to_condition);
+        let events = events.iter().map(Ev::to_event).collect();
+        Appended::from(self.0.append_now(events, condition.as_ref()))
     }
 }
 
@@ -807,7 +744,7 @@ impl Run {
 
     fn check_head(&self) -> Result<(), TestCaseError> {
         prop_assert_eq!(self.store.head_now(), self.model.last());
-        prop_assert_eq!(self.store.len(), self.model.events.len());
+        prop_assert_eq!(self.store.len(), self.model.len());
         Ok(())
     }
 
@@ -828,7 +765,7 @@ fn pick<T>(items: &[T], index: Index) -> Option<&T> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1024))]
+    #![proptest_config(config(1024))]
 
     /// Every result of the store (positions, errors, events, heads) is the
     /// model's.
@@ -872,7 +809,7 @@ fn broad_query_strategy() -> impl Strategy<Value = Vec<ItemSpec>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(config(256))]
 
     /// Reading page by page, each page after the previous page's head,
     /// collects exactly the events of one unlimited read, and the last page

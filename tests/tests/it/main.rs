@@ -9,6 +9,7 @@
 mod conformance_embedded;
 mod conformance_memory;
 mod conformance_postgres;
+mod conformance_reference;
 mod postgres_batches;
 mod postgres_faults;
 mod postgres_lost_replies;
