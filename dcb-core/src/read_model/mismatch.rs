@@ -2,8 +2,10 @@
 //! it is found, and what a runner does about it ([`OnMismatch`]).
 
 use std::fmt;
+use std::time::Duration;
 
 use super::EventFingerprint;
+
 use crate::model::error::ReadError;
 use crate::{EventStore, Position, Query, ReadOptions, SequencedEvent};
 
@@ -160,7 +162,7 @@ pub(super) async fn check<S: EventStore>(
     checkpoint: Position,
     fingerprint: Option<&EventFingerprint>,
 ) -> Result<Option<Mismatch>, ReadError> {
-    let head = store.head().await?;
+    let head = caught_up_to(store, checkpoint).await?;
     if head < Some(checkpoint) {
         return Ok(Some(Mismatch::AheadOfStore { checkpoint, head }));
     }
@@ -180,6 +182,30 @@ pub(super) async fn check<S: EventStore>(
         saved: saved.clone(),
         found,
     }))
+}
+
+/// How long [`check`] waits for a store whose head is behind a saved
+/// checkpoint to reach it: a read-only embedded store follows its log by
+/// polling every 50 ms, so its head may lag appends another process made
+/// (and a model saved there) by up to a poll. A store that lost the events
+/// never reaches the checkpoint, and costs this wait once, at start.
+const LAG: Duration = Duration::from_millis(500);
+
+/// The store's head, once it is at `checkpoint` or [`LAG`] has passed.
+async fn caught_up_to<S: EventStore>(
+    store: &S,
+    checkpoint: Position,
+) -> Result<Option<Position>, ReadError> {
+    let mut head = store.head().await?;
+    let deadline = tokio::time::Instant::now() + LAG;
+    while head < Some(checkpoint) {
+        match tokio::time::timeout_at(deadline, store.wait_for_append(head)).await {
+            Ok(waited) => waited?,
+            Err(_elapsed) => break,
+        }
+        head = store.head().await?;
+    }
+    Ok(head)
 }
 
 /// The event at `position`, if the store holds one there.
