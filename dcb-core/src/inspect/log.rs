@@ -30,7 +30,9 @@ pub fn log_from_env() {
                 .try_init();
         }
         Err(err) => {
-            eprintln!("warning: RUST_LOG={directives:?} is not a filter ({err}); nothing is logged")
+            eprintln!(
+                "warning: RUST_LOG={directives:?} is not a filter ({err}); nothing is logged"
+            );
         }
     }
 }
