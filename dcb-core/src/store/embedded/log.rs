@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use super::budget::{self, Budget};
+use super::file_layer::{Disk, FileLayer, SegmentFile};
 use super::record::{self, Found};
 use super::{OpenError, Recovery, Truncation, manifest};
 use crate::EventRecord;
@@ -21,10 +22,11 @@ use crate::EventRecord;
 /// The first bytes of every segment.
 pub(super) const MAGIC: &[u8; 8] = b"DCBLOG1\n";
 
-/// The open, last segment that appends go to.
-pub(super) struct Log {
+/// The open, last segment that appends go to, on the files of `L`.
+pub(super) struct Log<L: FileLayer = Disk> {
+    layer: L,
     dir: PathBuf,
-    active: File,
+    active: L::File,
     active_path: PathBuf,
     active_len: u64,
     segment_limit: u64,
@@ -36,16 +38,17 @@ pub(super) struct Replayed {
     pub(super) recovery: Recovery,
 }
 
-impl Log {
+impl<L: FileLayer> Log<L> {
     /// Opens the log in `dir` (created if missing), reading every segment
     /// and cutting a damaged tail off the last one — after keeping its
     /// bytes in `damaged/` — and checking against the manifest that no
-    /// segment is missing.
+    /// segment is missing. Appends then go through `layer`.
     pub(super) fn open(
         dir: &Path,
         segment_limit: u64,
         memory_limit: Option<u64>,
-    ) -> Result<(Log, Replayed), OpenError> {
+        layer: L,
+    ) -> Result<(Log<L>, Replayed), OpenError> {
         let recorded = manifest::read(dir)?;
         let mut segments = list_segments(dir)?;
         if let Some(file) = manifest::missing(dir, recorded, &segments) {
@@ -102,22 +105,22 @@ impl Log {
             if recorded != Some(first) {
                 // A store made before manifests, or a crash between making
                 // a segment and recording it.
-                manifest::write(dir, first)?;
+                manifest::write(&layer, dir, first)?;
             }
             let len = fs::metadata(&path)
                 .map_err(|e| OpenError::io(&path, e))?
                 .len();
             (path, len)
         } else {
-            let path = create_segment(dir, next)?;
-            manifest::write(dir, next)?;
+            let path = create_segment(&layer, dir, next)?;
+            manifest::write(&layer, dir, next)?;
             (path, MAGIC.len() as u64)
         };
-        let active = OpenOptions::new()
-            .append(true)
-            .open(&active_path)
+        let active = layer
+            .open_append(&active_path)
             .map_err(|e| OpenError::io(&active_path, e))?;
         let log = Log {
+            layer,
             dir: dir.to_owned(),
             active,
             active_path,
@@ -139,7 +142,7 @@ impl Log {
             self.rotate(first).map_err(WriteError::Write)?;
         }
         self.check_length("nothing was written")?;
-        if let Err(err) = self.active.write_all(bytes) {
+        if let Err(err) = self.active.append(bytes) {
             return match self.active.set_len(self.active_len) {
                 Ok(()) => Err(WriteError::Write(err)),
                 Err(_) => Err(WriteError::Sync(err)),
@@ -154,7 +157,7 @@ impl Log {
     /// not, another process wrote to (or cut) the log, and this one must
     /// stop before it writes over that process's records.
     fn check_length(&self, outcome: &str) -> Result<(), WriteError> {
-        let found = self.active.metadata().map_err(WriteError::Sync)?.len();
+        let found = self.active.len().map_err(WriteError::Sync)?;
         if found == self.active_len {
             return Ok(());
         }
@@ -168,26 +171,31 @@ impl Log {
 
     /// Starts a new segment for the events from position `first` on.
     fn rotate(&mut self, first: u64) -> std::io::Result<()> {
-        let path = create_segment(&self.dir, first).map_err(|e| match e {
+        let path = create_segment(&self.layer, &self.dir, first).map_err(|e| match e {
             OpenError::Io { path, source } => std::io::Error::new(
                 source.kind(),
                 format!("cannot create the segment {}: {source}", path.display()),
             ),
             other => std::io::Error::other(other.to_string()),
         })?;
-        self.active = OpenOptions::new()
-            .append(true)
-            .open(&path)
+        self.active = self
+            .layer
+            .open_append(&path)
             .map_err(|e| OpenError::io(&path, e))
-            .and_then(|file| manifest::write(&self.dir, first).map(|()| file))
+            .and_then(|file| manifest::write(&self.layer, &self.dir, first).map(|()| file))
             .map_err(|e| {
                 // Nothing was written to it: let a later attempt make it again.
-                let _ = fs::remove_file(&path);
+                let _ = self.layer.remove_file(&path);
                 std::io::Error::other(e.to_string())
             })?;
         self.active_path = path;
         self.active_len = MAGIC.len() as u64;
         Ok(())
+    }
+
+    /// The files appends go through.
+    pub(super) fn layer(&self) -> &L {
+        &self.layer
     }
 
     /// The segment appends go to.
@@ -384,24 +392,22 @@ pub(super) fn segment_path(dir: &Path, first: u64) -> PathBuf {
 }
 
 /// Creates the segment for events from position `first` on, durably.
-fn create_segment(dir: &Path, first: u64) -> Result<PathBuf, OpenError> {
+fn create_segment(layer: &impl FileLayer, dir: &Path, first: u64) -> Result<PathBuf, OpenError> {
     let path = segment_path(dir, first);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
+    let mut file = layer
+        .create_new(&path)
         .map_err(|e| OpenError::io(&path, e))?;
     let made = file
-        .write_all(MAGIC)
+        .append(MAGIC)
         .and_then(|()| file.sync_all())
-        .map_err(|e| OpenError::io(&path, e))
-        .and_then(|()| sync_dir(dir));
+        .and_then(|()| layer.sync_dir(dir))
+        .map_err(|e| OpenError::io(&path, e));
     if made.is_err() {
         // Leave no half-made segment behind, so that a later attempt can
         // make it again. (If this fails too, recovery removes a segment
         // cut short, and a whole segment without records is harmless.)
         drop(file);
-        let _ = fs::remove_file(&path);
+        let _ = layer.remove_file(&path);
     }
     made.map(|()| path)
 }

@@ -15,12 +15,13 @@
 //! last segment 00000000000000000001.log
 //! ```
 
-use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
+use std::fs;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use super::OpenError;
-use super::log::{segment_path, sync_dir};
+use super::file_layer::FileLayer;
+use super::log::segment_path;
 
 /// The manifest's file name.
 pub(super) const FILE: &str = "MANIFEST";
@@ -56,18 +57,12 @@ pub(super) fn read(dir: &Path) -> Result<Option<u64>, OpenError> {
 }
 
 /// Records durably that the last segment starts at position `first`.
-pub(super) fn write(dir: &Path, first: u64) -> Result<(), OpenError> {
-    let temporary = dir.join(TEMPORARY);
+pub(super) fn write(layer: &impl FileLayer, dir: &Path, first: u64) -> Result<(), OpenError> {
     let path = dir.join(FILE);
     let text = format!("{FIRST_LINE}\n{LAST_SEGMENT}{first:020}.log\n");
-    File::create(&temporary)
-        .and_then(|mut file| {
-            file.write_all(text.as_bytes())?;
-            file.sync_all()
-        })
-        .map_err(|e| OpenError::io(&temporary, e))?;
-    fs::rename(&temporary, &path).map_err(|e| OpenError::io(&path, e))?;
-    sync_dir(dir)
+    layer
+        .replace(&path, &dir.join(TEMPORARY), text.as_bytes())
+        .map_err(|e| OpenError::io(&path, e))
 }
 
 /// Checks the segments found against the manifest: the last one must not

@@ -54,6 +54,7 @@
 
 mod budget;
 mod error;
+mod file_layer;
 mod follow;
 mod lock;
 mod log;
@@ -160,7 +161,16 @@ impl EmbeddedStore {
         dir: impl AsRef<Path>,
         options: &EmbeddedOptions,
     ) -> Result<EmbeddedStore, OpenError> {
-        let dir = dir.as_ref();
+        EmbeddedStore::open_on(dir.as_ref(), options, file_layer::Disk)
+    }
+
+    /// Opens (or creates) the store in `dir`, its appends writing through
+    /// `layer`.
+    fn open_on<L: file_layer::FileLayer>(
+        dir: &Path,
+        options: &EmbeddedOptions,
+        layer: L,
+    ) -> Result<EmbeddedStore, OpenError> {
         if let Err(err) = std::fs::create_dir_all(dir) {
             return Err(match std::fs::metadata(dir) {
                 Ok(found) if !found.is_dir() => OpenError::NotADirectory {
@@ -170,7 +180,8 @@ impl EmbeddedStore {
             });
         }
         let lock = lock::acquire(dir, options.lock_timeout)?;
-        let (log, replayed) = log::Log::open(dir, options.segment_size, options.memory_limit)?;
+        let (log, replayed) =
+            log::Log::open(dir, options.segment_size, options.memory_limit, layer)?;
         warn_of_damage(dir, &replayed.recovery);
         let engine = Engine::default();
         engine.replay(replayed.records);

@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
+use super::file_layer::FileLayer;
 use super::lock::Lock;
 use super::log::{Log, WriteError};
 use super::record;
@@ -42,8 +43,8 @@ pub(super) struct Counters {
 
 /// Starts the writer; it runs until every sender is gone, then releases the
 /// directory lock by dropping it.
-pub(super) fn spawn(
-    log: Log,
+pub(super) fn spawn<L: FileLayer>(
+    log: Log<L>,
     lock: Lock,
     engine: Engine,
     requests: Receiver<Request>,
@@ -61,6 +62,7 @@ pub(super) fn spawn(
                 counters,
             };
             while let Ok(first) = requests.recv() {
+                writer.log.layer().batch_starts();
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
                     match requests.try_recv() {
@@ -73,8 +75,8 @@ pub(super) fn spawn(
         })
 }
 
-struct Writer {
-    log: Log,
+struct Writer<L: FileLayer> {
+    log: Log<L>,
     /// Held while the writer runs; checked before every batch.
     lock: Lock,
     /// The index the batches are decided against and published to.
@@ -86,7 +88,7 @@ struct Writer {
     counters: Arc<Counters>,
 }
 
-impl Writer {
+impl<L: FileLayer> Writer<L> {
     fn commit(&mut self, batch: Vec<Request>) {
         if self.failed.is_none()
             && let Err(reason) = self.lock.check()
