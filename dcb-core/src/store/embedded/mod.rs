@@ -54,6 +54,8 @@
 
 mod budget;
 mod error;
+#[cfg(test)]
+mod faults;
 mod file_layer;
 mod follow;
 mod lock;

@@ -124,9 +124,10 @@ impl<L: FileLayer> Writer<L> {
                 Ok(()) => self.engine.publish(pushed),
                 Err(err) => {
                     let message = self.failure(err);
+                    let before = pushed.before;
                     let mut outcomes = self.engine.roll_back(pushed);
                     for outcome in &mut outcomes {
-                        if outcome.is_ok() {
+                        if rests_on_batch(outcome, before) {
                             *outcome =
                                 Err(AppendError::Backend(BackendError::new(message.clone())));
                         }
@@ -161,6 +162,20 @@ impl<L: FileLayer> Writer<L> {
                 reason
             }
         }
+    }
+}
+
+/// Whether an append's outcome in a batch that was rolled back (after
+/// position `before`) rests on the batch: it was accepted, or refused
+/// because of an event accepted earlier in the batch — a failed condition
+/// or a duplicate id naming a position that no longer exists. Such an
+/// append shares the batch's failure.
+fn rests_on_batch(outcome: &Result<Position, AppendError>, before: u64) -> bool {
+    match outcome {
+        Ok(_) => true,
+        Err(AppendError::ConditionFailed { conflicting }) => conflicting.get() > before,
+        Err(AppendError::DuplicateEventId { position, .. }) => position.get() > before,
+        Err(_) => false,
     }
 }
 
