@@ -49,7 +49,7 @@ impl<L: FileLayer> Log<L> {
         memory_limit: Option<u64>,
         layer: L,
     ) -> Result<(Log<L>, Replayed), OpenError> {
-        let recorded = manifest::read(dir)?;
+        let mut recorded = manifest::read(dir)?;
         let mut segments = list_segments(dir)?;
         if let Some(file) = manifest::missing(dir, recorded, &segments) {
             return Err(OpenError::MissingSegment { file });
@@ -73,9 +73,22 @@ impl<L: FileLayer> Log<L> {
             let bytes = budget::read_segment(path, &mut budget)?;
             if last_segment && bytes.len() < MAGIC.len() && MAGIC.starts_with(&bytes) {
                 // A crash while a new segment was being created: it holds
-                // nothing yet, so it is made again below.
-                fs::remove_file(path).map_err(|e| OpenError::io(path, e))?;
-                sync_dir(dir)?;
+                // nothing yet. Each step leaves a log that the next open
+                // repairs the same way, should this one fail (a full disk).
+                if let Some(i) = i.checked_sub(1) {
+                    let previous = segments[i].0;
+                    if recorded == Some(*first) {
+                        // Once it is gone, a manifest that still records
+                        // it would say a segment is missing.
+                        manifest::write(&layer, dir, previous)?;
+                        recorded = Some(previous);
+                    }
+                    fs::remove_file(path).map_err(|e| OpenError::io(path, e))?;
+                    sync_dir(dir)?;
+                } else {
+                    // The log's only segment: made whole where it is.
+                    remake_segment(path)?;
+                }
                 recovery.truncated = Some(Truncation::cut(
                     path.clone(),
                     0,
@@ -410,6 +423,18 @@ fn create_segment(layer: &impl FileLayer, dir: &Path, first: u64) -> Result<Path
         let _ = layer.remove_file(&path);
     }
     made.map(|()| path)
+}
+
+/// Writes the magic over a segment that holds only a part of it, durably.
+fn remake_segment(path: &Path) -> Result<(), OpenError> {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|mut file| {
+            file.write_all(MAGIC)?;
+            file.sync_all()
+        })
+        .map_err(|e| OpenError::io(path, e))
 }
 
 /// Makes a new directory entry durable.
