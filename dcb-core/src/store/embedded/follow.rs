@@ -90,7 +90,7 @@ impl Follower {
                 }
                 Err(e) => return Err(e),
             };
-            if last_segment && bytes.len() < MAGIC.len() && MAGIC.starts_with(&bytes) {
+            if last_segment && log::cut_short(&bytes) {
                 // A segment being made: nothing in it yet.
                 segment = Some((path, 0));
                 break;
@@ -202,7 +202,7 @@ impl Follower {
         let bytes = Bytes::from(buffer);
         let mut at = 0;
         if *offset == 0 {
-            if bytes.len() < MAGIC.len() && MAGIC.starts_with(&bytes) {
+            if log::cut_short(&bytes) {
                 return Ok(true);
             }
             if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {

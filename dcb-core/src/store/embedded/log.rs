@@ -71,7 +71,7 @@ impl<L: FileLayer> Log<L> {
                 });
             }
             let bytes = budget::read_segment(path, &mut budget)?;
-            if last_segment && bytes.len() < MAGIC.len() && MAGIC.starts_with(&bytes) {
+            if last_segment && cut_short(&bytes) {
                 // A crash while a new segment was being created: it holds
                 // nothing yet. Each step leaves a log that the next open
                 // repairs the same way, should this one fail (a full disk).
@@ -425,7 +425,16 @@ fn create_segment(layer: &impl FileLayer, dir: &Path, first: u64) -> Result<Path
     made.map(|()| path)
 }
 
-/// Writes the magic over a segment that holds only a part of it, durably.
+/// Whether a segment's bytes are what a crash while it was being created
+/// can leave: less than the magic, or the magic with zeros in place of
+/// some of its bytes (a size that reached the disk before the data).
+pub(super) fn cut_short(bytes: &[u8]) -> bool {
+    bytes.len() <= MAGIC.len()
+        && bytes != MAGIC
+        && bytes.iter().zip(MAGIC).all(|(&b, &m)| b == m || b == 0)
+}
+
+/// Writes the magic over a segment whose creation was cut short, durably.
 fn remake_segment(path: &Path) -> Result<(), OpenError> {
     OpenOptions::new()
         .write(true)
@@ -442,4 +451,64 @@ pub(super) fn sync_dir(dir: &Path) -> Result<(), OpenError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| OpenError::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedded::EmbeddedStore;
+    use crate::{EventStore, EventType};
+
+    fn event() -> EventRecord {
+        EventRecord::new(EventType::from_static("Opened"), "{}")
+    }
+
+    /// A crash while a segment is being made can leave its size without its
+    /// data: zeros where the magic was to be. Opening refused such a store as
+    /// not a store (it took only a prefix of the magic for a segment cut
+    /// short); it is now repaired like any segment cut short.
+    #[test]
+    fn a_new_segment_left_as_zeros_by_a_crash_is_repaired() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for left in [&[0u8; 8][..], &[0; 3], b"DCB\0\0\0\0\0", b"DCBLOG1\0"] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            runtime.block_on(store.append(vec![event()], None)).unwrap();
+            store.close();
+            let next = segment_path(dir.path(), 2);
+            fs::write(&next, left).unwrap();
+
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            let cut = store.recovery().truncated.clone().expect("a cut");
+            assert_eq!(
+                (cut.file, cut.offset, cut.bytes),
+                (next.clone(), 0, left.len() as u64)
+            );
+            assert!(!next.exists(), "{left:?}: the segment is removed");
+            let position = runtime.block_on(store.append(vec![event()], None)).unwrap();
+            assert_eq!(position.get(), 2, "{left:?}");
+        }
+    }
+
+    /// The same for the only segment of a new store, which is made whole in
+    /// place.
+    #[test]
+    fn a_first_segment_left_as_zeros_by_a_crash_is_made_again() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let first = segment_path(dir.path(), 1);
+        fs::write(&first, [0u8; 8]).unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.recovery().truncated.as_ref().map(|c| c.bytes),
+            Some(8)
+        );
+        assert_eq!(fs::read(&first).unwrap(), MAGIC);
+        let position = runtime.block_on(store.append(vec![event()], None)).unwrap();
+        assert_eq!(position.get(), 1);
+    }
 }
