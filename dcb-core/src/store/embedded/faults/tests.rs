@@ -55,7 +55,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Runtime;
 
-use super::super::log::MAGIC;
+use super::super::log::cut_short;
 use super::{Crash, Faulty, Injected};
 use crate::embedded::{EmbeddedOptions, EmbeddedStore, OpenError};
 use crate::{
@@ -100,7 +100,8 @@ enum Op {
     /// durable, the first `torn` reach the files, then `zeros` zero bytes;
     /// the store is opened again.
     Crash { torn: u16, zeros: u16 },
-    /// The store is closed and opened again; nothing is lost.
+    /// The store is closed and opened again; nothing is lost (a crash
+    /// that keeps every byte, after which all of them count as durable).
     Reopen,
 }
 
@@ -673,7 +674,8 @@ fn check_cut(recovery: &crate::embedded::Recovery, crash: &Crash) -> Checked {
         );
         return Ok(());
     };
-    let (offset, cut) = if before.len() < MAGIC.len() {
+    let short = cut_short(before);
+    let (offset, cut) = if short {
         // A segment whose creation was cut short is removed (and made
         // anew if it was the only one).
         (0, before.len())
@@ -688,14 +690,14 @@ fn check_cut(recovery: &crate::embedded::Recovery, crash: &Crash) -> Checked {
     };
     let Some(truncated) = &recovery.truncated else {
         ensure!(
-            cut == 0 && before.len() >= MAGIC.len(),
+            cut == 0 && !short,
             "the open cut {cut} bytes of {} and reported none",
             path.display()
         );
         return Ok(());
     };
     ensure!(
-        (cut > 0 || before.len() < MAGIC.len())
+        (cut > 0 || short)
             && truncated.file == *path
             && truncated.offset == offset as u64
             && truncated.bytes == cut as u64,
@@ -705,7 +707,7 @@ fn check_cut(recovery: &crate::embedded::Recovery, crash: &Crash) -> Checked {
     let cut_bytes = &before[offset..];
     match &truncated.kept {
         None => ensure!(
-            cut_bytes.iter().all(|&b| b == 0) || before.len() < MAGIC.len(),
+            cut_bytes.iter().all(|&b| b == 0) || short,
             "the cut bytes were not kept"
         ),
         Some(kept) => {
