@@ -1,6 +1,7 @@
 //! The cross-crate integration tests of dcb, in one test binary: the
-//! conformance suite against each store, and the PostgreSQL store's own
-//! tests. One module per area; `postgres_support` is shared by the
+//! conformance suite against each store and the reference model, the
+//! model-based test on the PostgreSQL store, and the PostgreSQL store's
+//! own tests. One module per area; `postgres_support` is shared by the
 //! PostgreSQL tests, here and in `postgres_restart`.
 //!
 //! Tests that must own their process are binaries of their own (see
@@ -10,6 +11,7 @@ mod conformance_embedded;
 mod conformance_memory;
 mod conformance_postgres;
 mod conformance_reference;
+mod model_postgres;
 mod postgres_batches;
 mod postgres_faults;
 mod postgres_lost_replies;
