@@ -36,7 +36,12 @@ use crate::{
 };
 
 /// The reference model of the [`EventStore`] contract, usable as a store:
-/// a `Vec` of events under one lock; see the [module](self).
+/// docs/spec.md §1 taken literally, over a `Vec` of events under one lock
+/// with linear scans. It shares nothing with the engine of the in-memory
+/// and embedded stores, only the contract's vocabulary:
+/// [`Query::matches`], [`EventRecord`]'s equality, [`ReadOptions::check`]
+/// and [`Limits::check_append`] (the contract's definition of invalid
+/// input). Slow on purpose; use it in tests.
 ///
 /// - Positions are gap-free: the n-th event stored is at position n.
 /// - An append checks its input, then idempotency (§1.7), then its
