@@ -71,8 +71,8 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, QueueMode, RecyclingMethod};
 use tokio_postgres::NoTls;
-use tracing::Instrument as _;
 use tokio_postgres::types::{ToSql, Type};
+use tracing::Instrument as _;
 
 use self::append::Appends;
 #[doc(hidden)]
