@@ -426,12 +426,15 @@ fn create_segment(layer: &impl FileLayer, dir: &Path, first: u64) -> Result<Path
 }
 
 /// Whether a segment's bytes are what a crash while it was being created
-/// can leave: less than the magic, or the magic with zeros in place of
-/// some of its bytes (a size that reached the disk before the data).
+/// can leave, holding nothing: a part of the magic, perhaps with zeros in
+/// place of some of its bytes or after it (a size that reached the disk
+/// before the data). A whole magic followed by zeros is a segment, whose
+/// zeros replay reads as its end.
 pub(super) fn cut_short(bytes: &[u8]) -> bool {
-    bytes.len() <= MAGIC.len()
-        && bytes != MAGIC
-        && bytes.iter().zip(MAGIC).all(|(&b, &m)| b == m || b == 0)
+    let (head, rest) = bytes.split_at(bytes.len().min(MAGIC.len()));
+    head != MAGIC
+        && head.iter().zip(MAGIC).all(|(&b, &m)| b == m || b == 0)
+        && rest.iter().all(|&b| b == 0)
 }
 
 /// Writes the magic over a segment whose creation was cut short, durably.
@@ -441,6 +444,7 @@ fn remake_segment(path: &Path) -> Result<(), OpenError> {
         .open(path)
         .and_then(|mut file| {
             file.write_all(MAGIC)?;
+            file.set_len(MAGIC.len() as u64)?;
             file.sync_all()
         })
         .map_err(|e| OpenError::io(path, e))
@@ -464,15 +468,23 @@ mod tests {
     }
 
     /// A crash while a segment is being made can leave its size without its
-    /// data: zeros where the magic was to be. Opening refused such a store as
-    /// not a store (it took only a prefix of the magic for a segment cut
-    /// short); it is now repaired like any segment cut short.
+    /// data: zeros where the magic was to be (and after it, if the sync of
+    /// the magic lied). Opening refused such a store as not a store (it took
+    /// only a prefix of the magic for a segment cut short); it is now
+    /// repaired like any segment cut short.
     #[test]
     fn a_new_segment_left_as_zeros_by_a_crash_is_repaired() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        for left in [&[0u8; 8][..], &[0; 3], b"DCB\0\0\0\0\0", b"DCBLOG1\0"] {
+        for left in [
+            &[0u8; 8][..],
+            &[0; 3],
+            b"DCB\0\0\0\0\0",
+            b"DCBLOG1\0",
+            &[0; 9],
+            b"DC\0\0\0\0\0\0\0\0\0\0",
+        ] {
             let dir = tempfile::tempdir().unwrap();
             let store = EmbeddedStore::open(dir.path()).unwrap();
             runtime.block_on(store.append(vec![event()], None)).unwrap();
@@ -499,16 +511,21 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let first = segment_path(dir.path(), 1);
-        fs::write(&first, [0u8; 8]).unwrap();
-        let store = EmbeddedStore::open(dir.path()).unwrap();
-        assert_eq!(
-            store.recovery().truncated.as_ref().map(|c| c.bytes),
-            Some(8)
-        );
-        assert_eq!(fs::read(&first).unwrap(), MAGIC);
-        let position = runtime.block_on(store.append(vec![event()], None)).unwrap();
-        assert_eq!(position.get(), 1);
+        for zeros in [8, 20] {
+            let dir = tempfile::tempdir().unwrap();
+            let first = segment_path(dir.path(), 1);
+            fs::write(&first, vec![0u8; zeros]).unwrap();
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            assert_eq!(
+                store.recovery().truncated.as_ref().map(|c| c.bytes),
+                Some(zeros as u64)
+            );
+            assert_eq!(fs::read(&first).unwrap(), MAGIC);
+            let position = runtime.block_on(store.append(vec![event()], None)).unwrap();
+            assert_eq!(position.get(), 1);
+            store.close();
+            let reopened = EmbeddedStore::open(dir.path()).unwrap();
+            assert_eq!((reopened.len(), &reopened.recovery().truncated), (1, &None));
+        }
     }
 }
