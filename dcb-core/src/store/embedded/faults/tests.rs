@@ -32,11 +32,12 @@
 //! # Running
 //!
 //! `cargo test -p dcb-core --lib store::embedded::faults` runs a CI-sized
-//! number of random cases (`DCB_FAULT_CASES`, default 1500) and every case
-//! in `regressions.jsonl`. A soak, with its figures on stderr:
+//! number of random cases (`DCB_FAULT_CASES`, default 3000: about 30 s on
+//! an idle 2-core machine) and every case in `regressions.jsonl`. A soak,
+//! with its figures on stderr (about 8 minutes):
 //!
 //! ```text
-//! DCB_FAULT_CASES=20000 cargo test -p dcb-core --release --lib \
+//! DCB_FAULT_CASES=100000 cargo test -p dcb-core --release --lib \
 //!     store::embedded::faults::tests::random_faults -- --nocapture
 //! ```
 //!
@@ -744,7 +745,7 @@ fn cases_from_env() -> u32 {
     std::env::var("DCB_FAULT_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(1500)
+        .unwrap_or(3000)
 }
 
 fn seed_from_env() -> [u8; 32] {
