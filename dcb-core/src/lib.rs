@@ -103,7 +103,9 @@
 //!   binary of one's own (implies `embedded` and `postgres`).
 //! - `conformance`: the `conformance` module, a suite of tests that any
 //!   [`EventStore`] implementation runs with one call.
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+// docs.rs builds with `--cfg docsrs` on nightly, where `doc_cfg` marks each
+// item with the features it needs (it took in `doc_auto_cfg`).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The crate's floor plan, layer by layer: the DCB vocabulary (`model`),
 // the domain layer the derives implement (`domain`), the decision layer
