@@ -23,7 +23,7 @@ use crate::out::{Stop, say};
 
 /// Students join courses with limited places; each student may join a
 /// limited number of courses. Every command is a decision on an event store
-/// kept in `--data`.
+/// kept in --data.
 #[derive(Parser, Debug)]
 #[command(
     name = "coursebooking",

@@ -30,20 +30,24 @@ pub(super) enum Command {
     /// The commands that read a store.
     #[command(flatten)]
     Store(StoreCommand),
-    /// Prints the SQL that creates a PostgreSQL store in the schema of
-    /// --schema, or brings it up from migration --after, for operators who
-    /// apply migrations with tools of their own (stores then connect with
-    /// migrations off). Reads no store.
+    /// Prints the SQL that creates or migrates a PostgreSQL store.
+    ///
+    /// The SQL creates a store in the schema of --schema, or brings it up
+    /// from migration --after, for operators who apply migrations with
+    /// tools of their own (stores then connect with migrations off). Reads
+    /// no store.
     Migrations {
         /// The migration the schema is at; 0 for a schema without a store.
         #[arg(long, value_name = "VERSION", default_value_t = 0,
               value_parser = clap::value_parser!(i32).range(0..))]
         after: i32,
     },
-    /// Prints the SQL that lets a role use the PostgreSQL store in the
-    /// schema of --schema (append, read, subscribe, keep read models)
-    /// without creating anything, for applications that connect as a role
-    /// of their own with migrations off. Reads no store.
+    /// Prints the SQL that lets a role use a PostgreSQL store.
+    ///
+    /// The role may then use the store in the schema of --schema (append,
+    /// read, subscribe, keep read models) without creating anything, for
+    /// applications that connect as a role of their own with migrations
+    /// off. Reads no store.
     Grants {
         /// The role the application connects as.
         #[arg(long, value_name = "ROLE")]
@@ -54,7 +58,7 @@ pub(super) enum Command {
 /// The commands that read a store.
 #[derive(Subcommand, Debug)]
 pub(super) enum StoreCommand {
-    /// Prints the position of the last event, or `none` for an empty store.
+    /// Prints the position of the last event, or "none" for an empty store.
     Head,
     /// Prints the matching events, one JSON object per line.
     Read {
@@ -70,8 +74,9 @@ pub(super) enum StoreCommand {
         #[arg(long)]
         backwards: bool,
     },
-    /// Prints the matching events as they are appended, one JSON object per
-    /// line, until interrupted. Starts at the store's current head unless
+    /// Prints the matching events as they are appended, until interrupted.
+    ///
+    /// One JSON object per line. Starts at the store's current head unless
     /// told otherwise.
     Tail {
         #[command(flatten)]
@@ -84,10 +89,11 @@ pub(super) enum StoreCommand {
         #[arg(long, conflicts_with = "after")]
         from_start: bool,
     },
-    /// Prints each event type in the store with its number of events and
-    /// the Rust type registered for it in this program (null if none
-    /// decodes it), one JSON object per line, sorted by type. Reads every
-    /// matching event.
+    /// Prints each event type in the store, its count and its Rust type.
+    ///
+    /// The Rust type is the one registered for it in this program (null if
+    /// none decodes it); one JSON object per line, sorted by type. Reads
+    /// every matching event.
     Types {
         #[command(flatten)]
         filter: Filter,
@@ -156,6 +162,22 @@ mod tests {
     fn the_command_line_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    // Issue 27: summaries ran past 200 characters, with backticks that a
+    // terminal shows as they are.
+    #[test]
+    fn every_subcommand_has_a_one_line_summary() {
+        use clap::CommandFactory;
+        for command in Cli::command().get_subcommands() {
+            let about = command.get_about().map(ToString::to_string);
+            let about = about.unwrap_or_default();
+            assert!(
+                !about.is_empty() && about.len() <= 80 && !about.contains('`'),
+                "the summary of `{}` is not one plain line of at most 80 characters: {about:?}",
+                command.get_name()
+            );
+        }
     }
 
     #[test]
