@@ -141,10 +141,12 @@ pub use crate::model::condition::AppendCondition;
 pub use crate::model::error::{AppendError, BackendError, InvalidInput, ReadError};
 pub use crate::model::event::{EventRecord, SequencedEvent, Tags};
 pub use crate::model::limits::Limits;
+pub use crate::model::metadata::Metadata;
 pub use crate::model::name::{EventType, InvalidName, MAX_NAME_LEN, NameKind, NameProblem, Tag};
 pub use crate::model::position::{Position, ZeroPosition};
 pub use crate::model::query::{Query, QueryItem};
 pub use crate::model::read::{EventStream, ReadOptions, ReadResult};
+pub use crate::model::time::{Clock, ParseTimestampError, Timestamp};
 pub use crate::store::contract::{DEFAULT_POLL_INTERVAL, EventStore};
 #[cfg(feature = "embedded")]
 pub use crate::store::embedded;

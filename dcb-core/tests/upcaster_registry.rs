@@ -44,13 +44,13 @@ mod elsewhere {
 
 #[test]
 fn decoding_names_the_missing_upcaster() {
-    let stored = SequencedEvent {
-        position: Position::new(12).unwrap(),
-        event: EventRecord::new(
+    let stored = SequencedEvent::new(
+        Position::new(12).unwrap(),
+        EventRecord::new(
             StudentJoinedCourse::EVENT_TYPE,
             &br#"{"student_name":"Sara"}"#[..],
         ),
-    };
+    );
     let err = StudentJoinedCourse::from_event(&stored).unwrap_err();
     assert_eq!(
         err.to_string(),

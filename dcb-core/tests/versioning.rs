@@ -110,10 +110,7 @@ fn stored_events() -> Vec<EventRecord> {
 }
 
 fn sequenced(event: EventRecord, position: u64) -> SequencedEvent {
-    SequencedEvent {
-        position: Position::new(position).unwrap(),
-        event,
-    }
+    SequencedEvent::new(Position::new(position).unwrap(), event)
 }
 
 fn joined(

@@ -11,8 +11,8 @@
 //! What it takes from the rest of the crate is the contract's vocabulary:
 //! [`Query::matches`] (the definition of matching, which the property
 //! tests check against a plain definition of their own),
-//! [`EventRecord`]'s equality (type, data, tag set and id: what "exactly
-//! these events" means), [`Position`], [`ReadOptions::check`] (a zero
+//! [`EventRecord`]'s identity for a repeat (type, data, tag set and id,
+//! not metadata: what "exactly these events" means), [`Position`], [`ReadOptions::check`] (a zero
 //! limit) and [`Limits::check_append`], which is the contract's definition
 //! of invalid input: every store calls it before anything else, so the
 //! model must refuse the same input with the same error.
@@ -32,7 +32,7 @@ use tokio::sync::watch;
 use crate::model::read::EventStream;
 use crate::{
     AppendCondition, AppendError, EventRecord, EventStore, Limits, Position, Query, ReadError,
-    ReadOptions, SequencedEvent,
+    ReadOptions, SequencedEvent, Timestamp,
 };
 
 /// The reference model of the [`EventStore`] contract, usable as a store:
@@ -145,10 +145,16 @@ impl ReferenceStore {
                 conflicting: conflict.position,
             });
         }
-        // Step 4: the write.
+        // Step 4: the write, recorded at the clock's time or the last
+        // event's, whichever is later.
+        let now = Timestamp::now();
+        let at = stored
+            .last()
+            .and_then(|last| last.recorded_at)
+            .map_or(now, |last| last.max(now));
         for event in events {
             let position = position_at(stored.len());
-            stored.push(SequencedEvent { position, event });
+            stored.push(SequencedEvent::new(position, event).recorded(at));
         }
         let last = position_at(stored.len() - 1);
         self.shared.stored.send_replace(last.get());
@@ -205,7 +211,7 @@ fn repeat(
         && run
             .iter()
             .zip(events)
-            .all(|(stored, event)| stored.event == *event)
+            .all(|(stored, event)| stored.event.repeats(event))
     {
         return Some(Ok(run[run.len() - 1].position));
     }

@@ -94,12 +94,12 @@ mod tests {
 
     #[test]
     fn an_unknown_type_shows_its_bytes_in_base64() {
-        let event = SequencedEvent {
-            position: Position::FIRST,
-            event: EventRecord::new(EventType::from_static("NotRegistered.Anywhere"), "hi\u{0}")
+        let event = SequencedEvent::new(
+            Position::FIRST,
+            EventRecord::new(EventType::from_static("NotRegistered.Anywhere"), "hi\u{0}")
                 .with_tags([Tag::from_static("b:2"), Tag::from_static("a:1")])
                 .with_id(Uuid::from_u128(1)),
-        };
+        );
         let mut out = Vec::new();
         write_event(&mut out, &event).unwrap();
         assert_eq!(

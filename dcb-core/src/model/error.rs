@@ -66,6 +66,37 @@ pub enum InvalidInput {
         /// The store's limit ([`Limits::max_append_size`](crate::Limits)).
         limit: usize,
     },
+    /// An event whose metadata is larger than the store's limit.
+    #[error(
+        "event {index} ({event_type}) carries {size} bytes of metadata, over the limit of \
+         {limit}; keep metadata to ids and short values, or raise `Limits::max_metadata_size` \
+         (at most {})",
+        crate::Limits::CEILING.max_metadata_size
+    )]
+    MetadataTooLarge {
+        /// The event's index in the append.
+        index: usize,
+        /// The event's type.
+        event_type: EventType,
+        /// The bytes of its metadata's keys and values ([`Metadata::size`](crate::Metadata::size)).
+        size: usize,
+        /// The store's limit ([`Limits::max_metadata_size`](crate::Limits)).
+        limit: usize,
+    },
+    /// An event whose metadata has an empty key, or one over
+    /// [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes.
+    #[error(
+        "event {index} ({event_type}) has a metadata key of {len} bytes; a key is 1 to {} bytes",
+        crate::MAX_NAME_LEN
+    )]
+    BadMetadataKey {
+        /// The event's index in the append.
+        index: usize,
+        /// The event's type.
+        event_type: EventType,
+        /// The key's length in bytes.
+        len: usize,
+    },
     /// Two events of one append carry the same id.
     #[error("event {index} repeats id {id} of an earlier event in the same append")]
     DuplicateEventIdInAppend {

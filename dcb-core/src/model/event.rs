@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use crate::{EventType, Position, Tag};
+use crate::{EventType, Metadata, Position, Tag, Timestamp};
 
 /// The set of tags on an event or in a query item: sorted, without
 /// duplicates, and cheap to clone.
@@ -146,8 +146,9 @@ impl fmt::Debug for Tags {
     }
 }
 
-/// An event to append: a type, opaque data, a set of tags, and optionally an
-/// id that makes its append idempotent.
+/// An event to append: a type, opaque data, a set of tags, optionally an
+/// id that makes its append idempotent, and [`Metadata`] that says why it
+/// was appended and by whom.
 ///
 /// Events are immutable once built and cheap to clone (one reference count),
 /// so stores can hand them out without copying their data.
@@ -171,6 +172,7 @@ struct Parts {
     data: Bytes,
     tags: Tags,
     id: Option<Uuid>,
+    metadata: Metadata,
 }
 
 impl EventRecord {
@@ -181,6 +183,7 @@ impl EventRecord {
             data: data.into(),
             tags: Tags::new(),
             id: None,
+            metadata: Metadata::new(),
         }))
     }
 
@@ -196,6 +199,54 @@ impl EventRecord {
     #[must_use]
     pub fn with_id(mut self, id: Uuid) -> EventRecord {
         Arc::make_mut(&mut self.0).id = Some(id);
+        self
+    }
+
+    /// Replaces the event's metadata.
+    ///
+    /// ```
+    /// use dcb_core::{EventRecord, EventType, Metadata};
+    ///
+    /// let event = EventRecord::new(EventType::from_static("CourseRegistered"), "{}")
+    ///     .with_metadata([("user", "alice"), (Metadata::CORRELATION, "req-7f3a")]);
+    /// assert_eq!(event.metadata().get("user"), Some("alice"));
+    /// ```
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: impl Into<Metadata>) -> EventRecord {
+        Arc::make_mut(&mut self.0).metadata = metadata.into();
+        self
+    }
+
+    /// Records that this event is appended in reaction to `cause`: its
+    /// metadata's [`CAUSATION`](Metadata::CAUSATION) becomes the cause's
+    /// position, and its [`CORRELATION`](Metadata::CORRELATION) the
+    /// cause's correlation — or, if the cause has none, the cause's
+    /// position, so that every event of a chain shares the correlation of
+    /// its first. Other metadata is kept.
+    ///
+    /// ```
+    /// use dcb_core::{EventRecord, EventType, Metadata, Position, SequencedEvent};
+    ///
+    /// let paid = SequencedEvent::new(
+    ///     Position::new(12).unwrap(),
+    ///     EventRecord::new(EventType::from_static("InvoicePaid"), "{}"),
+    /// );
+    /// let shipped = EventRecord::new(EventType::from_static("OrderShipped"), "{}")
+    ///     .caused_by(&paid);
+    /// assert_eq!(shipped.metadata().causation(), Position::new(12));
+    /// assert_eq!(shipped.metadata().correlation(), Some("12"));
+    /// ```
+    #[must_use]
+    pub fn caused_by(mut self, cause: &SequencedEvent) -> EventRecord {
+        let position = cause.position.to_string();
+        let correlation = cause
+            .metadata()
+            .correlation()
+            .map_or_else(|| position.clone(), str::to_owned);
+        let parts = Arc::make_mut(&mut self.0);
+        parts.metadata = std::mem::take(&mut parts.metadata)
+            .with(Metadata::CAUSATION, position)
+            .with(Metadata::CORRELATION, correlation);
         self
     }
 
@@ -223,13 +274,32 @@ impl EventRecord {
         self.0.id
     }
 
-    /// The size the store's event size limit applies to: the data, the type
-    /// and the tags, in bytes.
+    /// The event's metadata (empty unless set).
+    #[must_use]
+    pub fn metadata(&self) -> &Metadata {
+        &self.0.metadata
+    }
+
+    /// The size the store's event size limit applies to: the data, the
+    /// type, the tags and the metadata's keys and values, in bytes.
     #[must_use]
     pub fn size(&self) -> usize {
         self.data().len()
             + self.event_type().as_str().len()
             + self.tags().iter().map(|t| t.as_str().len()).sum::<usize>()
+            + self.metadata().size()
+    }
+
+    /// Whether `other` is the same event for an idempotent repeat: the same
+    /// type, data, tags and id. Metadata is not compared — a retried
+    /// command may carry a new request id — and the stored event keeps
+    /// what it was first appended with.
+    pub(crate) fn repeats(&self, other: &EventRecord) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.event_type == other.0.event_type
+                && self.0.data == other.0.data
+                && self.0.tags == other.0.tags
+                && self.0.id == other.0.id)
     }
 
     /// Takes the event apart: `(type, data, tags, id)`.
@@ -258,17 +328,48 @@ impl fmt::Debug for EventRecord {
         if let Some(id) = self.id() {
             s.field("id", &id);
         }
+        if !self.metadata().is_empty() {
+            s.field("metadata", self.metadata());
+        }
         s.finish()
     }
 }
 
-/// A stored event with its position in the store's sequence.
+/// A stored event with its position in the store's sequence and the time
+/// the store recorded it.
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub struct SequencedEvent {
     /// Where the event sits in the sequence.
     pub position: Position,
+    /// When the store recorded the event: set by the store at append, in
+    /// UTC to the microsecond, and never decreasing along positions.
+    /// `None` only for events stored before stores recorded times (an
+    /// embedded store's `DCBLOG1` segments, PostgreSQL rows from before
+    /// migration 10), which come before every recorded one.
+    pub recorded_at: Option<Timestamp>,
     /// The event as appended.
     pub event: EventRecord,
+}
+
+impl SequencedEvent {
+    /// `event` at `position`, with no recorded time: for tests and tools
+    /// that make stored events by hand. Stores set the time.
+    #[must_use]
+    pub fn new(position: Position, event: EventRecord) -> SequencedEvent {
+        SequencedEvent {
+            position,
+            recorded_at: None,
+            event,
+        }
+    }
+
+    /// This event with its recorded time set to `at`.
+    #[must_use]
+    pub fn recorded(mut self, at: Timestamp) -> SequencedEvent {
+        self.recorded_at = Some(at);
+        self
+    }
 }
 
 impl std::ops::Deref for SequencedEvent {
@@ -303,5 +404,35 @@ mod tests {
         let e = EventRecord::new(EventType::from_static("T"), vec![0u8; 10])
             .with_tags(tags(&["ab", "c"]));
         assert_eq!(e.size(), 10 + 1 + 3);
+        let e = e.with_metadata([("k", "vv")]);
+        assert_eq!(e.size(), 10 + 1 + 3 + 3);
+    }
+
+    #[test]
+    fn a_repeat_ignores_metadata_only() {
+        let e = EventRecord::new(EventType::from_static("T"), "x").with_tags(tags(&["a"]));
+        assert!(e.repeats(&e.clone().with_metadata([("user", "alice")])));
+        assert!(!e.repeats(&e.clone().with_tags(tags(&["b"]))));
+        assert!(
+            !e.repeats(&EventRecord::new(EventType::from_static("T"), "y").with_tags(tags(&["a"])))
+        );
+        assert!(!e.repeats(&e.clone().with_id(Uuid::from_u128(1))));
+    }
+
+    #[test]
+    fn caused_by_keeps_the_chains_correlation() {
+        let root = SequencedEvent::new(
+            Position::new(3).unwrap(),
+            EventRecord::new(EventType::from_static("A"), ""),
+        );
+        let second = EventRecord::new(EventType::from_static("B"), "")
+            .with_metadata([("user", "u")])
+            .caused_by(&root);
+        assert_eq!(second.metadata().correlation(), Some("3"));
+        let second = SequencedEvent::new(Position::new(9).unwrap(), second);
+        let third = EventRecord::new(EventType::from_static("C"), "").caused_by(&second);
+        assert_eq!(third.metadata().causation(), Position::new(9));
+        assert_eq!(third.metadata().correlation(), Some("3"));
+        assert_eq!(second.metadata().get("user"), Some("u"));
     }
 }

@@ -37,6 +37,9 @@ pub struct Limits {
     pub max_tags_per_event: usize,
     /// The largest append accepted: the sum of its events' [`EventRecord::size`].
     pub max_append_size: usize,
+    /// The most metadata accepted on one event: the bytes of its keys and
+    /// values ([`Metadata::size`](crate::Metadata::size)).
+    pub max_metadata_size: usize,
 }
 
 impl Limits {
@@ -48,21 +51,27 @@ impl Limits {
     pub const DEFAULT_MAX_TAGS_PER_EVENT: usize = 1 << 10;
     /// The default largest append in bytes: 64 MiB.
     pub const DEFAULT_MAX_APPEND_SIZE: usize = 64 << 20;
+    /// The default most metadata on one event: 4 KiB.
+    pub const DEFAULT_MAX_METADATA_SIZE: usize = 4 << 10;
 
     /// The most any store holds; no setting goes beyond it.
     ///
     /// - 65 535 tags per event: the embedded record counts them in 16 bits.
     /// - 512 MiB per append (and so per event): an embedded record's length
-    ///   is 32 bits, and its encoding adds at most 2 bytes per tag (tags
-    ///   are counted in [`EventRecord::size`], at least a byte each) and 25 bytes
-    ///   per event, so a record stays under 2 GiB; PostgreSQL refuses a
-    ///   message over 1 GB.
+    ///   is 32 bits, and its encoding adds at most 2 bytes per tag and 4 per
+    ///   metadata entry (tags and metadata keys are counted in
+    ///   [`EventRecord::size`], at least a byte each) and 27 bytes per
+    ///   event, so a record stays under 3 GiB; PostgreSQL refuses a message
+    ///   over 1 GB.
     /// - 1 000 000 events per append.
+    /// - 65 535 bytes of metadata per event: the embedded record keeps a
+    ///   value's length in 16 bits.
     pub const CEILING: Limits = Limits {
         max_event_size: 512 << 20,
         max_events_per_append: 1_000_000,
         max_tags_per_event: u16::MAX as usize,
         max_append_size: 512 << 20,
+        max_metadata_size: u16::MAX as usize,
     };
 
     /// Sets the largest event accepted (at most the ceiling's).
@@ -93,6 +102,14 @@ impl Limits {
         self
     }
 
+    /// Sets the most metadata accepted on one event, in bytes (at most the
+    /// ceiling's).
+    #[must_use]
+    pub fn max_metadata_size(mut self, bytes: usize) -> Limits {
+        self.max_metadata_size = bytes.min(Limits::CEILING.max_metadata_size);
+        self
+    }
+
     /// These limits, each lowered to the ceiling: what is enforced even
     /// when a field was set directly.
     #[must_use]
@@ -105,6 +122,7 @@ impl Limits {
                 .min(ceiling.max_events_per_append),
             max_tags_per_event: self.max_tags_per_event.min(ceiling.max_tags_per_event),
             max_append_size: self.max_append_size.min(ceiling.max_append_size),
+            max_metadata_size: self.max_metadata_size.min(ceiling.max_metadata_size),
         }
     }
 
@@ -132,6 +150,28 @@ impl Limits {
                     count: tags,
                     limit: limits.max_tags_per_event,
                 });
+            }
+            let metadata = event.metadata();
+            if !metadata.is_empty() {
+                if let Some((key, _)) = metadata
+                    .iter()
+                    .find(|(key, _)| key.is_empty() || key.len() > crate::MAX_NAME_LEN)
+                {
+                    return Err(InvalidInput::BadMetadataKey {
+                        index,
+                        event_type: event.event_type().clone(),
+                        len: key.len(),
+                    });
+                }
+                let size = metadata.size();
+                if size > limits.max_metadata_size {
+                    return Err(InvalidInput::MetadataTooLarge {
+                        index,
+                        event_type: event.event_type().clone(),
+                        size,
+                        limit: limits.max_metadata_size,
+                    });
+                }
             }
             let size = event.size();
             if size > limits.max_event_size {
@@ -171,6 +211,7 @@ impl Default for Limits {
             max_events_per_append: Limits::DEFAULT_MAX_EVENTS_PER_APPEND,
             max_tags_per_event: Limits::DEFAULT_MAX_TAGS_PER_EVENT,
             max_append_size: Limits::DEFAULT_MAX_APPEND_SIZE,
+            max_metadata_size: Limits::DEFAULT_MAX_METADATA_SIZE,
         }
     }
 }
@@ -193,7 +234,8 @@ mod tests {
             .max_event_size(usize::MAX)
             .max_events_per_append(usize::MAX)
             .max_tags_per_event(usize::MAX)
-            .max_append_size(usize::MAX);
+            .max_append_size(usize::MAX)
+            .max_metadata_size(usize::MAX);
         assert_eq!(limits, Limits::CEILING);
         // Fields set directly are lowered when enforced.
         limits.max_tags_per_event = usize::MAX;
@@ -209,6 +251,38 @@ mod tests {
             })
         );
         assert_eq!(limits.check_append(&[with_tags(over - 1)]), Ok(()));
+    }
+
+    #[test]
+    fn metadata_is_bounded_and_its_keys_named() {
+        let limits = Limits::default().max_metadata_size(8);
+        let event = |metadata: crate::Metadata| {
+            EventRecord::new(EventType::from_static("T"), "").with_metadata(metadata)
+        };
+        let fits = crate::Metadata::new().with("user", "bob!");
+        assert_eq!(limits.check_append(&[event(fits.clone())]), Ok(()));
+        assert_eq!(
+            limits.check_append(&[event(fits.clone()), event(fits.with("k", ""))]),
+            Err(InvalidInput::MetadataTooLarge {
+                index: 1,
+                event_type: EventType::from_static("T"),
+                size: 9,
+                limit: 8
+            })
+        );
+        assert_eq!(
+            limits.check_append(&[event(crate::Metadata::new().with("", "v"))]),
+            Err(InvalidInput::BadMetadataKey {
+                index: 0,
+                event_type: EventType::from_static("T"),
+                len: 0
+            })
+        );
+        let long = "k".repeat(crate::MAX_NAME_LEN + 1);
+        assert!(matches!(
+            Limits::default().check_append(&[event(crate::Metadata::new().with(long, ""))]),
+            Err(InvalidInput::BadMetadataKey { len: 257, .. })
+        ));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::model::error::{AppendError, ReadError};
 use crate::model::read::{ReadOptions, ReadResult};
 use crate::store::engine::{Engine, IndexedEvents};
 use crate::store::trace;
-use crate::{AppendCondition, EventRecord, EventStore, Limits, Position, Query};
+use crate::{AppendCondition, Clock, EventRecord, EventStore, Limits, Position, Query};
 
 /// An event store in memory: fast, indexed, and gone when the process ends.
 ///
@@ -90,6 +90,14 @@ impl InMemoryStore {
             engine: Engine::with_capacity(events, tags),
             limits: Limits::default(),
         }
+    }
+
+    /// This store, recording appends at the times `clock` gives (the
+    /// system clock by default), never before the latest time recorded.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> InMemoryStore {
+        self.engine = self.engine.with_clock(clock);
+        self
     }
 
     /// The limits this store enforces.

@@ -246,10 +246,7 @@ fn event_tags_come_from_tag_fields() {
     };
     assert_eq!(without.to_event().unwrap().tags().len(), 2);
 
-    let stored = SequencedEvent {
-        position: Position::new(9).unwrap(),
-        event,
-    };
+    let stored = SequencedEvent::new(Position::new(9).unwrap(), event);
     assert_eq!(LectureScheduled::from_event(&stored).unwrap(), lecture);
 }
 
@@ -262,10 +259,10 @@ fn event_names_default_to_the_type_and_can_be_overridden() {
 
 #[test]
 fn decoding_names_the_type_the_position_and_the_cause() {
-    let stored = SequencedEvent {
-        position: Position::new(3).unwrap(),
-        event: EventRecord::new(CourseRegistered::EVENT_TYPE, "{\"places\":\"many\"}"),
-    };
+    let stored = SequencedEvent::new(
+        Position::new(3).unwrap(),
+        EventRecord::new(CourseRegistered::EVENT_TYPE, "{\"places\":\"many\"}"),
+    );
     let err = CourseRegistered::from_event(&stored).unwrap_err();
     assert_eq!(err.event_type, "CourseRegistered");
     assert_eq!(err.position.get(), 3);
@@ -275,10 +272,10 @@ fn decoding_names_the_type_the_position_and_the_cause() {
         "{message}"
     );
 
-    let other = SequencedEvent {
-        position: Position::new(4).unwrap(),
-        event: EventRecord::new(CourseRenamed::EVENT_TYPE, "{}"),
-    };
+    let other = SequencedEvent::new(
+        Position::new(4).unwrap(),
+        EventRecord::new(CourseRenamed::EVENT_TYPE, "{}"),
+    );
     let err = CourseRegistered::from_event(&other).unwrap_err();
     assert_eq!(err.event_type, "CourseRenamed");
 }
@@ -328,10 +325,7 @@ fn a_decision_derives_its_query_from_handlers_and_boundary() {
 fn the_fold_applies_handled_events_of_the_boundary_only() {
     let course_id = CourseId::new();
     let mut state = CourseCapacity::new(course_id);
-    let at = |n: u64, event: EventRecord| SequencedEvent {
-        position: Position::new(n).unwrap(),
-        event,
-    };
+    let at = |n: u64, event: EventRecord| SequencedEvent::new(Position::new(n).unwrap(), event);
     let mine = at(1, registered(course_id, 5).to_event().unwrap());
     let other_course = at(2, registered(CourseId::new(), 9).to_event().unwrap());
     let unhandled = at(
@@ -721,17 +715,17 @@ fn the_registry_knows_every_event_and_decodes_to_json() {
         registration.rust_type
     );
     let course_id = CourseId::new();
-    let stored = SequencedEvent {
-        position: Position::FIRST,
-        event: registered(course_id, 5).to_event().unwrap(),
-    };
+    let stored = SequencedEvent::new(
+        Position::FIRST,
+        registered(course_id, 5).to_event().unwrap(),
+    );
     let json = dcb_core::registry::to_json(&stored).unwrap();
     assert_eq!(json["places"], 5);
     assert_eq!(json["course_id"], course_id.to_string());
-    let unknown = SequencedEvent {
-        position: Position::FIRST,
-        event: EventRecord::new(dcb_core::EventType::from_static("Nobody"), "{}"),
-    };
+    let unknown = SequencedEvent::new(
+        Position::FIRST,
+        EventRecord::new(dcb_core::EventType::from_static("Nobody"), "{}"),
+    );
     assert!(dcb_core::registry::to_json(&unknown).is_err());
 }
 

@@ -30,25 +30,41 @@
 //!   which writes `fixtures/embedded/<CURRENT>/` (and only that). The diff
 //!   is the review.
 //!
-//! The fixtures were made by [`write_fixtures`] from [`workload`], on the
-//! format of `DCBLOG1` segments and `dcb manifest 1` manifests
+//! The fixtures were made by [`write_fixtures`] from [`workload`]: `v1` on
+//! the format of `DCBLOG1` segments (no recorded times, no metadata), `v2`
+//! on `DCBLOG2` segments (a recorded time per append, metadata per event,
+//! made by a clock that ticks a second per append from
+//! [`FIXTURE_CLOCK_START`]); both with `dcb manifest 1` manifests
 //! (docs/design.md, "The embedded store").
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use dcb_core::embedded::{EmbeddedOptions, EmbeddedStore};
-use dcb_core::{EventRecord, EventStore, Position, Query, QueryItem, ReadOptions, Uuid};
+use dcb_core::{
+    Clock, EventRecord, EventStore, Metadata, Position, Query, QueryItem, ReadOptions, Timestamp,
+    Uuid,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::support::{block_on, event_type, tag};
 
 /// The format the store writes now: the fixtures the generator makes, and
 /// the directory `DCB_FIXTURES=overwrite` writes them to.
-const CURRENT: &str = "v1";
+const CURRENT: &str = "v2";
 
 /// Every committed format; each one's fixtures must open.
-const VERSIONS: &[&str] = &["v1"];
+const VERSIONS: &[&str] = &["v1", "v2"];
+
+/// When the generator's clock starts: each append is recorded a second
+/// after the one before.
+const FIXTURE_CLOCK_START: &str = "2026-12-05T12:00:00Z";
+
+/// When an append after opening a fixture is recorded: later than any
+/// fixture's time, so the store records it at this clock's time.
+const AFTER_OPENING: &str = "2030-01-01T00:00:00.000001Z";
 
 /// What to do when a committed fixture no longer opens or reads as it did.
 const KEEP_READING: &str = "Stores of this format exist on disk: a change to the embedded store's \
@@ -207,7 +223,8 @@ fn check_fixture(fixture: &Path, name: &str) {
 
     // The store stays writable: an append takes the next position and
     // survives a reopen, with everything before it.
-    let store = EmbeddedStore::open_with(dir.path(), &options())
+    let after_opening: Timestamp = AFTER_OPENING.parse().expect("a time");
+    let store = EmbeddedStore::open_with(dir.path(), &options().clock(Clock::fixed(after_opening)))
         .unwrap_or_else(|err| fail(format!("it no longer opens a second time: {err}")));
     assert_eq!(
         store.recovery().truncated,
@@ -221,7 +238,8 @@ fn check_fixture(fixture: &Path, name: &str) {
     );
     let appended = EventRecord::new(event_type("Appended.AfterOpening"), "{}")
         .with_tags([tag("fixture:appended")])
-        .with_id(Uuid::from_u128(0xA99E_4DED));
+        .with_id(Uuid::from_u128(0xA99E_4DED))
+        .with_metadata([(Metadata::CORRELATION, "after-opening")]);
     let at = block_on(store.append(vec![appended.clone()], None))
         .unwrap_or_else(|err| fail(format!("an append after opening it fails: {err}")));
     assert_eq!(
@@ -233,7 +251,7 @@ fn check_fixture(fixture: &Path, name: &str) {
     let store = EmbeddedStore::open_with(dir.path(), &options())
         .unwrap_or_else(|err| fail(format!("it does not open after an append: {err}")));
     let mut with_appended = expected;
-    with_appended.push(Expected::of(head + 1, &appended));
+    with_appended.push(Expected::of(head + 1, Some(after_opening), &appended));
     if let Err(what) = block_on(check_events(&store, &with_appended)) {
         fail(format!("after an append and a reopen, {what}"));
     }
@@ -304,7 +322,7 @@ async fn check_events(store: &EmbeddedStore, expected: &[Expected]) -> Result<()
     let stored: Vec<Expected> = all
         .events
         .iter()
-        .map(|event| Expected::of(event.position.get(), &event.event))
+        .map(|event| Expected::of(event.position.get(), event.recorded_at, &event.event))
         .collect();
     if let Some(i) =
         (0..expected.len().max(stored.len())).find(|&i| expected.get(i) != stored.get(i))
@@ -365,10 +383,13 @@ async fn check_read<'a>(
 // What a fixture holds: `events.jsonl`.
 
 /// One stored event, as a line of `events.jsonl`: its data as text when
-/// it is UTF-8, else in hexadecimal.
+/// it is UTF-8, else in hexadecimal; its recorded time and metadata when
+/// it has them (format 1 has neither).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Expected {
     position: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recorded_at: Option<Timestamp>,
     #[serde(rename = "type")]
     event_type: String,
     tags: Vec<String>,
@@ -378,18 +399,22 @@ struct Expected {
     data: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     data_hex: Option<String>,
+    #[serde(default, skip_serializing_if = "Metadata::is_empty")]
+    metadata: Metadata,
 }
 
 impl Expected {
-    fn of(position: u64, event: &EventRecord) -> Expected {
+    fn of(position: u64, recorded_at: Option<Timestamp>, event: &EventRecord) -> Expected {
         let text = std::str::from_utf8(event.data()).ok();
         Expected {
             position,
+            recorded_at,
             event_type: event.event_type().as_str().to_owned(),
             tags: event.tags().iter().map(|t| t.as_str().to_owned()).collect(),
             id: event.id(),
             data: text.map(str::to_owned),
             data_hex: text.is_none().then(|| hex(event.data())),
+            metadata: event.metadata().clone(),
         }
     }
 }
@@ -490,9 +515,18 @@ fn make_no_manifest(fixture: &Path) {
 }
 
 /// Appends `appends` one by one (so each is its own record) to the store
-/// in `dir` and returns every event the store then holds.
+/// in `dir` and returns every event the store then holds. The store's
+/// clock ticks a second per append from [`FIXTURE_CLOCK_START`], so the
+/// fixtures are the same on every run.
 fn append_all(dir: &Path, appends: &[Vec<EventRecord>]) -> Vec<Expected> {
-    let store = EmbeddedStore::open_with(dir, &options()).expect("open the fixture's store");
+    let start: Timestamp = FIXTURE_CLOCK_START.parse().expect("a time");
+    let ticks = AtomicI64::new(0);
+    let clock = Clock::from_fn(move || {
+        let tick = ticks.fetch_add(1, Ordering::Relaxed);
+        Timestamp::from_micros(start.as_micros() + tick * 1_000_000)
+    });
+    let store =
+        EmbeddedStore::open_with(dir, &options().clock(clock)).expect("open the fixture's store");
     block_on(async {
         for events in appends {
             store.append(events.clone(), None).await.expect("append");
@@ -504,7 +538,7 @@ fn append_all(dir: &Path, appends: &[Vec<EventRecord>]) -> Vec<Expected> {
         store.close();
         read.events
             .iter()
-            .map(|e| Expected::of(e.position.get(), &e.event))
+            .map(|e| Expected::of(e.position.get(), e.recorded_at, &e.event))
             .collect()
     })
 }
@@ -520,8 +554,11 @@ fn write_events(fixture: &Path, events: &[Expected]) {
 /// The appends the fixtures are made of: every shape the record format
 /// holds — one event and several, no tag, one, many and a 256-byte one,
 /// type names and tags beyond ASCII and a 256-byte type name, ids and none,
-/// empty, JSON and binary data (every byte value) — then appends of one to
-/// three events of ordinary size, enough to fill three segments.
+/// empty, JSON and binary data (every byte value), no metadata, a little
+/// and much (a 256-byte key, text beyond ASCII, an empty value) — then
+/// appends of one to three events of ordinary size, enough to fill three
+/// segments, every third with a correlation and a causation. Format 1
+/// fixtures were made before events had metadata.
 fn workload() -> Vec<Vec<EventRecord>> {
     let long_type = "T".repeat(256);
     let long_tag = format!("long:{}", "x".repeat(251));
@@ -536,7 +573,8 @@ fn workload() -> Vec<Vec<EventRecord>> {
         vec![
             EventRecord::new(event_type("StudentJoinedCourse"), r#"{"n":1}"#)
                 .with_tags([tag("course:c1"), tag("student:s1")])
-                .with_id(Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef)),
+                .with_id(Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef))
+                .with_metadata([(Metadata::CORRELATION, "req-1"), ("user", "alice")]),
             EventRecord::new(event_type("StudentJoinedCourse"), r#"{"n":2}"#)
                 .with_tags([tag("course:c1"), tag("student:s2")])
                 .with_id(Uuid::from_u128(u128::MAX)),
@@ -545,7 +583,12 @@ fn workload() -> Vec<Vec<EventRecord>> {
         vec![EventRecord::new(event_type("Untagged"), "no tags, no id")],
         vec![
             EventRecord::new(event_type("Café.Ouvert"), "données: ünïcödé ✓")
-                .with_tags([tag("ville:Zürich"), tag("名前:東京")]),
+                .with_tags([tag("ville:Zürich"), tag("名前:東京")])
+                .with_metadata([
+                    ("k".repeat(256), "v".repeat(1000)),
+                    ("utilisateur".to_owned(), "Zoë ✓".to_owned()),
+                    ("vide".to_owned(), String::new()),
+                ]),
         ],
         vec![
             EventRecord::new(event_type(&long_type), (0..=255u8).collect::<Vec<u8>>())
@@ -576,8 +619,16 @@ fn workload() -> Vec<Vec<EventRecord>> {
                     tag(&format!("course:c{}", i % 5)),
                     tag(&format!("student:s{}", (i + j) % 7)),
                 ]);
-                if i % 4 == 0 {
+                let event = if i % 4 == 0 {
                     event.with_id(Uuid::from_u128(u128::from(i) << 8 | u128::from(j)))
+                } else {
+                    event
+                };
+                if i % 3 == 0 {
+                    event.with_metadata([
+                        (Metadata::CORRELATION, format!("req-{i}")),
+                        (Metadata::CAUSATION, format!("{}", i + 1)),
+                    ])
                 } else {
                     event
                 }

@@ -19,10 +19,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::budget::{self, Budget};
-use super::log::{self, MAGIC, Replayed};
-use super::record::{self, Found};
+use super::log::{self, Record, Replayed};
+use super::record::{self, Format, Found, MAGIC_LEN};
 use super::{OpenError, Recovery, Truncation, manifest};
-use crate::EventRecord;
 use crate::store::engine::Engine;
 
 /// How often a read-only store looks for records another process appended.
@@ -31,9 +30,12 @@ pub(super) const FOLLOW_INTERVAL: Duration = Duration::from_millis(50);
 /// Where a read-only store is in the log.
 pub(super) struct Follower {
     dir: PathBuf,
-    /// The segment being read and the offset its whole records end at (0:
-    /// its magic is not read yet); `None` while the store has no segment.
-    segment: Option<(PathBuf, u64)>,
+    /// The segment being read, the offset its whole records end at (at
+    /// most [`MAGIC_LEN`] while none is read: its magic is read again, as
+    /// a writer makes an empty segment of an older format one of the
+    /// current format), and its format; `None` while the store has no
+    /// segment.
+    segment: Option<(PathBuf, u64, Format)>,
     /// The position of the next event.
     next: u64,
 }
@@ -92,7 +94,7 @@ impl Follower {
             };
             if last_segment && log::cut_short(&bytes) {
                 // A segment being made: nothing in it yet.
-                segment = Some((path, 0));
+                segment = Some((path, 0, Format::CURRENT));
                 break;
             }
             let tail = log::replay_segment(
@@ -112,7 +114,8 @@ impl Follower {
                     tail.damage,
                 ));
             }
-            segment = Some((path, tail.end as u64));
+            let format = Format::of(&bytes).unwrap_or(Format::CURRENT);
+            segment = Some((path, tail.end as u64, format));
         }
         let recovery = Recovery {
             events: next - 1,
@@ -130,14 +133,14 @@ impl Follower {
 
     /// Reads the whole records completed since the last call into
     /// `records`, in order. An error is final.
-    pub(super) fn poll(&mut self, records: &mut Vec<Vec<EventRecord>>) -> Result<(), OpenError> {
+    pub(super) fn poll(&mut self, records: &mut Vec<Record>) -> Result<(), OpenError> {
         loop {
-            let Some((path, _)) = self.segment.clone() else {
+            let Some((path, _, _)) = self.segment.clone() else {
                 let first = log::segment_path(&self.dir, 1);
                 if !first.exists() {
                     return Ok(());
                 }
-                self.segment = Some((first, 0));
+                self.segment = Some((first, 0, Format::CURRENT));
                 continue;
             };
             self.read_segment(records)?;
@@ -157,23 +160,26 @@ impl Follower {
             if damaged {
                 return Err(OpenError::Corrupt {
                     file: path,
-                    offset: self.segment.as_ref().map_or(0, |(_, offset)| *offset),
+                    offset: self.segment.as_ref().map_or(0, |(_, offset, _)| *offset),
                     reason: "the segment ends in a damaged record, but the log continues in \
                              the next segment"
                         .to_owned(),
                 });
             }
-            self.segment = Some((candidate, 0));
+            self.segment = Some((candidate, 0, Format::CURRENT));
         }
     }
 
     /// Reads the whole records after the current offset of the current
     /// segment; returns whether bytes that are not (yet) a whole record
     /// follow them.
-    fn read_segment(&mut self, records: &mut Vec<Vec<EventRecord>>) -> Result<bool, OpenError> {
-        let Some((path, offset)) = &mut self.segment else {
+    fn read_segment(&mut self, records: &mut Vec<Record>) -> Result<bool, OpenError> {
+        let Some((path, offset, format)) = &mut self.segment else {
             return Ok(false);
         };
+        if *offset <= MAGIC_LEN as u64 {
+            *offset = 0;
+        }
         let mut file = match File::open(&*path) {
             Ok(file) => file,
             // A half-made segment that a writer's recovery removed; it
@@ -205,14 +211,18 @@ impl Follower {
             if log::cut_short(&bytes) {
                 return Ok(true);
             }
-            if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-                return Err(OpenError::NotAStore { file: path.clone() });
-            }
-            at = MAGIC.len();
+            *format =
+                Format::of(&bytes).ok_or_else(|| OpenError::NotAStore { file: path.clone() })?;
+            at = MAGIC_LEN;
         }
         loop {
-            match record::decode(&bytes, at) {
-                Found::Record { first, events, len } => {
+            match record::decode(&bytes, at, *format) {
+                Found::Record {
+                    first,
+                    recorded_at,
+                    events,
+                    len,
+                } => {
                     if first != self.next {
                         return Err(OpenError::Corrupt {
                             file: path.clone(),
@@ -224,7 +234,7 @@ impl Follower {
                         });
                     }
                     self.next += events.len() as u64;
-                    records.push(events);
+                    records.push((recorded_at, events));
                     at += len;
                 }
                 Found::End => {

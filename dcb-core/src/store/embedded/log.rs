@@ -2,10 +2,12 @@
 //!
 //! A store directory holds segment files named by the position of their
 //! first event (`00000000000000000001.log`), each starting with an 8-byte
-//! magic, followed by [records](super::record). Appends go to the last
-//! segment; once it is over the size limit, the next append starts a new
-//! segment before writing, so that a segment that cannot be created fails
-//! that append cleanly instead of an append that is already durable.
+//! magic that names its [record format](super::record::Format), followed
+//! by records. Appends go to the last segment; once it is over the size
+//! limit — or written in an older format, since a segment holds one
+//! format — the next append starts a new segment before writing, so that
+//! a segment that cannot be created fails that append cleanly instead of
+//! an append that is already durable.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -15,12 +17,13 @@ use bytes::Bytes;
 
 use super::budget::{self, Budget};
 use super::file_layer::{Disk, FileLayer, SegmentFile};
-use super::record::{self, Found};
+use super::record::{self, Format, Found, MAGIC_LEN};
 use super::{OpenError, Recovery, Truncation, manifest};
-use crate::EventRecord;
+use crate::{EventRecord, Timestamp};
 
-/// The first bytes of every segment.
-pub(super) const MAGIC: &[u8; 8] = b"DCBLOG1\n";
+/// One append read from the log: when it was recorded (`None` in format
+/// 1) and its events.
+pub(super) type Record = (Option<Timestamp>, Vec<EventRecord>);
 
 /// The open, last segment that appends go to, on the files of `L`.
 pub(super) struct Log<L: FileLayer = Disk> {
@@ -29,12 +32,15 @@ pub(super) struct Log<L: FileLayer = Disk> {
     active: L::File,
     active_path: PathBuf,
     active_len: u64,
+    /// Whether the active segment is in an older format: the next append
+    /// starts a new segment, whatever the size.
+    active_is_old: bool,
     segment_limit: u64,
 }
 
-/// What recovery read: the events in order, and what it repaired.
+/// What recovery read: the appends in order, and what it repaired.
 pub(super) struct Replayed {
-    pub(super) records: Vec<Vec<EventRecord>>,
+    pub(super) records: Vec<Record>,
     pub(super) recovery: Recovery,
 }
 
@@ -114,7 +120,7 @@ impl<L: FileLayer> Log<L> {
         recovery.events = next - 1;
         segments.retain(|(_, path)| path.exists());
         recovery.segments = segments.len();
-        let (active_path, active_len) = if let Some((first, path)) = segments.pop() {
+        let (active_path, active_len, active_is_old) = if let Some((first, path)) = segments.pop() {
             if recorded != Some(first) {
                 // A store made before manifests, or a crash between making
                 // a segment and recording it.
@@ -123,11 +129,18 @@ impl<L: FileLayer> Log<L> {
             let len = fs::metadata(&path)
                 .map_err(|e| OpenError::io(&path, e))?
                 .len();
-            (path, len)
+            let old = segment_format(&path)? != Format::CURRENT;
+            if old && len == MAGIC_LEN as u64 {
+                // No record yet: it becomes a segment of the current format.
+                remake_segment(&path)?;
+                (path, len, false)
+            } else {
+                (path, len, old)
+            }
         } else {
             let path = create_segment(&layer, dir, next)?;
             manifest::write(&layer, dir, next)?;
-            (path, MAGIC.len() as u64)
+            (path, MAGIC_LEN as u64, false)
         };
         let active = layer
             .open_append(&active_path)
@@ -138,6 +151,7 @@ impl<L: FileLayer> Log<L> {
             active,
             active_path,
             active_len,
+            active_is_old,
             segment_limit,
         };
         Ok((log, Replayed { records, recovery }))
@@ -151,7 +165,7 @@ impl<L: FileLayer> Log<L> {
     /// `Err(Sync)` means durability is unknown and the log must not be used
     /// further.
     pub(super) fn append(&mut self, bytes: &[u8], first: u64) -> Result<(), WriteError> {
-        if self.active_len >= self.segment_limit {
+        if self.active_len >= self.segment_limit || self.active_is_old {
             self.rotate(first).map_err(WriteError::Write)?;
         }
         self.check_length("nothing was written")?;
@@ -202,7 +216,8 @@ impl<L: FileLayer> Log<L> {
                 std::io::Error::other(e.to_string())
             })?;
         self.active_path = path;
-        self.active_len = MAGIC.len() as u64;
+        self.active_len = MAGIC_LEN as u64;
+        self.active_is_old = false;
         Ok(())
     }
 
@@ -237,25 +252,30 @@ pub(super) struct Tail {
     pub(super) damage: &'static str,
 }
 
-/// Reads the records of one segment into `records`; returns where its
-/// valid data ends.
+/// Reads the records of one segment, in the format its magic names, into
+/// `records`; returns where its valid data ends.
 pub(super) fn replay_segment(
     path: &Path,
     bytes: &Bytes,
     last_segment: bool,
     next: &mut u64,
-    records: &mut Vec<Vec<EventRecord>>,
+    records: &mut Vec<Record>,
     budget: &mut Budget,
 ) -> Result<Tail, OpenError> {
-    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+    let Some(format) = Format::of(bytes) else {
         return Err(OpenError::NotAStore {
             file: path.to_owned(),
         });
-    }
-    let mut offset = MAGIC.len();
+    };
+    let mut offset = MAGIC_LEN;
     loop {
-        match record::decode(bytes, offset) {
-            Found::Record { first, events, len } => {
+        match record::decode(bytes, offset, format) {
+            Found::Record {
+                first,
+                recorded_at,
+                events,
+                len,
+            } => {
                 if first != *next {
                     return Err(OpenError::Corrupt {
                         file: path.to_owned(),
@@ -268,7 +288,7 @@ pub(super) fn replay_segment(
                 *next += events.len() as u64;
                 budget.charge_record(len as u64, events.len() as u64)?;
                 records.try_reserve(1).map_err(|_| budget.exhausted())?;
-                records.push(events);
+                records.push((recorded_at, events));
                 offset += len;
             }
             Found::End => {
@@ -281,7 +301,7 @@ pub(super) fn replay_segment(
                 // A damaged record is a torn write only where a write can
                 // tear: at the very end of the last segment. Anywhere else
                 // it is corruption of acknowledged data.
-                let rest_is_tail = last_segment && !has_record_after(bytes, offset, *next);
+                let rest_is_tail = last_segment && !has_record_after(bytes, offset, *next, format);
                 if rest_is_tail {
                     return Ok(Tail {
                         end: offset,
@@ -308,7 +328,7 @@ pub(super) fn replay_segment(
 /// linear: decoding at every offset costs, inside a run of zeros, a scan
 /// to the run's end, and elsewhere possibly a checksum over up to the rest
 /// of the segment — hours for a torn tail of a few megabytes of zeros.
-fn has_record_after(bytes: &Bytes, offset: usize, next: u64) -> bool {
+fn has_record_after(bytes: &Bytes, offset: usize, next: u64, format: Format) -> bool {
     let first_position = |start: usize| {
         let at = start + record::HEADER_LEN;
         bytes
@@ -319,7 +339,7 @@ fn has_record_after(bytes: &Bytes, offset: usize, next: u64) -> bool {
     (offset + 1..bytes.len().saturating_sub(record::HEADER_LEN)).any(|start| {
         first_position(start)
             .is_some_and(|first| first > next && first - next <= (start - offset) as u64)
-            && matches!(record::decode(bytes, start), Found::Record { .. })
+            && matches!(record::decode(bytes, start, format), Found::Record { .. })
     })
 }
 
@@ -411,7 +431,7 @@ fn create_segment(layer: &impl FileLayer, dir: &Path, first: u64) -> Result<Path
         .create_new(&path)
         .map_err(|e| OpenError::io(&path, e))?;
     let made = file
-        .append(MAGIC)
+        .append(Format::CURRENT.magic())
         .and_then(|()| file.sync_all())
         .and_then(|()| layer.sync_dir(dir))
         .map_err(|e| OpenError::io(&path, e));
@@ -426,25 +446,40 @@ fn create_segment(layer: &impl FileLayer, dir: &Path, first: u64) -> Result<Path
 }
 
 /// Whether a segment's bytes are what a crash while it was being created
-/// can leave, holding nothing: a part of the magic, perhaps with zeros in
+/// can leave, holding nothing: a part of a magic, perhaps with zeros in
 /// place of some of its bytes or after it (a size that reached the disk
 /// before the data). A whole magic followed by zeros is a segment, whose
 /// zeros replay reads as its end.
 pub(super) fn cut_short(bytes: &[u8]) -> bool {
-    let (head, rest) = bytes.split_at(bytes.len().min(MAGIC.len()));
-    head != MAGIC
-        && head.iter().zip(MAGIC).all(|(&b, &m)| b == m || b == 0)
+    let (head, rest) = bytes.split_at(bytes.len().min(MAGIC_LEN));
+    let part_of = |magic: &[u8; MAGIC_LEN]| {
+        head != magic && head.iter().zip(magic).all(|(&b, &m)| b == m || b == 0)
+    };
+    (part_of(Format::CURRENT.magic()) || part_of(Format::V1.magic()))
         && rest.iter().all(|&b| b == 0)
 }
 
-/// Writes the magic over a segment whose creation was cut short, durably.
+/// The format of the segment at `path`, as its magic names it.
+fn segment_format(path: &Path) -> Result<Format, OpenError> {
+    let mut magic = [0u8; MAGIC_LEN];
+    File::open(path)
+        .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut magic))
+        .map_err(|e| OpenError::io(path, e))?;
+    Format::of(&magic).ok_or_else(|| OpenError::NotAStore {
+        file: path.to_owned(),
+    })
+}
+
+/// Writes the current format's magic over a segment that holds no record
+/// — one whose creation was cut short, or an empty one of an older format
+/// — durably.
 fn remake_segment(path: &Path) -> Result<(), OpenError> {
     OpenOptions::new()
         .write(true)
         .open(path)
         .and_then(|mut file| {
-            file.write_all(MAGIC)?;
-            file.set_len(MAGIC.len() as u64)?;
+            file.write_all(Format::CURRENT.magic())?;
+            file.set_len(MAGIC_LEN as u64)?;
             file.sync_all()
         })
         .map_err(|e| OpenError::io(path, e))
@@ -520,7 +555,7 @@ mod tests {
                 store.recovery().truncated.as_ref().map(|c| c.bytes),
                 Some(zeros as u64)
             );
-            assert_eq!(fs::read(&first).unwrap(), MAGIC);
+            assert_eq!(fs::read(&first).unwrap(), Format::CURRENT.magic());
             let position = runtime.block_on(store.append(vec![event()], None)).unwrap();
             assert_eq!(position.get(), 1);
             store.close();

@@ -185,7 +185,7 @@ impl EmbeddedStore {
         let (log, replayed) =
             log::Log::open(dir, options.segment_size, options.memory_limit, layer)?;
         warn_of_damage(dir, &replayed.recovery);
-        let engine = Engine::default();
+        let engine = Engine::default().with_clock(options.clock.clone());
         engine.replay(replayed.records);
         let (sender, receiver) = mpsc::channel();
         let counters = Arc::new(writer::Counters::default());

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::Limits;
+use crate::{Clock, Limits};
 
 /// How to open an [`EmbeddedStore`](super::EmbeddedStore).
 #[derive(Clone, Debug)]
@@ -20,6 +20,11 @@ pub struct EmbeddedOptions {
     /// limit and under its cgroup's memory limit. A store that needs more
     /// fails to open with [`OpenError::OutOfMemory`](super::OpenError::OutOfMemory).
     pub memory_limit: Option<u64>,
+    /// The clock appends are recorded by: the system clock unless set. An
+    /// append is never recorded before the latest time in the log, so
+    /// times never decrease along positions, even across a restart with a
+    /// clock set back.
+    pub clock: Clock,
 }
 
 impl Default for EmbeddedOptions {
@@ -29,11 +34,19 @@ impl Default for EmbeddedOptions {
             segment_size: 256 << 20,
             limits: Limits::default(),
             memory_limit: None,
+            clock: Clock::system(),
         }
     }
 }
 
 impl EmbeddedOptions {
+    /// Sets the clock appends are recorded by.
+    #[must_use]
+    pub fn clock(mut self, clock: Clock) -> EmbeddedOptions {
+        self.clock = clock;
+        self
+    }
+
     /// Sets how long to wait for another process that has the store open.
     #[must_use]
     pub fn lock_timeout(mut self, timeout: Duration) -> EmbeddedOptions {

@@ -1,19 +1,62 @@
-//! The on-disk record: one append, checksummed.
+//! The on-disk record: one append, checksummed, in the format its
+//! segment's magic names.
 //!
 //! ```text
-//! record  = len: u32 | crc: u32 | payload (len bytes)          crc = CRC-32 of payload
-//! payload = first position: u64 | count: u32 | event × count
-//! event   = type len: u16 | type | tag count: u16 | (tag len: u16 | tag) × count
-//!         | has id: u8 | id: 16 bytes if has id | data len: u32 | data
+//! record   = len: u32 | crc: u32 | payload (len bytes)          crc = CRC-32 of payload
+//!
+//! format 2 (segments starting `DCBLOG2\n`, written since 0.2):
+//! payload  = first position: u64 | recorded at: i64 | count: u32 | event × count
+//! event    = type len: u16 | type | tag count: u16 | (tag len: u16 | tag) × count
+//!          | has id: u8 | id: 16 bytes if has id | data len: u32 | data
+//!          | entry count: u16 | (key len: u16 | key | value len: u16 | value) × count
+//!
+//! format 1 (segments starting `DCBLOG1\n`, read, never written):
+//! payload  = first position: u64 | count: u32 | event × count
+//! event    = the format 2 event without its metadata entries
 //! ```
 //!
-//! All integers are little-endian. A record holds every event of one
-//! append, so an append is on disk whole or not at all.
+//! All integers are little-endian; `recorded at` is microseconds since the
+//! Unix epoch, UTC. A record holds every event of one append, so an append
+//! is on disk whole or not at all, and all of them were recorded at one
+//! time. Format 1 records carry no time and no metadata.
 
 use bytes::{Buf, BufMut, Bytes};
 use uuid::Uuid;
 
-use crate::{EventRecord, EventType, Tag, Tags};
+use crate::{EventRecord, EventType, Metadata, Tag, Tags, Timestamp};
+
+/// A record format, named by the magic its segments start with.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Format {
+    /// Events without recorded times or metadata: stores written before
+    /// 0.2, still read.
+    V1,
+    /// Each record's time and each event's metadata: what the store writes.
+    V2,
+}
+
+impl Format {
+    /// The format new segments are written in.
+    pub(super) const CURRENT: Format = Format::V2;
+
+    /// The first bytes of a segment of this format.
+    pub(super) const fn magic(self) -> &'static [u8; 8] {
+        match self {
+            Format::V1 => b"DCBLOG1\n",
+            Format::V2 => b"DCBLOG2\n",
+        }
+    }
+
+    /// The format of a segment starting with `bytes`, if it is a segment.
+    pub(super) fn of(bytes: &[u8]) -> Option<Format> {
+        [Format::V2, Format::V1]
+            .into_iter()
+            .find(|format| bytes.starts_with(format.magic()))
+    }
+}
+
+/// The length of every format's magic.
+pub(super) const MAGIC_LEN: usize = 8;
 
 /// The size of a record's header: length and checksum.
 pub(super) const HEADER_LEN: usize = 8;
@@ -29,15 +72,17 @@ pub(super) struct Unencodable {
     max: u64,
 }
 
-/// Appends the record of `events`, starting at position `first`, to `out`.
-/// On error `out` is left as it was.
+/// Appends the record of `events`, starting at position `first` and
+/// recorded at `at`, to `out`, in the current format. On error `out` is
+/// left as it was.
 pub(super) fn encode(
     first: u64,
+    at: Timestamp,
     events: &[EventRecord],
     out: &mut Vec<u8>,
 ) -> Result<(), Unencodable> {
     let start = out.len();
-    let encoded = encode_at(start, first, events, out);
+    let encoded = encode_at(start, first, at, events, out);
     if encoded.is_err() {
         out.truncate(start);
     }
@@ -47,12 +92,14 @@ pub(super) fn encode(
 fn encode_at(
     start: usize,
     first: u64,
+    at: Timestamp,
     events: &[EventRecord],
     out: &mut Vec<u8>,
 ) -> Result<(), Unencodable> {
     out.put_u32_le(0);
     out.put_u32_le(0);
     out.put_u64_le(first);
+    out.put_i64_le(at.as_micros());
     out.put_u32_le(u32_of("the number of events", events.len())?);
     for event in events {
         put_short_str(out, "an event type", event.event_type().as_str())?;
@@ -69,6 +116,12 @@ fn encode_at(
         }
         out.put_u32_le(u32_of("an event's data length", event.data().len())?);
         out.put_slice(event.data());
+        let metadata = event.metadata();
+        out.put_u16_le(u16_of("the number of metadata entries", metadata.len())?);
+        for (key, value) in metadata.iter() {
+            put_short_str(out, "a metadata key", key)?;
+            put_short_str(out, "a metadata value", value)?;
+        }
     }
     let payload_len = u32_of("the record's length", out.len() - start - HEADER_LEN)?;
     let crc = crc32fast::hash(&out[start + HEADER_LEN..]);
@@ -95,7 +148,8 @@ fn u32_of(what: &'static str, value: usize) -> Result<u32, Unencodable> {
     })
 }
 
-/// Names and tags are at most 256 bytes (`MAX_NAME_LEN`); the length is
+/// Names, tags and metadata keys are at most 256 bytes (`MAX_NAME_LEN`),
+/// metadata values at most 65,535 (the limits' ceiling); the length is
 /// checked all the same.
 fn put_short_str(out: &mut Vec<u8>, what: &'static str, s: &str) -> Result<(), Unencodable> {
     out.put_u16_le(u16_of(what, s.len())?);
@@ -105,10 +159,11 @@ fn put_short_str(out: &mut Vec<u8>, what: &'static str, s: &str) -> Result<(), U
 
 /// What is found at an offset of a segment.
 pub(super) enum Found {
-    /// A whole, intact record: its first position, its events, and its
-    /// total length on disk.
+    /// A whole, intact record: its first position, when it was recorded
+    /// (`None` in format 1), its events, and its total length on disk.
     Record {
         first: u64,
+        recorded_at: Option<Timestamp>,
         events: Vec<EventRecord>,
         len: usize,
     },
@@ -118,9 +173,9 @@ pub(super) enum Found {
     Damaged(&'static str),
 }
 
-/// Reads the record at `offset` of `segment`. Event data is shared with
-/// `segment`, not copied.
-pub(super) fn decode(segment: &Bytes, offset: usize) -> Found {
+/// Reads the record at `offset` of `segment`, written in `format`. Event
+/// data is shared with `segment`, not copied.
+pub(super) fn decode(segment: &Bytes, offset: usize, format: Format) -> Found {
     let rest = &segment[offset..];
     if rest.is_empty() {
         return Found::End;
@@ -149,9 +204,10 @@ pub(super) fn decode(segment: &Bytes, offset: usize) -> Found {
     if crc32fast::hash(&payload) != crc {
         return Found::Damaged("the record's checksum does not match");
     }
-    match parse_payload(payload) {
-        Some((first, events)) => Found::Record {
+    match parse_payload(payload, format) {
+        Some((first, recorded_at, events)) => Found::Record {
             first,
+            recorded_at,
             events,
             len: HEADER_LEN + len,
         },
@@ -159,8 +215,17 @@ pub(super) fn decode(segment: &Bytes, offset: usize) -> Found {
     }
 }
 
-fn parse_payload(mut payload: Bytes) -> Option<(u64, Vec<EventRecord>)> {
+fn parse_payload(
+    mut payload: Bytes,
+    format: Format,
+) -> Option<(u64, Option<Timestamp>, Vec<EventRecord>)> {
     let first = take_u64(&mut payload)?;
+    let recorded_at = match format {
+        Format::V1 => None,
+        Format::V2 => Some(Timestamp::from_micros(
+            take_u64(&mut payload)?.cast_signed(),
+        )),
+    };
     let count = take_u32(&mut payload)? as usize;
     let mut events = Vec::with_capacity(count.min(payload.len()));
     for _ in 0..count {
@@ -181,9 +246,19 @@ fn parse_payload(mut payload: Bytes) -> Option<(u64, Vec<EventRecord>)> {
         if let Some(id) = id {
             event = event.with_id(id);
         }
+        if format == Format::V2 {
+            let entries = take_u16(&mut payload)?;
+            if entries > 0 {
+                let mut metadata = Vec::with_capacity(usize::from(entries));
+                for _ in 0..entries {
+                    metadata.push((take_str(&mut payload)?, take_str(&mut payload)?));
+                }
+                event = event.with_metadata(metadata.into_iter().collect::<Metadata>());
+            }
+        }
         events.push(event);
     }
-    payload.is_empty().then_some((first, events))
+    payload.is_empty().then_some((first, recorded_at, events))
 }
 
 fn take_u8(b: &mut Bytes) -> Option<u8> {
@@ -215,11 +290,14 @@ fn take_str(b: &mut Bytes) -> Option<String> {
 mod tests {
     use super::*;
 
+    const AT: Timestamp = Timestamp::from_micros(1_796_489_435_123_456);
+
     fn sample() -> Vec<EventRecord> {
         vec![
             EventRecord::new(EventType::from_static("A"), "{\"x\":1}")
                 .with_tags([Tag::from_static("t:1"), Tag::from_static("u:2")])
-                .with_id(Uuid::from_u128(7)),
+                .with_id(Uuid::from_u128(7))
+                .with_metadata([("correlation", "c-1"), ("user", "alice")]),
             EventRecord::new(EventType::from_static("B"), Vec::<u8>::new()),
         ]
     }
@@ -227,27 +305,76 @@ mod tests {
     #[test]
     fn round_trips() {
         let mut out = Vec::new();
-        encode(5, &sample(), &mut out).unwrap();
+        encode(5, AT, &sample(), &mut out).unwrap();
         let segment = Bytes::from(out);
-        match decode(&segment, 0) {
-            Found::Record { first, events, len } => {
+        match decode(&segment, 0, Format::V2) {
+            Found::Record {
+                first,
+                recorded_at,
+                events,
+                len,
+            } => {
                 assert_eq!(first, 5);
+                assert_eq!(recorded_at, Some(AT));
                 assert_eq!(events, sample());
                 assert_eq!(len, segment.len());
             }
             _ => panic!("expected a record"),
         }
-        assert!(matches!(decode(&segment, segment.len()), Found::End));
+        assert!(matches!(
+            decode(&segment, segment.len(), Format::V2),
+            Found::End
+        ));
+    }
+
+    /// A format 1 record, as 0.1 wrote it: no time, no metadata.
+    #[test]
+    fn reads_format_1() {
+        let mut payload = Vec::new();
+        payload.put_u64_le(3);
+        payload.put_u32_le(1);
+        payload.put_u16_le(1);
+        payload.put_slice(b"A");
+        payload.put_u16_le(1);
+        payload.put_u16_le(3);
+        payload.put_slice(b"t:1");
+        payload.put_u8(0);
+        payload.put_u32_le(2);
+        payload.put_slice(b"{}");
+        let mut out = Vec::new();
+        out.put_u32_le(u32::try_from(payload.len()).unwrap());
+        out.put_u32_le(crc32fast::hash(&payload));
+        out.extend_from_slice(&payload);
+        let segment = Bytes::from(out);
+        let Found::Record {
+            first,
+            recorded_at,
+            events,
+            ..
+        } = decode(&segment, 0, Format::V1)
+        else {
+            panic!("expected a record");
+        };
+        assert_eq!((first, recorded_at), (3, None));
+        assert_eq!(
+            events,
+            [EventRecord::new(EventType::from_static("A"), "{}")
+                .with_tags([Tag::from_static("t:1")])]
+        );
+        assert!(
+            matches!(decode(&segment, 0, Format::V2), Found::Damaged(_)),
+            "read as format 2 it does not parse"
+        );
     }
 
     #[test]
     fn detects_torn_and_flipped_records() {
         let mut out = Vec::new();
-        encode(1, &sample(), &mut out).unwrap();
+        encode(1, AT, &sample(), &mut out).unwrap();
         for cut in 1..out.len() {
             let torn = Bytes::copy_from_slice(&out[..cut]);
             assert!(
-                matches!(decode(&torn, 0), Found::Damaged(_)),
+                matches!(decode(&torn, 0, Format::V2), Found::Damaged(_)),
                 "cut at {cut}"
             );
         }
@@ -255,12 +382,15 @@ mod tests {
             let mut flipped = out.clone();
             flipped[byte] ^= 0x10;
             assert!(
-                matches!(decode(&Bytes::from(flipped), 0), Found::Damaged(_)),
+                matches!(
+                    decode(&Bytes::from(flipped), 0, Format::V2),
+                    Found::Damaged(_)
+                ),
                 "flip at {byte}"
             );
         }
         let zeros = Bytes::from(vec![0u8; 64]);
-        assert!(matches!(decode(&zeros, 0), Found::End));
+        assert!(matches!(decode(&zeros, 0, Format::V2), Found::End));
     }
 
     #[test]
@@ -270,7 +400,7 @@ mod tests {
             .collect();
         let event = EventRecord::new(EventType::from_static("A"), "").with_tags(Tags::from(tags));
         let mut out = b"kept".to_vec();
-        let err = encode(1, &[event], &mut out).unwrap_err();
+        let err = encode(1, AT, &[event], &mut out).unwrap_err();
         assert_eq!(err.value, 65_536);
         assert_eq!(out, b"kept", "nothing of the refused record is left");
     }

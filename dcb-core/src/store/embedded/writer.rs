@@ -107,8 +107,8 @@ impl<L: FileLayer> Writer<L> {
             .map(|request| (request.reply, (request.events, request.condition)))
             .unzip();
         let buffer = &mut self.buffer;
-        let pushed = self.engine.push(appends, |first, events| {
-            record::encode(first, events, buffer).map_err(|err| {
+        let pushed = self.engine.push(appends, |first, at, events| {
+            record::encode(first, at, events, buffer).map_err(|err| {
                 AppendError::Backend(BackendError::new(format!("{err}; nothing was written")))
             })
         });

@@ -63,7 +63,7 @@ fn repeat(state: &State, events: &[EventRecord]) -> Result<Option<Position>, App
             let position = first + i as Pos;
             // The id lookup comes first: it proves `position` is stored.
             event.id().and_then(|id| state.position_of_id(&id)) == Some(position)
-                && state.event(position) == event
+                && state.event(position).repeats(event)
         });
         if exact {
             return Ok(Position::new(first + events.len() as Pos - 1));

@@ -33,14 +33,16 @@ use self::state::State;
 pub use self::stream::IndexedEvents;
 use crate::model::error::{AppendError, ReadError};
 use crate::model::read::{ReadOptions, ReadResult};
-use crate::{AppendCondition, EventRecord, Position, Query};
+use crate::{AppendCondition, Clock, EventRecord, Position, Query, Timestamp};
 
-/// The events and their indexes behind one lock, and the signal that wakes
-/// subscriptions when events are published. Clones share them.
+/// The events and their indexes behind one lock, the signal that wakes
+/// subscriptions when events are published, and the clock appends are
+/// recorded by. Clones share them.
 #[derive(Clone, Default)]
 pub(crate) struct Engine {
     state: Arc<RwLock<State>>,
     signal: Arc<AppendSignal>,
+    clock: Clock,
 }
 
 /// A batch pushed by [`Engine::push`]: each append's outcome, in order,
@@ -72,7 +74,14 @@ impl Engine {
         Engine {
             state: Arc::new(RwLock::new(State::with_capacity(events, tags))),
             signal: Arc::default(),
+            clock: Clock::system(),
         }
+    }
+
+    /// This engine, recording appends by `clock`.
+    pub(crate) fn with_clock(mut self, clock: Clock) -> Engine {
+        self.clock = clock;
+        self
     }
 
     /// The published position up to which reads see events.
@@ -119,11 +128,13 @@ impl Engine {
         events: Vec<EventRecord>,
         condition: Option<&AppendCondition>,
     ) -> Result<Position, AppendError> {
+        let now = self.clock.now();
         let mut state = self.state.write();
         if let Some(repeat) = append::check(&mut state, &events, condition)? {
             return Ok(repeat);
         }
-        let last = state.push(events);
+        let at = state.stamp(now);
+        let last = state.push(events, Some(at));
         state.publish();
         let wake = self.signal.has_waiters();
         drop(state);
@@ -137,16 +148,19 @@ impl Engine {
     /// against the published events and the appends accepted earlier in
     /// the batch — and pushes the accepted ones, invisible to reads until
     /// [`publish`](Self::publish). `accept` is called with each accepted
-    /// append's first position and events before they are pushed (the
-    /// embedded store encodes them there); its error fails that append
-    /// alone.
+    /// append's first position, its recorded time and its events before
+    /// they are pushed (the embedded store encodes them there); its error
+    /// fails that append alone. The batch is recorded at the clock's time
+    /// when it is pushed (or the latest time recorded, if that is later).
     #[cfg(feature = "embedded")]
     pub(crate) fn push(
         &self,
         appends: impl IntoIterator<Item = (Vec<EventRecord>, Option<AppendCondition>)>,
-        mut accept: impl FnMut(u64, &[EventRecord]) -> Result<(), AppendError>,
+        mut accept: impl FnMut(u64, Timestamp, &[EventRecord]) -> Result<(), AppendError>,
     ) -> Pushed {
+        let now = self.clock.now();
         let mut state = self.state.write();
+        let at = state.stamp(now);
         let before = state.end();
         let outcomes = appends
             .into_iter()
@@ -154,8 +168,8 @@ impl Engine {
                 if let Some(repeat) = append::check(&mut state, &events, condition.as_ref())? {
                     return Ok(repeat);
                 }
-                accept(state.end() + 1, &events)?;
-                Ok(state.push(events))
+                accept(state.end() + 1, at, &events)?;
+                Ok(state.push(events, Some(at)))
             })
             .collect();
         let end = state.end();
@@ -189,15 +203,18 @@ impl Engine {
         pushed.outcomes
     }
 
-    /// Pushes and publishes appends read from a log, as they are: the
-    /// embedded store's replay on open, and a read-only store following
-    /// another process's appends.
+    /// Pushes and publishes appends read from a log, as they are, each with
+    /// the time it was recorded at: the embedded store's replay on open,
+    /// and a read-only store following another process's appends.
     #[cfg(feature = "embedded")]
-    pub(crate) fn replay(&self, records: impl IntoIterator<Item = Vec<EventRecord>>) {
+    pub(crate) fn replay(
+        &self,
+        records: impl IntoIterator<Item = (Option<Timestamp>, Vec<EventRecord>)>,
+    ) {
         let mut state = self.state.write();
         let before = state.end();
-        for events in records {
-            state.push(events);
+        for (at, events) in records {
+            state.push(events, at);
         }
         if state.end() == before {
             return;

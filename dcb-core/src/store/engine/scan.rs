@@ -543,7 +543,7 @@ mod tests {
                     Tag::new("all").unwrap(),
                     Tag::new(format!("n:{}", n % 7)).unwrap(),
                 ]);
-            state.push(vec![event]);
+            state.push(vec![event], None);
         }
         state.publish();
         state.index_tags();

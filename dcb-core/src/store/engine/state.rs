@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::entry::{Entry, Pos, TypeId, entry, position_of};
 use super::tag_index::TagIndex;
-use crate::{EventRecord, EventType, Position, Tag};
+use crate::{EventRecord, EventType, Position, Tag, Timestamp};
 
 /// How many events' tags [`State::index_tags`] locates together before it
 /// pushes them: the lookups are independent, so their cache misses (likely,
@@ -27,12 +27,20 @@ const MAX_UNINDEXED: usize = 256;
 /// never stored (a query often names one) as for a stored one.
 const FEW_TYPES: usize = 16;
 
+/// The stored time of an event recorded without one (`DCBLOG1` segments).
+const UNKNOWN_TIME: i64 = i64::MIN;
+
 /// The log and its indexes, guarded together by the store's lock so that
 /// an append is visible everywhere at once or nowhere.
 #[derive(Default)]
 pub(crate) struct State {
     /// Every pushed event; those after `published` are not visible yet.
     events: Vec<EventRecord>,
+    /// When each event of `events` was recorded, in microseconds since the
+    /// Unix epoch; [`UNKNOWN_TIME`] for events stored without a time.
+    times: Vec<i64>,
+    /// The latest time recorded: no append is recorded before it.
+    latest: Option<Timestamp>,
     /// The last position reads may see.
     published: Pos,
     type_ids: HashMap<EventType, TypeId, RandomState>,
@@ -65,6 +73,7 @@ impl State {
     pub(crate) fn with_capacity(events: usize, tags: usize) -> State {
         State {
             events: Vec::with_capacity(events),
+            times: Vec::with_capacity(events),
             by_tag: TagIndex::with_capacity(tags),
             ..State::default()
         }
@@ -118,12 +127,28 @@ impl State {
                 self.by_id.remove(&id);
             }
         }
+        self.times.truncate(self.events.len());
     }
 
     /// The event at `position`, which must be in `1..=last()`.
     pub(crate) fn event(&self, position: Pos) -> &EventRecord {
         let index = usize::try_from(position - 1).unwrap_or(usize::MAX);
         &self.events[index]
+    }
+
+    /// When the event at `position` (in `1..=last()`) was recorded.
+    pub(crate) fn recorded_at(&self, position: Pos) -> Option<Timestamp> {
+        let index = usize::try_from(position - 1).unwrap_or(usize::MAX);
+        let micros = self.times[index];
+        (micros != UNKNOWN_TIME).then_some(Timestamp::from_micros(micros))
+    }
+
+    /// The time to record the next append at, given the clock's `now`:
+    /// `now`, or the latest time recorded if the clock is behind it — so
+    /// times never decrease along positions, even when the clock is set
+    /// back (the latest time is recovered with the log).
+    pub(crate) fn stamp(&self, now: Timestamp) -> Timestamp {
+        self.latest.map_or(now, |latest| latest.max(now))
     }
 
     pub(crate) fn type_id(&self, event_type: &EventType) -> Option<TypeId> {
@@ -245,8 +270,17 @@ impl State {
 
     /// Pushes `events` and indexes them, unpublished; returns the last
     /// position. Check the append with [`append::check`](super::append::check) first.
-    pub(crate) fn push(&mut self, events: Vec<EventRecord>) -> Position {
+    /// `at` is when the append was recorded ([`stamp`](Self::stamp) gives
+    /// it), `None` for events replayed from a log without times.
+    pub(crate) fn push(&mut self, events: Vec<EventRecord>, at: Option<Timestamp>) -> Position {
         self.events.reserve(events.len());
+        self.times.extend(std::iter::repeat_n(
+            at.map_or(UNKNOWN_TIME, Timestamp::as_micros),
+            events.len(),
+        ));
+        if at > self.latest {
+            self.latest = at;
+        }
         for event in events {
             let position = self.end() + 1;
             let type_id = self.intern(event.event_type());
@@ -314,7 +348,7 @@ mod tests {
     fn pushed(n: u64) -> State {
         let mut state = State::default();
         for i in 1..=n {
-            state.push(vec![event(i)]);
+            state.push(vec![event(i)], None);
         }
         state
     }
@@ -341,7 +375,7 @@ mod tests {
             let tags = (0..5).map(|t| Tag::new(format!("t{t}:{}", i % 4)).unwrap());
             let event = EventRecord::new(EventType::from_static("Happened"), "{}")
                 .with_tags(tags.chain([shared.clone()]).collect::<crate::Tags>());
-            state.push(vec![event]);
+            state.push(vec![event], None);
         }
         state.index_tags();
         assert_eq!(positions(&state, "shared"), (1..=20).collect::<Vec<_>>());
@@ -365,7 +399,7 @@ mod tests {
             assert!(positions(&state, &format!("one:{}", to + 1)).is_empty());
             assert_eq!(positions(&state, &format!("one:{to}")), [to]);
             // Pushing again after the cut indexes the new events in place.
-            state.push(vec![event(to + 1)]);
+            state.push(vec![event(to + 1)], None);
             state.index_tags();
             assert_eq!(positions(&state, &format!("one:{}", to + 1)), [to + 1]);
         }

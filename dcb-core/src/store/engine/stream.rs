@@ -136,7 +136,11 @@ impl Batches {
         for &p in &positions {
             if let Some(position) = Position::new(p) {
                 let event = state.event(p).clone();
-                events.push(SequencedEvent { position, event });
+                events.push(SequencedEvent {
+                    position,
+                    recorded_at: state.recorded_at(p),
+                    event,
+                });
             }
         }
         self.remaining -= positions.len();

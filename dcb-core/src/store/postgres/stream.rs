@@ -89,7 +89,7 @@ fn decode(row: &Row) -> Result<SequencedEvent, String> {
     if let Some(id) = id {
         event = event.with_id(id);
     }
-    Ok(SequencedEvent { position, event })
+    Ok(SequencedEvent::new(position, event))
 }
 
 impl Stream for PostgresEvents {
