@@ -5,8 +5,8 @@
 //! for a few, the [`Options`]) and panics with a message naming the broken
 //! rule when the store does not conform. The cases are grouped by area:
 //! [`matching`], [`reading`], [`appending`], [`idempotency`],
-//! [`invalid_input`], [`concurrency`] and [`subscribing`]; [`CASES`] lists
-//! them all.
+//! [`invalid_input`], [`recording`], [`concurrency`] and [`subscribing`];
+//! [`CASES`] lists them all.
 //!
 //! # Running the suite
 //!
@@ -65,6 +65,7 @@ pub mod idempotency;
 pub mod invalid_input;
 pub mod matching;
 pub mod reading;
+pub mod recording;
 mod reference;
 pub mod subscribing;
 mod support;
@@ -402,6 +403,14 @@ macro_rules! __conformance_cases {
                 invalid_input_is_reported_before_the_condition: store + representative,
                 zero_limit_is_rejected: store,
                 invalid_names_are_rejected: store,
+            }
+            recording {
+                metadata_round_trips: store + representative,
+                metadata_is_never_matched: store,
+                times_are_recorded_and_never_decrease: store + representative,
+                times_never_decrease_under_concurrent_appends: store,
+                a_repeat_keeps_the_first_metadata: store,
+                invalid_metadata_is_rejected: store,
             }
             concurrency {
                 racing_conditional_appends_one_wins: store + representative,
