@@ -21,7 +21,7 @@ use crate::{
 /// How far a recorded time may be from the test's clock: the store's clock
 /// may be another machine's (a database server's), so only a time in the
 /// wrong unit or from the wrong source is caught.
-const CLOCK_SKEW: Duration = Duration::from_secs(3600);
+const CLOCK_SKEW: Duration = Duration::from_hours(1);
 
 /// Metadata as rich as the limits allow: keys and values beyond ASCII, an
 /// empty value, a key of the longest length.
@@ -205,7 +205,7 @@ pub async fn times_never_decrease_under_concurrent_appends<S: EventStore + 'stat
 /// An idempotent repeat with other metadata returns the original position
 /// and leaves the stored event, with its first metadata, as it was.
 pub async fn a_repeat_keeps_the_first_metadata<S: EventStore + 'static>(store: S) {
-    let id = Uuid::from_u128(0xdcb0_25);
+    let id = Uuid::from_u128(0x00dc_b025);
     let first = ev("Submitted", &["form:1"])
         .with_id(id)
         .with_metadata([(Metadata::CORRELATION, "first")]);
