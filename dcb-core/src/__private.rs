@@ -396,10 +396,12 @@ impl<T> NoDefault<T> for &Start<T> {}
 pub trait Initial {}
 
 /// What a handler's optional second argument may be: the event's
-/// [`Position`](crate::Position), or the whole stored event.
+/// [`Position`](crate::Position), when it was recorded
+/// (`Option<Timestamp>`), its [`Metadata`](crate::Metadata), or the whole
+/// stored event.
 #[diagnostic::on_unimplemented(
-    message = "a handler's second argument is the event's `Position` or `&SequencedEvent`, not `{Self}`",
-    label = "not `Position` or `&SequencedEvent`",
+    message = "a handler's second argument is the event's `Position`, `Option<Timestamp>`, `&Metadata` or `&SequencedEvent`, not `{Self}`",
+    label = "not `Position`, `Option<Timestamp>`, `&Metadata` or `&SequencedEvent`",
     note = "a handler is `fn name(&mut self, event: &EventType)`, or `fn name(&mut self, event: &EventType, position: Position)`"
 )]
 pub trait Context<'a> {
@@ -410,6 +412,18 @@ pub trait Context<'a> {
 impl Context<'_> for crate::Position {
     fn of(event: &SequencedEvent) -> Self {
         event.position
+    }
+}
+
+impl Context<'_> for Option<crate::Timestamp> {
+    fn of(event: &SequencedEvent) -> Self {
+        event.recorded_at
+    }
+}
+
+impl<'a> Context<'a> for &'a crate::Metadata {
+    fn of(event: &'a SequencedEvent) -> Self {
+        event.metadata()
     }
 }
 

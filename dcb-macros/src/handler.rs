@@ -38,7 +38,8 @@ impl Kind {
 }
 
 /// A handler: `fn name(&mut self, event: &E)`, or with a second argument
-/// of the event's context (its `Position` or `&SequencedEvent`).
+/// of the event's context (its `Position`, `Option<Timestamp>`, `&Metadata`
+/// or `&SequencedEvent`).
 pub struct Handler<'a> {
     pub ident: &'a Ident,
     pub event: &'a Type,
@@ -123,7 +124,8 @@ pub fn strip_handler_attrs(block: &mut ItemImpl) {
 
 /// What every handler error message ends with.
 pub const HANDLER_SHAPE: &str = "a handler is `fn name(&mut self, event: &EventType)`, \
-     optionally with the event's `position: Position` (or `&SequencedEvent`) second";
+     optionally with the event's `Position`, `Option<Timestamp>`, `&Metadata` or \
+     `&SequencedEvent` second";
 
 fn parse_handler<'a>(cx: &mut Ctxt, function: &'a ImplItemFn, kind: Kind) -> Option<Handler<'a>> {
     let sig = &function.sig;

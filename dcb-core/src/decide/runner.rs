@@ -12,7 +12,8 @@ use crate::decide::outcome::Outcome;
 use crate::domain::event::{DecodeError, EncodeError, IntoEvents};
 use crate::model::read::EventStream;
 use crate::{
-    AppendCondition, AppendError, EventStore, Position, Projection, Query, ReadError, ReadOptions,
+    AppendCondition, AppendError, EventStore, Metadata, Position, Projection, Query, ReadError,
+    ReadOptions,
 };
 
 /// Runs one decision once: reads the events `projection` selects, folds
@@ -74,32 +75,37 @@ where
     P: Projection,
     R: Outcome,
 {
-    attempt(store, projection, command)
+    attempt(store, projection, command, &Metadata::new())
         .instrument(tracing::info_span!("decide", attempt = 1))
         .await
 }
 
 /// Runs decisions against one store, optionally retrying those that lose a
-/// race (their condition failed) with a fresh read.
+/// race (their condition failed) with a fresh read, and stamping metadata
+/// on the events they append.
 ///
 /// ```
-/// # use dcb_core::{Decider, InMemoryStore, Retry};
+/// # use dcb_core::{Decider, InMemoryStore, Metadata, Retry};
 /// # use std::time::Duration;
 /// let store = InMemoryStore::new();
-/// let decider = Decider::new(&store).retry(Retry::attempts(5).backoff(Duration::from_millis(1), Duration::from_millis(50)));
+/// let decider = Decider::new(&store)
+///     .retry(Retry::attempts(5).backoff(Duration::from_millis(1), Duration::from_millis(50)))
+///     .metadata(Metadata::new().with(Metadata::CORRELATION, "req-7f3a").with("user", "alice"));
 /// ```
 #[derive(Debug)]
 pub struct Decider<'s, S> {
     store: &'s S,
     retry: Retry,
+    metadata: Metadata,
 }
 
 impl<'s, S: EventStore> Decider<'s, S> {
-    /// A decider that does not retry.
+    /// A decider that does not retry and adds no metadata.
     pub fn new(store: &'s S) -> Decider<'s, S> {
         Decider {
             store,
             retry: Retry::never(),
+            metadata: Metadata::new(),
         }
     }
 
@@ -107,6 +113,40 @@ impl<'s, S: EventStore> Decider<'s, S> {
     #[must_use]
     pub fn retry(mut self, retry: Retry) -> Decider<'s, S> {
         self.retry = retry;
+        self
+    }
+
+    /// Stamps `metadata` on every event the decisions append — a request's
+    /// correlation id, the user — so that commands need not build it. An
+    /// event that carries a key of its own keeps its value
+    /// ([`Metadata::or`]).
+    ///
+    /// ```
+    /// # use dcb_core::{Decider, Event, EventStore, Id, InMemoryStore, Metadata, Query, ReadOptions, decision};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+    /// # struct TableId(dcb_core::Uuid);
+    /// # #[derive(Event, Serialize, Deserialize)]
+    /// # struct TableBooked { #[tag] table_id: TableId }
+    /// # #[decision]
+    /// # struct Table { #[boundary] table_id: TableId, booked: bool }
+    /// # #[decision]
+    /// # impl Table { fn booked(&mut self, _: &TableBooked) { self.booked = true; } }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = InMemoryStore::new();
+    /// let request = Decider::new(&store).metadata(Metadata::new().with(Metadata::CORRELATION, "req-7f3a"));
+    /// let table_id = TableId::new();
+    /// request.decide(Table::new(table_id), |t: &Table| {
+    ///     if t.booked { Err("taken") } else { Ok(TableBooked { table_id }) }
+    /// }).await?;
+    /// let stored = store.read_to_end(&Query::all(), ReadOptions::new()).await?;
+    /// assert_eq!(stored.events[0].metadata().correlation(), Some("req-7f3a"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn metadata(mut self, metadata: Metadata) -> Decider<'s, S> {
+        self.metadata = metadata;
         self
     }
 
@@ -124,7 +164,7 @@ impl<'s, S: EventStore> Decider<'s, S> {
         let mut attempts = 1;
         loop {
             let span = tracing::info_span!("decide", attempt = attempts);
-            match attempt(self.store, projection.clone(), &mut command)
+            match attempt(self.store, projection.clone(), &mut command, &self.metadata)
                 .instrument(span)
                 .await
             {
@@ -211,6 +251,7 @@ async fn attempt<S, P, R, E>(
     store: &S,
     projection: P,
     command: impl FnOnce(&P) -> Result<R, E>,
+    metadata: &Metadata,
 ) -> Result<R::Output, DecideError<E>>
 where
     S: EventStore,
@@ -224,6 +265,7 @@ where
                 tracing::debug!("the command refused");
             }
         })?
+        .with_metadata(metadata)
         .split();
     tracing::debug!(events = decided.events.len(), "decided");
     match decided.append(store).await {
@@ -370,6 +412,21 @@ impl<V> Prepared<V> {
             },
             value,
         )
+    }
+
+    /// The decision with `metadata` added to each of its events, whose
+    /// own keys keep their values ([`Metadata::or`]).
+    pub fn with_metadata(mut self, metadata: &Metadata) -> Prepared<V> {
+        if !metadata.is_empty() {
+            self.events = std::mem::take(&mut self.events)
+                .into_iter()
+                .map(|event| {
+                    let stamped = event.metadata().clone().or(metadata);
+                    event.with_metadata(stamped)
+                })
+                .collect();
+        }
+        self
     }
 
     /// Appends the decided events under the decision's condition; `None`

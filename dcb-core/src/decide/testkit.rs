@@ -14,6 +14,11 @@
 //! registration of another course is ignored". [`and`](Given::and) adds more
 //! events the decision must see, after those.
 //!
+//! Given events are recorded at the time the test runs, unless a step
+//! says when with [`at`](Given::at): a rule about time (a token valid for
+//! ten minutes after it was issued) is tested at the times it names. The
+//! times must not decrease from step to step, as a store's never do.
+//!
 //! A failing test points at its own line, not into the kit; a `then` that
 //! finds other events than expected shows both as a line diff (`-` the
 //! expected, `+` the appended events), each event as its type, its tags and
@@ -77,7 +82,13 @@ use similar::{ChangeTag, TextDiff};
 use crate::decide::outcome::Outcome;
 use crate::decide::runner::{DecideError, prepare};
 use crate::domain::event::IntoEvents;
-use crate::{EventRecord, EventStore, InMemoryStore, Position, Projection, Query, ReadOptions};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use crate::{
+    Clock, EventRecord, EventStore, InMemoryStore, Position, Projection, Query, ReadOptions,
+    Timestamp,
+};
 
 /// Starts a test from the events already stored, each one the decision must
 /// see; see the [module](self).
@@ -89,6 +100,7 @@ use crate::{EventRecord, EventStore, InMemoryStore, Position, Projection, Query,
 pub fn given(events: impl IntoEvents) -> Given {
     Given {
         events: encode(events, "given", Visibility::Seen),
+        step: 0,
     }
 }
 
@@ -96,13 +108,17 @@ pub fn given(events: impl IntoEvents) -> Given {
 #[derive(Debug)]
 pub struct Given {
     events: Vec<GivenEvent>,
+    /// Where the events of the last step start in `events`.
+    step: usize,
 }
 
-/// One stored event of a test, and whether the decision must see it.
+/// One stored event of a test, whether the decision must see it, and when
+/// it is recorded (`None`: when the test runs).
 #[derive(Debug)]
 struct GivenEvent {
     event: EventRecord,
     visibility: Visibility,
+    at: Option<Timestamp>,
 }
 
 /// What a test states about a stored event.
@@ -124,7 +140,11 @@ fn encode(events: impl IntoEvents, step: &str, visibility: Visibility) -> Vec<Gi
     }
     encoded
         .into_iter()
-        .map(|event| GivenEvent { event, visibility })
+        .map(|event| GivenEvent {
+            event,
+            visibility,
+            at: None,
+        })
         .collect()
 }
 
@@ -138,7 +158,81 @@ impl Given {
     #[track_caller]
     #[must_use]
     pub fn and(mut self, events: impl IntoEvents) -> Given {
+        self.step = self.events.len();
         self.events.extend(encode(events, "and", Visibility::Seen));
+        self
+    }
+
+    /// Records the events of the last step (`given`, `and` or `unseen`) at
+    /// `time`: what handlers taking the event's `Option<Timestamp>` see.
+    ///
+    /// ```
+    /// use dcb_core::testkit::given;
+    /// use dcb_core::{Event, Id, Timestamp, decision};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Id, Clone, PartialEq, Eq, Hash, Debug)]
+    /// struct Email(String);
+    ///
+    /// #[derive(Event, Serialize, Deserialize, Debug)]
+    /// struct TokenIssued { #[tag] email: Email }
+    ///
+    /// #[derive(Event, Serialize, Deserialize, Debug)]
+    /// struct Confirmed { #[tag] email: Email }
+    ///
+    /// /// A token is valid for ten minutes after the store recorded it.
+    /// #[decision]
+    /// struct Confirmation {
+    ///     #[boundary]
+    ///     email: Email,
+    ///     #[param]
+    ///     now: Timestamp,
+    ///     valid: bool,
+    /// }
+    ///
+    /// #[decision]
+    /// impl Confirmation {
+    ///     fn issued(&mut self, _: &TokenIssued, recorded_at: Option<Timestamp>) {
+    ///         let expires = recorded_at.map(|at| at.saturating_add(std::time::Duration::from_mins(10)));
+    ///         self.valid = expires.is_some_and(|expires| self.now <= expires);
+    ///     }
+    /// }
+    ///
+    /// fn confirm(c: &Confirmation) -> Result<Confirmed, &'static str> {
+    ///     if c.valid { Ok(Confirmed { email: c.email.clone() }) } else { Err("the token has expired") }
+    /// }
+    ///
+    /// let noon: Timestamp = "2026-12-05T12:00:00Z".parse().unwrap();
+    /// let email = Email("ada@example.com".into());
+    /// let issued = || TokenIssued { email: email.clone() };
+    /// let in_time: Timestamp = "2026-12-05T12:09:59Z".parse().unwrap();
+    /// given(issued()).at(noon)
+    ///     .when(Confirmation::new(email.clone(), in_time), confirm)
+    ///     .then(Confirmed { email: email.clone() });
+    /// let late: Timestamp = "2026-12-05T12:10:01Z".parse().unwrap();
+    /// given(issued()).at(noon)
+    ///     .when(Confirmation::new(email.clone(), late), confirm)
+    ///     .then_error(&"the token has expired");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Panics (failing the test) if `time` is before the time of an
+    /// earlier step: a store never records an event before an earlier one.
+    #[track_caller]
+    #[must_use]
+    pub fn at(mut self, time: Timestamp) -> Given {
+        if let Some(earlier) = self.events[..self.step].iter().filter_map(|e| e.at).max()
+            && time < earlier
+        {
+            panic!(
+                "at({time}): an earlier step is recorded at {earlier}; a store never records \
+                 an event before an earlier one"
+            );
+        }
+        for given in &mut self.events[self.step..] {
+            given.at = Some(time);
+        }
         self
     }
 
@@ -152,6 +246,7 @@ impl Given {
     #[track_caller]
     #[must_use]
     pub fn unseen(mut self, events: impl IntoEvents) -> Given {
+        self.step = self.events.len();
         self.events
             .extend(encode(events, "unseen", Visibility::Unseen));
         self
@@ -236,18 +331,38 @@ fn check_visibility(query: &Query, events: &[GivenEvent]) {
     }
 }
 
-/// A fresh in-memory store holding `events` in order, and its head.
+/// A fresh in-memory store holding `events` in order, each recorded at
+/// its time (or when the test runs), and its head.
 #[track_caller]
 fn store(events: Vec<GivenEvent>) -> (InMemoryStore, Option<Position>) {
-    let store = InMemoryStore::new();
-    if events.is_empty() {
-        return (store, None);
+    /// The clock's setting for "the system clock".
+    const SYSTEM: i64 = i64::MIN;
+    let setting = Arc::new(AtomicI64::new(SYSTEM));
+    let clock = {
+        let setting = Arc::clone(&setting);
+        Clock::from_fn(move || match setting.load(Ordering::Relaxed) {
+            SYSTEM => Timestamp::now(),
+            micros => Timestamp::from_micros(micros),
+        })
+    };
+    let store = InMemoryStore::new().with_clock(clock);
+    let mut head = None;
+    let mut events = events.into_iter().peekable();
+    while let Some(first) = events.next() {
+        // One append per run of events given one time.
+        let at = first.at;
+        let mut records = vec![first.event];
+        while let Some(next) = events.next_if(|next| next.at == at) {
+            records.push(next.event);
+        }
+        setting.store(at.map_or(SYSTEM, Timestamp::as_micros), Ordering::Relaxed);
+        match store.append_now(records, None) {
+            Ok(last) => head = Some(last),
+            Err(err) => panic!("given: the events cannot be stored: {err}"),
+        }
     }
-    let records = events.into_iter().map(|given| given.event).collect();
-    match store.append_now(records, None) {
-        Ok(head) => (store, Some(head)),
-        Err(err) => panic!("given: the events cannot be stored: {err}"),
-    }
+    setting.store(SYSTEM, Ordering::Relaxed);
+    (store, head)
 }
 
 /// The events appended to `store` after `head`.
@@ -479,6 +594,7 @@ mod tests {
         let given = |event_type, visibility| GivenEvent {
             event: event(event_type, "x:1", "{}"),
             visibility,
+            at: None,
         };
         let events = vec![
             given("A", Visibility::Seen),

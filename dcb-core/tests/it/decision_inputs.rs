@@ -262,3 +262,121 @@ fn the_test_kit_runs_a_decision_with_a_parameter() {
         .when(OptIn::new(ada.clone(), 1_600), confirm)
         .then(OptInConfirmed { email: ada });
 }
+
+/// A handler may take when the event was recorded, or its metadata: a time
+/// rule needs no `at` field in the event, and a decision can see who did
+/// what. `Decider::metadata` stamps the command's metadata on what it
+/// appends.
+mod recorded {
+    use dcb_core::{
+        Clock, Decider, Event, EventStore, Id, InMemoryStore, Metadata, Query, ReadOptions,
+        Timestamp, decision,
+    };
+    use serde::{Deserialize, Serialize};
+
+    use crate::support::block_on;
+
+    #[derive(Id, Clone, PartialEq, Eq, Hash, Debug)]
+    struct Email(String);
+
+    #[derive(Event, Serialize, Deserialize, PartialEq, Debug, Clone)]
+    struct TokenIssued {
+        #[tag]
+        email: Email,
+    }
+
+    #[derive(Event, Serialize, Deserialize, PartialEq, Debug, Clone)]
+    struct TokenConfirmed {
+        #[tag]
+        email: Email,
+    }
+
+    /// A token is valid for ten minutes after the store recorded it, and
+    /// is confirmed once: a second confirmation names the first one's user.
+    #[decision]
+    #[derive(Clone)]
+    struct Confirmation {
+        #[boundary]
+        email: Email,
+        #[param]
+        now: Timestamp,
+        issued_at: Option<Timestamp>,
+        confirmed_by: Option<String>,
+    }
+
+    #[decision]
+    impl Confirmation {
+        fn issued(&mut self, _: &TokenIssued, recorded_at: Option<Timestamp>) {
+            self.issued_at = recorded_at;
+        }
+
+        fn confirmed(&mut self, _: &TokenConfirmed, metadata: &Metadata) {
+            self.confirmed_by = Some(metadata.get("user").unwrap_or("nobody").to_owned());
+        }
+    }
+
+    fn confirm(c: &Confirmation) -> Result<TokenConfirmed, String> {
+        if let Some(user) = &c.confirmed_by {
+            return Err(format!("already confirmed by {user}"));
+        }
+        let expires = c
+            .issued_at
+            .ok_or("no token")?
+            .saturating_add(std::time::Duration::from_mins(10));
+        if c.now > expires {
+            return Err("expired".to_owned());
+        }
+        Ok(TokenConfirmed {
+            email: c.email.clone(),
+        })
+    }
+
+    #[test]
+    fn handlers_see_the_recorded_time_and_the_metadata() {
+        block_on(async {
+            let noon: Timestamp = "2026-12-05T12:00:00Z".parse().unwrap();
+            let store = InMemoryStore::new().with_clock(Clock::fixed(noon));
+            let email = Email("ada@example.com".into());
+            let as_user = |user: &str| {
+                Decider::new(&store).metadata(
+                    Metadata::new()
+                        .with("user", user)
+                        .with(Metadata::CORRELATION, format!("req-{user}")),
+                )
+            };
+            store
+                .append(
+                    vec![
+                        TokenIssued {
+                            email: email.clone(),
+                        }
+                        .to_event()
+                        .unwrap(),
+                    ],
+                    None,
+                )
+                .await
+                .unwrap();
+            let at = |minutes: u64| {
+                Confirmation::new(
+                    email.clone(),
+                    noon.saturating_add(std::time::Duration::from_mins(minutes)),
+                )
+            };
+            let late = as_user("alice").decide(at(11), confirm).await;
+            assert_eq!(late.unwrap_err().rejected(), Some("expired".to_owned()));
+            as_user("alice").decide(at(9), confirm).await.unwrap();
+            let again = as_user("bob").decide(at(9), confirm).await;
+            assert_eq!(
+                again.unwrap_err().rejected(),
+                Some("already confirmed by alice".to_owned())
+            );
+            let stored = store
+                .read_to_end(&Query::all(), ReadOptions::new())
+                .await
+                .unwrap();
+            assert_eq!(stored.events[1].recorded_at, Some(noon));
+            assert_eq!(stored.events[1].metadata().correlation(), Some("req-alice"));
+        });
+    }
+}
