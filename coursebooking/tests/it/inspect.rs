@@ -120,6 +120,16 @@ fn assert_lines_are(printed: &[Value], events: &[SequencedEvent]) {
             Some(id) => assert_eq!(line["id"], id.to_string()),
             None => assert!(line["id"].is_null()),
         }
+        let recorded_at = event.recorded_at.expect("the store records times");
+        assert_eq!(line["recorded_at"], recorded_at.to_string());
+        if event.metadata().is_empty() {
+            assert!(line.get("metadata").is_none(), "{line}");
+        } else {
+            assert_eq!(
+                line["metadata"],
+                serde_json::to_value(event.metadata()).unwrap()
+            );
+        }
         match registry::to_json(event) {
             Ok(data) => assert_eq!(line["data"], data),
             Err(_) => assert!(line["data_base64"].is_string(), "{line}"),
@@ -223,6 +233,126 @@ fn head_and_read_match_the_store_it_reads() {
         assert!(!events.is_empty(), "{args:?} selects something");
         assert_lines_are(&printed, &events);
     }
+}
+
+/// `--since` and `--until` select by recorded time, forwards and
+/// backwards and with a limit; `chain` follows causations back.
+#[test]
+fn times_select_events_and_chain_follows_causes() {
+    use dcb_core::{Clock, Metadata, Timestamp};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = runtime();
+    let now = Arc::new(AtomicI64::new(0));
+    let clock = {
+        let now = Arc::clone(&now);
+        Clock::from_fn(move || Timestamp::from_micros(now.load(Ordering::Relaxed)))
+    };
+    let store = EmbeddedStore::open_with(
+        dir.path(),
+        &dcb_core::embedded::EmbeddedOptions::default().clock(clock),
+    )
+    .unwrap();
+    let at = |hour: u32| -> Timestamp { format!("2026-12-05T{hour:02}:00:00Z").parse().unwrap() };
+    let event = |n: u32| EventRecord::new(EventType::from_static(UNKNOWN), format!("{n}"));
+    let mut stored: Vec<SequencedEvent> = Vec::new();
+    for (n, hour) in [(1, 10), (2, 11), (3, 12), (4, 13)] {
+        now.store(at(hour).as_micros(), Ordering::Relaxed);
+        let mut record = event(n).with_metadata([("user", "ada")]);
+        if let Some(cause) = stored.iter().rev().find(|e| e.position.get() != 3) {
+            // Event 4 is caused by 2, skipping 3: chains follow causes,
+            // not positions.
+            if n != 4 || cause.position.get() == 2 {
+                record = record.caused_by(cause);
+            }
+        }
+        let position = runtime.block_on(store.append(vec![record], None)).unwrap();
+        stored = runtime
+            .block_on(store.read_to_end(&Query::all(), ReadOptions::new()))
+            .unwrap()
+            .events;
+        assert_eq!(position.get(), u64::from(n));
+    }
+    assert_eq!(stored[3].metadata().causation(), Position::new(2));
+    let positions = |args: &[&str]| -> Vec<u64> {
+        lines(&dcb_on(dir.path(), args))
+            .iter()
+            .map(|v| v["position"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        positions(&["read", "--since", "2026-12-05T11:00:00Z"]),
+        [2, 3, 4]
+    );
+    assert_eq!(positions(&["read", "--until", "2026-12-05T11:00:00Z"]), [1]);
+    assert_eq!(
+        positions(&[
+            "read",
+            "--since",
+            "2026-12-05T11:00:00Z",
+            "--until",
+            "2026-12-05T13:00:00Z"
+        ]),
+        [2, 3]
+    );
+    assert_eq!(
+        positions(&["read", "--since", "2026-12-05T11:00:00Z", "--limit", "1"]),
+        [2]
+    );
+    assert_eq!(
+        positions(&[
+            "read",
+            "--backwards",
+            "--until",
+            "2026-12-05T13:00:00Z",
+            "--limit",
+            "1"
+        ]),
+        [3]
+    );
+    assert_eq!(
+        positions(&[
+            "read",
+            "--backwards",
+            "--since",
+            "2026-12-05T12:00:00+01:00"
+        ]),
+        [4, 3, 2]
+    );
+    assert_eq!(
+        positions(&["read", "--since", "2026-12-06"]),
+        Vec::<u64>::new()
+    );
+    let types = lines(&dcb_on(
+        dir.path(),
+        &["types", "--since", "2026-12-05T12:00:00Z"],
+    ));
+    assert_eq!(types.len(), 1, "{types:?}");
+    assert_eq!(
+        types[0]["events"], 2,
+        "types counts the events of the period"
+    );
+    let printed = lines(&dcb_on(
+        dir.path(),
+        &["read", "--since", "2026-12-05T13:00:00Z"],
+    ));
+    assert_eq!(printed[0]["recorded_at"], "2026-12-05T13:00:00.000000Z");
+    assert_eq!(printed[0]["metadata"]["user"], "ada");
+    assert_eq!(printed[0]["metadata"][Metadata::CAUSATION], "2");
+    assert_eq!(printed[0]["metadata"][Metadata::CORRELATION], "1");
+
+    assert_eq!(positions(&["chain", "4"]), [4, 2, 1]);
+    assert_eq!(positions(&["chain", "3"]), [3, 2, 1]);
+    assert_eq!(positions(&["chain", "1"]), [1]);
+    let missing = dcb_on(dir.path(), &["chain", "9"]);
+    assert_fails(&missing, 1, "the store holds no event at position 9");
+    assert_usage(
+        &dcb_on(dir.path(), &["read", "--since", "yesterday"]),
+        "is not a time",
+    );
+    drop(store);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{EventType, Position, Query, QueryItem, Tag};
+use crate::{EventType, Position, Query, QueryItem, Tag, Timestamp};
 
 /// Looks inside a dcb event store: its head, its events as JSON lines, and
 /// new events as they are appended.
@@ -89,6 +89,16 @@ pub(super) enum StoreCommand {
         #[arg(long, conflicts_with = "after")]
         from_start: bool,
     },
+    /// Prints an event and, newest first, the events that caused it.
+    ///
+    /// Follows each event's causation (its metadata's `causation`, which
+    /// `EventRecord::caused_by` sets) back to the event that started the
+    /// chain; one JSON object per line.
+    Chain {
+        /// The event to start from.
+        #[arg(value_name = "POSITION", value_parser = parse_position)]
+        position: Position,
+    },
     /// Prints each event type in the store, its count and its Rust type.
     ///
     /// The Rust type is the one registered for it in this program (null if
@@ -115,6 +125,15 @@ pub(super) struct Filter {
     /// several tags.
     #[arg(long = "tag", value_name = "TAG", value_parser = parse_tag)]
     tags: Vec<Tag>,
+    /// Only events recorded at or after TIME: RFC 3339
+    /// (2026-12-05T12:00:00Z), a date (2026-12-05, midnight UTC), or a
+    /// duration ago (90m, 2h, 1h 30m). Events stored before stores recorded
+    /// times are left out.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub(super) since: Option<Timestamp>,
+    /// Only events recorded before TIME, written as for --since.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub(super) until: Option<Timestamp>,
 }
 
 impl Filter {
@@ -128,6 +147,53 @@ impl Filter {
                 .types(self.types.iter().cloned())
                 .tags(self.tags.iter().cloned()),
         )
+    }
+}
+
+impl Filter {
+    /// Whether a time bound is given.
+    pub(super) fn has_period(&self) -> bool {
+        self.since.is_some() || self.until.is_some()
+    }
+
+    /// Whether an event recorded at `at` is within `--since` and
+    /// `--until`; one without a time is only when neither is given.
+    pub(super) fn in_period(&self, at: Option<Timestamp>) -> bool {
+        if !self.has_period() {
+            return true;
+        }
+        at.is_some_and(|at| {
+            self.since.is_none_or(|since| at >= since) && self.until.is_none_or(|until| at < until)
+        })
+    }
+}
+
+/// A time as `--since` and `--until` take it: RFC 3339, a date (midnight
+/// UTC), or a duration ago.
+fn parse_time(value: &str) -> Result<Timestamp, String> {
+    let value = value.trim();
+    if let Ok(at) = value.parse::<Timestamp>() {
+        return Ok(at);
+    }
+    let is_date = value.len() == 10
+        && value.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if is_date {
+        return format!("{value}T00:00:00Z")
+            .parse::<Timestamp>()
+            .map_err(|_| format!("`{value}` is not a date"));
+    }
+    match value.parse::<jiff::SignedDuration>() {
+        Ok(ago) if !ago.is_negative() => Ok(Timestamp::now().saturating_sub(ago.unsigned_abs())),
+        _ => Err(format!(
+            "`{value}` is not a time: write RFC 3339 (2026-12-05T12:00:00Z), a date \
+             (2026-12-05) or a duration ago (90m, 2h)"
+        )),
     }
 }
 
@@ -201,6 +267,52 @@ mod tests {
         assert!(Cli::try_parse_from(["dcb", "read", "--limit", "0"]).is_err());
         assert!(Cli::try_parse_from(["dcb", "read", "--type", ""]).is_err());
         assert!(Cli::try_parse_from(["dcb", "tail", "--after", "3", "--from-start"]).is_err());
+    }
+
+    #[test]
+    fn times_are_rfc_3339_dates_or_durations_ago() {
+        let noon: Timestamp = "2026-12-05T12:00:00Z".parse().unwrap();
+        assert_eq!(parse_time("2026-12-05T12:00:00Z"), Ok(noon));
+        assert_eq!(parse_time("2026-12-05T13:00:00+01:00"), Ok(noon));
+        assert_eq!(
+            parse_time("2026-12-05"),
+            Ok("2026-12-05T00:00:00Z".parse().unwrap())
+        );
+        let before = Timestamp::now();
+        let ago = parse_time("2h").unwrap();
+        let two_hours = std::time::Duration::from_hours(2);
+        assert!(
+            ago <= before
+                .saturating_sub(two_hours)
+                .saturating_add(std::time::Duration::from_mins(1))
+        );
+        assert!(
+            ago >= before
+                .saturating_sub(two_hours)
+                .saturating_sub(std::time::Duration::from_mins(1))
+        );
+        for bad in ["yesterday", "2026-13-45", "-2h", ""] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
+        let cli = Cli::try_parse_from([
+            "dcb",
+            "read",
+            "--since",
+            "2026-12-05",
+            "--until",
+            "2026-12-06",
+        ])
+        .unwrap();
+        let Command::Store(StoreCommand::Read { filter, .. }) = cli.command else {
+            panic!("a read");
+        };
+        assert!(filter.in_period(Some(noon)));
+        assert!(!filter.in_period(Some("2026-12-06T00:00:00Z".parse().unwrap())));
+        assert!(!filter.in_period(Some("2026-12-04T23:59:59Z".parse().unwrap())));
+        assert!(
+            !filter.in_period(None),
+            "an event without a time is outside any period"
+        );
     }
 
     #[test]

@@ -101,7 +101,8 @@
 //! # Ok::<(), dcb_core::AppendError>(())
 //! # })?;
 //!
-//! // Prints {"position":1,"type":"Opened","tags":[],"id":null,"data_base64":"e30="}
+//! // Prints {"position":1,"recorded_at":"2026-12-05T12:00:00.000000Z","type":"Opened",
+//! //   "tags":[],"id":null,"data_base64":"e30="}, with the time of the append.
 //! let dir = dir.to_str().unwrap();
 //! let status = dcb_core::inspect::main_with_args(["dcb", "read", "--store", dir]);
 //! assert_eq!(status, ExitCode::SUCCESS);
@@ -129,7 +130,7 @@ use self::cli::{Cli, Command, StoreCommand};
 pub use self::log::log_from_env;
 use self::open::Store;
 use crate::model::error::ReadError;
-use crate::{EventStore, ReadOptions};
+use crate::{EventStore, Position, Query, ReadOptions};
 
 /// Runs the inspector on the process's arguments, with `RUST_LOG`
 /// ([`log_from_env`]); see the [module](self).
@@ -254,6 +255,41 @@ fn print_script(
     Ok(())
 }
 
+/// Prints the event at `position` and, newest first, each event that
+/// caused the one before (its metadata's causation).
+async fn chain<S: EventStore>(
+    store: &S,
+    position: Position,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let mut next = Some(position);
+    while let Some(position) = next {
+        let before = Position::new(position.get() - 1);
+        let read = store
+            .read_to_end(&Query::all(), ReadOptions::new().after(before).limit(1))
+            .await?;
+        let Some(event) = read.events.into_iter().find(|e| e.position == position) else {
+            return Err(Failure::Store(format!(
+                "the store holds no event at position {position}"
+            )));
+        };
+        output::write_event(out, &event)?;
+        next = event.metadata().causation();
+        if let Some(cause) = next
+            && cause >= position
+        {
+            // A cause comes before what it causes: such metadata was not
+            // written by `caused_by`, and following it could loop.
+            eprintln!(
+                "warning: event {position} names {cause} as its cause, which is not before it; \
+                 the chain stops here"
+            );
+            next = None;
+        }
+    }
+    Ok(())
+}
+
 async fn execute<S: EventStore + Clone>(store: S, command: StoreCommand) -> Result<(), Failure> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -269,16 +305,43 @@ async fn execute<S: EventStore + Clone>(store: S, command: StoreCommand) -> Resu
             backwards,
         } => {
             let mut options = ReadOptions::new().after(after);
-            if let Some(limit) = limit {
-                options = options.limit(limit);
-            }
             if backwards {
                 options = options.backwards();
             }
-            let mut events = store.read(&filter.query(), options).await?;
-            while let Some(event) = events.next().await {
-                output::write_event(&mut out, &event?)?;
+            if let Some(limit) = limit
+                && !filter.has_period()
+            {
+                options = options.limit(limit);
             }
+            let mut events = store.read(&filter.query(), options).await?;
+            let mut shown = 0;
+            while let Some(event) = events.next().await {
+                let event = event?;
+                // Times never decrease along positions: past the period's
+                // end (or, backwards, before its start) nothing more is in it.
+                let past = if backwards {
+                    filter
+                        .since
+                        .is_some_and(|since| event.recorded_at < Some(since))
+                } else {
+                    filter
+                        .until
+                        .is_some_and(|until| event.recorded_at >= Some(until))
+                };
+                if past {
+                    break;
+                }
+                if filter.in_period(event.recorded_at) {
+                    output::write_event(&mut out, &event)?;
+                    shown += 1;
+                    if limit.is_some_and(|limit| shown >= limit) {
+                        break;
+                    }
+                }
+            }
+        }
+        StoreCommand::Chain { position } => {
+            chain(&store, position, &mut out).await?;
         }
         StoreCommand::Tail {
             filter,
@@ -297,7 +360,9 @@ async fn execute<S: EventStore + Clone>(store: S, command: StoreCommand) -> Resu
             let mut subscription = store.subscribe(filter.query(), start);
             loop {
                 for event in subscription.next_batch().await? {
-                    output::write_event(&mut out, &event)?;
+                    if filter.in_period(event.recorded_at) {
+                        output::write_event(&mut out, &event)?;
+                    }
                 }
                 out.flush()?;
             }
@@ -311,6 +376,9 @@ async fn execute<S: EventStore + Clone>(store: S, command: StoreCommand) -> Resu
             let mut events = store.read(&filter.query(), ReadOptions::new()).await?;
             while let Some(event) = events.next().await {
                 let event = event?;
+                if !filter.in_period(event.recorded_at) {
+                    continue;
+                }
                 match counts.get_mut(event.event_type().as_str()) {
                     Some(count) => *count += 1,
                     None => {

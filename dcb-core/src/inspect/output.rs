@@ -7,10 +7,12 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::SequencedEvent;
 use crate::domain::registry::{self, InspectError};
+use crate::{Metadata, SequencedEvent, Timestamp};
 
-/// An event as the inspector prints it.
+/// An event as the inspector prints it: when the store recorded it (absent
+/// for events stored before stores recorded times), its metadata (absent
+/// when empty), and its data.
 ///
 /// `data` is the event decoded through its registered type. When no type
 /// is registered, `data_base64` holds the raw bytes instead; when the
@@ -19,10 +21,14 @@ use crate::domain::registry::{self, InspectError};
 #[derive(Serialize, Debug)]
 pub(super) struct Line<'a> {
     position: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recorded_at: Option<Timestamp>,
     #[serde(rename = "type")]
     event_type: &'a str,
     tags: Vec<&'a str>,
     id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Metadata::is_empty")]
+    metadata: &'a Metadata,
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -40,9 +46,11 @@ impl<'a> Line<'a> {
         };
         Line {
             position: event.position.get(),
+            recorded_at: event.recorded_at,
             event_type: event.event_type().as_str(),
             tags: event.tags().iter().map(crate::Tag::as_str).collect(),
             id: event.id(),
+            metadata: event.metadata(),
             data_base64: data.is_none().then(|| STANDARD.encode(event.data())),
             data,
             decode_error,
@@ -106,6 +114,24 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "{\"position\":1,\"type\":\"NotRegistered.Anywhere\",\"tags\":[\"a:1\",\"b:2\"],\
              \"id\":\"00000000-0000-0000-0000-000000000001\",\"data_base64\":\"aGkA\"}\n"
+        );
+    }
+
+    #[test]
+    fn the_recorded_time_and_the_metadata_are_shown_when_there_are_some() {
+        let event = SequencedEvent::new(
+            Position::FIRST,
+            EventRecord::new(EventType::from_static("NotRegistered.Anywhere"), "")
+                .with_metadata([("user", "ada"), (Metadata::CORRELATION, "req-1")]),
+        )
+        .recorded(Timestamp::from_micros(1_796_472_000_000_001));
+        let mut out = Vec::new();
+        write_event(&mut out, &event).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"position\":1,\"recorded_at\":\"2026-12-05T12:00:00.000001Z\",\
+             \"type\":\"NotRegistered.Anywhere\",\"tags\":[],\"id\":null,\
+             \"metadata\":{\"correlation\":\"req-1\",\"user\":\"ada\"},\"data_base64\":\"\"}\n"
         );
     }
 }
