@@ -255,6 +255,54 @@ fn print_script(
     Ok(())
 }
 
+/// Prints the events `filter` selects, after `after`, at most `limit`,
+/// newest first if `backwards`.
+async fn read<S: EventStore>(
+    store: &S,
+    filter: &cli::Filter,
+    after: Option<Position>,
+    limit: Option<usize>,
+    backwards: bool,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let mut options = ReadOptions::new().after(after);
+    if backwards {
+        options = options.backwards();
+    }
+    if let Some(limit) = limit
+        && !filter.has_period()
+    {
+        options = options.limit(limit);
+    }
+    let mut events = store.read(&filter.query(), options).await?;
+    let mut shown = 0;
+    while let Some(event) = events.next().await {
+        let event = event?;
+        // Times never decrease along positions: past the period's end (or,
+        // backwards, before its start) nothing more is in it.
+        let past = if backwards {
+            filter
+                .since
+                .is_some_and(|since| event.recorded_at < Some(since))
+        } else {
+            filter
+                .until
+                .is_some_and(|until| event.recorded_at >= Some(until))
+        };
+        if past {
+            break;
+        }
+        if filter.in_period(event.recorded_at) {
+            output::write_event(out, &event)?;
+            shown += 1;
+            if limit.is_some_and(|limit| shown >= limit) {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Prints the event at `position` and, newest first, each event that
 /// caused the one before (its metadata's causation).
 async fn chain<S: EventStore>(
@@ -303,43 +351,7 @@ async fn execute<S: EventStore + Clone>(store: S, command: StoreCommand) -> Resu
             after,
             limit,
             backwards,
-        } => {
-            let mut options = ReadOptions::new().after(after);
-            if backwards {
-                options = options.backwards();
-            }
-            if let Some(limit) = limit
-                && !filter.has_period()
-            {
-                options = options.limit(limit);
-            }
-            let mut events = store.read(&filter.query(), options).await?;
-            let mut shown = 0;
-            while let Some(event) = events.next().await {
-                let event = event?;
-                // Times never decrease along positions: past the period's
-                // end (or, backwards, before its start) nothing more is in it.
-                let past = if backwards {
-                    filter
-                        .since
-                        .is_some_and(|since| event.recorded_at < Some(since))
-                } else {
-                    filter
-                        .until
-                        .is_some_and(|until| event.recorded_at >= Some(until))
-                };
-                if past {
-                    break;
-                }
-                if filter.in_period(event.recorded_at) {
-                    output::write_event(&mut out, &event)?;
-                    shown += 1;
-                    if limit.is_some_and(|limit| shown >= limit) {
-                        break;
-                    }
-                }
-            }
-        }
+        } => read(&store, &filter, after, limit, backwards, &mut out).await?,
         StoreCommand::Chain { position } => {
             chain(&store, position, &mut out).await?;
         }
