@@ -8,7 +8,7 @@
 //! of places is, so a change of places does.
 
 use dcb_core::load;
-use dcb_core::{Decider, Event, EventStore, Retry, decision};
+use dcb_core::{Decider, Event, EventStore, Metadata, Retry, decision};
 use serde::{Deserialize, Serialize};
 
 use crate::{CourseId, Enrolment, EnrolmentError, StudentId, check_name};
@@ -309,6 +309,7 @@ pub fn join(
 pub struct DcbEnrolment<S> {
     store: S,
     retry: Retry,
+    metadata: Metadata,
 }
 
 impl<S: EventStore> DcbEnrolment<S> {
@@ -319,7 +320,16 @@ impl<S: EventStore> DcbEnrolment<S> {
         DcbEnrolment {
             store,
             retry: crate::default_retry(),
+            metadata: Metadata::new(),
         }
+    }
+
+    /// Stamps `metadata` on every event the application appends: the CLI
+    /// records the command and a correlation id per invocation.
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: Metadata) -> DcbEnrolment<S> {
+        self.metadata = metadata;
+        self
     }
 
     /// Sets how decisions that lose a race are retried.
@@ -335,7 +345,9 @@ impl<S: EventStore> DcbEnrolment<S> {
     }
 
     fn decider(&self) -> Decider<'_, S> {
-        Decider::new(&self.store).retry(self.retry)
+        Decider::new(&self.store)
+            .retry(self.retry)
+            .metadata(self.metadata.clone())
     }
 
     /// The student leaves the course.

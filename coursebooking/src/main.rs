@@ -18,6 +18,7 @@ use coursebooking::decisions::DcbEnrolment;
 use coursebooking::lists::CourseLists;
 use coursebooking::{CourseId, Enrolment, EnrolmentError, StudentId, check_name};
 use dcb_core::embedded::{EmbeddedOptions, EmbeddedStore, OpenError};
+use dcb_core::{Metadata, Uuid};
 
 use crate::out::{Stop, say};
 
@@ -228,7 +229,12 @@ async fn run(cli: Cli) -> ExitCode {
                 Err(err) => return fail(&format!("opening the store failed: {err}")),
             };
             warn_of_recovery(&store);
-            let app = DcbEnrolment::new(store);
+            // Every event of this invocation says which command appended it,
+            // and shares one correlation id.
+            let metadata = Metadata::new()
+                .with("command", command_name(&command))
+                .with(Metadata::CORRELATION, Uuid::new_v4().to_string());
+            let app = DcbEnrolment::new(store).with_metadata(metadata);
             let outcome = execute(&app, command).await;
             app.store().clone().close();
             match outcome {
@@ -244,6 +250,20 @@ async fn run(cli: Cli) -> ExitCode {
                 Err(err) => fail(&err.to_string()),
             }
         }
+    }
+}
+
+/// The command's name as typed, which its events record in their metadata.
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::RegisterCourse { .. } => "register-course",
+        Command::RegisterStudent { .. } => "register-student",
+        Command::Join { .. } => "join",
+        Command::Leave { .. } => "leave",
+        Command::Students { .. } => "students",
+        Command::Courses { .. } => "courses",
+        Command::Demo => "demo",
+        Command::Speedrun { .. } => "speedrun",
     }
 }
 

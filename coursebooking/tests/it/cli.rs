@@ -70,6 +70,48 @@ fn commands_print_ids_and_names_and_refusals_exit_with_one() {
     );
 }
 
+/// Each command's events record the command and a correlation id of its
+/// own invocation, beside the time the store recorded them.
+#[test]
+fn events_record_their_command_and_invocation() {
+    use dcb_core::embedded::EmbeddedStore;
+    use dcb_core::{EventStore, Query, ReadOptions};
+
+    let data = tempfile::tempdir().unwrap();
+    let course = stdout(&coursebooking(
+        data.path(),
+        &["register-course", "Maths", "--places", "3"],
+    ));
+    let ada = stdout(&coursebooking(
+        data.path(),
+        &["register-student", "Ada", "--max-courses", "2"],
+    ));
+    let joined = coursebooking(data.path(), &["join", &ada, &course]);
+    assert!(joined.status.success(), "{}", stderr(&joined));
+    let store = EmbeddedStore::open_read_only(data.path()).unwrap();
+    let events = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(store.read_to_end(&Query::all(), ReadOptions::new()))
+        .unwrap()
+        .events;
+    let commands: Vec<Option<&str>> = events.iter().map(|e| e.metadata().get("command")).collect();
+    assert_eq!(
+        commands,
+        [
+            Some("register-course"),
+            Some("register-student"),
+            Some("join")
+        ]
+    );
+    let correlations: std::collections::BTreeSet<&str> = events
+        .iter()
+        .map(|e| e.metadata().correlation().expect("a correlation id"))
+        .collect();
+    assert_eq!(correlations.len(), 3, "one correlation id per invocation");
+    assert!(events.iter().all(|e| e.recorded_at.is_some()));
+}
+
 #[test]
 fn bad_arguments_and_ids_exit_with_two() {
     let data = tempfile::tempdir().unwrap();

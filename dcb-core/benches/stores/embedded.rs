@@ -162,6 +162,7 @@ async fn stored_workloads(parent: &Path, durations: &Durations, runs: &impl Fn(&
         baseline_ops_per_sec: None,
         ratio: None,
         resident_mib: Some(round(mib(rss_after), 0)),
+        metadata_entries: crate::workloads::metadata_entries(),
     }
     .print();
     if runs("read") {

@@ -37,6 +37,14 @@ pub struct Line<'a> {
     /// Resident memory after the workload, where it measures that.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resident_mib: Option<f64>,
+    /// The metadata entries on each appended event (`--metadata N`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub metadata_entries: usize,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Line<'_> {
@@ -72,6 +80,7 @@ impl Measurement {
                 .baseline
                 .map(|(_, rate)| round(self.ops_per_sec / rate, 3)),
             resident_mib: None,
+            metadata_entries: crate::workloads::metadata_entries(),
         }
         .print();
         let mut row = format!(

@@ -1,11 +1,12 @@
 //! Store-independent workloads: each is generic over [`EventStore`] and
 //! times only the store's calls, not the making of events.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use dcb_core::{
-    AppendCondition, EventRecord, EventStore, EventType, Query, QueryItem, ReadOptions, Tag,
+    AppendCondition, EventRecord, EventStore, EventType, Metadata, Query, QueryItem, ReadOptions,
+    Tag,
 };
 
 use crate::report::Latencies;
@@ -20,6 +21,40 @@ pub const STUDENT_LEFT: EventType = EventType::from_static("StudentLeftCourse");
 pub const EVENTS_PER_COURSE: u64 = 10;
 
 pub const DATA: &[u8] = br#"{"student_id":"0b9f1c52-0f4e-4a9a-9f64-4f1e6f0f3a11","at":1732741200}"#;
+
+/// The metadata the appending workloads put on each event (`--metadata
+/// N`); none unless set.
+static METADATA: OnceLock<Metadata> = OnceLock::new();
+
+/// Puts `entries` metadata entries on every appended event: a correlation
+/// id, a causation, a user, then more short entries — what a service
+/// typically records.
+pub fn set_metadata(entries: usize) {
+    let typical = [
+        (
+            Metadata::CORRELATION.to_owned(),
+            "5f0c8a5e-3b7d-4f43-9a51-0c1f2e3d4b5a".to_owned(),
+        ),
+        (Metadata::CAUSATION.to_owned(), "1234567".to_owned()),
+        ("user".to_owned(), "ada@example.com".to_owned()),
+    ];
+    let extra = (typical.len()..entries).map(|i| (format!("key{i}"), format!("value {i}")));
+    let metadata: Metadata = typical.into_iter().take(entries).chain(extra).collect();
+    let _ = METADATA.set(metadata);
+}
+
+/// How many metadata entries each appended event carries.
+pub fn metadata_entries() -> usize {
+    METADATA.get().map_or(0, Metadata::len)
+}
+
+/// `event` with the workloads' metadata, if any.
+fn stamped(event: EventRecord) -> EventRecord {
+    match METADATA.get() {
+        Some(metadata) => event.with_metadata(metadata.clone()),
+        None => event,
+    }
+}
 
 pub fn tag(prefix: &str, n: u64) -> Tag {
     Tag::new(format!("{prefix}:{n:016x}")).expect("generated tags are valid")
@@ -112,8 +147,10 @@ pub async fn conditional_appends<S: EventStore>(
     let mut head = store.head().await.expect("head");
     for k in 0..n {
         let course = tag("course", rng.below(courses));
-        let event = EventRecord::new(STUDENT_JOINED, DATA)
-            .with_tags([course.clone(), tag("student", first_student + k)]);
+        let event = stamped(
+            EventRecord::new(STUDENT_JOINED, DATA)
+                .with_tags([course.clone(), tag("student", first_student + k)]),
+        );
         let query = Query::from(QueryItem::new().types([STUDENT_JOINED]).tags([course]));
         let condition = AppendCondition::new(query).after(head);
         let start = Instant::now();
@@ -149,10 +186,10 @@ pub async fn concurrent_conditional_appends<S: EventStore + 'static>(
                     Latencies::with_capacity(usize::try_from(per_client).unwrap_or(0));
                 for k in 0..per_client {
                     let course = tag("course", (rng.below(courses / clients) * clients) + c);
-                    let event = EventRecord::new(STUDENT_JOINED, DATA).with_tags([
+                    let event = stamped(EventRecord::new(STUDENT_JOINED, DATA).with_tags([
                         course.clone(),
                         tag("student", (1 << 40) + c * per_client + k),
-                    ]);
+                    ]));
                     let query =
                         Query::from(QueryItem::new().types([STUDENT_JOINED]).tags([course]));
                     let t = Instant::now();
@@ -238,10 +275,10 @@ pub async fn appends_for<S: EventStore + 'static>(
                     let course = tag("course", run | (client << 32) | k);
                     let events = (0..events_per_append)
                         .map(|e| {
-                            EventRecord::new(STUDENT_JOINED, DATA).with_tags([
+                            stamped(EventRecord::new(STUDENT_JOINED, DATA).with_tags([
                                 course.clone(),
                                 tag("student", run | (client << 40) | (k << 8) | e),
-                            ])
+                            ]))
                         })
                         .collect();
                     let query =
