@@ -40,11 +40,11 @@ use crate::{AppendCondition, EventRecord, Position};
 /// One append: its outcome (`'ok'`, `'conflict'` or `'duplicate'`), a
 /// position and the duplicate id.
 const APPEND_SQL: &str = "SELECT outcome, pos, dup_id FROM __SCHEMA__.dcb_append(\
-     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
 /// Single-event appends sent together: an outcome and a position each.
 const APPEND_BATCH_SQL: &str = "SELECT outcomes, positions FROM __SCHEMA__.dcb_append_batch(\
-     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
 /// What a store's appends need besides its pool and lock keys: their
 /// statements and the queue of the appends sent together.
@@ -78,6 +78,7 @@ pub(super) async fn append(
     condition: Option<AppendCondition>,
 ) -> Result<Position, AppendError> {
     inner.limits.check_append(&events)?;
+    check_storable(&events)?;
     // One event without an id: batched with the appends made meanwhile.
     if events.len() == 1
         && events[0].id().is_none()
@@ -116,6 +117,7 @@ pub(super) async fn append_in_transaction(
     condition: Option<AppendCondition>,
 ) -> Result<Position, AppendError> {
     inner.limits.check_append(&events)?;
+    check_storable(&events)?;
     let params = AppendParams::new(&inner.keys, &events, condition.as_ref());
     match transaction
         .query_one(&inner.appends.append_sql, &params.as_sql())
@@ -298,7 +300,7 @@ async fn send_alone(
     pending: &Pending,
 ) -> Result<Vec<Result<Position, AppendError>>, tokio_postgres::Error> {
     let events = std::slice::from_ref(&pending.event);
-    let locks = inner.keys.locks_of(&pending.boundary, true);
+    let locks = inner.keys.locks_of(&pending.boundary);
     let params = AppendParams::with_locks(&inner.keys, events, pending.condition.as_ref(), locks);
     let statement = client.prepare_cached(&inner.appends.append_sql).await?;
     let row = client.query_one(&statement, &params.as_sql()).await?;
@@ -349,6 +351,25 @@ fn batch_outcomes(row: &tokio_postgres::Row, appends: usize) -> Vec<Result<Posit
             }
         })
         .collect()
+}
+
+/// Refuses metadata that PostgreSQL cannot store: `text` and `jsonb` hold
+/// no NUL character (U+0000). Nothing is sent.
+fn check_storable(events: &[EventRecord]) -> Result<(), AppendError> {
+    let nul = |text: &str| text.contains('\0');
+    match events.iter().position(|event| {
+        event
+            .metadata()
+            .iter()
+            .any(|(key, value)| nul(key) || nul(value))
+    }) {
+        None => Ok(()),
+        Some(index) => Err(AppendError::Backend(BackendError::new(format!(
+            "event {index} ({}) carries metadata with a NUL character (U+0000), which \
+             PostgreSQL cannot store; nothing was appended",
+            events[index].event_type()
+        )))),
+    }
 }
 
 /// The error of an append whose call failed.

@@ -12,6 +12,7 @@ use super::migrate::{check_schema, quote, render};
 const GRANTS_SQL: &str = "GRANT USAGE ON SCHEMA __SCHEMA__ TO __ROLE__;
 GRANT SELECT, INSERT ON __SCHEMA__.events, __SCHEMA__.event_tags TO __ROLE__;
 GRANT USAGE ON SEQUENCE __SCHEMA__.dcb_positions TO __ROLE__;
+GRANT SELECT, UPDATE ON SEQUENCE __SCHEMA__.dcb_last_recorded_at TO __ROLE__;
 GRANT SELECT, INSERT, UPDATE ON __SCHEMA__.dcb_read_models TO __ROLE__;
 GRANT SELECT ON __SCHEMA__.dcb_migrations TO __ROLE__;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA __SCHEMA__ TO __ROLE__;

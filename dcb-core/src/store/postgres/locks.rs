@@ -40,7 +40,10 @@ pub(super) struct LockKeys {
     /// global boundary) from its start to its commit; a read or `head()`
     /// takes it exclusively.
     pub(super) global: i64,
-    /// Guards the allocation of consecutive positions.
+    /// Guarded the allocation of consecutive positions until migration 10
+    /// (the server's clock section does now): still passed as
+    /// `dcb_append`'s `p_alloc_key`, which the function no longer uses,
+    /// and never taken.
     pub(super) alloc: i64,
 }
 
@@ -106,22 +109,22 @@ impl LockKeys {
     }
 
     /// The locks an append takes, in the order to take them, and whether
-    /// each is exclusive: the global key first; then the boundary keys
-    /// ([`LockKeys::boundary`]) in ascending order; then, for a single-event
-    /// append, the allocation key, shared.
+    /// each is exclusive: the global key first, then the boundary keys
+    /// ([`LockKeys::boundary`]) in ascending order. (Positions and times
+    /// are taken under a lock of the server's own, briefly: see the clock
+    /// section in `sql/functions/dcb_append.sql`.)
     pub(super) fn for_append(
         &self,
         events: &[EventRecord],
         condition: Option<&AppendCondition>,
     ) -> (Vec<i64>, Vec<bool>) {
-        self.locks_of(&self.boundary(events, condition), events.len() == 1)
+        self.locks_of(&self.boundary(events, condition))
     }
 
     /// The locks of a batch of single-event appends, in the order to take
     /// them: every key any of them takes alone, each once in its strongest
     /// mode, in the order of [`LockKeys::for_append`]. A batch with more
-    /// than `limit` boundary keys takes only the global key, exclusively
-    /// (and the allocation key).
+    /// than `limit` boundary keys takes only the global key, exclusively.
     pub(super) fn for_batch<'a>(
         &self,
         boundaries: impl IntoIterator<Item = &'a Boundary>,
@@ -137,17 +140,13 @@ impl LockKeys {
         }
         union.settle(self.global);
         union.cap(limit);
-        self.locks_of(&union, true)
+        self.locks_of(&union)
     }
 
     /// The locks of an append with `boundary`, in the order to take them
     /// (see [`LockKeys::for_append`]).
-    pub(super) fn locks_of(
-        &self,
-        boundary: &Boundary,
-        single_event: bool,
-    ) -> (Vec<i64>, Vec<bool>) {
-        let n = boundary.keys.len() + 2;
+    pub(super) fn locks_of(&self, boundary: &Boundary) -> (Vec<i64>, Vec<bool>) {
+        let n = boundary.keys.len() + 1;
         let mut keys = Vec::with_capacity(n);
         let mut modes = Vec::with_capacity(n);
         keys.push(self.global);
@@ -155,10 +154,6 @@ impl LockKeys {
         for &(key, excl) in &boundary.keys {
             keys.push(key);
             modes.push(excl);
-        }
-        if single_event {
-            keys.push(self.alloc);
-            modes.push(false);
         }
         (keys, modes)
     }
@@ -224,7 +219,7 @@ mod tests {
     }
 
     #[test]
-    fn global_first_then_sorted_boundaries_then_allocation() {
+    fn global_first_then_sorted_boundaries() {
         let keys = LockKeys::new("dcb");
         let condition = AppendCondition::new(Query::from(
             QueryItem::new()
@@ -235,8 +230,11 @@ mod tests {
             keys.for_append(&[event(&["course:1", "student:1"])], Some(&condition));
         assert_eq!(locks[0], keys.global);
         assert!(!modes[0]);
-        assert_eq!(*locks.last().unwrap(), keys.alloc);
-        let middle = &locks[1..locks.len() - 1];
+        assert!(
+            !locks.contains(&keys.alloc),
+            "the allocation key is no longer taken"
+        );
+        let middle = &locks[1..];
         assert_eq!(middle.len(), 3, "course, student, type");
         assert!(middle.windows(2).all(|w| w[0] < w[1]));
         let course = middle
@@ -254,12 +252,8 @@ mod tests {
             &[event(&[]), event(&[])],
             Some(&AppendCondition::new(Query::all())),
         );
-        assert_eq!(locks[0], keys.global);
-        assert!(modes[0]);
-        assert!(
-            !locks.contains(&keys.alloc),
-            "several events: no shared allocation key"
-        );
+        assert_eq!((locks[0], modes[0]), (keys.global, true));
+        assert_eq!(locks.len(), 2, "the global key and the type");
         let many: Vec<EventRecord> = (0..40)
             .map(|i| event(&[]).with_tags([Tag::new(format!("thing:{i}")).unwrap()]))
             .collect();
@@ -280,11 +274,7 @@ mod tests {
         let second = keys.boundary(&[event(&["course:1", "student:2"])], None);
         let (locks, modes) = keys.for_batch([&first, &second], 64);
         assert_eq!((locks[0], modes[0]), (keys.global, false));
-        assert_eq!(
-            (*locks.last().unwrap(), *modes.last().unwrap()),
-            (keys.alloc, false)
-        );
-        let middle = &locks[1..locks.len() - 1];
+        let middle = &locks[1..];
         assert!(
             middle.windows(2).all(|w| w[0] < w[1]),
             "ascending, each once"
@@ -304,17 +294,10 @@ mod tests {
         let everything = keys.boundary(&[event(&[])], Some(&AppendCondition::new(Query::all())));
         let (locks, modes) = keys.for_batch([&first, &everything], 64);
         assert_eq!((locks[0], modes[0]), (keys.global, true));
-        assert_eq!(
-            locks.len(),
-            4,
-            "the global key, the course and the type, the allocation key"
-        );
+        assert_eq!(locks.len(), 3, "the global key, the course and the type");
 
         // More boundary keys than the limit: the global key alone.
         let (locks, modes) = keys.for_batch([&first, &second], 2);
-        assert_eq!(
-            (locks, modes),
-            (vec![keys.global, keys.alloc], vec![true, false])
-        );
+        assert_eq!((locks, modes), (vec![keys.global], vec![true]));
     }
 }

@@ -65,6 +65,11 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "read_model_fingerprints",
         include_str!("sql/migrations/0009_read_model_fingerprints.sql"),
     ),
+    (
+        10,
+        "recorded_at_and_metadata",
+        include_str!("sql/migrations/0010_recorded_at_and_metadata.sql"),
+    ),
 ];
 
 /// The server functions: (name, SQL), the SQL one `CREATE OR REPLACE

@@ -206,8 +206,8 @@ impl PostgresStore {
                 keys: LockKeys::new(&schema),
                 appends: Appends::new(&schema, options.append_batches),
                 read_sql: migrate::render(
-                    "SELECT pos, event_type, data, tags, id FROM __SCHEMA__.dcb_read(\
-                     $1, $2, $3, $4, $5, $6, $7, $8)",
+                    "SELECT pos, event_type, data, tags, id, recorded_at, metadata \
+                     FROM __SCHEMA__.dcb_read($1, $2, $3, $4, $5, $6, $7, $8)",
                     &schema,
                 ),
                 decision_read_sql: migrate::render(DECISION_READ_SQL, &schema),
@@ -413,7 +413,7 @@ const HEAD_SQL: &str = "SELECT __SCHEMA__.dcb_head($1)";
 /// the read barrier's key, $2 the items' first tags, $3 the (first tag,
 /// type) pairs of the items with types, $4 the first tags of the items
 /// without, $5 after (0 for none), $6 backwards; see [`FirstTags`].
-const DECISION_READ_SQL: &str = "SELECT pos, event_type, data, tags, id \
+const DECISION_READ_SQL: &str = "SELECT pos, event_type, data, tags, id, recorded_at, metadata \
      FROM __SCHEMA__.dcb_decision_read_by_first_tags($1, $2, $3, $4, $5, $6)";
 
 /// The parameter types of [`DECISION_READ_SQL`].

@@ -1,11 +1,12 @@
 //! The parameters of the store's server functions, built from events,
 //! conditions and queries: everything travels as bound arrays.
 
-use tokio_postgres::types::ToSql;
+use bytes::{BufMut, BytesMut};
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use super::batch::{MAX_BATCH_KEYS, Pending};
 use super::locks::LockKeys;
-use crate::{AppendCondition, EventRecord, Position, Query};
+use crate::{AppendCondition, EventRecord, Metadata, Position, Query};
 
 /// The parameters of one `dcb_append` call.
 pub(super) struct AppendParams<'a> {
@@ -14,6 +15,8 @@ pub(super) struct AppendParams<'a> {
     pub(super) tags: Vec<&'a str>,
     pub(super) tag_counts: Vec<i32>,
     pub(super) ids: Option<Vec<Option<crate::Uuid>>>,
+    /// Each event's metadata; `None` (a NULL array) when no event has any.
+    pub(super) metadata: Option<Vec<Option<MetadataParam>>>,
     pub(super) locks: Vec<i64>,
     pub(super) lock_modes: Vec<bool>,
     pub(super) alloc_key: i64,
@@ -58,6 +61,7 @@ impl<'a> AppendParams<'a> {
             tag_counts,
             // No ids: a NULL array, which the function skips at once.
             ids: ids.iter().any(Option::is_some).then_some(ids),
+            metadata: metadata_param(events),
             locks,
             lock_modes,
             alloc_key: keys.alloc,
@@ -69,7 +73,7 @@ impl<'a> AppendParams<'a> {
         }
     }
 
-    pub(super) fn as_sql(&self) -> [&(dyn ToSql + Sync); 14] {
+    pub(super) fn as_sql(&self) -> [&(dyn ToSql + Sync); 15] {
         [
             &self.types,
             &self.data,
@@ -85,6 +89,7 @@ impl<'a> AppendParams<'a> {
             &self.shape.types,
             &self.shape.type_counts,
             &self.after,
+            &self.metadata,
         ]
     }
 }
@@ -106,6 +111,7 @@ pub(super) struct BatchParams<'a> {
     cond_ntypes: Vec<i32>,
     cond_types: Vec<&'a str>,
     after: Vec<i64>,
+    metadata: Option<Vec<Option<MetadataParam>>>,
 }
 
 impl<'a> BatchParams<'a> {
@@ -127,6 +133,7 @@ impl<'a> BatchParams<'a> {
             cond_ntypes: Vec::with_capacity(n),
             cond_types: Vec::new(),
             after: Vec::with_capacity(n),
+            metadata: metadata_param(batch.iter().map(|pending| &pending.event)),
         };
         for pending in batch {
             let event = &pending.event;
@@ -159,7 +166,7 @@ impl<'a> BatchParams<'a> {
         params
     }
 
-    pub(super) fn as_sql(&self) -> [&(dyn ToSql + Sync); 14] {
+    pub(super) fn as_sql(&self) -> [&(dyn ToSql + Sync); 15] {
         [
             &self.types,
             &self.data,
@@ -175,9 +182,68 @@ impl<'a> BatchParams<'a> {
             &self.cond_ntypes,
             &self.cond_types,
             &self.after,
+            &self.metadata,
         ]
     }
 }
+
+/// The `p_metadata` parameter of the append functions: per event its
+/// metadata, or NULL for none; a NULL array when no event has any (the
+/// common case, which costs nothing more to send).
+fn metadata_param<'a>(
+    events: impl IntoIterator<Item = &'a EventRecord> + Clone,
+) -> Option<Vec<Option<MetadataParam>>> {
+    if events
+        .clone()
+        .into_iter()
+        .all(|event| event.metadata().is_empty())
+    {
+        return None;
+    }
+    Some(
+        events
+            .into_iter()
+            .map(|event| MetadataParam::of(event.metadata()))
+            .collect(),
+    )
+}
+
+/// An event's metadata as a `jsonb` parameter: a JSON object of strings,
+/// sent as `jsonb`'s binary format is (a version byte, 1, then the text).
+#[derive(Debug)]
+pub(super) struct MetadataParam(String);
+
+impl MetadataParam {
+    /// The metadata, or `None` (NULL) when it is empty.
+    fn of(metadata: &Metadata) -> Option<MetadataParam> {
+        if metadata.is_empty() {
+            return None;
+        }
+        // A map of strings always serialises.
+        serde_json::to_string(metadata).ok().map(MetadataParam)
+    }
+}
+
+impl ToSql for MetadataParam {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.put_u8(JSONB_VERSION);
+        out.put_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB
+    }
+
+    to_sql_checked!();
+}
+
+/// The version byte of `jsonb`'s binary format.
+pub(super) const JSONB_VERSION: u8 = 1;
 
 pub(super) fn count(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)

@@ -6,13 +6,17 @@ use std::task::{Context, Poll};
 
 use deadpool_postgres::Object;
 use futures_core::Stream;
+use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::{Row, RowStream};
 
 use super::error::{backend_error, describe};
+use super::params::JSONB_VERSION;
 use super::pool::discard;
 use crate::model::error::{BackendError, ReadError};
 use crate::model::read::{EventStream, ReadOptions};
-use crate::{EventRecord, EventType, Position, Query, SequencedEvent, Tag, Tags, Uuid};
+use crate::{
+    EventRecord, EventType, Metadata, Position, Query, SequencedEvent, Tag, Tags, Timestamp, Uuid,
+};
 
 /// The events of a read from a [`PostgresStore`](super::PostgresStore),
 /// streamed as the server sends them: the client holds what the network
@@ -85,11 +89,63 @@ fn decode(row: &Row) -> Result<SequencedEvent, String> {
         .collect::<Result<Tags, _>>()
         .map_err(|e| e.to_string())?;
     let id: Option<Uuid> = row.try_get(4).map_err(|e| describe(&e))?;
+    let recorded_at: Option<RecordedAt> = row.try_get(5).map_err(|e| describe(&e))?;
+    let metadata: Option<MetadataColumn> = row.try_get(6).map_err(|e| describe(&e))?;
     let mut event = EventRecord::new(event_type, data).with_tags(tags);
     if let Some(id) = id {
         event = event.with_id(id);
     }
-    Ok(SequencedEvent::new(position, event))
+    if let Some(MetadataColumn(metadata)) = metadata {
+        event = event.with_metadata(metadata);
+    }
+    let event = SequencedEvent::new(position, event);
+    Ok(match recorded_at {
+        Some(RecordedAt(at)) => event.recorded(at),
+        // A row written before migration 10.
+        None => event,
+    })
+}
+
+/// `events.recorded_at`, a `timestamptz`, read as the server sends it:
+/// microseconds since 2000-01-01 UTC.
+struct RecordedAt(Timestamp);
+
+/// Microseconds from the Unix epoch to PostgreSQL's, 2000-01-01 UTC.
+const POSTGRES_EPOCH: i64 = 946_684_800_000_000;
+
+impl<'a> FromSql<'a> for RecordedAt {
+    fn from_sql(
+        _: &Type,
+        raw: &'a [u8],
+    ) -> Result<RecordedAt, Box<dyn std::error::Error + Sync + Send>> {
+        let micros = i64::from_be_bytes(raw.try_into()?);
+        Ok(RecordedAt(Timestamp::from_micros(
+            micros.saturating_add(POSTGRES_EPOCH),
+        )))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TIMESTAMPTZ
+    }
+}
+
+/// `events.metadata`, a `jsonb` object of strings.
+struct MetadataColumn(Metadata);
+
+impl<'a> FromSql<'a> for MetadataColumn {
+    fn from_sql(
+        _: &Type,
+        raw: &'a [u8],
+    ) -> Result<MetadataColumn, Box<dyn std::error::Error + Sync + Send>> {
+        match raw.split_first() {
+            Some((&JSONB_VERSION, json)) => Ok(MetadataColumn(serde_json::from_slice(json)?)),
+            _ => Err("the metadata is not jsonb of version 1".into()),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB
+    }
 }
 
 impl Stream for PostgresEvents {

@@ -18,6 +18,7 @@
 --   7 limited_reads_by_position
 --   8 read_barrier_before_planning
 --   9 read_model_fingerprints
+--   10 recorded_at_and_metadata
 
 CREATE TABLE __SCHEMA__.dcb_migrations (
     version integer NOT NULL,
@@ -51,16 +52,20 @@ CREATE TABLE __SCHEMA__.events (
     event_type text NOT NULL,
     data bytea NOT NULL,
     tags text[] NOT NULL,
-    id uuid
+    id uuid,
+    recorded_at timestamp with time zone,
+    metadata jsonb
 );
 ALTER TABLE __SCHEMA__.events ADD CONSTRAINT events_pkey PRIMARY KEY ("position");
 CREATE UNIQUE INDEX events_id ON __SCHEMA__.events USING btree (id) WHERE (id IS NOT NULL);
 CREATE UNIQUE INDEX events_pkey ON __SCHEMA__.events USING btree ("position");
 CREATE INDEX events_type_position ON __SCHEMA__.events USING btree (event_type, "position");
 
+CREATE SEQUENCE __SCHEMA__.dcb_last_recorded_at AS bigint START -9223372036854775808 INCREMENT 1 MINVALUE -9223372036854775808 MAXVALUE 9223372036854775807 CACHE 1 NO CYCLE;
+
 CREATE SEQUENCE __SCHEMA__.dcb_positions AS bigint START 1 INCREMENT 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1 NO CYCLE;
 
-CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_append(p_types text[], p_data bytea[], p_tags text[], p_tag_counts integer[], p_ids uuid[], p_locks bigint[], p_lock_modes boolean[], p_alloc_key bigint, p_condition boolean, p_cond_tags text[], p_cond_tag_counts integer[], p_cond_types text[], p_cond_type_counts integer[], p_after bigint, OUT outcome text, OUT pos bigint, OUT dup_id uuid)
+CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_append(p_types text[], p_data bytea[], p_tags text[], p_tag_counts integer[], p_ids uuid[], p_locks bigint[], p_lock_modes boolean[], p_alloc_key bigint, p_condition boolean, p_cond_tags text[], p_cond_tag_counts integer[], p_cond_types text[], p_cond_type_counts integer[], p_after bigint, p_metadata jsonb[] DEFAULT NULL::jsonb[], OUT outcome text, OUT pos bigint, OUT dup_id uuid)
  RETURNS record
  LANGUAGE plpgsql
 AS $function$
@@ -70,6 +75,10 @@ DECLARE
     v_any_id   boolean := p_ids IS NOT NULL AND cardinality(array_remove(p_ids, NULL)) > 0;
     v_conflict bigint;
     v_first    bigint;
+    v_micros   bigint;
+    v_at       timestamptz;
+    v_void     text;
+    v_released boolean;
     v_offs     integer[] := '{}';
     v_off      integer := 0;
     v_toffs    integer[] := '{}';
@@ -136,30 +145,31 @@ BEGIN
         RETURN;
     END IF;
 
-    -- 4. Consecutive positions: one nextval is atomic (and this append holds
-    -- the allocation key shared); several are taken under the allocation
-    -- key held exclusively, so no other allocation interleaves.
-    IF n = 1 THEN
-        v_first := nextval('__SCHEMA__.dcb_positions');
-    ELSE
-        BEGIN
-            PERFORM pg_advisory_lock(p_alloc_key);
+    -- 4. The clock section: the positions, consecutive, and the time, the
+    -- later of the clock and the latest issued, in microseconds.
+    BEGIN
+        v_void := pg_advisory_lock(hashtext('dcb-clock'), hashtext('__SCHEMA__'));
+        IF n = 1 THEN
+            v_first := nextval('__SCHEMA__.dcb_positions');
+        ELSE
             SELECT min(s.p) INTO v_first
             FROM (SELECT nextval('__SCHEMA__.dcb_positions') AS p FROM generate_series(1, n)) s;
-            PERFORM pg_advisory_unlock(p_alloc_key);
-        EXCEPTION
-            WHEN query_canceled THEN
-                PERFORM pg_advisory_unlock(p_alloc_key);
-                RAISE;
-            WHEN OTHERS THEN
-                PERFORM pg_advisory_unlock(p_alloc_key);
-                RAISE;
-        END;
-    END IF;
+        END IF;
+        v_micros := setval('__SCHEMA__.dcb_last_recorded_at', greatest(
+            pg_sequence_last_value('__SCHEMA__.dcb_last_recorded_at'),
+            (extract(epoch FROM clock_timestamp()) * 1000000)::bigint));
+        v_released := pg_advisory_unlock(hashtext('dcb-clock'), hashtext('__SCHEMA__'));
+    EXCEPTION WHEN query_canceled OR OTHERS THEN
+        v_released := pg_advisory_unlock(hashtext('dcb-clock'), hashtext('__SCHEMA__'));
+        RAISE;
+    END;
+    -- Exact to the microsecond up to the year 2255, and never decreasing.
+    v_at := timestamptz 'epoch' + v_micros * interval '1 microsecond';
 
     IF v_any_id THEN
         BEGIN
-            PERFORM __SCHEMA__.dcb_insert(v_first, p_types, p_data, p_tags, p_tag_counts, p_ids);
+            PERFORM __SCHEMA__.dcb_insert(v_first, p_types, p_data, p_tags, p_tag_counts, p_ids,
+                                          p_metadata, v_at);
         EXCEPTION WHEN unique_violation THEN
             -- A concurrent append stored one of the ids first (and has
             -- committed: the unique check waited for it).
@@ -173,19 +183,20 @@ BEGIN
             RETURN;
         END;
     ELSIF n = 1 THEN
-        INSERT INTO __SCHEMA__.events (position, event_type, data, tags, id)
-        VALUES (v_first, p_types[1], p_data[1], p_tags, NULL);
+        INSERT INTO __SCHEMA__.events (position, event_type, data, tags, id, recorded_at, metadata)
+        VALUES (v_first, p_types[1], p_data[1], p_tags, NULL, v_at, p_metadata[1]);
         INSERT INTO __SCHEMA__.event_tags (tag, position, event_type)
         SELECT t, v_first, p_types[1] FROM unnest(p_tags) AS t;
     ELSE
-        PERFORM __SCHEMA__.dcb_insert(v_first, p_types, p_data, p_tags, p_tag_counts, p_ids);
+        PERFORM __SCHEMA__.dcb_insert(v_first, p_types, p_data, p_tags, p_tag_counts, p_ids,
+                                      p_metadata, v_at);
     END IF;
     outcome := 'ok';
     pos := v_first + n - 1;
 END
 $function$;
 
-CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_append_batch(p_types text[], p_data bytea[], p_tags text[], p_tag_counts integer[], p_locks bigint[], p_lock_modes boolean[], p_cond_items integer[], p_cond_tag_counts integer[], p_cond_type_counts integer[], p_cond_ntags integer[], p_cond_tags text[], p_cond_ntypes integer[], p_cond_types text[], p_after bigint[], OUT outcomes text[], OUT positions bigint[])
+CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_append_batch(p_types text[], p_data bytea[], p_tags text[], p_tag_counts integer[], p_locks bigint[], p_lock_modes boolean[], p_cond_items integer[], p_cond_tag_counts integer[], p_cond_type_counts integer[], p_cond_ntags integer[], p_cond_tags text[], p_cond_ntypes integer[], p_cond_types text[], p_after bigint[], p_metadata jsonb[] DEFAULT NULL::jsonb[], OUT outcomes text[], OUT positions bigint[])
  RETURNS record
  LANGUAGE plpgsql
 AS $function$
@@ -204,6 +215,9 @@ DECLARE
     v_toffs    integer[];
     v_conflict bigint;
     v_pos      bigint;
+    v_micros   bigint;
+    v_void     text;
+    v_released boolean;
 BEGIN
     PERFORM CASE WHEN u.excl THEN pg_advisory_xact_lock(u.key)
                  ELSE pg_advisory_xact_lock_shared(u.key) END
@@ -262,16 +276,27 @@ BEGIN
             outcomes[i] := 'conflict';
             positions[i] := v_conflict;
         ELSE
+            BEGIN
+                v_void := pg_advisory_lock(hashtext('dcb-clock'), hashtext('__SCHEMA__'));
+                v_pos := nextval('__SCHEMA__.dcb_positions');
+                v_micros := setval('__SCHEMA__.dcb_last_recorded_at', greatest(
+                    pg_sequence_last_value('__SCHEMA__.dcb_last_recorded_at'),
+                    (extract(epoch FROM clock_timestamp()) * 1000000)::bigint));
+                v_released := pg_advisory_unlock(hashtext('dcb-clock'), hashtext('__SCHEMA__'));
+            EXCEPTION WHEN query_canceled OR OTHERS THEN
+                v_released := pg_advisory_unlock(hashtext('dcb-clock'), hashtext('__SCHEMA__'));
+                RAISE;
+            END;
             WITH e AS (
-                INSERT INTO __SCHEMA__.events (position, event_type, data, tags, id)
-                VALUES (nextval('__SCHEMA__.dcb_positions'), p_types[i], p_data[i],
-                        p_tags[v_tag + 1 : v_tag + p_tag_counts[i]], NULL)
+                INSERT INTO __SCHEMA__.events (position, event_type, data, tags, id, recorded_at,
+                                               metadata)
+                VALUES (v_pos, p_types[i], p_data[i], p_tags[v_tag + 1 : v_tag + p_tag_counts[i]],
+                        NULL, timestamptz 'epoch' + v_micros * interval '1 microsecond',
+                        p_metadata[i])
                 RETURNING position, event_type, tags
-            ), t AS (
-                INSERT INTO __SCHEMA__.event_tags (tag, position, event_type)
-                SELECT x, e.position, e.event_type FROM e CROSS JOIN unnest(e.tags) AS x
             )
-            SELECT e.position INTO v_pos FROM e;
+            INSERT INTO __SCHEMA__.event_tags (tag, position, event_type)
+            SELECT x, e.position, e.event_type FROM e CROSS JOIN unnest(e.tags) AS x;
             outcomes[i] := 'ok';
             positions[i] := v_pos;
         END IF;
@@ -281,7 +306,7 @@ END
 $function$;
 
 CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_decision_read(p_barrier bigint, p_tags text[], p_tag_counts integer[], p_tag_offsets integer[], p_types text[], p_type_counts integer[], p_type_offsets integer[], p_after bigint, p_backwards boolean)
- RETURNS TABLE(pos bigint, event_type text, data bytea, tags text[], id uuid)
+ RETURNS TABLE(pos bigint, event_type text, data bytea, tags text[], id uuid, recorded_at timestamp with time zone, metadata jsonb)
  LANGUAGE plpgsql
 AS $function$
 #variable_conflict use_column
@@ -292,13 +317,14 @@ WITH b AS MATERIALIZED (
     SELECT (SELECT max(x.position) FROM __SCHEMA__.events x) AS head,
            pg_advisory_unlock($1) AS released
 )
-SELECT r.pos, r.event_type, r.data, r.tags, r.id FROM (
+SELECT r.pos, r.event_type, r.data, r.tags, r.id, r.recorded_at, r.metadata FROM (
     SELECT 0 AS part, 0::bigint AS ord, b.head AS pos, NULL::text AS event_type,
-           NULL::bytea AS data, NULL::text[] AS tags, NULL::uuid AS id
+           NULL::bytea AS data, NULL::text[] AS tags, NULL::uuid AS id,
+           NULL::timestamptz AS recorded_at, NULL::jsonb AS metadata
     FROM b
     UNION ALL
     SELECT 1, CASE WHEN $9 THEN -e.position ELSE e.position END,
-           e.position, e.event_type, e.data, e.tags, e.id
+           e.position, e.event_type, e.data, e.tags, e.id, e.recorded_at, e.metadata
     FROM (SELECT DISTINCT t0.position
           FROM generate_subscripts($3, 1) AS s(n)
           CROSS JOIN LATERAL (
@@ -308,7 +334,7 @@ SELECT r.pos, r.event_type, r.data, r.tags, r.id FROM (
               OFFSET 0
           ) t0) m
     CROSS JOIN LATERAL (
-        SELECT x.position, x.event_type, x.data, x.tags, x.id
+        SELECT x.position, x.event_type, x.data, x.tags, x.id, x.recorded_at, x.metadata
         FROM __SCHEMA__.events x WHERE x.position = m.position OFFSET 0
     ) e
     WHERE EXISTS (
@@ -321,7 +347,7 @@ END
 $function$;
 
 CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_decision_read_by_first_tags(p_barrier bigint, p_tags text[], p_pairs text[], p_any text[], p_after bigint, p_backwards boolean)
- RETURNS TABLE(pos bigint, event_type text, data bytea, tags text[], id uuid)
+ RETURNS TABLE(pos bigint, event_type text, data bytea, tags text[], id uuid, recorded_at timestamp with time zone, metadata jsonb)
  LANGUAGE plpgsql
  SET plan_cache_mode TO 'force_generic_plan'
  SET enable_seqscan TO 'off'
@@ -341,7 +367,7 @@ BEGIN
     END IF;
     IF p_backwards THEN
         RETURN QUERY
-        SELECT e.position, e.event_type, e.data, e.tags, e.id
+        SELECT e.position, e.event_type, e.data, e.tags, e.id, e.recorded_at, e.metadata
         FROM __SCHEMA__.events e
         WHERE e.position = ANY (ARRAY(
             SELECT t.position FROM __SCHEMA__.event_tags t
@@ -350,7 +376,7 @@ BEGIN
         ORDER BY e.position DESC;
     ELSE
         RETURN QUERY
-        SELECT e.position, e.event_type, e.data, e.tags, e.id
+        SELECT e.position, e.event_type, e.data, e.tags, e.id, e.recorded_at, e.metadata
         FROM __SCHEMA__.events e
         WHERE e.position = ANY (ARRAY(
             SELECT t.position FROM __SCHEMA__.event_tags t
@@ -418,21 +444,21 @@ BEGIN
 END
 $function$;
 
-CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_insert(p_first bigint, p_types text[], p_data bytea[], p_tags text[], p_tag_counts integer[], p_ids uuid[])
+CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_insert(p_first bigint, p_types text[], p_data bytea[], p_tags text[], p_tag_counts integer[], p_ids uuid[], p_metadata jsonb[], p_at timestamp with time zone)
  RETURNS void
  LANGUAGE plpgsql
 AS $function$
 BEGIN
     WITH ev AS (
-        SELECT p_first + u.ord - 1 AS position, u.event_type, u.data, u.id,
+        SELECT p_first + u.ord - 1 AS position, u.event_type, u.data, u.id, u.metadata,
                coalesce(p_tags[(sum(u.cnt) OVER w - u.cnt + 1)::integer : (sum(u.cnt) OVER w)::integer],
                         '{}') AS tags
-        FROM unnest(p_types, p_data, p_tag_counts, p_ids)
-             WITH ORDINALITY AS u(event_type, data, cnt, id, ord)
+        FROM unnest(p_types, p_data, p_tag_counts, p_ids, p_metadata)
+             WITH ORDINALITY AS u(event_type, data, cnt, id, metadata, ord)
         WINDOW w AS (ORDER BY u.ord)
     ), ins AS (
-        INSERT INTO __SCHEMA__.events (position, event_type, data, tags, id)
-        SELECT ev.position, ev.event_type, ev.data, ev.tags, ev.id FROM ev
+        INSERT INTO __SCHEMA__.events (position, event_type, data, tags, id, recorded_at, metadata)
+        SELECT ev.position, ev.event_type, ev.data, ev.tags, ev.id, p_at, ev.metadata FROM ev
         RETURNING position, event_type, tags
     )
     INSERT INTO __SCHEMA__.event_tags (tag, position, event_type)
@@ -497,7 +523,7 @@ END
 $function$;
 
 CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_read(p_barrier bigint, p_tags text[], p_tag_counts integer[], p_types text[], p_type_counts integer[], p_after bigint, p_limit bigint, p_backwards boolean)
- RETURNS TABLE(pos bigint, event_type text, data bytea, tags text[], id uuid)
+ RETURNS TABLE(pos bigint, event_type text, data bytea, tags text[], id uuid, recorded_at timestamp with time zone, metadata jsonb)
  LANGUAGE plpgsql
 AS $function$
 #variable_conflict use_column
@@ -507,7 +533,8 @@ DECLARE
     v_matches text := replace(
         __SCHEMA__.dcb_match_sql(p_tag_counts, p_type_counts, v_dir, p_limit IS NOT NULL),
         't0.position > $3', 't0.position > $3 AND t0.position <= $5');
-    v_sql text := 'SELECT e.position, e.event_type, e.data, e.tags, e.id'
+    v_sql text := 'SELECT e.position, e.event_type, e.data, e.tags, e.id, e.recorded_at,'
+        ' e.metadata'
         ' FROM __SCHEMA__.events e WHERE '
         || CASE WHEN p_limit IS NOT NULL
                 THEN 'e.position = ANY (ARRAY(' || v_matches || '))'

@@ -4,28 +4,50 @@
 --      exclusive where p_lock_modes says so: first the global key (the
 --      "writer in flight" barrier that reads take exclusively), then the
 --      boundary keys in ascending order (exclusive: one per condition item;
---      shared: every tag and type of the new events), then, for a
---      single-event append, the allocation key p_alloc_key shared (the
---      client computes the keys: postgres/locks.rs);
+--      shared: every tag and type of the new events) (the client computes
+--      the keys: postgres/locks.rs);
 --   2. idempotency, when an event carries an id (dcb_idempotent);
 --   3. the condition, in a new statement (a fresh snapshot, after the
 --      locks); dcb_append_batch writes the same statements out again;
---   4. positions from the sequence, consecutive for one append (a
---      multi-event append takes p_alloc_key exclusively, session level,
---      just around its nextvals), and the insert (dcb_insert, or a plain
---      path for one event without an id).
+--   4. the positions and the time, in the clock section (below): the
+--      append's positions, consecutive, from the sequence, and its time;
+--   5. the insert (dcb_insert, or a plain path for one event without an
+--      id), every event with that time and its metadata (p_metadata, one
+--      jsonb object or NULL per event; NULL for none at all).
 -- Outcome: 'ok' (pos = last position), 'conflict' (pos = the first
 -- conflicting position) or 'duplicate' (dup_id stored at pos).
+--
+-- The clock section: every allocation of positions in the schema (here
+-- and in dcb_append_batch) happens holding one advisory lock exclusively,
+-- session level, taken just around it and released at once (an exception
+-- handler releases it on any error or cancel). Inside, the append takes
+-- its positions, reads the server's clock (clock_timestamp(): the time
+-- now, not the transaction's start, which came before the lock waits)
+-- and records the later of it and the latest time issued, the sequence
+-- dcb_last_recorded_at, which it sets to that. Sections run one at a time
+-- and positions grow from one to the next, so along positions the times
+-- never decrease, whatever the clock does, and the events of one append
+-- are consecutive and share one time. The lock is one of the two-key
+-- space (pg_advisory_lock(integer, integer)), which the client's keys
+-- (bigint) never meet: no append holds it while it waits for another
+-- lock, and none waits for it holding one it needs.
+--
+-- p_alloc_key is unused since migration 10 (the clock section orders
+-- every allocation); it stays so that clients of earlier versions call
+-- the function unchanged (they also take it shared, which nothing else
+-- takes now). p_metadata comes last with a default for them too.
 --
 -- The one definition of this function: every migrate that finds it
 -- changed applies it again with CREATE OR REPLACE, after the numbered
 -- migrations (docs/decisions/0016-server-functions-applied-on-every-migrate.md).
--- `__SCHEMA__` is replaced by the quoted schema identifier before it runs.
+-- `__SCHEMA__` is replaced by the quoted schema identifier, and
+-- `__SCHEMA_NAME__` by the schema's name, before it runs.
 CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_append(
     p_types text[], p_data bytea[], p_tags text[], p_tag_counts integer[], p_ids uuid[],
     p_locks bigint[], p_lock_modes boolean[], p_alloc_key bigint,
     p_condition boolean, p_cond_tags text[], p_cond_tag_counts integer[],
     p_cond_types text[], p_cond_type_counts integer[], p_after bigint,
+    p_metadata jsonb[] DEFAULT NULL,
     OUT outcome text, OUT pos bigint, OUT dup_id uuid
 ) LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
@@ -34,6 +56,10 @@ DECLARE
     v_any_id   boolean := p_ids IS NOT NULL AND cardinality(array_remove(p_ids, NULL)) > 0;
     v_conflict bigint;
     v_first    bigint;
+    v_micros   bigint;
+    v_at       timestamptz;
+    v_void     text;
+    v_released boolean;
     v_offs     integer[] := '{}';
     v_off      integer := 0;
     v_toffs    integer[] := '{}';
@@ -100,30 +126,31 @@ BEGIN
         RETURN;
     END IF;
 
-    -- 4. Consecutive positions: one nextval is atomic (and this append holds
-    -- the allocation key shared); several are taken under the allocation
-    -- key held exclusively, so no other allocation interleaves.
-    IF n = 1 THEN
-        v_first := nextval('__SCHEMA__.dcb_positions');
-    ELSE
-        BEGIN
-            PERFORM pg_advisory_lock(p_alloc_key);
+    -- 4. The clock section: the positions, consecutive, and the time, the
+    -- later of the clock and the latest issued, in microseconds.
+    BEGIN
+        v_void := pg_advisory_lock(hashtext('dcb-clock'), hashtext('__SCHEMA_NAME__'));
+        IF n = 1 THEN
+            v_first := nextval('__SCHEMA__.dcb_positions');
+        ELSE
             SELECT min(s.p) INTO v_first
             FROM (SELECT nextval('__SCHEMA__.dcb_positions') AS p FROM generate_series(1, n)) s;
-            PERFORM pg_advisory_unlock(p_alloc_key);
-        EXCEPTION
-            WHEN query_canceled THEN
-                PERFORM pg_advisory_unlock(p_alloc_key);
-                RAISE;
-            WHEN OTHERS THEN
-                PERFORM pg_advisory_unlock(p_alloc_key);
-                RAISE;
-        END;
-    END IF;
+        END IF;
+        v_micros := setval('__SCHEMA__.dcb_last_recorded_at', greatest(
+            pg_sequence_last_value('__SCHEMA__.dcb_last_recorded_at'),
+            (extract(epoch FROM clock_timestamp()) * 1000000)::bigint));
+        v_released := pg_advisory_unlock(hashtext('dcb-clock'), hashtext('__SCHEMA_NAME__'));
+    EXCEPTION WHEN query_canceled OR OTHERS THEN
+        v_released := pg_advisory_unlock(hashtext('dcb-clock'), hashtext('__SCHEMA_NAME__'));
+        RAISE;
+    END;
+    -- Exact to the microsecond up to the year 2255, and never decreasing.
+    v_at := timestamptz 'epoch' + v_micros * interval '1 microsecond';
 
     IF v_any_id THEN
         BEGIN
-            PERFORM __SCHEMA__.dcb_insert(v_first, p_types, p_data, p_tags, p_tag_counts, p_ids);
+            PERFORM __SCHEMA__.dcb_insert(v_first, p_types, p_data, p_tags, p_tag_counts, p_ids,
+                                          p_metadata, v_at);
         EXCEPTION WHEN unique_violation THEN
             -- A concurrent append stored one of the ids first (and has
             -- committed: the unique check waited for it).
@@ -137,12 +164,13 @@ BEGIN
             RETURN;
         END;
     ELSIF n = 1 THEN
-        INSERT INTO __SCHEMA__.events (position, event_type, data, tags, id)
-        VALUES (v_first, p_types[1], p_data[1], p_tags, NULL);
+        INSERT INTO __SCHEMA__.events (position, event_type, data, tags, id, recorded_at, metadata)
+        VALUES (v_first, p_types[1], p_data[1], p_tags, NULL, v_at, p_metadata[1]);
         INSERT INTO __SCHEMA__.event_tags (tag, position, event_type)
         SELECT t, v_first, p_types[1] FROM unnest(p_tags) AS t;
     ELSE
-        PERFORM __SCHEMA__.dcb_insert(v_first, p_types, p_data, p_tags, p_tag_counts, p_ids);
+        PERFORM __SCHEMA__.dcb_insert(v_first, p_types, p_data, p_tags, p_tag_counts, p_ids,
+                                      p_metadata, v_at);
     END IF;
     outcome := 'ok';
     pos := v_first + n - 1;

@@ -5,11 +5,14 @@
 --   1. the advisory locks p_locks (transaction level) in the order given,
 --      exclusive where p_lock_modes says so: every key any of the appends
 --      takes alone, each once in its strongest mode — the global key first,
---      the boundary keys ascending, the allocation key (shared) last;
+--      the boundary keys ascending;
 --   2. for each append in turn: its condition (if p_cond_items[i] >= 0), in
 --      a new statement, whose fresh snapshot sees the appends the locks
 --      waited for and, in this transaction, the appends before it; then, if
---      the condition holds, its event at the next position of the sequence.
+--      the condition holds, its event at the next position of the sequence,
+--      with its metadata p_metadata[i], recorded at the time taken with the
+--      position in the clock section of dcb_append (one section per event:
+--      appends of other transactions take positions between them).
 -- The condition is checked with the statements of dcb_append, written out
 -- here rather than called: a call of a PL/pgSQL function costs about as
 -- much again as the check itself.
@@ -18,20 +21,23 @@
 -- (-1: no condition) whose tag and type counts are the next entries of
 -- p_cond_tag_counts and p_cond_type_counts, holding p_cond_ntags[i] tags of
 -- p_cond_tags and p_cond_ntypes[i] types of p_cond_types; p_after[i] is its
--- position (0 for none).
+-- position (0 for none). p_metadata (last, with a default, so that clients
+-- of earlier versions call the function unchanged) holds one jsonb object
+-- or NULL per append, or is NULL for none at all.
 -- Outcome per append: outcomes[i] 'ok' (positions[i] = its event's
 -- position) or 'conflict' (positions[i] = the first conflicting position).
 --
 -- The one definition of this function: every migrate that finds it
 -- changed applies it again with CREATE OR REPLACE, after the numbered
 -- migrations (docs/decisions/0016-server-functions-applied-on-every-migrate.md).
--- `__SCHEMA__` is replaced by the quoted schema identifier before it runs.
+-- `__SCHEMA__` is replaced by the quoted schema identifier, and
+-- `__SCHEMA_NAME__` by the schema's name, before it runs.
 CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_append_batch(
     p_types text[], p_data bytea[], p_tags text[], p_tag_counts integer[],
     p_locks bigint[], p_lock_modes boolean[],
     p_cond_items integer[], p_cond_tag_counts integer[], p_cond_type_counts integer[],
     p_cond_ntags integer[], p_cond_tags text[], p_cond_ntypes integer[], p_cond_types text[],
-    p_after bigint[],
+    p_after bigint[], p_metadata jsonb[] DEFAULT NULL,
     OUT outcomes text[], OUT positions bigint[]
 ) LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
@@ -49,6 +55,9 @@ DECLARE
     v_toffs    integer[];
     v_conflict bigint;
     v_pos      bigint;
+    v_micros   bigint;
+    v_void     text;
+    v_released boolean;
 BEGIN
     PERFORM CASE WHEN u.excl THEN pg_advisory_xact_lock(u.key)
                  ELSE pg_advisory_xact_lock_shared(u.key) END
@@ -107,16 +116,27 @@ BEGIN
             outcomes[i] := 'conflict';
             positions[i] := v_conflict;
         ELSE
+            BEGIN
+                v_void := pg_advisory_lock(hashtext('dcb-clock'), hashtext('__SCHEMA_NAME__'));
+                v_pos := nextval('__SCHEMA__.dcb_positions');
+                v_micros := setval('__SCHEMA__.dcb_last_recorded_at', greatest(
+                    pg_sequence_last_value('__SCHEMA__.dcb_last_recorded_at'),
+                    (extract(epoch FROM clock_timestamp()) * 1000000)::bigint));
+                v_released := pg_advisory_unlock(hashtext('dcb-clock'), hashtext('__SCHEMA_NAME__'));
+            EXCEPTION WHEN query_canceled OR OTHERS THEN
+                v_released := pg_advisory_unlock(hashtext('dcb-clock'), hashtext('__SCHEMA_NAME__'));
+                RAISE;
+            END;
             WITH e AS (
-                INSERT INTO __SCHEMA__.events (position, event_type, data, tags, id)
-                VALUES (nextval('__SCHEMA__.dcb_positions'), p_types[i], p_data[i],
-                        p_tags[v_tag + 1 : v_tag + p_tag_counts[i]], NULL)
+                INSERT INTO __SCHEMA__.events (position, event_type, data, tags, id, recorded_at,
+                                               metadata)
+                VALUES (v_pos, p_types[i], p_data[i], p_tags[v_tag + 1 : v_tag + p_tag_counts[i]],
+                        NULL, timestamptz 'epoch' + v_micros * interval '1 microsecond',
+                        p_metadata[i])
                 RETURNING position, event_type, tags
-            ), t AS (
-                INSERT INTO __SCHEMA__.event_tags (tag, position, event_type)
-                SELECT x, e.position, e.event_type FROM e CROSS JOIN unnest(e.tags) AS x
             )
-            SELECT e.position INTO v_pos FROM e;
+            INSERT INTO __SCHEMA__.event_tags (tag, position, event_type)
+            SELECT x, e.position, e.event_type FROM e CROSS JOIN unnest(e.tags) AS x;
             outcomes[i] := 'ok';
             positions[i] := v_pos;
         END IF;

@@ -25,7 +25,8 @@ CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_decision_read(
     p_tags text[], p_tag_counts integer[], p_tag_offsets integer[],
     p_types text[], p_type_counts integer[], p_type_offsets integer[],
     p_after bigint, p_backwards boolean
-) RETURNS TABLE (pos bigint, event_type text, data bytea, tags text[], id uuid)
+) RETURNS TABLE (pos bigint, event_type text, data bytea, tags text[], id uuid,
+               recorded_at timestamptz, metadata jsonb)
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
 BEGIN
@@ -35,13 +36,14 @@ WITH b AS MATERIALIZED (
     SELECT (SELECT max(x.position) FROM __SCHEMA__.events x) AS head,
            pg_advisory_unlock($1) AS released
 )
-SELECT r.pos, r.event_type, r.data, r.tags, r.id FROM (
+SELECT r.pos, r.event_type, r.data, r.tags, r.id, r.recorded_at, r.metadata FROM (
     SELECT 0 AS part, 0::bigint AS ord, b.head AS pos, NULL::text AS event_type,
-           NULL::bytea AS data, NULL::text[] AS tags, NULL::uuid AS id
+           NULL::bytea AS data, NULL::text[] AS tags, NULL::uuid AS id,
+           NULL::timestamptz AS recorded_at, NULL::jsonb AS metadata
     FROM b
     UNION ALL
     SELECT 1, CASE WHEN $9 THEN -e.position ELSE e.position END,
-           e.position, e.event_type, e.data, e.tags, e.id
+           e.position, e.event_type, e.data, e.tags, e.id, e.recorded_at, e.metadata
     FROM (SELECT DISTINCT t0.position
           FROM generate_subscripts($3, 1) AS s(n)
           CROSS JOIN LATERAL (
@@ -51,7 +53,7 @@ SELECT r.pos, r.event_type, r.data, r.tags, r.id FROM (
               OFFSET 0
           ) t0) m
     CROSS JOIN LATERAL (
-        SELECT x.position, x.event_type, x.data, x.tags, x.id
+        SELECT x.position, x.event_type, x.data, x.tags, x.id, x.recorded_at, x.metadata
         FROM __SCHEMA__.events x WHERE x.position = m.position OFFSET 0
     ) e
     WHERE EXISTS (

@@ -38,7 +38,8 @@
 CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_decision_read_by_first_tags(
     p_barrier bigint, p_tags text[], p_pairs text[], p_any text[],
     p_after bigint, p_backwards boolean
-) RETURNS TABLE (pos bigint, event_type text, data bytea, tags text[], id uuid)
+) RETURNS TABLE (pos bigint, event_type text, data bytea, tags text[], id uuid,
+               recorded_at timestamptz, metadata jsonb)
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
@@ -58,7 +59,7 @@ BEGIN
     END IF;
     IF p_backwards THEN
         RETURN QUERY
-        SELECT e.position, e.event_type, e.data, e.tags, e.id
+        SELECT e.position, e.event_type, e.data, e.tags, e.id, e.recorded_at, e.metadata
         FROM __SCHEMA__.events e
         WHERE e.position = ANY (ARRAY(
             SELECT t.position FROM __SCHEMA__.event_tags t
@@ -67,7 +68,7 @@ BEGIN
         ORDER BY e.position DESC;
     ELSE
         RETURN QUERY
-        SELECT e.position, e.event_type, e.data, e.tags, e.id
+        SELECT e.position, e.event_type, e.data, e.tags, e.id, e.recorded_at, e.metadata
         FROM __SCHEMA__.events e
         WHERE e.position = ANY (ARRAY(
             SELECT t.position FROM __SCHEMA__.event_tags t

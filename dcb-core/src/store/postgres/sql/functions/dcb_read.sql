@@ -27,7 +27,8 @@ CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_read(
     p_barrier bigint,
     p_tags text[], p_tag_counts integer[], p_types text[], p_type_counts integer[],
     p_after bigint, p_limit bigint, p_backwards boolean
-) RETURNS TABLE (pos bigint, event_type text, data bytea, tags text[], id uuid)
+) RETURNS TABLE (pos bigint, event_type text, data bytea, tags text[], id uuid,
+               recorded_at timestamptz, metadata jsonb)
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
 DECLARE
@@ -36,7 +37,8 @@ DECLARE
     v_matches text := replace(
         __SCHEMA__.dcb_match_sql(p_tag_counts, p_type_counts, v_dir, p_limit IS NOT NULL),
         't0.position > $3', 't0.position > $3 AND t0.position <= $5');
-    v_sql text := 'SELECT e.position, e.event_type, e.data, e.tags, e.id'
+    v_sql text := 'SELECT e.position, e.event_type, e.data, e.tags, e.id, e.recorded_at,'
+        ' e.metadata'
         ' FROM __SCHEMA__.events e WHERE '
         || CASE WHEN p_limit IS NOT NULL
                 THEN 'e.position = ANY (ARRAY(' || v_matches || '))'
