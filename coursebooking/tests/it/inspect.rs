@@ -235,15 +235,13 @@ fn head_and_read_match_the_store_it_reads() {
     }
 }
 
-/// `--since` and `--until` select by recorded time, forwards and
-/// backwards and with a limit; `chain` follows causations back.
-#[test]
-fn times_select_events_and_chain_follows_causes() {
-    use dcb_core::{Clock, Metadata, Timestamp};
+/// Four events recorded at 10:00, 11:00, 12:00 and 13:00 on 2026-12-05,
+/// each caused by the one before, except the fourth, caused by the second.
+fn store_with_causes(dir: &Path) -> Vec<SequencedEvent> {
+    use dcb_core::{Clock, Timestamp};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicI64, Ordering};
 
-    let dir = tempfile::tempdir().unwrap();
     let runtime = runtime();
     let now = Arc::new(AtomicI64::new(0));
     let clock = {
@@ -251,30 +249,42 @@ fn times_select_events_and_chain_follows_causes() {
         Clock::from_fn(move || Timestamp::from_micros(now.load(Ordering::Relaxed)))
     };
     let store = EmbeddedStore::open_with(
-        dir.path(),
+        dir,
         &dcb_core::embedded::EmbeddedOptions::default().clock(clock),
     )
     .unwrap();
     let at = |hour: u32| -> Timestamp { format!("2026-12-05T{hour:02}:00:00Z").parse().unwrap() };
-    let event = |n: u32| EventRecord::new(EventType::from_static(UNKNOWN), format!("{n}"));
     let mut stored: Vec<SequencedEvent> = Vec::new();
-    for (n, hour) in [(1, 10), (2, 11), (3, 12), (4, 13)] {
+    for (n, hour, cause) in [
+        (1, 10, None),
+        (2, 11, Some(0)),
+        (3, 12, Some(1)),
+        (4, 13, Some(1)),
+    ] {
         now.store(at(hour).as_micros(), Ordering::Relaxed);
-        let mut record = event(n).with_metadata([("user", "ada")]);
-        if let Some(cause) = stored.iter().rev().find(|e| e.position.get() != 3) {
-            // Event 4 is caused by 2, skipping 3: chains follow causes,
-            // not positions.
-            if n != 4 || cause.position.get() == 2 {
-                record = record.caused_by(cause);
-            }
+        let mut record = EventRecord::new(EventType::from_static(UNKNOWN), format!("{n}"))
+            .with_metadata([("user", "ada")]);
+        if let Some(cause) = cause {
+            record = record.caused_by(&stored[cause]);
         }
-        let position = runtime.block_on(store.append(vec![record], None)).unwrap();
+        runtime.block_on(store.append(vec![record], None)).unwrap();
         stored = runtime
             .block_on(store.read_to_end(&Query::all(), ReadOptions::new()))
             .unwrap()
             .events;
-        assert_eq!(position.get(), u64::from(n));
     }
+    store.close();
+    stored
+}
+
+/// `--since` and `--until` select by recorded time, forwards and
+/// backwards and with a limit; `chain` follows causations back.
+#[test]
+fn times_select_events_and_chain_follows_causes() {
+    use dcb_core::Metadata;
+
+    let dir = tempfile::tempdir().unwrap();
+    let stored = store_with_causes(dir.path());
     assert_eq!(stored[3].metadata().causation(), Position::new(2));
     let positions = |args: &[&str]| -> Vec<u64> {
         lines(&dcb_on(dir.path(), args))
@@ -352,7 +362,6 @@ fn times_select_events_and_chain_follows_causes() {
         &dcb_on(dir.path(), &["read", "--since", "yesterday"]),
         "is not a time",
     );
-    drop(store);
 }
 
 #[test]
