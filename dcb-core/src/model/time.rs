@@ -3,7 +3,8 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 /// A point in time in UTC, to the microsecond: when a store recorded an
@@ -45,9 +46,15 @@ impl Timestamp {
     }
 
     /// The system clock's time now, to the microsecond.
+    ///
+    /// Stores read it once per append, so it is read through a monotonic
+    /// counter — the CPU's time-stamp counter where it is reliable — and
+    /// re-anchored to the system clock every 100 ms: a clock set forward or
+    /// back is followed within 100 ms, and between anchors the time
+    /// advances at the counter's rate.
     #[must_use]
     pub fn now() -> Timestamp {
-        Timestamp::from(SystemTime::now())
+        SystemClock::get().now()
     }
 
     /// This time as a [`SystemTime`].
@@ -76,13 +83,68 @@ impl Timestamp {
     }
 }
 
+/// The system clock read through a monotonic counter: 16 ns a read on the
+/// machines we measure, against 40 ns for `SystemTime::now`, which was a
+/// tenth of an in-memory append.
+struct SystemClock {
+    /// The counter's origin.
+    base: quanta::Instant,
+    /// The system clock's time, in microseconds, less the counter's
+    /// microseconds since `base`, at the last anchoring.
+    offset: AtomicI64,
+    /// The counter's microseconds since `base` at the last anchoring.
+    anchored: AtomicI64,
+}
+
+impl SystemClock {
+    /// How often the counter is anchored to the system clock again.
+    const ANCHOR_EVERY_US: i64 = 100_000;
+
+    fn get() -> &'static SystemClock {
+        static CLOCK: OnceLock<SystemClock> = OnceLock::new();
+        CLOCK.get_or_init(|| {
+            let base = quanta::Instant::now();
+            let wall = Timestamp::from(SystemTime::now());
+            SystemClock {
+                base,
+                offset: AtomicI64::new(wall.0),
+                anchored: AtomicI64::new(0),
+            }
+        })
+    }
+
+    fn now(&self) -> Timestamp {
+        let since = quanta::Instant::now().duration_since(self.base);
+        let counter = i64::try_from(since.as_secs())
+            .unwrap_or(i64::MAX / 2_000_000)
+            .saturating_mul(1_000_000)
+            .saturating_add(i64::from(since.subsec_micros()));
+        if counter - self.anchored.load(Ordering::Relaxed) >= Self::ANCHOR_EVERY_US {
+            // Two threads anchoring at once store consistent pairs; a
+            // reader between the stores is off by the drift of 100 ms.
+            let wall = Timestamp::from(SystemTime::now());
+            self.offset
+                .store(wall.0.saturating_sub(counter), Ordering::Relaxed);
+            self.anchored.store(counter, Ordering::Relaxed);
+            return wall;
+        }
+        Timestamp(counter.saturating_add(self.offset.load(Ordering::Relaxed)))
+    }
+}
+
 impl From<SystemTime> for Timestamp {
     /// The time to the microsecond, rounded down; times beyond about
     /// 292,000 years from 1970 saturate.
     fn from(time: SystemTime) -> Timestamp {
         let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
         match time.duration_since(SystemTime::UNIX_EPOCH) {
-            Ok(after) => Timestamp(micros(after)),
+            // Without 128-bit arithmetic: this runs once per append.
+            Ok(after) => match i64::try_from(after.as_secs()) {
+                Ok(secs) if secs < i64::MAX / 1_000_000 - 1 => {
+                    Timestamp(secs * 1_000_000 + i64::from(after.subsec_micros()))
+                }
+                _ => Timestamp(micros(after)),
+            },
             Err(before) => {
                 // Rounded down: 1.5 µs before the epoch is -2 µs.
                 let before = before.duration();
@@ -268,6 +330,23 @@ mod tests {
                 .starts_with("`yesterday` is not a time; write it as RFC 3339"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn now_follows_the_system_clock() {
+        for _ in 0..3 {
+            let before = Timestamp::from(SystemTime::now());
+            let now = Timestamp::now();
+            let after = Timestamp::from(SystemTime::now());
+            // The counter and the system clock may differ by their drift
+            // since the last anchoring: microseconds, not milliseconds.
+            let slack = Duration::from_millis(5);
+            assert!(
+                now >= before.saturating_sub(slack) && now <= after.saturating_add(slack),
+                "{before} <= {now} <= {after}"
+            );
+            std::thread::sleep(Duration::from_millis(120));
+        }
     }
 
     #[test]
