@@ -19,6 +19,7 @@ mod postgres_migrations;
 mod postgres_plans;
 mod postgres_read_barrier;
 mod postgres_read_models;
+mod postgres_recording;
 mod postgres_roles;
 mod postgres_schema;
 mod postgres_server_errors;

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use dcb_core::postgres::{PostgresOptions, PostgresStore};
 use dcb_core::{
-    AppendCondition, AppendError, EventRecord, EventStore, EventType, Position, Query, QueryItem,
-    ReadOptions, Tag,
+    AppendCondition, AppendError, EventRecord, EventStore, EventType, Metadata, Position, Query,
+    QueryItem, ReadOptions, Tag, Timestamp,
 };
 use tokio::task::JoinHandle;
 
@@ -338,6 +338,89 @@ fn an_append_abandoned_in_the_queue_is_not_sent() {
                 .await
                 .unwrap();
             assert_eq!(stored.events.len(), expected, "{course}");
+        }
+    });
+}
+
+/// Appends sent together keep their own metadata (or none), and each is
+/// recorded at a time taken with its position: here, with the server's
+/// clock behind the latest time the store issued (set a day ahead while
+/// the batch waits), every event of the batch is recorded at that time,
+/// none before the event of the held append at the position before them.
+#[test]
+fn queued_appends_keep_their_metadata_and_take_times_in_order() {
+    runtime(2).block_on(async {
+        let Some((temp, held)) = held_store().await else {
+            return;
+        };
+        let store = &temp.store;
+        let Some(client) = raw_client().await else {
+            return;
+        };
+        let before = store.batch_counts();
+        let metadata = |i: usize| match i % 3 {
+            0 => Metadata::new(),
+            1 => Metadata::new().with(Metadata::CORRELATION, format!("c-{i}")),
+            _ => Metadata::new().with("user", "Zoë").with("i", i.to_string()),
+        };
+        let queued: Vec<_> = (0..6)
+            .map(|i| {
+                let course = format!("course:q{i}");
+                spawn_append(
+                    store,
+                    joined(&course).with_metadata(metadata(i)),
+                    Some(AppendCondition::new(on(&course))),
+                )
+            })
+            .collect();
+        until_queued(store, 6).await;
+        let ahead = Timestamp::now().saturating_add(Duration::from_hours(24));
+        client
+            .execute(
+                &format!(
+                    "SELECT setval('\"{}\".dcb_last_recorded_at', $1)",
+                    store.schema()
+                ),
+                &[&ahead.as_micros()],
+            )
+            .await
+            .expect("the latest time issued, a day ahead");
+        let held_at = held.position;
+        held.release().await;
+        let mut positions = Vec::new();
+        for append in queued {
+            positions.push(append.await.expect("an append").expect("stored"));
+        }
+        let after = store.batch_counts();
+        assert_eq!(
+            (
+                after.batches - before.batches,
+                after.appends - before.appends
+            ),
+            (2, 7),
+            "the held append's batch, then one batch of the six"
+        );
+        let all = store
+            .read_to_end(&Query::all(), ReadOptions::new())
+            .await
+            .unwrap()
+            .events;
+        let held_event = all.iter().find(|e| e.position == held_at).expect("held");
+        assert!(
+            held_event.recorded_at.is_some_and(|at| at < ahead),
+            "the held append was recorded by the clock, before the time set ahead"
+        );
+        for (i, position) in positions.iter().enumerate() {
+            let event = all
+                .iter()
+                .find(|e| e.position == *position)
+                .expect("a queued event");
+            assert_eq!(event.metadata(), &metadata(i), "the metadata of append {i}");
+            assert_eq!(
+                event.recorded_at,
+                Some(ahead),
+                "append {i} is recorded at the latest time issued, not at the clock"
+            );
         }
     });
 }

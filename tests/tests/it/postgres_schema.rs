@@ -3,10 +3,13 @@
 //! `dcb-core/src/store/postgres/sql/schema.sql`: a freshly migrated schema,
 //! schemas that earlier versions of the crate made (the migrations as they
 //! were at commit 4878cf8, in `fixtures/postgres-migrations-v8/`) brought
-//! forward by a connect or by the migration script, and a schema whose
-//! functions were changed behind the store's back. So a reviewer reads the
-//! live schema in one file, and no change to the numbered migrations or
-//! the functions leaves existing schemas other than new ones.
+//! forward by a connect or by the migration script, a schema that the
+//! version before events had recorded times and metadata made and wrote
+//! events to with its own functions (`fixtures/postgres-v9/`), and a schema
+//! whose functions were changed behind the store's back. So a reviewer
+//! reads the live schema in one file, and no change to the numbered
+//! migrations or the functions leaves existing schemas other than new
+//! ones.
 //!
 //! After a change to `sql/migrations` or `sql/functions`, regenerate the
 //! dump with `DCB_SCHEMA=overwrite cargo test -p dcb-tests --test it
@@ -20,7 +23,8 @@ use crate::postgres_support::{drop_schema, random_schema, raw_client, runtime, u
 use dcb_core::postgres::{PostgresOptions, PostgresStorage, PostgresStore, migration_script};
 use dcb_core::read_model::Storage;
 use dcb_core::{
-    AppendCondition, AppendError, EventRecord, EventStore, EventType, Query, QueryItem, Tag, Uuid,
+    AppendCondition, AppendError, EventRecord, EventStore, EventType, Metadata, Query, QueryItem,
+    ReadOptions, SequencedEvent, Tag, Timestamp, Uuid,
 };
 
 /// The committed dump.
@@ -450,12 +454,19 @@ fn opened(account: u32) -> EventRecord {
 /// read model, and appends, reads and keeps read models as a new one.
 async fn works_after_migrating(store: &PostgresStore, version: i32) {
     let all = store
-        .read_to_end(&Query::all(), dcb_core::ReadOptions::new())
+        .read_to_end(&Query::all(), ReadOptions::new())
         .await
         .expect("read the events of the old version");
     assert_eq!(all.events.len(), 2, "from version {version}");
     let id: Uuid = ID.parse().expect("a uuid");
     assert_eq!(all.events[1].event.id(), Some(id));
+    for event in &all.events {
+        assert_eq!(
+            (event.recorded_at, event.metadata()),
+            (None, &Metadata::new()),
+            "an event written at version {version} has no recorded time and no metadata"
+        );
+    }
     let account_2 = Query::from(QueryItem::new().tags([Tag::new("account:2").expect("valid")]));
     let refused = store
         .append(
@@ -481,6 +492,14 @@ async fn works_after_migrating(store: &PostgresStore, version: i32) {
         .await
         .expect("append after the old events");
     assert!(third.get() > 2);
+    let last = store
+        .read_to_end(&Query::all(), ReadOptions::new().backwards().limit(1))
+        .await
+        .expect("read the new event");
+    assert!(
+        last.events[0].recorded_at.is_some(),
+        "an event appended after migrating has a recorded time"
+    );
     let storage = PostgresStorage::new(store, "accounts").expect("a valid name");
     if version >= 3 {
         let saved = Storage::<u64>::load_with_fingerprint(&storage)
@@ -670,6 +689,344 @@ fn stores_connecting_at_once_migrate_a_schema_once() {
                 &expected,
                 &dump(&client, &schema).await,
                 &format!("a schema at {version} migrated by six stores at once"),
+            );
+        }
+    });
+}
+
+/// The migrations and the server functions as dcb-core made them at
+/// migration 9, the last version before events had a recorded time and
+/// metadata.
+fn v9_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/postgres-v9")
+}
+
+/// The `.sql` files of `dir`, in order of name.
+fn sql_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("a fixture").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Makes `schema` as dcb-core did at migration 9: its bookkeeping table,
+/// migrations 1 to 9, each recorded, then every server function, each
+/// marked as that version marked it (so that a migrate leaves the ones
+/// that did not change as they are, as it does for a user's schema).
+async fn migrate_as_v9(client: &tokio_postgres::Client, schema: &str) {
+    let migrations = sql_files(&v9_dir().join("migrations"));
+    let functions = sql_files(&v9_dir().join("functions"));
+    assert_eq!(
+        (migrations.len(), functions.len()),
+        (9, 9),
+        "the fixtures hold migrations 1 to 9 and nine functions"
+    );
+    let render = |sql: &str| {
+        sql.replace("__SCHEMA_NAME__", schema)
+            .replace("__SCHEMA__", &format!("\"{schema}\""))
+    };
+    let mut script = render(
+        "CREATE SCHEMA IF NOT EXISTS __SCHEMA__;
+CREATE TABLE IF NOT EXISTS __SCHEMA__.dcb_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+",
+    );
+    for file in &migrations {
+        let stem = file.file_stem().and_then(|s| s.to_str()).expect("a name");
+        let (number, name) = stem.split_once('_').expect("NNNN_name.sql");
+        let number: i32 = number.parse().expect("a number");
+        script.push_str(&render(&std::fs::read_to_string(file).expect("read")));
+        let _ = writeln!(
+            script,
+            "\nINSERT INTO \"{schema}\".dcb_migrations (version, name) VALUES ({number}, '{name}');"
+        );
+    }
+    for file in &functions {
+        let name = file.file_stem().and_then(|s| s.to_str()).expect("a name");
+        let sql = std::fs::read_to_string(file).expect("read");
+        // The mark of migrate.rs: the file and the FNV-1a digest of its text.
+        let digest = sql.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        script.push_str(&render(&sql));
+        let _ = writeln!(
+            script,
+            "\nCOMMENT ON FUNCTION \"{schema}\".{name} IS 'dcb-core sql/functions/{name}.sql {digest:016x}';"
+        );
+    }
+    client
+        .batch_execute(&format!("BEGIN;\n{script}\nCOMMIT;"))
+        .await
+        .unwrap_or_else(|e| panic!("the schema as migration 9 made it: {e:?}"));
+}
+
+/// An append as a client of migration 9 called `dcb_append`: fourteen
+/// arguments (here one event of type `Opened` tagged `account:N` for each
+/// of `accounts`, with the ids `ids` if any, one per event, no condition,
+/// and lock keys of the test's own). Returns the outcome and the last
+/// position.
+fn v9_append_sql(schema: &str, accounts: &[u32], ids: &[&str]) -> String {
+    let n = accounts.len();
+    let types = vec!["'Opened'"; n].join(", ");
+    let data = vec!["'\\x7b7d'::bytea"; n].join(", ");
+    let tags: Vec<String> = accounts.iter().map(|a| format!("'account:{a}'")).collect();
+    let ids: Vec<String> = (0..n)
+        .map(|i| match ids.get(i) {
+            Some(id) => format!("'{id}'::uuid"),
+            None => "NULL::uuid".to_owned(),
+        })
+        .collect();
+    format!(
+        "SELECT outcome, pos FROM \"{schema}\".dcb_append(ARRAY[{types}], ARRAY[{data}], \
+         ARRAY[{}], ARRAY[{}], ARRAY[{}], ARRAY[7, 8]::bigint[], ARRAY[false, false], 9::bigint, \
+         false, '{{}}'::text[], '{{}}'::integer[], '{{}}'::text[], '{{}}'::integer[], NULL::bigint)",
+        tags.join(", "),
+        vec!["1"; n].join(", "),
+        ids.join(", ")
+    )
+}
+
+/// Single-event appends without conditions, as a client of migration 9
+/// sent them together to `dcb_append_batch`: fourteen arguments. Returns
+/// the outcomes and the positions.
+fn v9_append_batch_sql(schema: &str, accounts: &[u32]) -> String {
+    let n = accounts.len();
+    let tags: Vec<String> = accounts.iter().map(|a| format!("'account:{a}'")).collect();
+    let zeros = vec!["0"; n].join(", ");
+    format!(
+        "SELECT outcomes, positions FROM \"{schema}\".dcb_append_batch(ARRAY[{}], ARRAY[{}], \
+         ARRAY[{}], ARRAY[{}], ARRAY[7]::bigint[], ARRAY[false], ARRAY[{}], '{{}}'::integer[], \
+         '{{}}'::integer[], ARRAY[{zeros}], '{{}}'::text[], ARRAY[{zeros}], '{{}}'::text[], \
+         ARRAY[{zeros}]::bigint[])",
+        vec!["'Opened'"; n].join(", "),
+        vec!["'\\x7b7d'::bytea"; n].join(", "),
+        tags.join(", "),
+        vec!["1"; n].join(", "),
+        vec!["-1"; n].join(", "),
+    )
+}
+
+/// Runs an append of a client of migration 9 and returns its last
+/// position, which must be `expected`.
+async fn v9_append(client: &tokio_postgres::Client, sql: &str, expected: i64) {
+    let row = client
+        .query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}: {sql}"));
+    // dcb_append returns one outcome, dcb_append_batch an array.
+    let last = if let Ok(outcome) = row.try_get::<_, &str>(0) {
+        assert_eq!(outcome, "ok", "{sql}");
+        row.get::<_, i64>(1)
+    } else {
+        let outcomes: Vec<&str> = row.get(0);
+        assert!(outcomes.iter().all(|o| *o == "ok"), "{outcomes:?}: {sql}");
+        let positions: Vec<i64> = row.get(1);
+        positions.last().copied().expect("a position")
+    };
+    assert_eq!(last, expected, "{sql}");
+}
+
+/// What a schema of migration 9 holds once its clients have written to it
+/// with its own functions: a single-event append (position 1), an append
+/// of two events with the ids [`ID`] and [`ID_2`] (2 and 3), and two
+/// appends sent together (4 and 5).
+async fn fill_as_v9(client: &tokio_postgres::Client, schema: &str) {
+    v9_append(client, &v9_append_sql(schema, &[1], &[]), 1).await;
+    v9_append(client, &v9_append_sql(schema, &[2, 2], &[ID, ID_2]), 3).await;
+    v9_append(client, &v9_append_batch_sql(schema, &[3, 4]), 5).await;
+}
+
+/// The id of the second event of the two-event append of [`fill_as_v9`].
+const ID_2: &str = "5e1f1a52-3c1d-4c1e-9a51-2f0b1a7c9d02";
+
+/// Checks that `events` were recorded at times that never decrease along
+/// positions, those without a time (written before migration 10) first.
+fn assert_none_first_then_non_decreasing(events: &[SequencedEvent], what: &str) {
+    for pair in events.windows(2) {
+        assert!(
+            pair[0].recorded_at <= pair[1].recorded_at,
+            "{what}: event {} recorded at {:?}, event {} before it at {:?}",
+            pair[1].position,
+            pair[1].recorded_at,
+            pair[0].position,
+            pair[0].recorded_at
+        );
+    }
+}
+
+/// Reads the events [`fill_as_v9`] wrote, from a store migrated `how`:
+/// as they were, with no recorded time and no metadata, by every kind of
+/// read.
+async fn v9_events_read_as_they_were(store: &PostgresStore, how: &str) -> dcb_core::ReadResult {
+    let old = store
+        .read_to_end(&Query::all(), ReadOptions::new())
+        .await
+        .expect("read the old events");
+    let positions: Vec<u64> = old.events.iter().map(|e| e.position.get()).collect();
+    assert_eq!(positions, [1, 2, 3, 4, 5], "{how}");
+    for event in &old.events {
+        assert_eq!(
+            (
+                event.recorded_at,
+                event.metadata(),
+                event.event_type().as_str()
+            ),
+            (None, &Metadata::new(), "Opened"),
+            "{how}: event {} of migration 9",
+            event.position
+        );
+    }
+    let ids = [ID, ID_2].map(|id| id.parse::<Uuid>().ok());
+    assert_eq!([old.events[1].id(), old.events[2].id()], ids, "{how}");
+    // A decision's read and a read with a limit return them alike.
+    for options in [ReadOptions::new(), ReadOptions::new().limit(5)] {
+        let read = store
+            .read_to_end(&account(2), options)
+            .await
+            .expect("read account 2");
+        assert_eq!(read.events, old.events[1..3], "{how}: {options:?}");
+    }
+    old
+}
+
+/// An exact repeat of the append of [`fill_as_v9`] with ids, whatever its
+/// metadata, returns that append's last position.
+async fn a_repeat_of_a_v9_append_returns_its_position(
+    store: &PostgresStore,
+    head: Option<dcb_core::Position>,
+    how: &str,
+) {
+    let [id, id_2] = [ID, ID_2].map(|id| id.parse::<Uuid>().expect("a uuid"));
+    let repeat = store
+        .append(
+            vec![
+                opened(2).with_id(id).with_metadata([("retry", "yes")]),
+                opened(2).with_id(id_2),
+            ],
+            Some(AppendCondition::new(account(2)).after(head)),
+        )
+        .await
+        .expect("a repeat");
+    assert_eq!(
+        repeat.get(),
+        3,
+        "{how}: the repeat, metadata aside, returns the old position"
+    );
+}
+
+/// The query of the events tagged `account:N`.
+fn account(n: u32) -> Query {
+    Query::from(QueryItem::new().tags([Tag::new(format!("account:{n}")).expect("a valid tag")]))
+}
+
+/// A schema that the version before migration 10 made, with events its
+/// clients wrote through its functions, migrated forward — by a connect,
+/// or by the migration script after 9 and a store that does not migrate:
+/// the committed schema; the old events read back as they were, with no
+/// recorded time and no metadata, by every kind of read; new appends get a
+/// time and keep their metadata; a client of the old version still
+/// connected appends through its old calls, and its events get times too;
+/// and all of them read in position order with the times never
+/// decreasing, the old ones first.
+#[test]
+fn a_schema_of_migration_9_with_events_migrates_forward_keeping_its_events() {
+    runtime(2).block_on(async {
+        let Some(client) = raw_client().await else {
+            return;
+        };
+        let expected = expected(&client).await;
+        for by_script in [false, true] {
+            let how = if by_script {
+                "by the migration script"
+            } else {
+                "by a connect"
+            };
+            let schema = random_schema();
+            let _drop = DropSchema(schema.clone());
+            migrate_as_v9(&client, &schema).await;
+            fill_as_v9(&client, &schema).await;
+            let since = Timestamp::now();
+            if by_script {
+                let script = migration_script(&schema, 9).expect("the script");
+                client
+                    .batch_execute(&format!("BEGIN;\n{script}\nCOMMIT;"))
+                    .await
+                    .unwrap_or_else(|e| panic!("the script after 9: {e:?}"));
+            }
+            let store = connect(&schema, !by_script).await;
+            assert_same_schema(
+                &expected,
+                &dump(&client, &schema).await,
+                &format!("a schema of migration 9 with events, migrated {how}"),
+            );
+            let old = v9_events_read_as_they_were(&store, how).await;
+
+            a_repeat_of_a_v9_append_returns_its_position(&store, old.head, how).await;
+
+            // New appends: a time, and their metadata.
+            let traced = Metadata::new().with(Metadata::CORRELATION, "after-10");
+            let six = store
+                .append(vec![opened(6).with_metadata(traced.clone())], None)
+                .await
+                .expect("a new append");
+            let pair = store
+                .append(
+                    vec![opened(7), opened(7).with_metadata(traced.clone())],
+                    None,
+                )
+                .await
+                .expect("a new append of two");
+            // A client of migration 9, still connected, appends as it did.
+            let next = i64::try_from(pair.get()).expect("a small position") + 1;
+            v9_append(&client, &v9_append_sql(&schema, &[8], &[]), next).await;
+            v9_append(&client, &v9_append_batch_sql(&schema, &[9, 10]), next + 2).await;
+            let until = Timestamp::now();
+
+            let all = store
+                .read_to_end(&Query::all(), ReadOptions::new())
+                .await
+                .expect("read everything")
+                .events;
+            assert_eq!(all[..5], old.events[..], "{how}: the old events unchanged");
+            assert_none_first_then_non_decreasing(&all, how);
+            let slack = std::time::Duration::from_hours(1);
+            for event in &all[5..] {
+                assert!(
+                    event
+                        .recorded_at
+                        .is_some_and(|at| at >= since.saturating_sub(slack)
+                            && at <= until.saturating_add(slack)),
+                    "{how}: event {} recorded at {:?}, not from {since} to {until}",
+                    event.position,
+                    event.recorded_at
+                );
+            }
+            let metadata: Vec<(u64, &Metadata)> = all[5..]
+                .iter()
+                .map(|e| (e.position.get(), e.metadata()))
+                .collect();
+            let none = Metadata::new();
+            assert_eq!(
+                metadata,
+                [
+                    (six.get(), &traced),
+                    (pair.get() - 1, &none),
+                    (pair.get(), &traced),
+                    (pair.get() + 1, &none),
+                    (pair.get() + 2, &none),
+                    (pair.get() + 3, &none),
+                ],
+                "{how}: the new events' metadata"
+            );
+            assert_eq!(
+                all[6].recorded_at, all[7].recorded_at,
+                "{how}: the events of one append share one time"
             );
         }
     });
