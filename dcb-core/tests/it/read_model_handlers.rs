@@ -110,3 +110,51 @@ fn a_runner_gives_each_handler_its_events() {
         assert_eq!(labels.relabelled_types, ["ShelfRelabelled"]);
     });
 }
+
+/// When each shelf was last dusted and by whom: handlers may take the
+/// event's recorded time or its metadata.
+#[derive(Clone, Default, Serialize, Deserialize, Debug, PartialEq)]
+struct Dusting {
+    dusted_at: BTreeMap<u32, Option<dcb_core::Timestamp>>,
+    built_by: BTreeMap<u32, String>,
+}
+
+#[read_model]
+impl Dusting {
+    fn dusted(&mut self, event: &ShelfDusted, recorded_at: Option<dcb_core::Timestamp>) {
+        self.dusted_at.insert(event.shelf_id.get(), recorded_at);
+    }
+
+    fn built(&mut self, event: &ShelfBuilt, metadata: &dcb_core::Metadata) {
+        let user = metadata.get("user").unwrap_or("nobody").to_owned();
+        self.built_by.insert(event.shelf_id.get(), user);
+    }
+}
+
+#[test]
+fn read_model_handlers_see_recorded_times_and_metadata() {
+    block_on(async {
+        let noon: dcb_core::Timestamp = "2026-12-05T12:00:00Z".parse().unwrap();
+        let store = InMemoryStore::new().with_clock(dcb_core::Clock::fixed(noon));
+        let built = ShelfBuilt {
+            shelf_id: ShelfId(7),
+            label: "poetry".into(),
+        }
+        .to_event()
+        .unwrap()
+        .with_metadata([("user", "ada")]);
+        let dusted = ShelfDusted {
+            shelf_id: ShelfId(7),
+        }
+        .to_event()
+        .unwrap();
+        store.append(vec![built, dusted], None).await.unwrap();
+        let mut runner = Runner::<_, Dusting, _>::start(store, MemoryStorage::default())
+            .await
+            .unwrap();
+        runner.catch_up().await.unwrap();
+        let dusting = runner.handle().read().await.clone();
+        assert_eq!(dusting.dusted_at, BTreeMap::from([(7, Some(noon))]));
+        assert_eq!(dusting.built_by, BTreeMap::from([(7, "ada".to_owned())]));
+    });
+}
