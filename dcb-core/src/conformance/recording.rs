@@ -229,8 +229,9 @@ pub async fn a_repeat_keeps_the_first_metadata<S: EventStore + 'static>(store: S
     );
 }
 
-/// Metadata over the limit (4 KiB by default) or with an empty or
-/// over-long key is refused as invalid input, and nothing is written.
+/// Metadata over the limit (4 KiB by default), with an empty or over-long
+/// key, or holding a NUL character is refused as invalid input, and nothing
+/// is written.
 pub async fn invalid_metadata_is_rejected<S: EventStore + 'static>(store: S) {
     append(&store, vec![ev("Before", &[])]).await;
     let before: ReadResult = read_everything(&store).await;
@@ -241,6 +242,8 @@ pub async fn invalid_metadata_is_rejected<S: EventStore + 'static>(store: S) {
             Metadata::new().with("k", "v".repeat(limit)),
         ),
         ("an empty key", Metadata::new().with("", "v")),
+        ("a NUL in a value", Metadata::new().with("k", "a\0b")),
+        ("a NUL in a key", Metadata::new().with("k\0", "v")),
         (
             "a key over the longest name",
             Metadata::new().with("k".repeat(MAX_NAME_LEN + 1), ""),
@@ -251,7 +254,8 @@ pub async fn invalid_metadata_is_rejected<S: EventStore + 'static>(store: S) {
         let err = append_err(&store, events, None, what).await;
         match expect_invalid(err, what) {
             InvalidInput::MetadataTooLarge { index: 1, .. }
-            | InvalidInput::BadMetadataKey { index: 1, .. } => {}
+            | InvalidInput::BadMetadataKey { index: 1, .. }
+            | InvalidInput::NulInMetadata { index: 1, .. } => {}
             other => panic!("{what}: expected a metadata error on event 1, got {other:?}"),
         }
         assert_unchanged(&store, &before, what).await;

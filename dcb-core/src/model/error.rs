@@ -97,6 +97,19 @@ pub enum InvalidInput {
         /// The key's length in bytes.
         len: usize,
     },
+    /// An event whose metadata holds a NUL character (U+0000), which
+    /// PostgreSQL's text cannot store: every store refuses it, so that all
+    /// accept the same input.
+    #[error(
+        "event {index} ({event_type}) carries a NUL character (U+0000) in its metadata, which \
+         PostgreSQL cannot store; remove it, or encode the value (as base64, say)"
+    )]
+    NulInMetadata {
+        /// The event's index in the append.
+        index: usize,
+        /// The event's type.
+        event_type: EventType,
+    },
     /// Two events of one append carry the same id.
     #[error("event {index} repeats id {id} of an earlier event in the same append")]
     DuplicateEventIdInAppend {

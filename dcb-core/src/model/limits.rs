@@ -163,6 +163,15 @@ impl Limits {
                         len: key.len(),
                     });
                 }
+                if metadata
+                    .iter()
+                    .any(|(key, value)| key.contains('\0') || value.contains('\0'))
+                {
+                    return Err(InvalidInput::NulInMetadata {
+                        index,
+                        event_type: event.event_type().clone(),
+                    });
+                }
                 let size = metadata.size();
                 if size > limits.max_metadata_size {
                     return Err(InvalidInput::MetadataTooLarge {
@@ -276,6 +285,13 @@ mod tests {
                 index: 0,
                 event_type: EventType::from_static("T"),
                 len: 0
+            })
+        );
+        assert_eq!(
+            limits.check_append(&[event(crate::Metadata::new().with("k", "a\0b"))]),
+            Err(InvalidInput::NulInMetadata {
+                index: 0,
+                event_type: EventType::from_static("T"),
             })
         );
         let long = "k".repeat(crate::MAX_NAME_LEN + 1);
