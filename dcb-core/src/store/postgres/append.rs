@@ -78,7 +78,6 @@ pub(super) async fn append(
     condition: Option<AppendCondition>,
 ) -> Result<Position, AppendError> {
     inner.limits.check_append(&events)?;
-    check_storable(&events)?;
     // One event without an id: batched with the appends made meanwhile.
     if events.len() == 1
         && events[0].id().is_none()
@@ -117,7 +116,6 @@ pub(super) async fn append_in_transaction(
     condition: Option<AppendCondition>,
 ) -> Result<Position, AppendError> {
     inner.limits.check_append(&events)?;
-    check_storable(&events)?;
     let params = AppendParams::new(&inner.keys, &events, condition.as_ref());
     match transaction
         .query_one(&inner.appends.append_sql, &params.as_sql())
@@ -351,25 +349,6 @@ fn batch_outcomes(row: &tokio_postgres::Row, appends: usize) -> Vec<Result<Posit
             }
         })
         .collect()
-}
-
-/// Refuses metadata that PostgreSQL cannot store: `text` and `jsonb` hold
-/// no NUL character (U+0000). Nothing is sent.
-fn check_storable(events: &[EventRecord]) -> Result<(), AppendError> {
-    let nul = |text: &str| text.contains('\0');
-    match events.iter().position(|event| {
-        event
-            .metadata()
-            .iter()
-            .any(|(key, value)| nul(key) || nul(value))
-    }) {
-        None => Ok(()),
-        Some(index) => Err(AppendError::Backend(BackendError::new(format!(
-            "event {index} ({}) carries metadata with a NUL character (U+0000), which \
-             PostgreSQL cannot store; nothing was appended",
-            events[index].event_type()
-        )))),
-    }
 }
 
 /// The error of an append whose call failed.
