@@ -14,6 +14,7 @@ use coursebooking::decisions::{
 };
 use coursebooking::{CourseId, Enrolment, StudentId};
 use dcb_core::embedded::EmbeddedStore;
+#[cfg(feature = "postgres")]
 use dcb_core::postgres::{PostgresOptions, PostgresStore};
 use dcb_core::{Event, EventStore, InMemoryStore};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -39,6 +40,7 @@ struct Baseline {
 
 /// The server `--store postgres` uses when neither `--postgres-url` nor
 /// `DCB_POSTGRES_URL` names one.
+#[cfg(feature = "postgres")]
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 pub async fn run(
@@ -94,6 +96,7 @@ pub async fn run(
                 Err(err) => super::fail(&err),
             }
         }
+        #[cfg(feature = "postgres")]
         StoreKind::Postgres => {
             let url = postgres_url
                 .or_else(|| std::env::var("DCB_POSTGRES_URL").ok())
@@ -102,6 +105,14 @@ pub async fn run(
                 Ok(text) => print(&text),
                 Err(err) => super::fail(&err),
             }
+        }
+        #[cfg(not(feature = "postgres"))]
+        StoreKind::Postgres => {
+            let _ = postgres_url;
+            super::usage(
+                "this coursebooking was built without PostgreSQL; build it with \
+                 `cargo run --release -p coursebooking --features postgres -- speedrun --store postgres`",
+            )
         }
     }
 }
@@ -115,6 +126,7 @@ fn print(text: &str) -> ExitCode {
 /// `I_1` (single-row INSERT transactions per second from one client on the
 /// same server) measured before and after it; returns the report. The
 /// schema is dropped at the end.
+#[cfg(feature = "postgres")]
 async fn postgres(
     url: &str,
     duration: Duration,
@@ -176,6 +188,7 @@ async fn postgres(
 }
 
 /// A server error with its cause (the server's message, when it sent one).
+#[cfg(feature = "postgres")]
 fn pg_error(error: &dyn std::error::Error) -> String {
     let mut message = format!("PostgreSQL: {error}");
     let mut source = error.source();
@@ -187,6 +200,7 @@ fn pg_error(error: &dyn std::error::Error) -> String {
 }
 
 /// Runs `statements` on one pooled connection.
+#[cfg(feature = "postgres")]
 async fn batch(store: &PostgresStore, statements: &str) -> Result<(), String> {
     let client = store.pool().get().await.map_err(|e| e.to_string())?;
     client
@@ -196,6 +210,7 @@ async fn batch(store: &PostgresStore, statements: &str) -> Result<(), String> {
 }
 
 /// The events stored in the store's schema.
+#[cfg(feature = "postgres")]
 async fn stored_events(store: &PostgresStore) -> Result<u64, String> {
     let client = store.pool().get().await.map_err(|e| e.to_string())?;
     let row = client
@@ -210,6 +225,7 @@ async fn stored_events(store: &PostgresStore) -> Result<u64, String> {
 
 /// `I_1`: single-row INSERT transactions (autocommit, prepared) per second
 /// into the plain table `baseline`, from one connection.
+#[cfg(feature = "postgres")]
 async fn insert_rate(store: &PostgresStore, duration: Duration) -> Result<Option<f64>, String> {
     let client = store.pool().get().await.map_err(|e| e.to_string())?;
     let statement = client

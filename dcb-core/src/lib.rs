@@ -147,6 +147,7 @@ pub use crate::model::position::{Position, ZeroPosition};
 pub use crate::model::query::{Query, QueryItem};
 pub use crate::model::read::{EventStream, ReadOptions, ReadResult};
 pub use crate::model::time::{Clock, ParseTimestampError, Timestamp};
+pub use crate::store::any;
 pub use crate::store::contract::{DEFAULT_POLL_INTERVAL, EventStore};
 #[cfg(feature = "embedded")]
 pub use crate::store::embedded;

@@ -31,6 +31,7 @@ pub(super) enum Command {
     #[command(flatten)]
     Store(StoreCommand),
     /// Prints the SQL that creates or migrates a PostgreSQL store.
+    #[cfg(feature = "postgres")]
     ///
     /// The SQL creates a store in the schema of --schema, or brings it up
     /// from migration --after, for operators who apply migrations with
@@ -43,6 +44,7 @@ pub(super) enum Command {
         after: i32,
     },
     /// Prints the SQL that lets a role use a PostgreSQL store.
+    #[cfg(feature = "postgres")]
     ///
     /// The role may then use the store in the schema of --schema (append,
     /// read, subscribe, keep read models) without creating anything, for

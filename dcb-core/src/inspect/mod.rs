@@ -128,7 +128,6 @@ use futures_util::StreamExt;
 
 use self::cli::{Cli, Command, StoreCommand};
 pub use self::log::log_from_env;
-use self::open::Store;
 use crate::model::error::ReadError;
 use crate::{EventStore, Position, Query, ReadOptions};
 
@@ -215,9 +214,11 @@ impl From<io::Error> for Failure {
 fn run(cli: Cli) -> Result<(), Failure> {
     let command = match cli.command {
         Command::Store(command) => command,
+        #[cfg(feature = "postgres")]
         Command::Migrations { after } => {
             return print_script(crate::store::postgres::migration_script(&cli.schema, after));
         }
+        #[cfg(feature = "postgres")]
         Command::Grants { role } => {
             return print_script(crate::store::postgres::grant_script(&cli.schema, &role));
         }
@@ -232,19 +233,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure::Store(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let store = if open::is_postgres_url(&store) {
-            open::postgres(&store, &cli.schema).await?
-        } else {
-            open::embedded(&store)?
-        };
-        match store {
-            Store::Embedded(store) => execute(store, command).await,
-            Store::Postgres(store) => execute(store, command).await,
-        }
+        let store = open::open(&store, &cli.schema).await?;
+        let executed = execute(store.clone(), command).await;
+        store.close();
+        executed
     })
 }
 
 /// Prints a script of SQL, or says why there is none.
+#[cfg(feature = "postgres")]
 fn print_script(
     script: Result<String, crate::store::postgres::ConnectError>,
 ) -> Result<(), Failure> {

@@ -1,7 +1,9 @@
 //! The store layer: the [`EventStore`](crate::EventStore) contract,
 //! subscriptions, the indexed engine shared by the in-memory and the
-//! embedded store, and the three stores.
+//! embedded store, the three stores, and [`any`]: one of them chosen at
+//! run time.
 
+pub mod any;
 pub(crate) mod contract;
 #[cfg(feature = "embedded")]
 pub mod embedded;

@@ -7,6 +7,7 @@
 //! Tests that must own their process are binaries of their own (see
 //! CONTRIBUTING.md, "Where tests live").
 
+mod conformance_any;
 mod conformance_embedded;
 mod conformance_memory;
 mod conformance_postgres;

@@ -33,7 +33,9 @@ use self::state::State;
 pub use self::stream::IndexedEvents;
 use crate::model::error::{AppendError, ReadError};
 use crate::model::read::{ReadOptions, ReadResult};
-use crate::{AppendCondition, Clock, EventRecord, Position, Query, Timestamp};
+#[cfg(feature = "embedded")]
+use crate::Timestamp;
+use crate::{AppendCondition, Clock, EventRecord, Position, Query};
 
 /// The events and their indexes behind one lock, the signal that wakes
 /// subscriptions when events are published, and the clock appends are
