@@ -31,10 +31,10 @@ pub(crate) use self::scan::first_match;
 use self::signal::AppendSignal;
 use self::state::State;
 pub use self::stream::IndexedEvents;
-use crate::model::error::{AppendError, ReadError};
-use crate::model::read::{ReadOptions, ReadResult};
 #[cfg(feature = "embedded")]
 use crate::Timestamp;
+use crate::model::error::{AppendError, ReadError};
+use crate::model::read::{ReadOptions, ReadResult};
 use crate::{AppendCondition, Clock, EventRecord, Position, Query};
 
 /// The events and their indexes behind one lock, the signal that wakes
