@@ -114,14 +114,22 @@ impl CourseLists {
     /// for a course nobody joined or that does not exist.
     #[must_use]
     pub fn students_of(&self, course_id: CourseId) -> Vec<String> {
+        self.students_with_ids(course_id)
+            .into_iter()
+            .map(|(_, name)| name)
+            .collect()
+    }
+
+    /// The course's students with their ids, in the order they joined.
+    #[must_use]
+    pub fn students_with_ids(&self, course_id: CourseId) -> Vec<(StudentId, String)> {
         self.courses
             .get(&course_id)
             .map_or_else(Vec::new, |course| {
                 course
                     .members
                     .iter()
-                    .filter_map(|student| self.students.get(student))
-                    .map(|student| student.name.clone())
+                    .filter_map(|id| self.students.get(id).map(|s| (*id, s.name.clone())))
                     .collect()
             })
     }
@@ -130,14 +138,22 @@ impl CourseLists {
     /// empty for a student who joined none or does not exist.
     #[must_use]
     pub fn courses_of(&self, student_id: StudentId) -> Vec<String> {
+        self.courses_with_ids(student_id)
+            .into_iter()
+            .map(|(_, name)| name)
+            .collect()
+    }
+
+    /// The student's courses with their ids, in the order they were joined.
+    #[must_use]
+    pub fn courses_with_ids(&self, student_id: StudentId) -> Vec<(CourseId, String)> {
         self.students
             .get(&student_id)
             .map_or_else(Vec::new, |student| {
                 student
                     .members
                     .iter()
-                    .filter_map(|course| self.courses.get(course))
-                    .map(|course| course.name.clone())
+                    .filter_map(|id| self.courses.get(id).map(|c| (*id, c.name.clone())))
                     .collect()
             })
     }

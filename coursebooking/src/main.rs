@@ -29,7 +29,9 @@ use crate::out::{Stop, say};
 #[command(
     name = "coursebooking",
     version,
-    after_help = "Diagnostics: set RUST_LOG to see dcb's tracing on stderr, e.g. \
+    after_help = "Exit status: 0 done; 1 refused by the domain (fully booked, already \
+                  joined, ...); 2 bad arguments; 3 the store or the system failed.\n\
+                  Diagnostics: set RUST_LOG to see dcb's tracing on stderr, e.g. \
                   RUST_LOG=dcb_core=debug for every decision, read and append, or \
                   RUST_LOG=warn for warnings only; unset, nothing is logged."
 )]
@@ -81,11 +83,24 @@ enum Command {
     Students {
         /// The course's id.
         course_id: CourseId,
+        /// Print one JSON object per student, with its id and name.
+        #[arg(long)]
+        json: bool,
     },
     /// Prints the names of a student's courses, in join order.
     Courses {
         /// The student's id.
         student_id: StudentId,
+        /// Print one JSON object per course, with its id and name.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prints a script that completes this command's arguments in a shell.
+    ///
+    /// For bash: `coursebooking completions bash > ~/.local/share/bash-completion/completions/coursebooking`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
     /// Runs the course-booking scenario on a fresh store and prints each step.
     Demo,
@@ -105,9 +120,9 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         prefill: u64,
         /// The PostgreSQL server for `--store postgres` (a fresh schema is
-        /// made there and dropped afterwards) [default: `DCB_POSTGRES_URL`,
-        /// else `postgres://postgres@127.0.0.1:5432/test`].
-        #[arg(long)]
+        /// made there and dropped afterwards) [default:
+        /// `postgres://postgres@127.0.0.1:5432/test`].
+        #[arg(long, value_name = "URL", env = "DCB_POSTGRES_URL")]
         postgres_url: Option<String>,
     },
 }
@@ -193,6 +208,14 @@ fn handle_file_size_limit() -> std::io::Result<()> {
 
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "coursebooking", &mut script);
+            out::exit_status(
+                say!("{}", String::from_utf8_lossy(&script).trim_end()).map_err(Stop::from),
+            )
+        }
         Command::Demo => demo::run().await,
         Command::Speedrun {
             store,
@@ -264,6 +287,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Courses { .. } => "courses",
         Command::Demo => "demo",
         Command::Speedrun { .. } => "speedrun",
+        Command::Completions { .. } => "completions",
     }
 }
 
@@ -297,7 +321,8 @@ async fn execute(
         Command::Students { .. }
         | Command::Courses { .. }
         | Command::Demo
-        | Command::Speedrun { .. } => None,
+        | Command::Speedrun { .. }
+        | Command::Completions { .. } => None,
     })
 }
 
@@ -330,20 +355,38 @@ async fn show_list(store: &EmbeddedStore, dir: &Path, command: &Command) -> Resu
     runner.catch_up().await.map_err(|err| err.to_string())?;
     let handle = runner.handle();
     let lists = handle.read().await;
-    let names = match *command {
-        Command::Students { course_id } => lists.students_of(course_id),
-        Command::Courses { student_id } => lists.courses_of(student_id),
-        _ => Vec::new(),
+    let (entries, json): (Vec<(String, String)>, bool) = match *command {
+        Command::Students { course_id, json } => (
+            lists
+                .students_with_ids(course_id)
+                .into_iter()
+                .map(|(id, name)| (id.to_string(), name))
+                .collect(),
+            json,
+        ),
+        Command::Courses { student_id, json } => (
+            lists
+                .courses_with_ids(student_id)
+                .into_iter()
+                .map(|(id, name)| (id.to_string(), name))
+                .collect(),
+            json,
+        ),
+        _ => (Vec::new(), false),
     };
-    for name in names {
-        say!("{name}")?;
+    for (id, name) in entries {
+        if json {
+            say!("{}", serde_json::json!({ "id": id, "name": name }))?;
+        } else {
+            say!("{name}")?;
+        }
     }
     Ok(())
 }
 
 /// A store that could not be opened: a `--data` that holds no store (or
 /// something else) is a bad argument, exit status 2; anything else is a
-/// failure, exit status 1.
+/// failure, exit status 3.
 fn open_failed(err: &OpenError) -> ExitCode {
     match err {
         OpenError::NoStore { .. }
@@ -368,11 +411,12 @@ fn default_data_dir() -> Option<PathBuf> {
     dirs::data_dir().map(|dir| dir.join("dcb-coursebooking"))
 }
 
-/// A failure that is not the domain's: one line, exit status 1.
+/// A failure that is not the domain's — the store, the disk, the runtime:
+/// one line, exit status 3, so that a script tells it from a refusal (1).
 fn fail(message: &str) -> ExitCode {
     // Not `eprintln!`, which panics if stderr is a closed pipe.
     let _ = writeln!(std::io::stderr(), "error: {message}");
-    ExitCode::from(1)
+    ExitCode::from(3)
 }
 
 /// A usage error: one line, exit status 2.

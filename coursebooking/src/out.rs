@@ -27,7 +27,7 @@ pub fn line(args: fmt::Arguments<'_>) -> io::Result<()> {
 pub enum Stop {
     /// Whoever read stdout closed it: nothing more to say, exit status 0.
     Closed,
-    /// A failure: one line on stderr, exit status 1.
+    /// A failure: one line on stderr, exit status 3.
     Failed(String),
 }
 

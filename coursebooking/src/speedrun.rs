@@ -98,9 +98,7 @@ pub async fn run(
         }
         #[cfg(feature = "postgres")]
         StoreKind::Postgres => {
-            let url = postgres_url
-                .or_else(|| std::env::var("DCB_POSTGRES_URL").ok())
-                .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned());
+            let url = postgres_url.unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned());
             match postgres(&url, duration, json, prefill).await {
                 Ok(text) => print(&text),
                 Err(err) => super::fail(&err),

@@ -128,7 +128,7 @@ fn bad_arguments_and_ids_exit_with_two() {
     assert_eq!(unknown.status.code(), Some(2));
     let bad_store = coursebooking(data.path(), &["speedrun", "--store", "oracle"]);
     assert_eq!(bad_store.status.code(), Some(2));
-    // An unreachable server is not a usage error: status 1, saying so. A
+    // An unreachable server is not a usage error: status 3, saying so. A
     // build without PostgreSQL says how to get it, with status 2.
     let unreachable = coursebooking(
         data.path(),
@@ -143,7 +143,7 @@ fn bad_arguments_and_ids_exit_with_two() {
         ],
     );
     let (status, says) = if cfg!(feature = "postgres") {
-        (1, "cannot connect")
+        (3, "cannot connect")
     } else {
         (2, "--features postgres")
     };
@@ -354,7 +354,7 @@ fn a_file_size_limit_is_reported_not_a_silent_death() {
         .unwrap();
     assert_eq!(
         limited.status.code(),
-        Some(1),
+        Some(3),
         "{:?}: {}",
         limited.status,
         stderr(&limited)

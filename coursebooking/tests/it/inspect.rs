@@ -35,6 +35,7 @@ fn dcb(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dcb"))
         .args(args)
         .env_remove("DCB_STORE")
+        .env_remove("DCB_SCHEMA")
         .output()
         .expect("the binary runs")
 }
@@ -357,7 +358,7 @@ fn times_select_events_and_chain_follows_causes() {
     assert_eq!(positions(&["chain", "3"]), [3, 2, 1]);
     assert_eq!(positions(&["chain", "1"]), [1]);
     let missing = dcb_on(dir.path(), &["chain", "9"]);
-    assert_fails(&missing, 1, "the store holds no event at position 9");
+    assert_fails(&missing, 3, "the store holds no event at position 9");
     assert_usage(
         &dcb_on(dir.path(), &["read", "--since", "yesterday"]),
         "is not a time",
@@ -641,7 +642,7 @@ fn wrong_stores_and_arguments_are_clear_errors() {
 
     assert_fails(
         &dcb(&["head", "--store", "postgres://postgres@127.0.0.1:1/test"]),
-        1,
+        3,
         "cannot connect to PostgreSQL",
     );
     assert_fails(
@@ -696,6 +697,13 @@ fn migrations_prints_the_script_of_the_schema_without_a_store() {
     );
     assert_fails(&dcb(&["migrations", "--after", "999"]), 2, "newer than");
     assert_usage(&dcb(&["migrations", "--after", "-1"]), "-1");
+    // The schema may come from the environment, as the store does.
+    let from_env = Command::new(env!("CARGO_BIN_EXE_dcb"))
+        .args(["migrations"])
+        .env("DCB_SCHEMA", "shop")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&from_env), stdout(&all));
 }
 
 #[test]
@@ -713,6 +721,17 @@ fn grants_prints_what_a_role_needs_without_a_store() {
         "invalid schema name",
     );
     assert_usage(&dcb(&["grants"]), "required arguments");
+}
+
+#[test]
+fn completions_are_scripts_of_every_command() {
+    let script = dcb(&["completions", "bash"]);
+    assert!(script.status.success(), "{}", stderr(&script));
+    let text = stdout(&script);
+    for command in ["head", "read", "tail", "chain", "types", "--since"] {
+        assert!(text.contains(command), "{command} in {text}");
+    }
+    assert_usage(&dcb(&["completions", "cmd.exe"]), "invalid value");
 }
 
 #[test]
@@ -862,7 +881,7 @@ fn a_store_too_large_for_memory_is_an_error_not_an_abort() {
         .output()
         .unwrap();
     let message = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert_eq!(output.status.code(), Some(3), "{message}");
     assert!(
         message.contains("needs about") && message.contains("address-space limit"),
         "{message}"

@@ -18,7 +18,13 @@ pub(super) struct Cli {
     pub(super) store: Option<String>,
 
     /// The schema of a PostgreSQL store.
-    #[arg(long, global = true, value_name = "SCHEMA", default_value = "dcb")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "SCHEMA",
+        default_value = "dcb",
+        env = "DCB_SCHEMA"
+    )]
     pub(super) schema: String,
 
     #[command(subcommand)]
@@ -30,6 +36,14 @@ pub(super) enum Command {
     /// The commands that read a store.
     #[command(flatten)]
     Store(StoreCommand),
+    /// Prints a script that completes this command's arguments in a shell.
+    ///
+    /// For bash: `dcb completions bash > ~/.local/share/bash-completion/completions/dcb`.
+    /// Reads no store.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Prints the SQL that creates or migrates a PostgreSQL store.
     #[cfg(feature = "postgres")]
     ///

@@ -79,8 +79,8 @@
 //! | status | meaning |
 //! |---|---|
 //! | 0 | done, or standard output was closed (as by `dcb read … \| head`) |
-//! | 1 | the store failed: unreachable server, damaged log, failed read |
 //! | 2 | a usage error: a bad argument, no store given, a directory or PostgreSQL schema that holds no store, an invalid URL |
+//! | 3 | the store failed: unreachable server, damaged log, failed read, no event at a position |
 //!
 //! Every error is one line on standard error.
 //!
@@ -164,7 +164,7 @@ where
         }
         Err(Failure::Store(message)) => {
             eprintln!("error: {message}");
-            ExitCode::from(1)
+            ExitCode::from(3)
         }
     }
 }
@@ -174,7 +174,8 @@ where
 enum Failure {
     /// A usage error: exit status 2.
     Usage(String),
-    /// The store failed: exit status 1.
+    /// The store failed: exit status 3, as for the course-booking CLI
+    /// (whose 1 is a refusal of the domain).
     Store(String),
     /// Standard output was closed: nobody reads any more, exit status 0.
     Closed,
@@ -214,6 +215,17 @@ impl From<io::Error> for Failure {
 fn run(cli: Cli) -> Result<(), Failure> {
     let command = match cli.command {
         Command::Store(command) => command,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            // Into memory first: the generator panics on a write error,
+            // such as a closed pipe.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "dcb", &mut script);
+            let mut out = io::stdout().lock();
+            out.write_all(&script)?;
+            out.flush()?;
+            return Ok(());
+        }
         #[cfg(feature = "postgres")]
         Command::Migrations { after } => {
             return print_script(crate::store::postgres::migration_script(&cli.schema, after));
