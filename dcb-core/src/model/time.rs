@@ -51,7 +51,8 @@ impl Timestamp {
     /// counter — the CPU's time-stamp counter where it is reliable — and
     /// re-anchored to the system clock every 100 ms: a clock set forward or
     /// back is followed within 100 ms, and between anchors the time
-    /// advances at the counter's rate.
+    /// advances at the counter's rate. The first read in a process
+    /// calibrates the counter, in about a millisecond.
     #[must_use]
     pub fn now() -> Timestamp {
         SystemClock::get().now()
