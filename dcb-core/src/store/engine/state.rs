@@ -30,6 +30,44 @@ const FEW_TYPES: usize = 16;
 /// The stored time of an event recorded without one (`DCBLOG1` segments).
 const UNKNOWN_TIME: i64 = i64::MIN;
 
+/// The events' recorded times, in chunks that never move: as the log grows,
+/// no time is copied (a `Vec` would copy them all at each doubling, and its
+/// appends wait for that copy).
+#[derive(Default)]
+struct Times {
+    chunks: Vec<Box<[i64]>>,
+    len: usize,
+}
+
+impl Times {
+    /// Times per chunk: 128 KiB, its pages zeroed lazily by the system.
+    const CHUNK: usize = 1 << 14;
+
+    /// Appends `value` `n` times.
+    fn push(&mut self, value: i64, n: usize) {
+        for _ in 0..n {
+            let (chunk, at) = (self.len / Self::CHUNK, self.len % Self::CHUNK);
+            if chunk == self.chunks.len() {
+                self.chunks.push(vec![0; Self::CHUNK].into_boxed_slice());
+            }
+            self.chunks[chunk][at] = value;
+            self.len += 1;
+        }
+    }
+
+    /// The time at `index`, which must be below the length.
+    fn get(&self, index: usize) -> i64 {
+        self.chunks[index / Self::CHUNK][index % Self::CHUNK]
+    }
+
+    /// Keeps the first `len` times.
+    #[cfg(any(feature = "embedded", test))]
+    fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+        self.chunks.truncate(self.len.div_ceil(Self::CHUNK));
+    }
+}
+
 /// The log and its indexes, guarded together by the store's lock so that
 /// an append is visible everywhere at once or nowhere.
 #[derive(Default)]
@@ -38,7 +76,7 @@ pub(crate) struct State {
     events: Vec<EventRecord>,
     /// When each event of `events` was recorded, in microseconds since the
     /// Unix epoch; [`UNKNOWN_TIME`] for events stored without a time.
-    times: Vec<i64>,
+    times: Times,
     /// The latest time recorded: no append is recorded before it.
     latest: Option<Timestamp>,
     /// The last position reads may see.
@@ -73,7 +111,6 @@ impl State {
     pub(crate) fn with_capacity(events: usize, tags: usize) -> State {
         State {
             events: Vec::with_capacity(events),
-            times: Vec::with_capacity(events),
             by_tag: TagIndex::with_capacity(tags),
             ..State::default()
         }
@@ -139,7 +176,7 @@ impl State {
     /// When the event at `position` (in `1..=last()`) was recorded.
     pub(crate) fn recorded_at(&self, position: Pos) -> Option<Timestamp> {
         let index = usize::try_from(position - 1).unwrap_or(usize::MAX);
-        let micros = self.times[index];
+        let micros = self.times.get(index);
         (micros != UNKNOWN_TIME).then_some(Timestamp::from_micros(micros))
     }
 
@@ -274,10 +311,8 @@ impl State {
     /// it), `None` for events replayed from a log without times.
     pub(crate) fn push(&mut self, events: Vec<EventRecord>, at: Option<Timestamp>) -> Position {
         self.events.reserve(events.len());
-        self.times.extend(std::iter::repeat_n(
-            at.map_or(UNKNOWN_TIME, Timestamp::as_micros),
-            events.len(),
-        ));
+        self.times
+            .push(at.map_or(UNKNOWN_TIME, Timestamp::as_micros), events.len());
         if at > self.latest {
             self.latest = at;
         }
@@ -403,5 +438,29 @@ mod tests {
             state.index_tags();
             assert_eq!(positions(&state, &format!("one:{}", to + 1)), [to + 1]);
         }
+    }
+
+    #[test]
+    fn times_keep_their_values_across_chunks_and_cuts() {
+        let mut times = Times::default();
+        let chunk = Times::CHUNK;
+        times.push(1, chunk - 1);
+        times.push(2, 3);
+        assert_eq!(
+            (
+                times.get(chunk - 2),
+                times.get(chunk - 1),
+                times.get(chunk + 1)
+            ),
+            (1, 2, 2)
+        );
+        times.truncate(chunk - 1);
+        assert_eq!(times.chunks.len(), 1, "the emptied chunk is freed");
+        times.push(3, 2);
+        assert_eq!(
+            (times.get(chunk - 2), times.get(chunk - 1), times.get(chunk)),
+            (1, 3, 3)
+        );
+        assert_eq!(times.len, chunk + 1);
     }
 }
