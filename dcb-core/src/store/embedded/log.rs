@@ -563,4 +563,32 @@ mod tests {
             assert_eq!((reopened.len(), &reopened.recovery().truncated), (1, &None));
         }
     }
+
+    /// A store of format 1 whose last segment holds no record yet (made
+    /// just before a crash, or when the store was made) is opened as it
+    /// is: that segment becomes one of the current format in place, as
+    /// there is no record to keep in the old one.
+    #[test]
+    fn an_empty_segment_of_format_1_becomes_one_of_format_2() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let first = segment_path(dir.path(), 1);
+        fs::write(&first, Format::V1.magic()).unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(store.recovery().truncated, None);
+        let position = runtime.block_on(store.append(vec![event()], None)).unwrap();
+        assert_eq!(position.get(), 1);
+        store.close();
+        let bytes = fs::read(&first).unwrap();
+        assert_eq!(&bytes[..MAGIC_LEN], Format::V2.magic());
+        assert_eq!(
+            list_segments(dir.path()).unwrap().len(),
+            1,
+            "no new segment"
+        );
+        let reopened = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(reopened.len(), 1);
+    }
 }
