@@ -29,6 +29,13 @@
 //!   flight and holds new ones back until it has taken its snapshot. Reads
 //!   therefore wait for in-flight appends, and appends wait while a read
 //!   takes the snapshot of its head, never for its query or its rows.
+//! - Every event is recorded at the server's `clock_timestamp()`, read when
+//!   its append takes its positions, in one short section that no other
+//!   append is in at the same time, as the later of the clock and the
+//!   latest time issued (kept in the schema): so times never decrease along
+//!   positions, also under concurrent appends and with a clock set back.
+//!   Rows written before migration 10 have no time. Metadata is a `jsonb`
+//!   column, NULL when empty.
 //!
 //! `docs/design.md` ("The PostgreSQL store") gives the argument in full.
 //!
