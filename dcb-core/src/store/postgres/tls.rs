@@ -42,8 +42,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{
-    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName,
-    UnixTime,
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime,
 };
 use rustls::{
     AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore,
@@ -497,6 +496,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Decrypts the encrypted PKCS#8 key `block` of the file `path`.
+#[cfg(feature = "encrypted-keys")]
 fn decrypt_key(
     path: &Path,
     block: &str,
@@ -519,9 +519,23 @@ fn decrypt_key(
             path.display()
         )
     })?;
-    Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        key.as_bytes().to_vec(),
-    )))
+    Ok(PrivateKeyDer::Pkcs8(
+        rustls::pki_types::PrivatePkcs8KeyDer::from(key.as_bytes().to_vec()),
+    ))
+}
+
+/// Without the feature `encrypted-keys`, says how to get it.
+#[cfg(not(feature = "encrypted-keys"))]
+fn decrypt_key(
+    path: &Path,
+    _: &str,
+    _: Option<&Password>,
+) -> Result<PrivateKeyDer<'static>, String> {
+    Err(format!(
+        "sslkey {}: the key is encrypted, and this program was built without dcb-core's \
+         `encrypted-keys` feature, which decrypts it: enable it, or give the key unencrypted",
+        path.display()
+    ))
 }
 
 /// Adds every certificate of `pem` to `store`; returns how many.
@@ -919,10 +933,18 @@ mod tests {
             key_password: Some(Password("dcb test password".to_owned())),
             ..password_only.clone()
         };
-        assert!(matches!(
-            Tls::new(SslMode::Require, &encrypted, b"").unwrap(),
-            Tls::On(_)
-        ));
+        // Decrypted with the feature `encrypted-keys`; without it, refused
+        // with the feature's name.
+        match Tls::new(SslMode::Require, &encrypted, b"") {
+            Ok(tls) => assert!(
+                cfg!(feature = "encrypted-keys") && matches!(tls, Tls::On(_)),
+                "decrypted without the feature"
+            ),
+            Err(error) => assert!(
+                !cfg!(feature = "encrypted-keys") && error.contains("`encrypted-keys` feature"),
+                "{error}"
+            ),
+        }
         // A password for a key that is not encrypted is not needed, and
         // not refused (as libpq).
         let plain = UrlTls {
