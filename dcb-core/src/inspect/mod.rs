@@ -59,7 +59,7 @@
 //! - `migrations` prints the SQL that creates a PostgreSQL store in the
 //!   schema `--schema`, or brings it up from migration `--after V`, for
 //!   operators who apply migrations with tools of their own
-//!   ([`migration_script`](crate::store::postgres::migration_script)); it opens no
+//!   (`postgres::migration_script`); it opens no
 //!   store.
 //!
 //! Each event is one JSON object on one line:

@@ -23,8 +23,8 @@
 //! A location is one of:
 //!
 //! - `memory:` — a new, empty [`InMemoryStore`];
-//! - `postgres://…` or `postgresql://…` — a [`PostgresStore`](crate::postgres::PostgresStore)
-//!   (feature `postgres`), the URL as [`PostgresOptions::new`](crate::postgres::PostgresOptions::new)
+//! - `postgres://…` or `postgresql://…` — a `postgres::PostgresStore`
+//!   (feature `postgres`), the URL as `postgres::PostgresOptions::new`
 //!   takes it;
 //! - anything else — the directory of an
 //!   [`EmbeddedStore`](crate::embedded::EmbeddedStore) (feature `embedded`,
