@@ -129,6 +129,7 @@ impl<'s, S: EventStore> Decider<'s, S> {
     /// # #[derive(Event, Serialize, Deserialize)]
     /// # struct TableBooked { #[tag] table_id: TableId }
     /// # #[decision]
+    /// # #[derive(Clone)]
     /// # struct Table { #[boundary] table_id: TableId, booked: bool }
     /// # #[decision]
     /// # impl Table { fn booked(&mut self, _: &TableBooked) { self.booked = true; } }
