@@ -30,3 +30,4 @@ mod postgres_subscriptions;
 #[path = "../postgres_support/mod.rs"]
 mod postgres_support;
 mod postgres_tls;
+mod postgres_transactions;

@@ -116,6 +116,19 @@ pub(super) async fn append_in_transaction(
     condition: Option<AppendCondition>,
 ) -> Result<Position, AppendError> {
     inner.limits.check_append(&events)?;
+    let isolation: String = transaction
+        .query_one("SELECT current_setting('transaction_isolation')", &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(failed)?;
+    if isolation != "read committed" {
+        return Err(AppendError::Backend(BackendError::new(format!(
+            "an append inside an application's transaction needs READ COMMITTED isolation, \
+             and this transaction is {isolation}: the condition is checked against the events \
+             committed when the append has its locks, which an earlier snapshot does not show; \
+             nothing was appended"
+        ))));
+    }
     let params = AppendParams::new(&inner.keys, &events, condition.as_ref());
     match transaction
         .query_one(&inner.appends.append_sql, &params.as_sql())

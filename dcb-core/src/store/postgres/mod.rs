@@ -276,11 +276,43 @@ impl PostgresStore {
         }
     }
 
-    /// Runs an append inside the caller's open transaction (a
-    /// `tokio_postgres::Transaction`, or a client that sent `BEGIN`), which
-    /// then holds its locks until it commits or rolls back: for tests that
-    /// need an append in flight. Not part of the API.
-    #[doc(hidden)]
+    /// Appends inside the application's own transaction, so that the
+    /// application's tables and the events are written together — both or
+    /// neither.
+    ///
+    /// `transaction` is a `tokio_postgres::Transaction` (or a client that
+    /// sent `BEGIN`) on the store's database, at READ COMMITTED isolation,
+    /// PostgreSQL's default; another isolation is refused, since the
+    /// condition is checked against the events committed once the append
+    /// holds its locks, which an earlier snapshot would not show. The
+    /// append takes the same locks and checks the same condition as
+    /// [`append`](EventStore::append), and holds its locks until the
+    /// transaction ends: appends on the same boundaries, and reads of the
+    /// store (whose head waits for appends in flight), wait for its commit
+    /// or rollback, so keep such transactions short. The position returned
+    /// is the events' only once the transaction commits; after a rollback
+    /// nothing was appended. Metadata, limits and errors are as for
+    /// `append`; appends of the application's transaction are not sent
+    /// together with others.
+    ///
+    /// ```no_run
+    /// # use dcb_core::{EventRecord, EventType, postgres::PostgresStore};
+    /// # async fn example(store: PostgresStore, mut client: tokio_postgres::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let transaction = client.transaction().await?;
+    /// transaction
+    ///     .execute("INSERT INTO shop.orders (id, total) VALUES ($1, $2)", &[&42_i64, &1999_i64])
+    ///     .await?;
+    /// let placed = EventRecord::new(EventType::from_static("OrderPlaced"), r#"{"id":42}"#);
+    /// store.append_in_transaction(&transaction, vec![placed], None).await?;
+    /// transaction.commit().await?; // the order row and the event, or neither
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`append`](EventStore::append), and a backend error for a
+    /// transaction that is not READ COMMITTED.
     pub async fn append_in_transaction(
         &self,
         transaction: &impl tokio_postgres::GenericClient,
