@@ -115,11 +115,7 @@ impl SystemClock {
     }
 
     fn now(&self) -> Timestamp {
-        let since = quanta::Instant::now().duration_since(self.base);
-        let counter = i64::try_from(since.as_secs())
-            .unwrap_or(i64::MAX / 2_000_000)
-            .saturating_mul(1_000_000)
-            .saturating_add(i64::from(since.subsec_micros()));
+        let counter = whole_micros(quanta::Instant::now().duration_since(self.base));
         if counter - self.anchored.load(Ordering::Relaxed) >= Self::ANCHOR_EVERY_US {
             // Two threads anchoring at once store consistent pairs; a
             // reader between the stores is off by the drift of 100 ms.
@@ -137,24 +133,24 @@ impl From<SystemTime> for Timestamp {
     /// The time to the microsecond, rounded down; times beyond about
     /// 292,000 years from 1970 saturate.
     fn from(time: SystemTime) -> Timestamp {
-        let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
         match time.duration_since(SystemTime::UNIX_EPOCH) {
-            // Without 128-bit arithmetic: this runs once per append.
-            Ok(after) => match i64::try_from(after.as_secs()) {
-                Ok(secs) if secs < i64::MAX / 1_000_000 - 1 => {
-                    Timestamp(secs * 1_000_000 + i64::from(after.subsec_micros()))
-                }
-                _ => Timestamp(micros(after)),
-            },
+            Ok(after) => Timestamp(whole_micros(after)),
             Err(before) => {
                 // Rounded down: 1.5 µs before the epoch is -2 µs.
                 let before = before.duration();
-                let whole = micros(before);
                 let rest = before.subsec_nanos() % 1_000 != 0;
-                Timestamp((-whole).saturating_sub(i64::from(rest)))
+                Timestamp((-whole_micros(before)).saturating_sub(i64::from(rest)))
             }
         }
     }
+}
+
+/// The whole microseconds of `duration`, at most `i64::MAX`.
+fn whole_micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs())
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000)
+        .saturating_add(i64::from(duration.subsec_micros()))
 }
 
 impl From<Timestamp> for SystemTime {

@@ -979,10 +979,10 @@ impl<T: Target> Run<'_, T> {
         if event.recorded_at.is_none() {
             return Err(format!("the store gave {event:?} without a recorded time"));
         }
-        Ok(untimed(SequencedEvent::new(
+        Ok(SequencedEvent::new(
             self.to_model(event.position)?,
             event.event,
-        )))
+        ))
     }
 
     fn store_condition(&self, condition: Option<&AppendCondition>) -> Option<AppendCondition> {
@@ -1366,7 +1366,7 @@ fn operations_print_as_the_rust_that_builds_them() {
     );
 }
 
-/// `event` without its recorded time.
-fn untimed(event: SequencedEvent) -> SequencedEvent {
+/// `event` without its recorded time (also for the property tests).
+pub(crate) fn untimed(event: SequencedEvent) -> SequencedEvent {
     SequencedEvent::new(event.position, event.event)
 }

@@ -924,7 +924,7 @@ fn untimed(result: ReadResult) -> ReadResult {
         events: result
             .events
             .into_iter()
-            .map(|e| SequencedEvent::new(e.position, e.event))
+            .map(crate::model_machine::untimed)
             .collect(),
         head: result.head,
     }
