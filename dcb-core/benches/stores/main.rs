@@ -5,6 +5,7 @@
 //!
 //! Prints one JSON object per measurement on stdout and a table on stderr.
 
+mod child;
 mod decide;
 mod embedded;
 mod invoices;
@@ -24,7 +25,7 @@ use crate::workloads::{
     concurrent_conditional_appends, conditional_appends, courses_for, decision_reads, fill,
 };
 
-const USAGE: &str = "usage: cargo bench -p dcb-core [--features postgres] --bench stores -- --store memory|embedded|postgres [--quick] [--workload NAME]... [--dir DIR] [--stored N] [--append-batches N] [--subscriber] [--metadata N]\n\
+const USAGE: &str = "usage: cargo bench -p dcb-core [--features postgres] --bench stores -- --store memory|embedded|postgres [--quick] [--workload NAME]... [--dir DIR] [--keep] [--stored N] [--reads N] [--kill-after N] [--append-batches N] [--subscriber] [--metadata N]\n\
     (--store postgres needs `--features postgres` and takes the server from DCB_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test)";
 
 /// The sizes of one run, and which workloads it runs.
@@ -48,6 +49,14 @@ struct Args {
     stored: Option<u64>,
     append_batches: Option<usize>,
     subscriber: bool,
+    /// Keep the embedded large store in `DIR/store-N` for later runs.
+    keep: bool,
+    /// Decision reads on the large store.
+    reads: Option<u64>,
+    /// `open_after_kill`: events appended before the kill.
+    kill_after: Option<u64>,
+    /// A child process's part (see `child`): its flag, directory and count.
+    child: Option<(String, std::path::PathBuf, u64)>,
 }
 
 impl Args {
@@ -60,6 +69,10 @@ impl Args {
             stored: None,
             append_batches: None,
             subscriber: false,
+            keep: false,
+            reads: None,
+            kill_after: None,
+            child: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -77,10 +90,24 @@ impl Args {
                 "--append-batches" => {
                     parsed.append_batches = Some(number(args.next(), "--append-batches")?);
                 }
+                "--keep" => parsed.keep = true,
+                "--reads" => parsed.reads = Some(number(args.next(), "--reads")?),
+                "--kill-after" => parsed.kill_after = Some(number(args.next(), "--kill-after")?),
+                flag @ (child::FILL | child::APPEND) => {
+                    let dir = args
+                        .next()
+                        .ok_or_else(|| format!("{flag} needs a directory"))?;
+                    let n = number(args.next(), flag)?;
+                    parsed.child = Some((flag.to_owned(), dir.into(), n));
+                }
                 // `cargo bench` passes `--bench` to every benchmark binary.
                 "--bench" => {}
                 other => return Err(format!("unknown argument {other:?}")),
             }
+        }
+        let embedded = parsed.store.as_deref() == Some("embedded");
+        if (parsed.keep || parsed.kill_after.is_some()) && !embedded {
+            return Err("--keep and --kill-after apply to --store embedded only".to_owned());
         }
         Ok(parsed)
     }
@@ -101,6 +128,10 @@ fn main() -> ExitCode {
         stored,
         append_batches,
         subscriber,
+        keep,
+        reads,
+        kill_after,
+        child,
     } = match Args::parse() {
         Ok(args) => args,
         Err(e) => {
@@ -108,6 +139,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some((flag, dir, n)) = child {
+        return run_child(&flag, &dir, n);
+    }
     // Only the PostgreSQL store appends in batches; refused elsewhere rather
     // than ignored, so a run measures what its command line says.
     if append_batches.is_some() && store.as_deref() != Some("postgres") {
@@ -119,7 +153,7 @@ fn main() -> ExitCode {
             workloads,
             decisions: 20_000,
             appends: 300_000,
-            reads: 50_000,
+            reads: reads.unwrap_or(50_000),
             stored: stored.unwrap_or(1_000_000),
             clients: 2,
         }
@@ -128,7 +162,7 @@ fn main() -> ExitCode {
             workloads,
             decisions: 100_000,
             appends: 2_000_000,
-            reads: 300_000,
+            reads: reads.unwrap_or(300_000),
             stored: stored.unwrap_or(1_000_000),
             clients: 2,
         }
@@ -151,12 +185,7 @@ fn main() -> ExitCode {
                 eprintln!("cannot use {}: {err}", dir.display());
                 return ExitCode::from(2);
             }
-            let durations = embedded::Durations {
-                baseline: std::time::Duration::from_secs(if quick { 2 } else { 5 }),
-                workload: std::time::Duration::from_secs(if quick { 3 } else { 10 }),
-                reads: if quick { 20_000 } else { 100_000 },
-                stored: stored.unwrap_or(1_000_000),
-            };
+            let durations = embedded::Durations::new(quick, stored, reads, keep, kill_after);
             eprintln!("machine: {}", machine());
             print_header();
             runtime.block_on(embedded::run(&dir, &durations, |w| plan.runs(w)));
@@ -168,7 +197,7 @@ fn main() -> ExitCode {
             let durations = postgres::Durations {
                 baseline: std::time::Duration::from_secs(if quick { 2 } else { 5 }),
                 workload: std::time::Duration::from_secs(if quick { 3 } else { 10 }),
-                reads: if quick { 4_000 } else { 20_000 },
+                reads: reads.unwrap_or(if quick { 4_000 } else { 20_000 }),
                 stored: stored.unwrap_or(if quick { 200_000 } else { 1_000_000 }),
                 append_batches,
             };
@@ -192,6 +221,27 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Runs a child process's part of the embedded benchmark.
+fn run_child(flag: &str, dir: &std::path::Path, n: u64) -> ExitCode {
+    child::exit_with_parent();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let done = if flag == child::FILL {
+        runtime.block_on(child::fill(dir, n))
+    } else {
+        runtime.block_on(child::append(dir, n))
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{flag} {}: {err}", dir.display());
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Installs what an application with logging pays for: every span of dcb

@@ -21,7 +21,9 @@ pub struct Measurement {
 /// One measurement as docs/spec.md §5 prints it: a JSON object per line.
 /// Figures are rounded as the table shows them; a figure that is not a
 /// number (a rate of nothing) is `null`, as `serde_json` writes it.
-#[derive(serde::Serialize)]
+/// The optional fields after `ratio` appear only on the lines that measure
+/// them.
+#[derive(serde::Serialize, Default)]
 pub struct Line<'a> {
     pub store: &'a str,
     pub workload: &'a str,
@@ -34,9 +36,42 @@ pub struct Line<'a> {
     pub baseline: &'a str,
     pub baseline_ops_per_sec: Option<f64>,
     pub ratio: Option<f64>,
-    /// Resident memory after the workload, where it measures that.
+    /// How long opening the store took, in milliseconds (`open`,
+    /// `open_after_kill`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub resident_mib: Option<f64>,
+    pub open_ms: Option<f64>,
+    /// Anonymous resident memory (`RssAnon` of `/proc/self/status`: file
+    /// pages the kernel may drop do not count) right before the open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_mib_before_open: Option<f64>,
+    /// The same right after the open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_mib: Option<f64>,
+    /// The same after `reads` decision reads on the opened store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_mib_after_reads: Option<f64>,
+    /// The decision reads behind `rss_mib_after_reads`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reads: Option<u64>,
+    /// The size of the store's directory (every file in it, apparent
+    /// size), after a clean close.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_bytes: Option<u64>,
+    /// `disk_bytes` per stored event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_bytes_per_event: Option<f64>,
+    /// Events this run appended to fill the store (`fill`), or that the
+    /// killed process appended and the reopened store holds
+    /// (`open_after_kill`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_appended: Option<u64>,
+    /// Events whose appends the killed process saw acknowledged before the
+    /// kill (`open_after_kill`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_acknowledged: Option<u64>,
+    /// Seconds the workload took as a whole (`fill`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
     /// The metadata entries on each appended event (`--metadata N`).
     #[serde(skip_serializing_if = "is_zero")]
     pub metadata_entries: usize,
@@ -55,6 +90,24 @@ impl Line<'_> {
             Err(err) => eprintln!("cannot write the measurement as JSON: {err}"),
         }
     }
+}
+
+/// The process's anonymous resident memory in MiB: `RssAnon` of
+/// `/proc/self/status` (`None` where there is no such file). Unlike
+/// `VmRSS` it leaves out the file pages of a mapped store, which the kernel
+/// may drop at any time.
+#[allow(clippy::cast_precision_loss)]
+pub fn rss_anon_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("RssAnon:"))?;
+    let kib: u64 = line
+        .trim_start_matches("RssAnon:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(round(kib as f64 / 1024.0, 1))
 }
 
 /// `x` rounded to `decimals` places.
@@ -79,8 +132,8 @@ impl Measurement {
             ratio: self
                 .baseline
                 .map(|(_, rate)| round(self.ops_per_sec / rate, 3)),
-            resident_mib: None,
             metadata_entries: crate::workloads::metadata_entries(),
+            ..Line::default()
         }
         .print();
         let mut row = format!(

@@ -78,18 +78,49 @@ pub fn courses_for(stored: u64) -> u64 {
 
 /// Appends `n` events in batches, spread over `courses_for(n)` courses.
 pub async fn fill<S: EventStore>(store: &S, n: u64, progress: impl Fn(u64)) {
+    fill_range(store, 0, n, n, 100_000, progress).await;
+}
+
+/// Appends the events `from..to` of a store of `total` events (spread over
+/// `courses_for(total)` courses) in batches of 1,000: a fill that stopped
+/// after `from` events resumes where it stopped. Calls `progress` each
+/// time another `every` events are in.
+pub async fn fill_range<S: EventStore>(
+    store: &S,
+    from: u64,
+    to: u64,
+    total: u64,
+    every: u64,
+    progress: impl Fn(u64),
+) {
     const BATCH: u64 = 1_000;
-    let courses = courses_for(n);
-    let mut i = 0;
-    while i < n {
-        let end = (i + BATCH).min(n);
+    let courses = courses_for(total);
+    let every = every.max(1);
+    let mut i = from;
+    while i < to {
+        let end = (i + BATCH).min(to);
         let events = (i..end).map(|i| filler_event(i, courses)).collect();
         store.append(events, None).await.expect("filling the store");
-        i = end;
-        if i % 100_000 == 0 {
-            progress(i);
+        if end / every != i / every {
+            progress(end);
         }
+        i = end;
     }
+}
+
+/// Tags at and above this (in their number) are the tail's and the large
+/// store's appends: above every filled course and student, so reads of the
+/// filled courses never meet them.
+pub const APPENDED_TAGS: u64 = 0x80 << 56;
+
+/// The `i`-th event a process appends after the fill (`open_after_kill`):
+/// decision-shaped like the filled ones (two tags, the same data), on
+/// courses and students of its own.
+pub fn tail_event(i: u64) -> EventRecord {
+    EventRecord::new(STUDENT_JOINED, DATA).with_tags([
+        tag("course", APPENDED_TAGS | (i / EVENTS_PER_COURSE)),
+        tag("student", APPENDED_TAGS | i),
+    ])
 }
 
 /// The query of a "student joins course" decision: the course's events and
