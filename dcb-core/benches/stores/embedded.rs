@@ -53,6 +53,13 @@ impl Durations {
 
 /// `F`: 4 KiB appends, each followed by `fdatasync`, per second.
 pub fn raw_sync_rate(dir: &Path, duration: Duration) -> f64 {
+    let (n, elapsed) = raw_syncs(dir, duration);
+    rate(n, elapsed)
+}
+
+/// 4 KiB appends, each followed by `fdatasync`, for `duration`: how many,
+/// and the time they took.
+fn raw_syncs(dir: &Path, duration: Duration) -> (u64, Duration) {
     let path = dir.join("baseline.bin");
     let mut file = OpenOptions::new()
         .create(true)
@@ -68,10 +75,10 @@ pub fn raw_sync_rate(dir: &Path, duration: Duration) -> f64 {
         file.sync_data().expect("baseline sync");
         n += 1;
     }
-    let rate = rate(n, start.elapsed());
+    let elapsed = start.elapsed();
     drop(file);
     let _ = std::fs::remove_file(path);
-    rate
+    (n, elapsed)
 }
 
 #[allow(clippy::cast_precision_loss)]
@@ -291,9 +298,10 @@ async fn open_and_read(
     store
 }
 
-/// Appends into the large store against an empty one, alternating so that
-/// both meet the same disk, then `F`: one writer, 32 writers, and one
-/// writer of 100-event appends.
+/// Appends into the large store against an empty one and `F`, in rounds
+/// that alternate them so that all three meet the same disk (whose sync
+/// rate drifts within a minute): one writer, 32 writers, and one writer of
+/// 100-event appends.
 async fn appends_into_large(
     parent: &Path,
     durations: &Durations,
@@ -311,7 +319,13 @@ async fn appends_into_large(
             (Latencies::default(), 0u64, Duration::ZERO),
             (Latencies::default(), 0, Duration::ZERO),
         ];
+        let (mut syncs, mut sync_time) = (0, Duration::ZERO);
+        let (mut f_low, mut f_high) = (f64::INFINITY, 0.0_f64);
         for round in 0..4 {
+            let (n, elapsed) = raw_syncs(parent, durations.baseline / 4);
+            (syncs, sync_time) = (syncs + n, sync_time + elapsed);
+            let f = rate(n, elapsed);
+            (f_low, f_high) = (f_low.min(f), f_high.max(f));
             let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
             for slot in order {
                 let store = if slot == 0 { &empty } else { large };
@@ -323,7 +337,11 @@ async fn appends_into_large(
             }
         }
         drop(empty);
-        let f = baseline(parent, durations);
+        let f = rate(syncs, sync_time);
+        eprintln!(
+            "    (F = {f:.0} appends of 4 KiB + fdatasync per second, measured between \
+             the rounds: {f_low:.0} to {f_high:.0})"
+        );
         let [
             (mut empty_lat, empty_n, empty_t),
             (mut large_lat, large_n, large_t),
