@@ -35,12 +35,14 @@ pub fn segments(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Every file of a directory with its bytes.
+/// Every file of a directory with its bytes (not those in its folders,
+/// such as the index's).
 pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     fs::read_dir(dir)
         .expect("list the store")
-        .map(|e| {
-            let path = e.expect("a directory entry").path();
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|path| path.is_file())
+        .map(|path| {
             let bytes = fs::read(&path).expect("read a file");
             (path, bytes)
         })

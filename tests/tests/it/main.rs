@@ -9,6 +9,7 @@
 
 mod conformance_any;
 mod conformance_embedded;
+mod conformance_embedded_indexed;
 mod conformance_memory;
 mod conformance_postgres;
 mod conformance_reference;

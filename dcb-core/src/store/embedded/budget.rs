@@ -12,7 +12,7 @@
 //! the process's address-space limit, and the room left in its cgroup.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::Path;
 
 use bytes::Bytes;
@@ -65,6 +65,14 @@ impl Budget {
         self.charge(events.saturating_mul(PER_EVENT))
     }
 
+    /// Releases the charge of `events` events decoded from `len` bytes
+    /// of records, which the open no longer holds in memory (they went
+    /// into the index on disk).
+    pub(super) fn release(&mut self, len: u64, events: u64) {
+        let _ = len;
+        self.used = self.used.saturating_sub(events.saturating_mul(PER_EVENT));
+    }
+
     fn charge(&mut self, bytes: u64) -> Result<(), OpenError> {
         self.used = self.used.saturating_add(bytes);
         match self.limit {
@@ -104,6 +112,34 @@ impl Budget {
             .saturating_add((events * PER_EVENT as f64) as u64)
             .max(self.used)
     }
+}
+
+/// Reads a segment from byte `start` on (at least the magic's length),
+/// behind its magic: returns those bytes and the shift to add to an offset
+/// in them for the file's offset (0 when the whole segment is read).
+pub(super) fn read_segment_from(
+    path: &Path,
+    start: u64,
+    budget: &mut Budget,
+) -> Result<(Bytes, u64), OpenError> {
+    let magic_len = super::record::MAGIC_LEN as u64;
+    if start <= magic_len {
+        return Ok((read_segment(path, budget)?, 0));
+    }
+    let mut file = File::open(path).map_err(|e| OpenError::io(path, e))?;
+    let len = file.metadata().map_err(|e| OpenError::io(path, e))?.len();
+    let wanted = len.saturating_sub(start) + magic_len;
+    budget.charge_segment(wanted)?;
+    let mut buffer = Vec::new();
+    buffer
+        .try_reserve_exact(usize::try_from(wanted).unwrap_or(usize::MAX))
+        .map_err(|_| budget.exhausted())?;
+    buffer.resize(super::record::MAGIC_LEN, 0);
+    file.read_exact(&mut buffer)
+        .and_then(|()| file.seek(std::io::SeekFrom::Start(start)))
+        .and_then(|_| file.read_to_end(&mut buffer))
+        .map_err(|e| OpenError::io(path, e))?;
+    Ok((Bytes::from(buffer), start - magic_len))
 }
 
 /// Reads a whole segment, failing with [`OpenError::OutOfMemory`] rather

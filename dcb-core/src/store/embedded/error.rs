@@ -84,6 +84,33 @@ pub enum OpenError {
         /// What is missing.
         reason: &'static str,
     },
+    /// The index does not match the log: it reaches a point the log does
+    /// not have (the log was restored from an older backup, say). Opening
+    /// rebuilds such an index from the log, so this is seen only where it
+    /// cannot.
+    #[error(
+        "the index in {} does not match the store's log: {reason}; \
+         delete the index/ directory there and it is rebuilt from the log on open",
+        dir.display()
+    )]
+    IndexMismatch {
+        /// The store's directory.
+        dir: PathBuf,
+        /// What does not match.
+        reason: String,
+    },
+    /// The index could not be opened, read or written.
+    #[error(
+        "the index in {} failed: {message}; if it persists, delete the index/ directory \
+         there and it is rebuilt from the log on open",
+        dir.display()
+    )]
+    Index {
+        /// The store's directory.
+        dir: PathBuf,
+        /// What failed.
+        message: String,
+    },
     /// An I/O error on a file of the store.
     #[error("cannot use {}: {source}", path.display())]
     Io {

@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 /// Where the log's files live: the real file system, or a test's.
-pub(super) trait FileLayer: Send + 'static {
+pub(super) trait FileLayer: Clone + Send + 'static {
     /// An open segment file.
     type File: SegmentFile;
 

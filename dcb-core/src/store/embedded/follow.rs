@@ -100,10 +100,15 @@ impl Follower {
             let tail = log::replay_segment(
                 &path,
                 &bytes,
+                0,
                 last_segment,
                 &mut next,
-                &mut records,
                 &mut budget,
+                &mut |record, _, budget| {
+                    records.try_reserve(1).map_err(|_| budget.exhausted())?;
+                    records.push(record);
+                    Ok(())
+                },
             )?;
             let rest = &bytes[tail.end..];
             if !rest.iter().all(|&b| b == 0) {

@@ -44,40 +44,73 @@ pub(super) struct Replayed {
     pub(super) recovery: Recovery,
 }
 
+/// A point of the log: a segment (named by its first position) and a byte
+/// offset in it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct LogPoint {
+    pub(super) segment: u64,
+    pub(super) offset: u64,
+}
+
+/// Where to start replaying: after position `end`, which the log
+/// continues at `point` (the reach of the store's index).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ReplayFrom {
+    pub(super) end: u64,
+    pub(super) point: LogPoint,
+}
+
+/// What receives each record replayed: the record, the point after it,
+/// and the open's memory budget.
+pub(super) type Sink<'s> = dyn FnMut(Record, LogPoint, &mut Budget) -> Result<(), OpenError> + 's;
+
 impl<L: FileLayer> Log<L> {
     /// Opens the log in `dir` (created if missing), reading every segment
     /// and cutting a damaged tail off the last one — after keeping its
     /// bytes in `damaged/` — and checking against the manifest that no
     /// segment is missing. Appends then go through `layer`.
+    ///
+    /// With `from`, the records up to its `end` are not read: replay
+    /// starts at its point, and the segments before that point's are only
+    /// checked to be there; a point the log does not have is
+    /// [`OpenError::IndexMismatch`]. Each record replayed goes to `sink`.
     pub(super) fn open(
         dir: &Path,
         segment_limit: u64,
         memory_limit: Option<u64>,
+        from: Option<ReplayFrom>,
         layer: L,
-    ) -> Result<(Log<L>, Replayed), OpenError> {
+        sink: &mut Sink<'_>,
+    ) -> Result<(Log<L>, Recovery), OpenError> {
         let mut recorded = manifest::read(dir)?;
         let mut segments = list_segments(dir)?;
         if let Some(file) = manifest::missing(dir, recorded, &segments) {
             return Err(OpenError::MissingSegment { file });
         }
-        let mut budget = Budget::new(dir, memory_limit, total_size(&segments));
-        let mut records = Vec::new();
+        let unread = check_from(dir, &segments, from)?;
+        let mut budget = Budget::new(dir, memory_limit, unread);
         let mut recovery = Recovery::default();
         let mut next = 1u64;
         let count = segments.len();
         for (i, (first, path)) in segments.iter().enumerate() {
             let last_segment = i + 1 == count;
             if *first != next {
-                return Err(OpenError::Corrupt {
-                    file: path.clone(),
-                    offset: 0,
-                    reason: format!(
-                        "the segment starts at position {first}, but the log continues at {next}"
-                    ),
-                });
+                return Err(gap(path, *first, next));
             }
-            let bytes = budget::read_segment(path, &mut budget)?;
-            if last_segment && cut_short(&bytes) {
+            let start = match from {
+                // Every event of this segment is indexed.
+                Some(from) if *first < from.point.segment => {
+                    next = segments[i + 1].0;
+                    continue;
+                }
+                Some(from) if *first == from.point.segment => {
+                    next = from.end + 1;
+                    from.point.offset.max(MAGIC_LEN as u64)
+                }
+                _ => MAGIC_LEN as u64,
+            };
+            let (bytes, shift) = budget::read_segment_from(path, start, &mut budget)?;
+            if last_segment && shift == 0 && cut_short(&bytes) {
                 // A crash while a new segment was being created: it holds
                 // nothing yet. Each step leaves a log that the next open
                 // repairs the same way, should this one fail (a full disk).
@@ -104,44 +137,32 @@ impl<L: FileLayer> Log<L> {
                 ));
                 continue;
             }
+            let segment = *first;
             let tail = replay_segment(
                 path,
                 &bytes,
+                shift,
                 last_segment,
                 &mut next,
-                &mut records,
                 &mut budget,
+                &mut |record, end, budget| {
+                    let point = LogPoint {
+                        segment,
+                        offset: end as u64 + shift,
+                    };
+                    sink(record, point, budget)
+                },
             )?;
             if tail.end < bytes.len() {
                 // Only the last segment can end in a torn write (checked above).
-                recovery.truncated = Some(cut_tail(dir, path, &bytes, &tail)?);
+                recovery.truncated = Some(cut_tail(dir, path, &bytes, shift, &tail)?);
             }
         }
         recovery.events = next - 1;
         segments.retain(|(_, path)| path.exists());
         recovery.segments = segments.len();
-        let (active_path, active_len, active_is_old) = if let Some((first, path)) = segments.pop() {
-            if recorded != Some(first) {
-                // A store made before manifests, or a crash between making
-                // a segment and recording it.
-                manifest::write(&layer, dir, first)?;
-            }
-            let len = fs::metadata(&path)
-                .map_err(|e| OpenError::io(&path, e))?
-                .len();
-            let old = segment_format(&path)? != Format::CURRENT;
-            if old && len == MAGIC_LEN as u64 {
-                // No record yet: it becomes a segment of the current format.
-                remake_segment(&path)?;
-                (path, len, false)
-            } else {
-                (path, len, old)
-            }
-        } else {
-            let path = create_segment(&layer, dir, next)?;
-            manifest::write(&layer, dir, next)?;
-            (path, MAGIC_LEN as u64, false)
-        };
+        let (active_path, active_len, active_is_old) =
+            active_segment(&layer, dir, segments.pop(), recorded, next)?;
         let active = layer
             .open_append(&active_path)
             .map_err(|e| OpenError::io(&active_path, e))?;
@@ -154,7 +175,15 @@ impl<L: FileLayer> Log<L> {
             active_is_old,
             segment_limit,
         };
-        Ok((log, Replayed { records, recovery }))
+        Ok((log, recovery))
+    }
+
+    /// Where the log continues: the end of the segment appends go to.
+    pub(super) fn point(&self) -> LogPoint {
+        LogPoint {
+            segment: segment_first(&self.active_path).unwrap_or(0),
+            offset: self.active_len,
+        }
     }
 
     /// Writes `bytes` (whole records, the first one for position `first`)
@@ -254,13 +283,19 @@ pub(super) struct Tail {
 
 /// Reads the records of one segment, in the format its magic names, into
 /// `records`; returns where its valid data ends.
+///
+/// `bytes` are the segment's magic followed by its bytes from offset
+/// `shift + MAGIC_LEN` on (`shift` is 0 for a whole segment); offsets in
+/// errors are the file's. `sink` receives each record with the offset in
+/// `bytes` its record ends at.
 pub(super) fn replay_segment(
     path: &Path,
     bytes: &Bytes,
+    shift: u64,
     last_segment: bool,
     next: &mut u64,
-    records: &mut Vec<Record>,
     budget: &mut Budget,
+    sink: &mut dyn FnMut(Record, usize, &mut Budget) -> Result<(), OpenError>,
 ) -> Result<Tail, OpenError> {
     let Some(format) = Format::of(bytes) else {
         return Err(OpenError::NotAStore {
@@ -279,7 +314,7 @@ pub(super) fn replay_segment(
                 if first != *next {
                     return Err(OpenError::Corrupt {
                         file: path.to_owned(),
-                        offset: offset as u64,
+                        offset: offset as u64 + shift,
                         reason: format!(
                             "the record is for position {first}, but the log continues at {next}"
                         ),
@@ -287,9 +322,8 @@ pub(super) fn replay_segment(
                 }
                 *next += events.len() as u64;
                 budget.charge_record(len as u64, events.len() as u64)?;
-                records.try_reserve(1).map_err(|_| budget.exhausted())?;
-                records.push((recorded_at, events));
                 offset += len;
+                sink((recorded_at, events), offset, budget)?;
             }
             Found::End => {
                 return Ok(Tail {
@@ -310,7 +344,7 @@ pub(super) fn replay_segment(
                 }
                 return Err(OpenError::Corrupt {
                     file: path.to_owned(),
-                    offset: offset as u64,
+                    offset: offset as u64 + shift,
                     reason: reason.to_owned(),
                 });
             }
@@ -368,7 +402,7 @@ pub(super) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, OpenError
 /// The first position of the segment at `path`, or `None` if its name is
 /// not a segment's: twenty digits and `.log`. Other files in the directory
 /// are not the store's, and are left alone.
-fn segment_first(path: &Path) -> Option<u64> {
+pub(super) fn segment_first(path: &Path) -> Option<u64> {
     let stem = path.file_name()?.to_str()?.strip_suffix(".log")?;
     if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -379,8 +413,15 @@ fn segment_first(path: &Path) -> Option<u64> {
 /// Cuts the damaged tail of the last segment at `tail.end`, after copying
 /// the bytes cut (unless they are all zeros) to `damaged/` in the store's
 /// directory, durably.
-fn cut_tail(dir: &Path, path: &Path, bytes: &[u8], tail: &Tail) -> Result<Truncation, OpenError> {
+fn cut_tail(
+    dir: &Path,
+    path: &Path,
+    bytes: &[u8],
+    shift: u64,
+    tail: &Tail,
+) -> Result<Truncation, OpenError> {
     let cut = &bytes[tail.end..];
+    let end = tail.end as u64 + shift;
     let kept = if cut.iter().all(|&b| b == 0) {
         None
     } else {
@@ -389,7 +430,7 @@ fn cut_tail(dir: &Path, path: &Path, bytes: &[u8], tail: &Tail) -> Result<Trunca
         let name = path
             .file_name()
             .map_or_else(Default::default, |n| n.to_string_lossy());
-        let kept = folder.join(format!("{name}.from-byte-{}", tail.end));
+        let kept = folder.join(format!("{name}.from-byte-{end}"));
         File::create(&kept)
             .and_then(|mut file| {
                 file.write_all(cut)?;
@@ -404,12 +445,11 @@ fn cut_tail(dir: &Path, path: &Path, bytes: &[u8], tail: &Tail) -> Result<Trunca
         .write(true)
         .open(path)
         .map_err(|e| OpenError::io(path, e))?;
-    file.set_len(tail.end as u64)
-        .map_err(|e| OpenError::io(path, e))?;
+    file.set_len(end).map_err(|e| OpenError::io(path, e))?;
     file.sync_all().map_err(|e| OpenError::io(path, e))?;
     Ok(Truncation::cut(
         path.to_owned(),
-        tail.end as u64,
+        end,
         cut.len() as u64,
         tail.damage,
         kept,
@@ -490,6 +530,81 @@ pub(super) fn sync_dir(dir: &Path) -> Result<(), OpenError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| OpenError::io(dir, e))
+}
+
+/// The segment appends go to, its length, and whether it is in an older
+/// format: the last segment (recorded in the manifest if it is not yet),
+/// or a new one at position `next` when there is none.
+fn active_segment(
+    layer: &impl FileLayer,
+    dir: &Path,
+    last: Option<(u64, PathBuf)>,
+    recorded: Option<u64>,
+    next: u64,
+) -> Result<(PathBuf, u64, bool), OpenError> {
+    let Some((first, path)) = last else {
+        let path = create_segment(layer, dir, next)?;
+        manifest::write(layer, dir, next)?;
+        return Ok((path, MAGIC_LEN as u64, false));
+    };
+    if recorded != Some(first) {
+        // A store made before manifests, or a crash between making a
+        // segment and recording it.
+        manifest::write(layer, dir, first)?;
+    }
+    let len = fs::metadata(&path)
+        .map_err(|e| OpenError::io(&path, e))?
+        .len();
+    let old = segment_format(&path)? != Format::CURRENT;
+    if old && len == MAGIC_LEN as u64 {
+        // No record yet: it becomes a segment of the current format.
+        remake_segment(&path)?;
+        return Ok((path, len, false));
+    }
+    Ok((path, len, old))
+}
+
+/// Checks that the log has the point replay is to start `from`, and
+/// returns the bytes to replay from there.
+fn check_from(
+    dir: &Path,
+    segments: &[(u64, PathBuf)],
+    from: Option<ReplayFrom>,
+) -> Result<u64, OpenError> {
+    if let Some(from) = from {
+        let found = segments
+            .iter()
+            .find(|(first, _)| *first == from.point.segment);
+        let fits = found.is_some_and(|(first, path)| {
+            *first <= from.end + 1 && fs::metadata(path).is_ok_and(|m| m.len() >= from.point.offset)
+        });
+        if !fits {
+            return Err(OpenError::IndexMismatch {
+                dir: dir.to_owned(),
+                reason: format!(
+                    "the index reaches position {} at byte {} of the segment starting at {}, \
+                     which the log does not have",
+                    from.end, from.point.offset, from.point.segment
+                ),
+            });
+        }
+    }
+    Ok(segments
+        .iter()
+        .filter(|(first, _)| from.is_none_or(|from| *first >= from.point.segment))
+        .filter_map(|(_, path)| fs::metadata(path).ok())
+        .map(|m| m.len())
+        .sum::<u64>()
+        .saturating_sub(from.map_or(0, |from| from.point.offset)))
+}
+
+/// The error for a segment that does not start where the log continues.
+fn gap(path: &Path, first: u64, next: u64) -> OpenError {
+    OpenError::Corrupt {
+        file: path.to_owned(),
+        offset: 0,
+        reason: format!("the segment starts at position {first}, but the log continues at {next}"),
+    }
 }
 
 #[cfg(test)]

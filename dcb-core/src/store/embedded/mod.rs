@@ -58,12 +58,14 @@ mod error;
 mod faults;
 mod file_layer;
 mod follow;
+mod index;
 mod lock;
 mod log;
 mod manifest;
 mod options;
 mod record;
 mod recovery;
+mod reopen;
 mod writer;
 
 pub use self::error::OpenError;
@@ -182,21 +184,35 @@ impl EmbeddedStore {
             });
         }
         let lock = lock::acquire(dir, options.lock_timeout)?;
-        let (log, replayed) =
-            log::Log::open(dir, options.segment_size, options.memory_limit, layer)?;
-        warn_of_damage(dir, &replayed.recovery);
-        let engine = Engine::default().with_clock(options.clock.clone());
-        engine.replay(replayed.records);
+        let reopen::Reopened {
+            log,
+            engine,
+            index,
+            recovery,
+        } = reopen::reopen(dir, options, layer)?;
+        warn_of_damage(dir, &recovery);
         let (sender, receiver) = mpsc::channel();
         let counters = Arc::new(writer::Counters::default());
-        let writer = writer::spawn(log, lock, engine.clone(), receiver, Arc::clone(&counters))
-            .map_err(|e| OpenError::io(dir, e))?;
+        let indexing = writer::Indexing {
+            index,
+            interval: options.index_interval,
+            unindexed: 0,
+        };
+        let writer = writer::spawn(
+            log,
+            lock,
+            engine.clone(),
+            indexing,
+            receiver,
+            Arc::clone(&counters),
+        )
+        .map_err(|e| OpenError::io(dir, e))?;
         Ok(EmbeddedStore {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
                 engine,
                 limits: options.limits,
-                recovery: replayed.recovery,
+                recovery,
                 role: Role::Writer {
                     requests: Mutex::new(Some(sender)),
                     counters,

@@ -20,6 +20,14 @@ pub struct EmbeddedOptions {
     /// limit and under its cgroup's memory limit. A store that needs more
     /// fails to open with [`OpenError::OutOfMemory`](super::OpenError::OutOfMemory).
     pub memory_limit: Option<u64>,
+    /// How much log (in bytes) the in-memory tail may hold before it is
+    /// handed down to the index on disk: the bound on the tail's memory
+    /// (about 4 times these bytes) and on what an open after a crash
+    /// replays. 8 MiB by default.
+    pub index_interval: u64,
+    /// The memory (in bytes) of the index's block cache. 64 MiB by
+    /// default.
+    pub cache_size: u64,
     /// The clock appends are recorded by: the system clock unless set. An
     /// append is never recorded before the latest time in the log, so
     /// times never decrease along positions, even across a restart with a
@@ -34,6 +42,8 @@ impl Default for EmbeddedOptions {
             segment_size: 256 << 20,
             limits: Limits::default(),
             memory_limit: None,
+            index_interval: 8 << 20,
+            cache_size: 64 << 20,
             clock: Clock::system(),
         }
     }
@@ -58,6 +68,21 @@ impl EmbeddedOptions {
     #[must_use]
     pub fn segment_size(mut self, bytes: u64) -> EmbeddedOptions {
         self.segment_size = bytes.max(4096);
+        self
+    }
+
+    /// Sets how much log the in-memory tail may hold before it is handed
+    /// down to the index on disk (at least 1 byte: every batch).
+    #[must_use]
+    pub fn index_interval(mut self, bytes: u64) -> EmbeddedOptions {
+        self.index_interval = bytes.max(1);
+        self
+    }
+
+    /// Sets the memory of the index's block cache.
+    #[must_use]
+    pub fn cache_size(mut self, bytes: u64) -> EmbeddedOptions {
+        self.cache_size = bytes;
         self
     }
 

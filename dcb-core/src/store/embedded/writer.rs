@@ -6,6 +6,12 @@
 //! committed events *and* the earlier appends of the batch — encodes the
 //! accepted ones, writes and syncs the batch once, and only then publishes
 //! it to readers and acknowledges every append of the batch.
+//!
+//! Once the batches since the last time fill the index interval
+//! ([`EmbeddedOptions::index_interval`](super::EmbeddedOptions::index_interval))
+//! of log, the writer hands the engine's in-memory tail down to the index
+//! on disk, between batches; and once more when the store closes, so that
+//! the next open has no tail to replay.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +21,7 @@ use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
 use super::file_layer::FileLayer;
+use super::index::DiskIndex;
 use super::lock::Lock;
 use super::log::{Log, WriteError};
 use super::record;
@@ -47,6 +54,7 @@ pub(super) fn spawn<L: FileLayer>(
     log: Log<L>,
     lock: Lock,
     engine: Engine,
+    index: Indexing,
     requests: Receiver<Request>,
     counters: Arc<Counters>,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -60,6 +68,7 @@ pub(super) fn spawn<L: FileLayer>(
                 buffer: Vec::new(),
                 failed: None,
                 counters,
+                indexing: index,
             };
             while let Ok(first) = requests.recv() {
                 writer.log.layer().batch_starts();
@@ -72,7 +81,24 @@ pub(super) fn spawn<L: FileLayer>(
                 }
                 writer.commit(batch);
             }
+            writer.hand_down();
+            if let Some(index) = &writer.indexing.index
+                && let Err(err) = index.persist()
+            {
+                tracing::warn!(error = %err, "could not sync the index on close");
+            }
         })
+}
+
+/// The index the writer hands the tail down to, and when.
+pub(super) struct Indexing {
+    /// `None` when the index could not be opened: the tail is then every
+    /// event.
+    pub(super) index: Option<Arc<DiskIndex>>,
+    /// The log bytes after which the tail is handed down.
+    pub(super) interval: u64,
+    /// The log bytes written since the tail was last handed down.
+    pub(super) unindexed: u64,
 }
 
 struct Writer<L: FileLayer> {
@@ -86,6 +112,7 @@ struct Writer<L: FileLayer> {
     /// Set when a sync failed: nothing may be appended any more.
     failed: Option<String>,
     counters: Arc<Counters>,
+    indexing: Indexing,
 }
 
 impl<L: FileLayer> Writer<L> {
@@ -121,7 +148,10 @@ impl<L: FileLayer> Writer<L> {
                 .appends
                 .fetch_add(pushed.outcomes.len() as u64, Ordering::Relaxed);
             match written {
-                Ok(()) => self.engine.publish(pushed),
+                Ok(()) => {
+                    self.indexing.unindexed += self.buffer.len() as u64;
+                    self.engine.publish(pushed)
+                }
                 Err(err) => {
                     let message = self.failure(err);
                     let before = pushed.before;
@@ -139,6 +169,34 @@ impl<L: FileLayer> Writer<L> {
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let _ = reply.send(outcome);
         }
+        if self.indexing.unindexed >= self.indexing.interval {
+            self.hand_down();
+        }
+    }
+
+    /// Hands the engine's tail down to the index. A failure leaves the
+    /// tail in memory — the log has every event — and is tried again after
+    /// another interval.
+    fn hand_down(&mut self) {
+        let point = self.log.point();
+        let Some(index) = &self.indexing.index else {
+            return;
+        };
+        let handed = self.engine.hand_down(|first, events, latest| {
+            let span =
+                tracing::debug_span!("index.hand_down", first, events = tracing::field::Empty);
+            let _entered = span.enter();
+            let end = index.write(first, events, point, latest)?;
+            span.record("events", end + 1 - first);
+            Ok::<(), BackendError>(())
+        });
+        if let Err(err) = handed {
+            tracing::warn!(
+                error = %err,
+                "could not hand the in-memory tail down to the index; it stays in memory"
+            );
+        }
+        self.indexing.unindexed = 0;
     }
 
     /// What a failed write tells the appends of its batch; a failure after

@@ -23,6 +23,7 @@ use super::entry::{MAX_EVENTS, MAX_TYPES, Pos};
 use super::state::State;
 use crate::model::error::{AppendError, BackendError};
 use crate::{AppendCondition, EventRecord, EventType, Position};
+use uuid::Uuid;
 
 /// Decides an append of `events` under `condition` against `state`:
 /// `Ok(Some(last))` for an idempotent repeat (nothing to push), `Ok(None)`
@@ -41,6 +42,7 @@ pub(crate) fn check(
         }
         if let Some(first) =
             super::first_match(state, &condition.fail_if_events_match, condition.after)
+                .map_err(AppendError::Backend)?
             && let Some(conflicting) = Position::new(first)
         {
             return Err(AppendError::ConditionFailed { conflicting });
@@ -54,24 +56,54 @@ pub(crate) fn check(
 /// an exact repeat, `Ok(None)` when none of their ids is stored, and an
 /// error when some are stored by a different append.
 fn repeat(state: &State, events: &[EventRecord]) -> Result<Option<Position>, AppendError> {
-    if !state.has_ids() || events.iter().all(|e| e.id().is_none()) {
+    let below = state.below().filter(|below| below.has_ids());
+    if (!state.has_ids() && below.is_none()) || events.iter().all(|e| e.id().is_none()) {
         return Ok(None);
     }
-    let first = events[0].id().and_then(|id| state.position_of_id(&id));
+    // The tail's ids first; those of the events below it are asked of
+    // what keeps them.
+    let position_of_id = |id: &Uuid| -> Result<Option<Pos>, AppendError> {
+        match (state.position_of_id(id), below) {
+            (Some(position), _) => Ok(Some(position)),
+            (None, Some(below)) => below.position_of_id(id).map_err(AppendError::Backend),
+            (None, None) => Ok(None),
+        }
+    };
+    let repeats = |position: Pos, event: &EventRecord| -> Result<bool, AppendError> {
+        if position > state.base() {
+            return Ok(state.event(position).repeats(event));
+        }
+        let stored = match below {
+            Some(below) => below.event(position).map_err(AppendError::Backend)?,
+            None => None,
+        };
+        Ok(stored.is_some_and(|stored| stored.repeats(event)))
+    };
+    let first = match events[0].id() {
+        Some(id) => position_of_id(&id)?,
+        None => None,
+    };
     if let Some(first) = first {
-        let exact = events.iter().enumerate().all(|(i, event)| {
+        let mut exact = true;
+        for (i, event) in events.iter().enumerate() {
             let position = first + i as Pos;
             // The id lookup comes first: it proves `position` is stored.
-            event.id().and_then(|id| state.position_of_id(&id)) == Some(position)
-                && state.event(position).repeats(event)
-        });
+            let stored_here = match event.id() {
+                Some(id) => position_of_id(&id)? == Some(position),
+                None => false,
+            };
+            if !stored_here || !repeats(position, event)? {
+                exact = false;
+                break;
+            }
+        }
         if exact {
             return Ok(Position::new(first + events.len() as Pos - 1));
         }
     }
     for event in events {
         if let Some(id) = event.id()
-            && let Some(stored) = state.position_of_id(&id)
+            && let Some(stored) = position_of_id(&id)?
             && let Some(position) = Position::new(stored)
         {
             return Err(AppendError::DuplicateEventId { id, position });

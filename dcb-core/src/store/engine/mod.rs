@@ -15,6 +15,7 @@
 //! they use the tag index.
 
 pub(crate) mod append;
+mod below;
 mod entry;
 mod scan;
 mod signal;
@@ -27,6 +28,8 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+pub(crate) use self::below::Below;
+pub(crate) use self::entry::Pos;
 pub(crate) use self::scan::first_match;
 use self::signal::AppendSignal;
 use self::state::State;
@@ -104,7 +107,7 @@ impl Engine {
         options: ReadOptions,
     ) -> Result<IndexedEvents, ReadError> {
         options.check()?;
-        Ok(IndexedEvents::new(Arc::clone(&self.state), query, options))
+        IndexedEvents::new(Arc::clone(&self.state), query, options)
     }
 
     /// A read collected whole; its options are checked first.
@@ -114,7 +117,7 @@ impl Engine {
         options: ReadOptions,
     ) -> Result<ReadResult, ReadError> {
         options.check()?;
-        Ok(IndexedEvents::read_to_end(&self.state, query, options))
+        IndexedEvents::read_to_end(&self.state, query, options)
     }
 
     /// Resolves once the published head is past `seen`.
@@ -203,6 +206,46 @@ impl Engine {
     pub(crate) fn roll_back(&self, pushed: Pushed) -> Vec<Result<Position, AppendError>> {
         self.state.write().truncate(pushed.before);
         pushed.outcomes
+    }
+
+    /// An engine whose events up to `base` are kept by `below`, the latest
+    /// of them recorded at `latest`, recording appends by `clock`.
+    #[cfg(feature = "embedded")]
+    pub(crate) fn on(
+        below: Arc<dyn Below>,
+        base: Pos,
+        latest: Option<Timestamp>,
+        clock: Clock,
+    ) -> Engine {
+        Engine {
+            state: Arc::new(RwLock::new(State::on(below, base, latest))),
+            signal: Arc::default(),
+            clock,
+        }
+    }
+
+    /// Calls `hand` with the tail's first position, its events with their
+    /// times and the latest time recorded, under the read lock; if `hand`
+    /// succeeds (what is below now keeps every one of those events), the
+    /// tail is emptied. Every pushed event must be published: the embedded
+    /// writer hands down between batches.
+    #[cfg(feature = "embedded")]
+    pub(crate) fn hand_down<E>(
+        &self,
+        hand: impl FnOnce(
+            Pos,
+            &mut dyn Iterator<Item = (&EventRecord, Option<Timestamp>)>,
+            Option<Timestamp>,
+        ) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let state = self.state.upgradable_read();
+        if state.tail_len() == 0 {
+            return Ok(());
+        }
+        hand(state.base() + 1, &mut state.tail(), state.latest())?;
+        let mut state = parking_lot::RwLockUpgradableReadGuard::upgrade(state);
+        *state = state.handed_down();
+        Ok(())
     }
 
     /// Pushes and publishes appends read from a log, as they are, each with

@@ -15,6 +15,7 @@ use smallvec::SmallVec;
 
 use super::entry::{Entry, Pos, TypeId, entry, position_of, type_of};
 use super::state::State;
+use crate::model::error::BackendError;
 use crate::{Position, Query, QueryItem, Tag};
 
 /// A posting list a scan walks.
@@ -89,23 +90,26 @@ pub(crate) struct Scan {
 }
 
 impl Scan {
-    /// Plans a scan of `query` over the events after `after` in `state`,
-    /// whose last position becomes the scan's snapshot. Also returns the
-    /// scan's posting lists as `state` holds them, for a
-    /// [`run_with`](Self::run_with) in the same lock that does not look its
-    /// tags up again.
-    pub(crate) fn plan<'s>(
+    /// Plans a scan of `query` over the events of `state` in `(after,
+    /// last]` (`range`), which becomes the scan's snapshot; `after` must be
+    /// at least the state's base, `last` at most its last published
+    /// position (or the range empty). Also returns the scan's posting lists
+    /// as `state` holds them, for a [`run_with`](Self::run_with) in the
+    /// same lock that does not look its tags up again.
+    pub(crate) fn plan_within<'s>(
         state: &'s State,
         query: &Query,
-        after: Option<Position>,
+        range: (Pos, Pos),
         backwards: bool,
     ) -> (Scan, Lists<'s>) {
+        let (after, last) = range;
+        debug_assert!(after >= state.base() && (last <= state.last() || last <= after));
         let mut scan = Scan {
             lists: SmallVec::new(),
             index: SmallVec::new(),
             sources: SmallVec::new(),
-            after: after.map_or(0, Position::get),
-            last: state.last(),
+            after,
+            last,
             backwards,
         };
         let mut resolved = Lists::new();
@@ -445,8 +449,27 @@ impl Walk<'_> {
 /// The first position after `after` matching `query`, if any: the check of
 /// an append condition. Equivalent to the first step of a forward [`Scan`],
 /// without planning a resumable one.
-pub(crate) fn first_match(state: &State, query: &Query, after: Option<Position>) -> Option<Pos> {
+///
+/// Positions up to the state's base are asked of what keeps them (see
+/// [`Below`](super::below::Below)), the rest of the tail's indexes.
+pub(crate) fn first_match(
+    state: &State,
+    query: &Query,
+    after: Option<Position>,
+) -> Result<Option<Pos>, BackendError> {
     let after = after.map_or(0, Position::get);
+    if let Some(below) = state.below()
+        && after < state.base()
+        && let Some(first) = below.first_match(query, after, state.base())?
+    {
+        return Ok(Some(first));
+    }
+    Ok(first_tail_match(state, query, after.max(state.base())))
+}
+
+/// [`first_match`] among the tail's events, after `after` (at least the
+/// base).
+fn first_tail_match(state: &State, query: &Query, after: Pos) -> Option<Pos> {
     if after >= state.end() {
         // Nothing is stored after `after`: the usual case for a decision
         // whose read saw the store's last event (one writer, or no other
@@ -551,7 +574,7 @@ mod tests {
     }
 
     fn matches(state: &State, query: &Query, backwards: bool) -> Vec<Pos> {
-        let (mut scan, lists) = Scan::plan(state, query, None, backwards);
+        let (mut scan, lists) = Scan::plan_within(state, query, (0, state.last()), backwards);
         let mut found = Positions::new();
         assert!(scan.run_with(&lists, usize::MAX, &mut found));
         found.into_vec()

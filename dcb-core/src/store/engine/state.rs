@@ -2,12 +2,14 @@
 //! [`Entry`]s by type and by tag, and event ids.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use foldhash::fast::RandomState;
 use smallvec::SmallVec;
 use uuid::Uuid;
 
+use super::below::Below;
 use super::entry::{Entry, Pos, TypeId, entry, position_of};
 use super::tag_index::TagIndex;
 use crate::{EventRecord, EventType, Position, Tag, Timestamp};
@@ -72,7 +74,16 @@ impl Times {
 /// an append is visible everywhere at once or nowhere.
 #[derive(Default)]
 pub(crate) struct State {
-    /// Every pushed event; those after `published` are not visible yet.
+    /// The last position kept by `below` (0 without one): `events[0]` is
+    /// position `base + 1`.
+    base: Pos,
+    /// Where the events up to `base` are found.
+    below: Option<Arc<dyn Below>>,
+    /// How many times the tail was handed to `below`: a scan planned in an
+    /// earlier generation holds indexes into lists that are gone.
+    generation: u64,
+    /// Every pushed event after `base`; those after `published` are not
+    /// visible yet.
     events: Vec<EventRecord>,
     /// When each event of `events` was recorded, in microseconds since the
     /// Unix epoch; [`UNKNOWN_TIME`] for events stored without a time.
@@ -116,6 +127,74 @@ impl State {
         }
     }
 
+    /// An empty tail on `below`, which keeps the events up to `base`,
+    /// the latest of them recorded at `latest`.
+    pub(crate) fn on(below: Arc<dyn Below>, base: Pos, latest: Option<Timestamp>) -> State {
+        State {
+            base,
+            below: Some(below),
+            published: base,
+            latest,
+            ..State::default()
+        }
+    }
+
+    /// This state's successor once `below` keeps every event: an empty
+    /// tail at the same end, in the next generation. Every pushed event
+    /// must be published.
+    pub(crate) fn handed_down(&self) -> State {
+        debug_assert_eq!(
+            self.published,
+            self.end(),
+            "unpublished events are handed down"
+        );
+        State {
+            base: self.end(),
+            below: self.below.clone(),
+            generation: self.generation + 1,
+            published: self.end(),
+            latest: self.latest,
+            ..State::default()
+        }
+    }
+
+    /// The last position kept below the tail (0 when none is).
+    pub(crate) fn base(&self) -> Pos {
+        self.base
+    }
+
+    /// Where the events up to [`base`](Self::base) are found, if anywhere.
+    pub(crate) fn below(&self) -> Option<&Arc<dyn Below>> {
+        self.below.as_ref()
+    }
+
+    /// How many times the tail was handed down.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The events of the tail (after [`base`](Self::base)), pushed or
+    /// published, with their times, from position `base + 1` on.
+    pub(crate) fn tail(&self) -> impl Iterator<Item = (&EventRecord, Option<Timestamp>)> {
+        self.events.iter().enumerate().map(|(i, event)| {
+            let micros = self.times.get(i);
+            (
+                event,
+                (micros != UNKNOWN_TIME).then_some(Timestamp::from_micros(micros)),
+            )
+        })
+    }
+
+    /// How many events the tail holds.
+    pub(crate) fn tail_len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// The latest time recorded.
+    pub(crate) fn latest(&self) -> Option<Timestamp> {
+        self.latest
+    }
+
     /// The last published position — what reads see — 0 when none.
     pub(crate) fn last(&self) -> Pos {
         self.published
@@ -124,7 +203,7 @@ impl State {
     /// The last pushed position, published or not; appends check their
     /// conditions against everything pushed.
     pub(crate) fn end(&self) -> Pos {
-        self.events.len() as Pos
+        self.base + self.events.len() as Pos
     }
 
     /// Makes every pushed event visible to reads.
@@ -167,15 +246,19 @@ impl State {
         self.times.truncate(self.events.len());
     }
 
-    /// The event at `position`, which must be in `1..=last()`.
+    /// The event at `position`, which must be in `base() + 1..=end()`.
     pub(crate) fn event(&self, position: Pos) -> &EventRecord {
-        let index = usize::try_from(position - 1).unwrap_or(usize::MAX);
-        &self.events[index]
+        &self.events[self.index(position)]
     }
 
-    /// When the event at `position` (in `1..=last()`) was recorded.
+    /// The index in `events` of `position`, which must be after the base.
+    fn index(&self, position: Pos) -> usize {
+        usize::try_from(position - self.base - 1).unwrap_or(usize::MAX)
+    }
+
+    /// When the event at `position` (in `base() + 1..=end()`) was recorded.
     pub(crate) fn recorded_at(&self, position: Pos) -> Option<Timestamp> {
-        let index = usize::try_from(position - 1).unwrap_or(usize::MAX);
+        let index = self.index(position);
         let micros = self.times.get(index);
         (micros != UNKNOWN_TIME).then_some(Timestamp::from_micros(micros))
     }
@@ -255,7 +338,7 @@ impl State {
         for run in pending.chunks(RUN) {
             let mut probes: SmallVec<[(u64, &Tag); RUN * 2]> = SmallVec::new();
             for &entry in run {
-                let index = usize::try_from(position_of(entry) - 1).unwrap_or(usize::MAX);
+                let index = self.index(position_of(entry));
                 for tag in self.events[index].tags() {
                     probes.push((self.by_tag.hash(tag), tag));
                 }
@@ -272,7 +355,7 @@ impl State {
             self.by_tag.warm(&probes);
             let mut probes = probes.into_iter();
             for &entry in run {
-                let index = usize::try_from(position_of(entry) - 1).unwrap_or(usize::MAX);
+                let index = self.index(position_of(entry));
                 for tag in self.events[index].tags() {
                     let hash = probes
                         .next()
@@ -290,7 +373,7 @@ impl State {
         self.by_id.get(id).copied()
     }
 
-    /// Whether any stored (or pushed) event carries an id.
+    /// Whether any event of the tail (stored or pushed) carries an id.
     pub(crate) fn has_ids(&self) -> bool {
         !self.by_id.is_empty()
     }

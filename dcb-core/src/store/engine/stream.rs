@@ -7,7 +7,8 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::entry::Entry;
+use super::below::Below;
+use super::entry::{Entry, Pos};
 use super::scan::{Positions, Scan};
 use super::state::State;
 use crate::model::error::ReadError;
@@ -44,12 +45,38 @@ pub struct IndexedEvents {
 
 /// The part of a read that fills batches from the locked state.
 struct Batches {
+    /// The scan of the tail's events (all of them without a `Below`).
     scan: Scan,
     backwards: bool,
     /// How many more events the limit allows.
     remaining: usize,
     /// Why no more events will be buffered, once that is so.
     stop: Option<Stop>,
+    /// What a read of an engine with a [`Below`] needs to go on across
+    /// the tiers; `None` for an engine without one.
+    tiers: Option<Tiers>,
+}
+
+/// A read across the events kept below the tail and those of the tail.
+///
+/// Forward, the read takes the events below the base first, then the
+/// tail's; backwards, the other way round. The base only moves up: when
+/// it does (the tail was handed down), the tail's scan is planned again
+/// from the cursor, and what moved below is read there.
+struct Tiers {
+    query: Query,
+    below: Arc<dyn Below>,
+    /// The read's `after`.
+    after: Pos,
+    /// The last position of the read's snapshot.
+    snapshot: Pos,
+    /// Forward: the last position buffered (else `after`); backwards: the
+    /// last position buffered (else `snapshot + 1`).
+    cursor: Pos,
+    /// The generation of the state the tail's scan was planned in.
+    generation: u64,
+    /// Backwards: the tail's scan has run out.
+    tail_done: bool,
 }
 
 impl IndexedEvents {
@@ -58,16 +85,16 @@ impl IndexedEvents {
         state: Arc<RwLock<State>>,
         query: &Query,
         options: ReadOptions,
-    ) -> IndexedEvents {
+    ) -> Result<IndexedEvents, ReadError> {
         let mut first = Vec::new();
-        let batches = Batches::first(&read_indexed(&state), query, options, &mut first);
-        IndexedEvents {
+        let batches = Batches::first(&read_indexed(&state), query, options, &mut first)?;
+        Ok(IndexedEvents {
             state,
             batches,
             buffer: first.into_iter(),
             last_yielded: None,
             ended: false,
-        }
+        })
     }
 
     /// Reads every matching event into memory without making a stream and
@@ -77,18 +104,18 @@ impl IndexedEvents {
         state: &RwLock<State>,
         query: &Query,
         options: ReadOptions,
-    ) -> ReadResult {
+    ) -> Result<ReadResult, ReadError> {
         let mut events = Vec::new();
-        let mut batches = Batches::first(&read_indexed(state), query, options, &mut events);
+        let mut batches = Batches::first(&read_indexed(state), query, options, &mut events)?;
         while batches.stop.is_none() {
-            batches.fill(&read_indexed(state), None, &mut events);
+            batches.fill(&read_indexed(state), None, &mut events)?;
         }
         let head = if batches.stop == Some(Stop::Limit) && !batches.backwards {
             events.last().map(|e| e.position)
         } else {
-            Position::new(batches.scan.snapshot())
+            Position::new(batches.snapshot())
         };
-        ReadResult { events, head }
+        Ok(ReadResult { events, head })
     }
 }
 
@@ -99,16 +126,44 @@ impl Batches {
         query: &Query,
         options: ReadOptions,
         events: &mut Vec<SequencedEvent>,
-    ) -> Batches {
-        let (scan, lists) = Scan::plan(state, query, options.after, options.backwards);
+    ) -> Result<Batches, ReadError> {
+        let after = options.after.map_or(0, Position::get);
+        let snapshot = state.last();
+        let (scan, lists) = Scan::plan_within(
+            state,
+            query,
+            tail_range(state, after, snapshot),
+            options.backwards,
+        );
+        let tiers = state.below().map(|below| Tiers {
+            query: query.clone(),
+            below: Arc::clone(below),
+            after,
+            snapshot,
+            cursor: if options.backwards {
+                snapshot + 1
+            } else {
+                after
+            },
+            generation: state.generation(),
+            tail_done: false,
+        });
         let mut batches = Batches {
             scan,
             backwards: options.backwards,
             remaining: options.limit.unwrap_or(usize::MAX),
             stop: None,
+            tiers,
         };
-        batches.fill(state, Some(&lists), events);
-        batches
+        batches.fill(state, Some(&lists), events)?;
+        Ok(batches)
+    }
+
+    /// The last position of the read's snapshot.
+    fn snapshot(&self) -> Pos {
+        self.tiers
+            .as_ref()
+            .map_or_else(|| self.scan.snapshot(), |tiers| tiers.snapshot)
     }
 
     /// Appends the next batch to `events`; `lists` are the scan's posting
@@ -119,8 +174,106 @@ impl Batches {
         state: &State,
         lists: Option<&[&[Entry]]>,
         events: &mut Vec<SequencedEvent>,
-    ) {
+    ) -> Result<(), ReadError> {
         let batch = BATCH.min(self.remaining);
+        let before = events.len();
+        let finished = match self.tiers.take() {
+            None => self.fill_tail(state, lists, batch, events),
+            Some(mut tiers) => {
+                let finished = self.fill_tiers(&mut tiers, state, lists, batch, events);
+                self.tiers = Some(tiers);
+                finished?
+            }
+        };
+        self.remaining -= events.len() - before;
+        if self.remaining == 0 {
+            self.stop = Some(Stop::Limit);
+        } else if finished {
+            self.stop = Some(Stop::Exhausted);
+        }
+        Ok(())
+    }
+
+    /// The next batch of a read across tiers; returns whether the read's
+    /// matches ran out.
+    fn fill_tiers(
+        &mut self,
+        tiers: &mut Tiers,
+        state: &State,
+        mut lists: Option<&[&[Entry]]>,
+        batch: usize,
+        events: &mut Vec<SequencedEvent>,
+    ) -> Result<bool, ReadError> {
+        if tiers.generation != state.generation() {
+            // The tail was handed down since the scan was planned: plan it
+            // again from where the read is, over what is still the tail.
+            tiers.generation = state.generation();
+            let range = if self.backwards {
+                tail_range(state, tiers.after, tiers.cursor.saturating_sub(1))
+            } else {
+                tail_range(state, tiers.cursor, tiers.snapshot)
+            };
+            self.scan = Scan::plan_within(state, &tiers.query, range, self.backwards).0;
+            lists = None;
+        }
+        let before = events.len();
+        if self.backwards {
+            if !tiers.tail_done {
+                tiers.tail_done = self.fill_tail(state, lists, batch, events);
+                if let Some(last) = events[before..].last() {
+                    tiers.cursor = last.position.get();
+                }
+                if events.len() > before {
+                    return Ok(false);
+                }
+            }
+            let upto = state.base().min(tiers.cursor.saturating_sub(1));
+            if upto <= tiers.after {
+                return Ok(true);
+            }
+            let done = tiers
+                .below
+                .read(&tiers.query, (tiers.after, upto), true, batch, events)
+                .map_err(ReadError::Backend)?;
+            if let Some(last) = events[before..].last() {
+                tiers.cursor = last.position.get();
+            }
+            return Ok(done);
+        }
+        let below_upto = state.base().min(tiers.snapshot);
+        if tiers.cursor < below_upto {
+            let done = tiers
+                .below
+                .read(
+                    &tiers.query,
+                    (tiers.cursor, below_upto),
+                    false,
+                    batch,
+                    events,
+                )
+                .map_err(ReadError::Backend)?;
+            tiers.cursor = match events[before..].last() {
+                Some(last) if !done => last.position.get(),
+                _ => below_upto,
+            };
+            return Ok(done && below_upto == tiers.snapshot);
+        }
+        let done = self.fill_tail(state, lists, batch, events);
+        if let Some(last) = events[before..].last() {
+            tiers.cursor = last.position.get();
+        }
+        Ok(done)
+    }
+
+    /// Appends the next batch of the tail's scan to `events`; returns
+    /// whether the scan ran out.
+    fn fill_tail(
+        &mut self,
+        state: &State,
+        lists: Option<&[&[Entry]]>,
+        batch: usize,
+        events: &mut Vec<SequencedEvent>,
+    ) -> bool {
         // Inline for a decision's read; a larger batch spills once.
         let mut positions = Positions::new();
         let finished = match lists {
@@ -143,12 +296,7 @@ impl Batches {
                 });
             }
         }
-        self.remaining -= positions.len();
-        if self.remaining == 0 {
-            self.stop = Some(Stop::Limit);
-        } else if finished {
-            self.stop = Some(Stop::Exhausted);
-        }
+        finished
     }
 }
 
@@ -159,8 +307,14 @@ impl Stream for IndexedEvents {
         let this = &mut *self;
         while this.buffer.len() == 0 && this.batches.stop.is_none() {
             let mut batch = Vec::new();
-            this.batches
+            let filled = this
+                .batches
                 .fill(&read_indexed(&this.state), None, &mut batch);
+            if let Err(err) = filled {
+                this.ended = true;
+                this.batches.stop = Some(Stop::Exhausted);
+                return Poll::Ready(Some(Err(err)));
+            }
             this.buffer = batch.into_iter();
         }
         let Some(event) = this.buffer.next() else {
@@ -182,11 +336,18 @@ impl EventStream for IndexedEvents {
     fn head(&self) -> Option<Position> {
         match (self.ended, self.batches.backwards) {
             (true, false) if self.batches.stop == Some(Stop::Limit) => self.last_yielded,
-            (true, _) => Position::new(self.batches.scan.snapshot()),
+            (true, _) => Position::new(self.batches.snapshot()),
             (false, false) => self.last_yielded,
             (false, true) => None,
         }
     }
+}
+
+/// The part of `(after, last]` in the tail of `state`, as a range a scan
+/// can be planned over (empty when none of it is).
+fn tail_range(state: &State, after: Pos, last: Pos) -> (Pos, Pos) {
+    let after = after.max(state.base());
+    (after, last.min(state.last()).max(after))
 }
 
 /// Locks `state` for a read, first indexing the tags of any pushed event

@@ -1,0 +1,483 @@
+//! The embedded store's index on disk: every event handed down from the
+//! in-memory tail, by position, by tag, by type and by id, in a
+//! [`fjall`] database in the store's `index/` directory.
+//!
+//! The log stays the source of truth. The index is written without a sync
+//! of its own: a write batch goes to fjall's journal, which reaches the
+//! disk in the background, and records with it how far the index reaches
+//! (`end`) and where the log continues after it. After a crash the index
+//! holds a prefix of what was handed down, and opening replays the log
+//! after that prefix — so a lost index write costs replay time, never an
+//! event. An index that cannot be read is rebuilt from the log.
+//!
+//! Keyspaces:
+//! - `events`: position → the event, encoded as a one-event log record
+//!   (see [`record`](super::record)), with its recorded time;
+//! - `tags`: tag, position → the event's type id;
+//! - `types`: type id, position → nothing;
+//! - `ids`: event id → position;
+//! - `meta`: `end`, `log`, `latest`, `ids`, and `type:NAME` → type id.
+
+mod keys;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+use parking_lot::RwLock;
+use smallvec::SmallVec;
+use uuid::Uuid;
+
+use super::log::LogPoint;
+use super::record::{self, Format, Found};
+use crate::model::error::BackendError;
+use crate::store::engine::{Below, Pos};
+use crate::{EventRecord, Query, QueryItem, SequencedEvent, Timestamp};
+
+/// The time stored for an event recorded without one (format 1 logs).
+const UNKNOWN_TIME: i64 = i64::MIN;
+
+/// The memory each keyspace's write buffer may take before fjall writes it
+/// out: small, so that the index's memory stays bounded by the cache.
+const MEMTABLE: u64 = 8 << 20;
+
+/// What the index holds, as recorded with its last write.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Reach {
+    /// The last position indexed (0: none).
+    pub(super) end: Pos,
+    /// Where the log continues after `end`, if recorded.
+    pub(super) log: Option<LogPoint>,
+    /// The latest time recorded up to `end`.
+    pub(super) latest: Option<Timestamp>,
+}
+
+/// The on-disk index; see the [module](self).
+pub(super) struct DiskIndex {
+    db: Database,
+    events: Keyspace,
+    tags: Keyspace,
+    types: Keyspace,
+    ids: Keyspace,
+    meta: Keyspace,
+    /// Every event type's id, loaded on open: a store has few types.
+    type_ids: RwLock<HashMap<String, u32>>,
+    has_ids: AtomicBool,
+}
+
+impl DiskIndex {
+    /// Opens (or creates) the index in `path`, its block cache holding up
+    /// to `cache` bytes.
+    pub(super) fn open(path: &Path, cache: u64) -> Result<(DiskIndex, Reach), fjall::Error> {
+        let db = Database::builder(path).cache_size(cache).open()?;
+        let options = || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE);
+        let index = DiskIndex {
+            events: db.keyspace("events", options)?,
+            tags: db.keyspace("tags", options)?,
+            types: db.keyspace("types", options)?,
+            ids: db.keyspace("ids", options)?,
+            meta: db.keyspace("meta", options)?,
+            db,
+            type_ids: RwLock::default(),
+            has_ids: AtomicBool::new(false),
+        };
+        let mut type_ids = HashMap::new();
+        for guard in index.meta.prefix(keys::TYPE_NAMES) {
+            let (key, value) = guard.into_inner()?;
+            let name = String::from_utf8_lossy(&key[keys::TYPE_NAMES.len()..]).into_owned();
+            type_ids.insert(name, u32_of(&value));
+        }
+        *index.type_ids.write() = type_ids;
+        index
+            .has_ids
+            .store(index.meta.contains_key(b"ids")?, Ordering::Relaxed);
+        let reach = Reach {
+            end: index.meta.get(b"end")?.map_or(0, |v| u64_of(&v)),
+            log: index.meta.get(b"log")?.map(|v| LogPoint {
+                segment: u64_of(&v[..8]),
+                offset: u64_of(&v[8..]),
+            }),
+            latest: index
+                .meta
+                .get(b"latest")?
+                .map(|v| Timestamp::from_micros(u64_of(&v).cast_signed())),
+        };
+        Ok((index, reach))
+    }
+
+    /// Writes `events`, the first at position `first`, with their recorded
+    /// times, in one atomic batch that also records the new reach: the
+    /// last position, where the log continues (`log`) and the latest time.
+    /// No sync: see the [module](self).
+    pub(super) fn write<'e>(
+        &self,
+        first: Pos,
+        events: impl IntoIterator<Item = (&'e EventRecord, Option<Timestamp>)>,
+        log: LogPoint,
+        latest: Option<Timestamp>,
+    ) -> Result<Pos, BackendError> {
+        let mut batch = self.db.batch();
+        let mut position = first;
+        let mut new_types: Vec<(String, u32)> = Vec::new();
+        let mut ids = false;
+        let mut value = Vec::new();
+        for (event, at) in events {
+            value.clear();
+            let micros = at.map_or(UNKNOWN_TIME, Timestamp::as_micros);
+            record::encode(
+                position,
+                Timestamp::from_micros(micros),
+                std::slice::from_ref(event),
+                &mut value,
+            )
+            .map_err(|err| BackendError::new(format!("the index cannot hold an event: {err}")))?;
+            batch.insert(&self.events, keys::event(position), value.as_slice());
+            let name = event.event_type().as_str();
+            let known = self.type_ids.read().get(name).copied();
+            let pending = || new_types.iter().find(|(n, _)| n == name).map(|&(_, id)| id);
+            let type_id = if let Some(id) = known.or_else(pending) {
+                id
+            } else {
+                let id = u32::try_from(self.type_ids.read().len() + new_types.len())
+                    .map_err(|_| BackendError::new("the index holds too many event types"))?;
+                batch.insert(&self.meta, keys::type_name(name), id.to_be_bytes());
+                new_types.push((name.to_owned(), id));
+                id
+            };
+            batch.insert(&self.types, keys::type_at(type_id, position), []);
+            for tag in event.tags() {
+                let key = keys::tag(&keys::tag_prefix(tag.as_str()), position);
+                batch.insert(&self.tags, key, type_id.to_be_bytes());
+            }
+            if let Some(id) = event.id() {
+                batch.insert(&self.ids, *id.as_bytes(), position.to_be_bytes());
+                ids = true;
+            }
+            position += 1;
+        }
+        let end = position - 1;
+        batch.insert(&self.meta, b"end", end.to_be_bytes());
+        let mut point = [0; 16];
+        point[..8].copy_from_slice(&log.segment.to_be_bytes());
+        point[8..].copy_from_slice(&log.offset.to_be_bytes());
+        batch.insert(&self.meta, b"log", point);
+        if let Some(latest) = latest {
+            batch.insert(&self.meta, b"latest", latest.as_micros().to_be_bytes());
+        }
+        if ids {
+            batch.insert(&self.meta, b"ids", []);
+        }
+        batch.commit().map_err(index_error)?;
+        self.type_ids.write().extend(new_types);
+        if ids {
+            self.has_ids.store(true, Ordering::Relaxed);
+        }
+        Ok(end)
+    }
+
+    /// Makes what was written durable: on close, where a sync costs no
+    /// append anything.
+    pub(super) fn persist(&self) -> Result<(), fjall::Error> {
+        self.db.persist(fjall::PersistMode::SyncAll)
+    }
+
+    /// The id of the event type `name`, if any event of it is indexed.
+    fn type_id(&self, name: &str) -> Option<u32> {
+        self.type_ids.read().get(name).copied()
+    }
+
+    /// Up to `max` positions in `range` matching `item`, in the direction
+    /// asked, into `out`; returns whether the item's matches in the range
+    /// ran out.
+    fn item_matches(
+        &self,
+        item: &QueryItem,
+        range: (Pos, Pos),
+        backwards: bool,
+        max: usize,
+        out: &mut Vec<Pos>,
+    ) -> Result<bool, BackendError> {
+        let (after, upto) = range;
+        let mut type_ids: SmallVec<[u32; 4]> = SmallVec::new();
+        for event_type in item.event_types() {
+            if let Some(id) = self.type_id(event_type.as_str()) {
+                type_ids.push(id);
+            }
+        }
+        if !item.event_types().is_empty() && type_ids.is_empty() {
+            // None of the item's types was ever indexed.
+            return Ok(true);
+        }
+        let tags = item.required_tags();
+        let Some((driver, others)) = tags.as_slice().split_first() else {
+            // Types only: each type's positions, merged.
+            let mut exhausted = true;
+            for &id in &type_ids {
+                let keys = self
+                    .types
+                    .range(keys::type_at(id, after + 1)..=keys::type_at(id, upto));
+                let found = collect(
+                    keys,
+                    backwards,
+                    max,
+                    |key, _| keys::position_at_end(key),
+                    out,
+                )?;
+                exhausted &= found < max;
+            }
+            return Ok(exhausted);
+        };
+        // Tags: walk the first tag's positions, keep those whose type the
+        // item names and that carry the other tags too.
+        let prefix = keys::tag_prefix(driver.as_str());
+        let others: SmallVec<[Vec<u8>; 2]> = others
+            .iter()
+            .map(|tag| keys::tag_prefix(tag.as_str()))
+            .collect();
+        let keys = self
+            .tags
+            .range(keys::tag(&prefix, after + 1)..=keys::tag(&prefix, upto));
+        let mut failure = None;
+        let found = collect(
+            keys,
+            backwards,
+            max,
+            |key, value| {
+                let position = keys::position_at_end(key)?;
+                if !type_ids.is_empty() && !type_ids.contains(&u32_of(value)) {
+                    return None;
+                }
+                for other in &others {
+                    match self.tags.contains_key(keys::tag(other, position)) {
+                        Ok(true) => {}
+                        Ok(false) => return None,
+                        Err(err) => {
+                            failure.get_or_insert(err);
+                            return None;
+                        }
+                    }
+                }
+                Some(position)
+            },
+            out,
+        )?;
+        if let Some(err) = failure {
+            return Err(index_error(err));
+        }
+        Ok(found < max)
+    }
+
+    /// Up to `max` positions in `range` matching `query`, in the direction
+    /// asked, into `out`, and whether the matches ran out.
+    fn matches(
+        &self,
+        query: &Query,
+        range: (Pos, Pos),
+        backwards: bool,
+        max: usize,
+        out: &mut Vec<Pos>,
+    ) -> Result<bool, BackendError> {
+        let mut exhausted = true;
+        for item in query.items() {
+            exhausted &= self.item_matches(item, range, backwards, max, out)?;
+        }
+        if backwards {
+            out.sort_unstable_by(|a, b| b.cmp(a));
+        } else {
+            out.sort_unstable();
+        }
+        out.dedup();
+        if out.len() > max {
+            out.truncate(max);
+            exhausted = false;
+        }
+        Ok(exhausted)
+    }
+
+    /// The event at `position` and its recorded time, decoded.
+    fn decode(position: Pos, value: fjall::Slice) -> Result<SequencedEvent, BackendError> {
+        let bytes = Bytes::from(value);
+        let Found::Record {
+            first,
+            recorded_at,
+            mut events,
+            ..
+        } = record::decode(&bytes, 0, Format::CURRENT)
+        else {
+            return Err(BackendError::new(format!(
+                "the index's copy of the event at position {position} is damaged; \
+                 delete the store's index/ directory to rebuild it from the log"
+            )));
+        };
+        let (Some(event), Some(at)) = (events.pop(), crate::Position::new(first)) else {
+            return Err(BackendError::new(format!(
+                "the index holds no event at position {position}"
+            )));
+        };
+        let recorded_at = recorded_at.filter(|t| t.as_micros() != UNKNOWN_TIME);
+        Ok(SequencedEvent {
+            position: at,
+            recorded_at,
+            event,
+        })
+    }
+
+    /// The events at `positions`, appended to `out`.
+    fn fetch(&self, positions: &[Pos], out: &mut Vec<SequencedEvent>) -> Result<(), BackendError> {
+        out.reserve(positions.len());
+        for &position in positions {
+            let Some(value) = self
+                .events
+                .get(keys::event(position))
+                .map_err(index_error)?
+            else {
+                return Err(BackendError::new(format!(
+                    "the index holds no event at position {position}"
+                )));
+            };
+            out.push(DiskIndex::decode(position, value)?);
+        }
+        Ok(())
+    }
+}
+
+impl Below for DiskIndex {
+    fn first_match(
+        &self,
+        query: &Query,
+        after: Pos,
+        upto: Pos,
+    ) -> Result<Option<Pos>, BackendError> {
+        if after >= upto {
+            return Ok(None);
+        }
+        if query.is_all() || query.items().iter().any(is_unrestricted) {
+            return Ok(Some(after + 1));
+        }
+        let mut found = Vec::new();
+        self.matches(query, (after, upto), false, 1, &mut found)?;
+        Ok(found.first().copied())
+    }
+
+    fn read(
+        &self,
+        query: &Query,
+        range: (Pos, Pos),
+        backwards: bool,
+        max: usize,
+        out: &mut Vec<SequencedEvent>,
+    ) -> Result<bool, BackendError> {
+        let (after, upto) = range;
+        if after >= upto || max == 0 {
+            return Ok(after >= upto);
+        }
+        if query.is_all() || query.items().iter().any(is_unrestricted) {
+            // Every position: the events in order, straight from the range.
+            let events = self
+                .events
+                .range(keys::event(after + 1)..=keys::event(upto));
+            let mut taken = 0;
+            let mut push = |guard: fjall::Guard| -> Result<(), BackendError> {
+                let (key, value) = guard.into_inner().map_err(index_error)?;
+                let position = keys::position_at_end(&key).unwrap_or_default();
+                out.push(DiskIndex::decode(position, value)?);
+                taken += 1;
+                Ok(())
+            };
+            if backwards {
+                for guard in events.rev().take(max) {
+                    push(guard)?;
+                }
+            } else {
+                for guard in events.take(max) {
+                    push(guard)?;
+                }
+            }
+            return Ok(taken < max);
+        }
+        let mut positions = Vec::new();
+        let exhausted = self.matches(query, range, backwards, max, &mut positions)?;
+        self.fetch(&positions, out)?;
+        Ok(exhausted)
+    }
+
+    fn position_of_id(&self, id: &Uuid) -> Result<Option<Pos>, BackendError> {
+        if !self.has_ids() {
+            return Ok(None);
+        }
+        Ok(self
+            .ids
+            .get(id.as_bytes())
+            .map_err(index_error)?
+            .map(|value| u64_of(&value)))
+    }
+
+    fn event(&self, position: Pos) -> Result<Option<EventRecord>, BackendError> {
+        let Some(value) = self
+            .events
+            .get(keys::event(position))
+            .map_err(index_error)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(DiskIndex::decode(position, value)?.event))
+    }
+
+    fn has_ids(&self) -> bool {
+        self.has_ids.load(Ordering::Relaxed)
+    }
+}
+
+/// Walks `keys` in the direction asked, pushing onto `out` what `keep`
+/// makes of each key and value, until `max` are kept; returns how many
+/// were.
+fn collect(
+    keys: fjall::Iter,
+    backwards: bool,
+    max: usize,
+    mut keep: impl FnMut(&[u8], &[u8]) -> Option<Pos>,
+    out: &mut Vec<Pos>,
+) -> Result<usize, BackendError> {
+    let mut kept = 0;
+    let mut visit = |guard: fjall::Guard| -> Result<bool, BackendError> {
+        let (key, value) = guard.into_inner().map_err(index_error)?;
+        if let Some(position) = keep(&key, &value) {
+            out.push(position);
+            kept += 1;
+        }
+        Ok(kept < max)
+    };
+    if backwards {
+        for guard in keys.rev() {
+            if !visit(guard)? {
+                break;
+            }
+        }
+    } else {
+        for guard in keys {
+            if !visit(guard)? {
+                break;
+            }
+        }
+    }
+    Ok(kept)
+}
+
+fn is_unrestricted(item: &QueryItem) -> bool {
+    item.event_types().is_empty() && item.required_tags().is_empty()
+}
+
+fn u64_of(bytes: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(bytes.get(..8).unwrap_or_default()).map_or(0, u64::from_be_bytes)
+}
+
+fn u32_of(bytes: &[u8]) -> u32 {
+    <[u8; 4]>::try_from(bytes.get(..4).unwrap_or_default()).map_or(0, u32::from_be_bytes)
+}
+
+/// An error of the index's database as a backend error.
+pub(super) fn index_error(err: fjall::Error) -> BackendError {
+    BackendError::with_source("the embedded store's index failed", err)
+}

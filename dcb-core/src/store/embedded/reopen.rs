@@ -1,0 +1,219 @@
+//! Opening a store for writing: its index on disk, then the log after the
+//! index's reach — into the index in chunks while there is much of it
+//! (a store written before the index existed, or a long tail after a
+//! crash), the rest into the engine's in-memory tail.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::budget::Budget;
+use super::file_layer::FileLayer;
+use super::index::DiskIndex;
+use super::log::{Log, LogPoint, Record, ReplayFrom};
+use super::{EmbeddedOptions, OpenError, Recovery};
+use crate::store::engine::{Engine, Pos};
+use crate::{EventRecord, Timestamp};
+
+/// The directory of a store's index, in the store's directory.
+pub(super) const INDEX_DIR: &str = "index";
+
+/// A store opened for writing: its log, its engine on the index, and what
+/// recovery found.
+pub(super) struct Reopened<L: FileLayer> {
+    pub(super) log: Log<L>,
+    pub(super) engine: Engine,
+    /// `None` when the index could not be opened: the store then holds
+    /// every event in memory, as it did before it had an index.
+    pub(super) index: Option<Arc<DiskIndex>>,
+    pub(super) recovery: Recovery,
+}
+
+/// Opens the index and the log in `dir`; see the [module](self).
+pub(super) fn reopen<L: FileLayer>(
+    dir: &Path,
+    options: &EmbeddedOptions,
+    layer: L,
+) -> Result<Reopened<L>, OpenError> {
+    match reopen_once(dir, options, layer.clone()) {
+        Err(OpenError::IndexMismatch { reason, .. }) => {
+            tracing::warn!(
+                dir = %dir.display(),
+                %reason,
+                "the index does not match the log; rebuilding it from the log"
+            );
+            let path = dir.join(INDEX_DIR);
+            std::fs::remove_dir_all(&path).map_err(|e| OpenError::io(&path, e))?;
+            reopen_once(dir, options, layer)
+        }
+        other => other,
+    }
+}
+
+fn reopen_once<L: FileLayer>(
+    dir: &Path,
+    options: &EmbeddedOptions,
+    layer: L,
+) -> Result<Reopened<L>, OpenError> {
+    let (index, reach) = match DiskIndex::open(&dir.join(INDEX_DIR), options.cache_size) {
+        Ok((index, reach)) => (Some(Arc::new(index)), reach),
+        Err(err) => {
+            tracing::warn!(
+                dir = %dir.display(),
+                error = %err,
+                "cannot open the index; the store holds every event in memory instead"
+            );
+            (None, super::index::Reach::default())
+        }
+    };
+    let from = reach.log.map(|point| ReplayFrom {
+        end: reach.end,
+        point,
+    });
+    let mut catch_up = CatchUp {
+        dir,
+        index: index.as_deref(),
+        chunk: Vec::new(),
+        chunk_bytes: 0,
+        base: if from.is_some() { reach.end } else { 0 },
+        latest: reach.latest,
+        point: None,
+        limit: if index.is_some() {
+            options.index_interval
+        } else {
+            u64::MAX
+        },
+        handed: 0,
+        next_report: PROGRESS,
+        started: Instant::now(),
+    };
+    let (log, recovery) = Log::open(
+        dir,
+        options.segment_size,
+        options.memory_limit,
+        from,
+        layer,
+        &mut |record, point, budget| catch_up.take(record, point, budget),
+    )?;
+    if catch_up.chunk_bytes >= catch_up.limit {
+        // A long tail: into the index as well, so that the engine starts
+        // empty (its events would hold whole segments' buffers).
+        catch_up.hand_down()?;
+    }
+    if catch_up.handed > 0 {
+        tracing::info!(
+            dir = %dir.display(),
+            events = catch_up.handed,
+            seconds = catch_up.started.elapsed().as_secs_f64(),
+            "indexed the log's events"
+        );
+    }
+    let CatchUp {
+        chunk,
+        base,
+        latest,
+        ..
+    } = catch_up;
+    let engine = match &index {
+        Some(index) => Engine::on(
+            Arc::clone(index) as Arc<dyn crate::store::engine::Below>,
+            base,
+            latest,
+            options.clock.clone(),
+        ),
+        None => Engine::default().with_clock(options.clock.clone()),
+    };
+    engine.replay(chunk);
+    Ok(Reopened {
+        log,
+        engine,
+        index,
+        recovery,
+    })
+}
+
+/// The records replayed and not indexed yet.
+struct CatchUp<'i> {
+    dir: &'i Path,
+    index: Option<&'i DiskIndex>,
+    chunk: Vec<Record>,
+    /// The log bytes of `chunk`.
+    chunk_bytes: u64,
+    /// The last position the index holds.
+    base: Pos,
+    /// The latest time recorded up to the last record replayed.
+    latest: Option<Timestamp>,
+    /// The point after the last record replayed.
+    point: Option<LogPoint>,
+    /// The log bytes after which the chunk goes into the index.
+    limit: u64,
+    /// The events put into the index by this open.
+    handed: u64,
+    /// The count of `handed` at which to report progress next.
+    next_report: u64,
+    started: Instant,
+}
+
+impl CatchUp<'_> {
+    fn take(
+        &mut self,
+        record: Record,
+        point: LogPoint,
+        budget: &mut Budget,
+    ) -> Result<(), OpenError> {
+        let len = match self.point {
+            Some(before) if before.segment == point.segment => point.offset - before.offset,
+            _ => point.offset,
+        };
+        self.point = Some(point);
+        self.chunk_bytes += len;
+        if record.0 > self.latest {
+            self.latest = record.0;
+        }
+        self.chunk.push(record);
+        if self.chunk_bytes >= self.limit.max(CHUNK) {
+            let events: u64 = self
+                .chunk
+                .iter()
+                .map(|(_, events)| events.len() as u64)
+                .sum();
+            let bytes = self.chunk_bytes;
+            self.hand_down()?;
+            // What the index holds is no longer held in memory.
+            budget.release(bytes, events);
+        }
+        Ok(())
+    }
+
+    /// Writes the chunk into the index.
+    fn hand_down(&mut self) -> Result<(), OpenError> {
+        let (Some(point), Some(index)) = (self.point, self.index) else {
+            return Ok(());
+        };
+        let events = self
+            .chunk
+            .iter()
+            .flat_map(|(at, events)| events.iter().map(move |event: &EventRecord| (event, *at)));
+        let end = index
+            .write(self.base + 1, events, point, self.latest)
+            .map_err(|err| OpenError::Index {
+                dir: self.dir.to_owned(),
+                message: err.to_string(),
+            })?;
+        self.handed += end - self.base;
+        if self.handed >= self.next_report {
+            self.next_report = self.handed + PROGRESS;
+            tracing::info!(dir = %self.dir.display(), events = self.handed, "indexing the log");
+        }
+        self.base = end;
+        self.chunk.clear();
+        self.chunk_bytes = 0;
+        Ok(())
+    }
+}
+
+/// The least log bytes a chunk of a catch-up holds before it is indexed.
+const CHUNK: u64 = 4 << 20;
+
+/// How often (in events) a catch-up reports its progress.
+const PROGRESS: u64 = 1_000_000;
