@@ -286,7 +286,7 @@ async fn send(
         Ok(client) => client,
         // No connection: nothing was sent.
         Err(e) => {
-            let no_connection = no_connections(e);
+            let no_connection = no_connections(e, inner.explain);
             return Ok(batch
                 .iter()
                 .map(|_| Err(AppendError::Backend(no_connection())))

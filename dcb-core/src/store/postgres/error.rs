@@ -43,6 +43,19 @@ pub enum ConnectError {
     /// the files they name, are not usable.
     #[error("invalid TLS settings: {0}")]
     Tls(String),
+    /// The sessions of the application's pool do not run at READ COMMITTED
+    /// isolation by default, which the store's server functions need.
+    #[error(
+        "the pool's sessions run at {isolation} isolation by default, and the store needs \
+         read committed (each statement of its functions takes a new snapshot): give the \
+         pool's connections the option -c default_transaction_isolation=read\\ committed \
+         (tokio_postgres::Config::options), or build the store with \
+         PostgresStore::from_config, whose sessions set it"
+    )]
+    Isolation {
+        /// The sessions' `default_transaction_isolation`.
+        isolation: String,
+    },
     /// The server could not be reached or refused the connection.
     #[error("cannot connect to PostgreSQL: {0}")]
     Connect(#[source] BackendError),

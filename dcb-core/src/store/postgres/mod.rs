@@ -39,10 +39,33 @@
 //!
 //! `docs/design.md` ("The PostgreSQL store") gives the argument in full.
 //!
-//! TLS is set in the URL as for libpq (`sslmode=require`, `verify-ca`,
-//! `verify-full`, `sslrootcert=PATH`, `sslcert=PATH`, `sslkey=PATH`,
-//! `sslpassword`, `sslcrl=PATH`, `sslcrldir=PATH`); see
-//! [`PostgresOptions::tls_root_certificates`].
+//! # Where the connections come from
+//!
+//! - **A URL** — [`PostgresStore::connect`], or [`PostgresStore::connect_with`]
+//!   and [`PostgresOptions`]: a libpq-style URL, TLS set in it as for libpq
+//!   (`sslmode=require`, `verify-ca`, `verify-full`, `sslrootcert=PATH`,
+//!   `sslcert=PATH`, `sslkey=PATH`, `sslpassword`, `sslcrl=PATH`,
+//!   `sslcrldir=PATH`; see [`PostgresOptions::tls_root_certificates`]),
+//!   with a rustls connector of the store's own. A convenience on top of
+//!   the next.
+//! - **The application's `Config` and TLS connector** —
+//!   [`PostgresStore::from_config`]: a [`tokio_postgres::Config`] and any
+//!   connector `tokio_postgres::connect` takes (`NoTls` too). The store
+//!   builds its pool, and its notification connection, with them.
+//! - **The application's pool** — [`PostgresStore::from_pool`]: a
+//!   [`deadpool_postgres::Pool`] the store shares with the application.
+//!   Its subscriptions are woken by other processes' appends only when
+//!   given a way to open a connection of its own as well
+//!   ([`StoreOptions::listen`]): `LISTEN` needs a connection that stays
+//!   with the store, which a pooled one does not. Without it they poll,
+//!   every [`StoreOptions::poll_interval`].
+//!
+//! Wherever they come from, the store's options are those of
+//! [`StoreOptions`] (its schema, migrations, batching, limits and
+//! polling), and its sessions must run at READ COMMITTED isolation.
+//! The two crates are re-exported ([`deadpool_postgres`],
+//! [`tokio_postgres`]) so that an application names the versions the store
+//! takes.
 //!
 //! ```no_run
 //! use dcb_core::postgres::PostgresStore;
@@ -59,6 +82,7 @@
 
 mod append;
 mod batch;
+mod connector;
 mod error;
 mod grants;
 mod identifier;
@@ -70,31 +94,42 @@ mod params;
 mod pool;
 mod read_model;
 mod stream;
-mod tls;
+mod url;
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, QueueMode, RecyclingMethod};
-use tokio_postgres::NoTls;
+use tokio_postgres::Socket;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::types::{ToSql, Type};
 use tracing::Instrument as _;
+
+/// The connection pool crate whose [`Pool`](deadpool_postgres::Pool)
+/// [`PostgresStore::from_pool`] takes, at the version the store uses.
+#[doc(no_inline)]
+pub use deadpool_postgres;
+/// The PostgreSQL client whose `Config` and TLS connectors
+/// [`PostgresStore::from_config`] takes, at the version the store uses.
+#[doc(no_inline)]
+pub use tokio_postgres;
 
 use self::append::Appends;
 #[doc(hidden)]
 pub use self::batch::BatchCounts;
+use self::connector::Connector;
 pub use self::error::ConnectError;
 use self::error::{PostgresError, backend_error};
 pub use self::grants::grant_script;
 use self::locks::LockKeys;
 use self::notify::Notifier;
-pub use self::options::PostgresOptions;
+pub use self::options::StoreOptions;
 use self::params::{FirstTags, QueryShape, position_from, position_param};
-use self::pool::{discard, no_connection};
+use self::pool::{Explain, discard, no_connection};
 pub use self::read_model::{MAX_READ_MODEL_NAME, PostgresStorage};
 pub use self::stream::PostgresEvents;
-use self::tls::Tls;
+pub use self::url::PostgresOptions;
 use crate::model::error::{AppendError, BackendError, ReadError};
 use crate::model::read::ReadOptions;
 use crate::store::trace;
@@ -146,41 +181,146 @@ struct Inner {
     read_sql: String,
     decision_read_sql: String,
     head_sql: String,
-    /// Where the notification connection connects, and how.
-    config: tokio_postgres::Config,
-    tls: Tls,
+    /// Where the notification connection connects, and how; `None` for a
+    /// store made from a pool alone, whose notifier sends through the pool
+    /// and does not listen.
+    listen: Option<Connector>,
+    /// What to say of a connection that failed, beyond the error itself
+    /// (the URL's TLS settings that fix it).
+    explain: Option<Explain>,
     poll_interval: Duration,
     /// Opened on the first append or wait.
     notifier: OnceLock<Notifier>,
 }
 
 impl PostgresStore {
-    /// Connects to the server at `url` with the default options.
-    pub async fn connect(url: &str) -> Result<PostgresStore, ConnectError> {
-        PostgresStore::connect_with(PostgresOptions::new(url)).await
+    /// Builds the store on the server `config` names, connecting through
+    /// `tls` — `tokio_postgres::NoTls`, or the application's own TLS
+    /// connector (any that `tokio_postgres::connect` takes, such as
+    /// `tokio_postgres_rustls::MakeRustlsConnect` or
+    /// `postgres_native_tls::MakeTlsConnector`) — and migrating the schema
+    /// unless told not to.
+    ///
+    /// The store builds its pool of [`StoreOptions::pool_size`] connections
+    /// from `config` and `tls`, and opens one more, its notification
+    /// connection, the same way (or as [`StoreOptions::listen`] says): so
+    /// its subscriptions are woken by the appends of other processes. Its
+    /// sessions run with `default_transaction_isolation = read committed`
+    /// and `jit = off`, added to `config`'s `options`.
+    ///
+    /// ```no_run
+    /// use dcb_core::postgres::{PostgresStore, StoreOptions};
+    /// use dcb_core::postgres::tokio_postgres::{Config, NoTls};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut config = Config::new();
+    /// config.host("db.internal").user("app").dbname("shop");
+    /// let store = PostgresStore::from_config(config, NoTls, StoreOptions::new().schema("events"))
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError::InvalidSchema`] for a bad schema name,
+    /// [`ConnectError::Connect`] when no connection can be made (the
+    /// error tells what the server or the connector said), and the
+    /// migration's errors ([`ConnectError::Migration`],
+    /// [`ConnectError::NoAccess`], …).
+    pub async fn from_config<T>(
+        config: tokio_postgres::Config,
+        tls: T,
+        options: StoreOptions,
+    ) -> Result<PostgresStore, ConnectError>
+    where
+        T: MakeTlsConnect<Socket> + Clone + Sync + Send + 'static,
+        T::Stream: Sync + Send,
+        T::TlsConnect: Sync + Send,
+        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+    {
+        PostgresStore::build(config, tls, options, None).await
     }
 
-    /// Connects with `options`, migrating the schema unless told not to.
-    pub async fn connect_with(options: PostgresOptions) -> Result<PostgresStore, ConnectError> {
+    /// Builds the store on the application's own connection pool, which it
+    /// shares with the application (it takes a connection for each call and
+    /// gives it back), migrating the schema unless told not to.
+    ///
+    /// **Subscriptions poll** unless [`StoreOptions::listen`] is given too:
+    /// `LISTEN` needs a connection that stays with the store, and a pooled
+    /// connection goes back to the pool between calls, so a store that
+    /// only has the pool cannot be woken by the appends of other processes.
+    /// Its subscriptions then see those appends within
+    /// [`StoreOptions::poll_interval`] (and its own appends at once); its
+    /// appends still notify, through the pool, the stores of other
+    /// processes that listen.
+    ///
+    /// The pool's sessions must run at READ COMMITTED isolation,
+    /// PostgreSQL's default, which the store's server functions rely on
+    /// (each statement takes a new snapshot): a pool whose sessions default
+    /// to another is refused. The store's reads are short index lookups,
+    /// which JIT compilation only slows down, much: give the pool's
+    /// sessions `jit = off` (in the `tokio_postgres::Config`, `options("-c
+    /// jit=off")`), as the store's own pools have; the store warns when it
+    /// is on. [`StoreOptions::pool_size`] does not apply: the pool is used
+    /// as it is.
+    ///
+    /// ```no_run
+    /// use dcb_core::postgres::deadpool_postgres::{Manager, Pool};
+    /// use dcb_core::postgres::tokio_postgres::{Config, NoTls};
+    /// use dcb_core::postgres::{PostgresStore, StoreOptions};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut config = Config::new();
+    /// config.host("db.internal").user("app").dbname("shop").options("-c jit=off");
+    /// // The application's pool, for its own tables as well.
+    /// let pool = Pool::builder(Manager::new(config.clone(), NoTls)).max_size(16).build()?;
+    /// // Woken by other processes' appends through a connection of its own.
+    /// let options = StoreOptions::new().listen(config, NoTls);
+    /// let store = PostgresStore::from_pool(pool.clone(), options).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError::InvalidSchema`] for a bad schema name,
+    /// [`ConnectError::Connect`] when the pool gives no connection,
+    /// [`ConnectError::Isolation`] when its sessions are not READ
+    /// COMMITTED, and the migration's errors.
+    pub async fn from_pool(
+        pool: Pool,
+        options: StoreOptions,
+    ) -> Result<PostgresStore, ConnectError> {
         migrate::check_schema(&options.schema)?;
-        let (url, url_tls) = tls::split_url(&options.url).map_err(ConnectError::Tls)?;
-        let mut config: tokio_postgres::Config = url.parse().map_err(ConnectError::InvalidUrl)?;
+        let listen = options.listen.clone();
+        PostgresStore::open(pool, listen, options, None).await
+    }
+
+    /// Builds the pool from `config` and `tls` and the store on it; `explain`
+    /// tells more of a failed connection.
+    async fn build<T>(
+        mut config: tokio_postgres::Config,
+        tls: T,
+        options: StoreOptions,
+        explain: Option<Explain>,
+    ) -> Result<PostgresStore, ConnectError>
+    where
+        T: MakeTlsConnect<Socket> + Clone + Sync + Send + 'static,
+        T::Stream: Sync + Send,
+        T::TlsConnect: Sync + Send,
+        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+    {
+        migrate::check_schema(&options.schema)?;
         session_settings(&mut config);
-        let tls = Tls::new(
-            config.get_ssl_mode(),
-            &url_tls,
-            &options.tls_root_certificates,
-        )
-        .map_err(ConnectError::Tls)?;
+        let listen = options
+            .listen
+            .clone()
+            .unwrap_or_else(|| Connector::new(config.clone(), tls.clone()));
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        let manager = match &tls {
-            Tls::Off => Manager::from_config(config.clone(), NoTls, manager_config),
-            Tls::On(connector) => {
-                Manager::from_config(config.clone(), connector.clone(), manager_config)
-            }
-        };
+        let manager = Manager::from_config(config, tls, manager_config);
         let pool = Pool::builder(manager)
             .max_size(options.pool_size)
             // The most recently used connection first: its backend has the
@@ -195,10 +335,22 @@ impl PostgresStore {
                     PostgresError::new(e),
                 ))
             })?;
+        PostgresStore::open(pool, Some(listen), options, explain).await
+    }
+
+    /// The store on `pool`: checks its sessions and migrates (or checks)
+    /// the schema.
+    async fn open(
+        pool: Pool,
+        listen: Option<Connector>,
+        options: StoreOptions,
+        explain: Option<Explain>,
+    ) -> Result<PostgresStore, ConnectError> {
         let mut client = pool
             .get()
             .await
-            .map_err(|e| ConnectError::Connect(no_connection(e)))?;
+            .map_err(|e| ConnectError::Connect(no_connection(e, explain)))?;
+        check_session(&client).await?;
         if options.migrate {
             migrate::migrate(&mut client, &options.schema).await?;
         } else {
@@ -219,8 +371,8 @@ impl PostgresStore {
                 ),
                 decision_read_sql: migrate::render(DECISION_READ_SQL, &schema),
                 head_sql: migrate::render(HEAD_SQL, &schema),
-                config,
-                tls,
+                listen,
+                explain,
                 poll_interval: options.poll_interval,
                 notifier: OnceLock::new(),
                 schema,
@@ -411,11 +563,14 @@ impl Inner {
     /// The store's notification connection, started on first use.
     fn notifier(&self) -> &Notifier {
         self.notifier
-            .get_or_init(|| Notifier::start(self.config.clone(), self.tls.clone(), &self.schema))
+            .get_or_init(|| Notifier::start(self.listen.clone(), self.pool.clone(), &self.schema))
     }
 
     async fn client(&self) -> Result<Object, BackendError> {
-        self.pool.get().await.map_err(no_connection)
+        self.pool
+            .get()
+            .await
+            .map_err(|e| no_connection(e, self.explain))
     }
 }
 
@@ -440,6 +595,32 @@ fn session_settings(config: &mut tokio_postgres::Config) {
         _ => SETTINGS.to_owned(),
     };
     config.options(options);
+}
+
+/// Refuses a session that does not run at READ COMMITTED by default
+/// (see [`session_settings`]; the store's own pools set it, an
+/// application's pool may not), and warns of one with JIT on.
+async fn check_session(client: &Object) -> Result<(), ConnectError> {
+    let row = client
+        .query_one(
+            "SELECT current_setting('default_transaction_isolation'), current_setting('jit')",
+            &[],
+        )
+        .await
+        .map_err(|e| {
+            ConnectError::Connect(backend_error("cannot read the session's settings", e))
+        })?;
+    let (isolation, jit): (String, String) = (row.get(0), row.get(1));
+    if isolation != "read committed" {
+        return Err(ConnectError::Isolation { isolation });
+    }
+    if jit == "on" {
+        tracing::warn!(
+            "the store's sessions run with jit = on, which can make each read take hundreds of \
+             milliseconds: give the pool's connections the option -c jit=off"
+        );
+    }
+    Ok(())
 }
 
 /// `head()`: the last position, after the read barrier

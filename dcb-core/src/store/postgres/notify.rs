@@ -19,21 +19,28 @@
 //! Appends of this process wake its own subscriptions at once. A
 //! notification is only a hint — the subscription's next read decides what
 //! is new — so a lost one costs latency, never an event: waiters also poll
-//! the head every [`PostgresOptions::poll_interval`](super::PostgresOptions),
+//! the head every [`StoreOptions::poll_interval`](super::StoreOptions),
 //! which carries subscriptions while the connection is down.
+//!
+//! A store made from the application's pool alone has no way to open a
+//! connection of its own, and a pooled connection cannot listen (it goes
+//! back to the pool, and others use it, between the notifications): such a
+//! store sends its notifications through the pool, one pooled call for
+//! each gathered group, and its waiters rely on polling.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use tokio::io::{AsyncRead, AsyncWrite};
+use deadpool_postgres::Pool;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
-use tokio_postgres::{AsyncMessage, Client, Connection, NoTls};
+use tokio_postgres::Client;
 
+use super::connector::{Connector, OnNotification};
+use super::error::describe;
 use super::migrate::quote;
-use super::tls::Tls;
+use super::pool::discard;
 
 /// How long the connection gathers appends before it sends one
 /// notification for all of them: the most a subscription in another process
@@ -69,10 +76,11 @@ struct Shared {
 }
 
 impl Notifier {
-    /// Starts the connection's task for the store in `schema`. Call it from
-    /// inside a tokio runtime; the task ends when the notifier is dropped.
-    pub(super) fn start(mut config: tokio_postgres::Config, tls: Tls, schema: &str) -> Notifier {
-        config.application_name(APPLICATION_NAME);
+    /// Starts the connection's task for the store in `schema`: listening
+    /// on a connection `listen` opens, or without one sending through
+    /// `pool`. Call it from inside a tokio runtime; the task ends when the
+    /// notifier is dropped.
+    pub(super) fn start(listen: Option<Connector>, pool: Pool, schema: &str) -> Notifier {
         let mut channel = format!("dcb_{schema}");
         channel.truncate(MAX_CHANNEL_LEN);
         let shared = Arc::new(Shared {
@@ -81,7 +89,10 @@ impl Notifier {
             sessions: AtomicU64::new(0),
         });
         let (pending, requests) = mpsc::channel(1);
-        tokio::spawn(run(config, tls, Arc::clone(&shared), requests));
+        match listen {
+            Some(listen) => tokio::spawn(run(listen, Arc::clone(&shared), requests)),
+            None => tokio::spawn(send_through(pool, Arc::clone(&shared), requests)),
+        };
         Notifier { shared, pending }
     }
 
@@ -110,21 +121,18 @@ impl Notifier {
 /// The connection's life: connect, listen, send the requested
 /// notifications; on any failure, wake everyone (they may have missed a
 /// notification), wait and start again. Ends when the notifier is dropped.
-async fn run(
-    config: tokio_postgres::Config,
-    tls: Tls,
-    shared: Arc<Shared>,
-    mut requests: mpsc::Receiver<()>,
-) {
+async fn run(listen: Connector, shared: Arc<Shared>, mut requests: mpsc::Receiver<()>) {
+    let mut config = listen.config().clone();
+    config.application_name(APPLICATION_NAME);
     loop {
-        if let Some((client, mut connection)) = connect(&config, &tls, &shared).await {
+        if let Some((client, mut connection)) = connect(&listen, &config, &shared).await {
             let setup = format!(
                 "SET synchronous_commit = off; LISTEN {}",
                 quote(&shared.channel)
             );
             // Prepared once: each notification is then one round trip.
             let notify = match client.batch_execute(&setup).await {
-                Ok(()) => client.prepare("SELECT pg_notify($1, '')").await,
+                Ok(()) => client.prepare(NOTIFY).await,
                 Err(err) => Err(err),
             };
             let notify = notify
@@ -186,21 +194,13 @@ async fn run(
 /// Opens the connection, and spawns the task that drives it and turns its
 /// notifications into wake-ups (it ends when the connection does).
 async fn connect(
+    listen: &Connector,
     config: &tokio_postgres::Config,
-    tls: &Tls,
     shared: &Arc<Shared>,
 ) -> Option<(Client, JoinHandle<()>)> {
-    let connected = match tls {
-        Tls::Off => config
-            .connect(NoTls)
-            .await
-            .map(|(client, connection)| (client, forward(connection, Arc::clone(shared)))),
-        Tls::On(tls) => config
-            .connect(tls.clone())
-            .await
-            .map(|(client, connection)| (client, forward(connection, Arc::clone(shared)))),
-    };
-    match connected {
+    let woken = Arc::clone(shared);
+    let on_notification: OnNotification = Arc::new(move || woken.wake.notify_waiters());
+    match listen.connect(config.clone(), on_notification).await {
         Ok(connected) => Some(connected),
         Err(err) => {
             tracing::warn!(
@@ -214,19 +214,35 @@ async fn connect(
     }
 }
 
-/// Drives `connection` on a task of its own, waking the waiters at each
-/// notification; the same for a connection in the clear or over TLS.
-fn forward<S, T>(mut connection: Connection<S, T>, shared: Arc<Shared>) -> JoinHandle<()>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(Ok(message)) = messages.next().await {
-            if let AsyncMessage::Notification(_) = message {
-                shared.wake.notify_waiters();
+/// The notifier of a store without a connection of its own: sends the
+/// requested notifications through `pool`, for the stores of other
+/// processes that listen. Ends when the notifier is dropped.
+async fn send_through(pool: Pool, shared: Arc<Shared>, mut requests: mpsc::Receiver<()>) {
+    while requests.recv().await.is_some() {
+        tokio::time::sleep(GATHER).await;
+        let sent = match pool.get().await {
+            Ok(client) => {
+                let sent = match client.prepare_cached(NOTIFY).await {
+                    Ok(notify) => client.execute(&notify, &[&shared.channel]).await,
+                    Err(err) => Err(err),
+                };
+                if sent.is_err() {
+                    discard(client);
+                }
+                sent.map(drop).map_err(|err| describe(&err))
             }
+            Err(err) => Err(describe(&err)),
+        };
+        if let Err(err) = sent {
+            tracing::warn!(
+                channel = %shared.channel,
+                error = %err,
+                "the notifier could not notify through the pool; other processes' \
+                 subscriptions see the append when they poll"
+            );
         }
-    })
+    }
 }
+
+/// The notification the stores listening on the channel `$1` wait for.
+const NOTIFY: &str = "SELECT pg_notify($1, '')";
