@@ -26,6 +26,7 @@ mod postgres_roles;
 mod postgres_schema;
 mod postgres_server_errors;
 mod postgres_sessions;
+mod postgres_sources;
 mod postgres_stress;
 mod postgres_subscriptions;
 #[path = "../postgres_support/mod.rs"]
