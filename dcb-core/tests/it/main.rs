@@ -12,6 +12,7 @@ mod decision_inputs;
 mod decisions;
 mod embedded_crash;
 mod embedded_format;
+mod embedded_index;
 mod embedded_read_only;
 mod embedded_recovery;
 mod into_events;

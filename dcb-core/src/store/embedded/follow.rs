@@ -125,6 +125,7 @@ impl Follower {
         let recovery = Recovery {
             events: next - 1,
             segments: count,
+            replayed: next - 1,
             truncated: None,
             skipped,
         };

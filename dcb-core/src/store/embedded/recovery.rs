@@ -24,6 +24,12 @@ pub struct Recovery {
     pub events: u64,
     /// The number of segment files.
     pub segments: usize,
+    /// The events read from the log by this open: those after the index's
+    /// reach (none after a clean close; at most about one
+    /// [index interval](super::EmbeddedOptions::index_interval) of log
+    /// after a crash; all of them when the index is rebuilt). The others
+    /// are served from the index.
+    pub replayed: u64,
     /// The damaged end of the log that opening cut off, if any.
     pub truncated: Option<Truncation>,
     /// For a [read-only](super::EmbeddedStore::open_read_only) open, which changes

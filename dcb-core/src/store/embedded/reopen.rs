@@ -55,7 +55,19 @@ fn reopen_once<L: FileLayer>(
     options: &EmbeddedOptions,
     layer: L,
 ) -> Result<Reopened<L>, OpenError> {
-    let (index, reach) = match DiskIndex::open(&dir.join(INDEX_DIR), options.cache_size) {
+    let path = dir.join(INDEX_DIR);
+    let opened = DiskIndex::open(&path, options.cache_size).or_else(|err| {
+        // The index is derived from the log: one that cannot be opened is
+        // made again.
+        tracing::warn!(
+            dir = %dir.display(),
+            error = %err,
+            "cannot open the index; rebuilding it from the log"
+        );
+        std::fs::remove_dir_all(&path).map_err(fjall::Error::Io)?;
+        DiskIndex::open(&path, options.cache_size)
+    });
+    let (index, reach) = match opened {
         Ok((index, reach)) => (Some(Arc::new(index)), reach),
         Err(err) => {
             tracing::warn!(
@@ -84,10 +96,11 @@ fn reopen_once<L: FileLayer>(
             u64::MAX
         },
         handed: 0,
+        replayed: 0,
         next_report: PROGRESS,
         started: Instant::now(),
     };
-    let (log, recovery) = Log::open(
+    let (log, mut recovery) = Log::open(
         dir,
         options.segment_size,
         options.memory_limit,
@@ -95,6 +108,7 @@ fn reopen_once<L: FileLayer>(
         layer,
         &mut |record, point, budget| catch_up.take(record, point, budget),
     )?;
+    recovery.replayed = catch_up.replayed;
     if catch_up.chunk_bytes >= catch_up.limit {
         // A long tail: into the index as well, so that the engine starts
         // empty (its events would hold whole segments' buffers).
@@ -149,6 +163,8 @@ struct CatchUp<'i> {
     limit: u64,
     /// The events put into the index by this open.
     handed: u64,
+    /// The events read from the log by this open.
+    replayed: u64,
     /// The count of `handed` at which to report progress next.
     next_report: u64,
     started: Instant,
@@ -167,6 +183,7 @@ impl CatchUp<'_> {
         };
         self.point = Some(point);
         self.chunk_bytes += len;
+        self.replayed += record.1.len() as u64;
         if record.0 > self.latest {
             self.latest = record.0;
         }

@@ -118,7 +118,9 @@ impl DiskIndex {
         log: LogPoint,
         latest: Option<Timestamp>,
     ) -> Result<Pos, BackendError> {
-        let mut batch = self.db.batch();
+        // Out of the process (to the operating system) at commit, so that
+        // a crash of the process loses nothing written; no sync.
+        let mut batch = self.db.batch().durability(Some(fjall::PersistMode::Buffer));
         let mut position = first;
         let mut new_types: Vec<(String, u32)> = Vec::new();
         let mut ids = false;

@@ -1,0 +1,203 @@
+//! The embedded store's index on disk: what an open reads from the log,
+//! and what it does with an index that is missing or does not match.
+
+use std::fs;
+use std::path::Path;
+
+use dcb_core::embedded::{EmbeddedOptions, EmbeddedStore};
+use dcb_core::{
+    AppendCondition, EventRecord, EventStore, EventType, Query, QueryItem, ReadOptions, Tag, Uuid,
+};
+
+use crate::support::{block_on, segments};
+
+fn event(i: u64) -> EventRecord {
+    EventRecord::new(EventType::from_static("Joined"), format!("{{\"n\":{i}}}"))
+        .with_tags([
+            Tag::new(format!("course:{}", i % 7)).unwrap(),
+            Tag::new(format!("student:{i}")).unwrap(),
+        ])
+        .with_id(Uuid::from_u128(u128::from(i) + 1))
+}
+
+/// Appends events `from..to`, ten per append.
+fn append(store: &EmbeddedStore, from: u64, to: u64) {
+    block_on(async {
+        let mut i = from;
+        while i < to {
+            let batch: Vec<EventRecord> = (i..(i + 10).min(to)).map(event).collect();
+            store.append(batch, None).await.expect("append");
+            i += 10;
+        }
+    });
+}
+
+/// Every event of the store, as `(position, data)`.
+fn contents(store: &EmbeddedStore) -> Vec<(u64, Vec<u8>)> {
+    block_on(store.read_to_end(&Query::all(), ReadOptions::new()))
+        .expect("read")
+        .events
+        .into_iter()
+        .map(|e| (e.position.get(), e.event.data().to_vec()))
+        .collect()
+}
+
+/// The positions of the events of course `c`.
+fn course(store: &EmbeddedStore, c: u64) -> Vec<u64> {
+    let query = Query::from(QueryItem::new().tags([Tag::new(format!("course:{c}")).unwrap()]));
+    block_on(store.read_to_end(&query, ReadOptions::new()))
+        .expect("read")
+        .events
+        .iter()
+        .map(|e| e.position.get())
+        .collect()
+}
+
+fn small_interval() -> EmbeddedOptions {
+    EmbeddedOptions::default().index_interval(2048)
+}
+
+#[test]
+fn an_open_after_a_clean_close_reads_nothing_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open_with(dir.path(), &small_interval()).unwrap();
+    append(&store, 0, 500);
+    let before = contents(&store);
+    drop(store);
+    let store = EmbeddedStore::open_with(dir.path(), &small_interval()).unwrap();
+    assert_eq!(store.recovery().events, 500);
+    assert_eq!(
+        store.recovery().replayed,
+        0,
+        "the close handed the tail down"
+    );
+    assert_eq!(contents(&store), before);
+    let expected: Vec<u64> = (0..500).filter(|i| i % 7 == 3).map(|i| i + 1).collect();
+    assert_eq!(course(&store, 3), expected);
+    // Conditions and repeats see the indexed events.
+    let condition = AppendCondition::new(Query::from(
+        QueryItem::new().tags([Tag::new("course:3").unwrap()]),
+    ))
+    .after(dcb_core::Position::new(400));
+    let refused = block_on(store.append(
+        vec![EventRecord::new(EventType::from_static("X"), "{}")],
+        Some(condition),
+    ));
+    assert_eq!(
+        refused.unwrap_err().to_string(),
+        dcb_core::AppendError::ConditionFailed {
+            conflicting: dcb_core::Position::new(
+                expected.iter().copied().find(|&p| p > 400).unwrap()
+            )
+            .unwrap()
+        }
+        .to_string()
+    );
+    let repeat = block_on(store.append((0..10).map(event).collect(), None)).expect("a repeat");
+    assert_eq!(
+        repeat.get(),
+        10,
+        "the first append repeated, found through the index"
+    );
+}
+
+#[test]
+fn a_deleted_index_is_rebuilt_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open_with(dir.path(), &small_interval()).unwrap();
+    append(&store, 0, 300);
+    let before = contents(&store);
+    drop(store);
+    fs::remove_dir_all(dir.path().join("index")).unwrap();
+    let store = EmbeddedStore::open_with(dir.path(), &small_interval()).unwrap();
+    assert_eq!(store.recovery().replayed, 300);
+    assert_eq!(contents(&store), before);
+    drop(store);
+    let store = EmbeddedStore::open_with(dir.path(), &small_interval()).unwrap();
+    assert_eq!(
+        store.recovery().replayed,
+        0,
+        "rebuilt, then handed down on close"
+    );
+    assert_eq!(contents(&store), before);
+}
+
+/// A log restored from a backup older than the index: the index reaches
+/// past the log, so it is rebuilt from the log, which is the truth.
+#[test]
+fn an_index_ahead_of_the_log_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = small_interval().segment_size(4096);
+    let store = EmbeddedStore::open_with(dir.path(), &options).unwrap();
+    append(&store, 0, 200);
+    let older = contents(&store);
+    drop(store);
+    let backup = tempfile::tempdir().unwrap();
+    copy_files(dir.path(), backup.path());
+    let store = EmbeddedStore::open_with(dir.path(), &options).unwrap();
+    append(&store, 200, 400);
+    drop(store);
+    // Restore the log (not the index) from the backup.
+    for segment in segments(dir.path()) {
+        fs::remove_file(segment).unwrap();
+    }
+    copy_files(backup.path(), dir.path());
+    let store = EmbeddedStore::open_with(dir.path(), &options).unwrap();
+    assert_eq!(store.recovery().events, 200);
+    assert_eq!(
+        store.recovery().replayed,
+        200,
+        "the whole log, into a new index"
+    );
+    assert_eq!(contents(&store), older);
+    assert_eq!(
+        course(&store, 2).last().copied(),
+        older
+            .iter()
+            .rev()
+            .find(|(p, _)| (p - 1) % 7 == 2)
+            .map(|(p, _)| *p)
+    );
+}
+
+/// A tail that was not handed down (no close: the process died) is read
+/// from the log after the index's reach, and only that.
+#[test]
+fn an_open_without_a_close_replays_only_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    // Hand down every 2 KiB; the last records stay in the tail.
+    let store = EmbeddedStore::open_with(dir.path(), &small_interval()).unwrap();
+    append(&store, 0, 300);
+    let before = contents(&store);
+    // Copy the directory while the store is open, as a crash leaves it
+    // (the index's writes reached the operating system, not a sync).
+    let crashed = tempfile::tempdir().unwrap();
+    copy_tree(dir.path(), crashed.path());
+    drop(store);
+    let store = EmbeddedStore::open_with(crashed.path(), &small_interval()).unwrap();
+    let replayed = store.recovery().replayed;
+    assert!(replayed > 0 && replayed < 300, "replayed {replayed} of 300");
+    assert_eq!(contents(&store), before);
+}
+
+fn copy_files(from: &Path, to: &Path) {
+    for entry in fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            fs::create_dir_all(&target).unwrap();
+            copy_tree(&path, &target);
+        } else {
+            fs::copy(&path, &target).unwrap();
+        }
+    }
+}
