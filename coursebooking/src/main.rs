@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use coursebooking::decisions::DcbEnrolment;
 use coursebooking::lists::CourseLists;
 use coursebooking::{CourseId, Enrolment, EnrolmentError, StudentId, check_name};
-use dcb_core::embedded::{EmbeddedOptions, EmbeddedStore, OpenError};
+use dcb_core::embedded::{EmbeddedOptions, EmbeddedStore, IndexProgress, OpenError};
 use dcb_core::{Metadata, Uuid};
 
 use crate::out::{Stop, say};
@@ -240,13 +240,16 @@ async fn run(cli: Cli) -> ExitCode {
             if let Command::Students { .. } | Command::Courses { .. } = command {
                 return show(&dir, &command).await;
             }
-            let options = EmbeddedOptions::default().lock_timeout(Duration::from_mins(1));
+            let bar = indicatif::ProgressBar::new(0);
+            let options = EmbeddedOptions::default()
+                .lock_timeout(Duration::from_mins(1))
+                .on_index_progress(index_progress(bar.clone()));
             let store_dir = dir.clone();
-            let store = match tokio::task::spawn_blocking(move || {
-                EmbeddedStore::open_with(&store_dir, &options)
-            })
-            .await
-            {
+            let opened =
+                tokio::task::spawn_blocking(move || EmbeddedStore::open_with(&store_dir, &options))
+                    .await;
+            bar.finish_and_clear();
+            let store = match opened {
                 Ok(Ok(store)) => store,
                 Ok(Err(err)) => return open_failed(&err),
                 Err(err) => return fail(&format!("opening the store failed: {err}")),
@@ -326,15 +329,31 @@ async fn execute(
     })
 }
 
-/// `students` and `courses`: they only read, so they open the store
-/// read-only, which never creates one. A mistyped `--data` is then a bad
-/// argument, not a new empty store (issue 21), and the read model is not
-/// saved beside a store that does not exist.
+/// `students` and `courses`: they only read, so they never create a
+/// store. A mistyped `--data` is then a bad argument, not a new empty store
+/// (issue 21), and the read model is not saved beside a store that does
+/// not exist. A store that no other process has open is opened as usual,
+/// which is quick at any size (its index is on disk); one in use is
+/// opened read-only beside its writer, which reads the whole log.
 async fn show(dir: &Path, command: &Command) -> ExitCode {
     let store_dir = dir.to_owned();
-    let store = match tokio::task::spawn_blocking(move || EmbeddedStore::open_read_only(&store_dir))
-        .await
-    {
+    let bar = indicatif::ProgressBar::new(0);
+    let report = index_progress(bar.clone());
+    let opened = tokio::task::spawn_blocking(move || {
+        if store_dir.join("LOCK").is_file() {
+            let options = EmbeddedOptions::default()
+                .lock_timeout(Duration::ZERO)
+                .on_index_progress(report);
+            match EmbeddedStore::open_with(&store_dir, &options) {
+                Err(OpenError::Locked { .. }) => {}
+                opened => return opened,
+            }
+        }
+        EmbeddedStore::open_read_only(&store_dir)
+    })
+    .await;
+    bar.finish_and_clear();
+    let store = match opened {
         Ok(Ok(store)) => store,
         Ok(Err(err)) => return open_failed(&err),
         Err(err) => return fail(&format!("opening the store failed: {err}")),
@@ -423,4 +442,21 @@ fn fail(message: &str) -> ExitCode {
 fn usage(message: &str) -> ExitCode {
     let _ = writeln!(std::io::stderr(), "error: {message}");
     ExitCode::from(2)
+}
+
+/// Reports an open's indexing of a long stretch of log (a store written
+/// before the index existed) on `bar`, a progress bar on stderr that shows
+/// nothing until the first report; the caller clears it after the open.
+fn index_progress(bar: indicatif::ProgressBar) -> impl Fn(IndexProgress) + Send + Sync + 'static {
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "indexing the store {bar} {bytes}/{total_bytes} of log, {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    move |progress| {
+        bar.set_length(progress.total_bytes);
+        bar.set_position(progress.bytes);
+        bar.set_message(format!("{} events", progress.events));
+    }
 }

@@ -169,9 +169,22 @@ fn copy_store(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).expect("list the copy") {
         let entry = entry.expect("an entry");
         if entry.file_name() != "read-models" {
-            assert!(entry.path().is_file(), "the store is files only");
-            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+            copy_path(&entry.path(), &to.join(entry.file_name()));
         }
+    }
+}
+
+/// Copies the file or the folder (with what it holds, as the store's
+/// index) at `from` to `to`.
+fn copy_path(from: &Path, to: &Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).expect("make a folder");
+        for entry in std::fs::read_dir(from).expect("list a folder") {
+            let entry = entry.expect("an entry");
+            copy_path(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).expect("copy");
     }
 }
 

@@ -201,3 +201,46 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A long stretch of log to index (a store whose index was deleted, as
+/// one written before the index existed) is reported as it goes, in
+/// chunks, up to the whole log.
+#[test]
+fn indexing_a_long_log_reports_its_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    // About 6 MB of log: more than one chunk of 4 MiB.
+    block_on(async {
+        let data = "x".repeat(2000);
+        for i in 0..300 {
+            let batch: Vec<EventRecord> = (0..10)
+                .map(|j| EventRecord::new(EventType::from_static("Big"), format!("{i}-{j}-{data}")))
+                .collect();
+            store.append(batch, None).await.expect("append");
+        }
+    });
+    drop(store);
+    fs::remove_dir_all(dir.path().join("index")).unwrap();
+    let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&reports);
+    // Chunks of 4 MiB, and the rest into the index too, as it is over
+    // the interval.
+    let options = EmbeddedOptions::default()
+        .index_interval(1 << 20)
+        .on_index_progress(move |progress| {
+            seen.lock().unwrap().push(progress);
+        });
+    let store = EmbeddedStore::open_with(dir.path(), &options).unwrap();
+    let reports = reports.lock().unwrap().clone();
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    assert!(reports[0].bytes < reports[1].bytes && reports[0].events < reports[1].events);
+    let last = reports[1];
+    assert!(last.total_bytes > 5 << 20, "{last:?}");
+    assert_eq!(
+        (last.bytes, last.events),
+        (last.total_bytes, 3000),
+        "{last:?}"
+    );
+    assert_eq!(store.recovery().replayed, 3000);
+    assert_eq!(contents(&store).len(), 3000);
+}

@@ -564,6 +564,19 @@ fn active_segment(
     Ok((path, len, old))
 }
 
+/// The bytes of log after `from` (all of them without), as far as they
+/// can be told: what an open replays.
+pub(super) fn bytes_after(dir: &Path, from: Option<ReplayFrom>) -> u64 {
+    let segments = list_segments(dir).unwrap_or_default();
+    segments
+        .iter()
+        .filter(|(first, _)| from.is_none_or(|from| *first >= from.point.segment))
+        .filter_map(|(_, path)| fs::metadata(path).ok())
+        .map(|m| m.len())
+        .sum::<u64>()
+        .saturating_sub(from.map_or(0, |from| from.point.offset))
+}
+
 /// Checks that the log has the point replay is to start `from`, and
 /// returns the bytes to replay from there.
 fn check_from(
@@ -589,13 +602,7 @@ fn check_from(
             });
         }
     }
-    Ok(segments
-        .iter()
-        .filter(|(first, _)| from.is_none_or(|from| *first >= from.point.segment))
-        .filter_map(|(_, path)| fs::metadata(path).ok())
-        .map(|m| m.len())
-        .sum::<u64>()
-        .saturating_sub(from.map_or(0, |from| from.point.offset)))
+    Ok(bytes_after(dir, from))
 }
 
 /// The error for a segment that does not start where the log continues.

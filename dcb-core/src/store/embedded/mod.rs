@@ -69,7 +69,7 @@ mod reopen;
 mod writer;
 
 pub use self::error::OpenError;
-pub use self::options::EmbeddedOptions;
+pub use self::options::{EmbeddedOptions, IndexProgress};
 pub use self::recovery::{Recovery, Truncation};
 
 use std::future::{Future, ready};

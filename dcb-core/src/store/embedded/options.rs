@@ -1,8 +1,34 @@
 //! [`EmbeddedOptions`]: how to open an [`EmbeddedStore`](super::EmbeddedStore).
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{Clock, Limits};
+
+/// How far an open has come in indexing a long stretch of log: a store
+/// written before the index existed, or one whose index was deleted. See
+/// [`EmbeddedOptions::on_index_progress`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IndexProgress {
+    /// The events indexed so far by this open.
+    pub events: u64,
+    /// The bytes of log read so far.
+    pub bytes: u64,
+    /// The bytes of log the open reads in all.
+    pub total_bytes: u64,
+}
+
+/// A callback of [`EmbeddedOptions::on_index_progress`].
+#[derive(Clone)]
+pub(super) struct ProgressFn(pub(super) Arc<dyn Fn(IndexProgress) + Send + Sync>);
+
+impl fmt::Debug for ProgressFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProgressFn(..)")
+    }
+}
 
 /// How to open an [`EmbeddedStore`](super::EmbeddedStore).
 #[derive(Clone, Debug)]
@@ -28,6 +54,9 @@ pub struct EmbeddedOptions {
     /// The memory (in bytes) of the index's block cache. 64 MiB by
     /// default.
     pub cache_size: u64,
+    /// Called as an open indexes a long stretch of log, after each chunk
+    /// (about every 4 MiB of log); see [`on_index_progress`](Self::on_index_progress).
+    pub(super) index_progress: Option<ProgressFn>,
     /// The clock appends are recorded by: the system clock unless set. An
     /// append is never recorded before the latest time in the log, so
     /// times never decrease along positions, even across a restart with a
@@ -44,6 +73,7 @@ impl Default for EmbeddedOptions {
             memory_limit: None,
             index_interval: 8 << 20,
             cache_size: 64 << 20,
+            index_progress: None,
             clock: Clock::system(),
         }
     }
@@ -76,6 +106,30 @@ impl EmbeddedOptions {
     #[must_use]
     pub fn index_interval(mut self, bytes: u64) -> EmbeddedOptions {
         self.index_interval = bytes.max(1);
+        self
+    }
+
+    /// Calls `report` as an open indexes a long stretch of log — once per
+    /// chunk of about 4 MiB — for a progress bar: a store written before
+    /// the index existed, or whose index was deleted, is indexed once, in
+    /// about a second per million events.
+    ///
+    /// ```
+    /// use dcb_core::embedded::{EmbeddedOptions, EmbeddedStore};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let options = EmbeddedOptions::default().on_index_progress(|progress| {
+    ///     eprintln!("indexed {} events ({} of {} bytes)", progress.events, progress.bytes, progress.total_bytes);
+    /// });
+    /// let store = EmbeddedStore::open_with(dir.path(), &options)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn on_index_progress(
+        mut self,
+        report: impl Fn(IndexProgress) + Send + Sync + 'static,
+    ) -> EmbeddedOptions {
+        self.index_progress = Some(ProgressFn(Arc::new(report)));
         self
     }
 

@@ -11,7 +11,8 @@ use super::budget::Budget;
 use super::file_layer::FileLayer;
 use super::index::DiskIndex;
 use super::log::{Log, LogPoint, Record, ReplayFrom};
-use super::{EmbeddedOptions, OpenError, Recovery};
+use super::options::ProgressFn;
+use super::{EmbeddedOptions, IndexProgress, OpenError, Recovery};
 use crate::store::engine::{Engine, Pos};
 use crate::{EventRecord, Timestamp};
 
@@ -57,8 +58,12 @@ fn reopen_once<L: FileLayer>(
 ) -> Result<Reopened<L>, OpenError> {
     let path = dir.join(INDEX_DIR);
     let opened = DiskIndex::open(&path, options.cache_size).or_else(|err| {
-        // The index is derived from the log: one that cannot be opened is
-        // made again.
+        // The index is derived from the log: one that is damaged is made
+        // again. Not one that the system cannot open now (permissions, no
+        // file descriptors left): the store then does without it.
+        if !is_damage(&err) {
+            return Err(err);
+        }
         tracing::warn!(
             dir = %dir.display(),
             error = %err,
@@ -84,12 +89,15 @@ fn reopen_once<L: FileLayer>(
     });
     let mut catch_up = CatchUp {
         dir,
+        progress: options.index_progress.clone(),
+        bytes_read: 0,
+        total_bytes: super::log::bytes_after(dir, from),
         index: index.as_deref(),
         chunk: Vec::new(),
         chunk_bytes: 0,
         base: if from.is_some() { reach.end } else { 0 },
         latest: reach.latest,
-        point: None,
+        point: from.map(|from| from.point),
         limit: if index.is_some() {
             options.index_interval
         } else {
@@ -146,9 +154,24 @@ fn reopen_once<L: FileLayer>(
     })
 }
 
+/// Whether `err`, from opening the index, says that its files are
+/// damaged, rather than that the system cannot open them now.
+fn is_damage(err: &fjall::Error) -> bool {
+    match err {
+        fjall::Error::Io(io) => io.kind() == std::io::ErrorKind::NotFound,
+        fjall::Error::Locked | fjall::Error::Poisoned => false,
+        _ => true,
+    }
+}
+
 /// The records replayed and not indexed yet.
 struct CatchUp<'i> {
     dir: &'i Path,
+    /// Told of each chunk indexed.
+    progress: Option<ProgressFn>,
+    /// The log bytes replayed so far, and in all.
+    bytes_read: u64,
+    total_bytes: u64,
     index: Option<&'i DiskIndex>,
     chunk: Vec<Record>,
     /// The log bytes of `chunk`.
@@ -183,6 +206,7 @@ impl CatchUp<'_> {
         };
         self.point = Some(point);
         self.chunk_bytes += len;
+        self.bytes_read += len;
         self.replayed += record.1.len() as u64;
         if record.0 > self.latest {
             self.latest = record.0;
@@ -218,6 +242,13 @@ impl CatchUp<'_> {
                 message: err.to_string(),
             })?;
         self.handed += end - self.base;
+        if let Some(ProgressFn(report)) = &self.progress {
+            report(IndexProgress {
+                events: self.handed,
+                bytes: self.bytes_read,
+                total_bytes: self.total_bytes.max(self.bytes_read),
+            });
+        }
         if self.handed >= self.next_report {
             self.next_report = self.handed + PROGRESS;
             tracing::info!(dir = %self.dir.display(), events = self.handed, "indexing the log");

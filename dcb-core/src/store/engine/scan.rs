@@ -93,7 +93,7 @@ impl Scan {
     /// Plans a scan of `query` over the events of `state` in `(after,
     /// last]` (`range`), which becomes the scan's snapshot; `after` must be
     /// at least the state's base, `last` at most its last published
-    /// position (or the range empty). Also returns the scan's posting lists
+    /// position; `after` at or past `last` is an empty range. Also returns the scan's posting lists
     /// as `state` holds them, for a [`run_with`](Self::run_with) in the
     /// same lock that does not look its tags up again.
     pub(crate) fn plan_within<'s>(
@@ -103,7 +103,7 @@ impl Scan {
         backwards: bool,
     ) -> (Scan, Lists<'s>) {
         let (after, last) = range;
-        debug_assert!(after >= state.base() && (last <= state.last() || last <= after));
+        debug_assert!(after >= state.base() && last <= state.last());
         let mut scan = Scan {
             lists: SmallVec::new(),
             index: SmallVec::new(),

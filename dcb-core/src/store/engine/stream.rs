@@ -344,10 +344,10 @@ impl EventStream for IndexedEvents {
 }
 
 /// The part of `(after, last]` in the tail of `state`, as a range a scan
-/// can be planned over (empty when none of it is).
+/// can be planned over (empty, `after` at or past `last`, when none of it
+/// is).
 fn tail_range(state: &State, after: Pos, last: Pos) -> (Pos, Pos) {
-    let after = after.max(state.base());
-    (after, last.min(state.last()).max(after))
+    (after.max(state.base()), last.min(state.last()))
 }
 
 /// Locks `state` for a read, first indexing the tags of any pushed event

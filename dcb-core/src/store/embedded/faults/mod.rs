@@ -299,7 +299,11 @@ impl Faulty {
     /// each segment back to its durable bytes plus the first `torn` of
     /// those that were not, then up to `zeros` zero bytes; clears the plan
     /// but the full disk, and forgets the files (what a crash leaves is
-    /// durable).
+    /// durable). The index on disk is not written through this layer: a
+    /// crash that loses bytes of the log (syncs that lied, or writes not
+    /// synced) loses the index too — it is never synced but on close, and
+    /// a disk that lies about the log's syncs lies about its own — so it
+    /// is removed, and the open rebuilds it from what the log kept.
     pub(super) fn crash(&self, dir: &Path, torn: u64, zeros: u64) -> io::Result<Crash> {
         let mut state = self.state.lock();
         state.failing_writes.clear();
@@ -327,6 +331,12 @@ impl Faulty {
             crash.lost += file.len - kept;
             if kept < file.len && last.as_ref() != Some(&path) {
                 crash.earlier_segment_damaged = true;
+            }
+        }
+        if crash.lost > 0 {
+            let index = dir.join("index");
+            if index.exists() {
+                fs::remove_dir_all(index)?;
             }
         }
         if let Some(path) = last {
