@@ -2,6 +2,7 @@
 //! on an embedded dcb store.
 
 mod demo;
+mod fill;
 mod out;
 mod speedrun;
 
@@ -94,6 +95,19 @@ enum Command {
         /// Print one JSON object per course, with its id and name.
         #[arg(long)]
         json: bool,
+    },
+    /// Appends N events of registered courses, students and joins, for trying the CLI on a large store.
+    ///
+    /// Unconditional appends of 1,200 events, in groups of 10 courses (20
+    /// places), 10 students (20 courses at most) and every student of the
+    /// group joined to every course of it; so each course and student has
+    /// room for 10 more joins. Prints a summary, then the ids of 10 students
+    /// (`student ID`) and 10 courses (`course ID`) any of whom may join any
+    /// of the others: `coursebooking fill --events 1000000 | grep '^student'`.
+    Fill {
+        /// How many events to append (at least 1).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        events: u64,
     },
     /// Prints a script that completes this command's arguments in a shell.
     ///
@@ -260,6 +274,11 @@ async fn run(cli: Cli) -> ExitCode {
             let metadata = Metadata::new()
                 .with("command", command_name(&command))
                 .with(Metadata::CORRELATION, Uuid::new_v4().to_string());
+            if let Command::Fill { events } = command {
+                let outcome = fill::run(&store, events, &metadata).await;
+                store.close();
+                return out::exit_status(outcome);
+            }
             let app = DcbEnrolment::new(store).with_metadata(metadata);
             let outcome = execute(&app, command).await;
             app.store().clone().close();
@@ -288,6 +307,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Leave { .. } => "leave",
         Command::Students { .. } => "students",
         Command::Courses { .. } => "courses",
+        Command::Fill { .. } => "fill",
         Command::Demo => "demo",
         Command::Speedrun { .. } => "speedrun",
         Command::Completions { .. } => "completions",
@@ -323,6 +343,7 @@ async fn execute(
         }
         Command::Students { .. }
         | Command::Courses { .. }
+        | Command::Fill { .. }
         | Command::Demo
         | Command::Speedrun { .. }
         | Command::Completions { .. } => None,

@@ -9,17 +9,16 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use coursebooking::decisions::{
-    CourseRegistered, DcbEnrolment, StudentJoinedCourse, StudentRegistered,
-};
-use coursebooking::{CourseId, Enrolment, StudentId};
+use coursebooking::Enrolment;
+use coursebooking::decisions::DcbEnrolment;
 use dcb_core::embedded::EmbeddedStore;
 #[cfg(feature = "postgres")]
 use dcb_core::postgres::{PostgresOptions, PostgresStore};
-use dcb_core::{Event, EventStore, InMemoryStore};
+use dcb_core::{EventStore, InMemoryStore, Metadata};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::StoreKind;
+use crate::fill::{Room, fill};
 use crate::out::{self, Stop, say};
 
 /// What a run measured.
@@ -53,7 +52,7 @@ pub async fn run(
     match kind {
         StoreKind::Memory => {
             let app = DcbEnrolment::new(InMemoryStore::new());
-            if let Err(err) = fill(app.store(), prefill).await {
+            if let Err(err) = prefill_store(app.store(), prefill).await {
                 return super::fail(&err);
             }
             match speedrun(&app, duration).await {
@@ -75,7 +74,7 @@ pub async fn run(
                 Ok(store) => store,
                 Err(err) => return super::fail(&err.to_string()),
             };
-            if let Err(err) = fill(&store, prefill).await {
+            if let Err(err) = prefill_store(&store, prefill).await {
                 return super::fail(&err);
             }
             let before = raw_sync_rate(dir.path(), Duration::from_secs(2));
@@ -113,6 +112,13 @@ pub async fn run(
             )
         }
     }
+}
+
+/// Fills `store` with `events` events of the speedrun's own shape first.
+async fn prefill_store<S: EventStore>(store: &S, events: u64) -> Result<(), String> {
+    fill(store, events, Room::FULL, &Metadata::new())
+        .await
+        .map(drop)
 }
 
 /// Prints a report; a reader that closed stdout ends the run quietly.
@@ -166,7 +172,7 @@ async fn postgres(
             ),
         )
         .await?;
-        fill(&store, prefill).await?;
+        prefill_store(&store, prefill).await?;
         let before = insert_rate(&store, Duration::from_secs(2)).await?;
         let app = DcbEnrolment::new(store.clone());
         let mut outcome = speedrun(&app, duration).await?;
@@ -244,71 +250,6 @@ async fn insert_rate(store: &PostgresStore, duration: Duration) -> Result<Option
         n += 1;
     }
     Ok(per_second(n, start.elapsed()))
-}
-
-/// Appends `events` events shaped like the speedrun's — iterations of 10
-/// courses, 10 students and their 100 joins — in large unconditional
-/// batches, with a progress bar.
-async fn fill<S: EventStore>(store: &S, events: u64) -> Result<(), String> {
-    if events == 0 {
-        return Ok(());
-    }
-    let progress = ProgressBar::new(events);
-    progress.set_style(
-        ProgressStyle::with_template("filling {bar} {pos}/{len} events")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let mut written = 0;
-    while written < events {
-        let mut batch = Vec::with_capacity(1_200);
-        for _ in 0..10 {
-            let courses: Vec<CourseId> = (0..10).map(|_| CourseId::new()).collect();
-            let students: Vec<StudentId> = (0..10).map(|_| StudentId::new()).collect();
-            for (i, &course_id) in courses.iter().enumerate() {
-                let name = format!("Course {i}");
-                batch.push(
-                    CourseRegistered {
-                        course_id,
-                        name,
-                        places: 10,
-                    }
-                    .to_event(),
-                );
-            }
-            for (i, &student_id) in students.iter().enumerate() {
-                let name = format!("Student {i}");
-                batch.push(
-                    StudentRegistered {
-                        student_id,
-                        name,
-                        max_courses: 10,
-                    }
-                    .to_event(),
-                );
-            }
-            for &student_id in &students {
-                for &course_id in &courses {
-                    batch.push(
-                        StudentJoinedCourse {
-                            student_id,
-                            course_id,
-                        }
-                        .to_event(),
-                    );
-                }
-            }
-        }
-        let batch: Vec<_> = batch
-            .into_iter()
-            .take(usize::try_from(events - written).unwrap_or(usize::MAX))
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?;
-        written += batch.len() as u64;
-        store.append(batch, None).await.map_err(|e| e.to_string())?;
-        progress.set_position(written);
-    }
-    progress.finish_and_clear();
-    Ok(())
 }
 
 async fn speedrun<S: EventStore>(

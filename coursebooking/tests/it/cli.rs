@@ -20,6 +20,22 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
+/// Every event in the store in `data`.
+fn stored_events(data: &Path) -> Vec<dcb_core::SequencedEvent> {
+    use dcb_core::embedded::EmbeddedStore;
+    use dcb_core::{EventStore, Query, ReadOptions};
+
+    let store = EmbeddedStore::open_read_only(data).unwrap();
+    let events = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(store.read_to_end(&Query::all(), ReadOptions::new()))
+        .unwrap()
+        .events;
+    store.close();
+    events
+}
+
 #[test]
 fn commands_print_ids_and_names_and_refusals_exit_with_one() {
     let data = tempfile::tempdir().unwrap();
@@ -74,9 +90,6 @@ fn commands_print_ids_and_names_and_refusals_exit_with_one() {
 /// own invocation, beside the time the store recorded them.
 #[test]
 fn events_record_their_command_and_invocation() {
-    use dcb_core::embedded::EmbeddedStore;
-    use dcb_core::{EventStore, Query, ReadOptions};
-
     let data = tempfile::tempdir().unwrap();
     let course = stdout(&coursebooking(
         data.path(),
@@ -88,13 +101,7 @@ fn events_record_their_command_and_invocation() {
     ));
     let joined = coursebooking(data.path(), &["join", &ada, &course]);
     assert!(joined.status.success(), "{}", stderr(&joined));
-    let store = EmbeddedStore::open_read_only(data.path()).unwrap();
-    let events = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(store.read_to_end(&Query::all(), ReadOptions::new()))
-        .unwrap()
-        .events;
+    let events = stored_events(data.path());
     let commands: Vec<Option<&str>> = events.iter().map(|e| e.metadata().get("command")).collect();
     assert_eq!(
         commands,
@@ -498,4 +505,42 @@ fn data_that_is_a_file_is_a_bad_argument() {
         "{}",
         stderr(&made)
     );
+}
+
+/// `fill` appends the events asked for, stamped with its command, and the
+/// students and courses it prints have room: a later `join` of one to the
+/// other is accepted and listed.
+#[test]
+fn filled_students_join_filled_courses() {
+    let data = tempfile::tempdir().unwrap();
+    // Three appends, the last one short and cut inside a group.
+    let filled = coursebooking(data.path(), &["fill", "--events", "2500"]);
+    assert!(filled.status.success(), "{}", stderr(&filled));
+    let printed = stdout(&filled);
+    assert!(printed.starts_with("appended 2500 events"), "{printed}");
+    let ids = |kind: &str| -> Vec<String> {
+        printed
+            .lines()
+            .filter_map(|line| line.strip_prefix(kind))
+            .map(str::to_owned)
+            .collect()
+    };
+    let (students, courses) = (ids("student "), ids("course "));
+    assert_eq!((students.len(), courses.len()), (10, 10), "{printed}");
+
+    let events = stored_events(data.path());
+    assert_eq!(events.len(), 2500);
+    assert!(
+        events
+            .iter()
+            .all(|e| e.metadata().get("command") == Some("fill"))
+    );
+
+    for (student, course) in students.iter().zip(&courses) {
+        let joined = coursebooking(data.path(), &["join", student, course]);
+        assert!(joined.status.success(), "{}", stderr(&joined));
+    }
+    let listed = stdout(&coursebooking(data.path(), &["students", &courses[0]]));
+    assert_eq!(listed.lines().count(), 11, "its group's 10 and the new one");
+    assert_eq!(listed.lines().last(), Some("Student 0"));
 }
