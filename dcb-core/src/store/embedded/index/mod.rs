@@ -179,9 +179,13 @@ impl DiskIndex {
         Ok(end)
     }
 
-    /// Makes what was written durable: on close, where a sync costs no
-    /// append anything.
+    /// Makes what was written durable, on close: writes the keyspaces'
+    /// write buffers out as tables, so that the next open has no journal
+    /// to replay into memory, and syncs. No append waits for it.
     pub(super) fn persist(&self) -> Result<(), fjall::Error> {
+        for keyspace in [&self.events, &self.tags, &self.types, &self.ids, &self.meta] {
+            keyspace.rotate_memtable_and_wait()?;
+        }
         self.db.persist(fjall::PersistMode::SyncAll)
     }
 
