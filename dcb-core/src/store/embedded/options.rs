@@ -51,7 +51,7 @@ pub struct EmbeddedOptions {
     /// (about 4 times these bytes) and on what an open after a crash
     /// replays. 8 MiB by default.
     pub index_interval: u64,
-    /// The memory (in bytes) of the index's block cache. 64 MiB by
+    /// The memory (in bytes) of the index's block cache. 256 MiB by
     /// default.
     pub cache_size: u64,
     /// Called as an open indexes a long stretch of log, after each chunk
@@ -72,7 +72,7 @@ impl Default for EmbeddedOptions {
             limits: Limits::default(),
             memory_limit: None,
             index_interval: 8 << 20,
-            cache_size: 64 << 20,
+            cache_size: 256 << 20,
             index_progress: None,
             clock: Clock::system(),
         }

@@ -28,7 +28,9 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+#[cfg(feature = "embedded")]
 pub(crate) use self::below::Below;
+#[cfg(feature = "embedded")]
 pub(crate) use self::entry::Pos;
 pub(crate) use self::scan::first_match;
 use self::signal::AppendSignal;

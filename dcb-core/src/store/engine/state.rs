@@ -129,6 +129,7 @@ impl State {
 
     /// An empty tail on `below`, which keeps the events up to `base`,
     /// the latest of them recorded at `latest`.
+    #[cfg(feature = "embedded")]
     pub(crate) fn on(below: Arc<dyn Below>, base: Pos, latest: Option<Timestamp>) -> State {
         State {
             base,
@@ -142,6 +143,7 @@ impl State {
     /// This state's successor once `below` keeps every event: an empty
     /// tail at the same end, in the next generation. Every pushed event
     /// must be published.
+    #[cfg(feature = "embedded")]
     pub(crate) fn handed_down(&self) -> State {
         debug_assert_eq!(
             self.published,
@@ -175,6 +177,7 @@ impl State {
 
     /// The events of the tail (after [`base`](Self::base)), pushed or
     /// published, with their times, from position `base + 1` on.
+    #[cfg(feature = "embedded")]
     pub(crate) fn tail(&self) -> impl Iterator<Item = (&EventRecord, Option<Timestamp>)> {
         self.events.iter().enumerate().map(|(i, event)| {
             let micros = self.times.get(i);
@@ -186,11 +189,13 @@ impl State {
     }
 
     /// How many events the tail holds.
+    #[cfg(feature = "embedded")]
     pub(crate) fn tail_len(&self) -> usize {
         self.events.len()
     }
 
     /// The latest time recorded.
+    #[cfg(feature = "embedded")]
     pub(crate) fn latest(&self) -> Option<Timestamp> {
         self.latest
     }
