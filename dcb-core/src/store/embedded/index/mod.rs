@@ -13,7 +13,9 @@
 //! Keyspaces:
 //! - `events`: position → the event, encoded as a one-event log record
 //!   (see [`record`](super::record)), with its recorded time;
-//! - `tags`: tag, position → the event's type id;
+//! - `tags`: tag, position → the event's type id and the event, encoded
+//!   as in `events`: a decision's read, which selects by tag, finds its
+//!   events in one range of keys instead of a lookup each;
 //! - `types`: type id, position → nothing;
 //! - `ids`: event id → position;
 //! - `meta`: `end`, `log`, `latest`, `ids`, and `type:NAME` → type id.
@@ -35,6 +37,10 @@ use super::record::{self, Format, Found};
 use crate::model::error::BackendError;
 use crate::store::engine::{Below, Pos};
 use crate::{EventRecord, Query, QueryItem, SequencedEvent, Timestamp};
+
+/// A match of a read: its position, and its event as a tag's entry holds
+/// it (`None`: to be looked up in `events`).
+type Match = (Pos, Option<fjall::Slice>);
 
 /// The time stored for an event recorded without one (format 1 logs).
 const UNKNOWN_TIME: i64 = i64::MIN;
@@ -149,9 +155,15 @@ impl DiskIndex {
                 id
             };
             batch.insert(&self.types, keys::type_at(type_id, position), []);
-            for tag in event.tags() {
-                let key = keys::tag(&keys::tag_prefix(tag.as_str()), position);
-                batch.insert(&self.tags, key, type_id.to_be_bytes());
+            if !event.tags().is_empty() {
+                let mut entry = Vec::with_capacity(4 + value.len());
+                entry.extend_from_slice(&type_id.to_be_bytes());
+                entry.extend_from_slice(&value);
+                let entry = fjall::Slice::from(entry);
+                for tag in event.tags() {
+                    let key = keys::tag(&keys::tag_prefix(tag.as_str()), position);
+                    batch.insert(&self.tags, key, entry.clone());
+                }
             }
             if let Some(id) = event.id() {
                 batch.insert(&self.ids, *id.as_bytes(), position.to_be_bytes());
@@ -194,16 +206,15 @@ impl DiskIndex {
         self.type_ids.read().get(name).copied()
     }
 
-    /// Up to `max` positions in `range` matching `item`, in the direction
-    /// asked, into `out`; returns whether the item's matches in the range
-    /// ran out.
+    /// Up to `max` matches in `range` of `item`, in the direction asked,
+    /// into `out`; returns whether the item's matches in the range ran out.
     fn item_matches(
         &self,
         item: &QueryItem,
         range: (Pos, Pos),
         backwards: bool,
         max: usize,
-        out: &mut Vec<Pos>,
+        out: &mut Vec<Match>,
     ) -> Result<bool, BackendError> {
         let (after, upto) = range;
         let mut type_ids: SmallVec<[u32; 4]> = SmallVec::new();
@@ -228,7 +239,7 @@ impl DiskIndex {
                     keys,
                     backwards,
                     max,
-                    |key, _| keys::position_at_end(key),
+                    |key, _| keys::position_at_end(key).map(|position| (position, None)),
                     out,
                 )?;
                 exhausted &= found < max;
@@ -265,7 +276,7 @@ impl DiskIndex {
                         }
                     }
                 }
-                Some(position)
+                Some((position, Some(value.slice(4..))))
             },
             out,
         )?;
@@ -275,26 +286,26 @@ impl DiskIndex {
         Ok(found < max)
     }
 
-    /// Up to `max` positions in `range` matching `query`, in the direction
-    /// asked, into `out`, and whether the matches ran out.
+    /// Up to `max` matches in `range` of `query`, in the direction asked,
+    /// into `out`, and whether the matches ran out.
     fn matches(
         &self,
         query: &Query,
         range: (Pos, Pos),
         backwards: bool,
         max: usize,
-        out: &mut Vec<Pos>,
+        out: &mut Vec<Match>,
     ) -> Result<bool, BackendError> {
         let mut exhausted = true;
         for item in query.items() {
             exhausted &= self.item_matches(item, range, backwards, max, out)?;
         }
         if backwards {
-            out.sort_unstable_by(|a, b| b.cmp(a));
+            out.sort_unstable_by(|a, b| b.0.cmp(&a.0));
         } else {
-            out.sort_unstable();
+            out.sort_unstable_by_key(|m| m.0);
         }
-        out.dedup();
+        out.dedup_by_key(|m| m.0);
         if out.len() > max {
             out.truncate(max);
             exhausted = false;
@@ -330,10 +341,15 @@ impl DiskIndex {
         })
     }
 
-    /// The events at `positions`, appended to `out`.
-    fn fetch(&self, positions: &[Pos], out: &mut Vec<SequencedEvent>) -> Result<(), BackendError> {
-        out.reserve(positions.len());
-        for &position in positions {
+    /// The events of `matches`, appended to `out`: decoded from the
+    /// match where it holds the event, else looked up.
+    fn fetch(&self, matches: Vec<Match>, out: &mut Vec<SequencedEvent>) -> Result<(), BackendError> {
+        out.reserve(matches.len());
+        for (position, held) in matches {
+            if let Some(value) = held {
+                out.push(DiskIndex::decode(position, value)?);
+                continue;
+            }
             let Some(value) = self
                 .events
                 .get(keys::event(position))
@@ -364,7 +380,7 @@ impl Below for DiskIndex {
         }
         let mut found = Vec::new();
         self.matches(query, (after, upto), false, 1, &mut found)?;
-        Ok(found.first().copied())
+        Ok(found.first().map(|m| m.0))
     }
 
     fn read(
@@ -403,9 +419,9 @@ impl Below for DiskIndex {
             }
             return Ok(taken < max);
         }
-        let mut positions = Vec::new();
-        let exhausted = self.matches(query, range, backwards, max, &mut positions)?;
-        self.fetch(&positions, out)?;
+        let mut matches = Vec::new();
+        let exhausted = self.matches(query, range, backwards, max, &mut matches)?;
+        self.fetch(matches, out)?;
         Ok(exhausted)
     }
 
@@ -443,14 +459,14 @@ fn collect(
     keys: fjall::Iter,
     backwards: bool,
     max: usize,
-    mut keep: impl FnMut(&[u8], &[u8]) -> Option<Pos>,
-    out: &mut Vec<Pos>,
+    mut keep: impl FnMut(&[u8], &fjall::Slice) -> Option<Match>,
+    out: &mut Vec<Match>,
 ) -> Result<usize, BackendError> {
     let mut kept = 0;
     let mut visit = |guard: fjall::Guard| -> Result<bool, BackendError> {
         let (key, value) = guard.into_inner().map_err(index_error)?;
-        if let Some(position) = keep(&key, &value) {
-            out.push(position);
+        if let Some(found) = keep(&key, &value) {
+            out.push(found);
             kept += 1;
         }
         Ok(kept < max)
