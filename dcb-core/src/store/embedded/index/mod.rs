@@ -343,7 +343,11 @@ impl DiskIndex {
 
     /// The events of `matches`, appended to `out`: decoded from the
     /// match where it holds the event, else looked up.
-    fn fetch(&self, matches: Vec<Match>, out: &mut Vec<SequencedEvent>) -> Result<(), BackendError> {
+    fn fetch(
+        &self,
+        matches: Vec<Match>,
+        out: &mut Vec<SequencedEvent>,
+    ) -> Result<(), BackendError> {
         out.reserve(matches.len());
         for (position, held) in matches {
             if let Some(value) = held {
