@@ -83,9 +83,9 @@ pub(super) fn spawn<L: FileLayer>(
             }
             writer.hand_down();
             if let Some(index) = &writer.indexing.index
-                && let Err(err) = index.persist()
+                && let Err(err) = index.seal()
             {
-                tracing::warn!(error = %err, "could not sync the index on close");
+                tracing::warn!(error = %err, "could not seal the index on close");
             }
         })
 }
