@@ -62,8 +62,6 @@ pub(super) struct Reach {
 
 /// The on-disk index; see the [module](self).
 pub(super) struct DiskIndex {
-    /// The index's directory.
-    path: std::path::PathBuf,
     db: Database,
     events: Keyspace,
     tags: Keyspace,
@@ -82,7 +80,6 @@ impl DiskIndex {
         let db = Database::builder(path).cache_size(cache).open()?;
         let options = || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE);
         let index = DiskIndex {
-            path: path.to_owned(),
             events: db.keyspace("events", options)?,
             tags: db.keyspace("tags", options)?,
             types: db.keyspace("types", options)?,
@@ -194,26 +191,19 @@ impl DiskIndex {
         Ok(end)
     }
 
-    /// Makes what was written durable, on close, and leaves nothing for
-    /// the next open to replay: writes the keyspaces' write buffers out as
-    /// tables and waits for them, syncs, and then removes fjall's journal,
-    /// which holds nothing those tables do not (fjall would otherwise read
-    /// all of it on every open: up to 64 MB, most of a second). Only the
+    /// Makes what was written durable, on close: writes the keyspaces'
+    /// write buffers out as tables and waits for them, and syncs, so that
+    /// the next open has no write buffer to rebuild. (fjall still reads its
+    /// journal on open, up to 64 MB, skipping what the tables hold; the
+    /// journal cannot be removed: fjall takes its sequence numbers from
+    /// it, and without it newer writes would read as older ones.) Only the
     /// writer writes, and it is closing; readers may go on reading. No
     /// append waits for this.
     pub(super) fn seal(&self) -> Result<(), fjall::Error> {
         for keyspace in [&self.events, &self.tags, &self.types, &self.ids, &self.meta] {
             keyspace.rotate_memtable_and_wait()?;
         }
-        self.db.persist(fjall::PersistMode::SyncAll)?;
-        for entry in std::fs::read_dir(&self.path)? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "jnl") {
-                std::fs::remove_file(&path)?;
-            }
-        }
-        std::fs::File::open(&self.path)?.sync_all()?;
-        Ok(())
+        self.db.persist(fjall::PersistMode::SyncAll)
     }
 
     /// The id of the event type `name`, if any event of it is indexed.
