@@ -1,11 +1,37 @@
-//! The index's keys: big-endian positions after a length-prefixed name,
-//! so that each tag's and each type's positions sort together, in order.
+//! The index's keys, in one fjall keyspace: a byte naming the section
+//! (events, tags, types, ids, meta), then big-endian positions after a
+//! length-prefixed name, so that each tag's and each type's positions sort
+//! together, in order.
 
 use crate::store::engine::Pos;
 
-/// The key of the event at `position` in the `events` keyspace.
-pub(super) fn event(position: Pos) -> [u8; 8] {
-    position.to_be_bytes()
+/// The sections of the keyspace.
+const EVENTS: u8 = b'e';
+const TAGS: u8 = b't';
+const TYPES: u8 = b'y';
+const IDS: u8 = b'i';
+const META: u8 = b'm';
+
+/// The key of the event at `position` in the `events` section.
+pub(super) fn event(position: Pos) -> [u8; 9] {
+    let mut key = [EVENTS; 9];
+    key[1..].copy_from_slice(&position.to_be_bytes());
+    key
+}
+
+/// The key of the event id `id` in the `ids` section.
+pub(super) fn id(id: &uuid::Uuid) -> [u8; 17] {
+    let mut key = [IDS; 17];
+    key[1..].copy_from_slice(id.as_bytes());
+    key
+}
+
+/// The key of the setting `name` in the `meta` section.
+pub(super) fn meta(name: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + name.len());
+    key.push(META);
+    key.extend_from_slice(name);
+    key
 }
 
 /// The position in a key that ends with one.
@@ -14,18 +40,19 @@ pub(super) fn position_at_end(key: &[u8]) -> Option<Pos> {
     <[u8; 8]>::try_from(&key[at..]).ok().map(Pos::from_be_bytes)
 }
 
-/// The prefix of every key of `tag` in the `tags` keyspace: its length
+/// The prefix of every key of `tag` in the `tags` section: its length
 /// (tags are at most 256 bytes; the length keeps one tag's keys apart from
 /// a longer tag's that starts the same) and its bytes.
 pub(super) fn tag_prefix(tag: &str) -> Vec<u8> {
     let len = u16::try_from(tag.len()).unwrap_or(u16::MAX);
-    let mut key = Vec::with_capacity(2 + tag.len() + 8);
+    let mut key = Vec::with_capacity(3 + tag.len() + 8);
+    key.push(TAGS);
     key.extend_from_slice(&len.to_be_bytes());
     key.extend_from_slice(tag.as_bytes());
     key
 }
 
-/// The key of `tag` at `position` in the `tags` keyspace.
+/// The key of `tag` at `position` in the `tags` section.
 pub(super) fn tag(prefix: &[u8], position: Pos) -> Vec<u8> {
     let mut key = Vec::with_capacity(prefix.len() + 8);
     key.extend_from_slice(prefix);
@@ -34,24 +61,24 @@ pub(super) fn tag(prefix: &[u8], position: Pos) -> Vec<u8> {
 }
 
 /// The key of the type with id `type_id` at `position` in the `types`
-/// keyspace.
-pub(super) fn type_at(type_id: u32, position: Pos) -> [u8; 12] {
-    let mut key = [0; 12];
-    key[..4].copy_from_slice(&type_id.to_be_bytes());
-    key[4..].copy_from_slice(&position.to_be_bytes());
+/// section.
+pub(super) fn type_at(type_id: u32, position: Pos) -> [u8; 13] {
+    let mut key = [TYPES; 13];
+    key[1..5].copy_from_slice(&type_id.to_be_bytes());
+    key[5..].copy_from_slice(&position.to_be_bytes());
     key
 }
 
 /// The key under which the id of the event type `name` is kept in the
-/// `meta` keyspace.
+/// `meta` section.
 pub(super) fn type_name(name: &str) -> Vec<u8> {
-    let mut key = b"type:".to_vec();
+    let mut key = TYPE_NAMES.to_vec();
     key.extend_from_slice(name.as_bytes());
     key
 }
 
 /// The prefix of every key of [`type_name`].
-pub(super) const TYPE_NAMES: &[u8] = b"type:";
+pub(super) const TYPE_NAMES: &[u8] = b"mtype:";
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@
 //! after that prefix — so a lost index write costs replay time, never an
 //! event. An index that cannot be read is rebuilt from the log.
 //!
-//! Keyspaces:
+//! One keyspace, in sections (see [`keys`]):
 //! - `events`: position → the event, encoded as a one-event log record
 //!   (see [`record`](super::record)), with its recorded time;
 //! - `tags`: tag, position → the event's type id and the event, encoded
@@ -45,9 +45,12 @@ type Match = (Pos, Option<fjall::Slice>);
 /// The time stored for an event recorded without one (format 1 logs).
 const UNKNOWN_TIME: i64 = i64::MIN;
 
-/// The memory each keyspace's write buffer may take before fjall writes it
-/// out: small, so that the index's memory stays bounded by the cache.
-const MEMTABLE: u64 = 8 << 20;
+/// The memory the keyspace's write buffer may take before fjall writes it
+/// out: small, so that the index's memory stays bounded.
+const MEMTABLE: u64 = 32 << 20;
+
+/// The write buffers' size above which closing writes them out as tables.
+const SEAL_ABOVE: u64 = 4 << 20;
 
 /// What the index holds, as recorded with its last write.
 #[derive(Clone, Copy, Debug, Default)]
@@ -63,11 +66,8 @@ pub(super) struct Reach {
 /// The on-disk index; see the [module](self).
 pub(super) struct DiskIndex {
     db: Database,
-    events: Keyspace,
-    tags: Keyspace,
-    types: Keyspace,
-    ids: Keyspace,
-    meta: Keyspace,
+    /// Every section's keys (see [`keys`]).
+    tree: Keyspace,
     /// Every event type's id, loaded on open: a store has few types.
     type_ids: RwLock<HashMap<String, u32>>,
     has_ids: AtomicBool,
@@ -80,34 +80,34 @@ impl DiskIndex {
         let db = Database::builder(path).cache_size(cache).open()?;
         let options = || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE);
         let index = DiskIndex {
-            events: db.keyspace("events", options)?,
-            tags: db.keyspace("tags", options)?,
-            types: db.keyspace("types", options)?,
-            ids: db.keyspace("ids", options)?,
-            meta: db.keyspace("meta", options)?,
+            tree: db.keyspace("index", options)?,
             db,
             type_ids: RwLock::default(),
             has_ids: AtomicBool::new(false),
         };
         let mut type_ids = HashMap::new();
-        for guard in index.meta.prefix(keys::TYPE_NAMES) {
+        for guard in index.tree.prefix(keys::TYPE_NAMES) {
             let (key, value) = guard.into_inner()?;
             let name = String::from_utf8_lossy(&key[keys::TYPE_NAMES.len()..]).into_owned();
             type_ids.insert(name, u32_of(&value));
         }
         *index.type_ids.write() = type_ids;
-        index
-            .has_ids
-            .store(index.meta.contains_key(b"ids")?, Ordering::Relaxed);
+        index.has_ids.store(
+            index.tree.contains_key(keys::meta(b"ids"))?,
+            Ordering::Relaxed,
+        );
         let reach = Reach {
-            end: index.meta.get(b"end")?.map_or(0, |v| u64_of(&v)),
-            log: index.meta.get(b"log")?.map(|v| LogPoint {
+            end: index
+                .tree
+                .get(keys::meta(b"end"))?
+                .map_or(0, |v| u64_of(&v)),
+            log: index.tree.get(keys::meta(b"log"))?.map(|v| LogPoint {
                 segment: u64_of(&v[..8]),
                 offset: u64_of(&v[8..]),
             }),
             latest: index
-                .meta
-                .get(b"latest")?
+                .tree
+                .get(keys::meta(b"latest"))?
                 .map(|v| Timestamp::from_micros(u64_of(&v).cast_signed())),
         };
         Ok((index, reach))
@@ -141,7 +141,7 @@ impl DiskIndex {
                 &mut value,
             )
             .map_err(|err| BackendError::new(format!("the index cannot hold an event: {err}")))?;
-            batch.insert(&self.events, keys::event(position), value.as_slice());
+            batch.insert(&self.tree, keys::event(position), value.as_slice());
             let name = event.event_type().as_str();
             let known = self.type_ids.read().get(name).copied();
             let pending = || new_types.iter().find(|(n, _)| n == name).map(|&(_, id)| id);
@@ -150,11 +150,11 @@ impl DiskIndex {
             } else {
                 let id = u32::try_from(self.type_ids.read().len() + new_types.len())
                     .map_err(|_| BackendError::new("the index holds too many event types"))?;
-                batch.insert(&self.meta, keys::type_name(name), id.to_be_bytes());
+                batch.insert(&self.tree, keys::type_name(name), id.to_be_bytes());
                 new_types.push((name.to_owned(), id));
                 id
             };
-            batch.insert(&self.types, keys::type_at(type_id, position), []);
+            batch.insert(&self.tree, keys::type_at(type_id, position), []);
             if !event.tags().is_empty() {
                 let mut entry = Vec::with_capacity(4 + value.len());
                 entry.extend_from_slice(&type_id.to_be_bytes());
@@ -162,26 +162,30 @@ impl DiskIndex {
                 let entry = fjall::Slice::from(entry);
                 for tag in event.tags() {
                     let key = keys::tag(&keys::tag_prefix(tag.as_str()), position);
-                    batch.insert(&self.tags, key, entry.clone());
+                    batch.insert(&self.tree, key, entry.clone());
                 }
             }
             if let Some(id) = event.id() {
-                batch.insert(&self.ids, *id.as_bytes(), position.to_be_bytes());
+                batch.insert(&self.tree, keys::id(&id), position.to_be_bytes());
                 ids = true;
             }
             position += 1;
         }
         let end = position - 1;
-        batch.insert(&self.meta, b"end", end.to_be_bytes());
+        batch.insert(&self.tree, keys::meta(b"end"), end.to_be_bytes());
         let mut point = [0; 16];
         point[..8].copy_from_slice(&log.segment.to_be_bytes());
         point[8..].copy_from_slice(&log.offset.to_be_bytes());
-        batch.insert(&self.meta, b"log", point);
+        batch.insert(&self.tree, keys::meta(b"log"), point);
         if let Some(latest) = latest {
-            batch.insert(&self.meta, b"latest", latest.as_micros().to_be_bytes());
+            batch.insert(
+                &self.tree,
+                keys::meta(b"latest"),
+                latest.as_micros().to_be_bytes(),
+            );
         }
         if ids {
-            batch.insert(&self.meta, b"ids", []);
+            batch.insert(&self.tree, keys::meta(b"ids"), []);
         }
         batch.commit().map_err(index_error)?;
         self.type_ids.write().extend(new_types);
@@ -191,7 +195,7 @@ impl DiskIndex {
         Ok(end)
     }
 
-    /// Makes what was written durable, on close: writes the keyspaces'
+    /// Makes what was written durable, on close: writes the keyspace's
     /// write buffers out as tables and waits for them, and syncs, so that
     /// the next open has no write buffer to rebuild. (fjall still reads its
     /// journal on open, up to 64 MB, skipping what the tables hold; the
@@ -200,8 +204,9 @@ impl DiskIndex {
     /// writer writes, and it is closing; readers may go on reading. No
     /// append waits for this.
     pub(super) fn seal(&self) -> Result<(), fjall::Error> {
-        for keyspace in [&self.events, &self.tags, &self.types, &self.ids, &self.meta] {
-            keyspace.rotate_memtable_and_wait()?;
+        // A few megabytes are rebuilt quicker than written out.
+        if self.db.write_buffer_size() > SEAL_ABOVE {
+            self.tree.rotate_memtable_and_wait()?;
         }
         self.db.persist(fjall::PersistMode::SyncAll)
     }
@@ -238,7 +243,7 @@ impl DiskIndex {
             let mut exhausted = true;
             for &id in &type_ids {
                 let keys = self
-                    .types
+                    .tree
                     .range(keys::type_at(id, after + 1)..=keys::type_at(id, upto));
                 let found = collect(
                     keys,
@@ -259,7 +264,7 @@ impl DiskIndex {
             .map(|tag| keys::tag_prefix(tag.as_str()))
             .collect();
         let keys = self
-            .tags
+            .tree
             .range(keys::tag(&prefix, after + 1)..=keys::tag(&prefix, upto));
         let mut failure = None;
         let found = collect(
@@ -272,7 +277,7 @@ impl DiskIndex {
                     return None;
                 }
                 for other in &others {
-                    match self.tags.contains_key(keys::tag(other, position)) {
+                    match self.tree.contains_key(keys::tag(other, position)) {
                         Ok(true) => {}
                         Ok(false) => return None,
                         Err(err) => {
@@ -359,11 +364,7 @@ impl DiskIndex {
                 out.push(DiskIndex::decode(position, value)?);
                 continue;
             }
-            let Some(value) = self
-                .events
-                .get(keys::event(position))
-                .map_err(index_error)?
-            else {
+            let Some(value) = self.tree.get(keys::event(position)).map_err(index_error)? else {
                 return Err(BackendError::new(format!(
                     "the index holds no event at position {position}"
                 )));
@@ -406,9 +407,7 @@ impl Below for DiskIndex {
         }
         if query.is_all() || query.items().iter().any(is_unrestricted) {
             // Every position: the events in order, straight from the range.
-            let events = self
-                .events
-                .range(keys::event(after + 1)..=keys::event(upto));
+            let events = self.tree.range(keys::event(after + 1)..=keys::event(upto));
             let mut taken = 0;
             let mut push = |guard: fjall::Guard| -> Result<(), BackendError> {
                 let (key, value) = guard.into_inner().map_err(index_error)?;
@@ -439,18 +438,14 @@ impl Below for DiskIndex {
             return Ok(None);
         }
         Ok(self
-            .ids
-            .get(id.as_bytes())
+            .tree
+            .get(keys::id(id))
             .map_err(index_error)?
             .map(|value| u64_of(&value)))
     }
 
     fn event(&self, position: Pos) -> Result<Option<EventRecord>, BackendError> {
-        let Some(value) = self
-            .events
-            .get(keys::event(position))
-            .map_err(index_error)?
-        else {
+        let Some(value) = self.tree.get(keys::event(position)).map_err(index_error)? else {
             return Ok(None);
         };
         Ok(Some(DiskIndex::decode(position, value)?.event))
