@@ -13,9 +13,10 @@
 //! One keyspace, in sections (see [`keys`]):
 //! - `events`: position → the event, encoded as a one-event log record
 //!   (see [`record`](super::record)), with its recorded time;
-//! - `tags`: tag, position → the event's type id and the event, encoded
-//!   as in `events`: a decision's read, which selects by tag, finds its
-//!   events in one range of keys instead of a lookup each;
+//! - `tags`: tag, position → the event's type id and, for an event whose
+//!   copies take at most 16 KiB in all, the event, encoded as in `events`:
+//!   a decision's read, which selects by tag, finds its events in one
+//!   range of keys instead of a lookup each;
 //! - `types`: type id, position → nothing;
 //! - `ids`: event id → position;
 //! - `meta`: `end`, `log`, `latest`, `ids`, and `type:NAME` → type id.
@@ -48,6 +49,10 @@ const UNKNOWN_TIME: i64 = i64::MIN;
 /// The memory the keyspace's write buffer may take before fjall writes it
 /// out: small, so that the index's memory stays bounded.
 const MEMTABLE: u64 = 32 << 20;
+
+/// The most bytes of an event's copies in its tags' entries: above, the
+/// entries hold only the type, and a read looks the event up.
+const MAX_COPIES: usize = 16 << 10;
 
 /// The write buffers' size above which closing writes them out as tables.
 const SEAL_ABOVE: u64 = 4 << 20;
@@ -158,7 +163,11 @@ impl DiskIndex {
             if !event.tags().is_empty() {
                 let mut entry = Vec::with_capacity(4 + value.len());
                 entry.extend_from_slice(&type_id.to_be_bytes());
-                entry.extend_from_slice(&value);
+                // A copy per tag only of a small event: one with many tags
+                // or much data is looked up in `events` instead.
+                if value.len().saturating_mul(event.tags().len()) <= MAX_COPIES {
+                    entry.extend_from_slice(&value);
+                }
                 let entry = fjall::Slice::from(entry);
                 for tag in event.tags() {
                     let key = keys::tag(&keys::tag_prefix(tag.as_str()), position);
@@ -286,7 +295,8 @@ impl DiskIndex {
                         }
                     }
                 }
-                Some((position, Some(value.slice(4..))))
+                let held = (value.len() > 4).then(|| value.slice(4..));
+                Some((position, held))
             },
             out,
         )?;
