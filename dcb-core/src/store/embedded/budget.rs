@@ -65,11 +65,9 @@ impl Budget {
         self.charge(events.saturating_mul(PER_EVENT))
     }
 
-    /// Releases the charge of `events` events decoded from `len` bytes
-    /// of records, which the open no longer holds in memory (they went
-    /// into the index on disk).
-    pub(super) fn release(&mut self, len: u64, events: u64) {
-        let _ = len;
+    /// Releases the charge of `events` decoded events, which the open no
+    /// longer holds in memory (they went into the index on disk).
+    pub(super) fn release(&mut self, events: u64) {
         self.used = self.used.saturating_sub(events.saturating_mul(PER_EVENT));
     }
 

@@ -218,10 +218,9 @@ impl CatchUp<'_> {
                 .iter()
                 .map(|(_, events)| events.len() as u64)
                 .sum();
-            let bytes = self.chunk_bytes;
             self.hand_down()?;
             // What the index holds is no longer held in memory.
-            budget.release(bytes, events);
+            budget.release(events);
         }
         Ok(())
     }
