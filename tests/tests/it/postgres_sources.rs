@@ -11,7 +11,6 @@
 //! `postgres_tls` does.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,8 +25,9 @@ use dcb_core::{EventRecord, EventStore, EventType, Query, ReadOptions, Tag};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::postgres_support::{
-    Server, TempSchema, random_schema, raw_client, runtime, skip, temp_schema, url,
+    Server, TempSchema, random_schema, raw_client, runtime, temp_schema, url,
 };
+use crate::postgres_tls::server_certificate;
 
 /// Bounds a wait that must end; only a guard against a hang, no result
 /// depends on it (a store that should be notified polls once an hour).
@@ -392,31 +392,6 @@ impl tokio_postgres::tls::TlsStream for AppTlsStream {
     fn channel_binding(&self) -> ChannelBinding {
         ChannelBinding::none()
     }
-}
-
-/// The test server's certificate file, or `None` (the test reported as
-/// skipped) when it is unreachable or has TLS off, and not required.
-async fn server_certificate() -> Option<PathBuf> {
-    let client = raw_client().await?;
-    let setting = |name: &'static str| {
-        let client = &client;
-        async move {
-            client
-                .query_one(&format!("SHOW {name}"), &[])
-                .await
-                .map(|row| row.get::<_, String>(0))
-                .unwrap_or_default()
-        }
-    };
-    let certificate = PathBuf::from(setting("ssl_cert_file").await);
-    if setting("ssl").await != "on" || !certificate.is_file() {
-        skip(&format!(
-            "PostgreSQL at {} has TLS off (ssl = off, or no certificate file)",
-            url()
-        ));
-        return None;
-    }
-    Some(certificate)
 }
 
 #[test]

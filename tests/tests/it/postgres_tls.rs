@@ -32,10 +32,9 @@ use crate::postgres_support::{Server, TempSchema, raw_client, runtime, skip, tem
 /// depends on it.
 const HANG: Duration = Duration::from_mins(1);
 
-/// The test server's address and its certificate's file, or `None` (the
-/// test reported as skipped) when it is unreachable or has TLS off, and
-/// not required.
-async fn tls_server() -> Option<(Server, PathBuf)> {
+/// The test server's certificate file, or `None` (the test reported as
+/// skipped) when it is unreachable or has TLS off, and not required.
+pub(crate) async fn server_certificate() -> Option<PathBuf> {
     let client = raw_client().await?;
     let setting = |name: &'static str| {
         let client = &client;
@@ -55,6 +54,14 @@ async fn tls_server() -> Option<(Server, PathBuf)> {
         ));
         return None;
     }
+    Some(certificate)
+}
+
+/// The test server's address and its certificate's file, or `None` (the
+/// test reported as skipped) when it is unreachable or has TLS off, and
+/// not required.
+async fn tls_server() -> Option<(Server, PathBuf)> {
+    let certificate = server_certificate().await?;
     Some((Server::of_test_url(), certificate))
 }
 
