@@ -82,11 +82,6 @@ pub(super) fn spawn<L: FileLayer>(
                 writer.commit(batch);
             }
             writer.hand_down();
-            if let Some(index) = &writer.indexing.index
-                && let Err(err) = index.seal()
-            {
-                tracing::warn!(error = %err, "could not seal the index on close");
-            }
         })
 }
 

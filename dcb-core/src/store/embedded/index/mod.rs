@@ -2,13 +2,14 @@
 //! in-memory tail, by position, by tag, by type and by id, in a
 //! [`fjall`] database in the store's `index/` directory.
 //!
-//! The log stays the source of truth. The index is written without a sync
-//! of its own: a write batch goes to fjall's journal, which reaches the
-//! disk in the background, and records with it how far the index reaches
+//! The log stays the source of truth, and is the index's journal: each
+//! write is one sorted run of tables ingested whole (see [`run`]), past
+//! fjall's own journal, and records with it how far the index reaches
 //! (`end`) and where the log continues after it. After a crash the index
 //! holds a prefix of what was handed down, and opening replays the log
 //! after that prefix — so a lost index write costs replay time, never an
-//! event. An index that cannot be read is rebuilt from the log.
+//! event. With no journal of fjall's to read, opening costs milliseconds
+//! at any size. An index that cannot be read is rebuilt from the log.
 //!
 //! One keyspace, in sections (see [`keys`]):
 //! - `events`: position → the event, encoded as a one-event log record
@@ -22,6 +23,7 @@
 //! - `meta`: `end`, `log`, `latest`, `ids`, and `type:NAME` → type id.
 
 mod keys;
+mod run;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -33,6 +35,7 @@ use parking_lot::RwLock;
 use smallvec::SmallVec;
 use uuid::Uuid;
 
+use self::run::Run;
 use super::log::LogPoint;
 use super::record::{self, Format, Found};
 use crate::model::error::BackendError;
@@ -46,16 +49,15 @@ type Match = (Pos, Option<fjall::Slice>);
 /// The time stored for an event recorded without one (format 1 logs).
 const UNKNOWN_TIME: i64 = i64::MIN;
 
-/// The memory the keyspace's write buffer may take before fjall writes it
-/// out: small, so that the index's memory stays bounded.
-const MEMTABLE: u64 = 32 << 20;
-
 /// The most bytes of an event's copies in its tags' entries: above, the
 /// entries hold only the type, and a read looks the event up.
 const MAX_COPIES: usize = 16 << 10;
 
-/// The write buffers' size above which closing writes them out as tables.
-const SEAL_ABOVE: u64 = 4 << 20;
+/// The key in `meta` of the index's format, and the format this build
+/// writes: 2, each write a sorted run of tables (format 1, unreleased,
+/// wrote through fjall's journal). An index of another format is rebuilt.
+const FORMAT_KEY: &[u8] = b"format";
+const FORMAT: [u8; 4] = 2u32.to_be_bytes();
 
 /// What the index holds, as recorded with its last write.
 #[derive(Clone, Copy, Debug, Default)]
@@ -70,7 +72,8 @@ pub(super) struct Reach {
 
 /// The on-disk index; see the [module](self).
 pub(super) struct DiskIndex {
-    db: Database,
+    /// The database the keyspace is in, held open with it.
+    _db: Database,
     /// Every section's keys (see [`keys`]).
     tree: Keyspace,
     /// Every event type's id, loaded on open: a store has few types.
@@ -83,10 +86,20 @@ impl DiskIndex {
     /// to `cache` bytes.
     pub(super) fn open(path: &Path, cache: u64) -> Result<(DiskIndex, Reach), fjall::Error> {
         let db = Database::builder(path).cache_size(cache).open()?;
-        let options = || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE);
+        let tree = db.keyspace("index", KeyspaceCreateOptions::default)?;
+        let format = tree.get(keys::meta(FORMAT_KEY))?;
+        if format.as_deref() != Some(FORMAT.as_slice()) && tree.get(keys::meta(b"end"))?.is_some() {
+            tracing::warn!(
+                dir = %path.display(),
+                "the index was written in another format; rebuilding it from the log"
+            );
+            drop((tree, db));
+            std::fs::remove_dir_all(path)?;
+            return DiskIndex::open(path, cache);
+        }
         let index = DiskIndex {
-            tree: db.keyspace("index", options)?,
-            db,
+            tree,
+            _db: db,
             type_ids: RwLock::default(),
             has_ids: AtomicBool::new(false),
         };
@@ -119,9 +132,10 @@ impl DiskIndex {
     }
 
     /// Writes `events`, the first at position `first`, with their recorded
-    /// times, in one atomic batch that also records the new reach: the
-    /// last position, where the log continues (`log`) and the latest time.
-    /// No sync: see the [module](self).
+    /// times, as one sorted run of tables that also records the new reach:
+    /// the last position, where the log continues (`log`) and the latest
+    /// time. The run is registered atomically, so a reader, or an open
+    /// after a crash, sees all of it or none. See the [module](self).
     pub(super) fn write<'e>(
         &self,
         first: Pos,
@@ -129,9 +143,7 @@ impl DiskIndex {
         log: LogPoint,
         latest: Option<Timestamp>,
     ) -> Result<Pos, BackendError> {
-        // Out of the process (to the operating system) at commit, so that
-        // a crash of the process loses nothing written; no sync.
-        let mut batch = self.db.batch().durability(Some(fjall::PersistMode::Buffer));
+        let mut run = Run::default();
         let mut position = first;
         let mut new_types: Vec<(String, u32)> = Vec::new();
         let mut ids = false;
@@ -146,7 +158,6 @@ impl DiskIndex {
                 &mut value,
             )
             .map_err(|err| BackendError::new(format!("the index cannot hold an event: {err}")))?;
-            batch.insert(&self.tree, keys::event(position), value.as_slice());
             let name = event.event_type().as_str();
             let known = self.type_ids.read().get(name).copied();
             let pending = || new_types.iter().find(|(n, _)| n == name).map(|&(_, id)| id);
@@ -155,11 +166,11 @@ impl DiskIndex {
             } else {
                 let id = u32::try_from(self.type_ids.read().len() + new_types.len())
                     .map_err(|_| BackendError::new("the index holds too many event types"))?;
-                batch.insert(&self.tree, keys::type_name(name), id.to_be_bytes());
+                run.put(keys::type_name(name), &id.to_be_bytes());
                 new_types.push((name.to_owned(), id));
                 id
             };
-            batch.insert(&self.tree, keys::type_at(type_id, position), []);
+            run.put(keys::type_at(type_id, position), &[]);
             if !event.tags().is_empty() {
                 let mut entry = Vec::with_capacity(4 + value.len());
                 entry.extend_from_slice(&type_id.to_be_bytes());
@@ -171,53 +182,35 @@ impl DiskIndex {
                 let entry = fjall::Slice::from(entry);
                 for tag in event.tags() {
                     let key = keys::tag(&keys::tag_prefix(tag.as_str()), position);
-                    batch.insert(&self.tree, key, entry.clone());
+                    run.put_shared(key, entry.clone());
                 }
             }
+            run.put(keys::event(position), &value);
             if let Some(id) = event.id() {
-                batch.insert(&self.tree, keys::id(&id), position.to_be_bytes());
+                run.put(keys::id(&id), &position.to_be_bytes());
                 ids = true;
             }
             position += 1;
         }
         let end = position - 1;
-        batch.insert(&self.tree, keys::meta(b"end"), end.to_be_bytes());
+        run.put(keys::meta(b"end"), &end.to_be_bytes());
         let mut point = [0; 16];
         point[..8].copy_from_slice(&log.segment.to_be_bytes());
         point[8..].copy_from_slice(&log.offset.to_be_bytes());
-        batch.insert(&self.tree, keys::meta(b"log"), point);
+        run.put(keys::meta(b"log"), &point);
         if let Some(latest) = latest {
-            batch.insert(
-                &self.tree,
-                keys::meta(b"latest"),
-                latest.as_micros().to_be_bytes(),
-            );
+            run.put(keys::meta(b"latest"), &latest.as_micros().to_be_bytes());
         }
         if ids {
-            batch.insert(&self.tree, keys::meta(b"ids"), []);
+            run.put(keys::meta(b"ids"), &[]);
         }
-        batch.commit().map_err(index_error)?;
+        run.put(keys::meta(FORMAT_KEY), &FORMAT);
+        run.ingest(&self.tree).map_err(index_error)?;
         self.type_ids.write().extend(new_types);
         if ids {
             self.has_ids.store(true, Ordering::Relaxed);
         }
         Ok(end)
-    }
-
-    /// Makes what was written durable, on close: writes the keyspace's
-    /// write buffers out as tables and waits for them, and syncs, so that
-    /// the next open has no write buffer to rebuild. (fjall still reads its
-    /// journal on open, up to 64 MB, skipping what the tables hold; the
-    /// journal cannot be removed: fjall takes its sequence numbers from
-    /// it, and without it newer writes would read as older ones.) Only the
-    /// writer writes, and it is closing; readers may go on reading. No
-    /// append waits for this.
-    pub(super) fn seal(&self) -> Result<(), fjall::Error> {
-        // A few megabytes are rebuilt quicker than written out.
-        if self.db.write_buffer_size() > SEAL_ABOVE {
-            self.tree.rotate_memtable_and_wait()?;
-        }
-        self.db.persist(fjall::PersistMode::SyncAll)
     }
 
     /// The id of the event type `name`, if any event of it is indexed.
@@ -516,4 +509,42 @@ fn u32_of(bytes: &[u8]) -> u32 {
 /// An error of the index's database as a backend error.
 pub(super) fn index_error(err: fjall::Error) -> BackendError {
     BackendError::with_source("the embedded store's index failed", err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_of_another_format_opens_empty_to_be_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index");
+        {
+            let (index, _) = DiskIndex::open(&path, 1 << 20).unwrap();
+            let mut run = Run::default();
+            run.put(keys::meta(b"end"), &7u64.to_be_bytes());
+            run.ingest(&index.tree).unwrap();
+        }
+        let (index, reach) = DiskIndex::open(&path, 1 << 20).unwrap();
+        assert_eq!(reach.end, 0);
+        assert!(index.tree.get(keys::meta(b"end")).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_index_of_this_format_keeps_its_reach() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index");
+        {
+            let (index, _) = DiskIndex::open(&path, 1 << 20).unwrap();
+            let event = EventRecord::new(crate::EventType::from_static("A"), "{}")
+                .with_tags([crate::Tag::from_static("t:1")]);
+            let point = LogPoint {
+                segment: 1,
+                offset: 100,
+            };
+            index.write(1, [(&event, None)], point, None).unwrap();
+        }
+        let (_, reach) = DiskIndex::open(&path, 1 << 20).unwrap();
+        assert_eq!(reach.end, 1);
+    }
 }
