@@ -188,6 +188,7 @@ impl EmbeddedStore {
             log,
             engine,
             index,
+            locations,
             recovery,
         } = reopen::reopen(dir, options, layer)?;
         warn_of_damage(dir, &recovery);
@@ -197,6 +198,7 @@ impl EmbeddedStore {
             index,
             interval: options.index_interval,
             unindexed: 0,
+            locations,
         };
         let writer = writer::spawn(
             log,

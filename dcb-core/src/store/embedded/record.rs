@@ -72,50 +72,101 @@ pub(super) struct Unencodable {
     max: u64,
 }
 
+/// Where one event's bytes lie in a record's encoding: their offset from
+/// where the record starts, their length, and their CRC-32 — enough to
+/// read the event alone, checked, without its record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Span {
+    pub(super) offset: u64,
+    pub(super) len: u32,
+    pub(super) crc: u32,
+}
+
 /// Appends the record of `events`, starting at position `first` and
-/// recorded at `at`, to `out`, in the current format. On error `out` is
-/// left as it was.
+/// recorded at `at`, to `out`, in the current format, and the [`Span`] of
+/// each event to `spans`. On error `out` and `spans` are left as they
+/// were.
 pub(super) fn encode(
     first: u64,
     at: Timestamp,
     events: &[EventRecord],
     out: &mut Vec<u8>,
+    spans: &mut Vec<Span>,
+) -> Result<(), Unencodable> {
+    encode_as(Format::CURRENT, first, Some(at), events, out, spans)
+}
+
+/// [`encode`] in `format`: a format 1 record has no time and its events no
+/// metadata. Re-encoding a record read from a segment in the segment's
+/// format gives back its bytes, which is how the spans of a replayed
+/// record are found.
+pub(super) fn encode_as(
+    format: Format,
+    first: u64,
+    at: Option<Timestamp>,
+    events: &[EventRecord],
+    out: &mut Vec<u8>,
+    spans: &mut Vec<Span>,
 ) -> Result<(), Unencodable> {
     let start = out.len();
-    let encoded = encode_at(start, first, at, events, out);
+    let spans_before = spans.len();
+    let encoded = encode_at(format, start, first, at, events, out, spans);
     if encoded.is_err() {
         out.truncate(start);
+        spans.truncate(spans_before);
     }
     encoded
 }
 
 fn encode_at(
+    format: Format,
     start: usize,
     first: u64,
-    at: Timestamp,
+    at: Option<Timestamp>,
     events: &[EventRecord],
     out: &mut Vec<u8>,
+    spans: &mut Vec<Span>,
 ) -> Result<(), Unencodable> {
     out.put_u32_le(0);
     out.put_u32_le(0);
     out.put_u64_le(first);
-    out.put_i64_le(at.as_micros());
+    if format == Format::V2 {
+        out.put_i64_le(at.map_or(0, Timestamp::as_micros));
+    }
     out.put_u32_le(u32_of("the number of events", events.len())?);
     for event in events {
-        put_short_str(out, "an event type", event.event_type().as_str())?;
-        out.put_u16_le(u16_of("the number of an event's tags", event.tags().len())?);
-        for tag in event.tags() {
-            put_short_str(out, "a tag", tag.as_str())?;
+        let event_start = out.len();
+        put_event(format, event, out)?;
+        let bytes = &out[event_start..];
+        spans.push(Span {
+            offset: (event_start - start) as u64,
+            len: u32_of("an event's length", bytes.len())?,
+            crc: crc32fast::hash(bytes),
+        });
+    }
+    let payload_len = u32_of("the record's length", out.len() - start - HEADER_LEN)?;
+    let crc = crc32fast::hash(&out[start + HEADER_LEN..]);
+    out[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
+}
+
+fn put_event(format: Format, event: &EventRecord, out: &mut Vec<u8>) -> Result<(), Unencodable> {
+    put_short_str(out, "an event type", event.event_type().as_str())?;
+    out.put_u16_le(u16_of("the number of an event's tags", event.tags().len())?);
+    for tag in event.tags() {
+        put_short_str(out, "a tag", tag.as_str())?;
+    }
+    match event.id() {
+        Some(id) => {
+            out.put_u8(1);
+            out.put_slice(id.as_bytes());
         }
-        match event.id() {
-            Some(id) => {
-                out.put_u8(1);
-                out.put_slice(id.as_bytes());
-            }
-            None => out.put_u8(0),
-        }
-        out.put_u32_le(u32_of("an event's data length", event.data().len())?);
-        out.put_slice(event.data());
+        None => out.put_u8(0),
+    }
+    out.put_u32_le(u32_of("an event's data length", event.data().len())?);
+    out.put_slice(event.data());
+    if format == Format::V2 {
         let metadata = event.metadata();
         out.put_u16_le(u16_of("the number of metadata entries", metadata.len())?);
         for (key, value) in metadata.iter() {
@@ -123,10 +174,6 @@ fn encode_at(
             put_short_str(out, "a metadata value", value)?;
         }
     }
-    let payload_len = u32_of("the record's length", out.len() - start - HEADER_LEN)?;
-    let crc = crc32fast::hash(&out[start + HEADER_LEN..]);
-    out[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
     Ok(())
 }
 
@@ -229,36 +276,47 @@ fn parse_payload(
     let count = take_u32(&mut payload)? as usize;
     let mut events = Vec::with_capacity(count.min(payload.len()));
     for _ in 0..count {
-        let event_type = EventType::new(take_str(&mut payload)?).ok()?;
-        let tag_count = take_u16(&mut payload)?;
-        let mut tags = Vec::with_capacity(usize::from(tag_count));
-        for _ in 0..tag_count {
-            tags.push(Tag::new(take_str(&mut payload)?).ok()?);
-        }
-        let id = match take_u8(&mut payload)? {
-            0 => None,
-            1 => Some(Uuid::from_slice(&take_bytes(&mut payload, 16)?).ok()?),
-            _ => return None,
-        };
-        let data_len = take_u32(&mut payload)? as usize;
-        let data = take_bytes(&mut payload, data_len)?;
-        let mut event = EventRecord::new(event_type, data).with_tags(Tags::from(tags));
-        if let Some(id) = id {
-            event = event.with_id(id);
-        }
-        if format == Format::V2 {
-            let entries = take_u16(&mut payload)?;
-            if entries > 0 {
-                let mut metadata = Vec::with_capacity(usize::from(entries));
-                for _ in 0..entries {
-                    metadata.push((take_str(&mut payload)?, take_str(&mut payload)?));
-                }
-                event = event.with_metadata(metadata.into_iter().collect::<Metadata>());
-            }
-        }
-        events.push(event);
+        events.push(take_event(&mut payload, format)?);
     }
     payload.is_empty().then_some((first, recorded_at, events))
+}
+
+/// The event whose bytes are `bytes`, as a [`Span`] of a record in
+/// `format` marks them, if they are one whole event.
+pub(super) fn decode_event(mut bytes: Bytes, format: Format) -> Option<EventRecord> {
+    let event = take_event(&mut bytes, format)?;
+    bytes.is_empty().then_some(event)
+}
+
+fn take_event(payload: &mut Bytes, format: Format) -> Option<EventRecord> {
+    let event_type = EventType::new(take_str(payload)?).ok()?;
+    let tag_count = take_u16(payload)?;
+    let mut tags = Vec::with_capacity(usize::from(tag_count));
+    for _ in 0..tag_count {
+        tags.push(Tag::new(take_str(payload)?).ok()?);
+    }
+    let id = match take_u8(payload)? {
+        0 => None,
+        1 => Some(Uuid::from_slice(&take_bytes(payload, 16)?).ok()?),
+        _ => return None,
+    };
+    let data_len = take_u32(payload)? as usize;
+    let data = take_bytes(payload, data_len)?;
+    let mut event = EventRecord::new(event_type, data).with_tags(Tags::from(tags));
+    if let Some(id) = id {
+        event = event.with_id(id);
+    }
+    if format == Format::V2 {
+        let entries = take_u16(payload)?;
+        if entries > 0 {
+            let mut metadata = Vec::with_capacity(usize::from(entries));
+            for _ in 0..entries {
+                metadata.push((take_str(payload)?, take_str(payload)?));
+            }
+            event = event.with_metadata(metadata.into_iter().collect::<Metadata>());
+        }
+    }
+    Some(event)
 }
 
 fn take_u8(b: &mut Bytes) -> Option<u8> {
@@ -292,6 +350,12 @@ mod tests {
 
     const AT: Timestamp = Timestamp::from_micros(1_796_489_435_123_456);
 
+    const SPAN: Span = Span {
+        offset: 1,
+        len: 2,
+        crc: 3,
+    };
+
     fn sample() -> Vec<EventRecord> {
         vec![
             EventRecord::new(EventType::from_static("A"), "{\"x\":1}")
@@ -305,7 +369,7 @@ mod tests {
     #[test]
     fn round_trips() {
         let mut out = Vec::new();
-        encode(5, AT, &sample(), &mut out).unwrap();
+        encode(5, AT, &sample(), &mut out, &mut Vec::new()).unwrap();
         let segment = Bytes::from(out);
         match decode(&segment, 0, Format::V2) {
             Found::Record {
@@ -325,6 +389,54 @@ mod tests {
             decode(&segment, segment.len(), Format::V2),
             Found::End
         ));
+    }
+
+    #[test]
+    fn spans_mark_each_event_alone() {
+        let mut out = b"before".to_vec();
+        let mut spans = Vec::new();
+        encode(5, AT, &sample(), &mut out, &mut spans).unwrap();
+        assert_eq!(spans.len(), sample().len());
+        let record = &out[b"before".len()..];
+        for (span, event) in spans.iter().zip(sample()) {
+            let start = usize::try_from(span.offset).unwrap();
+            let bytes = &record[start..start + span.len as usize];
+            assert_eq!(crc32fast::hash(bytes), span.crc);
+            let read = decode_event(Bytes::copy_from_slice(bytes), Format::V2);
+            assert_eq!(read, Some(event));
+            let longer = [bytes, &[0]].concat();
+            assert_eq!(
+                decode_event(Bytes::from(longer), Format::V2),
+                None,
+                "a byte more is not one event"
+            );
+        }
+    }
+
+    #[test]
+    fn a_record_read_and_encoded_again_is_the_same_bytes() {
+        let mut out = Vec::new();
+        encode(5, AT, &sample(), &mut out, &mut Vec::new()).unwrap();
+        let Found::Record {
+            first,
+            recorded_at,
+            events,
+            ..
+        } = decode(&Bytes::from(out.clone()), 0, Format::V2)
+        else {
+            panic!("expected a record");
+        };
+        let mut again = Vec::new();
+        encode_as(
+            Format::V2,
+            first,
+            recorded_at,
+            &events,
+            &mut again,
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(again, out);
     }
 
     /// A format 1 record, as 0.1 wrote it: no time, no metadata.
@@ -365,12 +477,20 @@ mod tests {
             matches!(decode(&segment, 0, Format::V2), Found::Damaged(_)),
             "read as format 2 it does not parse"
         );
+        let mut again = Vec::new();
+        let mut spans = Vec::new();
+        encode_as(Format::V1, first, None, &events, &mut again, &mut spans).unwrap();
+        assert_eq!(again, segment, "encoded again in format 1, the same bytes");
+        let span = spans[0];
+        let start = usize::try_from(span.offset).unwrap();
+        let bytes = segment.slice(start..start + span.len as usize);
+        assert_eq!(decode_event(bytes, Format::V1), Some(events[0].clone()));
     }
 
     #[test]
     fn detects_torn_and_flipped_records() {
         let mut out = Vec::new();
-        encode(1, AT, &sample(), &mut out).unwrap();
+        encode(1, AT, &sample(), &mut out, &mut Vec::new()).unwrap();
         for cut in 1..out.len() {
             let torn = Bytes::copy_from_slice(&out[..cut]);
             assert!(
@@ -400,8 +520,10 @@ mod tests {
             .collect();
         let event = EventRecord::new(EventType::from_static("A"), "").with_tags(Tags::from(tags));
         let mut out = b"kept".to_vec();
-        let err = encode(1, AT, &[event], &mut out).unwrap_err();
+        let mut spans = vec![SPAN];
+        let err = encode(1, AT, &[event], &mut out, &mut spans).unwrap_err();
         assert_eq!(err.value, 65_536);
         assert_eq!(out, b"kept", "nothing of the refused record is left");
+        assert_eq!(spans, [SPAN], "nor any of its spans");
     }
 }

@@ -9,12 +9,13 @@ use std::time::Instant;
 
 use super::budget::Budget;
 use super::file_layer::FileLayer;
-use super::index::DiskIndex;
+use super::index::{DiskIndex, Location};
 use super::log::{Log, LogPoint, Record, ReplayFrom};
 use super::options::ProgressFn;
+use super::record::{self, Format, MAGIC_LEN, Span};
 use super::{EmbeddedOptions, IndexProgress, OpenError, Recovery};
+use crate::Timestamp;
 use crate::store::engine::{Engine, Pos};
-use crate::{EventRecord, Timestamp};
 
 /// The directory of a store's index, in the store's directory.
 pub(super) const INDEX_DIR: &str = "index";
@@ -27,6 +28,9 @@ pub(super) struct Reopened<L: FileLayer> {
     /// `None` when the index could not be opened: the store then holds
     /// every event in memory, as it did before it had an index.
     pub(super) index: Option<Arc<DiskIndex>>,
+    /// Where each event of the engine's tail lies in the log, in order
+    /// (empty without an index).
+    pub(super) locations: Vec<Location>,
     pub(super) recovery: Recovery,
 }
 
@@ -57,7 +61,7 @@ fn reopen_once<L: FileLayer>(
     layer: L,
 ) -> Result<Reopened<L>, OpenError> {
     let path = dir.join(INDEX_DIR);
-    let opened = DiskIndex::open(&path, options.cache_size).or_else(|err| {
+    let opened = DiskIndex::open(&path, dir.to_owned(), options.cache_size).or_else(|err| {
         // The index is derived from the log: one that is damaged is made
         // again. Not one that the system cannot open now (permissions, no
         // file descriptors left): the store then does without it.
@@ -70,7 +74,7 @@ fn reopen_once<L: FileLayer>(
             "cannot open the index; rebuilding it from the log"
         );
         std::fs::remove_dir_all(&path).map_err(fjall::Error::Io)?;
-        DiskIndex::open(&path, options.cache_size)
+        DiskIndex::open(&path, dir.to_owned(), options.cache_size)
     });
     let (index, reach) = match opened {
         Ok((index, reach)) => (Some(Arc::new(index)), reach),
@@ -94,6 +98,9 @@ fn reopen_once<L: FileLayer>(
         total_bytes: super::log::bytes_after(dir, from),
         index: index.as_deref(),
         chunk: Vec::new(),
+        locations: Vec::new(),
+        scratch: Vec::new(),
+        spans: Vec::new(),
         chunk_bytes: 0,
         base: if from.is_some() { reach.end } else { 0 },
         latest: reach.latest,
@@ -132,6 +139,7 @@ fn reopen_once<L: FileLayer>(
     }
     let CatchUp {
         chunk,
+        locations,
         base,
         latest,
         ..
@@ -150,6 +158,7 @@ fn reopen_once<L: FileLayer>(
         log,
         engine,
         index,
+        locations,
         recovery,
     })
 }
@@ -174,6 +183,12 @@ struct CatchUp<'i> {
     total_bytes: u64,
     index: Option<&'i DiskIndex>,
     chunk: Vec<Record>,
+    /// Where each event of `chunk` lies in the log (none without an
+    /// index).
+    locations: Vec<Location>,
+    /// A record encoded again, to find its events' spans.
+    scratch: Vec<u8>,
+    spans: Vec<Span>,
     /// The log bytes of `chunk`.
     chunk_bytes: u64,
     /// The last position the index holds.
@@ -200,10 +215,15 @@ impl CatchUp<'_> {
         point: LogPoint,
         budget: &mut Budget,
     ) -> Result<(), OpenError> {
-        let len = match self.point {
-            Some(before) if before.segment == point.segment => point.offset - before.offset,
-            _ => point.offset,
+        let (start, len) = match self.point {
+            Some(before) if before.segment == point.segment => {
+                (before.offset, point.offset - before.offset)
+            }
+            _ => (MAGIC_LEN as u64, point.offset),
         };
+        if self.index.is_some() {
+            self.locate(&record, point.segment, start, point.offset - start)?;
+        }
         self.point = Some(point);
         self.chunk_bytes += len;
         self.bytes_read += len;
@@ -225,6 +245,54 @@ impl CatchUp<'_> {
         Ok(())
     }
 
+    /// Adds where each event of `record` lies to `locations`: the record
+    /// is `len` bytes at `start` of the segment `segment`. Encoding it
+    /// again in its format gives back its bytes, and so its events' spans.
+    fn locate(
+        &mut self,
+        record: &Record,
+        segment: u64,
+        start: u64,
+        len: u64,
+    ) -> Result<(), OpenError> {
+        let (recorded_at, events) = record;
+        // Only format 1 records have no time.
+        let format = if recorded_at.is_some() {
+            Format::V2
+        } else {
+            Format::V1
+        };
+        let first = self.base + 1 + self.locations.len() as u64;
+        self.scratch.clear();
+        self.spans.clear();
+        let encoded = record::encode_as(
+            format,
+            first,
+            *recorded_at,
+            events,
+            &mut self.scratch,
+            &mut self.spans,
+        );
+        if encoded.is_err() || self.scratch.len() as u64 != len {
+            return Err(OpenError::Index {
+                dir: self.dir.to_owned(),
+                message: format!(
+                    "cannot find the events of the record at offset {start} of segment \
+                     {segment} (position {first}) for the index"
+                ),
+            });
+        }
+        self.locations
+            .extend(self.spans.iter().map(|span| Location {
+                segment,
+                offset: start + span.offset,
+                len: span.len,
+                crc: span.crc,
+                recorded_at: *recorded_at,
+            }));
+        Ok(())
+    }
+
     /// Writes the chunk into the index.
     fn hand_down(&mut self) -> Result<(), OpenError> {
         let (Some(point), Some(index)) = (self.point, self.index) else {
@@ -233,7 +301,8 @@ impl CatchUp<'_> {
         let events = self
             .chunk
             .iter()
-            .flat_map(|(at, events)| events.iter().map(move |event: &EventRecord| (event, *at)));
+            .flat_map(|(_, events)| events.iter())
+            .zip(self.locations.iter().copied());
         let end = index
             .write(self.base + 1, events, point, self.latest)
             .map_err(|err| OpenError::Index {
@@ -254,6 +323,7 @@ impl CatchUp<'_> {
         }
         self.base = end;
         self.chunk.clear();
+        self.locations.clear();
         self.chunk_bytes = 0;
         Ok(())
     }

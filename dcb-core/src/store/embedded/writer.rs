@@ -21,13 +21,13 @@ use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
 use super::file_layer::FileLayer;
-use super::index::DiskIndex;
+use super::index::{DiskIndex, Location};
 use super::lock::Lock;
 use super::log::{Log, WriteError};
-use super::record;
+use super::record::{self, Span};
 use crate::model::error::{AppendError, BackendError};
 use crate::store::engine::Engine;
-use crate::{AppendCondition, EventRecord, Position};
+use crate::{AppendCondition, EventRecord, Position, Timestamp};
 
 /// The most appends committed in one batch.
 const MAX_BATCH: usize = 4096;
@@ -66,6 +66,7 @@ pub(super) fn spawn<L: FileLayer>(
                 lock,
                 engine,
                 buffer: Vec::new(),
+                spans: Vec::new(),
                 failed: None,
                 counters,
                 indexing: index,
@@ -94,6 +95,9 @@ pub(super) struct Indexing {
     pub(super) interval: u64,
     /// The log bytes written since the tail was last handed down.
     pub(super) unindexed: u64,
+    /// Where each event of the engine's tail lies in the log, in order;
+    /// kept only with an index.
+    pub(super) locations: Vec<Location>,
 }
 
 struct Writer<L: FileLayer> {
@@ -104,6 +108,8 @@ struct Writer<L: FileLayer> {
     engine: Engine,
     /// The encoded records of the batch being committed.
     buffer: Vec<u8>,
+    /// Where each event of the batch lies in `buffer`, and its time.
+    spans: Vec<(Span, Timestamp)>,
     /// Set when a sync failed: nothing may be appended any more.
     failed: Option<String>,
     counters: Arc<Counters>,
@@ -129,10 +135,23 @@ impl<L: FileLayer> Writer<L> {
             .map(|request| (request.reply, (request.events, request.condition)))
             .unzip();
         let buffer = &mut self.buffer;
+        let spans = &mut self.spans;
+        let mut record_spans = Vec::new();
+        spans.clear();
         let pushed = self.engine.push(appends, |first, at, events| {
-            record::encode(first, at, events, buffer).map_err(|err| {
+            let start = buffer.len() as u64;
+            record_spans.clear();
+            record::encode(first, at, events, buffer, &mut record_spans).map_err(|err| {
                 AppendError::Backend(BackendError::new(format!("{err}; nothing was written")))
-            })
+            })?;
+            spans.extend(record_spans.iter().map(|span| {
+                let in_buffer = Span {
+                    offset: start + span.offset,
+                    ..*span
+                };
+                (in_buffer, at)
+            }));
+            Ok(())
         });
         let outcomes = if pushed.is_empty() {
             pushed.outcomes
@@ -145,6 +164,7 @@ impl<L: FileLayer> Writer<L> {
             match written {
                 Ok(()) => {
                     self.indexing.unindexed += self.buffer.len() as u64;
+                    self.locate();
                     self.engine.publish(pushed)
                 }
                 Err(err) => {
@@ -169,6 +189,25 @@ impl<L: FileLayer> Writer<L> {
         }
     }
 
+    /// Adds where each event of the batch just written lies in the log to
+    /// the tail's locations: the batch ends where the log does now.
+    fn locate(&mut self) {
+        if self.indexing.index.is_none() {
+            return;
+        }
+        let end = self.log.point();
+        let start = end.offset - self.buffer.len() as u64;
+        self.indexing
+            .locations
+            .extend(self.spans.iter().map(|&(span, at)| Location {
+                segment: end.segment,
+                offset: start + span.offset,
+                len: span.len,
+                crc: span.crc,
+                recorded_at: Some(at),
+            }));
+    }
+
     /// Hands the engine's tail down to the index. A failure leaves the
     /// tail in memory — the log has every event — and is tried again after
     /// another interval.
@@ -177,12 +216,21 @@ impl<L: FileLayer> Writer<L> {
         let Some(index) = &self.indexing.index else {
             return;
         };
-        let handed = self.engine.hand_down(|first, events, latest| {
-            let span =
-                tracing::debug_span!("index.hand_down", first, events = tracing::field::Empty);
+        let locations = &mut self.indexing.locations;
+        let handed = self.engine.hand_down(|first, count, events, latest| {
+            let span = tracing::debug_span!("index.hand_down", first, events = count);
             let _entered = span.enter();
-            let end = index.write(first, events, point, latest)?;
-            span.record("events", end + 1 - first);
+            if count != locations.len() {
+                return Err(BackendError::new(format!(
+                    "the writer knows where {} of the tail's {count} events lie in the log",
+                    locations.len()
+                )));
+            }
+            let events = events
+                .map(|(event, _)| event)
+                .zip(locations.iter().copied());
+            index.write(first, events, point, latest)?;
+            locations.clear();
             Ok::<(), BackendError>(())
         });
         if let Err(err) = handed {

@@ -226,8 +226,8 @@ impl Engine {
         }
     }
 
-    /// Calls `hand` with the tail's first position, its events with their
-    /// times and the latest time recorded, under the read lock; if `hand`
+    /// Calls `hand` with the tail's first position, its length, its events
+    /// with their times and the latest time recorded, under the read lock; if `hand`
     /// succeeds (what is below now keeps every one of those events), the
     /// tail is emptied. Every pushed event must be published: the embedded
     /// writer hands down between batches.
@@ -236,15 +236,17 @@ impl Engine {
         &self,
         hand: impl FnOnce(
             Pos,
+            usize,
             &mut dyn Iterator<Item = (&EventRecord, Option<Timestamp>)>,
             Option<Timestamp>,
         ) -> Result<(), E>,
     ) -> Result<(), E> {
         let state = self.state.upgradable_read();
-        if state.tail_len() == 0 {
+        let count = state.tail_len();
+        if count == 0 {
             return Ok(());
         }
-        hand(state.base() + 1, &mut state.tail(), state.latest())?;
+        hand(state.base() + 1, count, &mut state.tail(), state.latest())?;
         let mut state = parking_lot::RwLockUpgradableReadGuard::upgrade(state);
         *state = state.handed_down();
         Ok(())

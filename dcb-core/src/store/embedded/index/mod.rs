@@ -11,53 +11,52 @@
 //! event. With no journal of fjall's to read, opening costs milliseconds
 //! at any size. An index that cannot be read is rebuilt from the log.
 //!
+//! The index holds where each event lies in the log ([`Location`]), not
+//! the event: a read finds its positions and locations in the index and
+//! takes each event's bytes from the log, checked against the CRC-32 the
+//! index keeps of them (see [`segments`]).
+//!
 //! One keyspace, in sections (see [`keys`]):
-//! - `events`: position → the event, encoded as a one-event log record
-//!   (see [`record`](super::record)), with its recorded time;
-//! - `tags`: tag, position → the event's type id and, for an event whose
-//!   copies take at most 16 KiB in all, the event, encoded as in `events`:
-//!   a decision's read, which selects by tag, finds its events in one
-//!   range of keys instead of a lookup each;
+//! - `events`: position → the event's location;
+//! - `tags`: tag, position → the event's type id and location: a
+//!   decision's read, which selects by tag, finds its events' locations in
+//!   one range of keys instead of a lookup each;
 //! - `types`: type id, position → nothing;
 //! - `ids`: event id → position;
 //! - `meta`: `end`, `log`, `latest`, `ids`, and `type:NAME` → type id.
 
 mod keys;
+mod location;
 mod run;
+mod segments;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use bytes::Bytes;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 use parking_lot::RwLock;
 use smallvec::SmallVec;
 use uuid::Uuid;
 
+pub(super) use self::location::Location;
 use self::run::Run;
+use self::segments::Segments;
 use super::log::LogPoint;
-use super::record::{self, Format, Found};
 use crate::model::error::BackendError;
 use crate::store::engine::{Below, Pos};
 use crate::{EventRecord, Query, QueryItem, SequencedEvent, Timestamp};
 
-/// A match of a read: its position, and its event as a tag's entry holds
-/// it (`None`: to be looked up in `events`).
-type Match = (Pos, Option<fjall::Slice>);
-
-/// The time stored for an event recorded without one (format 1 logs).
-const UNKNOWN_TIME: i64 = i64::MIN;
-
-/// The most bytes of an event's copies in its tags' entries: above, the
-/// entries hold only the type, and a read looks the event up.
-const MAX_COPIES: usize = 16 << 10;
+/// A match of a read: its position, and its event's location as a tag's
+/// entry holds it (`None`: to be looked up in `events`).
+type Match = (Pos, Option<Location>);
 
 /// The key in `meta` of the index's format, and the format this build
-/// writes: 2, each write a sorted run of tables (format 1, unreleased,
-/// wrote through fjall's journal). An index of another format is rebuilt.
+/// writes: 3, locations in the log instead of events (formats 1 and 2,
+/// never released, held copies of the events). An index of another format
+/// is rebuilt.
 const FORMAT_KEY: &[u8] = b"format";
-const FORMAT: [u8; 4] = 2u32.to_be_bytes();
+const FORMAT: [u8; 4] = 3u32.to_be_bytes();
 
 /// What the index holds, as recorded with its last write.
 #[derive(Clone, Copy, Debug, Default)]
@@ -79,12 +78,18 @@ pub(super) struct DiskIndex {
     /// Every event type's id, loaded on open: a store has few types.
     type_ids: RwLock<HashMap<String, u32>>,
     has_ids: AtomicBool,
+    /// Where the events are read from.
+    segments: Segments,
 }
 
 impl DiskIndex {
-    /// Opens (or creates) the index in `path`, its block cache holding up
-    /// to `cache` bytes.
-    pub(super) fn open(path: &Path, cache: u64) -> Result<(DiskIndex, Reach), fjall::Error> {
+    /// Opens (or creates) the index in `path` of the log in `log_dir`, its
+    /// block cache holding up to `cache` bytes.
+    pub(super) fn open(
+        path: &Path,
+        log_dir: PathBuf,
+        cache: u64,
+    ) -> Result<(DiskIndex, Reach), fjall::Error> {
         let db = Database::builder(path).cache_size(cache).open()?;
         let tree = db.keyspace("index", KeyspaceCreateOptions::default)?;
         let format = tree.get(keys::meta(FORMAT_KEY))?;
@@ -95,13 +100,14 @@ impl DiskIndex {
             );
             drop((tree, db));
             std::fs::remove_dir_all(path)?;
-            return DiskIndex::open(path, cache);
+            return DiskIndex::open(path, log_dir, cache);
         }
         let index = DiskIndex {
             tree,
             _db: db,
             type_ids: RwLock::default(),
             has_ids: AtomicBool::new(false),
+            segments: Segments::new(log_dir),
         };
         let mut type_ids = HashMap::new();
         for guard in index.tree.prefix(keys::TYPE_NAMES) {
@@ -131,15 +137,16 @@ impl DiskIndex {
         Ok((index, reach))
     }
 
-    /// Writes `events`, the first at position `first`, with their recorded
-    /// times, as one sorted run of tables that also records the new reach:
-    /// the last position, where the log continues (`log`) and the latest
-    /// time. The run is registered atomically, so a reader, or an open
-    /// after a crash, sees all of it or none. See the [module](self).
+    /// Writes `events`, the first at position `first`, each with its
+    /// location in the log, as one sorted run of tables that also records
+    /// the new reach: the last position, where the log continues (`log`)
+    /// and the latest time. The run is registered atomically, so a reader,
+    /// or an open after a crash, sees all of it or none. See the
+    /// [module](self).
     pub(super) fn write<'e>(
         &self,
         first: Pos,
-        events: impl IntoIterator<Item = (&'e EventRecord, Option<Timestamp>)>,
+        events: impl IntoIterator<Item = (&'e EventRecord, Location)>,
         log: LogPoint,
         latest: Option<Timestamp>,
     ) -> Result<Pos, BackendError> {
@@ -147,17 +154,8 @@ impl DiskIndex {
         let mut position = first;
         let mut new_types: Vec<(String, u32)> = Vec::new();
         let mut ids = false;
-        let mut value = Vec::new();
-        for (event, at) in events {
-            value.clear();
-            let micros = at.map_or(UNKNOWN_TIME, Timestamp::as_micros);
-            record::encode(
-                position,
-                Timestamp::from_micros(micros),
-                std::slice::from_ref(event),
-                &mut value,
-            )
-            .map_err(|err| BackendError::new(format!("the index cannot hold an event: {err}")))?;
+        for (event, location) in events {
+            let location = location.to_bytes();
             let name = event.event_type().as_str();
             let known = self.type_ids.read().get(name).copied();
             let pending = || new_types.iter().find(|(n, _)| n == name).map(|&(_, id)| id);
@@ -172,20 +170,16 @@ impl DiskIndex {
             };
             run.put(keys::type_at(type_id, position), &[]);
             if !event.tags().is_empty() {
-                let mut entry = Vec::with_capacity(4 + value.len());
-                entry.extend_from_slice(&type_id.to_be_bytes());
-                // A copy per tag only of a small event: one with many tags
-                // or much data is looked up in `events` instead.
-                if value.len().saturating_mul(event.tags().len()) <= MAX_COPIES {
-                    entry.extend_from_slice(&value);
-                }
-                let entry = fjall::Slice::from(entry);
+                let mut entry = [0; 4 + Location::LEN];
+                entry[..4].copy_from_slice(&type_id.to_be_bytes());
+                entry[4..].copy_from_slice(&location);
+                let entry = fjall::Slice::from(entry.as_slice());
                 for tag in event.tags() {
                     let key = keys::tag(&keys::tag_prefix(tag.as_str()), position);
                     run.put_shared(key, entry.clone());
                 }
             }
-            run.put(keys::event(position), &value);
+            run.put(keys::event(position), &location);
             if let Some(id) = event.id() {
                 run.put(keys::id(&id), &position.to_be_bytes());
                 ids = true;
@@ -288,8 +282,7 @@ impl DiskIndex {
                         }
                     }
                 }
-                let held = (value.len() > 4).then(|| value.slice(4..));
-                Some((position, held))
+                Some((position, Location::from_bytes(&value[4..])))
             },
             out,
         )?;
@@ -326,32 +319,14 @@ impl DiskIndex {
         Ok(exhausted)
     }
 
-    /// The event at `position` and its recorded time, decoded.
-    fn decode(position: Pos, value: fjall::Slice) -> Result<SequencedEvent, BackendError> {
-        let bytes = Bytes::from(value);
-        let Found::Record {
-            first,
-            recorded_at,
-            mut events,
-            ..
-        } = record::decode(&bytes, 0, Format::CURRENT)
-        else {
-            return Err(BackendError::new(format!(
-                "the index's copy of the event at position {position} is damaged; \
-                 delete the store's index/ directory to rebuild it from the log"
-            )));
+    /// The location of the event at `position`, looked up in `events`.
+    fn location(&self, position: Pos) -> Result<Option<Location>, BackendError> {
+        let Some(value) = self.tree.get(keys::event(position)).map_err(index_error)? else {
+            return Ok(None);
         };
-        let (Some(event), Some(at)) = (events.pop(), crate::Position::new(first)) else {
-            return Err(BackendError::new(format!(
-                "the index holds no event at position {position}"
-            )));
-        };
-        let recorded_at = recorded_at.filter(|t| t.as_micros() != UNKNOWN_TIME);
-        Ok(SequencedEvent {
-            position: at,
-            recorded_at,
-            event,
-        })
+        Location::from_bytes(&value)
+            .map(Some)
+            .ok_or_else(|| damaged(position))
     }
 
     /// The events of `matches`, appended to `out`: decoded from the
@@ -363,16 +338,13 @@ impl DiskIndex {
     ) -> Result<(), BackendError> {
         out.reserve(matches.len());
         for (position, held) in matches {
-            if let Some(value) = held {
-                out.push(DiskIndex::decode(position, value)?);
-                continue;
-            }
-            let Some(value) = self.tree.get(keys::event(position)).map_err(index_error)? else {
-                return Err(BackendError::new(format!(
-                    "the index holds no event at position {position}"
-                )));
+            let location = match held {
+                Some(location) => location,
+                None => self.location(position)?.ok_or_else(|| {
+                    BackendError::new(format!("the index holds no event at position {position}"))
+                })?,
             };
-            out.push(DiskIndex::decode(position, value)?);
+            out.push(self.segments.event(position, location)?);
         }
         Ok(())
     }
@@ -415,7 +387,8 @@ impl Below for DiskIndex {
             let mut push = |guard: fjall::Guard| -> Result<(), BackendError> {
                 let (key, value) = guard.into_inner().map_err(index_error)?;
                 let position = keys::position_at_end(&key).unwrap_or_default();
-                out.push(DiskIndex::decode(position, value)?);
+                let location = Location::from_bytes(&value).ok_or_else(|| damaged(position))?;
+                out.push(self.segments.event(position, location)?);
                 taken += 1;
                 Ok(())
             };
@@ -448,10 +421,10 @@ impl Below for DiskIndex {
     }
 
     fn event(&self, position: Pos) -> Result<Option<EventRecord>, BackendError> {
-        let Some(value) = self.tree.get(keys::event(position)).map_err(index_error)? else {
+        let Some(location) = self.location(position)? else {
             return Ok(None);
         };
-        Ok(Some(DiskIndex::decode(position, value)?.event))
+        Ok(Some(self.segments.event(position, location)?.event))
     }
 
     fn has_ids(&self) -> bool {
@@ -507,6 +480,14 @@ fn u32_of(bytes: &[u8]) -> u32 {
 }
 
 /// An error of the index's database as a backend error.
+/// The error of an index entry for `position` that cannot be read.
+fn damaged(position: Pos) -> BackendError {
+    BackendError::new(format!(
+        "the index's entry for the event at position {position} is damaged; delete the \
+         store's index/ directory to rebuild it from the log"
+    ))
+}
+
 pub(super) fn index_error(err: fjall::Error) -> BackendError {
     BackendError::with_source("the embedded store's index failed", err)
 }
@@ -520,12 +501,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("index");
         {
-            let (index, _) = DiskIndex::open(&path, 1 << 20).unwrap();
+            let (index, _) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
             let mut run = Run::default();
             run.put(keys::meta(b"end"), &7u64.to_be_bytes());
             run.ingest(&index.tree).unwrap();
         }
-        let (index, reach) = DiskIndex::open(&path, 1 << 20).unwrap();
+        let (index, reach) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
         assert_eq!(reach.end, 0);
         assert!(index.tree.get(keys::meta(b"end")).unwrap().is_none());
     }
@@ -535,16 +516,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("index");
         {
-            let (index, _) = DiskIndex::open(&path, 1 << 20).unwrap();
+            let (index, _) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
             let event = EventRecord::new(crate::EventType::from_static("A"), "{}")
                 .with_tags([crate::Tag::from_static("t:1")]);
             let point = LogPoint {
                 segment: 1,
                 offset: 100,
             };
-            index.write(1, [(&event, None)], point, None).unwrap();
+            let location = Location {
+                segment: 1,
+                offset: 8,
+                len: 40,
+                crc: 0,
+                recorded_at: None,
+            };
+            index.write(1, [(&event, location)], point, None).unwrap();
         }
-        let (_, reach) = DiskIndex::open(&path, 1 << 20).unwrap();
+        let (_, reach) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
         assert_eq!(reach.end, 1);
     }
 }
