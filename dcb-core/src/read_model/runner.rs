@@ -2,8 +2,10 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{RwLock, RwLockReadGuard, watch};
+use tokio::time::Instant;
 use tracing::Instrument as _;
 
 use super::mismatch::{check, event_at};
@@ -16,8 +18,14 @@ use crate::model::error::ReadError;
 use crate::{EventStore, Position, Subscription};
 
 /// How many applied events a runner keeps unsaved at most, unless told
-/// otherwise: it also saves whenever it catches up.
+/// otherwise — or unless saving is slow (see [`Runner::save_every`]): it
+/// also saves whenever it catches up.
 pub const DEFAULT_SAVE_EVERY: usize = 10_000;
+
+/// A save waits, after the last one, this many times as long as the last
+/// one took: saving a model takes at most about a tenth of the time spent
+/// catching up, however large the model grows.
+const SAVE_SPACING: u32 = 10;
 
 /// Follows a [`ReadModel`]'s events and keeps the model applied and saved.
 ///
@@ -28,9 +36,10 @@ pub const DEFAULT_SAVE_EVERY: usize = 10_000;
 /// events is applied under the model's write lock; the model and the
 /// position it then reflects are saved together, with the
 /// [`EventFingerprint`] of the event there, after
-/// [`save_every`](Self::save_every) events and whenever the runner has
-/// caught up. A crash loses at most the unsaved events' effects, and the
-/// next start applies exactly those again.
+/// [`save_every`](Self::save_every) events (spaced out when saving is
+/// slow) and whenever the runner has caught up. A crash loses at most
+/// the unsaved events' effects, and the next start applies exactly those
+/// again.
 ///
 /// Readers use a [`ReadModelHandle`]: the model as applied so far and a
 /// way to wait until it reflects a given position (read-your-writes after
@@ -46,6 +55,8 @@ pub struct Runner<S: EventStore, M, P> {
     last_applied: Option<(Position, EventFingerprint)>,
     unsaved: usize,
     save_every: usize,
+    /// When the last save ended, and how long it took.
+    last_save: Option<(Instant, Duration)>,
     failed: bool,
     rebuilt: Option<Mismatch>,
 }
@@ -131,6 +142,7 @@ where
             last_applied: checkpoint.zip(fingerprint),
             unsaved: 0,
             save_every: DEFAULT_SAVE_EVERY,
+            last_save: None,
             failed: false,
             rebuilt,
         })
@@ -143,9 +155,16 @@ where
     M: ReadModel,
     P: Storage<M>,
 {
-    /// Saves after at most `events` applied events (and whenever the
-    /// runner catches up); [`DEFAULT_SAVE_EVERY`] by default. Values below
-    /// one count as one.
+    /// Saves after `events` applied events (and whenever the runner
+    /// catches up); [`DEFAULT_SAVE_EVERY`] by default. Values below one
+    /// count as one.
+    ///
+    /// A save writes the whole model, so a large model takes long to save.
+    /// While catching up, a save also waits until ten times as long as the
+    /// last save took has passed since it: saving then takes at most about
+    /// a tenth of the time, and catching up on a long log stays linear in
+    /// its length instead of growing with its square. A crash loses more
+    /// applied events then, which the next start applies again.
     #[must_use]
     pub fn save_every(mut self, events: usize) -> Runner<S, M, P> {
         self.save_every = events.max(1);
@@ -260,10 +279,17 @@ where
             *applied = position;
             moved
         });
-        if self.unsaved >= self.save_every {
+        if self.unsaved >= self.save_every && self.save_is_due() {
             self.save().await?;
         }
         Ok(())
+    }
+
+    /// Whether the last save is long enough ago (see
+    /// [`save_every`](Self::save_every)).
+    fn save_is_due(&self) -> bool {
+        self.last_save
+            .is_none_or(|(ended, took)| ended.elapsed() >= took * SAVE_SPACING)
     }
 
     async fn save(&mut self) -> Result<(), RunError> {
@@ -283,6 +309,7 @@ where
                 .await?
                 .map(|event| EventFingerprint::of(&event)),
         };
+        let started = Instant::now();
         let model = self.model.read().await;
         let saved = match &fingerprint {
             Some(fingerprint) => {
@@ -313,6 +340,7 @@ where
         self.saved = position;
         self.last_applied = fingerprint.map(|fingerprint| (checkpoint, fingerprint));
         self.unsaved = 0;
+        self.last_save = Some((Instant::now(), started.elapsed()));
         Ok(())
     }
 }

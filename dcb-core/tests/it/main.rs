@@ -24,6 +24,7 @@ mod read_model_crash;
 mod read_model_file;
 mod read_model_handlers;
 mod read_model_mismatch;
+mod read_model_saves;
 mod recorded_times;
 mod support;
 mod tags;
