@@ -33,6 +33,7 @@ mod segments;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 use parking_lot::RwLock;
@@ -50,6 +51,13 @@ use crate::{EventRecord, Query, QueryItem, SequencedEvent, Timestamp};
 /// A match of a read: its position, and its event's location as a tag's
 /// entry holds it (`None`: to be looked up in `events`).
 type Match = (Pos, Option<Location>);
+
+/// The most tables fjall's first level may hold before a write waits for
+/// compaction (fjall's own writes wait at 30 runs).
+const MAX_L0_TABLES: usize = 20;
+
+/// The longest a write waits for compaction.
+const MAX_COMPACTION_WAIT: Duration = Duration::from_secs(60);
 
 /// The key in `meta` of the index's format, and the format this build
 /// writes: 3, locations in the log instead of events (formats 1 and 2,
@@ -199,12 +207,40 @@ impl DiskIndex {
             run.put(keys::meta(b"ids"), &[]);
         }
         run.put(keys::meta(FORMAT_KEY), &FORMAT);
+        self.wait_for_compaction();
         run.ingest(&self.tree).map_err(index_error)?;
         self.type_ids.write().extend(new_types);
         if ids {
             self.has_ids.store(true, Ordering::Relaxed);
         }
         Ok(end)
+    }
+
+    /// Waits while fjall's first level holds [`MAX_L0_TABLES`] tables or
+    /// more — each is a run every read looks into — for compaction to
+    /// merge them, up to [`MAX_COMPACTION_WAIT`]. Writes faster than
+    /// compaction (a bulk import) go at compaction's pace instead of
+    /// leaving reads slower and slower.
+    fn wait_for_compaction(&self) {
+        let started = Instant::now();
+        let mut waited = false;
+        while self.tree.l0_table_count() >= MAX_L0_TABLES {
+            if started.elapsed() >= MAX_COMPACTION_WAIT {
+                tracing::warn!(
+                    tables = self.tree.l0_table_count(),
+                    "the index's compaction is behind; writing to it anyway"
+                );
+                return;
+            }
+            waited = true;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if waited {
+            tracing::debug!(
+                seconds = started.elapsed().as_secs_f64(),
+                "waited for the index's compaction"
+            );
+        }
     }
 
     /// The id of the event type `name`, if any event of it is indexed.
