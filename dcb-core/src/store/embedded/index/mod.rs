@@ -57,7 +57,7 @@ type Match = (Pos, Option<Location>);
 const MAX_L0_TABLES: usize = 20;
 
 /// The longest a write waits for compaction.
-const MAX_COMPACTION_WAIT: Duration = Duration::from_secs(60);
+const MAX_COMPACTION_WAIT: Duration = Duration::from_mins(1);
 
 /// The key in `meta` of the index's format, and the format this build
 /// writes: 3, locations in the log instead of events (formats 1 and 2,
