@@ -365,14 +365,14 @@ impl DiskIndex {
             .ok_or_else(|| damaged(position))
     }
 
-    /// The events of `matches`, appended to `out`: decoded from the
-    /// match where it holds the event, else looked up.
+    /// The events of `matches`, appended to `out`, read from the log at
+    /// the location the match holds, else at the one looked up.
     fn fetch(
         &self,
         matches: Vec<Match>,
         out: &mut Vec<SequencedEvent>,
     ) -> Result<(), BackendError> {
-        out.reserve(matches.len());
+        let mut located = Vec::with_capacity(matches.len());
         for (position, held) in matches {
             let location = match held {
                 Some(location) => location,
@@ -380,9 +380,9 @@ impl DiskIndex {
                     BackendError::new(format!("the index holds no event at position {position}"))
                 })?,
             };
-            out.push(self.segments.event(position, location)?);
+            located.push((position, location));
         }
-        Ok(())
+        self.segments.events(&located, out)
     }
 }
 
@@ -419,13 +419,12 @@ impl Below for DiskIndex {
         if query.is_all() || query.items().iter().any(is_unrestricted) {
             // Every position: the events in order, straight from the range.
             let events = self.tree.range(keys::event(after + 1)..=keys::event(upto));
-            let mut taken = 0;
+            let mut located = Vec::new();
             let mut push = |guard: fjall::Guard| -> Result<(), BackendError> {
                 let (key, value) = guard.into_inner().map_err(index_error)?;
                 let position = keys::position_at_end(&key).unwrap_or_default();
                 let location = Location::from_bytes(&value).ok_or_else(|| damaged(position))?;
-                out.push(self.segments.event(position, location)?);
-                taken += 1;
+                located.push((position, location));
                 Ok(())
             };
             if backwards {
@@ -437,7 +436,8 @@ impl Below for DiskIndex {
                     push(guard)?;
                 }
             }
-            return Ok(taken < max);
+            self.segments.events(&located, out)?;
+            return Ok(located.len() < max);
         }
         let mut matches = Vec::new();
         let exhausted = self.matches(query, range, backwards, max, &mut matches)?;
@@ -460,7 +460,9 @@ impl Below for DiskIndex {
         let Some(location) = self.location(position)? else {
             return Ok(None);
         };
-        Ok(Some(self.segments.event(position, location)?.event))
+        let mut found = Vec::with_capacity(1);
+        self.segments.events(&[(position, location)], &mut found)?;
+        Ok(found.pop().map(|event| event.event))
     }
 
     fn has_ids(&self) -> bool {

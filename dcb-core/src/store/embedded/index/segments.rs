@@ -29,6 +29,44 @@ struct Segment {
     format: Format,
 }
 
+impl Segment {
+    /// The event at `position`, from `bytes`, read at `location` of this
+    /// segment: checked against the location's CRC-32, then decoded.
+    fn decode(
+        &self,
+        position: Pos,
+        location: Location,
+        bytes: Bytes,
+    ) -> Result<SequencedEvent, BackendError> {
+        let damaged = || {
+            BackendError::new(format!(
+                "the event at position {position} in the log {} (offset {}) does not match \
+                 the index: the log is damaged, or the index is not this log's; delete the \
+                 store's index/ directory to rebuild it from the log",
+                self.path.display(),
+                location.offset
+            ))
+        };
+        if crc32fast::hash(&bytes) != location.crc {
+            return Err(damaged());
+        }
+        let event = record::decode_event(bytes, self.format).ok_or_else(damaged)?;
+        Ok(SequencedEvent {
+            position: Position::new(position).ok_or_else(damaged)?,
+            recorded_at: location.recorded_at,
+            event,
+        })
+    }
+}
+
+/// The most bytes between two events that one read takes in: a record's
+/// header and the start of its payload lie between the last event of a
+/// record and the first of the next.
+const MAX_GAP: u64 = 64;
+
+/// The most bytes one read of several events takes in.
+const MAX_READ: u64 = 1 << 20;
+
 impl Segments {
     /// The segments of the store in `dir`.
     pub(super) fn new(dir: PathBuf) -> Segments {
@@ -38,43 +76,77 @@ impl Segments {
         }
     }
 
-    /// The event at `position`, which lies at `location`.
-    pub(super) fn event(
+    /// The events at `located` (positions and their locations), appended
+    /// to `out` in that order. Events that lie close together in one
+    /// segment — a read in order of position — are read with one `pread`
+    /// of up to [`MAX_READ`] bytes.
+    pub(super) fn events(
         &self,
-        position: Pos,
-        location: Location,
-    ) -> Result<SequencedEvent, BackendError> {
-        let segment = self.segment(location.segment)?;
-        let mut bytes = vec![0; location.len as usize];
-        read_at(&segment.file, &mut bytes, location.offset).map_err(|err| {
+        located: &[(Pos, Location)],
+        out: &mut Vec<SequencedEvent>,
+    ) -> Result<(), BackendError> {
+        out.reserve(located.len());
+        let mut rest = located;
+        while let Some(&(_, first)) = rest.first() {
+            let mut end = first.offset + u64::from(first.len);
+            let mut count = 1;
+            for &(_, next) in &rest[1..] {
+                let next_end = next.offset + u64::from(next.len);
+                let near = next.segment == first.segment
+                    && next.offset >= end
+                    && next.offset - end <= MAX_GAP
+                    && next_end - first.offset <= MAX_READ;
+                if !near {
+                    break;
+                }
+                end = next_end;
+                count += 1;
+            }
+            let (group, after) = rest.split_at(count);
+            self.read_group(first.segment, first.offset, end, group, out)?;
+            rest = after;
+        }
+        Ok(())
+    }
+
+    /// Reads the bytes `start..end` of the segment `first` once and decodes
+    /// the events of `group`, which lie within them.
+    fn read_group(
+        &self,
+        first: u64,
+        start: u64,
+        end: u64,
+        group: &[(Pos, Location)],
+        out: &mut Vec<SequencedEvent>,
+    ) -> Result<(), BackendError> {
+        let segment = self.segment(first)?;
+        let (position, _) = group[0];
+        let len = usize::try_from(end - start).unwrap_or(usize::MAX);
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(len).map_err(|err| {
+            BackendError::with_source(
+                format!("cannot read the event at position {position}: no memory for {len} bytes"),
+                err,
+            )
+        })?;
+        bytes.resize(len, 0);
+        read_at(&segment.file, &mut bytes, start).map_err(|err| {
             BackendError::with_source(
                 format!(
                     "cannot read the event at position {position} from the log {} \
-                     (offset {})",
-                    segment.path.display(),
-                    location.offset
+                     (offset {start})",
+                    segment.path.display()
                 ),
                 err,
             )
         })?;
-        let damaged = || {
-            BackendError::new(format!(
-                "the event at position {position} in the log {} (offset {}) does not match \
-                 the index: the log is damaged, or the index is not this log's; delete the \
-                 store's index/ directory to rebuild it from the log",
-                segment.path.display(),
-                location.offset
-            ))
-        };
-        if crc32fast::hash(&bytes) != location.crc {
-            return Err(damaged());
+        let bytes = Bytes::from(bytes);
+        for &(position, location) in group {
+            let at = usize::try_from(location.offset - start).unwrap_or(usize::MAX);
+            let event_bytes = bytes.slice(at..at + location.len as usize);
+            out.push(segment.decode(position, location, event_bytes)?);
         }
-        let event = record::decode_event(Bytes::from(bytes), segment.format).ok_or_else(damaged)?;
-        Ok(SequencedEvent {
-            position: Position::new(position).ok_or_else(damaged)?,
-            recorded_at: location.recorded_at,
-            event,
-        })
+        Ok(())
     }
 
     /// The segment starting at position `first`, opened if it is not yet.
