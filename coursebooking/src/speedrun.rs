@@ -1,117 +1,218 @@
 //! `coursebooking speedrun`: docs/spec.md §4. Each iteration registers 10 courses
 //! (10 places) and 10 students (10 courses each), then every student joins
 //! every course: 120 operations, each a full decision.
+//!
+//! `--clients N` runs N clients at once, each a task on the multi-thread
+//! runtime, all sharing one store, each deciding through the same
+//! [`DcbEnrolment`] as a single client:
+//!
+//! - *disjoint*: each client runs iterations of its own.
+//! - *contended*: all clients join the same 10 courses at a time (see
+//!   [`contended`]), so decisions conflict and are retried; afterwards the
+//!   store is read back and its invariants checked ([`invariants`]).
+//!
+//! Every run first warms up for [`WARM_UP`], then measures for `--seconds`.
+//! The baselines run in the same arrangement as the workload: `I_c` from
+//! `c` = clients tasks on the same runtime, `F` inside the runtime too.
 
+mod invariants;
+
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
+use std::future::Future;
 use std::io::Write;
-use std::path::Path;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use coursebooking::Enrolment;
 use coursebooking::decisions::DcbEnrolment;
+use coursebooking::{CourseId, Enrolment, EnrolmentError, StudentId};
 use dcb_core::embedded::EmbeddedStore;
 #[cfg(feature = "postgres")]
 use dcb_core::postgres::{PostgresOptions, PostgresStore};
-use dcb_core::{EventStore, InMemoryStore, Metadata};
+use dcb_core::{
+    AppendCondition, AppendError, EventRecord, EventStore, InMemoryStore, Metadata, Position,
+    Query, ReadError, ReadOptions, ReadResult,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use self::invariants::{Invariants, Join};
 use super::StoreKind;
 use crate::fill::{Room, fill};
-use crate::out::{self, Stop, say};
+use crate::out::{Stop, say};
 
-/// What a run measured.
-struct Outcome {
-    operations: u64,
-    elapsed: Duration,
-    latencies: Vec<Duration>,
-    stored_events: u64,
-}
+/// How long every run goes before it measures, as peers' harnesses do:
+/// caches, connections and the allocator settle first.
+pub const WARM_UP: Duration = Duration::from_secs(1);
 
-/// What the speedrun is compared with: a rate measured on the same disk or
-/// server (`None` when it could not be measured).
-#[derive(Clone, Copy)]
-struct Baseline {
-    name: &'static str,
-    rate: Option<f64>,
-}
+/// The most clients `--clients` accepts.
+pub const MAX_CLIENTS: usize = 1024;
+
+/// In the contended variant, each course has this many places per client,
+/// and each student may join this many of a round's 10 courses: half of
+/// the joins tried, so both limits are reached under contention.
+const CONTENDED_PLACES_PER_CLIENT: u32 = 5;
+const CONTENDED_STUDENT_LIMIT: u32 = 5;
+
+/// How long each baseline measures, before and after the workload.
+const BASELINE: Duration = Duration::from_secs(2);
 
 /// The server `--store postgres` uses when neither `--postgres-url` nor
 /// `DCB_POSTGRES_URL` names one.
 #[cfg(feature = "postgres")]
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
-pub async fn run(
-    kind: StoreKind,
-    duration: Duration,
-    json: bool,
-    prefill: u64,
-    postgres_url: Option<String>,
-) -> ExitCode {
-    match kind {
-        StoreKind::Memory => {
-            let app = DcbEnrolment::new(InMemoryStore::new());
-            if let Err(err) = prefill_store(app.store(), prefill).await {
-                return super::fail(&err);
-            }
-            match speedrun(&app, duration).await {
-                Ok(mut outcome) => {
-                    outcome.stored_events = app.store().len() as u64;
-                    print(&report("memory", &mut outcome, None, json))
-                }
-                Err(err) => super::fail(&err),
-            }
-        }
-        StoreKind::Embedded => {
-            let dir = match tempfile::tempdir() {
-                Ok(dir) => dir,
-                Err(err) => {
-                    return super::fail(&format!("cannot make a temporary directory: {err}"));
-                }
-            };
-            let store = match EmbeddedStore::open(dir.path()) {
-                Ok(store) => store,
-                Err(err) => return super::fail(&err.to_string()),
-            };
-            if let Err(err) = prefill_store(&store, prefill).await {
-                return super::fail(&err);
-            }
-            let before = raw_sync_rate(dir.path(), Duration::from_secs(2));
-            let app = DcbEnrolment::new(store);
-            let result = speedrun(&app, duration).await;
-            let after = raw_sync_rate(dir.path(), Duration::from_secs(2));
-            match result {
-                Ok(mut outcome) => {
-                    outcome.stored_events = app.store().len() as u64;
-                    // F before and after the run, so that a drifting disk
-                    // shows in neither direction alone.
-                    let baseline = Baseline {
-                        name: "F",
-                        rate: before.zip(after).map(|(b, a)| f64::midpoint(b, a)),
-                    };
-                    print(&report("embedded", &mut outcome, Some(baseline), json))
-                }
-                Err(err) => super::fail(&err),
-            }
-        }
-        #[cfg(feature = "postgres")]
-        StoreKind::Postgres => {
-            let url = postgres_url.unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned());
-            match postgres(&url, duration, json, prefill).await {
-                Ok(text) => print(&text),
-                Err(err) => super::fail(&err),
-            }
-        }
-        #[cfg(not(feature = "postgres"))]
-        StoreKind::Postgres => {
-            let _ = postgres_url;
-            super::usage(
-                "this coursebooking was built without PostgreSQL; build it with \
-                 `cargo run --release -p coursebooking --features postgres -- speedrun --store postgres`",
-            )
+/// How many clients share a store, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// Each client on courses and students of its own.
+    Disjoint,
+    /// All clients on the same courses.
+    Contended,
+}
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Disjoint => "disjoint",
+            Variant::Contended => "contended",
         }
     }
+}
+
+/// What `coursebooking speedrun` was asked to do.
+pub struct Settings {
+    pub kind: StoreKind,
+    pub duration: Duration,
+    pub json: bool,
+    pub prefill: u64,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub postgres_url: Option<String>,
+    pub clients: usize,
+    pub variants: Vec<Variant>,
+}
+
+/// What a run measured.
+#[derive(Default)]
+struct Outcome {
+    clients: usize,
+    variant: Option<Variant>,
+    /// Operations completed in the measured window.
+    operations: u64,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    stored_events: u64,
+    /// Appends of those operations refused by their condition: each a
+    /// decision that lost a race.
+    conflicts: u64,
+    /// Of those, the ones retried with a fresh read.
+    retries: u64,
+    /// Decisions that lost every attempt (`conflicts - retries`).
+    gave_up: u64,
+    /// Joins the domain refused (fully booked, too many courses).
+    refused: u64,
+    /// Joins that succeeded in the measured window.
+    joins: u64,
+    /// The contended variant's check, read back from the store.
+    invariants: Option<Invariants>,
+}
+
+/// What the speedrun is compared with: a rate measured on the same disk or
+/// server (`None` when it could not be measured).
+#[derive(Clone)]
+struct Baseline {
+    name: String,
+    rate: Option<f64>,
+}
+
+/// Runs each variant asked for on a fresh store and prints its report; a
+/// contended run that broke an invariant is a failure (exit status 3),
+/// after its report.
+pub async fn run(settings: Settings) -> Result<(), Stop> {
+    for &variant in &settings.variants {
+        let text = match settings.kind {
+            StoreKind::Memory => memory(&settings, variant).await?,
+            StoreKind::Embedded => embedded(&settings, variant).await?,
+            #[cfg(feature = "postgres")]
+            StoreKind::Postgres => {
+                let url = settings
+                    .postgres_url
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned());
+                postgres(&url, &settings, variant).await?
+            }
+            #[cfg(not(feature = "postgres"))]
+            StoreKind::Postgres => {
+                return Err(Stop::Failed(
+                    "this coursebooking was built without PostgreSQL".to_owned(),
+                ));
+            }
+        };
+        say!("{}", text.0)?;
+        if let Some(violations) = text.1.filter(|&n| n > 0) {
+            return Err(Stop::Failed(format!(
+                "the contended run broke {violations} invariant(s) (listed above): the store \
+                 accepted a decision it should have refused, or lost or doubled an append; \
+                 rerun with RUST_LOG=dcb_core=debug and report it"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A report, and the number of invariant violations of a contended run.
+type Report = (String, Option<usize>);
+
+fn finish(store: &str, mut outcome: Outcome, baseline: Option<&Baseline>, json: bool) -> Report {
+    let violations = outcome.invariants.as_ref().map(Invariants::violations);
+    (report(store, &mut outcome, baseline, json), violations)
+}
+
+async fn memory(settings: &Settings, variant: Variant) -> Result<Report, String> {
+    let store = Arc::new(InMemoryStore::new());
+    prefill_store(&*store, settings.prefill).await?;
+    let mut outcome = measure(
+        store.clone(),
+        settings.clients,
+        variant,
+        WARM_UP,
+        settings.duration,
+    )
+    .await?;
+    outcome.stored_events = store.len() as u64;
+    Ok(finish("memory", outcome, None, settings.json))
+}
+
+async fn embedded(settings: &Settings, variant: Variant) -> Result<Report, String> {
+    let dir =
+        tempfile::tempdir().map_err(|err| format!("cannot make a temporary directory: {err}"))?;
+    let path = dir.path().to_owned();
+    let opened = tokio::task::spawn_blocking(move || EmbeddedStore::open(&path))
+        .await
+        .map_err(|err| format!("opening the store failed: {err}"))?;
+    let store = Arc::new(opened.map_err(|err| err.to_string())?);
+    prefill_store(&*store, settings.prefill).await?;
+    let before = sync_rate(dir.path()).await;
+    let result = measure(
+        store.clone(),
+        settings.clients,
+        variant,
+        WARM_UP,
+        settings.duration,
+    )
+    .await;
+    let after = sync_rate(dir.path()).await;
+    let mut outcome = result?;
+    outcome.stored_events = store.len() as u64;
+    // F before and after the run, so that a drifting disk shows in
+    // neither direction alone.
+    let baseline = Baseline {
+        name: "F".to_owned(),
+        rate: before.zip(after).map(|(b, a)| f64::midpoint(b, a)),
+    };
+    Ok(finish("embedded", outcome, Some(&baseline), settings.json))
 }
 
 /// Fills `store` with `events` events of the speedrun's own shape first.
@@ -121,37 +222,31 @@ async fn prefill_store<S: EventStore>(store: &S, events: u64) -> Result<(), Stri
         .map(drop)
 }
 
-/// Prints a report; a reader that closed stdout ends the run quietly.
-fn print(text: &str) -> ExitCode {
-    out::exit_status(say!("{text}").map_err(Stop::from))
-}
-
 /// The speedrun on a fresh schema of the PostgreSQL store at `url`, against
-/// `I_1` (single-row INSERT transactions per second from one client on the
-/// same server) measured before and after it; returns the report. The
-/// schema is dropped at the end.
+/// `I_c` (single-row INSERT transactions per second from `c` = clients
+/// tasks at once on the same server and runtime) measured before and after
+/// it; returns the report. The schema is dropped at the end.
 #[cfg(feature = "postgres")]
-async fn postgres(
-    url: &str,
-    duration: Duration,
-    json: bool,
-    prefill: u64,
-) -> Result<String, String> {
+async fn postgres(url: &str, settings: &Settings, variant: Variant) -> Result<Report, String> {
+    let clients = settings.clients;
     let schema = format!(
         "dcb_speedrun_{}_{}",
         std::process::id(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+            .map_or(0, |d| d.as_nanos())
     );
-    let options = PostgresOptions::new(url).schema(schema.clone());
+    // Every client and every baseline task can hold a connection at once.
+    let options = PostgresOptions::new(url)
+        .schema(schema.clone())
+        .pool_size(clients.max(16));
     let store = match tokio::time::timeout(
         Duration::from_secs(15),
         PostgresStore::connect_with(options),
     )
     .await
     {
-        Ok(Ok(store)) => store,
+        Ok(Ok(store)) => Arc::new(store),
         Ok(Err(err)) => {
             return Err(format!(
                 "{err} (server {url}; set --postgres-url or DCB_POSTGRES_URL)"
@@ -172,23 +267,23 @@ async fn postgres(
             ),
         )
         .await?;
-        prefill_store(&store, prefill).await?;
-        let before = insert_rate(&store, Duration::from_secs(2)).await?;
-        let app = DcbEnrolment::new(store.clone());
-        let mut outcome = speedrun(&app, duration).await?;
-        let after = insert_rate(&store, Duration::from_secs(2)).await?;
+        prefill_store(&*store, settings.prefill).await?;
+        let before = insert_rate(&store, clients, BASELINE).await?;
+        let mut outcome =
+            measure(store.clone(), clients, variant, WARM_UP, settings.duration).await?;
+        let after = insert_rate(&store, clients, BASELINE).await?;
         outcome.stored_events = stored_events(&store).await?;
-        // I_1 before and after the run, so that a drifting server shows in
+        // I_c before and after the run, so that a drifting server shows in
         // neither direction alone.
         let baseline = Baseline {
-            name: "I_1",
+            name: format!("I_{clients}"),
             rate: before.zip(after).map(|(b, a)| f64::midpoint(b, a)),
         };
-        Ok(report("postgres", &mut outcome, Some(baseline), json))
+        Ok(finish("postgres", outcome, Some(&baseline), settings.json))
     }
     .await;
     let dropped = batch(&store, &format!("DROP SCHEMA \"{schema}\" CASCADE")).await;
-    result.and_then(|text| dropped.map(|()| text))
+    result.and_then(|report| dropped.map(|()| report))
 }
 
 /// A server error with its cause (the server's message, when it sent one).
@@ -227,92 +322,459 @@ async fn stored_events(store: &PostgresStore) -> Result<u64, String> {
     Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
 }
 
-/// `I_1`: single-row INSERT transactions (autocommit, prepared) per second
-/// into the plain table `baseline`, from one connection.
+/// `I_c`: single-row INSERT transactions (autocommit, prepared) per second
+/// into the plain table `baseline`, from `clients` tasks at once on this
+/// runtime — as the workload's clients run — each with a connection of the
+/// store's pool. All connect and prepare first, then insert until one
+/// deadline.
 #[cfg(feature = "postgres")]
-async fn insert_rate(store: &PostgresStore, duration: Duration) -> Result<Option<f64>, String> {
-    let client = store.pool().get().await.map_err(|e| e.to_string())?;
-    let statement = client
-        .prepare_cached(&format!(
-            "INSERT INTO \"{}\".baseline (data) VALUES ($1)",
-            store.schema()
-        ))
-        .await
-        .map_err(|e| pg_error(&e))?;
-    let data: &[u8] = br#"{"student_id":"0b9f1c52-0f4e-4a9a-9f64-4f1e6f0f3a11"}"#;
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < duration {
-        client
-            .execute(&statement, &[&data])
-            .await
-            .map_err(|e| pg_error(&e))?;
-        n += 1;
+async fn insert_rate(
+    store: &Arc<PostgresStore>,
+    clients: usize,
+    duration: Duration,
+) -> Result<Option<f64>, String> {
+    let ready = Arc::new(tokio::sync::Barrier::new(clients + 1));
+    let start = Arc::new(std::sync::OnceLock::<Instant>::new());
+    let mut tasks = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let (store, ready, start) = (store.clone(), ready.clone(), start.clone());
+        tasks.push(tokio::spawn(async move {
+            let prepared = async {
+                let client = store.pool().get().await.map_err(|e| e.to_string())?;
+                let statement = client
+                    .prepare_cached(&format!(
+                        "INSERT INTO \"{}\".baseline (data) VALUES ($1)",
+                        store.schema()
+                    ))
+                    .await
+                    .map_err(|e| pg_error(&e))?;
+                Ok::<_, String>((client, statement))
+            }
+            .await;
+            // Wait for the others even after a failure, so that none waits
+            // forever.
+            ready.wait().await;
+            let (client, statement) = prepared?;
+            let start = *start.get().ok_or("the baseline did not start")?;
+            let data: &[u8] = br#"{"student_id":"0b9f1c52-0f4e-4a9a-9f64-4f1e6f0f3a11"}"#;
+            let mut n = 0u64;
+            while start.elapsed() < duration {
+                client
+                    .execute(&statement, &[&data])
+                    .await
+                    .map_err(|e| pg_error(&e))?;
+                n += 1;
+            }
+            Ok::<u64, String>(n)
+        }));
     }
-    Ok(per_second(n, start.elapsed()))
+    let _ = start.set(Instant::now());
+    ready.wait().await;
+    let began = *start.get().unwrap_or(&Instant::now());
+    let mut total = 0u64;
+    for task in tasks {
+        total += task
+            .await
+            .map_err(|err| format!("a baseline task failed: {err}"))??;
+    }
+    Ok(per_second(total, began.elapsed()))
 }
 
-async fn speedrun<S: EventStore>(
-    app: &DcbEnrolment<S>,
-    duration: Duration,
-) -> Result<Outcome, String> {
-    let progress = ProgressBar::new(duration.as_secs().max(1));
-    progress.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let start = Instant::now();
-    let mut latencies = Vec::new();
-    let mut operations = 0u64;
-    let mut iteration = 0u64;
-    while start.elapsed() < duration {
-        let mut timed = |t: Instant| {
-            latencies.push(t.elapsed());
-            operations += 1;
-        };
-        let mut courses = Vec::with_capacity(10);
-        for c in 0..10 {
-            let t = Instant::now();
-            courses.push(
-                app.register_course(&format!("Course {iteration}-{c}"), 10)
-                    .await
-                    .map_err(|e| e.to_string())?,
-            );
-            timed(t);
+/// A store that counts the appends refused by their condition: every one
+/// is a decision that lost a race, retried or given up. Each client has
+/// its own, over the one shared store.
+struct Counted<S> {
+    store: S,
+    conflicts: AtomicU64,
+}
+
+impl<S> Counted<S> {
+    fn new(store: S) -> Counted<S> {
+        Counted {
+            store,
+            conflicts: AtomicU64::new(0),
         }
-        let mut students = Vec::with_capacity(10);
-        for s in 0..10 {
-            let t = Instant::now();
-            students.push(
-                app.register_student(&format!("Student {iteration}-{s}"), 10)
-                    .await
-                    .map_err(|e| e.to_string())?,
-            );
-            timed(t);
+    }
+}
+
+impl<S: EventStore> EventStore for Counted<S> {
+    type Stream = S::Stream;
+
+    fn read(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> impl Future<Output = Result<Self::Stream, ReadError>> + Send {
+        self.store.read(query, options)
+    }
+
+    fn read_to_end(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> impl Future<Output = Result<ReadResult, ReadError>> + Send {
+        self.store.read_to_end(query, options)
+    }
+
+    async fn append(
+        &self,
+        events: Vec<EventRecord>,
+        condition: Option<AppendCondition>,
+    ) -> Result<Position, AppendError> {
+        let appended = self.store.append(events, condition).await;
+        if let Err(AppendError::ConditionFailed { .. }) = appended {
+            self.conflicts.fetch_add(1, Ordering::Relaxed);
         }
-        for &student in &students {
-            for &course in &courses {
-                let t = Instant::now();
-                app.join_course(student, course)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                timed(t);
+        appended
+    }
+
+    fn head(&self) -> impl Future<Output = Result<Option<Position>, ReadError>> + Send {
+        self.store.head()
+    }
+
+    fn wait_for_append(
+        &self,
+        after: Option<Position>,
+    ) -> impl Future<Output = Result<(), ReadError>> + Send {
+        self.store.wait_for_append(after)
+    }
+}
+
+/// What every client of a run shares: when to measure and stop, and
+/// whether another client failed.
+struct Shared {
+    /// Operations that complete from here on are measured...
+    from: Instant,
+    /// ...until here, where the clients stop.
+    until: Instant,
+    /// Set when a client failed: the others stop too.
+    abort: AtomicBool,
+    /// Operations measured so far, for the progress bar.
+    measured: AtomicU64,
+    /// The contended variant's rounds of 10 courses.
+    rounds: tokio::sync::Mutex<Vec<Arc<Vec<CourseId>>>>,
+    clients: usize,
+}
+
+impl Shared {
+    fn over(&self) -> bool {
+        self.abort.load(Ordering::Relaxed) || Instant::now() >= self.until
+    }
+}
+
+/// One client: its application over the shared store, and its record.
+struct Client<S> {
+    app: DcbEnrolment<Counted<Arc<S>>>,
+    record: Record,
+}
+
+/// What one client counted.
+struct Record {
+    number: usize,
+    shared: Arc<Shared>,
+    tally: Outcome,
+    /// The joins this client saw succeed, the warm-up's too (contended
+    /// only).
+    acknowledged: Vec<Join>,
+    /// Whether the domain may refuse a join (contended): in the disjoint
+    /// variant a refusal or a lost race means the store lost or mixed up
+    /// events.
+    refusals_expected: bool,
+}
+
+impl Record {
+    /// Runs one operation and records it if it completed in the measured
+    /// window: `Some` its value, `None` when the domain refused it or it
+    /// lost every race (contended only; both counted). A store failure, or
+    /// in the disjoint variant any refusal, ends the run.
+    async fn op<T>(
+        &mut self,
+        conflicts: &AtomicU64,
+        what: &str,
+        operation: impl Future<Output = Result<T, EnrolmentError>>,
+    ) -> Result<Option<T>, String> {
+        let before = conflicts.load(Ordering::Relaxed);
+        let start = Instant::now();
+        let result = operation.await;
+        let end = Instant::now();
+        let lost = conflicts.load(Ordering::Relaxed) - before;
+        let gave_up = u64::from(matches!(result, Err(EnrolmentError::Conflict { .. })));
+        let refused = u64::from(matches!(&result, Err(err) if err.is_refusal()));
+        if end >= self.shared.from && end < self.shared.until {
+            self.tally.operations += 1;
+            self.tally.latencies.push(end - start);
+            self.tally.conflicts += lost;
+            self.tally.retries += lost.saturating_sub(gave_up);
+            self.tally.gave_up += gave_up;
+            self.tally.refused += refused;
+            if result.is_ok() && what == JOIN {
+                self.tally.joins += 1;
+            }
+            self.shared.measured.fetch_add(1, Ordering::Relaxed);
+        }
+        match result {
+            Ok(value) => Ok(Some(value)),
+            Err(_) if self.refusals_expected && gave_up + refused > 0 => Ok(None),
+            Err(err) if gave_up + refused > 0 => Err(format!(
+                "client {}: {what} failed: {err}; in the disjoint variant nothing is refused \
+                 and nothing conflicts, so the store lost or mixed up events",
+                self.number
+            )),
+            Err(err) => Err(format!("client {}: {what} failed: {err}", self.number)),
+        }
+    }
+}
+
+/// What [`Record::op`] calls a join.
+const JOIN: &str = "a join";
+
+impl<S: EventStore> Client<S> {
+    fn over(&self) -> bool {
+        self.record.shared.over()
+    }
+
+    /// The disjoint variant: iterations of its own, as one client runs.
+    async fn disjoint(&mut self) -> Result<(), String> {
+        for iteration in 0u64.. {
+            let mut courses = Vec::with_capacity(10);
+            for c in 0..10 {
+                if self.over() {
+                    return Ok(());
+                }
+                let name = format!("Course {}-{iteration}-{c}", self.record.number);
+                let registering = self.app.register_course(&name, 10);
+                let conflicts = &self.app.store().conflicts;
+                if let Some(id) = self
+                    .record
+                    .op(conflicts, "registering a course", registering)
+                    .await?
+                {
+                    courses.push(id);
+                }
+            }
+            let students = self.register_students(iteration, 10).await?;
+            for &student in &students {
+                for &course in &courses {
+                    if self.over() {
+                        return Ok(());
+                    }
+                    self.join(student, course).await?;
+                }
             }
         }
-        iteration += 1;
-        let elapsed = start.elapsed();
-        progress.set_position(elapsed.as_secs());
-        progress.set_message(format!(
-            "{operations} ops, {} ops/s",
-            figure(per_second(operations, elapsed), 0, "?")
-        ));
+        Ok(())
     }
-    progress.finish_and_clear();
-    Ok(Outcome {
-        operations,
-        elapsed: start.elapsed(),
-        latencies,
-        stored_events: 0,
+
+    /// The contended variant: in each round, the 10 courses every client
+    /// joins (registered by the first client to reach the round, with
+    /// [`CONTENDED_PLACES_PER_CLIENT`] places per client), 10 students of
+    /// its own (who may join [`CONTENDED_STUDENT_LIMIT`] courses), and each
+    /// of its students tries every course, in the same order as every other
+    /// client.
+    async fn contended(&mut self) -> Result<(), String> {
+        for round in 0u64.. {
+            let Some(courses) = self.round_courses(round).await? else {
+                return Ok(());
+            };
+            let students = self
+                .register_students(round, CONTENDED_STUDENT_LIMIT)
+                .await?;
+            for &student in &students {
+                for &course in courses.iter() {
+                    if self.over() {
+                        return Ok(());
+                    }
+                    self.join(student, course).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The courses of `round`, registering them if this client is the
+    /// first there; `None` when the run ended first.
+    async fn round_courses(&mut self, round: u64) -> Result<Option<Arc<Vec<CourseId>>>, String> {
+        let shared = self.record.shared.clone();
+        let mut rounds = shared.rounds.lock().await;
+        if let Some(courses) = usize::try_from(round).ok().and_then(|i| rounds.get(i)) {
+            return Ok(Some(courses.clone()));
+        }
+        let places = u32::try_from(shared.clients)
+            .unwrap_or(u32::MAX)
+            .saturating_mul(CONTENDED_PLACES_PER_CLIENT);
+        let mut courses = Vec::with_capacity(10);
+        for c in 0..10 {
+            if shared.over() {
+                return Ok(None);
+            }
+            let name = format!("Course {round}-{c}");
+            let registering = self.app.register_course(&name, places);
+            let conflicts = &self.app.store().conflicts;
+            if let Some(id) = self
+                .record
+                .op(conflicts, "registering a course", registering)
+                .await?
+            {
+                courses.push(id);
+            }
+        }
+        let courses = Arc::new(courses);
+        rounds.push(courses.clone());
+        Ok(Some(courses))
+    }
+
+    async fn register_students(
+        &mut self,
+        iteration: u64,
+        max_courses: u32,
+    ) -> Result<Vec<StudentId>, String> {
+        let mut students = Vec::with_capacity(10);
+        for s in 0..10 {
+            if self.over() {
+                break;
+            }
+            let name = format!("Student {}-{iteration}-{s}", self.record.number);
+            let registering = self.app.register_student(&name, max_courses);
+            let conflicts = &self.app.store().conflicts;
+            if let Some(id) = self
+                .record
+                .op(conflicts, "registering a student", registering)
+                .await?
+            {
+                students.push(id);
+            }
+        }
+        Ok(students)
+    }
+
+    async fn join(&mut self, student: StudentId, course: CourseId) -> Result<(), String> {
+        let joining = self.app.join_course(student, course);
+        let conflicts = &self.app.store().conflicts;
+        if self.record.op(conflicts, JOIN, joining).await?.is_some()
+            && self.record.refusals_expected
+        {
+            self.record.acknowledged.push((student, course));
+        }
+        Ok(())
+    }
+}
+
+/// Runs `clients` clients of `variant` on `store` for `warm_up` then
+/// `duration`, and returns what the measured window saw (with the
+/// invariants read back after a contended run).
+async fn measure<S: EventStore + 'static>(
+    store: Arc<S>,
+    clients: usize,
+    variant: Variant,
+    warm_up: Duration,
+    duration: Duration,
+) -> Result<Outcome, String> {
+    let start = Instant::now();
+    let shared = Arc::new(Shared {
+        from: start + warm_up,
+        until: start + warm_up + duration,
+        abort: AtomicBool::new(false),
+        measured: AtomicU64::new(0),
+        rounds: tokio::sync::Mutex::new(Vec::new()),
+        clients,
+    });
+    let mut tasks = Vec::with_capacity(clients);
+    for number in 0..clients {
+        let mut client = Client {
+            app: DcbEnrolment::new(Counted::new(store.clone())),
+            record: Record {
+                number,
+                shared: shared.clone(),
+                tally: Outcome::default(),
+                acknowledged: Vec::new(),
+                refusals_expected: variant == Variant::Contended,
+            },
+        };
+        tasks.push(tokio::spawn(async move {
+            let result = match variant {
+                Variant::Disjoint => client.disjoint().await,
+                Variant::Contended => client.contended().await,
+            };
+            if result.is_err() {
+                client.record.shared.abort.store(true, Ordering::Relaxed);
+            }
+            result.map(|()| (client.record.tally, client.record.acknowledged))
+        }));
+    }
+    let progress = progress(shared.clone(), start, warm_up, duration);
+    let mut outcome = Outcome {
+        clients,
+        variant: Some(variant),
+        elapsed: duration,
+        ..Outcome::default()
+    };
+    let mut acknowledged = Vec::new();
+    let mut failure = None;
+    for task in tasks {
+        match task.await {
+            Ok(Ok((tally, acks))) => {
+                outcome.operations += tally.operations;
+                outcome.latencies.extend(tally.latencies);
+                outcome.conflicts += tally.conflicts;
+                outcome.retries += tally.retries;
+                outcome.gave_up += tally.gave_up;
+                outcome.refused += tally.refused;
+                outcome.joins += tally.joins;
+                acknowledged.extend(acks);
+            }
+            Ok(Err(err)) => failure = failure.or(Some(err)),
+            Err(err) => failure = failure.or(Some(format!("a client task failed: {err}"))),
+        }
+    }
+    shared.abort.store(true, Ordering::Relaxed);
+    let _ = progress.await;
+    if let Some(err) = failure {
+        return Err(err);
+    }
+    // A run cut short (a failure ends it early) is measured over the time
+    // it ran.
+    outcome.elapsed = duration.min(Instant::now().saturating_duration_since(shared.from));
+    if variant == Variant::Contended {
+        let courses: HashSet<CourseId> = shared
+            .rounds
+            .lock()
+            .await
+            .iter()
+            .flat_map(|round| round.iter().copied())
+            .collect();
+        outcome.invariants = Some(invariants::check(&*store, &acknowledged, &courses).await?);
+    }
+    Ok(outcome)
+}
+
+/// The progress bar on stderr, until the run ends.
+fn progress(
+    shared: Arc<Shared>,
+    start: Instant,
+    warm_up: Duration,
+    duration: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let bar = ProgressBar::new((warm_up + duration).as_secs().max(1));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        while !shared.over() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            bar.set_position(start.elapsed().as_secs());
+            let now = Instant::now();
+            if now < shared.from {
+                bar.set_message("warming up");
+            } else {
+                let operations = shared.measured.load(Ordering::Relaxed);
+                bar.set_message(format!(
+                    "{operations} ops, {} ops/s",
+                    figure(per_second(operations, now - shared.from), 0, "?")
+                ));
+            }
+        }
+        bar.finish_and_clear();
     })
 }
 
@@ -329,8 +791,8 @@ fn figure(value: Option<f64>, decimals: usize, missing: &str) -> String {
     value.map_or_else(|| missing.to_owned(), |v| format!("{v:.decimals$}"))
 }
 
-/// The run's figures, as one JSON object (docs/spec.md §5) or as a summary of one
-/// or two lines. A figure that cannot be computed — a rate over no time,
+/// The run's figures, as one JSON object (docs/spec.md §5) or as a summary
+/// of a few lines. A figure that cannot be computed — a rate over no time,
 /// the time per operation of none, a baseline that could not be measured —
 /// is `null` in JSON and `n/a` in the summary, never `inf` or `NaN`.
 #[allow(
@@ -338,7 +800,7 @@ fn figure(value: Option<f64>, decimals: usize, missing: &str) -> String {
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss
 )]
-fn report(store: &str, outcome: &mut Outcome, baseline: Option<Baseline>, json: bool) -> String {
+fn report(store: &str, outcome: &mut Outcome, baseline: Option<&Baseline>, json: bool) -> String {
     outcome.latencies.sort_unstable();
     let latencies = &outcome.latencies;
     let percentile = |p: f64| {
@@ -356,6 +818,8 @@ fn report(store: &str, outcome: &mut Outcome, baseline: Option<Baseline>, json: 
             .zip(base.filter(|&rate| rate > 0.0))
             .map(|(ops, base)| ops / base)
     };
+    let clients = outcome.clients.max(1);
+    let variant = outcome.variant.unwrap_or(Variant::Disjoint);
     if json {
         let round = |value: Option<f64>, decimals: i32| {
             let scale = 10_f64.powi(decimals);
@@ -364,20 +828,36 @@ fn report(store: &str, outcome: &mut Outcome, baseline: Option<Baseline>, json: 
         let line = serde_json::json!({
             "store": store,
             "workload": "speedrun",
-            "clients": 1,
+            "clients": clients,
+            "variant": variant.name(),
             "events_per_append": 1,
             "stored_events": outcome.stored_events,
             "ops_per_sec": round(ops_per_sec, 1),
             "p50_us": round(p50, 1),
             "p99_us": round(p99, 1),
-            "baseline": baseline.map_or("none", |b| b.name),
+            "baseline": baseline.map_or("none", |b| b.name.as_str()),
             "baseline_ops_per_sec": round(baseline.and_then(|b| b.rate), 1),
             "ratio": round(baseline.and_then(|b| ratio(b.rate)), 3),
+            "operations": outcome.operations,
+            "seconds": round(Some(outcome.elapsed.as_secs_f64()), 3),
+            "warm_up_seconds": WARM_UP.as_secs_f64(),
+            "conflicts": outcome.conflicts,
+            "retries": outcome.retries,
+            "gave_up": outcome.gave_up,
+            "joins": outcome.joins,
+            "refused": outcome.refused,
+            "violations": outcome.invariants.as_ref().map(Invariants::violations),
+            "invariants": outcome.invariants.as_ref().map(Invariants::to_json),
         });
         return line.to_string();
     }
+    let who = if clients == 1 && variant == Variant::Disjoint {
+        store.to_owned()
+    } else {
+        format!("{store}, {clients} clients, {}", variant.name())
+    };
     let mut text = format!(
-        "{store}: {} operations in {:.1} s: {} ops/s, {} µs/op (p50 {} µs, p99 {} µs)",
+        "{who}: {} operations in {:.1} s: {} ops/s, {} µs/op (p50 {} µs, p99 {} µs)",
         outcome.operations,
         outcome.elapsed.as_secs_f64(),
         figure(ops_per_sec, 0, "n/a"),
@@ -385,11 +865,28 @@ fn report(store: &str, outcome: &mut Outcome, baseline: Option<Baseline>, json: 
         figure(p50, 1, "n/a"),
         figure(p99, 1, "n/a"),
     );
+    if variant == Variant::Contended || outcome.conflicts > 0 {
+        let _ = write!(
+            text,
+            "\n{} joins succeeded, {} refused (fully booked or over the limit); \
+             {} conflicts: {} retried, {} gave up after every attempt",
+            outcome.joins, outcome.refused, outcome.conflicts, outcome.retries, outcome.gave_up
+        );
+    }
+    if let Some(invariants) = &outcome.invariants {
+        let _ = write!(text, "\n{}", invariants.summary());
+    }
     if let Some(Baseline { name, rate }) = baseline {
+        let rate = *rate;
         let what = if name == "F" {
             "F (4 KiB append + fdatasync) on the same disk".to_owned()
-        } else {
+        } else if clients == 1 {
             format!("{name} (single-row INSERT transactions from one client on the same server)")
+        } else {
+            format!(
+                "{name} (single-row INSERT transactions from {clients} clients at once on the \
+                 same server)"
+            )
         };
         let _ = match (rate, ratio(rate)) {
             (Some(rate), Some(ratio)) => write!(
@@ -401,6 +898,16 @@ fn report(store: &str, outcome: &mut Outcome, baseline: Option<Baseline>, json: 
         };
     }
     text
+}
+
+/// `F` measured inside the runtime, on a blocking thread, as the embedded
+/// store's own writer thread syncs; `None` if it could not be measured.
+async fn sync_rate(dir: &Path) -> Option<f64> {
+    let dir: PathBuf = dir.to_owned();
+    tokio::task::spawn_blocking(move || raw_sync_rate(&dir, BASELINE))
+        .await
+        .ok()
+        .flatten()
 }
 
 /// `F`: 4 KiB appends, each followed by `fdatasync`, per second, in `dir`;
@@ -439,10 +946,12 @@ mod tests {
 
     fn outcome(operations: u64, elapsed: Duration) -> Outcome {
         Outcome {
+            clients: 1,
             operations,
             elapsed,
             latencies: (0..operations).map(Duration::from_micros).collect(),
             stored_events: operations,
+            ..Outcome::default()
         }
     }
 
@@ -458,18 +967,18 @@ mod tests {
     #[test]
     fn figures_that_cannot_be_computed_are_never_inf_or_nan() {
         let unmeasured = Baseline {
-            name: "F",
+            name: "F".to_owned(),
             rate: None,
         };
         let zero = Baseline {
-            name: "I_1",
+            name: "I_1".to_owned(),
             rate: Some(0.0),
         };
         for (mut outcome, baseline) in [
-            (outcome(0, Duration::from_secs(1)), Some(unmeasured)),
-            (outcome(0, Duration::ZERO), Some(zero)),
+            (outcome(0, Duration::from_secs(1)), Some(&unmeasured)),
+            (outcome(0, Duration::ZERO), Some(&zero)),
             (outcome(120, Duration::ZERO), None),
-            (outcome(120, Duration::from_secs(1)), Some(zero)),
+            (outcome(120, Duration::from_secs(1)), Some(&zero)),
         ] {
             let text = report("memory", &mut outcome, baseline, false);
             no_inf_or_nan(&text);
@@ -494,23 +1003,23 @@ mod tests {
     fn measured_figures_are_printed() {
         let mut run = outcome(200, Duration::from_secs(2));
         let baseline = Baseline {
-            name: "F",
+            name: "F".to_owned(),
             rate: Some(50.0),
         };
-        let text = report("embedded", &mut run, Some(baseline), false);
+        let text = report("embedded", &mut run, Some(&baseline), false);
         let mut unmeasured = outcome(200, Duration::from_secs(2));
         let none = Baseline {
-            name: "I_1",
+            name: "I_1".to_owned(),
             rate: None,
         };
         assert!(
-            report("postgres", &mut unmeasured, Some(none), false)
+            report("postgres", &mut unmeasured, Some(&none), false)
                 .ends_with("on the same server): could not be measured")
         );
         assert!(text.starts_with("embedded: 200 operations in 2.0 s: 100 ops/s, 10000.0 µs/op"));
         assert!(text.ends_with("the speedrun runs at 2.00x F"), "{text}");
         let json: serde_json::Value =
-            serde_json::from_str(&report("embedded", &mut run, Some(baseline), true)).unwrap();
+            serde_json::from_str(&report("embedded", &mut run, Some(&baseline), true)).unwrap();
         assert_eq!(json["ratio"], 2.0);
         assert_eq!(json["baseline_ops_per_sec"], 50.0);
     }
