@@ -1023,4 +1023,95 @@ mod tests {
         assert_eq!(json["ratio"], 2.0);
         assert_eq!(json["baseline_ops_per_sec"], 50.0);
     }
+
+    /// A store whose appends wait a millisecond first, as a slow disk
+    /// would: a decision's read and its append are then far enough apart
+    /// that clients on the same courses lose races.
+    struct Slow(InMemoryStore);
+
+    impl EventStore for Slow {
+        type Stream = <InMemoryStore as EventStore>::Stream;
+
+        fn read(
+            &self,
+            query: &Query,
+            options: ReadOptions,
+        ) -> impl Future<Output = Result<Self::Stream, ReadError>> + Send {
+            self.0.read(query, options)
+        }
+
+        async fn append(
+            &self,
+            events: Vec<EventRecord>,
+            condition: Option<AppendCondition>,
+        ) -> Result<Position, AppendError> {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            self.0.append(events, condition).await
+        }
+
+        fn head(&self) -> impl Future<Output = Result<Option<Position>, ReadError>> + Send {
+            self.0.head()
+        }
+    }
+
+    // Issue 28: a contended run on a small in-memory store keeps every
+    // invariant, read back from the store, and counts its lost races
+    // consistently: each conflict is retried or given up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_contended_run_keeps_the_invariants_and_counts_its_conflicts() {
+        let store = Arc::new(Slow(InMemoryStore::new()));
+        let outcome = measure(
+            store.clone(),
+            4,
+            Variant::Contended,
+            Duration::ZERO,
+            Duration::from_millis(500),
+        )
+        .await
+        .unwrap();
+        let invariants = outcome.invariants.as_ref().expect("checked");
+        assert_eq!(invariants.violations(), 0, "{}", invariants.summary());
+        assert_eq!(invariants.events_checked, store.0.len() as u64);
+        assert!(outcome.joins > 0, "some joins succeed");
+        assert!(
+            outcome.conflicts > 0,
+            "4 clients on the same courses lose races"
+        );
+        assert_eq!(outcome.conflicts, outcome.retries + outcome.gave_up);
+        assert!(outcome.operations >= outcome.joins + outcome.refused + outcome.gave_up);
+        assert_eq!(outcome.latencies.len() as u64, outcome.operations);
+        assert_eq!(
+            (outcome.clients, outcome.variant),
+            (4, Some(Variant::Contended))
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&report("memory", &mut { outcome }, None, true)).unwrap();
+        assert_eq!(json["variant"], "contended");
+        assert_eq!(json["clients"], 4);
+        assert_eq!(json["violations"], 0);
+        assert!(json["conflicts"].as_u64().unwrap() > 0);
+    }
+
+    // The disjoint clients never touch each other's courses: no conflict,
+    // no refusal, and every iteration's joins succeed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn disjoint_clients_never_conflict() {
+        let store = Arc::new(Slow(InMemoryStore::new()));
+        let outcome = measure(
+            store.clone(),
+            3,
+            Variant::Disjoint,
+            Duration::ZERO,
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap();
+        assert!(outcome.operations > 0 && outcome.joins > 0);
+        assert_eq!(
+            (outcome.conflicts, outcome.refused, outcome.gave_up),
+            (0, 0, 0)
+        );
+        assert!(outcome.invariants.is_none());
+        assert!(store.0.len() as u64 >= outcome.operations);
+    }
 }

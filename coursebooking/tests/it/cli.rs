@@ -275,6 +275,77 @@ fn the_speedrun_refuses_zero_seconds() {
     assert!(!stdout(&zero).contains("inf"), "{}", stdout(&zero));
 }
 
+// Issue 28: `--clients 0` is a bad argument that says what to pass, not a
+// run of no clients.
+#[test]
+fn the_speedrun_refuses_zero_clients() {
+    let data = tempfile::tempdir().unwrap();
+    for (clients, says) in [
+        ("0", "at least one client"),
+        ("none", "a whole number"),
+        ("100000", "or fewer"),
+    ] {
+        let refused = coursebooking(
+            data.path(),
+            &[
+                "speedrun",
+                "--store",
+                "memory",
+                "--seconds",
+                "1",
+                "--clients",
+                clients,
+            ],
+        );
+        assert_eq!(refused.status.code(), Some(2), "{}", stdout(&refused));
+        assert!(stderr(&refused).contains(says), "{}", stderr(&refused));
+        assert!(stdout(&refused).is_empty(), "{}", stdout(&refused));
+    }
+}
+
+// Issue 28: `--variant both` prints one JSON line per variant, with the
+// clients, the variant, the conflicts and retries, and for the contended
+// run the invariants read back from the store.
+#[test]
+fn the_speedrun_with_clients_reports_each_variant() {
+    let data = tempfile::tempdir().unwrap();
+    let run = coursebooking(
+        data.path(),
+        &[
+            "speedrun",
+            "--store",
+            "memory",
+            "--seconds",
+            "1",
+            "--clients",
+            "3",
+            "--variant",
+            "both",
+            "--json",
+        ],
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let lines: Vec<serde_json::Value> = stdout(&run)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", stdout(&run));
+    for (line, variant) in lines.iter().zip(["disjoint", "contended"]) {
+        assert_eq!(line["variant"], variant);
+        assert_eq!(line["clients"], 3);
+        assert_eq!(line["workload"], "speedrun");
+        assert!(line["ops_per_sec"].as_f64().unwrap() > 0.0, "{line}");
+        let (conflicts, retries) = (&line["conflicts"], &line["retries"]);
+        assert!(
+            conflicts.as_u64().unwrap() >= retries.as_u64().unwrap(),
+            "{line}"
+        );
+    }
+    assert!(lines[0]["violations"].is_null());
+    assert_eq!(lines[1]["violations"], 0, "{}", lines[1]);
+    assert_eq!(lines[1]["invariants"]["courses_over_places"], 0);
+}
+
 /// Runs the binary with stdout a pipe that is closed after `lines` lines
 /// were read, as `coursebooking … | head -n LINES` does.
 fn with_stdout_closed_after(lines: usize, args: &[&str]) -> Output {
