@@ -54,7 +54,9 @@ fn course(store: &EmbeddedStore, c: u64) -> Vec<u64> {
 }
 
 fn small_interval() -> EmbeddedOptions {
-    EmbeddedOptions::default().index_interval(2048)
+    EmbeddedOptions::default()
+        .index_interval(2048)
+        .tail_kept_on_close(0)
 }
 
 #[test]
@@ -99,6 +101,54 @@ fn an_open_after_a_clean_close_reads_nothing_from_the_log() {
         10,
         "the first append repeated, found through the index"
     );
+}
+
+#[test]
+fn a_small_tail_stays_in_the_log_on_close_and_counts_toward_the_interval() {
+    // The bug: every close wrote its tail into the index as a run of its
+    // own, so a command-line tool appending one event per process added a
+    // run each time, and every fourth close waited about a second for
+    // fjall to merge them (10M events).
+    let dir = tempfile::tempdir().unwrap();
+    let options = EmbeddedOptions::default()
+        .index_interval(1 << 20)
+        .tail_kept_on_close(2048);
+    let tables = || {
+        fs::read_dir(dir.path().join("index/keyspaces/1/tables"))
+            .map(|entries| entries.count())
+            .unwrap_or(0)
+    };
+    let store = EmbeddedStore::open_with(dir.path(), &options).unwrap();
+    append(&store, 0, 5);
+    drop(store);
+    assert_eq!(tables(), 0, "five events stayed in the log");
+    let store = EmbeddedStore::open_with(dir.path(), &options).unwrap();
+    assert_eq!(store.recovery().replayed, 5);
+    assert_eq!(course(&store, 3), [4]);
+    drop(store);
+    // Tails carried over from process to process add up: once they pass
+    // the limit, a close writes them into the index.
+    let mut next = 5;
+    let mut opens = 0;
+    while tables() == 0 {
+        append(&store_at(dir.path(), &options, &mut opens), next, next + 5);
+        next += 5;
+        assert!(opens < 100, "the carried tail never went into the index");
+    }
+    let store = EmbeddedStore::open_with(dir.path(), &options).unwrap();
+    assert!(
+        store.recovery().replayed < next,
+        "replayed {} of {next}",
+        store.recovery().replayed
+    );
+    let expected: Vec<u64> = (0..next).filter(|i| i % 7 == 3).map(|i| i + 1).collect();
+    assert_eq!(course(&store, 3), expected);
+}
+
+/// Opens the store in `dir`, counting the opens.
+fn store_at(dir: &Path, options: &EmbeddedOptions, opens: &mut u32) -> EmbeddedStore {
+    *opens += 1;
+    EmbeddedStore::open_with(dir, options).unwrap()
 }
 
 #[test]

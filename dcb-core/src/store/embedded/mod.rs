@@ -189,6 +189,7 @@ impl EmbeddedStore {
             engine,
             index,
             locations,
+            unindexed,
             recovery,
         } = reopen::reopen(dir, options, layer)?;
         warn_of_damage(dir, &recovery);
@@ -197,7 +198,8 @@ impl EmbeddedStore {
         let indexing = writer::Indexing {
             index,
             interval: options.index_interval,
-            unindexed: 0,
+            unindexed,
+            kept_on_close: options.tail_kept_on_close,
             locations,
         };
         let writer = writer::spawn(

@@ -51,6 +51,11 @@ pub struct EmbeddedOptions {
     /// (about 4 times these bytes) and on what an open after a crash
     /// replays. 8 MiB by default.
     pub index_interval: u64,
+    /// The most log bytes of tail that closing leaves in the log, for the
+    /// next open to replay, rather than writing them into the index as a
+    /// run of their own; see [`tail_kept_on_close`](Self::tail_kept_on_close).
+    /// 256 KiB by default.
+    pub tail_kept_on_close: u64,
     /// The memory (in bytes) of the index's block cache. 256 MiB by
     /// default.
     pub cache_size: u64,
@@ -72,6 +77,7 @@ impl Default for EmbeddedOptions {
             limits: Limits::default(),
             memory_limit: None,
             index_interval: 8 << 20,
+            tail_kept_on_close: 256 << 10,
             cache_size: 256 << 20,
             index_progress: None,
             clock: Clock::system(),
@@ -106,6 +112,20 @@ impl EmbeddedOptions {
     #[must_use]
     pub fn index_interval(mut self, bytes: u64) -> EmbeddedOptions {
         self.index_interval = bytes.max(1);
+        self
+    }
+
+    /// Sets the most log bytes of tail that closing leaves in the log. The
+    /// next open replays them (256 KiB, the default, in a few
+    /// milliseconds); a larger tail goes into the index on close. Each run
+    /// written into the index is merged by compaction later, and a process
+    /// that closes waits for a merge under way: a command-line tool that
+    /// opens, appends an event and closes would otherwise add a run each
+    /// time and wait for a merge every few commands. 0 writes every tail
+    /// into the index on close.
+    #[must_use]
+    pub fn tail_kept_on_close(mut self, bytes: u64) -> EmbeddedOptions {
+        self.tail_kept_on_close = bytes;
         self
     }
 

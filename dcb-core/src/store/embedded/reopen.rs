@@ -31,6 +31,8 @@ pub(super) struct Reopened<L: FileLayer> {
     /// Where each event of the engine's tail lies in the log, in order
     /// (empty without an index).
     pub(super) locations: Vec<Location>,
+    /// The log bytes of the engine's tail.
+    pub(super) unindexed: u64,
     pub(super) recovery: Recovery,
 }
 
@@ -139,6 +141,7 @@ fn reopen_once<L: FileLayer>(
     }
     let CatchUp {
         chunk,
+        chunk_bytes,
         locations,
         base,
         latest,
@@ -159,6 +162,7 @@ fn reopen_once<L: FileLayer>(
         engine,
         index,
         locations,
+        unindexed: chunk_bytes,
         recovery,
     })
 }

@@ -82,7 +82,9 @@ pub(super) fn spawn<L: FileLayer>(
                 }
                 writer.commit(batch);
             }
-            writer.hand_down();
+            if writer.indexing.unindexed > writer.indexing.kept_on_close {
+                writer.hand_down();
+            }
         })
 }
 
@@ -93,8 +95,11 @@ pub(super) struct Indexing {
     pub(super) index: Option<Arc<DiskIndex>>,
     /// The log bytes after which the tail is handed down.
     pub(super) interval: u64,
-    /// The log bytes written since the tail was last handed down.
+    /// The log bytes of the tail: written (or replayed on open) since the
+    /// tail was last handed down.
     pub(super) unindexed: u64,
+    /// The most log bytes of tail that closing leaves in the log.
+    pub(super) kept_on_close: u64,
     /// Where each event of the engine's tail lies in the log, in order;
     /// kept only with an index.
     pub(super) locations: Vec<Location>,
