@@ -113,10 +113,8 @@ fn a_small_tail_stays_in_the_log_on_close_and_counts_toward_the_interval() {
     let options = EmbeddedOptions::default()
         .index_interval(1 << 20)
         .tail_kept_on_close(2048);
-    let tables = || {
-        fs::read_dir(dir.path().join("index/keyspaces/1/tables"))
-            .map_or(0, Iterator::count)
-    };
+    let tables =
+        || fs::read_dir(dir.path().join("index/keyspaces/1/tables")).map_or(0, Iterator::count);
     let store = EmbeddedStore::open_with(dir.path(), &options).unwrap();
     append(&store, 0, 5);
     drop(store);
