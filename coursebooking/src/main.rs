@@ -151,9 +151,7 @@ enum Command {
         /// sharing one store (1 to 1024).
         #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_clients)]
         clients: usize,
-        /// disjoint: each client on courses and students of its own;
-        /// contended: all clients on the same courses, then the invariants
-        /// are checked; both: one run of each, on fresh stores.
+        /// Which workload the clients run.
         #[arg(long, value_enum, default_value_t = VariantChoice::Disjoint)]
         variant: VariantChoice,
         /// Fill the store with this many events of the same shape first, to

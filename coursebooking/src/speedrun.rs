@@ -731,9 +731,6 @@ async fn measure<S: EventStore + 'static>(
     if let Some(err) = failure {
         return Err(err);
     }
-    // A run cut short (a failure ends it early) is measured over the time
-    // it ran.
-    outcome.elapsed = duration.min(Instant::now().saturating_duration_since(shared.from));
     if variant == Variant::Contended {
         let courses: HashSet<CourseId> = shared
             .rounds
