@@ -3,27 +3,10 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use dcb_core::DecodeError;
-use dcb_core::read_model::{FileStorage, ReadModel, Runner, Saved, Storage};
-use dcb_core::{
-    EventRecord, EventStore, EventType, InMemoryStore, Position, Query, SequencedEvent,
-};
-use serde::{Deserialize, Serialize};
+use dcb_core::read_model::{FileStorage, Runner, Saved, Storage};
+use dcb_core::{EventRecord, EventStore, EventType, InMemoryStore, Position};
 
-/// How many events the store holds.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct Count(u64);
-
-impl ReadModel for Count {
-    fn query(&self) -> Query {
-        Query::all()
-    }
-
-    fn apply(&mut self, _: &SequencedEvent) -> Result<(), DecodeError> {
-        self.0 += 1;
-        Ok(())
-    }
-}
+use crate::support::Count;
 
 fn opened() -> EventRecord {
     EventRecord::new(EventType::from_static("Opened"), "{}")

@@ -6,26 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use dcb_core::DecodeError;
-use dcb_core::read_model::{ReadModel, Runner, Saved, Storage, StorageError};
-use dcb_core::{
-    EventRecord, EventStore, EventType, InMemoryStore, Position, Query, SequencedEvent,
-};
+use dcb_core::read_model::{Runner, Saved, Storage, StorageError};
+use dcb_core::{EventRecord, EventStore, EventType, InMemoryStore, Position};
 
-/// How many events the store holds.
-#[derive(Clone, Debug, Default)]
-struct Count(u64);
-
-impl ReadModel for Count {
-    fn query(&self) -> Query {
-        Query::all()
-    }
-
-    fn apply(&mut self, _: &SequencedEvent) -> Result<(), DecodeError> {
-        self.0 += 1;
-        Ok(())
-    }
-}
+use crate::support::Count;
 
 /// A storage whose every save takes `took` (of the paused clock), and
 /// which counts them.
@@ -47,7 +31,7 @@ impl Storage<Count> for Slow {
     }
 }
 
-/// A store of `batches` subscription batches of events.
+/// A store of `events` events.
 async fn store_of(events: usize) -> InMemoryStore {
     let store = InMemoryStore::new();
     let opened = EventRecord::new(EventType::from_static("Opened"), "{}");

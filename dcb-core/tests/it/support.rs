@@ -59,3 +59,18 @@ pub fn test_name(module: &str, name: &str) -> String {
         None => name.to_owned(),
     }
 }
+
+/// A read model of how many events the store holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Count(pub u64);
+
+impl dcb_core::read_model::ReadModel for Count {
+    fn query(&self) -> dcb_core::Query {
+        dcb_core::Query::all()
+    }
+
+    fn apply(&mut self, _: &dcb_core::SequencedEvent) -> Result<(), dcb_core::DecodeError> {
+        self.0 += 1;
+        Ok(())
+    }
+}

@@ -67,6 +67,7 @@ pub(super) fn spawn<L: FileLayer>(
                 engine,
                 buffer: Vec::new(),
                 spans: Vec::new(),
+                record_spans: Vec::new(),
                 failed: None,
                 counters,
                 indexing: index,
@@ -115,6 +116,8 @@ struct Writer<L: FileLayer> {
     buffer: Vec<u8>,
     /// Where each event of the batch lies in `buffer`, and its time.
     spans: Vec<(Span, Timestamp)>,
+    /// The spans of the record being encoded, from its start.
+    record_spans: Vec<Span>,
     /// Set when a sync failed: nothing may be appended any more.
     failed: Option<String>,
     counters: Arc<Counters>,
@@ -141,12 +144,12 @@ impl<L: FileLayer> Writer<L> {
             .unzip();
         let buffer = &mut self.buffer;
         let spans = &mut self.spans;
-        let mut record_spans = Vec::new();
+        let record_spans = &mut self.record_spans;
         spans.clear();
         let pushed = self.engine.push(appends, |first, at, events| {
             let start = buffer.len() as u64;
             record_spans.clear();
-            record::encode(first, at, events, buffer, &mut record_spans).map_err(|err| {
+            record::encode(first, at, events, buffer, record_spans).map_err(|err| {
                 AppendError::Backend(BackendError::new(format!("{err}; nothing was written")))
             })?;
             spans.extend(record_spans.iter().map(|span| {
