@@ -1,7 +1,8 @@
 //! The inspector binary `dcb` as a user runs it, on a course-booking store
-//! that the application keeps open: `head`, `read` with every filter
-//! against the store's own reads, decoded and undecodable data, `tail`,
-//! a closed pipe, and the errors with their exit statuses.
+//! that the application keeps open (read beside it) or that nobody has open
+//! (read through its index): `head`, `read` with every filter against the
+//! store's own reads, decoded and undecodable data, `tail`, a closed pipe,
+//! damaged and large stores, and the errors with their exit statuses.
 //!
 //! The PostgreSQL test follows `tests/tests/postgres_support`: the server
 //! is `DCB_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use coursebooking::decisions::DcbEnrolment;
 use coursebooking::{CourseId, Enrolment, StudentId};
-use dcb_core::embedded::EmbeddedStore;
+use dcb_core::embedded::{EmbeddedOptions, EmbeddedStore};
 use dcb_core::postgres::{PostgresOptions, PostgresStore};
 use dcb_core::{
     EventRecord, EventStore, EventType, Position, Query, QueryItem, ReadOptions, SequencedEvent,
@@ -251,7 +252,7 @@ fn store_with_causes(dir: &Path) -> Vec<SequencedEvent> {
     };
     let store = EmbeddedStore::open_with(
         dir,
-        &dcb_core::embedded::EmbeddedOptions::default().clock(clock),
+        &EmbeddedOptions::default().clock(clock),
     )
     .unwrap();
     let at = |hour: u32| -> Timestamp { format!("2026-12-05T{hour:02}:00:00Z").parse().unwrap() };
@@ -527,6 +528,35 @@ fn tail_prints_events_as_they_are_appended() {
     assert_eq!(line["type"], "StudentJoinedCourse");
     assert_eq!(line["data"]["student_id"], zoe.to_string());
     assert_eq!(line["data"]["course_id"], booked.maths.to_string());
+}
+
+/// `tail` on a store nobody has open leaves it free: the application opens
+/// it while `tail` runs (it would fail at once if `tail` held the lock),
+/// and `tail` prints what the application appends.
+#[test]
+fn tail_on_an_idle_store_leaves_its_lock_to_the_application() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = runtime();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let booked = runtime.block_on(book(&store));
+    store.close();
+
+    let dir_arg = dir.path().to_str().unwrap();
+    let tail = Running::spawn(&["tail", "--type", "StudentJoinedCourse", "--store", dir_arg]);
+    assert!(
+        tail.said()
+            .starts_with("following the events after position")
+    );
+    let options = EmbeddedOptions::default().lock_timeout(Duration::ZERO);
+    let store = EmbeddedStore::open_with(dir.path(), &options)
+        .expect("the application opens the store while tail runs");
+    let app = DcbEnrolment::new(store.clone());
+    let zoe = runtime.block_on(app.register_student("Zoe", 1)).unwrap();
+    runtime
+        .block_on(app.join_course(zoe, booked.maths))
+        .unwrap();
+    let line = tail.printed();
+    assert_eq!(line["data"]["student_id"], zoe.to_string());
 }
 
 #[test]
@@ -809,13 +839,19 @@ fn it_reads_a_postgres_store_in_its_schema() {
     });
 }
 
-/// A damaged end of the log that the read-only inspector leaves unread is
-/// named on stderr, not passed over in silence; what was read is printed.
-#[test]
-fn a_damaged_end_of_the_log_is_reported() {
-    let dir = tempfile::tempdir().unwrap();
+/// Holds the store's lock as an application that has it open does, until
+/// dropped; the inspector must then read beside it.
+fn hold_lock(dir: &Path) -> std::fs::File {
+    let lock = std::fs::File::open(dir.join("LOCK")).unwrap();
+    lock.try_lock()
+        .expect("no other process holds the store's lock");
+    lock
+}
+
+/// Three events, the last with a bit flipped: a damaged end of the log.
+fn store_with_damaged_end(dir: &Path) -> std::path::PathBuf {
     runtime().block_on(async {
-        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let store = EmbeddedStore::open(dir).unwrap();
         let kind = EventType::new("Noted").unwrap();
         for i in 0..3 {
             store
@@ -828,12 +864,24 @@ fn a_damaged_end_of_the_log_is_reported() {
         }
         store.close();
     });
-    let segment = dir.path().join(format!("{:020}.log", 1));
+    let segment = dir.join(format!("{:020}.log", 1));
     let mut bytes = std::fs::read(&segment).unwrap();
     let last = bytes.len() - 2;
     bytes[last] ^= 0x40;
     std::fs::write(&segment, &bytes).unwrap();
+    segment
+}
+
+/// Beside a writer, a damaged end of the log may be a write under way: it
+/// is reported, left in place, and not read.
+#[test]
+fn a_damaged_end_of_the_log_in_use_is_reported_and_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let segment = store_with_damaged_end(dir.path());
+    let before = std::fs::read(&segment).unwrap();
+    let lock = hold_lock(dir.path());
     let output = dcb_on(dir.path(), &["head"]);
+    drop(lock);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output).trim(), "2");
     let warning = stderr(&output);
@@ -843,17 +891,39 @@ fn a_damaged_end_of_the_log_is_reported() {
             && warning.contains("checksum"),
         "{warning}"
     );
+    assert_eq!(
+        std::fs::read(&segment).unwrap(),
+        before,
+        "the log was changed"
+    );
 }
 
-/// A store whose index does not fit under the process's address-space
-/// limit is refused with an error that names the sizes — not aborted on a
-/// failed allocation (once: "memory allocation of 64 bytes failed", exit
-/// status 134).
+/// On a store nobody has open, the inspector opens it as the application
+/// would: the damaged end is cut off, kept, and reported.
 #[test]
-fn a_store_too_large_for_memory_is_an_error_not_an_abort() {
+fn a_damaged_end_of_an_idle_store_is_cut_off_kept_and_reported() {
     let dir = tempfile::tempdir().unwrap();
+    let segment = store_with_damaged_end(dir.path());
+    let output = dcb_on(dir.path(), &["head"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "2");
+    let warning = stderr(&output);
+    assert!(
+        warning.starts_with("warning: cut ")
+            && warning.contains(&segment.display().to_string())
+            && warning.contains("checksum")
+            && warning.contains("kept in"),
+        "{warning}"
+    );
+    let output = dcb_on(dir.path(), &["head"]);
+    assert_eq!(stdout(&output).trim(), "2");
+    assert_eq!(stderr(&output), "", "the damage was reported twice");
+}
+
+/// A store of 300,000 events, about 200 MiB of index in memory.
+fn large_store(dir: &Path) {
     runtime().block_on(async {
-        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let store = EmbeddedStore::open(dir).unwrap();
         let kind = EventType::new("StudentJoinedCourse").unwrap();
         for batch in 0..30u64 {
             let events = (0..10_000u64)
@@ -870,20 +940,53 @@ fn a_store_too_large_for_memory_is_an_error_not_an_abort() {
         }
         store.close();
     });
-    // About 200 MiB of index under a limit of 146 MiB of address space.
-    let output = Command::new("sh")
+}
+
+/// `dcb <args> --store <dir>` under an address-space limit of 146 MiB.
+fn dcb_in_little_memory(dir: &Path, args: &str) -> Output {
+    Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "ulimit -v 150000 && exec {} head --store {}",
+            "ulimit -v 150000 && exec {} {args} --store {}",
             env!("CARGO_BIN_EXE_dcb"),
-            dir.path().display()
+            dir.display()
         ))
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// A store in use whose index does not fit under the process's
+/// address-space limit is refused with an error that names the sizes —
+/// not aborted on a failed allocation (once: "memory allocation of 64
+/// bytes failed", exit status 134). The same store, idle, is read through
+/// its index on disk in that memory.
+#[test]
+fn a_store_too_large_for_memory_is_an_error_beside_its_writer_and_read_when_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    large_store(dir.path());
+    let lock = hold_lock(dir.path());
+    let output = dcb_in_little_memory(dir.path(), "head");
+    drop(lock);
     let message = stderr(&output);
     assert_eq!(output.status.code(), Some(3), "{message}");
     assert!(
         message.contains("needs about") && message.contains("address-space limit"),
         "{message}"
     );
+
+    let output = dcb_in_little_memory(dir.path(), "head");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "300000");
+    let output = dcb_in_little_memory(
+        dir.path(),
+        "read --tag course:00000000000000000000000000000007",
+    );
+    let read = lines(&output);
+    assert_eq!(read.len(), 3_000);
+    assert!(read.iter().all(|event| {
+        event["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("course:00000000000000000000000000000007"))
+    }));
 }

@@ -12,8 +12,11 @@ use crate::{EventType, Position, Query, QueryItem, Tag, Timestamp};
 #[derive(Parser, Debug)]
 #[command(name = "dcb", version)]
 pub(super) struct Cli {
-    /// The store: an embedded store's directory (opened read-only, so the
-    /// application may keep it open) or a `postgres://` URL.
+    /// The store: an embedded store's directory or a `postgres://` URL.
+    ///
+    /// A directory that no other process has open is opened through its
+    /// index and locked until the command exits; `tail`, or a store in use,
+    /// reads it beside the application, which may keep it open.
     #[arg(long, global = true, env = "DCB_STORE", value_name = "DIR|URL")]
     pub(super) store: Option<String>,
 

@@ -31,10 +31,22 @@
 //!
 //! - `--store` (or the environment variable `DCB_STORE`) is an embedded
 //!   store's directory, or a PostgreSQL URL starting with `postgres://` or
-//!   `postgresql://`, with `--schema` (default `dcb`). A directory is opened
-//!   [read-only](crate::store::embedded::EmbeddedStore::open_read_only): the
-//!   application may keep it open, and nothing is changed. A PostgreSQL
-//!   schema is never created or migrated.
+//!   `postgresql://`, with `--schema` (default `dcb`). A PostgreSQL schema
+//!   is never created or migrated. A directory is opened in one of two ways:
+//!   - `head`, `read`, `chain` and `types` open a store that no other
+//!     process has open as the application does, through its index on
+//!     disk: in milliseconds and bounded memory at any size. They hold the
+//!     store's lock until they exit, so an application opening the store
+//!     meanwhile waits for them, up to its
+//!     [lock timeout](crate::store::embedded::EmbeddedOptions::lock_timeout).
+//!     Such an open is the application's own: it may index the log's tail
+//!     and cut off a damaged end of the log (keeping the bytes, and saying
+//!     so on standard error), as the application's next open would.
+//!   - `tail`, and every command on a store that another process has open,
+//!     open it [read-only](crate::store::embedded::EmbeddedStore::open_read_only):
+//!     no lock is taken and no file changed, so the application keeps
+//!     running, but the whole log is read into memory (about 700 bytes per
+//!     event; a store too large for that is an error, exit status 3).
 //! - Several `--type`s select events of any of these types; several `--tag`s
 //!   select events carrying all of these tags; both together select events
 //!   of one of the types carrying all the tags. No filter selects every event.
@@ -245,7 +257,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure::Store(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let store = open::open(&store, &cli.schema).await?;
+        let access = match command {
+            StoreCommand::Tail { .. } => open::Access::Follow,
+            _ => open::Access::Once,
+        };
+        let store = open::open(&store, &cli.schema, access).await?;
         let executed = execute(store.clone(), command).await;
         store.close();
         executed

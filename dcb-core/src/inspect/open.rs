@@ -1,6 +1,6 @@
-//! Opening the store the command line names, read-only, as an
-//! [`AnyStore`]: an embedded store's directory, or a PostgreSQL URL when
-//! the program is built with the `postgres` feature.
+//! Opening the store the command line names, as an [`AnyStore`]: an
+//! embedded store's directory, or a PostgreSQL URL when the program is
+//! built with the `postgres` feature.
 
 #[cfg(feature = "postgres")]
 use crate::EventStore;
@@ -8,17 +8,33 @@ use crate::store::any::{AnyOptions, AnyStore, OpenError};
 
 use super::{Failure, describe};
 
-/// Opens `location` for reading: an embedded store without its lock (the
-/// application may keep it open), warning on stderr of a damaged end of
-/// its log; a PostgreSQL schema never migrated, checked to hold a store.
-pub(super) async fn open(location: &str, schema: &str) -> Result<AnyStore, Failure> {
+/// How a command opens an embedded store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Access {
+    /// A command that reads and exits: a store no other process has open is
+    /// opened through its index, quick at any size; one in use is read
+    /// beside its writer.
+    Once,
+    /// A command that follows new events: always beside the writer, so that
+    /// it never holds the lock an application needs to open the store.
+    Follow,
+}
+
+/// Opens `location` for reading: an embedded store as `access` says,
+/// warning on stderr of a damaged end of its log; a PostgreSQL schema never
+/// migrated, checked to hold a store.
+pub(super) async fn open(
+    location: &str,
+    schema: &str,
+    access: Access,
+) -> Result<AnyStore, Failure> {
     let options = AnyOptions::new().read_only().schema(schema);
     let opened = if AnyStore::names_embedded(location) {
         // On this thread, not on a blocking one of the runtime: the
         // inspector's one thread may block, and a thread of its own would
         // take a malloc arena of its own — 64 MiB of address space that a
         // store sized to an address-space limit does not have.
-        crate::embedded::EmbeddedStore::open_read_only(location)
+        open_embedded(std::path::Path::new(location), access)
             .map(AnyStore::from)
             .map_err(OpenError::from)
     } else {
@@ -50,6 +66,31 @@ pub(super) async fn open(location: &str, schema: &str) -> Result<AnyStore, Failu
         _ => {}
     }
     Ok(store)
+}
+
+/// Opens the embedded store in `dir`. For [`Access::Once`], a store that no
+/// other process has open (its `LOCK` file exists and can be taken at once)
+/// is opened as an application opens it, through its index on disk: quick
+/// and in bounded memory at any size. Otherwise — the store is in use, or
+/// the directory holds no store — it is opened read-only, which takes no
+/// lock, changes no file and reads the whole log into memory.
+fn open_embedded(
+    dir: &std::path::Path,
+    access: Access,
+) -> Result<crate::embedded::EmbeddedStore, crate::embedded::OpenError> {
+    use crate::embedded::{EmbeddedOptions, EmbeddedStore, OpenError};
+    // The `LOCK` file is the mark of a store: without it, opening for
+    // writing would create a store where the user mistyped a path.
+    if access == Access::Once && dir.join("LOCK").is_file() {
+        let options = EmbeddedOptions::default().lock_timeout(std::time::Duration::ZERO);
+        match EmbeddedStore::open_with(dir, &options) {
+            Err(OpenError::Locked { .. }) => {
+                tracing::debug!(dir = %dir.display(), "the store is in use; reading it beside its writer");
+            }
+            opened => return opened,
+        }
+    }
+    EmbeddedStore::open_read_only(dir)
 }
 
 /// Whether the arguments point at the wrong place (a usage error), rather
