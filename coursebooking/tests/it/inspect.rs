@@ -250,11 +250,7 @@ fn store_with_causes(dir: &Path) -> Vec<SequencedEvent> {
         let now = Arc::clone(&now);
         Clock::from_fn(move || Timestamp::from_micros(now.load(Ordering::Relaxed)))
     };
-    let store = EmbeddedStore::open_with(
-        dir,
-        &EmbeddedOptions::default().clock(clock),
-    )
-    .unwrap();
+    let store = EmbeddedStore::open_with(dir, &EmbeddedOptions::default().clock(clock)).unwrap();
     let at = |hour: u32| -> Timestamp { format!("2026-12-05T{hour:02}:00:00Z").parse().unwrap() };
     let mut stored: Vec<SequencedEvent> = Vec::new();
     for (n, hour, cause) in [

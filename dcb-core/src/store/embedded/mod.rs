@@ -154,8 +154,12 @@ enum Role {
 impl EmbeddedStore {
     /// Opens (or creates) the store in `dir` with the default options.
     ///
-    /// Opening reads the whole log to rebuild the index; it blocks, so in
-    /// async code call it from `spawn_blocking`.
+    /// Opening reads the index on disk and replays only the log written
+    /// since the index's last run: milliseconds after a clean close at any
+    /// size, at most about one [index
+    /// interval](EmbeddedOptions::index_interval) of log after a crash, and
+    /// the whole log once for a store whose index is missing or of another
+    /// format. It blocks, so in async code call it from `spawn_blocking`.
     pub fn open(dir: impl AsRef<Path>) -> Result<EmbeddedStore, OpenError> {
         EmbeddedStore::open_with(dir, &EmbeddedOptions::default())
     }
@@ -201,6 +205,7 @@ impl EmbeddedStore {
             unindexed,
             kept_on_close: options.tail_kept_on_close,
             locations,
+            writing: None,
         };
         let writer = writer::spawn(
             log,
@@ -238,7 +243,10 @@ impl EmbeddedStore {
     /// [`AppendError::ReadOnly`]. A missing directory, or one without
     /// segment files or a `LOCK` file, is [`OpenError::NoStore`].
     ///
-    /// Opening reads the whole log, like [`open`](Self::open).
+    /// Opening reads the whole log into memory (about 700 bytes per event):
+    /// the index on disk belongs to the writer's process. A store too large
+    /// for memory is [`OpenError::OutOfMemory`]; a store that no process
+    /// has open reads faster and in bounded memory with [`open`](Self::open).
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<EmbeddedStore, OpenError> {
         let dir = dir.as_ref();
         let (follower, replayed) = follow::Follower::open(dir)?;

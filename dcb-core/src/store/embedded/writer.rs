@@ -10,13 +10,22 @@
 //! Once the batches since the last time fill the index interval
 //! ([`EmbeddedOptions::index_interval`](super::EmbeddedOptions::index_interval))
 //! of log, the writer hands the engine's in-memory tail down to the index
-//! on disk, between batches; and once more when the store closes, so that
-//! the next open has no tail to replay.
+//! on disk, between batches. A thread of its own writes the run, while the
+//! writer goes on committing batches; once the run is in the index, the
+//! writer drops the events it holds from the tail, keeping those committed
+//! since. One run is written at a time: a hand-down that falls due while
+//! the last is still being written waits for it, so the tail stays within
+//! about two intervals. When the store closes, the writer waits for the
+//! run being written and hands down what is left (unless it is less than
+//! [`EmbeddedOptions::tail_kept_on_close`](super::EmbeddedOptions::tail_kept_on_close)),
+//! so that the next open has little or no tail to replay.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 use std::thread::JoinHandle;
+
+use super::log::LogPoint;
 
 use tokio::sync::oneshot;
 
@@ -26,7 +35,7 @@ use super::lock::Lock;
 use super::log::{Log, WriteError};
 use super::record::{self, Span};
 use crate::model::error::{AppendError, BackendError};
-use crate::store::engine::Engine;
+use crate::store::engine::{Engine, Tail};
 use crate::{AppendCondition, EventRecord, Position, Timestamp};
 
 /// The most appends committed in one batch.
@@ -83,8 +92,10 @@ pub(super) fn spawn<L: FileLayer>(
                 }
                 writer.commit(batch);
             }
+            writer.finish_hand_down();
             if writer.indexing.unindexed > writer.indexing.kept_on_close {
-                writer.hand_down();
+                writer.start_hand_down();
+                writer.finish_hand_down();
             }
         })
 }
@@ -104,7 +115,13 @@ pub(super) struct Indexing {
     /// Where each event of the engine's tail lies in the log, in order;
     /// kept only with an index.
     pub(super) locations: Vec<Location>,
+    /// The run being written to the index, if any.
+    pub(super) writing: Option<Writing>,
 }
+
+/// A run being written to the index by a thread of its own: it yields how
+/// many events of the tail, from its start, the index now keeps.
+pub(super) struct Writing(JoinHandle<Result<usize, BackendError>>);
 
 struct Writer<L: FileLayer> {
     log: Log<L>,
@@ -192,8 +209,17 @@ impl<L: FileLayer> Writer<L> {
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let _ = reply.send(outcome);
         }
+        if self
+            .indexing
+            .writing
+            .as_ref()
+            .is_some_and(|writing| writing.0.is_finished())
+        {
+            self.finish_hand_down();
+        }
         if self.indexing.unindexed >= self.indexing.interval {
-            self.hand_down();
+            self.finish_hand_down();
+            self.start_hand_down();
         }
     }
 
@@ -216,38 +242,75 @@ impl<L: FileLayer> Writer<L> {
             }));
     }
 
-    /// Hands the engine's tail down to the index. A failure leaves the
-    /// tail in memory — the log has every event — and is tried again after
-    /// another interval.
-    fn hand_down(&mut self) {
-        let point = self.log.point();
+    /// Starts writing the engine's tail to the index, on a thread of its
+    /// own; [`finish_hand_down`](Self::finish_hand_down) waits for it. Call
+    /// it with no run being written.
+    fn start_hand_down(&mut self) {
+        debug_assert!(self.indexing.writing.is_none(), "one run at a time");
         let Some(index) = &self.indexing.index else {
             return;
         };
-        let locations = &mut self.indexing.locations;
-        let handed = self.engine.hand_down(|first, count, events, latest| {
-            let span = tracing::debug_span!("index.hand_down", first, events = count);
-            let _entered = span.enter();
-            if count != locations.len() {
-                return Err(BackendError::new(format!(
-                    "the writer knows where {} of the tail's {count} events lie in the log",
-                    locations.len()
-                )));
-            }
-            let events = events
-                .map(|(event, _)| event)
-                .zip(locations.iter().copied());
-            index.write(first, events, point, latest)?;
-            locations.clear();
-            Ok::<(), BackendError>(())
-        });
-        if let Err(err) = handed {
+        self.indexing.unindexed = 0;
+        let Some(Tail {
+            first,
+            events,
+            latest,
+        }) = self.engine.tail()
+        else {
+            return;
+        };
+        let point = self.log.point();
+        let locations = &self.indexing.locations;
+        if events.len() != locations.len() {
             tracing::warn!(
+                events = events.len(),
+                located = locations.len(),
+                "the writer does not know where each event of the tail lies in the log; \
+                 the tail stays in memory"
+            );
+            return;
+        }
+        let run: Vec<(EventRecord, Location)> = events
+            .into_iter()
+            .map(|(event, _)| event)
+            .zip(locations.iter().copied())
+            .collect();
+        let index = Arc::clone(index);
+        let spawned = std::thread::Builder::new()
+            .name("dcb-embedded-index".to_owned())
+            .spawn(move || write_run(&index, first, &run, point, latest));
+        match spawned {
+            Ok(thread) => self.indexing.writing = Some(Writing(thread)),
+            Err(err) => tracing::warn!(
+                error = %err,
+                "cannot start a thread to write the index; the tail stays in memory"
+            ),
+        }
+    }
+
+    /// Waits for the run being written to the index, if any, and drops the
+    /// events it holds from the engine's tail. A failure leaves them in
+    /// memory — the log has every event — and they are handed down again
+    /// with the next run.
+    fn finish_hand_down(&mut self) {
+        let Some(Writing(thread)) = self.indexing.writing.take() else {
+            return;
+        };
+        let written = thread.join().unwrap_or_else(|_| {
+            Err(BackendError::new(
+                "the thread writing the index panicked".to_owned(),
+            ))
+        });
+        match written {
+            Ok(count) => {
+                self.engine.handed_down(count);
+                self.indexing.locations.drain(..count);
+            }
+            Err(err) => tracing::warn!(
                 error = %err,
                 "could not hand the in-memory tail down to the index; it stays in memory"
-            );
+            ),
         }
-        self.indexing.unindexed = 0;
     }
 
     /// What a failed write tells the appends of its batch; a failure after
@@ -288,8 +351,103 @@ fn rests_on_batch(outcome: &Result<Position, AppendError>, before: u64) -> bool 
     }
 }
 
+/// Writes `run`, the events from position `first` on with their
+/// locations, to `index` as one run reaching `point` of the log; returns
+/// how many events it holds.
+fn write_run(
+    index: &DiskIndex,
+    first: crate::store::engine::Pos,
+    run: &[(EventRecord, Location)],
+    point: LogPoint,
+    latest: Option<Timestamp>,
+) -> Result<usize, BackendError> {
+    let span = tracing::debug_span!("index.hand_down", first, events = run.len());
+    let _entered = span.enter();
+    index.write(
+        first,
+        run.iter().map(|(event, location)| (event, *location)),
+        point,
+        latest,
+    )?;
+    Ok(run.len())
+}
+
 fn poisoned(reason: &str) -> AppendError {
     AppendError::Backend(BackendError::new(format!(
         "{reason}; the store stopped appending to protect the log: open it again"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::embedded::{EmbeddedOptions, EmbeddedStore};
+    use crate::store::embedded::index::held;
+    use crate::{EventRecord, EventStore, EventType, Query, QueryItem, ReadOptions, Tag};
+
+    /// An event of about 450 bytes of log, tagged with its parity.
+    fn event(n: u64) -> EventRecord {
+        let parity = if n.is_multiple_of(2) { "even" } else { "odd" };
+        EventRecord::new(EventType::from_static("Counted"), vec![b'x'; 400])
+            .with_tags([Tag::new(format!("parity:{parity}")).unwrap()])
+    }
+
+    async fn append(store: &EmbeddedStore, numbers: std::ops::Range<u64>) {
+        for n in numbers {
+            // Not a measurement: only a writer blocked on the index would
+            // take this long.
+            tokio::time::timeout(Duration::from_secs(30), store.append(vec![event(n)], None))
+                .await
+                .expect("the writer committed the append while the index was being written")
+                .unwrap();
+        }
+    }
+
+    async fn count(store: &EmbeddedStore, query: &Query) -> usize {
+        store
+            .read_to_end(query, ReadOptions::new())
+            .await
+            .unwrap()
+            .events
+            .len()
+    }
+
+    /// While a run is written to the index, the writer goes on committing
+    /// batches, and reads see every event — those in the run being written
+    /// once, not twice. Once the run is in, the writer keeps only the
+    /// events after it in memory, and a clean close leaves nothing to
+    /// replay.
+    #[test]
+    fn the_writer_commits_while_a_run_is_written_to_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = EmbeddedOptions::default()
+            .index_interval(4096)
+            .tail_kept_on_close(0);
+        let even = Query::from(QueryItem::new().tags([Tag::new("parity:even").unwrap()]));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let store = EmbeddedStore::open_with(dir.path(), &options).unwrap();
+            let held = held::hold(dir.path());
+            // Ten appends of 450 bytes fill the interval: a run starts, and
+            // waits. Five more do not fill another.
+            append(&store, 0..15).await;
+            assert_eq!(count(&store, &Query::all()).await, 15);
+            assert_eq!(count(&store, &even).await, 8);
+            drop(held);
+            append(&store, 15..25).await;
+            assert_eq!(count(&store, &Query::all()).await, 25);
+            assert_eq!(count(&store, &even).await, 13);
+            store.close();
+
+            let store = EmbeddedStore::open_with(dir.path(), &options).unwrap();
+            assert_eq!(store.recovery().replayed, 0);
+            assert_eq!(count(&store, &Query::all()).await, 25);
+            assert_eq!(count(&store, &even).await, 13);
+            store.close();
+        });
+    }
 }

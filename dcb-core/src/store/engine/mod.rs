@@ -66,6 +66,17 @@ pub(crate) struct Pushed {
     pub(crate) end: u64,
 }
 
+/// The engine's in-memory tail, taken to be handed down ([`Engine::tail`]).
+#[cfg(feature = "embedded")]
+pub(crate) struct Tail {
+    /// The position of the first event.
+    pub(crate) first: Pos,
+    /// The events from `first` on, each with the time it was recorded at.
+    pub(crate) events: Vec<(EventRecord, Option<Timestamp>)>,
+    /// The latest time recorded.
+    pub(crate) latest: Option<Timestamp>,
+}
+
 #[cfg(feature = "embedded")]
 impl Pushed {
     /// Whether the batch pushed any event.
@@ -226,30 +237,37 @@ impl Engine {
         }
     }
 
-    /// Calls `hand` with the tail's first position, its length, its events
-    /// with their times and the latest time recorded, under the read lock; if `hand`
-    /// succeeds (what is below now keeps every one of those events), the
-    /// tail is emptied. Every pushed event must be published: the embedded
-    /// writer hands down between batches.
+    /// The tail to hand down to what is below: its first position, its
+    /// events with their times (the records are shared, not copied) and the
+    /// latest time recorded; `None` when the tail is empty. Every pushed
+    /// event must be published: the embedded writer takes the tail between
+    /// batches.
     #[cfg(feature = "embedded")]
-    pub(crate) fn hand_down<E>(
-        &self,
-        hand: impl FnOnce(
-            Pos,
-            usize,
-            &mut dyn Iterator<Item = (&EventRecord, Option<Timestamp>)>,
-            Option<Timestamp>,
-        ) -> Result<(), E>,
-    ) -> Result<(), E> {
-        let state = self.state.upgradable_read();
-        let count = state.tail_len();
-        if count == 0 {
-            return Ok(());
+    pub(crate) fn tail(&self) -> Option<Tail> {
+        let state = self.state.read();
+        if state.tail_len() == 0 {
+            return None;
         }
-        hand(state.base() + 1, count, &mut state.tail(), state.latest())?;
+        Some(Tail {
+            first: state.base() + 1,
+            events: state
+                .tail()
+                .map(|(event, at)| (event.clone(), at))
+                .collect(),
+            latest: state.latest(),
+        })
+    }
+
+    /// Drops the first `count` events of the tail, which what is below now
+    /// keeps; the events after them stay in memory. Called by the writer
+    /// only, between batches: the smaller tail is built beside the current
+    /// one, and reads wait only for the swap.
+    #[cfg(feature = "embedded")]
+    pub(crate) fn handed_down(&self, count: usize) {
+        let state = self.state.upgradable_read();
+        let next = state.handed_down(count);
         let mut state = parking_lot::RwLockUpgradableReadGuard::upgrade(state);
-        *state = state.handed_down();
-        Ok(())
+        *state = next;
     }
 
     /// Pushes and publishes appends read from a log, as they are, each with

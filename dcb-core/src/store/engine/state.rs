@@ -140,24 +140,42 @@ impl State {
         }
     }
 
-    /// This state's successor once `below` keeps every event: an empty
-    /// tail at the same end, in the next generation. Every pushed event
-    /// must be published.
+    /// This state's successor once `below` keeps the first `count` events
+    /// of the tail as well: a tail of the events after them, in the next
+    /// generation. Every pushed event must be published.
     #[cfg(feature = "embedded")]
-    pub(crate) fn handed_down(&self) -> State {
+    pub(crate) fn handed_down(&self, count: usize) -> State {
         debug_assert_eq!(
             self.published,
             self.end(),
             "unpublished events are handed down"
         );
-        State {
-            base: self.end(),
+        let count = count.min(self.events.len());
+        let mut next = State {
+            base: self.base + count as Pos,
             below: self.below.clone(),
             generation: self.generation + 1,
-            published: self.end(),
+            published: self.base + count as Pos,
             latest: self.latest,
             ..State::default()
+        };
+        // The events kept, pushed again in runs recorded at one time.
+        let mut kept = (count..self.events.len()).peekable();
+        while let Some(first) = kept.next() {
+            let at = self.times.get(first);
+            let mut run = vec![self.events[first].clone()];
+            while let Some(&i) = kept.peek()
+                && self.times.get(i) == at
+            {
+                run.push(self.events[i].clone());
+                kept.next();
+            }
+            let at = (at != UNKNOWN_TIME).then_some(Timestamp::from_micros(at));
+            next.push(run, at);
         }
+        next.index_tags();
+        next.publish();
+        next
     }
 
     /// The last position kept below the tail (0 when none is).

@@ -158,6 +158,8 @@ impl DiskIndex {
         log: LogPoint,
         latest: Option<Timestamp>,
     ) -> Result<Pos, BackendError> {
+        #[cfg(test)]
+        held::wait(self.segments.dir());
         let mut run = Run::default();
         let mut position = first;
         let mut new_types: Vec<(String, u32)> = Vec::new();
@@ -528,6 +530,39 @@ fn damaged(position: Pos) -> BackendError {
 
 pub(super) fn index_error(err: fjall::Error) -> BackendError {
     BackendError::with_source("the embedded store's index failed", err)
+}
+
+/// For tests: holds the index writes of a store, to see what the writer
+/// does meanwhile.
+#[cfg(test)]
+pub(super) mod held {
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    static HELD: parking_lot::Mutex<Vec<PathBuf>> = parking_lot::Mutex::new(Vec::new());
+
+    /// Index writes of the store in `dir` wait until the returned guard is
+    /// dropped (also when the test fails, so that its store can close).
+    pub(in crate::store::embedded) fn hold(dir: &Path) -> Held {
+        HELD.lock().push(dir.to_owned());
+        Held(dir.to_owned())
+    }
+
+    /// Holds the index writes of a store while alive.
+    pub(in crate::store::embedded) struct Held(PathBuf);
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            HELD.lock().retain(|held| *held != self.0);
+        }
+    }
+
+    /// Waits while the store in `dir` is held.
+    pub(super) fn wait(dir: &Path) {
+        while HELD.lock().iter().any(|held| held == dir) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -68,6 +68,12 @@ const MAX_GAP: u64 = 64;
 const MAX_READ: u64 = 1 << 20;
 
 impl Segments {
+    /// The store's directory, which holds the segments.
+    #[cfg(test)]
+    pub(super) fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// The segments of the store in `dir`.
     pub(super) fn new(dir: PathBuf) -> Segments {
         Segments {
