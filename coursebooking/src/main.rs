@@ -428,7 +428,8 @@ async fn execute(
 /// (issue 21), and the read model is not saved beside a store that does
 /// not exist. A store that no other process has open is opened as usual,
 /// which is quick at any size (its index is on disk); one in use is
-/// opened read-only beside its writer, which reads the whole log.
+/// opened read-only beside its writer, without an index: the read model
+/// reads on from its checkpoint, which scans the log from there once.
 async fn show(dir: &Path, command: &Command) -> ExitCode {
     let store_dir = dir.to_owned();
     let bar = indicatif::ProgressBar::new(0);
@@ -443,7 +444,7 @@ async fn show(dir: &Path, command: &Command) -> ExitCode {
                 opened => return opened,
             }
         }
-        EmbeddedStore::open_read_only(&store_dir)
+        EmbeddedStore::open_read_only_scanning(&store_dir)
     })
     .await;
     bar.finish_and_clear();

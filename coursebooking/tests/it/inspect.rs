@@ -951,38 +951,30 @@ fn dcb_in_little_memory(dir: &Path, args: &str) -> Output {
         .unwrap()
 }
 
-/// A store in use whose index does not fit under the process's
-/// address-space limit is refused with an error that names the sizes —
-/// not aborted on a failed allocation (once: "memory allocation of 64
-/// bytes failed", exit status 134). The same store, idle, is read through
-/// its index on disk in that memory.
+/// A store too large to index in the memory the process may use (146 MiB
+/// of address space) is read all the same: when nobody has it open,
+/// through its index on disk; beside its writer, by scanning its log.
 #[test]
-fn a_store_too_large_for_memory_is_an_error_beside_its_writer_and_read_when_idle() {
+fn a_large_store_is_read_in_little_memory_idle_and_beside_its_writer() {
     let dir = tempfile::tempdir().unwrap();
     large_store(dir.path());
-    let lock = hold_lock(dir.path());
-    let output = dcb_in_little_memory(dir.path(), "head");
-    drop(lock);
-    let message = stderr(&output);
-    assert_eq!(output.status.code(), Some(3), "{message}");
-    assert!(
-        message.contains("needs about") && message.contains("address-space limit"),
-        "{message}"
-    );
-
-    let output = dcb_in_little_memory(dir.path(), "head");
-    assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(stdout(&output).trim(), "300000");
-    let output = dcb_in_little_memory(
-        dir.path(),
-        "read --tag course:00000000000000000000000000000007",
-    );
-    let read = lines(&output);
-    assert_eq!(read.len(), 3_000);
-    assert!(read.iter().all(|event| {
-        event["tags"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("course:00000000000000000000000000000007"))
-    }));
+    for beside_writer in [false, true] {
+        let lock = beside_writer.then(|| hold_lock(dir.path()));
+        let output = dcb_in_little_memory(dir.path(), "head");
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(stdout(&output).trim(), "300000");
+        let output = dcb_in_little_memory(
+            dir.path(),
+            "read --tag course:00000000000000000000000000000007",
+        );
+        let read = lines(&output);
+        assert_eq!(read.len(), 3_000);
+        assert!(read.iter().all(|event| {
+            event["tags"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("course:00000000000000000000000000000007"))
+        }));
+        drop(lock);
+    }
 }

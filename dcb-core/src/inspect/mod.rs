@@ -43,10 +43,13 @@
 //!     and cut off a damaged end of the log (keeping the bytes, and saying
 //!     so on standard error), as the application's next open would.
 //!   - `tail`, and every command on a store that another process has open,
-//!     open it [read-only](crate::store::embedded::EmbeddedStore::open_read_only):
+//!     open it read-only and without an index
+//!     ([`open_read_only_scanning`](crate::store::embedded::EmbeddedStore::open_read_only_scanning)):
 //!     no lock is taken and no file changed, so the application keeps
-//!     running, but the whole log is read into memory (about 700 bytes per
-//!     event; a store too large for that is an error, exit status 3).
+//!     running, and memory stays small at any size; each command scans the
+//!     log for what it reads, so `read --tag` of a large store takes as long
+//!     as reading its log, while `head`, `tail` and reading from a position
+//!     on cost what they print.
 //! - Several `--type`s select events of any of these types; several `--tag`s
 //!   select events carrying all of these tags; both together select events
 //!   of one of the types carrying all the tags. No filter selects every event.

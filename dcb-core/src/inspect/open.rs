@@ -72,8 +72,10 @@ pub(super) async fn open(
 /// other process has open (its `LOCK` file exists and can be taken at once)
 /// is opened as an application opens it, through its index on disk: quick
 /// and in bounded memory at any size. Otherwise — the store is in use, or
-/// the directory holds no store — it is opened read-only, which takes no
-/// lock, changes no file and reads the whole log into memory.
+/// the directory holds no store — it is opened read-only, without an index,
+/// which takes no lock, changes no file, and scans the log for each read:
+/// one command makes one read, so scanning it once is cheaper than loading
+/// the whole log into memory to index it first.
 fn open_embedded(
     dir: &std::path::Path,
     access: Access,
@@ -90,7 +92,7 @@ fn open_embedded(
             opened => return opened,
         }
     }
-    EmbeddedStore::open_read_only(dir)
+    EmbeddedStore::open_read_only_scanning(dir)
 }
 
 /// Whether the arguments point at the wrong place (a usage error), rather

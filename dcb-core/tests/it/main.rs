@@ -15,6 +15,7 @@ mod embedded_format;
 mod embedded_index;
 mod embedded_read_only;
 mod embedded_recovery;
+mod embedded_scanning;
 mod into_events;
 mod model_embedded;
 mod model_machine;

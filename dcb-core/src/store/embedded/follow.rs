@@ -10,6 +10,7 @@
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, OnceLock};
@@ -20,8 +21,10 @@ use bytes::Bytes;
 
 use super::budget::{self, Budget};
 use super::log::{self, Record, Replayed};
+use super::log_scan::{self, LogScan};
 use super::record::{self, Format, Found, MAGIC_LEN};
 use super::{OpenError, Recovery, Truncation, manifest};
+use crate::Timestamp;
 use crate::store::engine::Engine;
 
 /// How often a read-only store looks for records another process appended.
@@ -40,31 +43,143 @@ pub(super) struct Follower {
     next: u64,
 }
 
+/// A log opened at its end ([`Follower::open_at_end`]): the follower, the
+/// log up to there for reading by scanning, what the open found, and the
+/// time of the last record read.
+pub(super) struct AtEnd {
+    pub(super) follower: Follower,
+    pub(super) log: LogScan,
+    pub(super) recovery: Recovery,
+    pub(super) latest: Option<Timestamp>,
+}
+
+/// The segments of the store in `dir`, in order, checked to be a store's.
+fn store_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, OpenError> {
+    let no_store = |reason| OpenError::NoStore {
+        dir: dir.to_owned(),
+        reason,
+    };
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => return Err(no_store("it is not a directory")),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return Err(no_store("the directory does not exist"));
+        }
+        Err(e) => return Err(OpenError::io(dir, e)),
+    }
+    let recorded = manifest::read(dir)?;
+    let segments = log::list_segments(dir)?;
+    if let Some(file) = manifest::missing(dir, recorded, &segments) {
+        return Err(OpenError::MissingSegment { file });
+    }
+    if segments.is_empty() && !dir.join("LOCK").exists() {
+        return Err(no_store(
+            "the directory has no segment files and no LOCK file",
+        ));
+    }
+    Ok(segments)
+}
+
 impl Follower {
+    /// Finds the end of the log in `dir` by reading its last segment only,
+    /// changing nothing; the log before the end is left to be read by
+    /// scanning.
+    pub(super) fn open_at_end(dir: &Path) -> Result<AtEnd, OpenError> {
+        let segments = store_segments(dir)?;
+        let count = segments.len();
+        let mut scanned = Vec::with_capacity(count);
+        let mut next = 1u64;
+        let mut latest = None;
+        let mut skipped = None;
+        let mut replayed = 0;
+        let mut segment = None;
+        for (i, (first, path)) in segments.into_iter().enumerate() {
+            if i + 1 < count {
+                let file = File::open(&path).map_err(|e| OpenError::io(&path, e))?;
+                let mut magic = [0; MAGIC_LEN];
+                file.read_exact_at(&mut magic, 0)
+                    .map_err(|e| OpenError::io(&path, e))?;
+                let format = Format::of(&magic)
+                    .ok_or_else(|| OpenError::NotAStore { file: path.clone() })?;
+                let len = file.metadata().map_err(|e| OpenError::io(&path, e))?.len();
+                scanned.push(log_scan::Segment::new(first, path, file, format, len));
+                next = first;
+                continue;
+            }
+            // The last segment: read to the end of its whole records.
+            let bytes = match fs::read(&path) {
+                Ok(bytes) => Bytes::from(bytes),
+                // A writer's recovery removed a segment it found half made.
+                Err(e) if e.kind() == ErrorKind::NotFound => Bytes::new(),
+                Err(e) => return Err(OpenError::io(&path, e)),
+            };
+            next = first;
+            if log::cut_short(&bytes) {
+                // A segment being made: nothing in it yet.
+                segment = Some((path, 0, Format::CURRENT));
+                break;
+            }
+            let format =
+                Format::of(&bytes).ok_or_else(|| OpenError::NotAStore { file: path.clone() })?;
+            // Its records are read to find their end, and let go: the
+            // budget is not for them.
+            let mut budget = Budget::new(dir, Some(u64::MAX), bytes.len() as u64);
+            let tail = log::replay_segment(
+                &path,
+                &bytes,
+                0,
+                true,
+                &mut next,
+                &mut budget,
+                &mut |(recorded_at, events), _, budget| {
+                    replayed += events.len() as u64;
+                    latest = recorded_at.or(latest);
+                    budget.release(events.len() as u64);
+                    Ok(())
+                },
+            )?;
+            let rest = &bytes[tail.end..];
+            if !rest.iter().all(|&b| b == 0) {
+                skipped = Some(Truncation::left_in_place(
+                    path.clone(),
+                    tail.end as u64,
+                    rest.len() as u64,
+                    tail.damage,
+                ));
+            }
+            let at = tail.end;
+            let file = File::open(&path).map_err(|e| OpenError::io(&path, e))?;
+            scanned.push(log_scan::Segment::new(
+                first,
+                path.clone(),
+                file,
+                format,
+                at as u64,
+            ));
+            segment = Some((path, at as u64, format));
+        }
+        let recovery = Recovery {
+            events: next - 1,
+            segments: count,
+            replayed,
+            truncated: None,
+            skipped,
+        };
+        Ok(AtEnd {
+            follower: Follower {
+                dir: dir.to_owned(),
+                segment,
+                next,
+            },
+            log: LogScan::new(scanned, next - 1),
+            recovery,
+            latest,
+        })
+    }
+
     /// Reads every whole record in `dir`, changing nothing.
     pub(super) fn open(dir: &Path) -> Result<(Follower, Replayed), OpenError> {
-        let no_store = |reason| OpenError::NoStore {
-            dir: dir.to_owned(),
-            reason,
-        };
-        match fs::metadata(dir) {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => return Err(no_store("it is not a directory")),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Err(no_store("the directory does not exist"));
-            }
-            Err(e) => return Err(OpenError::io(dir, e)),
-        }
-        let recorded = manifest::read(dir)?;
-        let segments = log::list_segments(dir)?;
-        if let Some(file) = manifest::missing(dir, recorded, &segments) {
-            return Err(OpenError::MissingSegment { file });
-        }
-        if segments.is_empty() && !dir.join("LOCK").exists() {
-            return Err(no_store(
-                "the directory has no segment files and no LOCK file",
-            ));
-        }
+        let segments = store_segments(dir)?;
         let mut budget = Budget::new(dir, None, log::total_size(&segments));
         let mut records = Vec::new();
         let mut next = 1u64;

@@ -61,6 +61,7 @@ mod follow;
 mod index;
 mod lock;
 mod log;
+mod log_scan;
 mod manifest;
 mod options;
 mod record;
@@ -245,14 +246,82 @@ impl EmbeddedStore {
     ///
     /// Opening reads the whole log into memory (about 700 bytes per event):
     /// the index on disk belongs to the writer's process. A store too large
-    /// for memory is [`OpenError::OutOfMemory`]; a store that no process
-    /// has open reads faster and in bounded memory with [`open`](Self::open).
+    /// for memory is [`OpenError::OutOfMemory`];
+    /// [`open_read_only_scanning`](Self::open_read_only_scanning) reads
+    /// beside the writer in small memory at any size, and a store that no
+    /// process has open reads faster and in bounded memory with
+    /// [`open`](Self::open).
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<EmbeddedStore, OpenError> {
         let dir = dir.as_ref();
         let (follower, replayed) = follow::Follower::open(dir)?;
         warn_of_damage(dir, &replayed.recovery);
         let engine = Engine::default();
         engine.replay(replayed.records);
+        EmbeddedStore::follow(dir, follower, engine, replayed.recovery)
+    }
+
+    /// Opens the store in `dir` for reading only, like
+    /// [`open_read_only`](Self::open_read_only), but without an index:
+    /// opening reads only the last segment of the log, and memory stays
+    /// small at any size, while each read scans the log for its events.
+    ///
+    /// Reading on from where the last read stopped — a subscription, a
+    /// listing, a read model catching up — reads each byte of the log once
+    /// (the store marks where records start as it reads); a selective read,
+    /// such as one tag's events, reads the whole range it covers. So this
+    /// suits a process that reads a large store once or follows it (an
+    /// inspector, a report, a read model beside the application), and
+    /// [`open_read_only`](Self::open_read_only) one that makes many
+    /// selective reads of a store that fits in memory. Events appended
+    /// after the open are followed and indexed in memory as with
+    /// `open_read_only`. Opening reads the last segment of the log into
+    /// memory once (at most
+    /// [`segment_size`](EmbeddedOptions::segment_size), 256 MiB by default),
+    /// to find the end of its whole records; damage before the last segment
+    /// is found when a read reaches it, and fails that read.
+    ///
+    /// ```
+    /// use dcb_core::embedded::EmbeddedStore;
+    /// use dcb_core::{EventRecord, EventStore, EventType, Query, QueryItem, ReadOptions, Tag};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let writer = EmbeddedStore::open(dir.path())?;
+    /// let noted = EventRecord::new(EventType::from_static("Noted"), "{}")
+    ///     .with_tags([Tag::new("topic:a")?]);
+    /// writer.append(vec![noted], None).await?;
+    ///
+    /// // Beside the writer, in this process or another:
+    /// let reader = EmbeddedStore::open_read_only_scanning(dir.path())?;
+    /// let topic = Query::from(QueryItem::new().tags([Tag::new("topic:a")?]));
+    /// let read = reader.read_to_end(&topic, ReadOptions::new()).await?;
+    /// assert_eq!(read.events.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_read_only_scanning(dir: impl AsRef<Path>) -> Result<EmbeddedStore, OpenError> {
+        let dir = dir.as_ref();
+        let follow::AtEnd {
+            follower,
+            log,
+            recovery,
+            latest,
+        } = follow::Follower::open_at_end(dir)?;
+        warn_of_damage(dir, &recovery);
+        let end = recovery.events;
+        let engine = Engine::on(Arc::new(log), end, latest, crate::Clock::system());
+        EmbeddedStore::follow(dir, follower, engine, recovery)
+    }
+
+    /// A read-only store on `engine`, which `follower` keeps up with the
+    /// log.
+    fn follow(
+        dir: &Path,
+        follower: follow::Follower,
+        engine: Engine,
+        recovery: Recovery,
+    ) -> Result<EmbeddedStore, OpenError> {
         let failure = Arc::new(OnceLock::new());
         let (stop, stopped) = mpsc::channel();
         let worker = follow::spawn(follower, engine.clone(), stopped, Arc::clone(&failure))
@@ -262,7 +331,7 @@ impl EmbeddedStore {
                 dir: dir.to_owned(),
                 engine,
                 limits: Limits::default(),
-                recovery: replayed.recovery,
+                recovery,
                 role: Role::Follower {
                     stop: Mutex::new(Some(stop)),
                     failure,

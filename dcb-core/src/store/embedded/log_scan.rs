@@ -1,0 +1,317 @@
+//! [`LogScan`]: the events of a log found by reading the log itself, for a
+//! read-only store that holds no index.
+//!
+//! A read-only store cannot use the index on disk (fjall admits one
+//! process per database, and the writer holds it). Holding an index of
+//! every event in memory instead costs about 700 bytes per event, and
+//! reading the whole log to build it costs seconds per million events. A
+//! store opened with
+//! [`open_read_only_scanning`](super::EmbeddedStore::open_read_only_scanning)
+//! does neither: the log up to its end at the open is kept below the
+//! engine as a `LogScan`, which answers each question by reading the
+//! segments in order, from the nearest *mark* before the position asked
+//! for. Marks (a record's first position and offset, one per
+//! [`MARK_SPACING`] of log) are taken as scans pass, so reading on from
+//! where the last read stopped — a subscription, a listing, a read model
+//! catching up — reads each byte once; a selective query reads the whole
+//! range it covers.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use uuid::Uuid;
+
+use super::record::{self, Format, Found, HEADER_LEN};
+use crate::model::error::BackendError;
+use crate::store::engine::{Below, Pos};
+use crate::{EventRecord, Position, Query, SequencedEvent, Timestamp};
+
+/// The log bytes between two marks of a segment, at least.
+const MARK_SPACING: u64 = 1 << 20;
+
+/// The bytes read from a segment at once, unless a record is longer.
+const CHUNK: u64 = 1 << 20;
+
+/// The log up to a position, read by scanning; see the [module](self).
+pub(super) struct LogScan {
+    segments: Vec<Segment>,
+    /// The last position kept: events after it are not read.
+    end: Pos,
+}
+
+/// One segment of the log.
+pub(super) struct Segment {
+    /// The position of its first event.
+    first: Pos,
+    path: PathBuf,
+    file: File,
+    format: Format,
+    /// The offset its whole records end at, as far as they are kept.
+    limit: u64,
+    /// Record starts (first position, offset), in order, one per
+    /// [`MARK_SPACING`] at most.
+    marks: Mutex<Vec<(Pos, u64)>>,
+}
+
+impl Segment {
+    /// The segment at `path`, whose first event is at `first`, in `format`,
+    /// its records kept up to offset `limit`.
+    pub(super) fn new(
+        first: Pos,
+        path: PathBuf,
+        file: File,
+        format: Format,
+        limit: u64,
+    ) -> Segment {
+        Segment {
+            first,
+            path,
+            file,
+            format,
+            limit,
+            marks: Mutex::new(vec![(first, record::MAGIC_LEN as u64)]),
+        }
+    }
+
+    /// The last mark at or before position `from`.
+    fn mark_before(&self, from: Pos) -> (Pos, u64) {
+        let marks = self.marks.lock();
+        let after = marks.partition_point(|&(position, _)| position <= from);
+        marks[after.saturating_sub(1)]
+    }
+
+    /// Notes that a record starting with `position` is at `offset`.
+    fn mark(&self, position: Pos, offset: u64) {
+        let mut marks = self.marks.lock();
+        if marks
+            .last()
+            .is_some_and(|&(_, last)| offset >= last + MARK_SPACING)
+        {
+            marks.push((position, offset));
+        }
+    }
+
+    /// `want` bytes from `offset` (fewer at the limit).
+    fn read(&self, offset: u64, want: u64) -> Result<Bytes, BackendError> {
+        let len = want.min(self.limit.saturating_sub(offset));
+        let mut buffer = vec![0; usize::try_from(len).unwrap_or(usize::MAX)];
+        self.file.read_exact_at(&mut buffer, offset).map_err(|e| {
+            BackendError::new(format!(
+                "cannot read the log {} at byte {offset}: {e}",
+                self.path.display()
+            ))
+        })?;
+        Ok(Bytes::from(buffer))
+    }
+
+    fn damaged(&self, offset: u64, reason: &str) -> BackendError {
+        BackendError::new(format!(
+            "the log {} is damaged at byte {offset} ({reason}); open the store for writing to \
+             recover it",
+            self.path.display()
+        ))
+    }
+
+    /// Calls `visit` with each event from position `from` to `upto`, in
+    /// order, until it returns `false`; returns whether it did.
+    fn scan(
+        &self,
+        from: Pos,
+        upto: Pos,
+        visit: &mut dyn FnMut(Pos, &EventRecord, Option<Timestamp>) -> bool,
+    ) -> Result<bool, BackendError> {
+        let (mut next, mut offset) = self.mark_before(from);
+        let mut chunk = Bytes::new();
+        let mut at = 0usize;
+        while offset < self.limit && next <= upto {
+            if at + HEADER_LEN > chunk.len() {
+                chunk = self.read(offset, CHUNK)?;
+                at = 0;
+            }
+            if chunk.len() < HEADER_LEN {
+                return Err(self.damaged(offset, "the record header is cut short"));
+            }
+            let len = HEADER_LEN
+                + u32::from_le_bytes([chunk[at], chunk[at + 1], chunk[at + 2], chunk[at + 3]])
+                    as usize;
+            if at + len > chunk.len() {
+                chunk = self.read(offset, CHUNK.max(len as u64))?;
+                at = 0;
+            }
+            match record::decode(&chunk, at, self.format) {
+                Found::Record {
+                    first,
+                    recorded_at,
+                    events,
+                    len,
+                } => {
+                    if first != next {
+                        return Err(self.damaged(
+                            offset,
+                            &format!("a record for position {first} where {next} was expected"),
+                        ));
+                    }
+                    self.mark(first, offset);
+                    for (event, position) in events.iter().zip(first..) {
+                        if position > upto {
+                            return Ok(false);
+                        }
+                        if position >= from && !visit(position, event, recorded_at) {
+                            return Ok(true);
+                        }
+                    }
+                    next = first + events.len() as Pos;
+                    offset += len as u64;
+                    at += len;
+                }
+                Found::End => break,
+                Found::Damaged(reason) => return Err(self.damaged(offset, reason)),
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl LogScan {
+    /// The log of `segments`, in order, up to position `end`.
+    pub(super) fn new(segments: Vec<Segment>, end: Pos) -> LogScan {
+        LogScan { segments, end }
+    }
+
+    /// The index in `segments` of the segment holding `position`.
+    fn segment_of(&self, position: Pos) -> usize {
+        self.segments
+            .partition_point(|segment| segment.first <= position)
+            .saturating_sub(1)
+    }
+
+    /// Calls `visit` with each event from position `from` to `upto` (at
+    /// most the end), in order, until it returns `false`.
+    fn scan(
+        &self,
+        from: Pos,
+        upto: Pos,
+        visit: &mut dyn FnMut(Pos, &EventRecord, Option<Timestamp>) -> bool,
+    ) -> Result<(), BackendError> {
+        let upto = upto.min(self.end);
+        if from > upto {
+            return Ok(());
+        }
+        for segment in &self.segments[self.segment_of(from)..] {
+            if segment.first > upto || segment.scan(from, upto, visit)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sequenced(position: Pos, event: &EventRecord, recorded_at: Option<Timestamp>) -> SequencedEvent {
+    SequencedEvent {
+        position: Position::new(position).unwrap_or(Position::FIRST),
+        recorded_at,
+        event: event.clone(),
+    }
+}
+
+impl Below for LogScan {
+    fn first_match(
+        &self,
+        query: &Query,
+        after: Pos,
+        upto: Pos,
+    ) -> Result<Option<Pos>, BackendError> {
+        let mut found = None;
+        self.scan(after + 1, upto, &mut |position, event, _| {
+            if query.matches(event) {
+                found = Some(position);
+            }
+            found.is_none()
+        })?;
+        Ok(found)
+    }
+
+    fn read(
+        &self,
+        query: &Query,
+        range: (Pos, Pos),
+        backwards: bool,
+        max: usize,
+        out: &mut Vec<SequencedEvent>,
+    ) -> Result<bool, BackendError> {
+        let (after, upto) = (range.0, range.1.min(self.end));
+        if after >= upto || max == 0 {
+            return Ok(after >= upto);
+        }
+        if !backwards {
+            let mut kept = 0;
+            self.scan(after + 1, upto, &mut |position, event, at| {
+                if query.matches(event) {
+                    out.push(sequenced(position, event, at));
+                    kept += 1;
+                }
+                kept < max
+            })?;
+            return Ok(kept < max);
+        }
+        // Newest first: each segment from the last, keeping its last
+        // matches, until `max` are kept.
+        let mut wanted = max;
+        let mut hi = upto;
+        for segment in self.segments[self.segment_of(after + 1)..=self.segment_of(upto)]
+            .iter()
+            .rev()
+        {
+            let lo = segment.first.max(after + 1);
+            let mut last: VecDeque<SequencedEvent> = VecDeque::new();
+            let mut more = false;
+            segment.scan(lo, hi, &mut |position, event, at| {
+                if query.matches(event) {
+                    if last.len() == wanted {
+                        last.pop_front();
+                        more = true;
+                    }
+                    last.push_back(sequenced(position, event, at));
+                }
+                true
+            })?;
+            wanted -= last.len();
+            out.extend(last.into_iter().rev());
+            if wanted == 0 {
+                return Ok(!more && lo == after + 1);
+            }
+            hi = segment.first.saturating_sub(1);
+        }
+        Ok(true)
+    }
+
+    fn position_of_id(&self, id: &Uuid) -> Result<Option<Pos>, BackendError> {
+        let mut found = None;
+        self.scan(1, self.end, &mut |position, event, _| {
+            if event.id() == Some(*id) {
+                found = Some(position);
+            }
+            found.is_none()
+        })?;
+        Ok(found)
+    }
+
+    fn event(&self, position: Pos) -> Result<Option<EventRecord>, BackendError> {
+        let mut found = None;
+        self.scan(position, position, &mut |_, event, _| {
+            found = Some(event.clone());
+            false
+        })?;
+        Ok(found)
+    }
+
+    fn has_ids(&self) -> bool {
+        // Unknown without a scan; only appends ask, and a read-only store
+        // takes none.
+        true
+    }
+}
