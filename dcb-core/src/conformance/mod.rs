@@ -384,6 +384,8 @@ macro_rules! __conformance_cases {
                 condition_ignores_own_events: store,
                 condition_only_conflicts_with_matching_events: store,
                 failed_condition_writes_nothing: store,
+                condition_items_count_after_their_own_positions: store,
+                condition_item_positions_hold_for_untagged_items: store,
             }
             idempotency {
                 retry_returns_original_position: store + representative,
