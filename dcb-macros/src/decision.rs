@@ -524,6 +524,18 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
         };
         (Some(conflicting), Some(condition))
     };
+    // A known state folds the events a decision appended itself into the
+    // kept state, without their recorded time: a handler that takes a
+    // second argument (its position, time or metadata) keeps it from
+    // being kept, and so does a narrowed condition (checked at run time).
+    let known_parts = handlers.iter().all(|h| h.context.is_none()).then(|| {
+        quote! {
+            fn known_parts(&mut self, parts: &mut ::dcb_core::__private::KnownParts<'_>) {
+                use ::dcb_core::__private::{Keep as _, KeepNot as _};
+                (&::dcb_core::__private::Kept::<Self>::new()).keep(self, parts);
+            }
+        }
+    });
     quote! {
         const _: () = {
             /// Type-checked, never called: each handled event type carries every boundary tag.
@@ -561,6 +573,8 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
                     #dispatch
                     ::core::result::Result::Ok(())
                 }
+
+                #known_parts
             }
         };
     }

@@ -16,6 +16,7 @@ mod embedded_index;
 mod embedded_read_only;
 mod embedded_recovery;
 mod into_events;
+mod known_state;
 mod model_embedded;
 mod model_machine;
 mod model_memory;

@@ -96,5 +96,9 @@ const _: () = {
             }
             ::core::result::Result::Ok(())
         }
+        fn known_parts(&mut self, parts: &mut ::dcb_core::__private::KnownParts<'_>) {
+            use ::dcb_core::__private::{Keep as _, KeepNot as _};
+            (&::dcb_core::__private::Kept::<Self>::new()).keep(self, parts);
+        }
     }
 };
