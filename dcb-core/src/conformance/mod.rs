@@ -522,7 +522,13 @@ macro_rules! __conformance_run_all {
             let Some((store, guard)) = $crate::conformance::fresh(&$harness, &$test).await else {
                 return;
             };
-            $crate::__conformance_call!($kind $area::$case(store, $options));
+            // Each case's future on the heap: inline, all of them made one
+            // future whose poll overflowed a test thread's stack in debug
+            // builds (through `AnyStore`, whose futures are large).
+            ::std::boxed::Box::pin(async {
+                $crate::__conformance_call!($kind $area::$case(store, $options));
+            })
+            .await;
             drop(guard);
         )* )*
     };
