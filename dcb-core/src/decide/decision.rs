@@ -29,6 +29,12 @@ pub trait Boundary {
     /// [`LATEST`](Projection::LATEST).
     const LATEST: Option<NonZeroUsize> = None;
 
+    /// Whether the state has `#[param]` fields: inputs that `new` takes
+    /// for one decision (the time now, a displayed price), which a
+    /// [`KnownState`](crate::KnownState) must not bring back from another,
+    /// so such a state is never kept.
+    const HAS_PARAMS: bool = false;
+
     /// The boundary's tags.
     fn boundary_tags(&self) -> Vec<Tag>;
 

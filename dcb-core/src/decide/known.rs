@@ -34,10 +34,11 @@ use crate::{EventRecord, Position, Projection, Query, SequencedEvent};
 /// A part of a decision is kept when it is a `#[decision]` projection whose
 /// state is `Clone` and `'static`, that reads all its events (not
 /// `#[decision(latest)]`), whose condition is its query (no
-/// `#[no_conflict]` handler) and whose handlers take no second argument
-/// (a position, a time or metadata, which the runner would have to invent
-/// for the events it appended itself). A decision with a part that is not
-/// kept reads as usual.
+/// `#[no_conflict]` handler), that has no `#[param]` field (an input of one
+/// call) and whose handlers take no second argument (a position, a time or
+/// metadata, which the runner would have to invent for the events it
+/// appended itself). A decision with a part that is not kept reads as
+/// usual.
 ///
 /// One `KnownState` belongs to one store: the positions it keeps are that
 /// store's.

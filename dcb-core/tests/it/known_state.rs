@@ -232,3 +232,54 @@ fn a_new_boundary_is_decided_without_a_read() {
         assert_eq!(stored.events.len(), 3);
     });
 }
+
+/// A table's seats with the number allowed given per decision.
+#[decision]
+#[derive(Clone, Debug)]
+struct SeatsUpTo {
+    #[boundary]
+    table_id: TableId,
+    #[param]
+    allowed: u32,
+    taken: u32,
+}
+
+#[decision]
+impl SeatsUpTo {
+    fn taken(&mut self, _: &SeatTaken) {
+        self.taken += 1;
+    }
+}
+
+fn take_up_to(seats: &SeatsUpTo) -> Result<SeatTaken, &'static str> {
+    if seats.taken < seats.allowed {
+        Ok(SeatTaken {
+            table_id: seats.table_id,
+        })
+    } else {
+        Err("no seat allowed")
+    }
+}
+
+// A `#[param]` is one decision's input: a kept state would bring back the
+// previous decision's (4 allowed) and let a second seat through where this
+// decision allows one.
+#[test]
+fn a_state_with_parameters_is_never_kept() {
+    block_on(async {
+        let store = InMemoryStore::new();
+        let known = KnownState::new(1 << 20);
+        let decider = Decider::new(&store).known(&known);
+        let table_id = TableId::new();
+        decider
+            .decide(SeatsUpTo::new(table_id, 4), take_up_to)
+            .await
+            .unwrap();
+        let refused = decider
+            .decide(SeatsUpTo::new(table_id, 1), take_up_to)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.rejected(), Some("no seat allowed"));
+        assert_eq!((known.stats().entries, known.stats().served), (0, 0));
+    });
+}
