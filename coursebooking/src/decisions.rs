@@ -1,14 +1,23 @@
 //! The DCB style: one decision per use case, each reading exactly the
 //! events its rules depend on.
 //!
-//! Joining a course depends on the course's capacity, the student's limit
-//! and whether the student already joined — three small projections read
-//! and appended under as one composite decision. A course's name is no
-//! part of it, so renaming a course never conflicts with a join; its number
-//! of places is, so a change of places does.
+//! Joining a course depends on the course's capacity and members (which
+//! answer whether the student already joined) and the student's limit —
+//! two small projections read and appended under as one composite
+//! decision. A course's name is no part of it, so renaming a course never
+//! conflicts with a join; its number of places is, so a change of places
+//! does.
+//!
+//! With a [`KnownState`] ([`DcbEnrolment::with_known_state`]) a join is
+//! decided from the kept states of the course and the student, without a
+//! read: the course's capacity holds its members, rather than leaving
+//! "already joined" to a projection of the pair, because a pair is new to
+//! every join while its course and student are not. A registration then
+//! decides from the new course's (or student's) state before any event
+//! ([`Decider::decide_new`]), and keeps it for the joins.
 
 use dcb_core::load;
-use dcb_core::{Decider, Event, EventStore, Metadata, Retry, decision};
+use dcb_core::{Decider, Event, EventStore, KnownState, Metadata, Retry, decision};
 use serde::{Deserialize, Serialize};
 
 use crate::{CourseId, Enrolment, EnrolmentError, StudentId, check_name};
@@ -99,7 +108,7 @@ pub struct StudentLeftCourse {
     pub course_id: CourseId,
 }
 
-/// Whether a course exists, its places, and how many students are in it.
+/// Whether a course exists, its places, and the students in it.
 #[decision]
 #[derive(Clone, Debug)]
 pub struct CourseCapacity {
@@ -107,7 +116,14 @@ pub struct CourseCapacity {
     course_id: CourseId,
     exists: bool,
     places: u32,
-    joined: u32,
+    students: Vec<StudentId>,
+}
+
+impl CourseCapacity {
+    /// How many students are in the course.
+    fn joined(&self) -> u32 {
+        u32::try_from(self.students.len()).unwrap_or(u32::MAX)
+    }
 }
 
 #[decision]
@@ -121,12 +137,14 @@ impl CourseCapacity {
         self.places = event.places;
     }
 
-    fn joined(&mut self, _: &StudentJoinedCourse) {
-        self.joined += 1;
+    fn student_joined(&mut self, event: &StudentJoinedCourse) {
+        if !self.students.contains(&event.student_id) {
+            self.students.push(event.student_id);
+        }
     }
 
-    fn left(&mut self, _: &StudentLeftCourse) {
-        self.joined = self.joined.saturating_sub(1);
+    fn student_left(&mut self, event: &StudentLeftCourse) {
+        self.students.retain(|s| *s != event.student_id);
     }
 }
 
@@ -267,7 +285,7 @@ impl StudentCourses {
 }
 
 /// The state a join is decided from.
-pub type JoinState = (CourseCapacity, StudentCapacity, Membership);
+pub type JoinState = (CourseCapacity, StudentCapacity);
 
 /// The state of "`student_id` joins `course_id`" before any event.
 #[must_use]
@@ -275,32 +293,29 @@ pub fn join_state(student_id: StudentId, course_id: CourseId) -> JoinState {
     (
         CourseCapacity::new(course_id),
         StudentCapacity::new(student_id),
-        Membership::new(student_id, course_id),
     )
 }
 
 /// The join rule.
-pub fn join(
-    (course, student, membership): &JoinState,
-) -> Result<StudentJoinedCourse, EnrolmentError> {
+pub fn join((course, student): &JoinState) -> Result<StudentJoinedCourse, EnrolmentError> {
     if !course.exists {
         return Err(EnrolmentError::CourseNotFound);
     }
     if !student.exists {
         return Err(EnrolmentError::StudentNotFound);
     }
-    if membership.joined {
+    if course.students.contains(&student.student_id) {
         return Err(EnrolmentError::AlreadyJoined);
     }
-    if course.joined >= course.places {
+    if course.joined() >= course.places {
         return Err(EnrolmentError::FullyBooked);
     }
     if student.joined >= student.max_courses {
         return Err(EnrolmentError::TooManyCourses);
     }
     Ok(StudentJoinedCourse {
-        student_id: membership.student_id,
-        course_id: membership.course_id,
+        student_id: student.student_id,
+        course_id: course.course_id,
     })
 }
 
@@ -310,6 +325,7 @@ pub struct DcbEnrolment<S> {
     store: S,
     retry: Retry,
     metadata: Metadata,
+    known: Option<KnownState>,
 }
 
 impl<S: EventStore> DcbEnrolment<S> {
@@ -321,7 +337,17 @@ impl<S: EventStore> DcbEnrolment<S> {
             store,
             retry: crate::default_retry(),
             metadata: Metadata::new(),
+            known: None,
         }
+    }
+
+    /// Decides from `known` state where it can, without reading (see the
+    /// module's documentation); applications sharing one `known` share
+    /// what each decided. Off by default.
+    #[must_use]
+    pub fn with_known_state(mut self, known: KnownState) -> DcbEnrolment<S> {
+        self.known = Some(known);
+        self
     }
 
     /// Stamps `metadata` on every event the application appends: the CLI
@@ -345,9 +371,13 @@ impl<S: EventStore> DcbEnrolment<S> {
     }
 
     fn decider(&self) -> Decider<'_, S> {
-        Decider::new(&self.store)
+        let decider = Decider::new(&self.store)
             .retry(self.retry)
-            .metadata(self.metadata.clone())
+            .metadata(self.metadata.clone());
+        match &self.known {
+            Some(known) => decider.known(known),
+            None => decider,
+        }
     }
 
     /// The student leaves the course.
@@ -421,9 +451,9 @@ impl<S: EventStore> DcbEnrolment<S> {
             .decide(CourseCapacity::new(course_id), |course| {
                 if !course.exists {
                     Err(EnrolmentError::CourseNotFound)
-                } else if places < course.joined {
+                } else if places < course.joined() {
                     Err(EnrolmentError::TooFewPlaces {
-                        joined: course.joined,
+                        joined: course.joined(),
                     })
                 } else {
                     Ok(CoursePlacesChanged { course_id, places })
@@ -468,36 +498,57 @@ impl<S: EventStore> Enrolment for DcbEnrolment<S> {
     ) -> Result<StudentId, EnrolmentError> {
         let name = check_name(name)?;
         let student_id = StudentId::new();
-        self.decider()
-            .decide(StudentName::new(student_id), |student| match student.name {
-                None => Ok(StudentRegistered {
-                    student_id,
-                    name: name.clone(),
-                    max_courses,
-                }),
-                Some(_) => Err(EnrolmentError::Store(
-                    "a new student id is already taken".to_owned(),
-                )),
-            })
-            .await?;
+        let register = |student: &StudentName| match student.name {
+            None => Ok(StudentRegistered {
+                student_id,
+                name: name.clone(),
+                max_courses,
+            }),
+            Some(_) => Err(EnrolmentError::Store(
+                "a new student id is already taken".to_owned(),
+            )),
+        };
+        if self.known.is_some() {
+            // The new student's capacity is known too: no event has the id.
+            let state = (
+                StudentName::new(student_id),
+                StudentCapacity::new(student_id),
+            );
+            self.decider()
+                .decide_new(state, |(student, _)| register(student))
+                .await?;
+        } else {
+            self.decider()
+                .decide(StudentName::new(student_id), register)
+                .await?;
+        }
         Ok(student_id)
     }
 
     async fn register_course(&self, name: &str, places: u32) -> Result<CourseId, EnrolmentError> {
         let name = check_name(name)?;
         let course_id = CourseId::new();
-        self.decider()
-            .decide(CourseName::new(course_id), |course| match course.name {
-                None => Ok(CourseRegistered {
-                    course_id,
-                    name: name.clone(),
-                    places,
-                }),
-                Some(_) => Err(EnrolmentError::Store(
-                    "a new course id is already taken".to_owned(),
-                )),
-            })
-            .await?;
+        let register = |course: &CourseName| match course.name {
+            None => Ok(CourseRegistered {
+                course_id,
+                name: name.clone(),
+                places,
+            }),
+            Some(_) => Err(EnrolmentError::Store(
+                "a new course id is already taken".to_owned(),
+            )),
+        };
+        if self.known.is_some() {
+            // The new course's capacity is known too: no event has the id.
+            let state = (CourseName::new(course_id), CourseCapacity::new(course_id));
+            self.decider()
+                .decide_new(state, |(course, _)| register(course))
+                .await?;
+        } else {
+            self.decider()
+                .decide(CourseName::new(course_id), register)
+                .await?;
+        }
         Ok(course_id)
     }
 

@@ -154,6 +154,12 @@ enum Command {
         /// Which workload the clients run.
         #[arg(long, value_enum, default_value_t = VariantChoice::Disjoint)]
         variant: VariantChoice,
+        /// Whether the clients decide from a known state they share (the
+        /// states of the decisions they made, kept with the position they
+        /// are complete up to), without reading; `both` runs each variant
+        /// without and then with it.
+        #[arg(long, value_enum, value_name = "WHEN", default_value_t = KnownChoice::Off)]
+        known_state: KnownChoice,
         /// Fill the store with this many events of the same shape first, to
         /// see how the speed changes as the store grows.
         #[arg(long, default_value_t = 0)]
@@ -175,6 +181,27 @@ enum StoreKind {
     Embedded,
     /// The `PostgreSQL` store (in a fresh schema, dropped afterwards).
     Postgres,
+}
+
+/// Whether the speedrun's clients decide from a known state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum KnownChoice {
+    /// Every decision reads.
+    Off,
+    /// The clients share a known state.
+    On,
+    /// A run without, then one with.
+    Both,
+}
+
+impl KnownChoice {
+    fn runs(self) -> Vec<bool> {
+        match self {
+            KnownChoice::Off => vec![false],
+            KnownChoice::On => vec![true],
+            KnownChoice::Both => vec![false, true],
+        }
+    }
 }
 
 /// Which speedrun variants to run.
@@ -301,6 +328,7 @@ async fn run(cli: Cli) -> ExitCode {
             postgres_url,
             clients,
             variant,
+            known_state,
         } => {
             #[cfg(not(feature = "postgres"))]
             if store == StoreKind::Postgres {
@@ -317,6 +345,7 @@ async fn run(cli: Cli) -> ExitCode {
                 postgres_url,
                 clients,
                 variants: variant.variants(),
+                known_state: known_state.runs(),
             };
             out::exit_status(speedrun::run(settings).await)
         }

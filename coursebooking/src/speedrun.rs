@@ -33,8 +33,8 @@ use dcb_core::embedded::EmbeddedStore;
 #[cfg(feature = "postgres")]
 use dcb_core::postgres::{PostgresOptions, PostgresStore};
 use dcb_core::{
-    AppendCondition, AppendError, EventRecord, EventStore, InMemoryStore, Metadata, Position,
-    Query, ReadError, ReadOptions, ReadResult,
+    AppendCondition, AppendError, EventRecord, EventStore, InMemoryStore, KnownState, KnownStats,
+    Metadata, Position, Query, ReadError, ReadOptions, ReadResult,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -46,6 +46,10 @@ use crate::out::{Stop, say};
 /// How long every run goes before it measures, as peers' harnesses do:
 /// caches, connections and the allocator settle first.
 pub const WARM_UP: Duration = Duration::from_secs(1);
+
+/// How much a run's known state keeps (an estimate, see [`KnownState`]):
+/// far more than a run's courses and students need, so nothing is evicted.
+const KNOWN_STATE_BYTES: usize = 256 << 20;
 
 /// The most clients `--clients` accepts.
 pub const MAX_CLIENTS: usize = 1024;
@@ -92,6 +96,9 @@ pub struct Settings {
     pub postgres_url: Option<String>,
     pub clients: usize,
     pub variants: Vec<Variant>,
+    /// For each entry a run: without (`false`) and with (`true`) a known
+    /// state shared by the clients.
+    pub known_state: Vec<bool>,
 }
 
 /// What a run measured.
@@ -117,6 +124,8 @@ struct Outcome {
     joins: u64,
     /// The contended variant's check, read back from the store.
     invariants: Option<Invariants>,
+    /// With a known state, what it did.
+    known: Option<KnownStats>,
 }
 
 /// What the speedrun is compared with: a rate measured on the same disk or
@@ -131,7 +140,14 @@ struct Baseline {
 /// contended run that broke an invariant is a failure (exit status 3),
 /// after its report.
 pub async fn run(settings: Settings) -> Result<(), Stop> {
-    for &variant in &settings.variants {
+    let runs = settings.variants.iter().flat_map(|&variant| {
+        settings
+            .known_state
+            .iter()
+            .map(move |&known| (variant, known))
+    });
+    for (variant, known) in runs {
+        let variant = (variant, known);
         let text = match settings.kind {
             StoreKind::Memory => memory(&settings, variant).await?,
             StoreKind::Embedded => embedded(&settings, variant).await?,
@@ -170,7 +186,10 @@ fn finish(store: &str, mut outcome: Outcome, baseline: Option<&Baseline>, json: 
     (report(store, &mut outcome, baseline, json), violations)
 }
 
-async fn memory(settings: &Settings, variant: Variant) -> Result<Report, String> {
+/// A run's variant, and whether its clients share a known state.
+type Arrangement = (Variant, bool);
+
+async fn memory(settings: &Settings, variant: Arrangement) -> Result<Report, String> {
     let store = Arc::new(InMemoryStore::new());
     prefill_store(&*store, settings.prefill).await?;
     let mut outcome = measure(
@@ -185,7 +204,7 @@ async fn memory(settings: &Settings, variant: Variant) -> Result<Report, String>
     Ok(finish("memory", outcome, None, settings.json))
 }
 
-async fn embedded(settings: &Settings, variant: Variant) -> Result<Report, String> {
+async fn embedded(settings: &Settings, variant: Arrangement) -> Result<Report, String> {
     let dir =
         tempfile::tempdir().map_err(|err| format!("cannot make a temporary directory: {err}"))?;
     let path = dir.path().to_owned();
@@ -227,7 +246,7 @@ async fn prefill_store<S: EventStore>(store: &S, events: u64) -> Result<(), Stri
 /// tasks at once on the same server and runtime) measured before and after
 /// it; returns the report. The schema is dropped at the end.
 #[cfg(feature = "postgres")]
-async fn postgres(url: &str, settings: &Settings, variant: Variant) -> Result<Report, String> {
+async fn postgres(url: &str, settings: &Settings, variant: Arrangement) -> Result<Report, String> {
     let clients = settings.clients;
     let schema = format!(
         "dcb_speedrun_{}_{}",
@@ -665,10 +684,12 @@ impl<S: EventStore> Client<S> {
 async fn measure<S: EventStore + 'static>(
     store: Arc<S>,
     clients: usize,
-    variant: Variant,
+    (variant, known_state): Arrangement,
     warm_up: Duration,
     duration: Duration,
 ) -> Result<Outcome, String> {
+    // One known state for all clients, as the tasks of one service share it.
+    let known = known_state.then(|| KnownState::new(KNOWN_STATE_BYTES));
     let start = Instant::now();
     let shared = Arc::new(Shared {
         from: start + warm_up,
@@ -680,8 +701,12 @@ async fn measure<S: EventStore + 'static>(
     });
     let mut tasks = Vec::with_capacity(clients);
     for number in 0..clients {
+        let app = DcbEnrolment::new(Counted::new(store.clone()));
         let mut client = Client {
-            app: DcbEnrolment::new(Counted::new(store.clone())),
+            app: match &known {
+                Some(known) => app.with_known_state(known.clone()),
+                None => app,
+            },
             record: Record {
                 number,
                 shared: shared.clone(),
@@ -728,6 +753,7 @@ async fn measure<S: EventStore + 'static>(
     }
     shared.abort.store(true, Ordering::Relaxed);
     let _ = progress.await;
+    outcome.known = known.as_ref().map(KnownState::stats);
     if let Some(err) = failure {
         return Err(err);
     }
@@ -845,14 +871,19 @@ fn report(store: &str, outcome: &mut Outcome, baseline: Option<&Baseline>, json:
             "refused": outcome.refused,
             "violations": outcome.invariants.as_ref().map(Invariants::violations),
             "invariants": outcome.invariants.as_ref().map(Invariants::to_json),
+            "known_state": outcome.known.is_some(),
+            "known": outcome.known.map(known_json),
         });
         return line.to_string();
     }
-    let who = if clients == 1 && variant == Variant::Disjoint {
+    let mut who = if clients == 1 && variant == Variant::Disjoint {
         store.to_owned()
     } else {
         format!("{store}, {clients} clients, {}", variant.name())
     };
+    if outcome.known.is_some() {
+        who.push_str(", known state");
+    }
     let mut text = format!(
         "{who}: {} operations in {:.1} s: {} ops/s, {} µs/op (p50 {} µs, p99 {} µs)",
         outcome.operations,
@@ -873,18 +904,12 @@ fn report(store: &str, outcome: &mut Outcome, baseline: Option<&Baseline>, json:
     if let Some(invariants) = &outcome.invariants {
         let _ = write!(text, "\n{}", invariants.summary());
     }
+    if let Some(known) = outcome.known {
+        let _ = write!(text, "\n{}", known_summary(known));
+    }
     if let Some(Baseline { name, rate }) = baseline {
         let rate = *rate;
-        let what = if name == "F" {
-            "F (4 KiB append + fdatasync) on the same disk".to_owned()
-        } else if clients == 1 {
-            format!("{name} (single-row INSERT transactions from one client on the same server)")
-        } else {
-            format!(
-                "{name} (single-row INSERT transactions from {clients} clients at once on the \
-                 same server)"
-            )
-        };
+        let what = baseline_name(name, clients);
         let _ = match (rate, ratio(rate)) {
             (Some(rate), Some(ratio)) => write!(
                 text,
@@ -895,6 +920,39 @@ fn report(store: &str, outcome: &mut Outcome, baseline: Option<&Baseline>, json:
         };
     }
     text
+}
+
+/// What a run's known state did, for the summary.
+fn known_summary(known: KnownStats) -> String {
+    format!(
+        "known state: {} decisions served without a read, {} read, {} stale (conflicted, then \
+         read)",
+        known.served, known.read, known.stale
+    )
+}
+
+/// What a run's known state did, for the JSON line.
+fn known_json(known: KnownStats) -> serde_json::Value {
+    serde_json::json!({
+        "served": known.served,
+        "read": known.read,
+        "stale": known.stale,
+        "entries": known.entries,
+    })
+}
+
+/// What the baseline `name` is, measured with `clients` clients.
+fn baseline_name(name: &str, clients: usize) -> String {
+    if name == "F" {
+        "F (4 KiB append + fdatasync) on the same disk".to_owned()
+    } else if clients == 1 {
+        format!("{name} (single-row INSERT transactions from one client on the same server)")
+    } else {
+        format!(
+            "{name} (single-row INSERT transactions from {clients} clients at once on the \
+             same server)"
+        )
+    }
 }
 
 /// `F` measured inside the runtime, on a blocking thread, as the embedded
@@ -1060,7 +1118,7 @@ mod tests {
         let outcome = measure(
             store.clone(),
             4,
-            Variant::Contended,
+            (Variant::Contended, false),
             Duration::ZERO,
             Duration::from_millis(500),
         )
@@ -1097,7 +1155,7 @@ mod tests {
         let outcome = measure(
             store.clone(),
             3,
-            Variant::Disjoint,
+            (Variant::Disjoint, false),
             Duration::ZERO,
             Duration::from_millis(300),
         )
@@ -1110,5 +1168,57 @@ mod tests {
         );
         assert!(outcome.invariants.is_none());
         assert!(store.0.len() as u64 >= outcome.operations);
+    }
+
+    // Issue 28: with a known state shared by the clients, a contended run
+    // decides from states that other clients make stale, so its appends
+    // conflict and are read and decided again; it must keep every
+    // invariant all the same.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_contended_run_from_known_state_keeps_the_invariants() {
+        let store = Arc::new(Slow(InMemoryStore::new()));
+        let outcome = measure(
+            store.clone(),
+            4,
+            (Variant::Contended, true),
+            Duration::ZERO,
+            Duration::from_millis(500),
+        )
+        .await
+        .unwrap();
+        let invariants = outcome.invariants.as_ref().expect("checked");
+        assert_eq!(invariants.violations(), 0, "{}", invariants.summary());
+        assert_eq!(invariants.events_checked, store.0.len() as u64);
+        let known = outcome.known.expect("a known state");
+        assert!(known.served > 0, "some decisions are served: {known:?}");
+        assert!(
+            known.stale > 0,
+            "other clients make states stale: {known:?}"
+        );
+        assert!(outcome.joins > 0 && outcome.refused > 0);
+    }
+
+    // Issue 28: one client with a known state decides every join of the
+    // disjoint variant from it: the courses and students it registered are
+    // known from their registration on, and nothing else writes to them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_client_decides_every_join_from_known_state() {
+        let store = Arc::new(Slow(InMemoryStore::new()));
+        let outcome = measure(
+            store.clone(),
+            1,
+            (Variant::Disjoint, true),
+            Duration::ZERO,
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap();
+        let known = outcome.known.expect("a known state");
+        assert!(outcome.joins > 0);
+        assert_eq!((known.read, known.stale), (0, 0), "{known:?}");
+        assert!(known.served >= outcome.joins, "{known:?}");
+        let json: serde_json::Value =
+            serde_json::from_str(&report("memory", &mut { outcome }, None, true)).unwrap();
+        assert_eq!(json["known_state"], true);
     }
 }

@@ -439,3 +439,45 @@ impl<'a> Context<'a> for &'a SequencedEvent {
 pub fn context<'a, C: Context<'a>>(event: &'a SequencedEvent) -> C {
     C::of(event)
 }
+
+pub use crate::decide::known::KnownParts;
+
+/// How a `#[decision]` projection visits itself for a
+/// [`KnownState`](crate::KnownState): the generated
+/// [`Projection::known_parts`](crate::Projection::known_parts) calls
+/// `(&Kept::<Self>::new()).keep(self, parts)`. Method resolution picks
+/// [`Keep::keep`] when the state is `Clone` and `'static`, so that it can be
+/// kept; otherwise it falls back, by autoref, to [`KeepNot::keep`], and
+/// decisions with it read as usual.
+pub struct Kept<P>(PhantomData<fn() -> P>);
+
+impl<P> Kept<P> {
+    /// The visit of a projection of type `P`.
+    #[allow(clippy::new_without_default)]
+    #[must_use]
+    pub const fn new() -> Self {
+        Kept(PhantomData)
+    }
+}
+
+/// See [`Kept`].
+pub trait Keep<P> {
+    /// Visits `part` as one part a known state keeps.
+    fn keep(&self, part: &mut P, parts: &mut KnownParts<'_>);
+}
+
+impl<P: crate::Projection + Clone + 'static> Keep<P> for Kept<P> {
+    fn keep(&self, part: &mut P, parts: &mut KnownParts<'_>) {
+        parts.part(part);
+    }
+}
+
+/// See [`Kept`].
+pub trait KeepNot<P> {
+    /// Visits a part that cannot be kept.
+    fn keep(&self, _part: &mut P, parts: &mut KnownParts<'_>) {
+        parts.not_kept();
+    }
+}
+
+impl<P> KeepNot<P> for &Kept<P> {}

@@ -129,6 +129,7 @@ pub mod inspect;
 pub mod read_model;
 
 pub use crate::decide::decision::{Boundary, Projection, fold};
+pub use crate::decide::known::{KnownState, KnownStats};
 pub use crate::decide::outcome::{Outcome, Returning};
 pub use crate::decide::runner::{DecideError, Decider, Prepared, Retry, decide, load, prepare};
 pub use crate::decide::testkit;

@@ -376,6 +376,11 @@ fn expand_state(
                 ::core::num::NonZeroUsize::new(#n);
         }
     });
+    let has_params = inputs.iter().any(|f| !f.boundary).then(|| {
+        quote! {
+            const HAS_PARAMS: bool = true;
+        }
+    });
     // The impl block's `#[decision]` implements `Projection`: without it,
     // the state would be a decision nobody can run, and no use of it might
     // say why. Spanned at the name, where the error says what to add.
@@ -400,6 +405,8 @@ fn expand_state(
             type Ids = (#(#id_types,)*);
 
             #latest
+
+            #has_params
 
             fn boundary_tags(&self) -> ::std::vec::Vec<::dcb_core::Tag> {
                 ::std::vec::Vec::from([#(#tag_list),*])
@@ -524,6 +531,25 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
         };
         (Some(conflicting), Some(condition))
     };
+    // A known state folds the events a decision appended itself into the
+    // kept state, without their recorded time: a handler that takes a
+    // second argument (its position, time or metadata) keeps it from
+    // being kept, and so do `#[param]` fields, a narrowed condition and
+    // `latest` (checked at run time).
+    let known_parts = handlers.iter().all(|h| h.context.is_none()).then(|| {
+        quote! {
+            fn known_parts(&mut self, parts: &mut ::dcb_core::__private::KnownParts<'_>) {
+                use ::dcb_core::__private::{Keep as _, KeepNot as _};
+                if #boundary::HAS_PARAMS {
+                    // A parameter is this call's input, not state: a kept
+                    // state would bring back another call's.
+                    parts.not_kept();
+                } else {
+                    (&::dcb_core::__private::Kept::<Self>::new()).keep(self, parts);
+                }
+            }
+        }
+    });
     quote! {
         const _: () = {
             /// Type-checked, never called: each handled event type carries every boundary tag.
@@ -561,6 +587,8 @@ fn expand_handlers(self_ty: &Type, handlers: &[Handler<'_>]) -> TokenStream {
                     #dispatch
                     ::core::result::Result::Ok(())
                 }
+
+                #known_parts
             }
         };
     }

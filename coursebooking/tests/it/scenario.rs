@@ -9,7 +9,7 @@ use coursebooking::aggregates::{self, AggregateEnrolment};
 use coursebooking::decisions::{self, DcbEnrolment};
 use coursebooking::{CourseId, Enrolment, EnrolmentError, NameProblem, StudentId};
 use dcb_core::embedded::EmbeddedStore;
-use dcb_core::{AppendError, EventStore, InMemoryStore};
+use dcb_core::{AppendError, EventStore, InMemoryStore, KnownState};
 use dcb_core::{Prepared, prepare};
 
 /// Makes a decision for "student joins course" without appending it, so a
@@ -168,6 +168,24 @@ fn dcb_style_on_the_memory_store() {
     });
 }
 
+// Issue 28: the scenario decided from known state, where a kept state
+// goes stale (another decision, such as Bastian's join in step 9, or a
+// refusal's state) and must never decide differently from a fresh read.
+#[test]
+fn dcb_style_from_known_state() {
+    block_on(async {
+        let app =
+            DcbEnrolment::new(InMemoryStore::new()).with_known_state(KnownState::new(1 << 20));
+        scenario(&app, app.store()).await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    block_on(async {
+        let app = DcbEnrolment::new(EmbeddedStore::open(dir.path()).unwrap())
+            .with_known_state(KnownState::new(1 << 20));
+        scenario(&app, app.store()).await;
+    });
+}
+
 #[test]
 fn aggregate_style_on_the_memory_store() {
     block_on(async {
@@ -269,6 +287,61 @@ fn races_in_the_dcb_style() {
     ))));
 }
 
+// Issue 28: 20 processes on one store, each with a known state of its own
+// that knows the course with no student in it, race for its 5 places: all
+// but the first decide from a stale state, conflict, read and decide again,
+// and the course still takes exactly 5.
+#[test]
+fn processes_with_known_states_of_their_own_race_for_the_places() {
+    block_on(async {
+        let store = Arc::new(InMemoryStore::new());
+        let apps: Vec<_> = (0..20)
+            .map(|_| {
+                Arc::new(
+                    DcbEnrolment::new(Arc::clone(&store))
+                        .with_known_state(KnownState::new(1 << 20)),
+                )
+            })
+            .collect();
+        let course = apps[0].register_course("Popular", 5).await.unwrap();
+        let mut students = Vec::new();
+        for (i, app) in apps.iter().enumerate() {
+            students.push(app.register_student(&format!("S{i}"), 3).await.unwrap());
+            // Each process comes to know the course, before anyone joins.
+            assert_eq!(
+                app.change_places(course, 0).await,
+                Ok(()),
+                "no student yet, so 0 places are allowed"
+            );
+            app.change_places(course, 5).await.unwrap();
+        }
+        let tasks: Vec<_> = apps
+            .iter()
+            .zip(&students)
+            .map(|(app, &student)| {
+                let app = Arc::clone(app);
+                tokio::spawn(async move { app.join_course(student, course).await })
+            })
+            .collect();
+        let mut joined = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(()) => joined += 1,
+                Err(err) => assert_eq!(err, EnrolmentError::FullyBooked),
+            }
+        }
+        assert_eq!(joined, 5, "exactly the places are taken");
+        assert_eq!(
+            apps[0]
+                .list_students_for_course(course)
+                .await
+                .unwrap()
+                .len(),
+            5
+        );
+    });
+}
+
 #[test]
 fn races_in_the_aggregate_style() {
     block_on(races(Arc::new(AggregateEnrolment::new(
@@ -323,67 +396,81 @@ fn a_rename_does_not_conflict_with_a_join_but_a_change_of_places_does() {
 
 #[test]
 fn leaving_and_changing_limits() {
-    block_on(async {
-        let app = DcbEnrolment::new(InMemoryStore::new());
-        let course = app.register_course("Maths", 1).await.unwrap();
-        let (ada, bob) = (
-            app.register_student("Ada", 1).await.unwrap(),
-            app.register_student("Bob", 1).await.unwrap(),
-        );
-        assert_eq!(
-            app.leave_course(ada, course).await,
-            Err(EnrolmentError::NotJoined)
-        );
-        app.join_course(ada, course).await.unwrap();
-        assert_eq!(
-            app.join_course(bob, course).await,
-            Err(EnrolmentError::FullyBooked)
-        );
-        assert_eq!(
-            app.change_places(course, 0).await,
-            Err(EnrolmentError::TooFewPlaces { joined: 1 })
-        );
-        app.change_places(course, 2).await.unwrap();
-        app.join_course(bob, course).await.unwrap();
-        app.leave_course(ada, course).await.unwrap();
-        assert_eq!(app.list_students_for_course(course).await.unwrap(), ["Bob"]);
-        app.join_course(ada, course).await.unwrap();
-        assert_eq!(
-            app.list_students_for_course(course).await.unwrap(),
-            ["Bob", "Ada"]
-        );
+    block_on(leaving_and_changing_limits_in(DcbEnrolment::new(
+        InMemoryStore::new(),
+    )));
+}
 
-        let other = app.register_course("Physics", 5).await.unwrap();
-        assert_eq!(
-            app.join_course(ada, other).await,
-            Err(EnrolmentError::TooManyCourses)
-        );
-        assert_eq!(
-            app.change_max_courses(ada, 0).await,
-            Err(EnrolmentError::MaxCoursesTooLow { joined: 1 })
-        );
-        app.change_max_courses(ada, 2).await.unwrap();
-        app.join_course(ada, other).await.unwrap();
-        assert_eq!(
-            app.list_courses_for_student(ada).await.unwrap(),
-            ["Maths", "Physics"]
-        );
-        assert_eq!(
-            app.rename_student(StudentId::new(), "X").await,
-            Err(EnrolmentError::StudentNotFound)
-        );
-        assert_eq!(
-            app.rename_course(CourseId::new(), "X").await,
-            Err(EnrolmentError::CourseNotFound)
-        );
-        assert!(matches!(
-            app.register_course("  ", 3).await,
-            Err(EnrolmentError::InvalidName {
-                problem: NameProblem::Blank,
-                ..
-            })
-        ));
-    });
+// Issue 28: from known state, leaving a course leaves the course's kept
+// capacity stale (a leave decides on the membership alone): the join
+// after it is refused from known state ("already joined"), and the refusal
+// is confirmed by a fresh read, which lets the join through.
+#[test]
+fn leaving_and_changing_limits_from_known_state() {
+    block_on(leaving_and_changing_limits_in(
+        DcbEnrolment::new(InMemoryStore::new()).with_known_state(KnownState::new(1 << 20)),
+    ));
+}
+
+async fn leaving_and_changing_limits_in(app: DcbEnrolment<InMemoryStore>) {
+    let course = app.register_course("Maths", 1).await.unwrap();
+    let (ada, bob) = (
+        app.register_student("Ada", 1).await.unwrap(),
+        app.register_student("Bob", 1).await.unwrap(),
+    );
+    assert_eq!(
+        app.leave_course(ada, course).await,
+        Err(EnrolmentError::NotJoined)
+    );
+    app.join_course(ada, course).await.unwrap();
+    assert_eq!(
+        app.join_course(bob, course).await,
+        Err(EnrolmentError::FullyBooked)
+    );
+    assert_eq!(
+        app.change_places(course, 0).await,
+        Err(EnrolmentError::TooFewPlaces { joined: 1 })
+    );
+    app.change_places(course, 2).await.unwrap();
+    app.join_course(bob, course).await.unwrap();
+    app.leave_course(ada, course).await.unwrap();
+    assert_eq!(app.list_students_for_course(course).await.unwrap(), ["Bob"]);
+    app.join_course(ada, course).await.unwrap();
+    assert_eq!(
+        app.list_students_for_course(course).await.unwrap(),
+        ["Bob", "Ada"]
+    );
+
+    let other = app.register_course("Physics", 5).await.unwrap();
+    assert_eq!(
+        app.join_course(ada, other).await,
+        Err(EnrolmentError::TooManyCourses)
+    );
+    assert_eq!(
+        app.change_max_courses(ada, 0).await,
+        Err(EnrolmentError::MaxCoursesTooLow { joined: 1 })
+    );
+    app.change_max_courses(ada, 2).await.unwrap();
+    app.join_course(ada, other).await.unwrap();
+    assert_eq!(
+        app.list_courses_for_student(ada).await.unwrap(),
+        ["Maths", "Physics"]
+    );
+    assert_eq!(
+        app.rename_student(StudentId::new(), "X").await,
+        Err(EnrolmentError::StudentNotFound)
+    );
+    assert_eq!(
+        app.rename_course(CourseId::new(), "X").await,
+        Err(EnrolmentError::CourseNotFound)
+    );
+    assert!(matches!(
+        app.register_course("  ", 3).await,
+        Err(EnrolmentError::InvalidName {
+            problem: NameProblem::Blank,
+            ..
+        })
+    ));
 }
 
 // Issue 21: a name with a right-to-left override or a zero-width space was

@@ -8,7 +8,7 @@ use super::support::{
     append, append_err, append_if, condition, conflict, ev, ev_data, expect_invalid, fixture, head,
     item, read, read_everything, read_numbers, tagged, typed,
 };
-use crate::{EventRecord, EventStore, Query, ReadOptions, Uuid};
+use crate::{AppendCondition, EventRecord, EventStore, Position, Query, ReadOptions, Uuid};
 
 /// A probe event that no fixture query selects (except the ones selecting
 /// everything).
@@ -338,7 +338,7 @@ pub async fn condition_only_conflicts_with_matching_events<S: EventStore + 'stat
     let decided = append_if(
         &store,
         vec![ev("StudentJoined", &["course:2", "student:c"])],
-        condition(&course_2, seen.head.map(crate::Position::get)),
+        condition(&course_2, seen.head.map(Position::get)),
     )
     .await;
 
@@ -353,7 +353,7 @@ pub async fn condition_only_conflicts_with_matching_events<S: EventStore + 'stat
     let conflicting = conflict(
         &store,
         vec![ev("StudentJoined", &["course:2", "student:d"])],
-        condition(&course_2, seen.head.map(crate::Position::get)),
+        condition(&course_2, seen.head.map(Position::get)),
         "a course:2 event was appended after the decision's read",
     )
     .await;
@@ -398,5 +398,103 @@ pub async fn failed_condition_writes_nothing<S: EventStore + 'static>(store: S) 
     assert!(
         last > 8,
         "the new events come after the fixture, got {last}"
+    );
+}
+
+/// A condition of parts ([`AppendCondition::of_parts`]) checks each item
+/// after its own position: events of a part at or before its position pass
+/// though a later one of another part's would not, and an event after a
+/// part's position fails it though it comes before another part's.
+///
+/// [`AppendCondition::of_parts`]: crate::AppendCondition::of_parts
+pub async fn condition_items_count_after_their_own_positions<S: EventStore + 'static>(store: S) {
+    fixture(&store).await;
+    // course:1 is at 1, 4 and 7; student:a at 3, 4 and 5; student:b at 6, 7.
+    let course_seen_at_7 = (tagged(&["course:1"]), Position::new(7));
+    let ninth = append_if(
+        &store,
+        probe(),
+        AppendCondition::of_parts([
+            course_seen_at_7.clone(),
+            (tagged(&["student:a"]), Position::new(5)),
+        ]),
+    )
+    .await
+    .get();
+    assert!(ninth > 8, "the passing append landed at {ninth}");
+    let conflicting = conflict(
+        &store,
+        probe(),
+        AppendCondition::of_parts([course_seen_at_7, (tagged(&["student:b"]), Position::new(5))]),
+        "student:b matches 6 and 7, after its own position 5",
+    )
+    .await;
+    assert_eq!(
+        conflicting, 6,
+        "the first event after student:b's own position 5 is 6 (not the course's 7)"
+    );
+    let conflicting = conflict(
+        &store,
+        probe(),
+        AppendCondition::of_parts([
+            (tagged(&["course:1"]), Position::new(3)),
+            (tagged(&["student:a"]), Position::new(4)),
+        ]),
+        "course:1 matches 4 after 3, and student:a 5 after 4",
+    )
+    .await;
+    assert_eq!(
+        conflicting, 4,
+        "the first failing event over all items is 4"
+    );
+}
+
+/// Items without tags, and a part never seen (no position: any matching
+/// event fails it), keep their own positions too.
+pub async fn condition_item_positions_hold_for_untagged_items<S: EventStore + 'static>(store: S) {
+    fixture(&store).await;
+    // StudentRegistered is at 3 and 6, course:2 at 2 and 5, Heartbeat at 8.
+    let registered_seen_at_6 = (typed(&["StudentRegistered"]), Position::new(6));
+    append_if(
+        &store,
+        probe(),
+        AppendCondition::of_parts([
+            registered_seen_at_6.clone(),
+            (tagged(&["course:2"]), Position::new(5)),
+            (Query::from(item(&["Heartbeat"], &[])), Position::new(8)),
+        ]),
+    )
+    .await;
+    let conflicting = conflict(
+        &store,
+        probe(),
+        AppendCondition::of_parts([
+            registered_seen_at_6.clone(),
+            (tagged(&["course:2"]), Position::new(2)),
+        ]),
+        "course:2 matches 5 after its own position 2",
+    )
+    .await;
+    assert_eq!(conflicting, 5, "course:2 after 2 fails at 5");
+    let never_seen = (tagged(&["course:3"]), None);
+    append_if(
+        &store,
+        probe(),
+        AppendCondition::of_parts([registered_seen_at_6.clone(), never_seen.clone()]),
+    )
+    .await;
+    let opened = append(&store, vec![ev("CourseRegistered", &["course:3"])])
+        .await
+        .get();
+    let conflicting = conflict(
+        &store,
+        probe(),
+        AppendCondition::of_parts([registered_seen_at_6, never_seen]),
+        "course:3 was never seen, and now has an event",
+    )
+    .await;
+    assert_eq!(
+        conflicting, opened,
+        "any course:3 event fails a part never seen"
     );
 }

@@ -384,6 +384,8 @@ macro_rules! __conformance_cases {
                 condition_ignores_own_events: store,
                 condition_only_conflicts_with_matching_events: store,
                 failed_condition_writes_nothing: store,
+                condition_items_count_after_their_own_positions: store,
+                condition_item_positions_hold_for_untagged_items: store,
             }
             idempotency {
                 retry_returns_original_position: store + representative,
@@ -520,7 +522,13 @@ macro_rules! __conformance_run_all {
             let Some((store, guard)) = $crate::conformance::fresh(&$harness, &$test).await else {
                 return;
             };
-            $crate::__conformance_call!($kind $area::$case(store, $options));
+            // Each case's future on the heap: inline, all of them made one
+            // future whose poll overflowed a test thread's stack in debug
+            // builds (through `AnyStore`, whose futures are large).
+            ::std::boxed::Box::pin(async {
+                $crate::__conformance_call!($kind $area::$case(store, $options));
+            })
+            .await;
             drop(guard);
         )* )*
     };

@@ -136,10 +136,9 @@ impl ReferenceStore {
         }
         // Step 3: the condition, under the same lock as the write.
         if let Some(condition) = condition
-            && let Some(conflict) = stored.iter().find(|stored| {
-                Some(stored.position) > condition.after
-                    && condition.fail_if_events_match.matches(&stored.event)
-            })
+            && let Some(conflict) = stored
+                .iter()
+                .find(|stored| condition.fails_on(stored.position, &stored.event))
         {
             return Err(AppendError::ConditionFailed {
                 conflicting: conflict.position,

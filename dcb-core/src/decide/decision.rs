@@ -8,6 +8,7 @@
 
 use std::num::NonZeroUsize;
 
+use crate::decide::known::KnownParts;
 use crate::domain::event::DecodeError;
 use crate::{EventRecord, Query, SequencedEvent, Tag};
 
@@ -27,6 +28,12 @@ pub trait Boundary {
     /// (`#[decision(latest = n)]`); the projection's
     /// [`LATEST`](Projection::LATEST).
     const LATEST: Option<NonZeroUsize> = None;
+
+    /// Whether the state has `#[param]` fields: inputs that `new` takes
+    /// for one decision (the time now, a displayed price), which a
+    /// [`KnownState`](crate::KnownState) must not bring back from another,
+    /// so such a state is never kept.
+    const HAS_PARAMS: bool = false;
 
     /// The boundary's tags.
     fn boundary_tags(&self) -> Vec<Tag>;
@@ -89,6 +96,15 @@ pub trait Projection: Send {
 
     /// Folds one event that the projection selects into the state.
     fn apply(&mut self, event: &SequencedEvent) -> Result<(), DecodeError>;
+
+    /// Visits the parts of the projection that a
+    /// [`KnownState`](crate::KnownState) can keep: `#[decision]` visits
+    /// itself when it can be kept, a composite visits its members. By
+    /// default the projection is not kept, and decisions with it read.
+    #[doc(hidden)]
+    fn known_parts(&mut self, parts: &mut KnownParts<'_>) {
+        parts.not_kept();
+    }
 }
 
 macro_rules! projection_for_tuples {
@@ -123,6 +139,10 @@ macro_rules! projection_for_tuples {
                     }
                 )+
                 Ok(())
+            }
+
+            fn known_parts(&mut self, parts: &mut KnownParts<'_>) {
+                $(self.$i.known_parts(parts);)+
             }
         }
     };
@@ -170,6 +190,12 @@ impl<P: Projection> Projection for Vec<P> {
             }
         }
         Ok(())
+    }
+
+    fn known_parts(&mut self, parts: &mut KnownParts<'_>) {
+        for member in self.iter_mut() {
+            member.known_parts(parts);
+        }
     }
 }
 

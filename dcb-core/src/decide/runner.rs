@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tracing::Instrument as _;
 
+use crate::decide::known::KnownState;
 use crate::decide::outcome::Outcome;
 use crate::domain::event::{DecodeError, EncodeError, IntoEvents};
 use crate::model::read::EventStream;
@@ -75,7 +76,7 @@ where
     P: Projection,
     R: Outcome,
 {
-    attempt(store, projection, command, &Metadata::new())
+    attempt(store, projection, command, &Metadata::new(), None)
         .instrument(tracing::info_span!("decide", attempt = 1))
         .await
 }
@@ -97,6 +98,7 @@ pub struct Decider<'s, S> {
     store: &'s S,
     retry: Retry,
     metadata: Metadata,
+    known: Option<KnownState>,
 }
 
 impl<'s, S: EventStore> Decider<'s, S> {
@@ -106,7 +108,33 @@ impl<'s, S: EventStore> Decider<'s, S> {
             store,
             retry: Retry::never(),
             metadata: Metadata::new(),
+            known: None,
         }
+    }
+
+    /// Decides from `known` state when every part of a decision is kept
+    /// there, without reading, and keeps the state of every decision it
+    /// makes (see [`KnownState`] for which parts are kept). Opt-in: without
+    /// it every decision reads.
+    ///
+    /// A decision from known state appends under a condition that checks
+    /// each part after the position it is known up to
+    /// ([`AppendCondition::of_parts`]); if it conflicts, the parts are
+    /// forgotten and the decision is read and made again at once (this
+    /// retry is not one of [`retry`](Self::retry)'s attempts). A refusal,
+    /// or a decision to append nothing, is confirmed by a fresh read, since
+    /// no condition guards it.
+    ///
+    /// ```
+    /// # use dcb_core::{Decider, InMemoryStore, KnownState};
+    /// let store = InMemoryStore::new();
+    /// let known = KnownState::new(64 << 20);
+    /// let decider = Decider::new(&store).known(&known);
+    /// ```
+    #[must_use]
+    pub fn known(mut self, known: &KnownState) -> Decider<'s, S> {
+        self.known = Some(known.clone());
+        self
     }
 
     /// Retries conflicting decisions under `retry`.
@@ -153,7 +181,143 @@ impl<'s, S: EventStore> Decider<'s, S> {
 
     /// Runs a decision, starting from a clone of `projection` on each
     /// attempt; see [`decide`].
+    ///
+    /// With a [`known`](Self::known) state, a decision whose parts are all
+    /// kept there is decided from them without reading.
     pub async fn decide<P, R, E>(
+        &self,
+        projection: P,
+        mut command: impl FnMut(&P) -> Result<R, E>,
+    ) -> Result<R::Output, DecideError<E>>
+    where
+        P: Projection + Clone,
+        R: Outcome,
+    {
+        if let Some(known) = &self.known {
+            let mut state = projection.clone();
+            if let Some(parts) = known.recall(&mut state) {
+                let condition = AppendCondition::of_parts(parts);
+                let served = self
+                    .without_read(state, condition, &mut command)
+                    .instrument(tracing::info_span!("decide", known = true))
+                    .await;
+                if let Some(decided) = served {
+                    return decided;
+                }
+            }
+        }
+        self.read_and_decide(projection, command).await
+    }
+
+    /// Runs a decision on a boundary whose ids were just made, so that no
+    /// event can carry them yet: decides from `projection` as it is (the
+    /// state before any event) without reading, and appends under its
+    /// query with no position, which fails if any event it selects exists.
+    /// Then, as for a decision from known state, a conflict reads and
+    /// decides again, and a refusal or a decision to append nothing is
+    /// confirmed by a read. With a [`known`](Self::known) state, the
+    /// decision's state is kept.
+    ///
+    /// ```
+    /// # use dcb_core::{Decider, Event, Id, InMemoryStore, decision};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Id, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+    /// # struct TableId(dcb_core::Uuid);
+    /// # #[derive(Event, Serialize, Deserialize)]
+    /// # struct TableOpened { #[tag] table_id: TableId }
+    /// # #[decision]
+    /// # #[derive(Clone)]
+    /// # struct Table { #[boundary] table_id: TableId, open: bool }
+    /// # #[decision]
+    /// # impl Table { fn opened(&mut self, _: &TableOpened) { self.open = true; } }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = InMemoryStore::new();
+    /// let table_id = TableId::new();
+    /// let open = |t: &Table| if t.open { Err("already open") } else { Ok(TableOpened { table_id }) };
+    /// Decider::new(&store).decide_new(Table::new(table_id), open).await?;
+    /// // Not new any more: the append conflicts, the read finds it open.
+    /// let again = Decider::new(&store).decide_new(Table::new(table_id), open).await;
+    /// assert_eq!(again.unwrap_err().rejected(), Some("already open"));
+    /// # Ok::<(), dcb_core::DecideError<&str>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn decide_new<P, R, E>(
+        &self,
+        projection: P,
+        mut command: impl FnMut(&P) -> Result<R, E>,
+    ) -> Result<R::Output, DecideError<E>>
+    where
+        P: Projection + Clone,
+        R: Outcome,
+    {
+        let condition = AppendCondition::new(projection.query());
+        let served = self
+            .without_read(projection.clone(), condition, &mut command)
+            .instrument(tracing::info_span!("decide", new = true))
+            .await;
+        match served {
+            Some(decided) => decided,
+            None => self.read_and_decide(projection, command).await,
+        }
+    }
+
+    /// Decides from `state` without reading and appends under `condition`;
+    /// `None` when the decision must be read and made again: it conflicted,
+    /// or refused, or decided nothing (which no condition guards).
+    async fn without_read<P, R, E>(
+        &self,
+        mut state: P,
+        condition: AppendCondition,
+        command: &mut impl FnMut(&P) -> Result<R, E>,
+    ) -> Option<Result<R::Output, DecideError<E>>>
+    where
+        P: Projection,
+        R: Outcome,
+    {
+        let Ok(outcome) = command(&state) else {
+            tracing::debug!("the command refused from a state not read; confirming with a read");
+            return None;
+        };
+        let (events, value) = outcome.split();
+        let mut decided = Vec::new();
+        if let Err(e) = events.into_events(&mut decided) {
+            return Some(Err(DecideError::Encode(e)));
+        }
+        if decided.is_empty() {
+            tracing::debug!("decided nothing from a state not read; confirming with a read");
+            return None;
+        }
+        let prepared = Prepared {
+            events: decided,
+            condition,
+            value: (),
+        }
+        .with_metadata(&self.metadata);
+        let events = prepared.events.clone();
+        match prepared.append(self.store).await {
+            Ok(last) => {
+                if let (Some(known), Some(last)) = (&self.known, last) {
+                    known.remember_after_append(state, &events, last);
+                }
+                Some(Ok(R::output(last, value)))
+            }
+            Err(AppendError::ConditionFailed { conflicting }) => {
+                tracing::debug!(
+                    conflicting = conflicting.get(),
+                    "the state not read was stale; reading it and deciding again"
+                );
+                if let Some(known) = &self.known {
+                    known.forget(&mut state);
+                }
+                None
+            }
+            Err(other) => Some(Err(DecideError::Append(other))),
+        }
+    }
+
+    /// Runs a decision with a read, retrying it under the decider's
+    /// [`Retry`].
+    async fn read_and_decide<P, R, E>(
         &self,
         projection: P,
         mut command: impl FnMut(&P) -> Result<R, E>,
@@ -165,9 +329,15 @@ impl<'s, S: EventStore> Decider<'s, S> {
         let mut attempts = 1;
         loop {
             let span = tracing::info_span!("decide", attempt = attempts);
-            match attempt(self.store, projection.clone(), &mut command, &self.metadata)
-                .instrument(span)
-                .await
+            match attempt(
+                self.store,
+                projection.clone(),
+                &mut command,
+                &self.metadata,
+                self.known.as_ref(),
+            )
+            .instrument(span)
+            .await
             {
                 Err(DecideError::Conflict { conflicting, .. })
                     if attempts < self.retry.attempts =>
@@ -248,29 +418,46 @@ impl Default for Retry {
     }
 }
 
+/// One decision with a read; with a `known` state, keeps the state it
+/// decided from (after its own events, when it appended).
 async fn attempt<S, P, R, E>(
     store: &S,
     projection: P,
     command: impl FnOnce(&P) -> Result<R, E>,
     metadata: &Metadata,
+    known: Option<&KnownState>,
 ) -> Result<R::Output, DecideError<E>>
 where
     S: EventStore,
     P: Projection,
     R: Outcome,
 {
-    let (decided, value) = prepare(store, projection, command)
-        .await
-        .inspect_err(|err| {
-            if let DecideError::Rejected(_) = err {
-                tracing::debug!("the command refused");
+    let (mut projection, head, decided) = read_and_fold(store, projection, command).await?;
+    let (decided, value) = match decided {
+        Ok(decided) => decided.with_metadata(metadata).split(),
+        Err(refused) => {
+            tracing::debug!("the command refused");
+            if let Some(known) = known {
+                known.remember(&mut projection, head);
             }
-        })?
-        .with_metadata(metadata)
-        .split();
+            return Err(refused);
+        }
+    };
     tracing::debug!(events = decided.events.len(), "decided");
+    if decided.events.is_empty() {
+        if let Some(known) = known {
+            known.remember(&mut projection, head);
+        }
+        return Ok(R::output(None, value));
+    }
+    let events = known.map(|_| decided.events.clone());
     match decided.append(store).await {
-        Ok(position) => Ok(R::output(position, value)),
+        Ok(position) => {
+            if let (Some(known), Some(events), Some(last)) = (known, events, position) {
+                known.remember_after_append(projection, &events, last);
+            }
+            Ok(R::output(position, value))
+        }
         Err(AppendError::ConditionFailed { conflicting }) => Err(DecideError::Conflict {
             conflicting,
             attempts: 1,
@@ -310,7 +497,7 @@ where
 /// ```
 pub async fn prepare<S, P, R, E>(
     store: &S,
-    mut projection: P,
+    projection: P,
     command: impl FnOnce(&P) -> Result<R, E>,
 ) -> Result<Prepared<R::Value>, DecideError<E>>
 where
@@ -318,18 +505,50 @@ where
     P: Projection,
     R: Outcome,
 {
+    let (_, _, decided) = read_and_fold(store, projection, command).await?;
+    decided
+}
+
+/// Reads and folds `projection` and lets `command` decide: the folded
+/// projection, the read's head, and the decision or the refusal.
+#[allow(clippy::type_complexity)]
+async fn read_and_fold<S, P, R, E>(
+    store: &S,
+    mut projection: P,
+    command: impl FnOnce(&P) -> Result<R, E>,
+) -> Result<
+    (
+        P,
+        Option<Position>,
+        Result<Prepared<R::Value>, DecideError<E>>,
+    ),
+    DecideError<E>,
+>
+where
+    S: EventStore,
+    P: Projection,
+    R: Outcome,
+{
     let query = projection.query();
     let head = fold_read(store, &query, &mut projection).await?;
-    let (events, value) = command(&projection).map_err(DecideError::Rejected)?.split();
+    let (events, value) = match command(&projection) {
+        Ok(outcome) => outcome.split(),
+        Err(e) => return Ok((projection, head, Err(DecideError::Rejected(e)))),
+    };
     let mut decided = Vec::new();
     events
         .into_events(&mut decided)
         .map_err(DecideError::Encode)?;
-    Ok(Prepared {
-        condition: AppendCondition::new(projection.condition(&query)).after(head),
-        events: decided,
-        value,
-    })
+    let condition = AppendCondition::new(projection.condition(&query)).after(head);
+    Ok((
+        projection,
+        head,
+        Ok(Prepared {
+            condition,
+            events: decided,
+            value,
+        }),
+    ))
 }
 
 /// Reads the events `projection` selects and folds them: the state a

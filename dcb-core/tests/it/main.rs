@@ -17,6 +17,7 @@ mod embedded_read_only;
 mod embedded_recovery;
 mod embedded_scanning;
 mod into_events;
+mod known_state;
 mod model_embedded;
 mod model_machine;
 mod model_memory;

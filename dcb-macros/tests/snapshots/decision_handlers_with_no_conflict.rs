@@ -96,5 +96,13 @@ const _: () = {
             }
             ::core::result::Result::Ok(())
         }
+        fn known_parts(&mut self, parts: &mut ::dcb_core::__private::KnownParts<'_>) {
+            use ::dcb_core::__private::{Keep as _, KeepNot as _};
+            if <Subscription as ::dcb_core::Boundary>::HAS_PARAMS {
+                parts.not_kept();
+            } else {
+                (&::dcb_core::__private::Kept::<Self>::new()).keep(self, parts);
+            }
+        }
     }
 };

@@ -48,6 +48,7 @@ impl ::dcb_core::Boundary for Price {
     const LATEST: ::core::option::Option<::core::num::NonZeroUsize> = ::core::num::NonZeroUsize::new(
         1,
     );
+    const HAS_PARAMS: bool = true;
     fn boundary_tags(&self) -> ::std::vec::Vec<::dcb_core::Tag> {
         ::std::vec::Vec::from([
             <ProductId as ::dcb_core::Identifier>::tag(&self.product_id),

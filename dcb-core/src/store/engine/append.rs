@@ -11,7 +11,7 @@
 //!    of the very events being repeated. An id stored by a different append
 //!    is [`AppendError::DuplicateEventId`].
 //! 2. **The condition.** An event matching the condition's query after its
-//!    `after` position fails the append with
+//!    `after` position (an item's own, when it has one) fails the append with
 //!    [`AppendError::ConditionFailed`], naming the first such event.
 //! 3. **The capacity.** Events beyond what the engine can index (about
 //!    10^12, or 2^24 distinct event types) are refused as a
@@ -22,7 +22,7 @@
 use super::entry::{MAX_EVENTS, MAX_TYPES, Pos};
 use super::state::State;
 use crate::model::error::{AppendError, BackendError};
-use crate::{AppendCondition, EventRecord, EventType, Position};
+use crate::{AppendCondition, EventRecord, EventType, Position, Query};
 use uuid::Uuid;
 
 /// Decides an append of `events` under `condition` against `state`:
@@ -40,9 +40,7 @@ pub(crate) fn check(
         if condition.after.map_or(0, Position::get) < state.end() {
             state.index_tags();
         }
-        if let Some(first) =
-            super::first_match(state, &condition.fail_if_events_match, condition.after)
-                .map_err(AppendError::Backend)?
+        if let Some(first) = first_conflict(state, condition).map_err(AppendError::Backend)?
             && let Some(conflicting) = Position::new(first)
         {
             return Err(AppendError::ConditionFailed { conflicting });
@@ -50,6 +48,34 @@ pub(crate) fn check(
     }
     capacity(state, events)?;
     Ok(None)
+}
+
+/// Rule 2: the first event that fails `condition`. Items with positions
+/// of their own are looked up in groups of one position each (a composite
+/// decision served from known state has one group per part).
+fn first_conflict(state: &State, condition: &AppendCondition) -> Result<Option<Pos>, BackendError> {
+    if !condition.has_item_positions() {
+        return super::first_match(state, &condition.fail_if_events_match, condition.after);
+    }
+    let items = condition.fail_if_events_match.items();
+    let mut positions: Vec<Option<Position>> =
+        (0..items.len()).map(|i| condition.item_after(i)).collect();
+    positions.sort_unstable();
+    positions.dedup();
+    let mut first = None;
+    for after in positions {
+        let group = Query::from_items(
+            items
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| condition.item_after(i) == after)
+                .map(|(_, item)| item.clone()),
+        );
+        if let Some(found) = super::first_match(state, &group, after)? {
+            first = Some(first.map_or(found, |f: Pos| f.min(found)));
+        }
+    }
+    Ok(first)
 }
 
 /// Rule 1: whether `events` repeat an earlier append — `Ok(Some(last))` for

@@ -70,6 +70,11 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "recorded_at_and_metadata",
         include_str!("sql/migrations/0010_recorded_at_and_metadata.sql"),
     ),
+    (
+        11,
+        "condition_item_positions",
+        include_str!("sql/migrations/0011_condition_item_positions.sql"),
+    ),
 ];
 
 /// The server functions: (name, SQL), the SQL one `CREATE OR REPLACE

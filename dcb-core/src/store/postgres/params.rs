@@ -23,6 +23,9 @@ pub(super) struct AppendParams<'a> {
     pub(super) has_condition: bool,
     pub(super) shape: QueryShape<'a>,
     pub(super) after: Option<i64>,
+    /// Each condition item's own position (0 for none); `None` (a NULL
+    /// array) when every item counts after `after`.
+    pub(super) item_after: Option<Vec<i64>>,
 }
 
 impl<'a> AppendParams<'a> {
@@ -70,10 +73,11 @@ impl<'a> AppendParams<'a> {
                 QueryShape::of(&c.fail_if_events_match)
             }),
             after: condition.and_then(|c| c.after).map(position_param),
+            item_after: condition.and_then(item_after_param),
         }
     }
 
-    pub(super) fn as_sql(&self) -> [&(dyn ToSql + Sync); 15] {
+    pub(super) fn as_sql(&self) -> [&(dyn ToSql + Sync); 16] {
         [
             &self.types,
             &self.data,
@@ -90,8 +94,20 @@ impl<'a> AppendParams<'a> {
             &self.shape.type_counts,
             &self.after,
             &self.metadata,
+            &self.item_after,
         ]
     }
+}
+
+/// The `p_item_after` parameter of `dcb_append`: per item of the
+/// condition its own position (0 for none), or `None` (NULL) when the
+/// items have none of their own.
+fn item_after_param(condition: &AppendCondition) -> Option<Vec<i64>> {
+    condition.has_item_positions().then(|| {
+        (0..condition.fail_if_events_match.items().len())
+            .map(|i| condition.item_after(i).map_or(0, position_param))
+            .collect()
+    })
 }
 
 /// The parameters of one `dcb_append_batch` call (see its comment in

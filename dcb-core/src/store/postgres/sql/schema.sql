@@ -19,6 +19,7 @@
 --   8 read_barrier_before_planning
 --   9 read_model_fingerprints
 --   10 recorded_at_and_metadata
+--   11 condition_item_positions
 
 CREATE TABLE __SCHEMA__.dcb_migrations (
     version integer NOT NULL,
@@ -65,7 +66,7 @@ CREATE SEQUENCE __SCHEMA__.dcb_last_recorded_at AS bigint START -922337203685477
 
 CREATE SEQUENCE __SCHEMA__.dcb_positions AS bigint START 1 INCREMENT 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1 NO CYCLE;
 
-CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_append(p_types text[], p_data bytea[], p_tags text[], p_tag_counts integer[], p_ids uuid[], p_locks bigint[], p_lock_modes boolean[], p_alloc_key bigint, p_condition boolean, p_cond_tags text[], p_cond_tag_counts integer[], p_cond_types text[], p_cond_type_counts integer[], p_after bigint, p_metadata jsonb[] DEFAULT NULL::jsonb[], OUT outcome text, OUT pos bigint, OUT dup_id uuid)
+CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_append(p_types text[], p_data bytea[], p_tags text[], p_tag_counts integer[], p_ids uuid[], p_locks bigint[], p_lock_modes boolean[], p_alloc_key bigint, p_condition boolean, p_cond_tags text[], p_cond_tag_counts integer[], p_cond_types text[], p_cond_type_counts integer[], p_after bigint, p_metadata jsonb[] DEFAULT NULL::jsonb[], p_item_after bigint[] DEFAULT NULL::bigint[], OUT outcome text, OUT pos bigint, OUT dup_id uuid)
  RETURNS record
  LANGUAGE plpgsql
 AS $function$
@@ -75,6 +76,7 @@ DECLARE
     v_any_id   boolean := p_ids IS NOT NULL AND cardinality(array_remove(p_ids, NULL)) > 0;
     v_conflict bigint;
     v_first    bigint;
+    v_pos      bigint;
     v_micros   bigint;
     v_at       timestamptz;
     v_void     text;
@@ -109,7 +111,7 @@ BEGIN
         -- One item with one tag: the plainest statement (an index-only scan).
         v_conflict := (
             SELECT t.position FROM __SCHEMA__.event_tags t
-            WHERE t.tag = p_cond_tags[1] AND t.position > coalesce(p_after, 0)
+            WHERE t.tag = p_cond_tags[1] AND t.position > coalesce(p_item_after[1], p_after, 0)
               AND (p_cond_type_counts[1] = 0 OR t.event_type = ANY (p_cond_types))
             ORDER BY t.position LIMIT 1);
     ELSIF p_condition AND coalesce(cardinality(p_cond_tag_counts), 0) > 0
@@ -124,7 +126,8 @@ BEGIN
         FROM generate_subscripts(p_cond_tag_counts, 1) AS s(n)
         CROSS JOIN LATERAL (
             SELECT t.position FROM __SCHEMA__.event_tags t
-            WHERE t.tag = p_cond_tags[v_toffs[s.n] + 1] AND t.position > coalesce(p_after, 0)
+            WHERE t.tag = p_cond_tags[v_toffs[s.n] + 1]
+              AND t.position > coalesce(p_item_after[s.n], p_after, 0)
               AND (p_cond_type_counts[s.n] = 0 OR t.event_type = ANY (
                    p_cond_types[v_offs[s.n] + 1 : v_offs[s.n] + p_cond_type_counts[s.n]]))
               AND (p_cond_tag_counts[s.n] = 1 OR (
@@ -132,6 +135,21 @@ BEGIN
                    ) @> p_cond_tags[v_toffs[s.n] + 2 : v_toffs[s.n] + p_cond_tag_counts[s.n]])
             ORDER BY t.position LIMIT 1
         ) t0;
+    ELSIF p_condition AND p_item_after IS NOT NULL THEN
+        -- Items of their own positions, some without tags: item by item.
+        FOR j IN 1..cardinality(p_cond_type_counts) LOOP
+            EXECUTE 'SELECT min(m.position) FROM ('
+                    || __SCHEMA__.dcb_match_sql(ARRAY[p_cond_tag_counts[j]],
+                                                ARRAY[p_cond_type_counts[j]], 'ASC', false)
+                    || ') m'
+            INTO v_pos
+            USING p_cond_tags[v_toff + 1 : v_toff + p_cond_tag_counts[j]],
+                  p_cond_types[v_off + 1 : v_off + p_cond_type_counts[j]],
+                  coalesce(p_item_after[j], 0);
+            v_conflict := least(v_conflict, v_pos);
+            v_off := v_off + p_cond_type_counts[j];
+            v_toff := v_toff + p_cond_tag_counts[j];
+        END LOOP;
     ELSIF p_condition THEN
         EXECUTE 'SELECT min(m.position) FROM ('
                 || __SCHEMA__.dcb_match_sql(p_cond_tag_counts, p_cond_type_counts, 'ASC', false)

@@ -8,7 +8,11 @@
 --      the keys: postgres/locks.rs);
 --   2. idempotency, when an event carries an id (dcb_idempotent);
 --   3. the condition, in a new statement (a fresh snapshot, after the
---      locks); dcb_append_batch writes the same statements out again;
+--      locks); dcb_append_batch writes the same statements out again.
+--      Each item counts the events after its own position,
+--      p_item_after[i] (0 for none), when p_item_after is not NULL (a
+--      condition of parts: AppendCondition::of_parts), otherwise after
+--      p_after;
 --   4. the positions and the time, in the clock section (below): the
 --      append's positions, consecutive, from the sequence, and its time;
 --   5. the insert (dcb_insert, or a plain path for one event without an
@@ -35,7 +39,8 @@
 -- p_alloc_key is unused since migration 10 (the clock section orders
 -- every allocation); it stays so that clients of earlier versions call
 -- the function unchanged (they also take it shared, which nothing else
--- takes now). p_metadata comes last with a default for them too.
+-- takes now). p_metadata and p_item_after (migration 11) come last
+-- with defaults for them too.
 --
 -- The one definition of this function: every migrate that finds it
 -- changed applies it again with CREATE OR REPLACE, after the numbered
@@ -47,7 +52,7 @@ CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_append(
     p_locks bigint[], p_lock_modes boolean[], p_alloc_key bigint,
     p_condition boolean, p_cond_tags text[], p_cond_tag_counts integer[],
     p_cond_types text[], p_cond_type_counts integer[], p_after bigint,
-    p_metadata jsonb[] DEFAULT NULL,
+    p_metadata jsonb[] DEFAULT NULL, p_item_after bigint[] DEFAULT NULL,
     OUT outcome text, OUT pos bigint, OUT dup_id uuid
 ) LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
@@ -56,6 +61,7 @@ DECLARE
     v_any_id   boolean := p_ids IS NOT NULL AND cardinality(array_remove(p_ids, NULL)) > 0;
     v_conflict bigint;
     v_first    bigint;
+    v_pos      bigint;
     v_micros   bigint;
     v_at       timestamptz;
     v_void     text;
@@ -90,7 +96,7 @@ BEGIN
         -- One item with one tag: the plainest statement (an index-only scan).
         v_conflict := (
             SELECT t.position FROM __SCHEMA__.event_tags t
-            WHERE t.tag = p_cond_tags[1] AND t.position > coalesce(p_after, 0)
+            WHERE t.tag = p_cond_tags[1] AND t.position > coalesce(p_item_after[1], p_after, 0)
               AND (p_cond_type_counts[1] = 0 OR t.event_type = ANY (p_cond_types))
             ORDER BY t.position LIMIT 1);
     ELSIF p_condition AND coalesce(cardinality(p_cond_tag_counts), 0) > 0
@@ -105,7 +111,8 @@ BEGIN
         FROM generate_subscripts(p_cond_tag_counts, 1) AS s(n)
         CROSS JOIN LATERAL (
             SELECT t.position FROM __SCHEMA__.event_tags t
-            WHERE t.tag = p_cond_tags[v_toffs[s.n] + 1] AND t.position > coalesce(p_after, 0)
+            WHERE t.tag = p_cond_tags[v_toffs[s.n] + 1]
+              AND t.position > coalesce(p_item_after[s.n], p_after, 0)
               AND (p_cond_type_counts[s.n] = 0 OR t.event_type = ANY (
                    p_cond_types[v_offs[s.n] + 1 : v_offs[s.n] + p_cond_type_counts[s.n]]))
               AND (p_cond_tag_counts[s.n] = 1 OR (
@@ -113,6 +120,21 @@ BEGIN
                    ) @> p_cond_tags[v_toffs[s.n] + 2 : v_toffs[s.n] + p_cond_tag_counts[s.n]])
             ORDER BY t.position LIMIT 1
         ) t0;
+    ELSIF p_condition AND p_item_after IS NOT NULL THEN
+        -- Items of their own positions, some without tags: item by item.
+        FOR j IN 1..cardinality(p_cond_type_counts) LOOP
+            EXECUTE 'SELECT min(m.position) FROM ('
+                    || __SCHEMA__.dcb_match_sql(ARRAY[p_cond_tag_counts[j]],
+                                                ARRAY[p_cond_type_counts[j]], 'ASC', false)
+                    || ') m'
+            INTO v_pos
+            USING p_cond_tags[v_toff + 1 : v_toff + p_cond_tag_counts[j]],
+                  p_cond_types[v_off + 1 : v_off + p_cond_type_counts[j]],
+                  coalesce(p_item_after[j], 0);
+            v_conflict := least(v_conflict, v_pos);
+            v_off := v_off + p_cond_type_counts[j];
+            v_toff := v_toff + p_cond_tag_counts[j];
+        END LOOP;
     ELSIF p_condition THEN
         EXECUTE 'SELECT min(m.position) FROM ('
                 || __SCHEMA__.dcb_match_sql(p_cond_tag_counts, p_cond_type_counts, 'ASC', false)
