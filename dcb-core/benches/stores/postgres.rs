@@ -7,8 +7,10 @@
 //!   store's `(tag, position)` index; beside it, the index-only scans of a
 //!   decision's own positions and the head, which any layout needs, the
 //!   decision's events by one hand-written statement on the store's layout,
-//!   and the same events from a copy of the tag index that carries them
-//!   (index-only): the floor of any layout of tag index and events.
+//!   the same events from a copy of the tag index that carries them
+//!   (index-only): the floor of any layout of tag index and events, and the
+//!   store's own read function called directly, which parts the server's
+//!   share of a read from the client's.
 //!
 //! Everything lives in a fresh schema, dropped at the end.
 
@@ -123,11 +125,12 @@ async fn workloads(
 
 /// The index scans timed beside a decision's read, each with its name in
 /// the report and the seed of its first round; the first is the baseline.
-const SCANS: [(Scan, &str, u64); 4] = [
+const SCANS: [(Scan, &str, u64); 5] = [
     (Scan::OneTag, "index_scan", 20),
     (Scan::DecisionPositions, "read_positions", 40),
     (Scan::DecisionEvents, "read_by_hand", 50),
     (Scan::CoveringEvents, "read_covering", 60),
+    (Scan::ReadFunction, "read_function", 70),
 ];
 
 /// Decision reads on a store of `durations.stored` events against one
@@ -155,7 +158,8 @@ async fn reads(store: &Arc<PostgresStore>, durations: &Durations) -> Result<(), 
         events += mean / 4.0;
     }
     let n = per_round * 4;
-    let [scan, floor, hand, covering] = scans.each_ref().map(|timed| rate(n, timed.total));
+    let [scan, floor, hand, covering, function] =
+        scans.each_ref().map(|timed| rate(n, timed.total));
     let read = rate(n, reads.total);
     let [baseline, others @ ..] = &mut scans;
     measurement(SCANS[0].1, 1, stored, scan, &mut baseline.latencies, None).print();
@@ -163,7 +167,7 @@ async fn reads(store: &Arc<PostgresStore>, durations: &Durations) -> Result<(), 
         .iter()
         .map(|&(_, name, _)| name)
         .chain(["read"])
-        .zip([floor, hand, covering, read])
+        .zip([floor, hand, covering, function, read])
         .zip(others.iter_mut().chain([&mut reads]))
     {
         measurement(
@@ -184,7 +188,10 @@ async fn reads(store: &Arc<PostgresStore>, durations: &Durations) -> Result<(), 
          the same events by one hand-written statement, without the head or the read \
          barrier: {:.1} µs, {:.2}x, so the store's read costs {:.2}x that;\n     \
          the same events from a tag index that carries them, index-only, without the \
-         head or the read barrier: {:.1} µs, {:.2}x)",
+         head or the read barrier: {:.1} µs, {:.2}x;\n     \
+         the store's read function called directly, its rows not decoded, without the \
+         pool: {:.1} µs, {:.2}x the hand-written statement, so the client's share of the \
+         store's read is {:.1} µs)",
         1e6 / read,
         1e6 / scan,
         scan / read,
@@ -195,6 +202,9 @@ async fn reads(store: &Arc<PostgresStore>, durations: &Durations) -> Result<(), 
         hand / read,
         1e6 / covering,
         scan / covering,
+        1e6 / function,
+        hand / function,
+        1e6 / read - 1e6 / function,
     );
     Ok(())
 }
@@ -318,6 +328,11 @@ async fn insert_rate(
     Ok(rate(inserts, start.elapsed()))
 }
 
+/// The read-barrier key of [`Scan::ReadFunction`]: not the store's (which
+/// the store keeps to itself), but as uncontended, since nothing appends
+/// while the reads are timed.
+const READ_FUNCTION_BARRIER: i64 = 0x6463_625f_6265_6e63;
+
 /// What an index-only-scan round trip looks up.
 #[derive(Clone, Copy)]
 enum Scan {
@@ -338,6 +353,12 @@ enum Scan {
     /// of each tag, its rows carrying the events — without the head, the
     /// read barrier, or dropping the events both ranges hold.
     CoveringEvents,
+    /// The store's decision read, `dcb_decision_read_by_first_tags`
+    /// (barrier, head and events), called directly on a held connection
+    /// with a read-barrier key of its own, its rows collected but not
+    /// decoded: the server's and the protocol's share of the store's read,
+    /// without the pool, the decoding of events, or the store's API.
+    ReadFunction,
 }
 
 impl Scan {
@@ -362,6 +383,10 @@ impl Scan {
                  UNION ALL SELECT position FROM \"{schema}\".event_tags \
                  WHERE tag = $4 AND position > $2 AND event_type = ANY ($5))) \
                  ORDER BY e.position"
+            ),
+            Scan::ReadFunction => format!(
+                "SELECT pos, event_type, data, tags, id, recorded_at, metadata \
+                 FROM \"{schema}\".dcb_decision_read_by_first_tags($1, $2, $3, $4, $5, $6)"
             ),
             Scan::CoveringEvents => format!(
                 "SELECT position, event_type, data, tags, id FROM \"{schema}\".covering \
@@ -402,6 +427,31 @@ async fn index_scans(
         let t = Instant::now();
         let rows = match scan {
             Scan::OneTag => client.query(&statement, &[&course.as_str(), &0_i64]).await,
+            Scan::ReadFunction => {
+                // The function's parameters, made as the store makes them
+                // (`FirstTags`): each item's first tag, and its types as
+                // `tag || chr(31) || type` pairs.
+                let tags = [course.as_str(), student.as_str()];
+                let pairs: Vec<String> = course_types
+                    .iter()
+                    .map(|t| format!("{course}\u{1f}{t}"))
+                    .chain(student_types.iter().map(|t| format!("{student}\u{1f}{t}")))
+                    .collect();
+                let untyped: [&str; 0] = [];
+                client
+                    .query(
+                        &statement,
+                        &[
+                            &READ_FUNCTION_BARRIER,
+                            &&tags[..],
+                            &pairs,
+                            &&untyped[..],
+                            &0_i64,
+                            &false,
+                        ],
+                    )
+                    .await
+            }
             Scan::DecisionPositions | Scan::DecisionEvents | Scan::CoveringEvents => {
                 client
                     .query(

@@ -1,6 +1,6 @@
-//! A read with a limit (a subscription's batch) holds the read barrier only
-//! while it reads its head: every append of the schema waits for a read
-//! that holds it. The events are read after the barrier is released, with
+//! A read with a limit (a subscription's batch), and a decision's read,
+//! hold the read barrier only while they read their head: every append of
+//! the schema waits for a read that holds it. The events are read after the barrier is released, with
 //! a new snapshot, and only up to the head: an event committed in between
 //! is neither returned nor allowed to push the head's events out of a
 //! batch.
@@ -50,8 +50,8 @@ async fn two_events(store: &PostgresStore) {
         .expect("append a note");
 }
 
-/// A read of [`course_or_noted`] with `options`, stopped between its head
-/// and its events: another session holds `event_tags` locked until
+/// A read of `query` with `options`, stopped between its head and its
+/// events: another session holds `event_tags` locked until
 /// [`Stopped::resume`].
 ///
 /// The fields drop in order: the locker's session ends, and its lock with
@@ -70,7 +70,7 @@ struct Stopped {
 
 impl Stopped {
     /// `None` when the server is unreachable and not required.
-    async fn read(options: ReadOptions) -> Option<Stopped> {
+    async fn read(query: Query, options: ReadOptions) -> Option<Stopped> {
         let (Some(temp), Some(locker), Some(observer)) =
             (temp_schema(2).await, raw_client().await, raw_client().await)
         else {
@@ -85,8 +85,7 @@ impl Stopped {
             ))
             .await
             .expect("lock event_tags");
-        let read =
-            tokio::spawn(async move { store.read_to_end(&course_or_noted(), options).await });
+        let read = tokio::spawn(async move { store.read_to_end(&query, options).await });
         let reader = waiting_reader(&observer, &schema).await;
         Some(Stopped {
             locker,
@@ -137,31 +136,62 @@ async fn waiting_reader(client: &tokio_postgres::Client, schema: &str) -> i32 {
 #[test]
 fn a_read_releases_the_barrier_before_its_events_query_is_planned() {
     runtime(2).block_on(async {
-        let Some(stopped) = Stopped::read(ReadOptions::new().limit(10)).await else {
+        let Some(stopped) = Stopped::read(course_or_noted(), ReadOptions::new().limit(10)).await
+        else {
             return;
         };
-        let advisory: i64 = stopped
-            .observer
-            .query_one(
-                "SELECT count(*) FROM pg_locks \
-                 WHERE pid = $1 AND locktype = 'advisory' AND granted",
-                &[&stopped.reader],
-            )
-            .await
-            .expect("pg_locks")
-            .get(0);
         assert_eq!(
-            advisory, 0,
+            advisory_locks(&stopped.observer, stopped.reader).await,
+            0,
             "the read holds the read barrier while its events query waits to be planned"
         );
         assert_eq!(stopped.resume().await, (vec![1, 2], Position::new(2)));
     });
 }
 
+/// The advisory locks `reader`'s session holds.
+async fn advisory_locks(observer: &tokio_postgres::Client, reader: i32) -> i64 {
+    observer
+        .query_one(
+            "SELECT count(*) FROM pg_locks \
+             WHERE pid = $1 AND locktype = 'advisory' AND granted",
+            &[&reader],
+        )
+        .await
+        .expect("pg_locks")
+        .get(0)
+}
+
+// A decision's read (`dcb_decision_read_by_first_tags`) releases the read
+// barrier once its head is read, before its events' statement, as the
+// reads with a limit do (docs/decisions/0012); no test checked it, and a
+// barrier held over the events would make every append wait for them.
+#[test]
+fn a_decision_read_releases_the_barrier_with_its_head() {
+    runtime(2).block_on(async {
+        let decision = Query::from(QueryItem::new().tags([course()]));
+        let Some(stopped) = Stopped::read(decision, ReadOptions::new()).await else {
+            return;
+        };
+        assert_eq!(
+            advisory_locks(&stopped.observer, stopped.reader).await,
+            0,
+            "the decision's read holds the read barrier while its events' statement waits"
+        );
+        assert_eq!(
+            stopped.resume().await,
+            (vec![1], Position::new(2)),
+            "the course's event, and the head of the store"
+        );
+    });
+}
+
 #[test]
 fn a_backward_read_with_a_limit_stops_at_its_head() {
     runtime(2).block_on(async {
-        let Some(stopped) = Stopped::read(ReadOptions::new().backwards().limit(1)).await else {
+        let Some(stopped) =
+            Stopped::read(course_or_noted(), ReadOptions::new().backwards().limit(1)).await
+        else {
             return;
         };
         // A note committed after the read's head, by a session that does
