@@ -80,6 +80,21 @@ fn store_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, OpenError> {
     Ok(segments)
 }
 
+/// The damaged end after `tail` of the last segment at `path`, holding
+/// `bytes`, that a read-only open leaves in place: `None` when only zeros
+/// follow its whole records.
+fn left_in_place(path: &Path, bytes: &[u8], tail: &log::Tail) -> Option<Truncation> {
+    let rest = &bytes[tail.end..];
+    (!rest.iter().all(|&b| b == 0)).then(|| {
+        Truncation::left_in_place(
+            path.to_owned(),
+            tail.end as u64,
+            rest.len() as u64,
+            tail.damage,
+        )
+    })
+}
+
 impl Follower {
     /// Finds the end of the log in `dir` by reading its last segment only,
     /// changing nothing; the log before the end is left to be read by
@@ -138,15 +153,7 @@ impl Follower {
                     Ok(())
                 },
             )?;
-            let rest = &bytes[tail.end..];
-            if !rest.iter().all(|&b| b == 0) {
-                skipped = Some(Truncation::left_in_place(
-                    path.clone(),
-                    tail.end as u64,
-                    rest.len() as u64,
-                    tail.damage,
-                ));
-            }
+            skipped = left_in_place(&path, &bytes, &tail).or(skipped);
             let at = tail.end;
             let file = File::open(&path).map_err(|e| OpenError::io(&path, e))?;
             scanned.push(log_scan::Segment::new(
@@ -225,15 +232,7 @@ impl Follower {
                     Ok(())
                 },
             )?;
-            let rest = &bytes[tail.end..];
-            if !rest.iter().all(|&b| b == 0) {
-                skipped = Some(Truncation::left_in_place(
-                    path.clone(),
-                    tail.end as u64,
-                    rest.len() as u64,
-                    tail.damage,
-                ));
-            }
+            skipped = left_in_place(&path, &bytes, &tail).or(skipped);
             let format = Format::of(&bytes).unwrap_or(Format::CURRENT);
             segment = Some((path, tail.end as u64, format));
         }
