@@ -95,6 +95,132 @@ fn left_in_place(path: &Path, bytes: &[u8], tail: &log::Tail) -> Option<Truncati
     })
 }
 
+/// The bytes of the last segment read at once while looking for its end.
+const CHUNK: u64 = 1 << 20;
+
+/// What reading the last segment found: its format, the offset its whole
+/// records end at, the time of the last of them, and a damaged end left
+/// in place.
+struct LastSegment {
+    format: Format,
+    end: u64,
+    latest: Option<Timestamp>,
+    skipped: Option<Truncation>,
+}
+
+/// Reads the last segment at `path`, whose records continue the log at
+/// `next`, to the end of its whole records, a chunk at a time, moving
+/// `next` past them; `None` for a segment being made. A damaged end is
+/// judged as a read-only open judges it ([`log::replay_segment`]): left in
+/// place where a write may tear, [`OpenError::Corrupt`] before intact
+/// records.
+fn last_segment(dir: &Path, path: &Path, next: &mut u64) -> Result<Option<LastSegment>, OpenError> {
+    let io = |e| OpenError::io(path, e);
+    let file = match File::open(path) {
+        Ok(file) => file,
+        // A writer's recovery removed a segment it found half made.
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    let len = file.metadata().map_err(io)?.len();
+    let read = |offset: u64, want: u64| -> Result<Bytes, OpenError> {
+        let mut buffer = vec![0; usize::try_from(want.min(len - offset)).unwrap_or(0)];
+        file.read_exact_at(&mut buffer, offset).map_err(io)?;
+        Ok(Bytes::from(buffer))
+    };
+    let magic = read(0, MAGIC_LEN as u64)?;
+    if log::cut_short(&magic) {
+        return Ok(None);
+    }
+    let format = Format::of(&magic).ok_or_else(|| OpenError::NotAStore {
+        file: path.to_owned(),
+    })?;
+    let mut latest = None;
+    let mut offset = MAGIC_LEN as u64;
+    let mut chunk = Bytes::new();
+    let mut at = 0usize;
+    // Whether `chunk` was just read from `offset` on.
+    let mut fresh = false;
+    // Whole, intact records, as long as they come.
+    while offset < len {
+        let avail = chunk.len() - at;
+        let need = if avail >= record::HEADER_LEN {
+            let n = u32::from_le_bytes([chunk[at], chunk[at + 1], chunk[at + 2], chunk[at + 3]]);
+            record::HEADER_LEN + n as usize
+        } else {
+            record::HEADER_LEN
+        };
+        if avail < need {
+            if fresh && offset + chunk.len() as u64 >= len {
+                // The file ends before the record does.
+                break;
+            }
+            chunk = read(offset, CHUNK.max(need as u64))?;
+            at = 0;
+            fresh = true;
+            continue;
+        }
+        fresh = false;
+        match record::decode(&chunk, at, format) {
+            Found::Record {
+                first,
+                recorded_at,
+                events,
+                len: record_len,
+            } if first == *next => {
+                *next += events.len() as u64;
+                latest = recorded_at.or(latest);
+                offset += record_len as u64;
+                at += record_len;
+            }
+            _ => break,
+        }
+    }
+    if offset >= len {
+        return Ok(Some(LastSegment {
+            format,
+            end: offset,
+            latest,
+            skipped: None,
+        }));
+    }
+    // The rest, from the first byte that is not a whole record: zeros, a
+    // torn write, or damage before intact records.
+    let mut rest = magic.to_vec();
+    rest.extend_from_slice(&read(offset, len - offset)?);
+    let rest = Bytes::from(rest);
+    let shift = offset - MAGIC_LEN as u64;
+    let mut budget = Budget::new(dir, Some(u64::MAX), rest.len() as u64);
+    let tail = log::replay_segment(
+        path,
+        &rest,
+        shift,
+        true,
+        next,
+        &mut budget,
+        &mut |(recorded_at, events), _, budget| {
+            latest = recorded_at.or(latest);
+            budget.release(events.len() as u64);
+            Ok(())
+        },
+    )?;
+    let left = &rest[tail.end..];
+    let skipped = (!left.iter().all(|&b| b == 0)).then(|| {
+        Truncation::left_in_place(
+            path.to_owned(),
+            shift + tail.end as u64,
+            left.len() as u64,
+            tail.damage,
+        )
+    });
+    Ok(Some(LastSegment {
+        format,
+        end: shift + tail.end as u64,
+        latest,
+        skipped,
+    }))
+}
+
 impl Follower {
     /// Finds the end of the log in `dir` by reading its last segment only,
     /// changing nothing; the log before the end is left to be read by
@@ -122,48 +248,25 @@ impl Follower {
                 continue;
             }
             // The last segment: read to the end of its whole records.
-            let bytes = match fs::read(&path) {
-                Ok(bytes) => Bytes::from(bytes),
-                // A writer's recovery removed a segment it found half made.
-                Err(e) if e.kind() == ErrorKind::NotFound => Bytes::new(),
-                Err(e) => return Err(OpenError::io(&path, e)),
-            };
             next = first;
-            if log::cut_short(&bytes) {
+            let Some(last) = last_segment(dir, &path, &mut next)? else {
                 // A segment being made: nothing in it yet.
                 segment = Some((path, 0, Format::CURRENT));
                 break;
-            }
-            let format =
-                Format::of(&bytes).ok_or_else(|| OpenError::NotAStore { file: path.clone() })?;
-            // Its records are read to find their end, and let go: the
-            // budget is not for them.
-            let mut budget = Budget::new(dir, Some(u64::MAX), bytes.len() as u64);
-            let tail = log::replay_segment(
-                &path,
-                &bytes,
-                0,
-                true,
-                &mut next,
-                &mut budget,
-                &mut |(recorded_at, events), _, budget| {
-                    replayed += events.len() as u64;
-                    latest = recorded_at.or(latest);
-                    budget.release(events.len() as u64);
-                    Ok(())
-                },
-            )?;
-            skipped = left_in_place(&path, &bytes, &tail).or(skipped);
-            let at = tail.end;
+            };
+            replayed = next - first;
+            latest = last.latest;
+            skipped = last.skipped;
+            let (format, at) = (last.format, last.end);
             let file = File::open(&path).map_err(|e| OpenError::io(&path, e))?;
             scanned.push(log_scan::Segment::new(
                 first,
                 path.clone(),
                 file,
                 format,
-                at as u64,
+                at,
             ));
-            segment = Some((path, at as u64, format));
+            segment = Some((path, at, format));
         }
         let recovery = Recovery {
             events: next - 1,
