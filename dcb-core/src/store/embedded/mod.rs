@@ -274,11 +274,9 @@ impl EmbeddedStore {
     /// [`open_read_only`](Self::open_read_only) one that makes many
     /// selective reads of a store that fits in memory. Events appended
     /// after the open are followed and indexed in memory as with
-    /// `open_read_only`. Opening reads the last segment of the log into
-    /// memory once (at most
-    /// [`segment_size`](EmbeddedOptions::segment_size), 256 MiB by default),
-    /// to find the end of its whole records; damage before the last segment
-    /// is found when a read reaches it, and fails that read.
+    /// `open_read_only`. Opening reads the last segment of the log, a MiB
+    /// at a time, to find the end of its whole records; damage before the
+    /// last segment is found when a read reaches it, and fails that read.
     ///
     /// ```
     /// use dcb_core::embedded::EmbeddedStore;
