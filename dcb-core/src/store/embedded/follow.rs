@@ -21,7 +21,7 @@ use bytes::Bytes;
 
 use super::budget::{self, Budget};
 use super::log::{self, Record, Replayed};
-use super::log_scan::{self, LogScan};
+use super::log_scan::{self, Chunks, LogScan};
 use super::record::{self, Format, Found, MAGIC_LEN};
 use super::{OpenError, Recovery, Truncation, manifest};
 use crate::Timestamp;
@@ -95,9 +95,6 @@ fn left_in_place(path: &Path, bytes: &[u8], tail: &log::Tail) -> Option<Truncati
     })
 }
 
-/// The bytes of the last segment read at once while looking for its end.
-const CHUNK: u64 = 1 << 20;
-
 /// What reading the last segment found: its format, the offset its whole
 /// records end at, the time of the last of them, and a damaged end left
 /// in place.
@@ -136,32 +133,10 @@ fn last_segment(dir: &Path, path: &Path, next: &mut u64) -> Result<Option<LastSe
         file: path.to_owned(),
     })?;
     let mut latest = None;
-    let mut offset = MAGIC_LEN as u64;
-    let mut chunk = Bytes::new();
-    let mut at = 0usize;
-    // Whether `chunk` was just read from `offset` on.
-    let mut fresh = false;
     // Whole, intact records, as long as they come.
-    while offset < len {
-        let avail = chunk.len() - at;
-        let need = if avail >= record::HEADER_LEN {
-            let n = u32::from_le_bytes([chunk[at], chunk[at + 1], chunk[at + 2], chunk[at + 3]]);
-            record::HEADER_LEN + n as usize
-        } else {
-            record::HEADER_LEN
-        };
-        if avail < need {
-            if fresh && offset + chunk.len() as u64 >= len {
-                // The file ends before the record does.
-                break;
-            }
-            chunk = read(offset, CHUNK.max(need as u64))?;
-            at = 0;
-            fresh = true;
-            continue;
-        }
-        fresh = false;
-        match record::decode(&chunk, at, format) {
+    let mut chunks = Chunks::new(&file, MAGIC_LEN as u64, len);
+    while let Some((chunk, at)) = chunks.record().map_err(io)? {
+        match record::decode(chunk, at, format) {
             Found::Record {
                 first,
                 recorded_at,
@@ -170,12 +145,12 @@ fn last_segment(dir: &Path, path: &Path, next: &mut u64) -> Result<Option<LastSe
             } if first == *next => {
                 *next += events.len() as u64;
                 latest = recorded_at.or(latest);
-                offset += record_len as u64;
-                at += record_len;
+                chunks.advance(record_len);
             }
             _ => break,
         }
     }
+    let offset = chunks.offset();
     if offset >= len {
         return Ok(Some(LastSegment {
             format,

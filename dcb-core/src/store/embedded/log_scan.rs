@@ -95,19 +95,6 @@ impl Segment {
         }
     }
 
-    /// `want` bytes from `offset` (fewer at the limit).
-    fn read(&self, offset: u64, want: u64) -> Result<Bytes, BackendError> {
-        let len = want.min(self.limit.saturating_sub(offset));
-        let mut buffer = vec![0; usize::try_from(len).unwrap_or(usize::MAX)];
-        self.file.read_exact_at(&mut buffer, offset).map_err(|e| {
-            BackendError::new(format!(
-                "cannot read the log {} at byte {offset}: {e}",
-                self.path.display()
-            ))
-        })?;
-        Ok(Bytes::from(buffer))
-    }
-
     fn damaged(&self, offset: u64, reason: &str) -> BackendError {
         BackendError::new(format!(
             "the log {} is damaged at byte {offset} ({reason}); open the store for writing to \
@@ -124,25 +111,23 @@ impl Segment {
         upto: Pos,
         visit: &mut dyn FnMut(Pos, &EventRecord, Option<Timestamp>) -> bool,
     ) -> Result<bool, BackendError> {
-        let (mut next, mut offset) = self.mark_before(from);
-        let mut chunk = Bytes::new();
-        let mut at = 0usize;
-        while offset < self.limit && next <= upto {
-            if at + HEADER_LEN > chunk.len() {
-                chunk = self.read(offset, CHUNK)?;
-                at = 0;
-            }
-            if chunk.len() < HEADER_LEN {
-                return Err(self.damaged(offset, "the record header is cut short"));
-            }
-            let len = HEADER_LEN
-                + u32::from_le_bytes([chunk[at], chunk[at + 1], chunk[at + 2], chunk[at + 3]])
-                    as usize;
-            if at + len > chunk.len() {
-                chunk = self.read(offset, CHUNK.max(len as u64))?;
-                at = 0;
-            }
-            match record::decode(&chunk, at, self.format) {
+        let (mut next, offset) = self.mark_before(from);
+        let mut chunks = Chunks::new(&self.file, offset, self.limit);
+        while next <= upto {
+            let offset = chunks.offset();
+            let Some((chunk, at)) = chunks.record().map_err(|e| {
+                BackendError::new(format!(
+                    "cannot read the log {} at byte {offset}: {e}",
+                    self.path.display()
+                ))
+            })?
+            else {
+                if offset < self.limit {
+                    return Err(self.damaged(offset, "the record is cut short"));
+                }
+                break;
+            };
+            match record::decode(chunk, at, self.format) {
                 Found::Record {
                     first,
                     recorded_at,
@@ -165,14 +150,83 @@ impl Segment {
                         }
                     }
                     next = first + events.len() as Pos;
-                    offset += len as u64;
-                    at += len;
+                    chunks.advance(len);
                 }
                 Found::End => break,
                 Found::Damaged(reason) => return Err(self.damaged(offset, reason)),
             }
         }
         Ok(false)
+    }
+}
+
+/// A segment's records read a chunk at a time, up to a limit: each call
+/// to [`record`](Self::record) gives a chunk holding the whole record at
+/// the reader's offset (whole by its header's length; the caller decodes
+/// and checks it).
+pub(super) struct Chunks<'f> {
+    file: &'f File,
+    limit: u64,
+    offset: u64,
+    chunk: Bytes,
+    /// Where `offset` is in `chunk`.
+    at: usize,
+}
+
+impl<'f> Chunks<'f> {
+    /// The records of `file` from `offset` up to `limit`.
+    pub(super) fn new(file: &'f File, offset: u64, limit: u64) -> Chunks<'f> {
+        Chunks {
+            file,
+            limit,
+            offset,
+            chunk: Bytes::new(),
+            at: 0,
+        }
+    }
+
+    /// The offset of the next record.
+    pub(super) fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// A chunk holding the whole record at the offset, and where in it
+    /// the record starts; `None` when the bytes up to the limit hold no
+    /// whole record there.
+    pub(super) fn record(&mut self) -> std::io::Result<Option<(&Bytes, usize)>> {
+        let mut fresh = false;
+        while self.offset < self.limit {
+            let (chunk, at) = (&self.chunk, self.at);
+            let avail = chunk.len() - at;
+            let need = if avail >= HEADER_LEN {
+                let n =
+                    u32::from_le_bytes([chunk[at], chunk[at + 1], chunk[at + 2], chunk[at + 3]]);
+                HEADER_LEN + n as usize
+            } else {
+                HEADER_LEN
+            };
+            if avail >= need {
+                return Ok(Some((&self.chunk, self.at)));
+            }
+            if fresh && self.offset + chunk.len() as u64 >= self.limit {
+                // The bytes end before the record does.
+                break;
+            }
+            let want = CHUNK.max(need as u64).min(self.limit - self.offset);
+            let mut buffer = vec![0; usize::try_from(want).unwrap_or(usize::MAX)];
+            self.file.read_exact_at(&mut buffer, self.offset)?;
+            self.chunk = Bytes::from(buffer);
+            self.at = 0;
+            fresh = true;
+        }
+        Ok(None)
+    }
+
+    /// Moves past the record of `len` bytes that [`record`](Self::record)
+    /// gave.
+    pub(super) fn advance(&mut self, len: usize) {
+        self.offset += len as u64;
+        self.at += len;
     }
 }
 
