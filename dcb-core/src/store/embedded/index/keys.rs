@@ -1,5 +1,5 @@
 //! The index's keys, in one fjall keyspace: a byte naming the section
-//! (events, tags, types, ids, meta), then big-endian positions after a
+//! (events, tags, postings, types, ids, meta), then big-endian positions after a
 //! length-prefixed name, so that each tag's and each type's positions sort
 //! together, in order.
 
@@ -8,6 +8,7 @@ use crate::store::engine::Pos;
 /// The sections of the keyspace.
 const EVENTS: u8 = b'e';
 const TAGS: u8 = b't';
+const POSTINGS: u8 = b'p';
 const TYPES: u8 = b'y';
 const IDS: u8 = b'i';
 const META: u8 = b'm';
@@ -44,11 +45,23 @@ pub(super) fn position_at_end(key: &[u8]) -> Option<Pos> {
 /// (tags are at most 256 bytes; the length keeps one tag's keys apart from
 /// a longer tag's that starts the same) and its bytes.
 pub(super) fn tag_prefix(tag: &str) -> Vec<u8> {
-    let len = u16::try_from(tag.len()).unwrap_or(u16::MAX);
-    let mut key = Vec::with_capacity(3 + tag.len() + 8);
-    key.push(TAGS);
+    named(TAGS, tag)
+}
+
+/// The key of `tag`'s posting in the `postings` section (see
+/// [`posting`](super::posting)).
+pub(super) fn posting(tag: &str) -> Vec<u8> {
+    named(POSTINGS, tag)
+}
+
+/// `section`, then the length of `name` (at most 256 bytes: tags are) and
+/// its bytes, with room for a position after them.
+fn named(section: u8, name: &str) -> Vec<u8> {
+    let len = u16::try_from(name.len()).unwrap_or(u16::MAX);
+    let mut key = Vec::with_capacity(3 + name.len() + 8);
+    key.push(section);
     key.extend_from_slice(&len.to_be_bytes());
-    key.extend_from_slice(tag.as_bytes());
+    key.extend_from_slice(name.as_bytes());
     key
 }
 

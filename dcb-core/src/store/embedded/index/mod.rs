@@ -18,15 +18,19 @@
 //!
 //! One keyspace, in sections (see [`keys`]):
 //! - `events`: position → the event's location;
-//! - `tags`: tag, position → the event's type id and location: a
-//!   decision's read, which selects by tag, finds its events' locations in
-//!   one range of keys instead of a lookup each;
+//! - `postings`: tag → the tag's entries (position, type id, location),
+//!   while it has at most [`posting::MAX_ENTRIES`]: a decision's read,
+//!   which selects by tags of few events, finds its events' locations
+//!   with one point lookup per tag (see [`posting`]);
+//! - `tags`: tag, position → the event's type id and location, for the
+//!   tags that spilled out of their postings: one range of keys each;
 //! - `types`: type id, position → nothing;
 //! - `ids`: event id → position;
 //! - `meta`: `end`, `log`, `latest`, `ids`, and `type:NAME` → type id.
 
 mod keys;
 mod location;
+mod posting;
 mod run;
 mod segments;
 
@@ -41,6 +45,7 @@ use smallvec::SmallVec;
 use uuid::Uuid;
 
 pub(super) use self::location::Location;
+use self::posting::{Entry, Posting};
 use self::run::Run;
 use self::segments::Segments;
 use super::log::LogPoint;
@@ -60,11 +65,11 @@ const MAX_L0_TABLES: usize = 20;
 const MAX_COMPACTION_WAIT: Duration = Duration::from_mins(1);
 
 /// The key in `meta` of the index's format, and the format this build
-/// writes: 3, locations in the log instead of events (formats 1 and 2,
-/// never released, held copies of the events). An index of another format
-/// is rebuilt.
+/// writes: 4, a tag's few entries in one posting (format 3 kept every tag
+/// entry under a key of its own; formats 1 and 2, never released, held
+/// copies of the events). An index of another format is rebuilt.
 const FORMAT_KEY: &[u8] = b"format";
-const FORMAT: [u8; 4] = 3u32.to_be_bytes();
+const FORMAT: [u8; 4] = 4u32.to_be_bytes();
 
 /// What the index holds, as recorded with its last write.
 #[derive(Clone, Copy, Debug, Default)]
@@ -164,8 +169,9 @@ impl DiskIndex {
         let mut position = first;
         let mut new_types: Vec<(String, u32)> = Vec::new();
         let mut ids = false;
+        // Each tag's entries in this run, by position.
+        let mut touched: HashMap<&'e str, Vec<Entry>> = HashMap::new();
         for (event, location) in events {
-            let location = location.to_bytes();
             let name = event.event_type().as_str();
             let known = self.type_ids.read().get(name).copied();
             let pending = || new_types.iter().find(|(n, _)| n == name).map(|&(_, id)| id);
@@ -179,22 +185,26 @@ impl DiskIndex {
                 id
             };
             run.put(keys::type_at(type_id, position), &[]);
-            if !event.tags().is_empty() {
-                let mut entry = [0; 4 + Location::LEN];
-                entry[..4].copy_from_slice(&type_id.to_be_bytes());
-                entry[4..].copy_from_slice(&location);
-                let entry = fjall::Slice::from(entry.as_slice());
-                for tag in event.tags() {
-                    let key = keys::tag(&keys::tag_prefix(tag.as_str()), position);
-                    run.put_shared(key, entry.clone());
+            let entry = Entry {
+                position,
+                type_id,
+                location,
+            };
+            for tag in event.tags() {
+                let entries = touched.entry(tag.as_str()).or_default();
+                if entries.last().is_none_or(|last| last.position != position) {
+                    entries.push(entry);
                 }
             }
-            run.put(keys::event(position), &location);
+            run.put(keys::event(position), &location.to_bytes());
             if let Some(id) = event.id() {
                 run.put(keys::id(&id), &position.to_be_bytes());
                 ids = true;
             }
             position += 1;
+        }
+        for (tag, entries) in touched {
+            self.add_to_posting(&mut run, tag, first, entries)?;
         }
         let end = position - 1;
         run.put(keys::meta(b"end"), &end.to_be_bytes());
@@ -216,6 +226,56 @@ impl DiskIndex {
             self.has_ids.store(true, Ordering::Relaxed);
         }
         Ok(end)
+    }
+
+    /// Puts into `run` what adds `entries`, the tag's entries from
+    /// position `first` on, to the index: its posting with them, or,
+    /// once the tag has more than [`posting::MAX_ENTRIES`], its entries in
+    /// the `tags` section (see [`posting`]).
+    fn add_to_posting(
+        &self,
+        run: &mut Run,
+        tag: &str,
+        first: Pos,
+        entries: Vec<Entry>,
+    ) -> Result<(), BackendError> {
+        let key = keys::posting(tag);
+        let held = match self.posting(tag)? {
+            None => Vec::new(),
+            Some(Posting::Entries(mut held)) => {
+                // Entries from `first` on are of a run written before that
+                // is written again: this run's are the ones.
+                held.retain(|entry| entry.position < first);
+                held
+            }
+            Some(Posting::Spilled) => {
+                put_tag_entries(run, tag, &entries);
+                return Ok(());
+            }
+        };
+        if held.len() + entries.len() <= posting::MAX_ENTRIES {
+            let mut all = held;
+            all.extend(entries);
+            run.put(key, &Posting::Entries(all).to_bytes());
+        } else {
+            run.put(key, &Posting::Spilled.to_bytes());
+            put_tag_entries(run, tag, &held);
+            put_tag_entries(run, tag, &entries);
+        }
+        Ok(())
+    }
+
+    /// The posting of `tag`; `None` if no event of it is indexed.
+    fn posting(&self, tag: &str) -> Result<Option<Posting>, BackendError> {
+        let Some(value) = self.tree.get(keys::posting(tag)).map_err(index_error)? else {
+            return Ok(None);
+        };
+        Posting::from_bytes(&value).map(Some).ok_or_else(|| {
+            BackendError::new(format!(
+                "the index's entry for the tag {tag:?} is damaged; delete the store's index/ \
+                 directory to rebuild it from the log"
+            ))
+        })
     }
 
     /// Waits while fjall's first level holds [`MAX_L0_TABLES`] tables or
@@ -272,7 +332,7 @@ impl DiskIndex {
             return Ok(true);
         }
         let tags = item.required_tags();
-        let Some((driver, others)) = tags.as_slice().split_first() else {
+        if tags.is_empty() {
             // Types only: each type's positions, merged.
             let mut exhausted = true;
             for &id in &type_ids {
@@ -290,40 +350,81 @@ impl DiskIndex {
             }
             return Ok(exhausted);
         };
-        // Tags: walk the first tag's positions, keep those whose type the
-        // item names and that carry the other tags too.
-        let prefix = keys::tag_prefix(driver.as_str());
-        let others: SmallVec<[Vec<u8>; 2]> = others
+        // Tags: each tag's posting; a tag never indexed matches nothing.
+        let mut lists: SmallVec<[Option<Vec<Entry>>; 2]> = SmallVec::new();
+        for tag in tags {
+            match self.posting(tag.as_str())? {
+                None => return Ok(true),
+                Some(Posting::Entries(entries)) => lists.push(Some(entries)),
+                Some(Posting::Spilled) => lists.push(None),
+            }
+        }
+        let prefixes: SmallVec<[Vec<u8>; 2]> = tags
             .iter()
             .map(|tag| keys::tag_prefix(tag.as_str()))
             .collect();
-        let keys = self
-            .tree
-            .range(keys::tag(&prefix, after + 1)..=keys::tag(&prefix, upto));
+        // Walk the fewest entries, else the first tag's range in `tags`;
+        // keep those whose type the item names and that carry the other
+        // tags too.
+        let driver = (0..lists.len())
+            .filter(|&i| lists[i].is_some())
+            .min_by_key(|&i| lists[i].as_ref().map_or(usize::MAX, Vec::len))
+            .unwrap_or(0);
         let mut failure = None;
-        let found = collect(
-            keys,
-            backwards,
-            max,
-            |key, value| {
-                let position = keys::position_at_end(key)?;
-                if !type_ids.is_empty() && !type_ids.contains(&u32_of(value)) {
-                    return None;
+        let mut keep = |entry: Entry| -> Option<Match> {
+            if !type_ids.is_empty() && !type_ids.contains(&entry.type_id) {
+                return None;
+            }
+            for (i, list) in lists.iter().enumerate() {
+                if i == driver {
+                    continue;
                 }
-                for other in &others {
-                    match self.tree.contains_key(keys::tag(other, position)) {
-                        Ok(true) => {}
-                        Ok(false) => return None,
-                        Err(err) => {
-                            failure.get_or_insert(err);
-                            return None;
-                        }
+                let carries = match list {
+                    Some(entries) => Ok(entries
+                        .binary_search_by_key(&entry.position, |e| e.position)
+                        .is_ok()),
+                    None => self
+                        .tree
+                        .contains_key(keys::tag(&prefixes[i], entry.position)),
+                };
+                match carries {
+                    Ok(true) => {}
+                    Ok(false) => return None,
+                    Err(err) => {
+                        failure.get_or_insert(err);
+                        return None;
                     }
                 }
-                Some((position, Location::from_bytes(&value[4..])))
-            },
-            out,
-        )?;
+            }
+            Some((entry.position, Some(entry.location)))
+        };
+        let found = if let Some(entries) = &lists[driver] {
+            let entries = posting::within(entries, after, upto);
+            let before = out.len();
+            let walk: &mut dyn Iterator<Item = &Entry> = if backwards {
+                &mut entries.iter().rev()
+            } else {
+                &mut entries.iter()
+            };
+            for entry in walk {
+                if out.len() - before >= max {
+                    break;
+                }
+                out.extend(keep(*entry));
+            }
+            out.len() - before
+        } else {
+            let keys = self.tree.range(
+                keys::tag(&prefixes[driver], after + 1)..=keys::tag(&prefixes[driver], upto),
+            );
+            collect(
+                keys,
+                backwards,
+                max,
+                |key, value| keep(Entry::from_value(keys::position_at_end(key)?, value)?),
+                out,
+            )?
+        };
         if let Some(err) = failure {
             return Err(index_error(err));
         }
@@ -472,6 +573,14 @@ impl Below for DiskIndex {
     }
 }
 
+/// Puts `entries` of `tag` into `run` as keys of the `tags` section.
+fn put_tag_entries(run: &mut Run, tag: &str, entries: &[Entry]) {
+    let prefix = keys::tag_prefix(tag);
+    for entry in entries {
+        run.put(keys::tag(&prefix, entry.position), &entry.value());
+    }
+}
+
 /// Walks `keys` in the direction asked, pushing onto `out` what `keep`
 /// makes of each key and value, until `max` are kept; returns how many
 /// were.
@@ -607,5 +716,127 @@ mod tests {
         }
         let (_, reach) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
         assert_eq!(reach.end, 1);
+    }
+
+    /// Events at positions 1, 2, …: `A` at even positions, `B` at odd; every
+    /// one tagged `a`, every third `b`, every tenth `c`. So over a few runs
+    /// `a` spills out of its posting first, then `b`, while `c` stays in
+    /// its posting.
+    fn tagged(position: Pos) -> EventRecord {
+        let event_type = if position % 2 == 0 { "A" } else { "B" };
+        let mut tags = vec![crate::Tag::from_static("a")];
+        if position % 3 == 0 {
+            tags.push(crate::Tag::from_static("b"));
+        }
+        if position % 10 == 0 {
+            tags.push(crate::Tag::from_static("c"));
+        }
+        EventRecord::new(crate::EventType::new(event_type).unwrap(), "{}").with_tags(tags)
+    }
+
+    fn location_of(position: Pos) -> Location {
+        Location {
+            segment: 1,
+            offset: position * 64,
+            len: 64,
+            crc: u32::try_from(position).unwrap(),
+            recorded_at: None,
+        }
+    }
+
+    #[test]
+    fn reads_by_tag_find_the_same_events_in_postings_and_spilled_tags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index");
+        let (index, _) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
+        let tag = |name: &'static str| crate::Tag::from_static(name);
+        let items = [
+            QueryItem::new().tags([tag("a")]),
+            QueryItem::new().tags([tag("b")]),
+            QueryItem::new().tags([tag("c")]),
+            QueryItem::new().tags([tag("a"), tag("b")]),
+            QueryItem::new().tags([tag("b"), tag("c")]),
+            QueryItem::new().tags([tag("c"), tag("a")]),
+            QueryItem::new().tags([tag("c"), tag("b"), tag("a")]),
+            QueryItem::new().tags([tag("d")]),
+            QueryItem::new().tags([tag("b"), tag("d")]),
+            QueryItem::new()
+                .types([crate::EventType::from_static("A")])
+                .tags([tag("b")]),
+            QueryItem::new()
+                .types([crate::EventType::from_static("B")])
+                .tags([tag("c"), tag("a")]),
+        ];
+        let mut end: Pos = 0;
+        let mut spilled = Vec::new();
+        // Runs of these lengths, then the last run written again from
+        // position 330 (a write whose index write failed after its run was
+        // in, say) with more events: no entry is counted twice.
+        let runs = [1, 5, 30, 40, 100, 7, 150].map(|len| (None, len));
+        for (from, len) in runs.into_iter().chain([(Some(330), 16)]) {
+            let first = from.unwrap_or(end + 1);
+            let events: Vec<EventRecord> = (first..first + len).map(tagged).collect();
+            let located = events
+                .iter()
+                .zip(first..)
+                .map(|(event, position)| (event, location_of(position)));
+            let point = LogPoint {
+                segment: 1,
+                offset: 0,
+            };
+            index.write(first, located, point, None).unwrap();
+            end = first + len - 1;
+            for name in ["a", "b", "c"] {
+                if index.posting(name).unwrap() == Some(Posting::Spilled)
+                    && !spilled.contains(&name)
+                {
+                    spilled.push(name);
+                }
+            }
+            for item in &items {
+                for (after, upto) in [
+                    (0, end),
+                    (end / 3, end),
+                    (0, end / 2),
+                    (end / 4, end / 2 + 1),
+                ] {
+                    let expected: Vec<Pos> = (after + 1..=upto)
+                        .filter(|&p| item.matches(&tagged(p)))
+                        .collect();
+                    for backwards in [false, true] {
+                        for max in [1, 3, usize::MAX] {
+                            let mut want = expected.clone();
+                            if backwards {
+                                want.reverse();
+                            }
+                            want.truncate(max);
+                            let mut found = Vec::new();
+                            let exhausted = index
+                                .item_matches(item, (after, upto), backwards, max, &mut found)
+                                .unwrap();
+                            let positions: Vec<Pos> = found.iter().map(|m| m.0).collect();
+                            assert_eq!(
+                                positions, want,
+                                "{item:?} in ({after}, {upto}], backwards {backwards}, max {max}"
+                            );
+                            assert!(
+                                found.iter().all(|&(p, at)| at == Some(location_of(p))),
+                                "{item:?}: each match with its location"
+                            );
+                            assert_eq!(
+                                exhausted,
+                                want.len() < max,
+                                "ran out only when fewer than max"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            spilled,
+            ["a", "b"],
+            "a and b spilled, in that order; c did not"
+        );
     }
 }

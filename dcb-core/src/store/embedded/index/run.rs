@@ -20,11 +20,6 @@ impl Run {
             .push((Slice::from(key.as_ref()), Slice::from(value)));
     }
 
-    /// [`put`](Self::put) with a value shared by several keys.
-    pub(super) fn put_shared(&mut self, key: impl AsRef<[u8]>, value: Slice) {
-        self.entries.push((Slice::from(key.as_ref()), value));
-    }
-
     /// Sorts the entries and ingests them into `tree` as one run; readers
     /// see the whole run once this returns, and none of it before.
     pub(super) fn ingest(mut self, tree: &Keyspace) -> Result<(), fjall::Error> {
