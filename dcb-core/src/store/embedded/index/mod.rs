@@ -169,8 +169,8 @@ impl DiskIndex {
         let mut position = first;
         let mut new_types: Vec<(String, u32)> = Vec::new();
         let mut ids = false;
-        // Each tag's entries in this run, by position.
-        let mut touched: HashMap<&'e str, Vec<Entry>> = HashMap::new();
+        // Every tag's entries in this run, grouped by tag below.
+        let mut touched: Vec<(&'e str, Entry)> = Vec::new();
         for (event, location) in events {
             let name = event.event_type().as_str();
             let known = self.type_ids.read().get(name).copied();
@@ -190,12 +190,7 @@ impl DiskIndex {
                 type_id,
                 location,
             };
-            for tag in event.tags() {
-                let entries = touched.entry(tag.as_str()).or_default();
-                if entries.last().is_none_or(|last| last.position != position) {
-                    entries.push(entry);
-                }
-            }
+            touched.extend(event.tags().iter().map(|tag| (tag.as_str(), entry)));
             run.put(keys::event(position), &location.to_bytes());
             if let Some(id) = event.id() {
                 run.put(keys::id(&id), &position.to_be_bytes());
@@ -203,8 +198,12 @@ impl DiskIndex {
             }
             position += 1;
         }
-        for (tag, entries) in touched {
-            self.add_to_posting(&mut run, tag, first, entries)?;
+        // A stable sort: each tag's entries stay in order of position.
+        touched.sort_by(|a, b| a.0.cmp(b.0));
+        touched.dedup_by(|a, b| a.0 == b.0 && a.1.position == b.1.position);
+        for group in touched.chunk_by(|a, b| a.0 == b.0) {
+            let entries = group.iter().map(|&(_, entry)| entry);
+            self.add_to_posting(&mut run, group[0].0, first, entries)?;
         }
         let end = position - 1;
         run.put(keys::meta(b"end"), &end.to_be_bytes());
@@ -237,10 +236,10 @@ impl DiskIndex {
         run: &mut Run,
         tag: &str,
         first: Pos,
-        entries: Vec<Entry>,
+        entries: impl ExactSizeIterator<Item = Entry> + Clone,
     ) -> Result<(), BackendError> {
         let key = keys::posting(tag);
-        let held = match self.posting(tag)? {
+        let held = match self.posting_at(&key, tag)? {
             None => Vec::new(),
             Some(Posting::Entries(mut held)) => {
                 // Entries from `first` on are of a run written before that
@@ -249,7 +248,7 @@ impl DiskIndex {
                 held
             }
             Some(Posting::Spilled) => {
-                put_tag_entries(run, tag, &entries);
+                put_tag_entries(run, tag, entries);
                 return Ok(());
             }
         };
@@ -259,15 +258,19 @@ impl DiskIndex {
             run.put(key, &Posting::Entries(all).to_bytes());
         } else {
             run.put(key, &Posting::Spilled.to_bytes());
-            put_tag_entries(run, tag, &held);
-            put_tag_entries(run, tag, &entries);
+            put_tag_entries(run, tag, held.into_iter().chain(entries));
         }
         Ok(())
     }
 
     /// The posting of `tag`; `None` if no event of it is indexed.
     fn posting(&self, tag: &str) -> Result<Option<Posting>, BackendError> {
-        let Some(value) = self.tree.get(keys::posting(tag)).map_err(index_error)? else {
+        self.posting_at(&keys::posting(tag), tag)
+    }
+
+    /// The posting of `tag`, whose key is `key`.
+    fn posting_at(&self, key: &[u8], tag: &str) -> Result<Option<Posting>, BackendError> {
+        let Some(value) = self.tree.get(key).map_err(index_error)? else {
             return Ok(None);
         };
         Posting::from_bytes(&value).map(Some).ok_or_else(|| {
@@ -574,7 +577,7 @@ impl Below for DiskIndex {
 }
 
 /// Puts `entries` of `tag` into `run` as keys of the `tags` section.
-fn put_tag_entries(run: &mut Run, tag: &str, entries: &[Entry]) {
+fn put_tag_entries(run: &mut Run, tag: &str, entries: impl IntoIterator<Item = Entry>) {
     let prefix = keys::tag_prefix(tag);
     for entry in entries {
         run.put(keys::tag(&prefix, entry.position), &entry.value());
