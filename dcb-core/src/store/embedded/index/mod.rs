@@ -352,7 +352,21 @@ impl DiskIndex {
                 exhausted &= found < max;
             }
             return Ok(exhausted);
-        };
+        }
+        self.tag_matches(tags, &type_ids, range, backwards, max, out)
+    }
+
+    /// [`item_matches`](Self::item_matches) of an item with `tags` and,
+    /// unless empty, the types of `type_ids`.
+    fn tag_matches(
+        &self,
+        tags: &crate::Tags,
+        type_ids: &[u32],
+        (after, upto): (Pos, Pos),
+        backwards: bool,
+        max: usize,
+        out: &mut Vec<Match>,
+    ) -> Result<bool, BackendError> {
         // Tags: each tag's posting; a tag never indexed matches nothing.
         let mut lists: SmallVec<[Option<Vec<Entry>>; 2]> = SmallVec::new();
         for tag in tags {
@@ -726,12 +740,12 @@ mod tests {
     /// `a` spills out of its posting first, then `b`, while `c` stays in
     /// its posting.
     fn tagged(position: Pos) -> EventRecord {
-        let event_type = if position % 2 == 0 { "A" } else { "B" };
+        let event_type = if position.is_multiple_of(2) { "A" } else { "B" };
         let mut tags = vec![crate::Tag::from_static("a")];
-        if position % 3 == 0 {
+        if position.is_multiple_of(3) {
             tags.push(crate::Tag::from_static("b"));
         }
-        if position % 10 == 0 {
+        if position.is_multiple_of(10) {
             tags.push(crate::Tag::from_static("c"));
         }
         EventRecord::new(crate::EventType::new(event_type).unwrap(), "{}").with_tags(tags)
