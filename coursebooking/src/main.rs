@@ -18,7 +18,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use coursebooking::decisions::DcbEnrolment;
 use coursebooking::lists::CourseLists;
 use coursebooking::{CourseId, Enrolment, EnrolmentError, StudentId, check_name};
-use dcb_core::embedded::{EmbeddedOptions, EmbeddedStore, IndexProgress, OpenError};
+use dcb_core::embedded::{EmbeddedOptions, EmbeddedStore, OpenError};
 use dcb_core::{Metadata, Uuid};
 
 use crate::out::{Stop, say};
@@ -359,7 +359,7 @@ async fn run(cli: Cli) -> ExitCode {
             let bar = indicatif::ProgressBar::new(0);
             let options = EmbeddedOptions::default()
                 .lock_timeout(Duration::from_mins(1))
-                .on_index_progress(index_progress(bar.clone()));
+                .on_index_progress(dcb_core::inspect::index_progress(bar.clone()));
             let store_dir = dir.clone();
             let opened =
                 tokio::task::spawn_blocking(move || EmbeddedStore::open_with(&store_dir, &options))
@@ -462,7 +462,7 @@ async fn execute(
 async fn show(dir: &Path, command: &Command) -> ExitCode {
     let store_dir = dir.to_owned();
     let bar = indicatif::ProgressBar::new(0);
-    let report = index_progress(bar.clone());
+    let report = dcb_core::inspect::index_progress(bar.clone());
     let opened = tokio::task::spawn_blocking(move || {
         if store_dir.join("LOCK").is_file() {
             let options = EmbeddedOptions::default()
@@ -566,21 +566,4 @@ fn fail(message: &str) -> ExitCode {
 fn usage(message: &str) -> ExitCode {
     let _ = writeln!(std::io::stderr(), "error: {message}");
     ExitCode::from(2)
-}
-
-/// Reports an open's indexing of a long stretch of log (a store written
-/// before the index existed) on `bar`, a progress bar on stderr that shows
-/// nothing until the first report; the caller clears it after the open.
-fn index_progress(bar: indicatif::ProgressBar) -> impl Fn(IndexProgress) + Send + Sync + 'static {
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "indexing the store {bar} {bytes}/{total_bytes} of log, {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    move |progress| {
-        bar.set_length(progress.total_bytes);
-        bar.set_position(progress.bytes);
-        bar.set_message(format!("{} events", progress.events));
-    }
 }

@@ -132,6 +132,7 @@ mod cli;
 mod log;
 mod open;
 mod output;
+mod progress;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -143,6 +144,7 @@ use futures_util::StreamExt;
 
 use self::cli::{Cli, Command, StoreCommand};
 pub use self::log::log_from_env;
+pub use self::progress::index_progress;
 use crate::model::error::ReadError;
 use crate::{EventStore, Position, Query, ReadOptions};
 

@@ -84,8 +84,15 @@ fn open_embedded(
     // The `LOCK` file is the mark of a store: without it, opening for
     // writing would create a store where the user mistyped a path.
     if access == Access::Once && dir.join("LOCK").is_file() {
-        let options = EmbeddedOptions::default().lock_timeout(std::time::Duration::ZERO);
-        match EmbeddedStore::open_with(dir, &options) {
+        // An index to build (a store of an earlier version) shows its
+        // progress on stderr.
+        let bar = indicatif::ProgressBar::new(0);
+        let options = EmbeddedOptions::default()
+            .lock_timeout(std::time::Duration::ZERO)
+            .on_index_progress(super::index_progress(bar.clone()));
+        let opened = EmbeddedStore::open_with(dir, &options);
+        bar.finish_and_clear();
+        match opened {
             Err(OpenError::Locked { .. }) => {
                 tracing::debug!(dir = %dir.display(), "the store is in use; reading it beside its writer");
             }
