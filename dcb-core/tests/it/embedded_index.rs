@@ -219,7 +219,7 @@ fn an_open_without_a_close_replays_only_the_tail() {
     // Copy the directory while the store is open, as a crash leaves it
     // (the index's writes reached the operating system, not a sync).
     let crashed = tempfile::tempdir().unwrap();
-    copy_tree(dir.path(), crashed.path());
+    copy_open_store(dir.path(), crashed.path());
     drop(store);
     let store = EmbeddedStore::open_with(crashed.path(), &small_interval()).unwrap();
     let replayed = store.recovery().replayed;
@@ -236,17 +236,55 @@ fn copy_files(from: &Path, to: &Path) {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            fs::create_dir_all(&target).unwrap();
-            copy_tree(&path, &target);
-        } else {
-            fs::copy(&path, &target).unwrap();
+/// Copies the directory of a store that is open into `to`. The index's
+/// thread and fjall's compaction may add or remove files meanwhile; then
+/// the copy starts over, so that it holds no version of the index that
+/// names a file the copy lacks.
+fn copy_open_store(from: &Path, to: &Path) {
+    for _ in 0..100 {
+        let listed = listing(from);
+        match copy_tree(from, to) {
+            Ok(()) if listing(from) == listed => return,
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => panic!("copying the store: {err}"),
+        }
+        fs::remove_dir_all(to).unwrap();
+        fs::create_dir_all(to).unwrap();
+    }
+    panic!("the store's files kept changing while they were copied");
+}
+
+/// Every file under `dir` with its length, in order.
+fn listing(dir: &Path) -> Vec<(std::path::PathBuf, u64)> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            match entry.metadata() {
+                Ok(meta) if meta.is_dir() => dirs.push(path),
+                Ok(meta) => files.push((path, meta.len())),
+                Err(_) => {}
+            }
         }
     }
+    files.sort();
+    files
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    for entry in fs::read_dir(from)? {
+        let path = entry?.path();
+        let target = to.join(path.file_name().unwrap_or_default());
+        if path.is_dir() {
+            fs::create_dir_all(&target)?;
+            copy_tree(&path, &target)?;
+        } else {
+            fs::copy(&path, &target)?;
+        }
+    }
+    Ok(())
 }
 
 /// A long stretch of log to index (a store whose index was deleted, as
