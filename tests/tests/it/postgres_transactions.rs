@@ -176,3 +176,42 @@ fn another_isolation_than_read_committed_is_refused() {
         assert_eq!(events(&store).await, 0);
     });
 }
+
+async fn jit(client: &impl tokio_postgres::GenericClient) -> String {
+    client
+        .query_one("SELECT current_setting('jit')", &[])
+        .await
+        .expect("ask the session's jit")
+        .get(0)
+}
+
+/// The application's session keeps PostgreSQL's default, JIT on, under
+/// which the append's statements could be compiled on every call; the
+/// append turns it off for the rest of its transaction only.
+#[test]
+fn an_append_turns_jit_off_for_its_transaction_only() {
+    runtime(2).block_on(async {
+        let Some(schema) = temp_schema(2).await else {
+            return;
+        };
+        let Some(mut client) = raw_client().await else {
+            return;
+        };
+        client.batch_execute("SET jit = on").await.unwrap();
+        let store = schema.store.clone();
+        let transaction = client.transaction().await.unwrap();
+        assert_eq!(jit(&transaction).await, "on");
+        store
+            .append_in_transaction(&transaction, vec![placed(1)], Some(nothing_in_the_shop()))
+            .await
+            .expect("the append");
+        assert_eq!(jit(&transaction).await, "off", "within the transaction");
+        transaction.commit().await.unwrap();
+        assert_eq!(
+            jit(&client).await,
+            "on",
+            "the session's own setting, after it"
+        );
+        assert_eq!(events(&store).await, 1);
+    });
+}

@@ -121,8 +121,16 @@ pub(super) async fn append_in_transaction(
     condition: Option<AppendCondition>,
 ) -> Result<Position, AppendError> {
     inner.limits.check_append(&events)?;
+    // The application's session may have JIT on, as PostgreSQL's default
+    // is; `dcb_append`'s condition statements can be estimated above
+    // `jit_above_cost` on a large store, and compiling them costs about
+    // 10 ms a call. So JIT is turned off for the rest of the transaction,
+    // in the round trip that asks its isolation.
     let isolation: String = transaction
-        .query_one("SELECT current_setting('transaction_isolation')", &[])
+        .query_one(
+            "SELECT current_setting('transaction_isolation'), set_config('jit', 'off', true)",
+            &[],
+        )
         .await
         .and_then(|row| row.try_get(0))
         .map_err(failed)?;

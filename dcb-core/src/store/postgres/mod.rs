@@ -447,6 +447,13 @@ impl PostgresStore {
     /// `append`; appends of the application's transaction are not sent
     /// together with others.
     ///
+    /// The append turns JIT compilation off for the rest of the
+    /// transaction (`SET LOCAL jit = off`, in the round trip that checks
+    /// the isolation), as the store's own sessions have it: its statements
+    /// are short index lookups, which PostgreSQL may otherwise compile at
+    /// about 10 ms a call on a large store. The session's setting is back
+    /// once the transaction ends.
+    ///
     /// ```no_run
     /// # use dcb_core::{EventRecord, EventType, postgres::PostgresStore};
     /// # async fn example(store: PostgresStore, mut client: tokio_postgres::Client) -> Result<(), Box<dyn std::error::Error>> {
