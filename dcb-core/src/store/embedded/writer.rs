@@ -18,7 +18,9 @@
 //! about two intervals. When the store closes, the writer waits for the
 //! run being written and hands down what is left (unless it is less than
 //! [`EmbeddedOptions::tail_kept_on_close`](super::EmbeddedOptions::tail_kept_on_close)),
-//! so that the next open has little or no tail to replay.
+//! so that the next open has little or no tail to replay, and waits for the
+//! index's compaction to settle (`DiskIndex::settle`), so that the next
+//! process does not find a merge to do and wait for it as it closes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,6 +98,9 @@ pub(super) fn spawn<L: FileLayer>(
             if writer.indexing.unindexed > writer.indexing.kept_on_close {
                 writer.start_hand_down();
                 writer.finish_hand_down();
+            }
+            if let Some(index) = &writer.indexing.index {
+                index.settle();
             }
         })
 }

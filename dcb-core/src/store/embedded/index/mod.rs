@@ -64,6 +64,10 @@ const MAX_L0_TABLES: usize = 20;
 /// The longest a write waits for compaction.
 const MAX_COMPACTION_WAIT: Duration = Duration::from_mins(1);
 
+/// The tables in fjall's first level at which its leveled compaction
+/// merges them into the next (the strategy's default).
+const L0_COMPACTION_THRESHOLD: usize = 4;
+
 /// The key in `meta` of the index's format, and the format this build
 /// writes: 4, a tag's few entries in one posting (format 3 kept every tag
 /// entry under a key of its own; formats 1 and 2, never released, held
@@ -85,7 +89,7 @@ pub(super) struct Reach {
 /// The on-disk index; see the [module](self).
 pub(super) struct DiskIndex {
     /// The database the keyspace is in, held open with it.
-    _db: Database,
+    db: Database,
     /// Every section's keys (see [`keys`]).
     tree: Keyspace,
     /// Every event type's id, loaded on open: a store has few types.
@@ -117,7 +121,7 @@ impl DiskIndex {
         }
         let index = DiskIndex {
             tree,
-            _db: db,
+            db,
             type_ids: RwLock::default(),
             has_ids: AtomicBool::new(false),
             segments: Segments::new(log_dir),
@@ -302,6 +306,46 @@ impl DiskIndex {
                 "waited for the index's compaction"
             );
         }
+    }
+
+    /// Waits, up to [`MAX_COMPACTION_WAIT`], until fjall compacts nothing
+    /// and its first level is below [`L0_COMPACTION_THRESHOLD`] tables;
+    /// returns at once if so already.
+    ///
+    /// The writer calls it as the store closes. fjall checks for work on
+    /// open and merges the first level once it holds that many tables; a
+    /// process that closes waits for a merge under way. Without this, the
+    /// first short process after a bulk import (a CLI command, say)
+    /// started the merge the import left behind, and waited seconds for
+    /// it as it closed.
+    pub(super) fn settle(&self) {
+        let started = Instant::now();
+        while self.db.active_compactions() > 0
+            || self.tree.l0_table_count() >= L0_COMPACTION_THRESHOLD
+        {
+            if started.elapsed() >= MAX_COMPACTION_WAIT {
+                tracing::warn!(
+                    tables = self.tree.l0_table_count(),
+                    "the index's compaction is still behind as the store closes; the next open \
+                     takes it up"
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let waited = started.elapsed();
+        if waited > Duration::from_millis(5) {
+            tracing::debug!(
+                seconds = waited.as_secs_f64(),
+                "waited for the index's compaction to settle before closing"
+            );
+        }
+    }
+
+    /// The tables in fjall's first level.
+    #[cfg(test)]
+    pub(super) fn first_level_tables(&self) -> usize {
+        self.tree.l0_table_count()
     }
 
     /// The id of the event type `name`, if any event of it is indexed.

@@ -205,3 +205,34 @@ fn a_damaged_posting_is_an_error_that_says_how_to_rebuild() {
         );
     }
 }
+
+/// Runs written faster than fjall merges them leave its first level full;
+/// `settle` returns once fjall has merged them and merges nothing more.
+#[test]
+fn settling_waits_until_the_first_level_is_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index");
+    let (index, _) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
+    let mut end = 0;
+    for len in [200, 300, 200, 300, 200, 300, 200, 300] {
+        let first = end + 1;
+        let events: Vec<EventRecord> = (first..first + len).map(tagged).collect();
+        let located = events
+            .iter()
+            .zip(first..)
+            .map(|(event, position)| (event, location_of(position)));
+        let point = LogPoint {
+            segment: 1,
+            offset: (first + len) * 64,
+        };
+        index.write(first, located, point, None).unwrap();
+        end += len;
+    }
+    index.settle();
+    assert!(
+        index.first_level_tables() < L0_COMPACTION_THRESHOLD && index.db.active_compactions() == 0,
+        "{} tables in the first level, {} compactions",
+        index.first_level_tables(),
+        index.db.active_compactions()
+    );
+}
