@@ -69,6 +69,21 @@ fn location_of(position: Pos) -> Location {
     }
 }
 
+/// Writes the events `tagged` makes for positions `first..first + len` to
+/// `index` as one run.
+fn write_tagged(index: &DiskIndex, first: Pos, len: Pos) -> Result<(), BackendError> {
+    let events: Vec<EventRecord> = (first..first + len).map(tagged).collect();
+    let located = events
+        .iter()
+        .zip(first..)
+        .map(|(event, position)| (event, location_of(position)));
+    let point = LogPoint {
+        segment: 1,
+        offset: (first + len) * 64,
+    };
+    index.write(first, located, point, None).map(|_| ())
+}
+
 #[test]
 fn reads_by_tag_find_the_same_events_in_postings_and_spilled_tags() {
     let dir = tempfile::tempdir().unwrap();
@@ -100,16 +115,7 @@ fn reads_by_tag_find_the_same_events_in_postings_and_spilled_tags() {
     let runs = [1, 5, 30, 40, 100, 7, 150].map(|len| (None, len));
     for (from, len) in runs.into_iter().chain([(Some(330), 16)]) {
         let first = from.unwrap_or(end + 1);
-        let events: Vec<EventRecord> = (first..first + len).map(tagged).collect();
-        let located = events
-            .iter()
-            .zip(first..)
-            .map(|(event, position)| (event, location_of(position)));
-        let point = LogPoint {
-            segment: 1,
-            offset: 0,
-        };
-        index.write(first, located, point, None).unwrap();
+        write_tagged(&index, first, len).unwrap();
         end = first + len - 1;
         for name in ["a", "b", "c"] {
             if index.posting(&keys::posting(name), name).unwrap() == Some(Posting::Spilled)
@@ -173,18 +179,7 @@ fn a_damaged_posting_is_an_error_that_says_how_to_rebuild() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("index");
     let (index, _) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
-    let write = |first: Pos| {
-        let events: Vec<EventRecord> = (first..first + 3).map(tagged).collect();
-        let located = events
-            .iter()
-            .zip(first..)
-            .map(|(event, position)| (event, location_of(position)));
-        let point = LogPoint {
-            segment: 1,
-            offset: (first + 3) * 64,
-        };
-        index.write(first, located, point, None)
-    };
+    let write = |first: Pos| write_tagged(&index, first, 3);
     write(1).unwrap();
     let mut run = Run::default();
     run.put(keys::posting("a"), &[0xff; 13]);
@@ -195,7 +190,7 @@ fn a_damaged_posting_is_an_error_that_says_how_to_rebuild() {
     let read = index.read(&query, (0, 3), false, 10, &mut out);
     let first = index.first_match(&query, 0, 3);
     let handed_down = write(4);
-    for outcome in [read.map(|_| ()), first.map(|_| ()), handed_down.map(|_| ())] {
+    for outcome in [read.map(|_| ()), first.map(|_| ()), handed_down] {
         let message = outcome
             .expect_err("the damaged posting is reported")
             .to_string();
@@ -215,17 +210,7 @@ fn settling_waits_until_the_first_level_is_merged() {
     let (index, _) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
     let mut end = 0;
     for len in [200, 300, 200, 300, 200, 300, 200, 300] {
-        let first = end + 1;
-        let events: Vec<EventRecord> = (first..first + len).map(tagged).collect();
-        let located = events
-            .iter()
-            .zip(first..)
-            .map(|(event, position)| (event, location_of(position)));
-        let point = LogPoint {
-            segment: 1,
-            offset: (first + len) * 64,
-        };
-        index.write(first, located, point, None).unwrap();
+        write_tagged(&index, end + 1, len).unwrap();
         end += len;
     }
     index.settle();
