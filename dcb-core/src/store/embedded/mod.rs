@@ -207,6 +207,7 @@ impl EmbeddedStore {
             kept_on_close: options.tail_kept_on_close,
             locations,
             writing: None,
+            handed_down: false,
         };
         let writer = writer::spawn(
             log,

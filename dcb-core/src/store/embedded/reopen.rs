@@ -113,6 +113,7 @@ fn reopen_once<L: FileLayer>(
             u64::MAX
         },
         handed: 0,
+        runs: 0,
         replayed: 0,
         next_report: PROGRESS,
         started: Instant::now(),
@@ -205,6 +206,8 @@ struct CatchUp<'i> {
     limit: u64,
     /// The events put into the index by this open.
     handed: u64,
+    /// The runs this open wrote to the index.
+    runs: u32,
     /// The events read from the log by this open.
     replayed: u64,
     /// The count of `handed` at which to report progress next.
@@ -307,12 +310,20 @@ impl CatchUp<'_> {
             .iter()
             .flat_map(|(_, events)| events.iter())
             .zip(self.locations.iter().copied());
-        let end = index
-            .write(self.base + 1, events, point, self.latest)
-            .map_err(|err| OpenError::Index {
-                dir: self.dir.to_owned(),
-                message: err.to_string(),
-            })?;
+        // The first two runs go in at once: after a crash they are the
+        // whole tail (about two intervals at most), and compaction may be
+        // behind with the crashed process's runs. Later runs (a long log
+        // indexed on open) wait for it as the writer's do.
+        self.runs += 1;
+        let written = if self.runs <= 2 {
+            index.write_now(self.base + 1, events, point, self.latest)
+        } else {
+            index.write(self.base + 1, events, point, self.latest)
+        };
+        let end = written.map_err(|err| OpenError::Index {
+            dir: self.dir.to_owned(),
+            message: err.to_string(),
+        })?;
         self.handed += end - self.base;
         if let Some(ProgressFn(report)) = &self.progress {
             report(IndexProgress {

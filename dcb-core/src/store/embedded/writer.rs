@@ -18,9 +18,10 @@
 //! about two intervals. When the store closes, the writer waits for the
 //! run being written and hands down what is left (unless it is less than
 //! [`EmbeddedOptions::tail_kept_on_close`](super::EmbeddedOptions::tail_kept_on_close)),
-//! so that the next open has little or no tail to replay, and waits for the
-//! index's compaction to settle (`DiskIndex::settle`), so that the next
-//! process does not find a merge to do and wait for it as it closes.
+//! so that the next open has little or no tail to replay; and if it wrote
+//! runs while appending, it waits for the index's compaction to settle
+//! (`DiskIndex::settle`), so that the next process does not find a merge
+//! to do and wait for it as it closes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -94,12 +95,15 @@ pub(super) fn spawn<L: FileLayer>(
                 }
                 writer.commit(batch);
             }
+            // Runs written while appending (a bulk import), not the one a
+            // short process writes as it closes, leave merges to settle.
+            let wrote_runs = writer.indexing.handed_down || writer.indexing.writing.is_some();
             writer.finish_hand_down();
             if writer.indexing.unindexed > writer.indexing.kept_on_close {
                 writer.start_hand_down();
                 writer.finish_hand_down();
             }
-            if let Some(index) = &writer.indexing.index {
+            if wrote_runs && let Some(index) = &writer.indexing.index {
                 index.settle();
             }
         })
@@ -122,6 +126,10 @@ pub(super) struct Indexing {
     pub(super) locations: Vec<Location>,
     /// The run being written to the index, if any.
     pub(super) writing: Option<Writing>,
+    /// Whether this writer has handed a run down to the index while
+    /// appending: then it waits for the index's compaction to settle as
+    /// the store closes.
+    pub(super) handed_down: bool,
 }
 
 /// A run being written to the index by a thread of its own: it yields how
@@ -308,6 +316,7 @@ impl<L: FileLayer> Writer<L> {
         });
         match written {
             Ok(count) => {
+                self.indexing.handed_down = true;
                 self.engine.handed_down(count);
                 self.indexing.locations.drain(..count);
             }

@@ -160,7 +160,23 @@ impl DiskIndex {
     /// and the latest time. The run is registered atomically, so a reader,
     /// or an open after a crash, sees all of it or none. See the
     /// [module](self).
+    ///
+    /// It first waits while compaction is behind (`wait_for_compaction`).
     pub(super) fn write<'e>(
+        &self,
+        first: Pos,
+        events: impl IntoIterator<Item = (&'e EventRecord, Location)>,
+        log: LogPoint,
+        latest: Option<Timestamp>,
+    ) -> Result<Pos, BackendError> {
+        self.wait_for_compaction();
+        self.write_now(first, events, log, latest)
+    }
+
+    /// As [`write`](Self::write), without waiting for compaction: for the
+    /// first run an open writes, the tail a crash left, which should not
+    /// wait for the merges the crashed process left behind.
+    pub(super) fn write_now<'e>(
         &self,
         first: Pos,
         events: impl IntoIterator<Item = (&'e EventRecord, Location)>,
@@ -222,7 +238,6 @@ impl DiskIndex {
             run.put(keys::meta(b"ids"), &[]);
         }
         run.put(keys::meta(FORMAT_KEY), &FORMAT);
-        self.wait_for_compaction();
         run.ingest(&self.tree).map_err(index_error)?;
         self.type_ids.write().extend(new_types);
         if ids {
