@@ -387,6 +387,13 @@ impl EmbeddedStore {
     /// Waits for the writer to finish every submitted append and releases
     /// the directory's lock (for a read-only store: stops following the
     /// log). Appends on clones made before fail afterwards.
+    ///
+    /// Closing also hands the in-memory tail down to the index (unless it
+    /// is under [`EmbeddedOptions::tail_kept_on_close`]), and, if this
+    /// store handed runs down while appending, waits up to a minute for the
+    /// index's merges to settle, so that the next open finds none to wait
+    /// for: after a bulk import, closing takes seconds (25 s after 10M
+    /// events); after a few appends, milliseconds.
     pub fn close(self) {
         self.inner.shut_down();
     }
