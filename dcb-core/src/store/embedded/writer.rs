@@ -97,7 +97,7 @@ pub(super) fn spawn<L: FileLayer>(
             }
             // Runs written while appending (a bulk import), not the one a
             // short process writes as it closes, leave merges to settle.
-            let wrote_runs = writer.indexing.handed_down || writer.indexing.writing.is_some();
+            let wrote_runs = writer.indexing.handed_down;
             writer.finish_hand_down();
             if writer.indexing.unindexed > writer.indexing.kept_on_close {
                 writer.start_hand_down();
@@ -126,9 +126,9 @@ pub(super) struct Indexing {
     pub(super) locations: Vec<Location>,
     /// The run being written to the index, if any.
     pub(super) writing: Option<Writing>,
-    /// Whether this writer has handed a run down to the index while
-    /// appending: then it waits for the index's compaction to settle as
-    /// the store closes.
+    /// Whether this writer has started writing a run to the index: one
+    /// started while appending makes it wait for the index's compaction
+    /// to settle as the store closes.
     pub(super) handed_down: bool,
 }
 
@@ -293,7 +293,10 @@ impl<L: FileLayer> Writer<L> {
             .name("dcb-embedded-index".to_owned())
             .spawn(move || write_run(&index, first, &run, point, latest));
         match spawned {
-            Ok(thread) => self.indexing.writing = Some(Writing(thread)),
+            Ok(thread) => {
+                self.indexing.writing = Some(Writing(thread));
+                self.indexing.handed_down = true;
+            }
             Err(err) => tracing::warn!(
                 error = %err,
                 "cannot start a thread to write the index; the tail stays in memory"
@@ -316,7 +319,6 @@ impl<L: FileLayer> Writer<L> {
         });
         match written {
             Ok(count) => {
-                self.indexing.handed_down = true;
                 self.engine.handed_down(count);
                 self.indexing.locations.drain(..count);
             }

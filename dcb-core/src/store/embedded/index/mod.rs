@@ -302,24 +302,19 @@ impl DiskIndex {
     /// compaction (a bulk import) go at compaction's pace instead of
     /// leaving reads slower and slower.
     fn wait_for_compaction(&self) {
-        let started = Instant::now();
-        let mut waited = false;
-        while self.tree.l0_table_count() >= MAX_L0_TABLES {
-            if started.elapsed() >= MAX_COMPACTION_WAIT {
-                tracing::warn!(
-                    tables = self.tree.l0_table_count(),
-                    "the index's compaction is behind; writing to it anyway"
-                );
-                return;
-            }
-            waited = true;
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        if waited {
-            tracing::debug!(
-                seconds = started.elapsed().as_secs_f64(),
+        match wait_while(
+            || self.tree.l0_table_count() >= MAX_L0_TABLES,
+            Duration::from_millis(2),
+        ) {
+            Ok(waited) if waited > Duration::ZERO => tracing::debug!(
+                seconds = waited.as_secs_f64(),
                 "waited for the index's compaction"
-            );
+            ),
+            Ok(_) => {}
+            Err(()) => tracing::warn!(
+                tables = self.tree.l0_table_count(),
+                "the index's compaction is behind; writing to it anyway"
+            ),
         }
     }
 
@@ -334,33 +329,24 @@ impl DiskIndex {
     /// started the merge the import left behind, and waited seconds for
     /// it as it closed.
     pub(super) fn settle(&self) {
-        let started = Instant::now();
-        while self.db.active_compactions() > 0
-            || self.tree.l0_table_count() >= L0_COMPACTION_THRESHOLD
-        {
-            if started.elapsed() >= MAX_COMPACTION_WAIT {
-                tracing::warn!(
-                    tables = self.tree.l0_table_count(),
-                    "the index's compaction is still behind as the store closes; the next open \
-                     takes it up"
-                );
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let waited = started.elapsed();
-        if waited > Duration::from_millis(5) {
-            tracing::debug!(
+        match wait_while(
+            || {
+                self.db.active_compactions() > 0
+                    || self.tree.l0_table_count() >= L0_COMPACTION_THRESHOLD
+            },
+            Duration::from_millis(5),
+        ) {
+            Ok(waited) if waited > Duration::ZERO => tracing::debug!(
                 seconds = waited.as_secs_f64(),
                 "waited for the index's compaction to settle before closing"
-            );
+            ),
+            Ok(_) => {}
+            Err(()) => tracing::warn!(
+                tables = self.tree.l0_table_count(),
+                "the index's compaction is still behind as the store closes; the next open \
+                 takes it up"
+            ),
         }
-    }
-
-    /// The tables in fjall's first level.
-    #[cfg(test)]
-    pub(super) fn first_level_tables(&self) -> usize {
-        self.tree.l0_table_count()
     }
 
     /// The id of the event type `name`, if any event of it is indexed.
@@ -643,6 +629,22 @@ impl Below for DiskIndex {
     fn has_ids(&self) -> bool {
         self.has_ids.load(Ordering::Relaxed)
     }
+}
+
+/// Sleeps `poll` at a time while `busy` holds, up to
+/// [`MAX_COMPACTION_WAIT`]: `Ok` with the time waited (zero if it never
+/// held), `Err` if it still holds.
+fn wait_while(busy: impl Fn() -> bool, poll: Duration) -> Result<Duration, ()> {
+    let started = Instant::now();
+    let mut waited = Duration::ZERO;
+    while busy() {
+        if started.elapsed() >= MAX_COMPACTION_WAIT {
+            return Err(());
+        }
+        std::thread::sleep(poll);
+        waited = started.elapsed();
+    }
+    Ok(waited)
 }
 
 /// Puts `entries` of `tag` into `run` as keys of the `tags` section.

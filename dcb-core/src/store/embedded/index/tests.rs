@@ -69,6 +69,14 @@ fn location_of(position: Pos) -> Location {
     }
 }
 
+/// An index of its own, in a directory that lives as long as the guard.
+fn empty_index() -> (tempfile::TempDir, DiskIndex) {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, _) =
+        DiskIndex::open(&dir.path().join("index"), dir.path().to_owned(), 1 << 20).unwrap();
+    (dir, index)
+}
+
 /// Writes the events `tagged` makes for positions `first..first + len` to
 /// `index` as one run.
 fn write_tagged(index: &DiskIndex, first: Pos, len: Pos) -> Result<(), BackendError> {
@@ -86,9 +94,7 @@ fn write_tagged(index: &DiskIndex, first: Pos, len: Pos) -> Result<(), BackendEr
 
 #[test]
 fn reads_by_tag_find_the_same_events_in_postings_and_spilled_tags() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("index");
-    let (index, _) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
+    let (_dir, index) = empty_index();
     let tag = |name: &'static str| crate::Tag::from_static(name);
     let items = [
         QueryItem::new().tags([tag("a")]),
@@ -176,9 +182,7 @@ fn reads_by_tag_find_the_same_events_in_postings_and_spilled_tags() {
 /// never a panic, and never a read that silently misses the tag's events.
 #[test]
 fn a_damaged_posting_is_an_error_that_says_how_to_rebuild() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("index");
-    let (index, _) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
+    let (_dir, index) = empty_index();
     let write = |first: Pos| write_tagged(&index, first, 3);
     write(1).unwrap();
     let mut run = Run::default();
@@ -205,9 +209,7 @@ fn a_damaged_posting_is_an_error_that_says_how_to_rebuild() {
 /// `settle` returns once fjall has merged them and merges nothing more.
 #[test]
 fn settling_waits_until_the_first_level_is_merged() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("index");
-    let (index, _) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
+    let (_dir, index) = empty_index();
     let mut end = 0;
     for len in [200, 300, 200, 300, 200, 300, 200, 300] {
         write_tagged(&index, end + 1, len).unwrap();
@@ -215,9 +217,9 @@ fn settling_waits_until_the_first_level_is_merged() {
     }
     index.settle();
     assert!(
-        index.first_level_tables() < L0_COMPACTION_THRESHOLD && index.db.active_compactions() == 0,
+        index.tree.l0_table_count() < L0_COMPACTION_THRESHOLD && index.db.active_compactions() == 0,
         "{} tables in the first level, {} compactions",
-        index.first_level_tables(),
+        index.tree.l0_table_count(),
         index.db.active_compactions()
     );
 }
