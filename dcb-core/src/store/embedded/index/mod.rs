@@ -61,6 +61,14 @@ type Match = (Pos, Option<Location>);
 /// compaction (fjall's own writes wait at 30 runs).
 const MAX_L0_TABLES: usize = 20;
 
+/// fjall's background threads. The index writes only ingested runs, so
+/// its threads do nothing but compact; and in fjall 3.1 the first of
+/// several threads never compacts but hands each request on to the others,
+/// taking it back at once while they are busy — a core spent spinning for
+/// as long as a merge runs. One thread merges as fast as that pool did
+/// (docs/decisions/0024-one-compaction-thread.md).
+const WORKER_THREADS: usize = 1;
+
 /// The longest a write waits for compaction.
 const MAX_COMPACTION_WAIT: Duration = Duration::from_mins(1);
 
@@ -107,7 +115,10 @@ impl DiskIndex {
         log_dir: PathBuf,
         cache: u64,
     ) -> Result<(DiskIndex, Reach), fjall::Error> {
-        let db = Database::builder(path).cache_size(cache).open()?;
+        let db = Database::builder(path)
+            .cache_size(cache)
+            .worker_threads(WORKER_THREADS)
+            .open()?;
         let tree = db.keyspace("index", KeyspaceCreateOptions::default)?;
         let format = tree.get(keys::meta(FORMAT_KEY))?;
         if format.as_deref() != Some(FORMAT.as_slice()) && tree.get(keys::meta(b"end"))?.is_some() {
