@@ -392,8 +392,8 @@ impl EmbeddedStore {
     /// is under [`EmbeddedOptions::tail_kept_on_close`]), and, if this
     /// store handed runs down while appending, waits up to a minute for the
     /// index's merges to settle, so that the next open finds none to wait
-    /// for: after a bulk import, closing takes seconds (25 s after 10M
-    /// events); after a few appends, milliseconds.
+    /// for: after a bulk import of millions of events, closing takes
+    /// seconds; after a few appends, milliseconds.
     pub fn close(self) {
         self.inner.shut_down();
     }
