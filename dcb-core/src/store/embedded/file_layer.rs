@@ -4,14 +4,16 @@
 //! `std::fs`, statically dispatched, so the trait costs nothing there.
 //!
 //! The trait covers what an append can do to the files: write the active
-//! segment and sync it, cut it back after a failed write, look at its
-//! length, create the next segment (and remove it if that fails), and
-//! replace the manifest. Recovery on open reads and repairs files with
+//! segment (its records, and the zeros written ahead of them) and sync it,
+//! cut it back after a failed write or to its records, look at its length,
+//! create the next segment (and remove it if that fails), and replace the
+//! manifest. Recovery on open reads and repairs files with
 //! `std::fs` directly: it runs before any append and is tested on the
 //! files a crash leaves behind.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// Where the log's files live: the real file system, or a test's.
@@ -22,8 +24,8 @@ pub(super) trait FileLayer: Clone + Send + 'static {
     /// Creates the file at `path` for writing; fails if it exists.
     fn create_new(&self, path: &Path) -> io::Result<Self::File>;
 
-    /// Opens the existing file at `path` for appending.
-    fn open_append(&self, path: &Path) -> io::Result<Self::File>;
+    /// Opens the existing file at `path` for writing.
+    fn open_write(&self, path: &Path) -> io::Result<Self::File>;
 
     /// Removes the file at `path`.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
@@ -43,10 +45,11 @@ pub(super) trait FileLayer: Clone + Send + 'static {
     fn batch_starts(&self) {}
 }
 
-/// A segment file open for appending.
+/// A segment file open for writing.
 pub(super) trait SegmentFile: Send {
-    /// Appends all of `bytes`; on an error, some of them may be written.
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Writes all of `bytes` at `offset`, extending the file if they go
+    /// past its end; on an error, some of them may be written.
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()>;
 
     /// Makes the file's data durable (`fdatasync`).
     fn sync_data(&mut self) -> io::Result<()>;
@@ -72,8 +75,10 @@ impl FileLayer for Disk {
         OpenOptions::new().write(true).create_new(true).open(path)
     }
 
-    fn open_append(&self, path: &Path) -> io::Result<File> {
-        OpenOptions::new().append(true).open(path)
+    fn open_write(&self, path: &Path) -> io::Result<File> {
+        // Not `append`: records go where the log's records end, which is
+        // before the file's end while zeros are written ahead of them.
+        OpenOptions::new().write(true).open(path)
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
@@ -99,8 +104,8 @@ impl FileLayer for Disk {
 
 impl SegmentFile for File {
     #[inline]
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        Write::write_all(self, bytes)
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        FileExt::write_all_at(self, bytes, offset)
     }
 
     #[inline]

@@ -120,9 +120,12 @@ fn last_segment(dir: &Path, path: &Path, next: &mut u64) -> Result<Option<LastSe
         Err(e) => return Err(io(e)),
     };
     let len = file.metadata().map_err(io)?.len();
+    // What is there: the writer may cut the zeros after its records
+    // meanwhile.
     let read = |offset: u64, want: u64| -> Result<Bytes, OpenError> {
         let mut buffer = vec![0; usize::try_from(want.min(len - offset)).unwrap_or(0)];
-        file.read_exact_at(&mut buffer, offset).map_err(io)?;
+        let read = log_scan::read_up_to(&file, &mut buffer, offset).map_err(io)?;
+        buffer.truncate(read);
         Ok(Bytes::from(buffer))
     };
     let magic = read(0, MAGIC_LEN as u64)?;

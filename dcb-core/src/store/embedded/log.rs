@@ -8,6 +8,14 @@
 //! format — the next append starts a new segment before writing, so that
 //! a segment that cannot be created fails that append cleanly instead of
 //! an append that is already durable.
+//!
+//! While a writer has the log open, the active segment's records are
+//! followed by zeros that it wrote ahead of them ([`AHEAD`]): a sync of
+//! records written over zeros that are already on disk does not change
+//! the file's size, so it is cheaper than one that does. Zeros after the
+//! last record hold nothing; the writer cuts them off as it closes the
+//! segment (a new segment, or the store closing), and the next open cuts
+//! them off after a crash.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -31,12 +39,23 @@ pub(super) struct Log<L: FileLayer = Disk> {
     dir: PathBuf,
     active: L::File,
     active_path: PathBuf,
-    active_len: u64,
+    /// Where the active segment's records end: the next record's offset.
+    end: u64,
+    /// The active segment's length: its records, then zeros.
+    len: u64,
     /// Whether the active segment is in an older format: the next append
     /// starts a new segment, whatever the size.
     active_is_old: bool,
     segment_limit: u64,
 }
+
+/// How far past the records' end a writer writes zeros, at least, when a
+/// batch goes past the zeros written before: 1 MiB, so that one batch in
+/// about a mebibyte of log changes the file's size.
+pub(super) const AHEAD: u64 = 1 << 20;
+
+/// The zeros written ahead end on a multiple of this: a page.
+const PAGE: u64 = 4096;
 
 /// What recovery read: the appends in order, and what it repaired.
 pub(super) struct Replayed {
@@ -154,24 +173,29 @@ impl<L: FileLayer> Log<L> {
                 },
             )?;
             if tail.end < bytes.len() {
-                // Only the last segment can end in a torn write (checked above).
-                recovery.truncated = Some(cut_tail(dir, path, &bytes, shift, &tail)?);
+                // Only the last segment can end in a torn write (checked
+                // above); zeros after the last record are a writer's, written
+                // ahead, and cut without a report.
+                if let Some(cut) = cut_tail(dir, path, &bytes, shift, &tail)? {
+                    recovery.truncated = Some(cut);
+                }
             }
         }
         recovery.events = next - 1;
         segments.retain(|(_, path)| path.exists());
         recovery.segments = segments.len();
-        let (active_path, active_len, active_is_old) =
+        let (active_path, end, active_is_old) =
             active_segment(&layer, dir, segments.pop(), recorded, next)?;
         let active = layer
-            .open_append(&active_path)
+            .open_write(&active_path)
             .map_err(|e| OpenError::io(&active_path, e))?;
         let log = Log {
             layer,
             dir: dir.to_owned(),
             active,
             active_path,
-            active_len,
+            end,
+            len: end,
             active_is_old,
             segment_limit,
         };
@@ -182,31 +206,71 @@ impl<L: FileLayer> Log<L> {
     pub(super) fn point(&self) -> LogPoint {
         LogPoint {
             segment: segment_first(&self.active_path).unwrap_or(0),
-            offset: self.active_len,
+            offset: self.end,
         }
     }
 
     /// Writes `bytes` (whole records, the first one for position `first`)
     /// and makes them durable, starting a new segment first when the last
-    /// one is over the size limit. When the new segment cannot be created,
-    /// or on a write error (the segment is then cut back to where it was),
+    /// one is over the size limit. When they go past the zeros written
+    /// ahead, zeros are written first up to [`AHEAD`] past them, made
+    /// durable by the same sync (where they do not fit, the records are
+    /// written past the file's end). When the new segment cannot be created,
+    /// or on a write error (the segment is then cut back to its records),
     /// nothing was written and the log stays whole: `Err(Write)`.
     /// `Err(Sync)` means durability is unknown and the log must not be used
     /// further.
     pub(super) fn append(&mut self, bytes: &[u8], first: u64) -> Result<(), WriteError> {
-        if self.active_len >= self.segment_limit || self.active_is_old {
+        if self.end >= self.segment_limit || self.active_is_old {
             self.rotate(first).map_err(WriteError::Write)?;
         }
         self.check_length("nothing was written")?;
-        if let Err(err) = self.active.append(bytes) {
-            return match self.active.set_len(self.active_len) {
-                Ok(()) => Err(WriteError::Write(err)),
-                Err(_) => Err(WriteError::Sync(err)),
-            };
+        let end = self.end + bytes.len() as u64;
+        if end > self.len {
+            let len = (end + AHEAD).next_multiple_of(PAGE);
+            let zeros = vec![0; usize::try_from(len - self.len).expect("a length in memory")];
+            if self.active.write_at(self.len, &zeros).is_ok() {
+                self.len = len;
+            } else if let Err(err) = self.active.set_len(self.len) {
+                // What the file holds after its records is unknown.
+                return Err(WriteError::Sync(err));
+            }
+            // Else no room for zeros (a disk nearly full, a limit on the
+            // file's size): the batch goes past the file's end, and fails
+            // only if it does not fit itself.
         }
+        if let Err(err) = self.active.write_at(self.end, bytes) {
+            return Err(self.cut_back(err));
+        }
+        self.len = self.len.max(end);
         self.active.sync_data().map_err(WriteError::Sync)?;
-        self.active_len += bytes.len() as u64;
+        self.end = end;
         self.check_length("this batch is in the log, unacknowledged")
+    }
+
+    /// Cuts the segment back to its records after the write that failed
+    /// with `err`: `Write` if that worked, else `Sync` (what the file holds
+    /// is then unknown).
+    fn cut_back(&mut self, err: std::io::Error) -> WriteError {
+        match self.active.set_len(self.end) {
+            Ok(()) => {
+                self.len = self.end;
+                WriteError::Write(err)
+            }
+            Err(_) => WriteError::Sync(err),
+        }
+    }
+
+    /// Cuts the zeros written ahead off the active segment, durably, so
+    /// that it ends at its last record: before a new segment is started,
+    /// and as the store closes.
+    pub(super) fn trim(&mut self) -> std::io::Result<()> {
+        if self.len > self.end {
+            self.active.set_len(self.end)?;
+            self.len = self.end;
+            self.active.sync_all()?;
+        }
+        Ok(())
     }
 
     /// Whether the segment is as long as this writer made it: if it is
@@ -214,19 +278,29 @@ impl<L: FileLayer> Log<L> {
     /// stop before it writes over that process's records.
     fn check_length(&self, outcome: &str) -> Result<(), WriteError> {
         let found = self.active.len().map_err(WriteError::Sync)?;
-        if found == self.active_len {
+        if found == self.len {
             return Ok(());
         }
         Err(WriteError::Foreign(format!(
-            "the log {} is {found} bytes, but this store wrote {}: another process changed it \
+            "the log {} is {found} bytes, but this store made it {}: another process changed it \
              while the store was open ({outcome})",
             self.active_path.display(),
-            self.active_len
+            self.len
         )))
     }
 
-    /// Starts a new segment for the events from position `first` on.
+    /// Starts a new segment for the events from position `first` on, after
+    /// cutting the zeros off the last one.
     fn rotate(&mut self, first: u64) -> std::io::Result<()> {
+        self.trim().map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot cut the segment {} to its records: {e}",
+                    self.active_path.display()
+                ),
+            )
+        })?;
         let path = create_segment(&self.layer, &self.dir, first).map_err(|e| match e {
             OpenError::Io { path, source } => std::io::Error::new(
                 source.kind(),
@@ -236,7 +310,7 @@ impl<L: FileLayer> Log<L> {
         })?;
         self.active = self
             .layer
-            .open_append(&path)
+            .open_write(&path)
             .map_err(|e| OpenError::io(&path, e))
             .and_then(|file| manifest::write(&self.layer, &self.dir, first).map(|()| file))
             .map_err(|e| {
@@ -245,7 +319,8 @@ impl<L: FileLayer> Log<L> {
                 std::io::Error::other(e.to_string())
             })?;
         self.active_path = path;
-        self.active_len = MAGIC_LEN as u64;
+        self.end = MAGIC_LEN as u64;
+        self.len = MAGIC_LEN as u64;
         self.active_is_old = false;
         Ok(())
     }
@@ -410,19 +485,21 @@ pub(super) fn segment_first(path: &Path) -> Option<u64> {
     stem.parse().ok()
 }
 
-/// Cuts the damaged tail of the last segment at `tail.end`, after copying
-/// the bytes cut (unless they are all zeros) to `damaged/` in the store's
-/// directory, durably.
+/// Cuts the tail of the last segment at `tail.end`, durably: zeros, which
+/// hold nothing (those a writer writes ahead of its records), or a damaged
+/// tail, whose bytes are first copied to `damaged/` in the store's
+/// directory, durably, and reported.
 fn cut_tail(
     dir: &Path,
     path: &Path,
     bytes: &[u8],
     shift: u64,
     tail: &Tail,
-) -> Result<Truncation, OpenError> {
+) -> Result<Option<Truncation>, OpenError> {
     let cut = &bytes[tail.end..];
     let end = tail.end as u64 + shift;
-    let kept = if cut.iter().all(|&b| b == 0) {
+    let zeros = cut.iter().all(|&b| b == 0);
+    let kept = if zeros {
         None
     } else {
         let folder = dir.join(DAMAGED);
@@ -447,13 +524,22 @@ fn cut_tail(
         .map_err(|e| OpenError::io(path, e))?;
     file.set_len(end).map_err(|e| OpenError::io(path, e))?;
     file.sync_all().map_err(|e| OpenError::io(path, e))?;
-    Ok(Truncation::cut(
+    if zeros {
+        tracing::debug!(
+            segment = %path.display(),
+            offset = end,
+            bytes = cut.len(),
+            "cut the zeros after the last record"
+        );
+        return Ok(None);
+    }
+    Ok(Some(Truncation::cut(
         path.to_owned(),
         end,
         cut.len() as u64,
         tail.damage,
         kept,
-    ))
+    )))
 }
 
 /// The folder of a store's directory where recovery keeps what it cuts.
@@ -471,7 +557,7 @@ fn create_segment(layer: &impl FileLayer, dir: &Path, first: u64) -> Result<Path
         .create_new(&path)
         .map_err(|e| OpenError::io(&path, e))?;
     let made = file
-        .append(Format::CURRENT.magic())
+        .write_at(0, Format::CURRENT.magic())
         .and_then(|()| file.sync_all())
         .and_then(|()| layer.sync_dir(dir))
         .map_err(|e| OpenError::io(&path, e));
@@ -622,6 +708,86 @@ mod tests {
 
     fn event() -> EventRecord {
         EventRecord::new(EventType::from_static("Opened"), "{}")
+    }
+
+    /// Where the whole records of the segment at `path` end.
+    fn records_end(path: &Path) -> usize {
+        let bytes = Bytes::from(fs::read(path).unwrap());
+        let mut offset = MAGIC_LEN;
+        while let Found::Record { len, .. } = record::decode(&bytes, offset, Format::CURRENT) {
+            offset += len;
+        }
+        offset
+    }
+
+    /// While a writer has the log open, zeros it made durable follow the
+    /// records, so that a sync over them does not change the file's size;
+    /// a segment it is done with — the store closed, or a new segment
+    /// started — ends at its last record.
+    #[test]
+    fn zeros_are_written_ahead_and_cut_when_a_segment_is_done() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let options = crate::embedded::EmbeddedOptions::default().segment_size(4096);
+        let store = EmbeddedStore::open_with(dir.path(), &options).unwrap();
+        let first = segment_path(dir.path(), 1);
+        runtime.block_on(store.append(vec![event()], None)).unwrap();
+        let (len, end) = (fs::metadata(&first).unwrap().len(), records_end(&first));
+        assert!(
+            len >= end as u64 + AHEAD,
+            "{len} bytes, the records end at {end}"
+        );
+        while list_segments(dir.path()).unwrap().len() < 2 {
+            runtime.block_on(store.append(vec![event()], None)).unwrap();
+        }
+        assert_eq!(
+            fs::metadata(&first).unwrap().len(),
+            records_end(&first) as u64,
+            "the segment before the last ends at its last record"
+        );
+        let events = store.len();
+        store.close();
+        for (_, path) in list_segments(dir.path()).unwrap() {
+            assert_eq!(
+                fs::metadata(&path).unwrap().len(),
+                records_end(&path) as u64
+            );
+        }
+        let reopened = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(
+            (reopened.len(), &reopened.recovery().truncated),
+            (events, &None)
+        );
+    }
+
+    /// A writer that stops without closing (a crash) leaves its zeros after
+    /// the records: the next open cuts them without reporting a cut, as
+    /// they held nothing, and appends go on where the records end.
+    #[test]
+    fn zeros_left_by_a_crash_are_cut_without_a_report() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        runtime.block_on(store.append(vec![event()], None)).unwrap();
+        store.close();
+        let first = segment_path(dir.path(), 1);
+        let end = fs::metadata(&first).unwrap().len();
+        let file = OpenOptions::new().write(true).open(&first).unwrap();
+        file.set_len(end + AHEAD).unwrap();
+        drop(file);
+
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(store.recovery().truncated, None);
+        assert_eq!(fs::metadata(&first).unwrap().len(), end);
+        let position = runtime.block_on(store.append(vec![event()], None)).unwrap();
+        assert_eq!(position.get(), 2);
+        store.close();
+        let reopened = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!((reopened.len(), &reopened.recovery().truncated), (2, &None));
     }
 
     /// A crash while a segment is being made can leave its size without its

@@ -214,7 +214,13 @@ impl<'f> Chunks<'f> {
             }
             let want = CHUNK.max(need as u64).min(self.limit - self.offset);
             let mut buffer = vec![0; usize::try_from(want).unwrap_or(usize::MAX)];
-            self.file.read_exact_at(&mut buffer, self.offset)?;
+            let read = read_up_to(self.file, &mut buffer, self.offset)?;
+            if read < buffer.len() {
+                // The file ends before the limit: a writer cut off the
+                // zeros it wrote ahead of its records.
+                buffer.truncate(read);
+                self.limit = self.offset + read as u64;
+            }
             self.chunk = Bytes::from(buffer);
             self.at = 0;
             fresh = true;
@@ -228,6 +234,24 @@ impl<'f> Chunks<'f> {
         self.offset += len as u64;
         self.at += len;
     }
+}
+
+/// Reads `buffer.len()` bytes of `file` at `offset`, or fewer where the
+/// file ends first; returns how many. The last segment can end sooner than
+/// its length said a moment ago: the writer cuts the zeros it wrote ahead
+/// of its records when it is done with the segment, and an open after a
+/// crash cuts those left.
+pub(super) fn read_up_to(file: &File, buffer: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut read = 0;
+    while read < buffer.len() {
+        match file.read_at(&mut buffer[read..], offset + read as u64) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(read)
 }
 
 impl LogScan {

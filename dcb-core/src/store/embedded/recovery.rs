@@ -30,7 +30,10 @@ pub struct Recovery {
     /// after a crash; all of them when the index is rebuilt). The others
     /// are served from the index.
     pub replayed: u64,
-    /// The damaged end of the log that opening cut off, if any.
+    /// The damaged end of the log that opening cut off, if any. Zeros
+    /// after the last record hold nothing — a writer writes them ahead of
+    /// its records, and a crash leaves them — so they are cut without a
+    /// report.
     pub truncated: Option<Truncation>,
     /// For a [read-only](super::EmbeddedStore::open_read_only) open, which changes
     /// no file: a damaged end of the log it left in place and did not read.

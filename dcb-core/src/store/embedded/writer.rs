@@ -95,6 +95,7 @@ pub(super) fn spawn<L: FileLayer>(
                 }
                 writer.commit(batch);
             }
+            writer.trim_log();
             // Runs written while appending (a bulk import), not the one a
             // short process writes as it closes, leave merges to settle.
             let wrote_runs = writer.indexing.handed_down;
@@ -326,6 +327,24 @@ impl<L: FileLayer> Writer<L> {
                 error = %err,
                 "could not hand the in-memory tail down to the index; it stays in memory"
             ),
+        }
+    }
+
+    /// Cuts the zeros written ahead off the log as the store closes, so
+    /// that a closed store's last segment ends at its last record — unless
+    /// the writer stopped (the log's state is then unknown) or another
+    /// process may be writing the log.
+    fn trim_log(&mut self) {
+        if self.failed.is_some() || self.lock.check().is_err() {
+            return;
+        }
+        if let Err(err) = self.log.trim() {
+            tracing::warn!(
+                log = %self.log.active_path().display(),
+                error = %err,
+                "cannot cut the zeros written ahead off the log as the store closes; \
+                 the next open cuts them"
+            );
         }
     }
 

@@ -2,12 +2,15 @@
 //! simulates a crash in the process: [`Faulty`].
 //!
 //! It writes to real files but never syncs them; instead it keeps, for
-//! each segment it has open, how many of its bytes are *durable* — those
-//! a sync has made durable for real. A [crash](Faulty::crash), once the
-//! store is dropped, cuts every file back to its durable length plus a
-//! chosen prefix of the bytes that were not durable (a write torn at that
-//! byte), perhaps followed by zeros (a file whose size reached the disk
-//! before its data), which is what a machine that lost power could leave.
+//! each segment it has open, how many of its first bytes are *durable* —
+//! those a sync has made durable for real, up to the first written since
+//! — and the length a sync made durable. A [crash](Faulty::crash), once
+//! the store is dropped, keeps every file's durable bytes plus a chosen
+//! prefix of those that were not (a write torn at that byte), and zeros
+//! after them: up to its durable length (the zeros a writer wrote ahead of
+//! its records, and synced, are there again), or further (a file whose
+//! size reached the disk before its data). That is what a machine that
+//! lost power could leave.
 //!
 //! Faults are armed relative to what the store has done so far: the
 //! `n`-th write or sync from now.
@@ -31,7 +34,8 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -95,7 +99,11 @@ struct FailedWrite {
 #[derive(Clone, Copy, Debug)]
 struct Tracked {
     len: u64,
+    /// The first bytes, durable: up to the first byte written since the
+    /// last real sync.
     durable: u64,
+    /// The length the last real sync made durable (or less, once cut).
+    synced_len: u64,
     /// Whether the next cut back of this file fails.
     cut_back_fails: bool,
 }
@@ -117,24 +125,26 @@ struct State {
 }
 
 impl State {
-    /// Counts a write of `len` bytes and says how many of them to write
-    /// and with which error to fail, if any.
-    fn admit_write(&mut self, len: u64) -> (u64, Option<(io::Error, bool)>) {
+    /// Counts a write of `len` bytes, whose last `grows` go past the
+    /// file's end (only those take space), and says how many of them to
+    /// write and with which error to fail, if any.
+    fn admit_write(&mut self, len: u64, grows: u64) -> (u64, Option<(io::Error, bool)>) {
         self.writes += 1;
+        let over = len - grows;
         if let Some(failed) = self.failing_writes.remove(&self.writes) {
             self.injected.failed_writes += 1;
             let written = failed.written.min(len);
-            self.take_space(written);
+            self.take_space(written.saturating_sub(over));
             return (written, Some((eio("write"), failed.cut_back_fails)));
         }
         if let Some(free) = self.free
-            && free < len
+            && free < grows
         {
             self.injected.full_disk += 1;
             self.free = Some(0);
-            return (free, Some((enospc(), false)));
+            return (over + free, Some((enospc(), false)));
         }
-        self.take_space(len);
+        self.take_space(grows);
         (len, None)
     }
 
@@ -327,7 +337,7 @@ impl Faulty {
             }
             let cut = OpenOptions::new().write(true).open(&path)?;
             cut.set_len(kept)?;
-            cut.set_len(kept + zeroed)?;
+            cut.set_len((kept + zeroed).max(file.synced_len.min(file.len)))?;
             crash.lost += file.len - kept;
             if kept < file.len && last.as_ref() != Some(&path) {
                 crash.earlier_segment_damaged = true;
@@ -351,10 +361,12 @@ impl Faulty {
         let file = state.files.entry(path.to_owned()).or_insert(Tracked {
             len,
             durable: len,
+            synced_len: len,
             cut_back_fails: false,
         });
         file.len = len;
         file.durable = file.durable.min(len);
+        file.synced_len = file.synced_len.min(len);
     }
 }
 
@@ -362,10 +374,7 @@ impl FileLayer for Faulty {
     type File = FaultyFile;
 
     fn create_new(&self, path: &Path) -> io::Result<FaultyFile> {
-        let file = OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .open(path)?;
+        let file = OpenOptions::new().write(true).create_new(true).open(path)?;
         self.track(path, 0);
         Ok(FaultyFile {
             layer: self.clone(),
@@ -374,8 +383,8 @@ impl FileLayer for Faulty {
         })
     }
 
-    fn open_append(&self, path: &Path) -> io::Result<FaultyFile> {
-        let file = OpenOptions::new().append(true).open(path)?;
+    fn open_write(&self, path: &Path) -> io::Result<FaultyFile> {
+        let file = OpenOptions::new().write(true).open(path)?;
         self.track(path, file.metadata()?.len());
         Ok(FaultyFile {
             layer: self.clone(),
@@ -405,7 +414,8 @@ impl FileLayer for Faulty {
     }
 
     fn replace(&self, path: &Path, temporary: &Path, contents: &[u8]) -> io::Result<()> {
-        let (_, failure) = self.state.lock().admit_write(contents.len() as u64);
+        let len = contents.len() as u64;
+        let (_, failure) = self.state.lock().admit_write(len, len);
         if let Some((error, _)) = failure {
             return Err(error);
         }
@@ -436,18 +446,28 @@ impl FaultyFile {
 }
 
 impl SegmentFile for FaultyFile {
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
         let file = &mut self.file;
         let path = &self.path;
         let mut state = self.layer.state.lock();
-        let (written, failure) = state.admit_write(bytes.len() as u64);
+        let len = bytes.len() as u64;
+        let before = state
+            .files
+            .get(path)
+            .expect("a file the layer opened is tracked")
+            .len;
+        let grows = (offset + len).saturating_sub(before).min(len);
+        let (written, failure) = state.admit_write(len, grows);
         let written_bytes = &bytes[..usize::try_from(written).expect("written fits")];
-        file.write_all(written_bytes)?;
+        file.write_all_at(written_bytes, offset)?;
         let tracked = state
             .files
             .get_mut(path)
             .expect("a file the layer opened is tracked");
-        tracked.len += written;
+        if written > 0 {
+            tracked.durable = tracked.durable.min(offset);
+            tracked.len = tracked.len.max(offset + written);
+        }
         match failure {
             Some((error, cut_back_fails)) => {
                 tracked.cut_back_fails = cut_back_fails;
@@ -461,6 +481,7 @@ impl SegmentFile for FaultyFile {
         self.with_tracked(|tracked, state| {
             if state.admit_sync()? {
                 tracked.durable = tracked.len;
+                tracked.synced_len = tracked.len;
             }
             Ok(())
         })
@@ -483,6 +504,7 @@ impl SegmentFile for FaultyFile {
             }
             tracked.len = len;
             tracked.durable = tracked.durable.min(len);
+            tracked.synced_len = tracked.synced_len.min(len);
             Ok(())
         })
     }

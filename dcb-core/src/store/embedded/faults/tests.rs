@@ -11,8 +11,9 @@
 //!   byte was durable may be lost. The store must still open to a prefix of
 //!   the appends, cut at an append's boundary, and report in
 //!   [`Recovery::truncated`](crate::embedded::Recovery) exactly what it cut
-//!   (and keep the cut bytes unless they were zeros); or, when a segment
-//!   before the last lost bytes, refuse to open.
+//!   (and keep the cut bytes) — zeros after the last record, which hold
+//!   nothing, are cut without a report; or, when a segment before the last
+//!   lost bytes, refuse to open.
 //! - A condition failure or a duplicate id is reported exactly when the
 //!   plain list says so, naming the event it names; an `Ok` gives the
 //!   position it gives.
@@ -690,15 +691,16 @@ fn check_cut(recovery: &crate::embedded::Recovery, crash: &Crash) -> Checked {
         (after.len(), before.len() - after.len())
     };
     let Some(truncated) = &recovery.truncated else {
+        // Zeros after the last record hold nothing: cut without a report.
         ensure!(
-            cut == 0 && !short,
+            !short && before[offset..].iter().all(|&b| b == 0),
             "the open cut {cut} bytes of {} and reported none",
             path.display()
         );
         return Ok(());
     };
     ensure!(
-        (cut > 0 || short)
+        (cut > 0 && !before[offset..].iter().all(|&b| b == 0) || short)
             && truncated.file == *path
             && truncated.offset == offset as u64
             && truncated.bytes == cut as u64,
