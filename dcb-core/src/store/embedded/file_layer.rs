@@ -60,7 +60,7 @@ pub(super) trait SegmentFile: Send {
     /// Cuts the file to `len` bytes.
     fn set_len(&mut self, len: u64) -> io::Result<()>;
 
-    /// The file's length.
+    /// The file's length, without looking at its times (see [`Disk`]'s).
     fn len(&self) -> io::Result<u64>;
 }
 
@@ -123,8 +123,14 @@ impl SegmentFile for File {
         File::set_len(self, len)
     }
 
+    /// By `lseek` to the end, not `fstat`: Linux (6.13 on) notes that a
+    /// file's times were looked at (`fstat` returns them), and the next
+    /// write then updates them at a fine grain, which makes its
+    /// `fdatasync` commit the inode — as slow as a sync that changes the
+    /// size, undoing what the zeros written ahead save (decision 0025).
     #[inline]
     fn len(&self) -> io::Result<u64> {
-        Ok(self.metadata()?.len())
+        let mut file: &File = self;
+        io::Seek::seek(&mut file, io::SeekFrom::End(0))
     }
 }

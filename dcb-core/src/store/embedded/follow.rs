@@ -388,7 +388,11 @@ impl Follower {
             Err(e) if e.kind() == ErrorKind::NotFound && *offset == 0 => return Ok(false),
             Err(e) => return Err(OpenError::io(path, e)),
         };
-        let len = file.metadata().map_err(|e| OpenError::io(path, e))?.len();
+        // Not `metadata()`: looking at the file's times makes the
+        // writer's next sync slower (see `file_layer::Disk::len`).
+        let len = file
+            .seek(SeekFrom::End(0))
+            .map_err(|e| OpenError::io(path, e))?;
         if len < *offset {
             return Err(OpenError::Corrupt {
                 file: path.clone(),

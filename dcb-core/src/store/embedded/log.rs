@@ -213,9 +213,8 @@ impl<L: FileLayer> Log<L> {
     /// Writes `bytes` (whole records, the first one for position `first`)
     /// and makes them durable, starting a new segment first when the last
     /// one is over the size limit. When they go past the zeros written
-    /// ahead, zeros are written first up to [`AHEAD`] past them, made
-    /// durable by the same sync (where they do not fit, the records are
-    /// written past the file's end). When the new segment cannot be created,
+    /// ahead, zeros follow them up to [`AHEAD`] past their end, made
+    /// durable by the same sync (unless they do not fit). When the new segment cannot be created,
     /// or on a write error (the segment is then cut back to its records),
     /// nothing was written and the log stays whole: `Err(Write)`.
     /// `Err(Sync)` means durability is unknown and the log must not be used
@@ -226,23 +225,22 @@ impl<L: FileLayer> Log<L> {
         }
         self.check_length("nothing was written")?;
         let end = self.end + bytes.len() as u64;
-        if end > self.len {
-            let len = (end + AHEAD).next_multiple_of(PAGE);
-            let zeros = vec![0; usize::try_from(len - self.len).expect("a length in memory")];
-            if self.active.write_at(self.len, &zeros).is_ok() {
-                self.len = len;
-            } else if let Err(err) = self.active.set_len(self.len) {
-                // What the file holds after its records is unknown.
-                return Err(WriteError::Sync(err));
-            }
-            // Else no room for zeros (a disk nearly full, a limit on the
-            // file's size): the batch goes past the file's end, and fails
-            // only if it does not fit itself.
-        }
         if let Err(err) = self.active.write_at(self.end, bytes) {
             return Err(self.cut_back(err));
         }
-        self.len = self.len.max(end);
+        if end > self.len {
+            // Past the zeros: zeros after the batch, for the batches to come.
+            let len = (end + AHEAD).next_multiple_of(PAGE);
+            let zeros = vec![0; usize::try_from(len - end).expect("a length in memory")];
+            if self.active.write_at(end, &zeros).is_ok() {
+                self.len = len;
+            } else {
+                // No room for them (a disk nearly full, a limit on the
+                // file's size): the batch is all the same written.
+                self.active.set_len(end).map_err(WriteError::Sync)?;
+                self.len = end;
+            }
+        }
         self.active.sync_data().map_err(WriteError::Sync)?;
         self.end = end;
         self.check_length("this batch is in the log, unacknowledged")
