@@ -708,6 +708,12 @@ mod tests {
         EventRecord::new(EventType::from_static("Opened"), "{}")
     }
 
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    }
+
     /// Where the whole records of the segment at `path` end.
     fn records_end(path: &Path) -> usize {
         let bytes = Bytes::from(fs::read(path).unwrap());
@@ -724,9 +730,7 @@ mod tests {
     /// started — ends at its last record.
     #[test]
     fn zeros_are_written_ahead_and_cut_when_a_segment_is_done() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         let dir = tempfile::tempdir().unwrap();
         let options = crate::embedded::EmbeddedOptions::default().segment_size(4096);
         let store = EmbeddedStore::open_with(dir.path(), &options).unwrap();
@@ -765,9 +769,7 @@ mod tests {
     /// they held nothing, and appends go on where the records end.
     #[test]
     fn zeros_left_by_a_crash_are_cut_without_a_report() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path()).unwrap();
         runtime.block_on(store.append(vec![event()], None)).unwrap();
@@ -795,9 +797,7 @@ mod tests {
     /// repaired like any segment cut short.
     #[test]
     fn a_new_segment_left_as_zeros_by_a_crash_is_repaired() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         for left in [
             &[0u8; 8][..],
             &[0; 3],
@@ -829,9 +829,7 @@ mod tests {
     /// place.
     #[test]
     fn a_first_segment_left_as_zeros_by_a_crash_is_made_again() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         for zeros in [8, 20] {
             let dir = tempfile::tempdir().unwrap();
             let first = segment_path(dir.path(), 1);
@@ -856,9 +854,7 @@ mod tests {
     /// there is no record to keep in the old one.
     #[test]
     fn an_empty_segment_of_format_1_becomes_one_of_format_2() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         let dir = tempfile::tempdir().unwrap();
         let first = segment_path(dir.path(), 1);
         fs::write(&first, Format::V1.magic()).unwrap();
