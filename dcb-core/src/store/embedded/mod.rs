@@ -1,11 +1,13 @@
 //! [`EmbeddedStore`]: a durable store in one directory, with no server.
 //!
-//! The store is a checksummed segment log on disk plus the in-memory index
-//! of the [`InMemoryStore`](crate::InMemoryStore), rebuilt from the log when
-//! the store opens. One writer thread *group-commits*: it takes every
-//! append waiting at once, checks each condition against the committed
-//! events and the earlier appends of the same batch, writes the batch, and
-//! makes it durable with one `fdatasync` before any append of the batch is
+//! The store is a checksummed segment log on disk, the source of truth,
+//! plus an index on disk derived from it (`DIR/index/`), so that opening
+//! takes milliseconds at any size; the events appended since the index
+//! last caught up are held in memory and read again from the log after a
+//! crash. One writer thread *group-commits*: it takes every append waiting
+//! at once, checks each condition against the committed events and the
+//! earlier appends of the same batch, writes the batch, and makes it
+//! durable with one `fdatasync` before any append of the batch is
 //! acknowledged or becomes visible to reads. See `docs/design.md` for the
 //! file format and the recovery rules.
 //!
