@@ -125,9 +125,9 @@ impl SegmentFile for File {
 
     /// By `lseek` to the end, not `fstat`: Linux (6.13 on) notes that a
     /// file's times were looked at (`fstat` returns them), and the next
-    /// write then updates them at a fine grain, which makes its
-    /// `fdatasync` commit the inode — as slow as a sync that changes the
-    /// size, undoing what the zeros written ahead save (decision 0025).
+    /// write then updates them at a fine grain; that write's `fdatasync`
+    /// was measured as slow as a sync that changes the size, undoing what
+    /// the zeros written ahead save (decision 0025).
     #[inline]
     fn len(&self) -> io::Result<u64> {
         let mut file: &File = self;
