@@ -60,7 +60,7 @@ pub(super) trait SegmentFile: Send {
     /// Cuts the file to `len` bytes.
     fn set_len(&mut self, len: u64) -> io::Result<()>;
 
-    /// The file's length, without looking at its times (see [`Disk`]'s).
+    /// The file's length, without looking at its times (see [`len_of`]).
     fn len(&self) -> io::Result<u64>;
 }
 
@@ -123,14 +123,19 @@ impl SegmentFile for File {
         File::set_len(self, len)
     }
 
-    /// By `lseek` to the end, not `fstat`: Linux (6.13 on) notes that a
-    /// file's times were looked at (`fstat` returns them), and the next
-    /// write then updates them at a fine grain; that write's `fdatasync`
-    /// was measured as slow as a sync that changes the size, undoing what
-    /// the zeros written ahead save (decision 0025).
     #[inline]
     fn len(&self) -> io::Result<u64> {
-        let mut file: &File = self;
-        io::Seek::seek(&mut file, io::SeekFrom::End(0))
+        len_of(self)
     }
+}
+
+/// The length of a segment a writer may be appending to, by `lseek` to its
+/// end, not `fstat`: Linux (6.13 on) notes that a file's times were looked
+/// at (`fstat` returns them), and the next write then updates them at a
+/// fine grain; that write's `fdatasync` was measured as slow as a sync that
+/// changes the size, undoing what the zeros written ahead save (decision
+/// 0025).
+pub(super) fn len_of(file: &File) -> io::Result<u64> {
+    let mut file = file;
+    io::Seek::seek(&mut file, io::SeekFrom::End(0))
 }

@@ -20,6 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::budget::{self, Budget};
+use super::file_layer;
 use super::log::{self, Record, Replayed};
 use super::log_scan::{self, Chunks, LogScan};
 use super::record::{self, Format, Found, MAGIC_LEN};
@@ -119,7 +120,7 @@ fn last_segment(dir: &Path, path: &Path, next: &mut u64) -> Result<Option<LastSe
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io(e)),
     };
-    let len = file.metadata().map_err(io)?.len();
+    let len = file_layer::len_of(&file).map_err(io)?;
     // What is there: the writer may cut the zeros after its records
     // meanwhile.
     let read = |offset: u64, want: u64| -> Result<Bytes, OpenError> {
@@ -388,11 +389,7 @@ impl Follower {
             Err(e) if e.kind() == ErrorKind::NotFound && *offset == 0 => return Ok(false),
             Err(e) => return Err(OpenError::io(path, e)),
         };
-        // Not `metadata()`: looking at the file's times makes the
-        // writer's next sync slower (see `file_layer::Disk::len`).
-        let len = file
-            .seek(SeekFrom::End(0))
-            .map_err(|e| OpenError::io(path, e))?;
+        let len = file_layer::len_of(&file).map_err(|e| OpenError::io(path, e))?;
         if len < *offset {
             return Err(OpenError::Corrupt {
                 file: path.clone(),

@@ -214,9 +214,10 @@ impl<L: FileLayer> Log<L> {
     /// and makes them durable, starting a new segment first when the last
     /// one is over the size limit. When they go past the zeros written
     /// ahead, zeros follow them up to [`AHEAD`] past their end, made
-    /// durable by the same sync (unless they do not fit). When the new segment cannot be created,
-    /// or on a write error (the segment is then cut back to its records),
-    /// nothing was written and the log stays whole: `Err(Write)`.
+    /// durable by the same sync (unless they do not fit). When the new
+    /// segment cannot be created, or on a write error (the segment is then
+    /// cut back to its records), nothing was written and the log stays
+    /// whole: `Err(Write)`.
     /// `Err(Sync)` means durability is unknown and the log must not be used
     /// further.
     pub(super) fn append(&mut self, bytes: &[u8], first: u64) -> Result<(), WriteError> {
