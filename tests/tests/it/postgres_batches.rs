@@ -312,6 +312,118 @@ fn every_condition_shape_sees_the_appends_before_it_in_its_batch() {
     });
 }
 
+/// Conditions of parts (each item counted after a position of its own, as
+/// decisions served from known state make them) go in a batch like any
+/// other append: each item is checked after its own position, beside
+/// appends whose conditions have one position for every item, and sees the
+/// appends before it in the batch.
+#[test]
+fn conditions_of_parts_go_together_each_item_after_its_own_position() {
+    runtime(2).block_on(async {
+        let options = PostgresOptions::new(url()).pool_size(8).append_batches(1);
+        let Some(temp) = temp_schema_with(options).await else {
+            return;
+        };
+        let store = &temp.store;
+        let course = store.append(vec![joined("course:p")], None).await.unwrap();
+        let student = store.append(vec![joined("student:y")], None).await.unwrap();
+        let left = store
+            .append(vec![EventRecord::new(LEFT, "{}")], None)
+            .await
+            .unwrap();
+        let Some(held) = Held::new(store, "course:held").await else {
+            return;
+        };
+        let probe = || joined("probe");
+        let parts = |c: Option<Position>, s: Option<Position>| {
+            Some(AppendCondition::of_parts([
+                (on("course:p"), c),
+                (on("student:y"), s),
+            ]))
+        };
+        let untagged = |l: Option<Position>, c: Option<Position>| {
+            Some(AppendCondition::of_parts([
+                (Query::from(QueryItem::new().types([LEFT])), l),
+                (on("course:p"), c),
+            ]))
+        };
+        let plan = vec![
+            (
+                "each part after its own position",
+                probe(),
+                parts(Some(course), Some(student)),
+            ),
+            (
+                "a part with an event after its own position",
+                probe(),
+                parts(Some(student), Some(course)),
+            ),
+            (
+                "a part never seen",
+                probe(),
+                parts(Some(left), None),
+            ),
+            (
+                "an untagged item after its own position",
+                probe(),
+                untagged(Some(left), Some(course)),
+            ),
+            (
+                "an untagged item with an event after its own position",
+                probe(),
+                untagged(Some(student), Some(left)),
+            ),
+            (
+                "one position for every item, beside them",
+                probe(),
+                Some(AppendCondition::new(on("student:y")).after(Some(student))),
+            ),
+            ("the course joined in the batch", joined("course:p"), None),
+            (
+                "parts that see the batch's own append",
+                probe(),
+                parts(Some(left), Some(left)),
+            ),
+        ];
+        let before = store.batch_counts();
+        let appends = u64::try_from(plan.len()).unwrap();
+        let mut tasks = Vec::new();
+        for (n, (what, event, condition)) in plan.into_iter().enumerate() {
+            tasks.push((what, spawn_append(store, event, condition)));
+            until_queued(store, n + 1).await;
+        }
+        held.release().await;
+
+        let mut outcomes = Vec::new();
+        for (what, task) in tasks {
+            outcomes.push((what, task.await.expect("an append")));
+        }
+        let after = store.batch_counts();
+        assert_eq!(
+            (after.batches - before.batches, after.appends - before.appends),
+            (2, appends + 1),
+            "the held append's batch, then one batch of all the others"
+        );
+        let conflict = |(what, outcome): &(&str, Result<Position, AppendError>), at: Position| {
+            assert!(
+                matches!(outcome, Err(AppendError::ConditionFailed { conflicting }) if *conflicting == at),
+                "{what}: expected a conflict at {at}, got {outcome:?}"
+            );
+        };
+        let ok = |(what, outcome): &(&str, Result<Position, AppendError>)| {
+            assert!(outcome.is_ok(), "{what}: {outcome:?}");
+        };
+        ok(&outcomes[0]);
+        conflict(&outcomes[1], student);
+        conflict(&outcomes[2], student);
+        ok(&outcomes[3]);
+        conflict(&outcomes[4], left);
+        ok(&outcomes[5]);
+        let joined_in_batch = outcomes[6].1.as_ref().copied().expect("the course joined");
+        conflict(&outcomes[7], joined_in_batch);
+    });
+}
+
 /// An append whose caller stops waiting before its batch is sent is left
 /// out of the batch: it is never stored.
 #[test]

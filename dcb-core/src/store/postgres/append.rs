@@ -44,7 +44,7 @@ const APPEND_SQL: &str = "SELECT outcome, pos, dup_id FROM __SCHEMA__.dcb_append
 
 /// Single-event appends sent together: an outcome and a position each.
 const APPEND_BATCH_SQL: &str = "SELECT outcomes, positions FROM __SCHEMA__.dcb_append_batch(\
-     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
 /// What a store's appends need besides its pool and lock keys: their
 /// statements and the queue of the appends sent together.
@@ -78,14 +78,9 @@ pub(super) async fn append(
     condition: Option<AppendCondition>,
 ) -> Result<Position, AppendError> {
     inner.limits.check_append(&events)?;
-    // One event without an id: batched with the appends made meanwhile,
-    // unless its condition's items have positions of their own, which
-    // only dcb_append checks.
+    // One event without an id: batched with the appends made meanwhile.
     if events.len() == 1
         && events[0].id().is_none()
-        && !condition
-            .as_ref()
-            .is_some_and(AppendCondition::has_item_positions)
         && let Some(event) = events.pop()
     {
         return queued(inner, event, condition).await;

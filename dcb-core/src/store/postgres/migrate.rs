@@ -75,6 +75,11 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "condition_item_positions",
         include_str!("sql/migrations/0011_condition_item_positions.sql"),
     ),
+    (
+        12,
+        "batched_condition_item_positions",
+        include_str!("sql/migrations/0012_batched_condition_item_positions.sql"),
+    ),
 ];
 
 /// The server functions: (name, SQL), the SQL one `CREATE OR REPLACE

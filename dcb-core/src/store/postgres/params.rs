@@ -128,6 +128,10 @@ pub(super) struct BatchParams<'a> {
     cond_types: Vec<&'a str>,
     after: Vec<i64>,
     metadata: Option<Vec<Option<MetadataParam>>>,
+    /// Per condition item the position it counts after; `None` (a NULL
+    /// array) when no condition of the batch has items with positions of
+    /// their own.
+    item_after: Option<Vec<i64>>,
 }
 
 impl<'a> BatchParams<'a> {
@@ -150,6 +154,15 @@ impl<'a> BatchParams<'a> {
             cond_types: Vec::new(),
             after: Vec::with_capacity(n),
             metadata: metadata_param(batch.iter().map(|pending| &pending.event)),
+            item_after: batch
+                .iter()
+                .any(|pending| {
+                    pending
+                        .condition
+                        .as_ref()
+                        .is_some_and(AppendCondition::has_item_positions)
+                })
+                .then(Vec::new),
         };
         for pending in batch {
             let event = &pending.event;
@@ -176,13 +189,19 @@ impl<'a> BatchParams<'a> {
                     params.cond_tags.extend(shape.tags);
                     params.cond_types.extend(shape.types);
                     params.after.push(condition.after.map_or(0, position_param));
+                    if let Some(item_after) = &mut params.item_after {
+                        item_after.extend(
+                            (0..condition.fail_if_events_match.items().len())
+                                .map(|i| condition.item_after(i).map_or(0, position_param)),
+                        );
+                    }
                 }
             }
         }
         params
     }
 
-    pub(super) fn as_sql(&self) -> [&(dyn ToSql + Sync); 15] {
+    pub(super) fn as_sql(&self) -> [&(dyn ToSql + Sync); 16] {
         [
             &self.types,
             &self.data,
@@ -199,6 +218,7 @@ impl<'a> BatchParams<'a> {
             &self.cond_types,
             &self.after,
             &self.metadata,
+            &self.item_after,
         ]
     }
 }

@@ -20,6 +20,7 @@
 --   9 read_model_fingerprints
 --   10 recorded_at_and_metadata
 --   11 condition_item_positions
+--   12 batched_condition_item_positions
 
 CREATE TABLE __SCHEMA__.dcb_migrations (
     version integer NOT NULL,
@@ -214,7 +215,7 @@ BEGIN
 END
 $function$;
 
-CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_append_batch(p_types text[], p_data bytea[], p_tags text[], p_tag_counts integer[], p_locks bigint[], p_lock_modes boolean[], p_cond_items integer[], p_cond_tag_counts integer[], p_cond_type_counts integer[], p_cond_ntags integer[], p_cond_tags text[], p_cond_ntypes integer[], p_cond_types text[], p_after bigint[], p_metadata jsonb[] DEFAULT NULL::jsonb[], OUT outcomes text[], OUT positions bigint[])
+CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_append_batch(p_types text[], p_data bytea[], p_tags text[], p_tag_counts integer[], p_locks bigint[], p_lock_modes boolean[], p_cond_items integer[], p_cond_tag_counts integer[], p_cond_type_counts integer[], p_cond_ntags integer[], p_cond_tags text[], p_cond_ntypes integer[], p_cond_types text[], p_after bigint[], p_metadata jsonb[] DEFAULT NULL::jsonb[], p_item_after bigint[] DEFAULT NULL::bigint[], OUT outcomes text[], OUT positions bigint[])
  RETURNS record
  LANGUAGE plpgsql
 AS $function$
@@ -225,6 +226,9 @@ DECLARE
     v_ctag     integer := 0;  -- that condition's first tag in p_cond_tags, less one
     v_ctype    integer := 0;  -- and first type in p_cond_types, less one
     v_items    integer;
+    v_after    bigint[];  -- its items' positions (NULL: p_after[i] for each)
+    v_off      integer;
+    v_toff     integer;
     v_tags     text[];
     v_tcounts  integer[];
     v_types    text[];
@@ -251,6 +255,7 @@ BEGIN
             v_tcounts := p_cond_tag_counts[v_item + 1 : v_item + v_items];
             v_types := p_cond_types[v_ctype + 1 : v_ctype + p_cond_ntypes[i]];
             v_ycounts := p_cond_type_counts[v_item + 1 : v_item + v_items];
+            v_after := p_item_after[v_item + 1 : v_item + v_items];
             v_item := v_item + v_items;
             v_ctag := v_ctag + p_cond_ntags[i];
             v_ctype := v_ctype + p_cond_ntypes[i];
@@ -258,7 +263,7 @@ BEGIN
                 -- One item with one tag: an index-only scan.
                 v_conflict := (
                     SELECT t.position FROM __SCHEMA__.event_tags t
-                    WHERE t.tag = v_tags[1] AND t.position > p_after[i]
+                    WHERE t.tag = v_tags[1] AND t.position > coalesce(v_after[1], p_after[i])
                       AND (v_ycounts[1] = 0 OR t.event_type = ANY (v_types))
                     ORDER BY t.position LIMIT 1);
             ELSIF v_items > 0 AND 0 < ALL (v_tcounts) THEN
@@ -273,7 +278,8 @@ BEGIN
                 FROM generate_subscripts(v_tcounts, 1) AS s(n)
                 CROSS JOIN LATERAL (
                     SELECT t.position FROM __SCHEMA__.event_tags t
-                    WHERE t.tag = v_tags[v_toffs[s.n] + 1] AND t.position > p_after[i]
+                    WHERE t.tag = v_tags[v_toffs[s.n] + 1]
+                      AND t.position > coalesce(v_after[s.n], p_after[i])
                       AND (v_ycounts[s.n] = 0 OR t.event_type = ANY (
                            v_types[v_offs[s.n] + 1 : v_offs[s.n] + v_ycounts[s.n]]))
                       AND (v_tcounts[s.n] = 1 OR (
@@ -281,6 +287,24 @@ BEGIN
                            ) @> v_tags[v_toffs[s.n] + 2 : v_toffs[s.n] + v_tcounts[s.n]])
                     ORDER BY t.position LIMIT 1
                 ) t0;
+            ELSIF v_items > 0 AND v_after IS NOT NULL THEN
+                -- Items with positions of their own, some without tags:
+                -- item by item, as dcb_append does.
+                v_off := 0;
+                v_toff := 0;
+                FOR j IN 1..v_items LOOP
+                    EXECUTE 'SELECT min(m.position) FROM ('
+                            || __SCHEMA__.dcb_match_sql(ARRAY[v_tcounts[j]], ARRAY[v_ycounts[j]],
+                                                        'ASC', false)
+                            || ') m'
+                    INTO v_pos
+                    USING v_tags[v_toff + 1 : v_toff + v_tcounts[j]],
+                          v_types[v_off + 1 : v_off + v_ycounts[j]],
+                          coalesce(v_after[j], p_after[i]);
+                    v_conflict := least(v_conflict, v_pos);
+                    v_off := v_off + v_ycounts[j];
+                    v_toff := v_toff + v_tcounts[j];
+                END LOOP;
             ELSE
                 -- Items without tags, an empty item, the empty query.
                 EXECUTE 'SELECT min(m.position) FROM ('

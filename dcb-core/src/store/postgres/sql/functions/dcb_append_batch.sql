@@ -21,9 +21,15 @@
 -- (-1: no condition) whose tag and type counts are the next entries of
 -- p_cond_tag_counts and p_cond_type_counts, holding p_cond_ntags[i] tags of
 -- p_cond_tags and p_cond_ntypes[i] types of p_cond_types; p_after[i] is its
--- position (0 for none). p_metadata (last, with a default, so that clients
--- of earlier versions call the function unchanged) holds one jsonb object
--- or NULL per append, or is NULL for none at all.
+-- position (0 for none). p_metadata holds one jsonb object or NULL per
+-- append, or is NULL for none at all. p_item_after holds per condition
+-- item, in the order of p_cond_tag_counts, the position that item counts
+-- the events after (a condition of parts, AppendCondition::of_parts: the
+-- item's own position, 0 for none; the append's p_after for an item of a
+-- condition without positions of its own), or is NULL when no condition of
+-- the batch has items with positions of their own. Both come last, with
+-- defaults, so that clients of earlier versions call the function
+-- unchanged.
 -- Outcome per append: outcomes[i] 'ok' (positions[i] = its event's
 -- position) or 'conflict' (positions[i] = the first conflicting position).
 --
@@ -37,7 +43,7 @@ CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_append_batch(
     p_locks bigint[], p_lock_modes boolean[],
     p_cond_items integer[], p_cond_tag_counts integer[], p_cond_type_counts integer[],
     p_cond_ntags integer[], p_cond_tags text[], p_cond_ntypes integer[], p_cond_types text[],
-    p_after bigint[], p_metadata jsonb[] DEFAULT NULL,
+    p_after bigint[], p_metadata jsonb[] DEFAULT NULL, p_item_after bigint[] DEFAULT NULL,
     OUT outcomes text[], OUT positions bigint[]
 ) LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
@@ -47,6 +53,9 @@ DECLARE
     v_ctag     integer := 0;  -- that condition's first tag in p_cond_tags, less one
     v_ctype    integer := 0;  -- and first type in p_cond_types, less one
     v_items    integer;
+    v_after    bigint[];  -- its items' positions (NULL: p_after[i] for each)
+    v_off      integer;
+    v_toff     integer;
     v_tags     text[];
     v_tcounts  integer[];
     v_types    text[];
@@ -73,6 +82,7 @@ BEGIN
             v_tcounts := p_cond_tag_counts[v_item + 1 : v_item + v_items];
             v_types := p_cond_types[v_ctype + 1 : v_ctype + p_cond_ntypes[i]];
             v_ycounts := p_cond_type_counts[v_item + 1 : v_item + v_items];
+            v_after := p_item_after[v_item + 1 : v_item + v_items];
             v_item := v_item + v_items;
             v_ctag := v_ctag + p_cond_ntags[i];
             v_ctype := v_ctype + p_cond_ntypes[i];
@@ -80,7 +90,7 @@ BEGIN
                 -- One item with one tag: an index-only scan.
                 v_conflict := (
                     SELECT t.position FROM __SCHEMA__.event_tags t
-                    WHERE t.tag = v_tags[1] AND t.position > p_after[i]
+                    WHERE t.tag = v_tags[1] AND t.position > coalesce(v_after[1], p_after[i])
                       AND (v_ycounts[1] = 0 OR t.event_type = ANY (v_types))
                     ORDER BY t.position LIMIT 1);
             ELSIF v_items > 0 AND 0 < ALL (v_tcounts) THEN
@@ -95,7 +105,8 @@ BEGIN
                 FROM generate_subscripts(v_tcounts, 1) AS s(n)
                 CROSS JOIN LATERAL (
                     SELECT t.position FROM __SCHEMA__.event_tags t
-                    WHERE t.tag = v_tags[v_toffs[s.n] + 1] AND t.position > p_after[i]
+                    WHERE t.tag = v_tags[v_toffs[s.n] + 1]
+                      AND t.position > coalesce(v_after[s.n], p_after[i])
                       AND (v_ycounts[s.n] = 0 OR t.event_type = ANY (
                            v_types[v_offs[s.n] + 1 : v_offs[s.n] + v_ycounts[s.n]]))
                       AND (v_tcounts[s.n] = 1 OR (
@@ -103,6 +114,24 @@ BEGIN
                            ) @> v_tags[v_toffs[s.n] + 2 : v_toffs[s.n] + v_tcounts[s.n]])
                     ORDER BY t.position LIMIT 1
                 ) t0;
+            ELSIF v_items > 0 AND v_after IS NOT NULL THEN
+                -- Items with positions of their own, some without tags:
+                -- item by item, as dcb_append does.
+                v_off := 0;
+                v_toff := 0;
+                FOR j IN 1..v_items LOOP
+                    EXECUTE 'SELECT min(m.position) FROM ('
+                            || __SCHEMA__.dcb_match_sql(ARRAY[v_tcounts[j]], ARRAY[v_ycounts[j]],
+                                                        'ASC', false)
+                            || ') m'
+                    INTO v_pos
+                    USING v_tags[v_toff + 1 : v_toff + v_tcounts[j]],
+                          v_types[v_off + 1 : v_off + v_ycounts[j]],
+                          coalesce(v_after[j], p_after[i]);
+                    v_conflict := least(v_conflict, v_pos);
+                    v_off := v_off + v_ycounts[j];
+                    v_toff := v_toff + v_tcounts[j];
+                END LOOP;
             ELSE
                 -- Items without tags, an empty item, the empty query.
                 EXECUTE 'SELECT min(m.position) FROM ('
