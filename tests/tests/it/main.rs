@@ -21,6 +21,7 @@ mod postgres_migrations;
 mod postgres_plans;
 mod postgres_read_barrier;
 mod postgres_read_models;
+mod postgres_read_rounds;
 mod postgres_recording;
 mod postgres_roles;
 mod postgres_schema;

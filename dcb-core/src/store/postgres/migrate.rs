@@ -80,6 +80,11 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "batched_condition_item_positions",
         include_str!("sql/migrations/0012_batched_condition_item_positions.sql"),
     ),
+    (
+        13,
+        "decision_reads_in_rounds",
+        include_str!("sql/migrations/0013_decision_reads_in_rounds.sql"),
+    ),
 ];
 
 /// The server functions: (name, SQL), the SQL one `CREATE OR REPLACE

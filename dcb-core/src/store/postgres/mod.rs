@@ -93,6 +93,7 @@ mod options;
 mod params;
 mod pool;
 mod read_model;
+mod rounds;
 mod stream;
 mod url;
 
@@ -128,6 +129,8 @@ pub use self::options::StoreOptions;
 use self::params::{FirstTags, QueryShape, position_from, position_param};
 use self::pool::{Explain, discard, no_connection};
 pub use self::read_model::{MAX_READ_MODEL_NAME, PostgresStorage};
+pub use self::rounds::RoundCounts;
+use self::rounds::{Rounds, Turn};
 pub use self::stream::PostgresEvents;
 pub use self::url::PostgresOptions;
 use crate::model::error::{AppendError, BackendError, ReadError};
@@ -181,6 +184,9 @@ struct Inner {
     read_sql: String,
     decision_read_sql: String,
     head_sql: String,
+    /// The decision reads' place at the read barrier, and the reads
+    /// waiting for its next round.
+    rounds: Rounds,
     /// Where the notification connection connects, and how; `None` for a
     /// store made from a pool alone, whose notifier sends through the pool
     /// and does not listen.
@@ -371,6 +377,7 @@ impl PostgresStore {
                 ),
                 decision_read_sql: migrate::render(DECISION_READ_SQL, &schema),
                 head_sql: migrate::render(HEAD_SQL, &schema),
+                rounds: Rounds::default(),
                 listen,
                 explain,
                 poll_interval: options.poll_interval,
@@ -410,6 +417,14 @@ impl PostgresStore {
     #[must_use]
     pub fn batch_counts(&self) -> BatchCounts {
         self.inner.appends.counts()
+    }
+
+    /// What the store's decision reads have done at the read barrier so
+    /// far; for tests.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn round_counts(&self) -> RoundCounts {
+        self.inner.rounds.counts()
     }
 
     async fn do_wait_for_append(&self, after: Option<Position>) -> Result<(), ReadError> {
@@ -488,37 +503,49 @@ impl PostgresStore {
     ) -> Result<PostgresEvents, ReadError> {
         options.check()?;
         let after = options.after.map(position_param);
-        let client = self.inner.client().await.map_err(ReadError::Backend)?;
         let first_tags = if options.limit.is_none() {
             FirstTags::of(query)
         } else {
             None
         };
         let mut recheck = None;
-        let result = if let Some(first_tags) = first_tags {
+        let (client, result) = if let Some(first_tags) = first_tags {
             // A decision's read: one call of `dcb_decision_read_by_first_tags`,
-            // which takes the read barrier itself. It matches an item with
-            // several tags by its first: those events are checked here.
+            // which takes the read barrier itself, or reads up to the head
+            // of the round this read waited for (`rounds.rs`). It matches
+            // an item with several tags by its first: those events are
+            // checked here.
             if !first_tags.exact {
                 recheck = Some(query.clone());
             }
+            // The turn comes before the connection: a read waiting for a
+            // round holds none, so the round always finds one.
+            let (head, at_barrier) = match self.inner.rounds.turn() {
+                Turn::Alone => (None, Some(AtBarrier(Arc::clone(&self.inner)))),
+                Turn::Wait(round) => (round.await.ok(), None),
+            };
+            let client = self.inner.client().await.map_err(ReadError::Backend)?;
             let after = after.unwrap_or(0);
-            let params: [&(dyn ToSql + Sync); 6] = [
+            let params: [&(dyn ToSql + Sync); 7] = [
                 &self.inner.keys.global,
                 &first_tags.tags,
                 &first_tags.pairs,
                 &first_tags.any,
                 &after,
                 &options.backwards,
+                &head,
             ];
-            async {
+            let result = async {
                 let read = client
                     .prepare_typed_cached(&self.inner.decision_read_sql, DECISION_READ_TYPES)
                     .await?;
                 client.query_raw(&read, params).await
             }
-            .await
+            .await;
+            drop(at_barrier);
+            (client, result)
         } else {
+            let client = self.inner.client().await.map_err(ReadError::Backend)?;
             let shape = QueryShape::of(query);
             let limit = options.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
             let params: [&(dyn ToSql + Sync); 8] = [
@@ -531,11 +558,12 @@ impl PostgresStore {
                 &limit,
                 &options.backwards,
             ];
-            async {
+            let result = async {
                 let statement = client.prepare_cached(&self.inner.read_sql).await?;
                 client.query_raw(&statement, params).await
             }
-            .await
+            .await;
+            (client, result)
         };
         match result {
             Ok(rows) => Ok(PostgresEvents::new(rows, client, options, recheck)),
@@ -578,6 +606,60 @@ impl Inner {
             .get()
             .await
             .map_err(|e| no_connection(e, self.explain))
+    }
+
+    /// A round's head: the last position under the read barrier (0 for an
+    /// empty store), or `None` if it could not be read.
+    async fn round_head(&self) -> Option<rounds::Head> {
+        let client = self.client().await.ok()?;
+        let result = async {
+            let head = client.prepare_cached(&self.head_sql).await?;
+            client.query_one(&head, &[&self.keys.global]).await
+        }
+        .await;
+        match result {
+            Ok(row) => Some(row.get::<_, Option<i64>>(0).unwrap_or(0)),
+            Err(e) => {
+                tracing::debug!(error = %e, "a round of the read barrier failed; its reads go alone");
+                discard(client);
+                None
+            }
+        }
+    }
+}
+
+/// A decision read's place at the read barrier, taken alone; dropped when
+/// the read's call has returned (or the read was dropped), it hands the
+/// place to a round for the reads that arrived meanwhile, run in a task of
+/// its own, or frees it.
+struct AtBarrier(Arc<Inner>);
+
+impl Drop for AtBarrier {
+    fn drop(&mut self) {
+        let Some(waiting) = self.0.rounds.next_or_release() else {
+            return;
+        };
+        let inner = Arc::clone(&self.0);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let head = Arc::clone(&inner);
+                    rounds::lead(&inner.rounds, waiting, move || {
+                        let inner = Arc::clone(&head);
+                        async move { inner.round_head().await }
+                    })
+                    .await;
+                });
+            }
+            // No runtime to run the round on (the store is being dropped
+            // with it): the waiting reads go alone, and the place is free.
+            Err(_) => {
+                drop(waiting);
+                while let Some(more) = inner.rounds.next_or_release() {
+                    drop(more);
+                }
+            }
+        }
     }
 }
 
@@ -639,9 +721,10 @@ const HEAD_SQL: &str = "SELECT __SCHEMA__.dcb_head($1)";
 /// (`sql/functions/dcb_decision_read_by_first_tags.sql`). Parameters: $1
 /// the read barrier's key, $2 the items' first tags, $3 the (first tag,
 /// type) pairs of the items with types, $4 the first tags of the items
-/// without, $5 after (0 for none), $6 backwards; see [`FirstTags`].
+/// without, $5 after (0 for none), $6 backwards, $7 the head of the round
+/// the read waited for (NULL: take the barrier); see [`FirstTags`].
 const DECISION_READ_SQL: &str = "SELECT pos, event_type, data, tags, id, recorded_at, metadata \
-     FROM __SCHEMA__.dcb_decision_read_by_first_tags($1, $2, $3, $4, $5, $6)";
+     FROM __SCHEMA__.dcb_decision_read_by_first_tags($1, $2, $3, $4, $5, $6, $7)";
 
 /// The parameter types of [`DECISION_READ_SQL`].
 const DECISION_READ_TYPES: &[Type] = &[
@@ -651,6 +734,7 @@ const DECISION_READ_TYPES: &[Type] = &[
     Type::TEXT_ARRAY,
     Type::INT8,
     Type::BOOL,
+    Type::INT8,
 ];
 
 /// The store's name in `tracing` spans.

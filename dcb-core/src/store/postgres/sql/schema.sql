@@ -21,6 +21,7 @@
 --   10 recorded_at_and_metadata
 --   11 condition_item_positions
 --   12 batched_condition_item_positions
+--   13 decision_reads_in_rounds
 
 CREATE TABLE __SCHEMA__.dcb_migrations (
     version integer NOT NULL,
@@ -388,7 +389,7 @@ ORDER BY r.part, r.ord;
 END
 $function$;
 
-CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_decision_read_by_first_tags(p_barrier bigint, p_tags text[], p_pairs text[], p_any text[], p_after bigint, p_backwards boolean)
+CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_decision_read_by_first_tags(p_barrier bigint, p_tags text[], p_pairs text[], p_any text[], p_after bigint, p_backwards boolean, p_head bigint DEFAULT NULL::bigint)
  RETURNS TABLE(pos bigint, event_type text, data bytea, tags text[], id uuid, recorded_at timestamp with time zone, metadata jsonb)
  LANGUAGE plpgsql
  SET plan_cache_mode TO 'force_generic_plan'
@@ -399,9 +400,13 @@ AS $function$
 DECLARE
     v_head bigint;
 BEGIN
-    PERFORM pg_advisory_lock(p_barrier);
-    v_head := (SELECT max(x.position) FROM __SCHEMA__.events x);
-    PERFORM pg_advisory_unlock(p_barrier);
+    IF p_head IS NULL THEN
+        PERFORM pg_advisory_lock(p_barrier);
+        v_head := (SELECT max(x.position) FROM __SCHEMA__.events x);
+        PERFORM pg_advisory_unlock(p_barrier);
+    ELSE
+        v_head := nullif(p_head, 0);
+    END IF;
     pos := v_head;
     RETURN NEXT;
     IF v_head IS NULL OR v_head <= p_after THEN

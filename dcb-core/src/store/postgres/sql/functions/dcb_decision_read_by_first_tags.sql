@@ -15,6 +15,11 @@
 -- it is released take higher positions; so the second snapshot sees the
 -- same events up to the head as the first.
 --
+-- With p_head given, the function takes no barrier and reads up to
+-- p_head: a head that a round of the read barrier read for this read
+-- after the read was asked for (the client's shared rounds, postgres/
+-- rounds.rs), by the same argument as above; 0 stands for an empty store.
+--
 -- The function's statements use generic plans (plan_cache_mode): with
 -- arrays as parameters the server would otherwise plan the events' query
 -- anew on every call, its generic plan's estimate never beating the
@@ -28,7 +33,9 @@
 -- (distinct); p_pairs `tag || chr(31) || type` for each type of each item
 -- with types, on its first tag (no tag or type holds control characters);
 -- p_any the first tags of items without types; p_after (0 for none);
--- p_backwards. The first row is the head (pos = the snapshot's last
+-- p_backwards; p_head (last, with a default, so that clients of earlier
+-- versions call the function unchanged; NULL: read the head under the
+-- barrier). The first row is the head (pos = the snapshot's last
 -- position or NULL, the rest NULL); the events follow.
 --
 -- The one definition of this function: every migrate that finds it
@@ -37,7 +44,7 @@
 -- `__SCHEMA__` is replaced by the quoted schema identifier before it runs.
 CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_decision_read_by_first_tags(
     p_barrier bigint, p_tags text[], p_pairs text[], p_any text[],
-    p_after bigint, p_backwards boolean
+    p_after bigint, p_backwards boolean, p_head bigint DEFAULT NULL
 ) RETURNS TABLE (pos bigint, event_type text, data bytea, tags text[], id uuid,
                recorded_at timestamptz, metadata jsonb)
 LANGUAGE plpgsql
@@ -49,9 +56,13 @@ AS $fn$
 DECLARE
     v_head bigint;
 BEGIN
-    PERFORM pg_advisory_lock(p_barrier);
-    v_head := (SELECT max(x.position) FROM __SCHEMA__.events x);
-    PERFORM pg_advisory_unlock(p_barrier);
+    IF p_head IS NULL THEN
+        PERFORM pg_advisory_lock(p_barrier);
+        v_head := (SELECT max(x.position) FROM __SCHEMA__.events x);
+        PERFORM pg_advisory_unlock(p_barrier);
+    ELSE
+        v_head := nullif(p_head, 0);
+    END IF;
     pos := v_head;
     RETURN NEXT;
     IF v_head IS NULL OR v_head <= p_after THEN

@@ -1,0 +1,254 @@
+//! Decision reads that share the read barrier, one round at a time.
+//!
+//! A decision's read takes the read barrier (the global key, exclusively)
+//! to read a head that no append in flight lies below, then reads its
+//! events up to that head. Many clients of one store reading at once would
+//! each queue for the barrier, and every append arriving meanwhile would
+//! queue behind them: a convoy (docs/decisions/0022). So a store lets one
+//! read at a time take the barrier:
+//!
+//! - A read that finds no other at the barrier takes it itself, in its own
+//!   call of `dcb_decision_read_by_first_tags`, as it always did: a single
+//!   client pays nothing.
+//! - A read that arrives while another is at the barrier waits for the
+//!   *next* round: once the barrier is free, one call of `dcb_head` (under
+//!   the barrier) reads a head for every read that waited, and each then
+//!   reads its events up to that head without the barrier.
+//!
+//! Why the next round and not the current one: a head read before a read
+//! was asked for may lie below an append that its caller saw acknowledged
+//! (its own, typically), which the read must see. A round begins after
+//! every read it serves was asked for, and its barrier waits for every
+//! append in flight, so its head is at or past every append acknowledged
+//! before those reads; and every position up to it is settled, so a later
+//! snapshot sees exactly the events up to it (docs/design.md, "The read
+//! barrier").
+//!
+//! The rounds run in a task of their own, as the append batches do
+//! (`append.rs`); a read whose round fails is not told why: it takes the
+//! barrier itself, and its own error, if any, is the one it reports.
+
+use std::future::Future;
+use std::sync::Mutex;
+
+use tokio::sync::oneshot;
+
+/// A round's head: the last position (0 for an empty store), as the read
+/// functions take it.
+pub(super) type Head = i64;
+
+/// The store's place at the read barrier: whether a read or a round holds
+/// or waits for it, and the reads waiting for the next round.
+#[derive(Default)]
+pub(super) struct Rounds {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    busy: bool,
+    waiting: Vec<oneshot::Sender<Head>>,
+    counts: RoundCounts,
+}
+
+/// What the store's decision reads have done so far at the read barrier.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoundCounts {
+    /// Reads that took the barrier themselves.
+    pub alone: u64,
+    /// Rounds run for reads that waited.
+    pub rounds: u64,
+    /// Reads that waited for a round.
+    pub waited: u64,
+}
+
+/// How a read goes to the barrier.
+pub(super) enum Turn {
+    /// Nobody else is there: the read takes the barrier itself, and then
+    /// hands the place on with [`Rounds::next_or_release`].
+    Alone,
+    /// Another read is there: the head of the next round comes here (or
+    /// nothing, if that round failed).
+    Wait(oneshot::Receiver<Head>),
+}
+
+impl Rounds {
+    /// Takes the place at the barrier, or a place in the next round.
+    pub(super) fn turn(&self) -> Turn {
+        let mut state = self.lock();
+        if state.busy {
+            let (sender, receiver) = oneshot::channel();
+            state.waiting.push(sender);
+            state.counts.waited += 1;
+            Turn::Wait(receiver)
+        } else {
+            state.busy = true;
+            state.counts.alone += 1;
+            Turn::Alone
+        }
+    }
+
+    /// Ends a turn at the barrier: the reads that arrived meanwhile, for
+    /// whom the caller runs the next round (the place stays taken), or
+    /// `None`, and the place is free.
+    pub(super) fn next_or_release(&self) -> Option<Vec<oneshot::Sender<Head>>> {
+        let mut state = self.lock();
+        if state.waiting.is_empty() {
+            state.busy = false;
+            None
+        } else {
+            state.counts.rounds += 1;
+            Some(std::mem::take(&mut state.waiting))
+        }
+    }
+
+    /// What the reads have done so far.
+    pub(super) fn counts(&self) -> RoundCounts {
+        self.lock().counts
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // The state is a flag, a list and counters, each left whole by
+        // every critical section: a panic elsewhere cannot break it.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Runs the rounds: for `waiting`, then for the reads that arrived while
+/// it ran, until none waits, each round one call of `head` (which reads
+/// the head under the barrier; `None` if it failed). Then the place is
+/// free.
+pub(super) async fn lead<F, Fut>(
+    rounds: &Rounds,
+    mut waiting: Vec<oneshot::Sender<Head>>,
+    mut head: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<Head>>,
+{
+    loop {
+        waiting.retain(|read| !read.is_closed());
+        if !waiting.is_empty() {
+            match head().await {
+                Some(head) => {
+                    for read in waiting {
+                        let _ = read.send(head);
+                    }
+                }
+                // Dropped unanswered: each read takes the barrier itself.
+                None => drop(waiting),
+            }
+        }
+        match rounds.next_or_release() {
+            Some(next) => waiting = next,
+            None => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    /// A round's `head` that waits for the test to give each round's
+    /// value, and says when a round has begun.
+    fn scripted(
+        began: mpsc::UnboundedSender<()>,
+        heads: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Option<Head>>>>,
+    ) -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = Option<Head>> + Send>> {
+        move || {
+            let began = began.clone();
+            let heads = Arc::clone(&heads);
+            Box::pin(async move {
+                let _ = began.send(());
+                heads.lock().await.recv().await.flatten()
+            })
+        }
+    }
+
+    fn waiting(turn: Turn) -> oneshot::Receiver<Head> {
+        match turn {
+            Turn::Wait(receiver) => receiver,
+            Turn::Alone => panic!("expected to wait for a round"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_asked_during_a_round_gets_the_next_rounds_head() {
+        let rounds = Arc::new(Rounds::default());
+        assert!(matches!(rounds.turn(), Turn::Alone));
+        let mut first = waiting(rounds.turn());
+        let mut second = waiting(rounds.turn());
+
+        // The read alone is done: a round begins for the two that waited.
+        let next = rounds.next_or_release().expect("two reads wait");
+        let (began, mut begun) = mpsc::unbounded_channel();
+        let (give, heads) = mpsc::unbounded_channel();
+        let heads = Arc::new(tokio::sync::Mutex::new(heads));
+        let leader = {
+            let rounds = Arc::clone(&rounds);
+            tokio::spawn(async move { lead(&rounds, next, scripted(began, heads)).await })
+        };
+        begun.recv().await.expect("the first round began");
+
+        // Asked while the first round reads its head: not served by it.
+        let mut late = waiting(rounds.turn());
+        give.send(Some(10)).unwrap();
+        assert_eq!((&mut first).await, Ok(10));
+        assert_eq!((&mut second).await, Ok(10));
+        begun
+            .recv()
+            .await
+            .expect("a second round began for the late read");
+        assert!(
+            late.try_recv().is_err(),
+            "the late read waits for its own round"
+        );
+        give.send(Some(12)).unwrap();
+        assert_eq!(late.await, Ok(12));
+
+        leader.await.unwrap();
+        assert!(
+            matches!(rounds.turn(), Turn::Alone),
+            "with nobody waiting, the place is free again"
+        );
+        assert_eq!(
+            rounds.counts(),
+            RoundCounts {
+                alone: 2,
+                rounds: 2,
+                waited: 3
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_round_leaves_its_reads_to_take_the_barrier_themselves() {
+        let rounds = Rounds::default();
+        assert!(matches!(rounds.turn(), Turn::Alone));
+        let read = waiting(rounds.turn());
+        let next = rounds.next_or_release().expect("one read waits");
+        lead(&rounds, next, || async { None }).await;
+        assert!(read.await.is_err(), "no head: the read is left to go alone");
+        assert!(matches!(rounds.turn(), Turn::Alone));
+    }
+
+    #[tokio::test]
+    async fn reads_that_stopped_waiting_cost_no_round() {
+        let rounds = Rounds::default();
+        assert!(matches!(rounds.turn(), Turn::Alone));
+        drop(waiting(rounds.turn()));
+        let next = rounds.next_or_release().expect("one read was waiting");
+        lead(&rounds, next, || async {
+            panic!("no round for reads that left")
+        })
+        .await;
+        assert!(matches!(rounds.turn(), Turn::Alone));
+    }
+}

@@ -1,0 +1,161 @@
+//! Decision reads share rounds of the read barrier: a read asked while
+//! another holds or waits for the barrier does not queue at it; it waits
+//! for the next round, whose head one call reads under the barrier for all
+//! the reads that waited, and then reads its events up to that head. When
+//! the server is unreachable (and not required) the tests warn loudly and
+//! return.
+
+use std::time::{Duration, Instant};
+
+use dcb_core::postgres::{PostgresOptions, PostgresStore};
+use dcb_core::{
+    EventRecord, EventStore, EventType, Query, QueryItem, ReadError, ReadOptions, ReadResult, Tag,
+};
+
+use crate::postgres_support::{raw_client, runtime, temp_schema_with, url};
+
+const JOINED: EventType = EventType::from_static("StudentJoinedCourse");
+
+fn course() -> Tag {
+    Tag::new("course:1").expect("a valid tag")
+}
+
+fn joined() -> EventRecord {
+    EventRecord::new(JOINED, "{}").with_tags([course()])
+}
+
+/// A decision's read: every item tagged, no limit.
+fn on_course() -> Query {
+    Query::from(QueryItem::new().tags([course()]))
+}
+
+fn spawn_read(store: &PostgresStore) -> tokio::task::JoinHandle<Result<ReadResult, ReadError>> {
+    let store = store.clone();
+    tokio::spawn(async move { store.read_to_end(&on_course(), ReadOptions::new()).await })
+}
+
+/// How many backends of the schema's reads wait for a lock on the server.
+async fn waiting_for_locks(observer: &tokio_postgres::Client, schema: &str) -> i64 {
+    observer
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE wait_event_type = 'Lock' AND strpos(query, $1) > 0 \
+               AND strpos(query, 'dcb_decision_read_by_first_tags') > 0",
+            &[&schema],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .get(0)
+}
+
+/// Three reads at once while an append is in flight: the first waits at the
+/// barrier on the server, the other two wait for the next round in the
+/// store, not at the barrier; once the append commits, all three see its
+/// event, and one round served the two.
+#[test]
+fn reads_asked_while_one_waits_at_the_barrier_share_the_next_round() {
+    runtime(2).block_on(async {
+        let options = PostgresOptions::new(url()).pool_size(8);
+        let (Some(temp), Some(holding), Some(observer)) = (
+            temp_schema_with(options).await,
+            raw_client().await,
+            raw_client().await,
+        ) else {
+            return;
+        };
+        let store = &temp.store;
+        let schema = store.schema().to_owned();
+        let first = store.append(vec![joined()], None).await.unwrap();
+        // An append in flight: it holds the global key until it commits.
+        holding.batch_execute("BEGIN").await.expect("BEGIN");
+        let held = store
+            .append_in_transaction(&holding, vec![joined()], None)
+            .await
+            .expect("the held append");
+        let before = store.round_counts();
+
+        let alone = spawn_read(store);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while waiting_for_locks(&observer, &schema).await < 1 {
+            assert!(
+                Instant::now() < deadline,
+                "the first read never waited at the barrier"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let waiting = [spawn_read(store), spawn_read(store)];
+        while store.round_counts().waited - before.waited < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the two later reads never waited for a round"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            waiting_for_locks(&observer, &schema).await,
+            1,
+            "only the first read waits at the barrier"
+        );
+        holding.batch_execute("COMMIT").await.expect("COMMIT");
+
+        for read in std::iter::once(alone).chain(waiting) {
+            let result = read.await.expect("a read").expect("the read succeeds");
+            assert_eq!(
+                result.events.iter().map(|e| e.position).collect::<Vec<_>>(),
+                vec![first, held],
+                "every read sees the append it waited for"
+            );
+            assert_eq!(result.head, Some(held));
+        }
+        let after = store.round_counts();
+        assert_eq!(
+            (
+                after.alone - before.alone,
+                after.rounds - before.rounds,
+                after.waited - before.waited
+            ),
+            (1, 1, 2),
+            "one read alone, then one round for the two that waited"
+        );
+    });
+}
+
+/// Given a round's head, the read function takes no barrier and reads up to
+/// that head, whatever was committed after it; 0 stands for an empty
+/// store's head.
+#[test]
+fn a_read_given_a_head_reads_up_to_it() {
+    runtime(2).block_on(async {
+        let options = PostgresOptions::new(url()).pool_size(2);
+        let (Some(temp), Some(client)) = (temp_schema_with(options).await, raw_client().await)
+        else {
+            return;
+        };
+        let store = &temp.store;
+        let first = store.append(vec![joined()], None).await.unwrap();
+        store.append(vec![joined()], None).await.unwrap();
+        let sql = format!(
+            "SELECT pos FROM \"{}\".dcb_decision_read_by_first_tags(\
+             0, ARRAY['course:1'], '{{}}', ARRAY['course:1'], 0, false, $1)",
+            store.schema()
+        );
+        let positions = |rows: Vec<tokio_postgres::Row>| {
+            rows.iter()
+                .map(|row| row.get::<_, Option<i64>>(0))
+                .collect::<Vec<_>>()
+        };
+        let given = i64::try_from(first.get()).unwrap();
+        let up_to_first = positions(client.query(&sql, &[&given]).await.unwrap());
+        assert_eq!(
+            up_to_first,
+            vec![Some(given), Some(given)],
+            "the head row is the given head, and only the events up to it follow"
+        );
+        let empty = positions(client.query(&sql, &[&0_i64]).await.unwrap());
+        assert_eq!(
+            empty,
+            vec![None],
+            "head 0: an empty store's head, no events"
+        );
+    });
+}
