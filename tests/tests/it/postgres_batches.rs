@@ -312,6 +312,63 @@ fn every_condition_shape_sees_the_appends_before_it_in_its_batch() {
     });
 }
 
+/// The appends of the test below, queued in this order: conditions of
+/// parts over `course:p` (stored at `course`), `student:y` (at `student`)
+/// and the type `StudentLeftCourse` (at `left`), beside others.
+fn parts_plan(
+    course: Position,
+    student: Position,
+    left: Position,
+) -> Vec<(&'static str, EventRecord, Option<AppendCondition>)> {
+    let probe = || joined("probe");
+    let parts = |c: Option<Position>, s: Option<Position>| {
+        Some(AppendCondition::of_parts([
+            (on("course:p"), c),
+            (on("student:y"), s),
+        ]))
+    };
+    let untagged = |l: Option<Position>, c: Option<Position>| {
+        Some(AppendCondition::of_parts([
+            (Query::from(QueryItem::new().types([LEFT])), l),
+            (on("course:p"), c),
+        ]))
+    };
+    vec![
+        (
+            "each part after its own position",
+            probe(),
+            parts(Some(course), Some(student)),
+        ),
+        (
+            "a part with an event after its own position",
+            probe(),
+            parts(Some(student), Some(course)),
+        ),
+        ("a part never seen", probe(), parts(Some(left), None)),
+        (
+            "an untagged item after its own position",
+            probe(),
+            untagged(Some(left), Some(course)),
+        ),
+        (
+            "an untagged item with an event after its own position",
+            probe(),
+            untagged(Some(student), Some(left)),
+        ),
+        (
+            "one position for every item, beside them",
+            probe(),
+            Some(AppendCondition::new(on("student:y")).after(Some(student))),
+        ),
+        ("the course joined in the batch", joined("course:p"), None),
+        (
+            "parts that see the batch's own append",
+            probe(),
+            parts(Some(left), Some(left)),
+        ),
+    ]
+}
+
 /// Conditions of parts (each item counted after a position of its own, as
 /// decisions served from known state make them) go in a batch like any
 /// other append: each item is checked after its own position, beside
@@ -334,57 +391,7 @@ fn conditions_of_parts_go_together_each_item_after_its_own_position() {
         let Some(held) = Held::new(store, "course:held").await else {
             return;
         };
-        let probe = || joined("probe");
-        let parts = |c: Option<Position>, s: Option<Position>| {
-            Some(AppendCondition::of_parts([
-                (on("course:p"), c),
-                (on("student:y"), s),
-            ]))
-        };
-        let untagged = |l: Option<Position>, c: Option<Position>| {
-            Some(AppendCondition::of_parts([
-                (Query::from(QueryItem::new().types([LEFT])), l),
-                (on("course:p"), c),
-            ]))
-        };
-        let plan = vec![
-            (
-                "each part after its own position",
-                probe(),
-                parts(Some(course), Some(student)),
-            ),
-            (
-                "a part with an event after its own position",
-                probe(),
-                parts(Some(student), Some(course)),
-            ),
-            (
-                "a part never seen",
-                probe(),
-                parts(Some(left), None),
-            ),
-            (
-                "an untagged item after its own position",
-                probe(),
-                untagged(Some(left), Some(course)),
-            ),
-            (
-                "an untagged item with an event after its own position",
-                probe(),
-                untagged(Some(student), Some(left)),
-            ),
-            (
-                "one position for every item, beside them",
-                probe(),
-                Some(AppendCondition::new(on("student:y")).after(Some(student))),
-            ),
-            ("the course joined in the batch", joined("course:p"), None),
-            (
-                "parts that see the batch's own append",
-                probe(),
-                parts(Some(left), Some(left)),
-            ),
-        ];
+        let plan = parts_plan(course, student, left);
         let before = store.batch_counts();
         let appends = u64::try_from(plan.len()).unwrap();
         let mut tasks = Vec::new();

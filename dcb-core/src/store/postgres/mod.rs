@@ -640,24 +640,21 @@ impl Drop for AtBarrier {
             return;
         };
         let inner = Arc::clone(&self.0);
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    let head = Arc::clone(&inner);
-                    rounds::lead(&inner.rounds, waiting, move || {
-                        let inner = Arc::clone(&head);
-                        async move { inner.round_head().await }
-                    })
-                    .await;
-                });
-            }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let head = Arc::clone(&inner);
+                rounds::lead(&inner.rounds, waiting, move || {
+                    let inner = Arc::clone(&head);
+                    async move { inner.round_head().await }
+                })
+                .await;
+            });
+        } else {
             // No runtime to run the round on (the store is being dropped
             // with it): the waiting reads go alone, and the place is free.
-            Err(_) => {
-                drop(waiting);
-                while let Some(more) = inner.rounds.next_or_release() {
-                    drop(more);
-                }
+            drop(waiting);
+            while let Some(more) = inner.rounds.next_or_release() {
+                drop(more);
             }
         }
     }

@@ -188,21 +188,21 @@ mod tests {
 
         // The read alone is done: a round begins for the two that waited.
         let next = rounds.next_or_release().expect("two reads wait");
-        let (began, mut begun) = mpsc::unbounded_channel();
+        let (round_began, mut rounds_begun) = mpsc::unbounded_channel();
         let (give, heads) = mpsc::unbounded_channel();
         let heads = Arc::new(tokio::sync::Mutex::new(heads));
         let leader = {
             let rounds = Arc::clone(&rounds);
-            tokio::spawn(async move { lead(&rounds, next, scripted(began, heads)).await })
+            tokio::spawn(async move { lead(&rounds, next, scripted(round_began, heads)).await })
         };
-        begun.recv().await.expect("the first round began");
+        rounds_begun.recv().await.expect("the first round began");
 
         // Asked while the first round reads its head: not served by it.
         let mut late = waiting(rounds.turn());
         give.send(Some(10)).unwrap();
         assert_eq!((&mut first).await, Ok(10));
         assert_eq!((&mut second).await, Ok(10));
-        begun
+        rounds_begun
             .recv()
             .await
             .expect("a second round began for the late read");
