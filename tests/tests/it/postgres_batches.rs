@@ -244,6 +244,39 @@ fn shapes(head: Option<Position>) -> Vec<(&'static str, EventRecord, Option<Appe
     ]
 }
 
+/// Queues the appends of `plan` behind the held batch, in order, lets it
+/// go, and checks that they went as one batch: each append's outcome,
+/// with what it is.
+async fn in_one_batch(
+    store: &PostgresStore,
+    held: Held,
+    plan: Vec<(&'static str, EventRecord, Option<AppendCondition>)>,
+) -> Vec<(&'static str, Result<Position, AppendError>)> {
+    let before = store.batch_counts();
+    let appends = u64::try_from(plan.len()).unwrap();
+    let mut tasks = Vec::new();
+    for (n, (what, event, condition)) in plan.into_iter().enumerate() {
+        tasks.push((what, spawn_append(store, event, condition)));
+        until_queued(store, n + 1).await;
+    }
+    held.release().await;
+
+    let mut outcomes = Vec::new();
+    for (what, task) in tasks {
+        outcomes.push((what, task.await.expect("an append")));
+    }
+    let after = store.batch_counts();
+    assert_eq!(
+        (
+            after.batches - before.batches,
+            after.appends - before.appends
+        ),
+        (2, appends + 1),
+        "the held append's batch, then one batch of all the others"
+    );
+    outcomes
+}
+
 /// One batch holding a condition of each shape: each append's check sees
 /// the appends before it in the batch, whatever its shape.
 #[test]
@@ -257,25 +290,7 @@ fn every_condition_shape_sees_the_appends_before_it_in_its_batch() {
         // before the batch.
         let since = Some(held.position);
         let plan = shapes(since);
-        let before = store.batch_counts();
-        let appends = u64::try_from(plan.len()).unwrap();
-        let mut tasks = Vec::new();
-        for (n, (what, event, condition)) in plan.into_iter().enumerate() {
-            tasks.push((what, spawn_append(store, event, condition)));
-            until_queued(store, n + 1).await;
-        }
-        held.release().await;
-
-        let mut outcomes = Vec::new();
-        for (what, task) in tasks {
-            outcomes.push((what, task.await.expect("an append")));
-        }
-        let after = store.batch_counts();
-        assert_eq!(
-            (after.batches - before.batches, after.appends - before.appends),
-            (2, appends + 1),
-            "the held append's batch, then one batch of all the others"
-        );
+        let outcomes = in_one_batch(store, held, plan).await;
         let first = match outcomes[0].1 {
             Ok(position) => position,
             ref other => panic!("the unconditional append failed: {other:?}"),
@@ -392,25 +407,7 @@ fn conditions_of_parts_go_together_each_item_after_its_own_position() {
             return;
         };
         let plan = parts_plan(course, student, left);
-        let before = store.batch_counts();
-        let appends = u64::try_from(plan.len()).unwrap();
-        let mut tasks = Vec::new();
-        for (n, (what, event, condition)) in plan.into_iter().enumerate() {
-            tasks.push((what, spawn_append(store, event, condition)));
-            until_queued(store, n + 1).await;
-        }
-        held.release().await;
-
-        let mut outcomes = Vec::new();
-        for (what, task) in tasks {
-            outcomes.push((what, task.await.expect("an append")));
-        }
-        let after = store.batch_counts();
-        assert_eq!(
-            (after.batches - before.batches, after.appends - before.appends),
-            (2, appends + 1),
-            "the held append's batch, then one batch of all the others"
-        );
+        let outcomes = in_one_batch(store, held, plan).await;
         let conflict = |(what, outcome): &(&str, Result<Position, AppendError>), at: Position| {
             assert!(
                 matches!(outcome, Err(AppendError::ConditionFailed { conflicting }) if *conflicting == at),
