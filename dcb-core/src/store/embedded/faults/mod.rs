@@ -335,11 +335,17 @@ impl Faulty {
             if zeroed > 0 {
                 state.injected.zeroed_crashes += 1;
             }
-            let cut = OpenOptions::new().write(true).open(&path)?;
+            let cut = OpenOptions::new().read(true).write(true).open(&path)?;
+            let new_len = (kept + zeroed).max(file.synced_len.min(file.len));
+            // What the crash turns to zeros: bytes that were zeros already
+            // (a record may end in some) are not lost.
+            let mut replaced = vec![0; usize::try_from(new_len - kept).unwrap_or(0)];
+            cut.read_exact_at(&mut replaced, kept)?;
+            let changed = new_len < file.len || replaced.iter().any(|&b| b != 0);
             cut.set_len(kept)?;
-            cut.set_len((kept + zeroed).max(file.synced_len.min(file.len)))?;
+            cut.set_len(new_len)?;
             crash.lost += file.len - kept;
-            if kept < file.len && last.as_ref() != Some(&path) {
+            if changed && last.as_ref() != Some(&path) {
                 crash.earlier_segment_damaged = true;
             }
         }
