@@ -311,6 +311,7 @@ impl AppTls {
                 .add(certificate.expect("a certificate"))
                 .expect("a root");
         }
+        #[allow(deprecated)] // the store's own provider (postgres/url/tls.rs)
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

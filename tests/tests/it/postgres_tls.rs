@@ -292,6 +292,7 @@ async fn tls_front(server: &Server, front: Front) -> (Server, Arc<AtomicUsize>) 
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+    #[allow(deprecated)] // the store's own provider (postgres/url/tls.rs)
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()

@@ -50,8 +50,9 @@
 //!   (`sslmode=require`, `verify-ca`, `verify-full`, `sslrootcert=PATH`,
 //!   `sslcert=PATH`, `sslkey=PATH`, `sslpassword`, `sslcrl=PATH`,
 //!   `sslcrldir=PATH`; see [`PostgresOptions::tls_root_certificates`]),
-//!   with a rustls connector of the store's own. A convenience on top of
-//!   the next.
+//!   with a rustls connector of the store's own (the *ring* provider,
+//!   which builds without a C toolchain and has no post-quantum key
+//!   exchange). A convenience on top of the next.
 //! - **The application's `Config` and TLS connector** —
 //!   [`PostgresStore::from_config`]: a [`tokio_postgres::Config`] and any
 //!   connector `tokio_postgres::connect` takes (`NoTls` too). The store

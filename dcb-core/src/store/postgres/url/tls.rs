@@ -309,6 +309,11 @@ impl Tls {
                     .to_owned(),
             );
         }
+        // ring, not aws-lc-rs: it builds without a C toolchain. rustls
+        // 0.23.48 deprecates it for lacking post-quantum key exchange; an
+        // application that wants that passes a connector of its own
+        // (`PostgresStore::from_config`).
+        #[allow(deprecated)]
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
