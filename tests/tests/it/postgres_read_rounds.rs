@@ -34,18 +34,24 @@ fn spawn_read(store: &PostgresStore) -> tokio::task::JoinHandle<Result<ReadResul
     tokio::spawn(async move { store.read_to_end(&on_course(), ReadOptions::new()).await })
 }
 
-/// How many backends of the schema's reads wait for a lock on the server.
-async fn waiting_for_locks(observer: &tokio_postgres::Client, schema: &str) -> i64 {
+/// How many backends of the schema's calls of `function` wait for a lock
+/// on the server.
+async fn waiting_in(observer: &tokio_postgres::Client, schema: &str, function: &str) -> i64 {
     observer
         .query_one(
             "SELECT count(*) FROM pg_stat_activity \
              WHERE wait_event_type = 'Lock' AND strpos(query, $1) > 0 \
-               AND strpos(query, 'dcb_decision_read_by_first_tags') > 0",
-            &[&schema],
+               AND strpos(query, $2) > 0",
+            &[&schema, &function],
         )
         .await
         .expect("pg_stat_activity")
         .get(0)
+}
+
+/// How many backends of the schema's decision reads wait for a lock.
+async fn waiting_for_locks(observer: &tokio_postgres::Client, schema: &str) -> i64 {
+    waiting_in(observer, schema, "dcb_decision_read_by_first_tags").await
 }
 
 /// Three reads at once while an append is in flight: the first waits at the
@@ -156,6 +162,74 @@ fn a_read_given_a_head_reads_up_to_it() {
             empty,
             vec![None],
             "head 0: an empty store's head, no events"
+        );
+    });
+}
+
+/// Heads share the rounds too: asked while another head waits at the
+/// barrier, they are the next round's, with no call of their own, and they
+/// include the append that was in flight.
+#[test]
+fn heads_asked_while_one_waits_at_the_barrier_are_the_next_rounds() {
+    runtime(2).block_on(async {
+        let options = PostgresOptions::new(url()).pool_size(8);
+        let (Some(temp), Some(holding), Some(observer)) = (
+            temp_schema_with(options).await,
+            raw_client().await,
+            raw_client().await,
+        ) else {
+            return;
+        };
+        let store = &temp.store;
+        let schema = store.schema().to_owned();
+        store.append(vec![joined()], None).await.unwrap();
+        holding.batch_execute("BEGIN").await.expect("BEGIN");
+        let held = store
+            .append_in_transaction(&holding, vec![joined()], None)
+            .await
+            .expect("the held append");
+        let before = store.round_counts();
+        let head = || {
+            let store = store.clone();
+            tokio::spawn(async move { store.head().await })
+        };
+
+        let alone = head();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while waiting_in(&observer, &schema, "dcb_head").await < 1 {
+            assert!(
+                Instant::now() < deadline,
+                "the first head never waited at the barrier"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let waiting = [head(), head()];
+        while store.round_counts().waited - before.waited < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the two later heads never waited for a round"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            waiting_in(&observer, &schema, "dcb_head").await,
+            1,
+            "only the first head waits at the barrier"
+        );
+        holding.batch_execute("COMMIT").await.expect("COMMIT");
+
+        for head in std::iter::once(alone).chain(waiting) {
+            assert_eq!(head.await.expect("a head").expect("the head"), Some(held));
+        }
+        let after = store.round_counts();
+        assert_eq!(
+            (
+                after.alone - before.alone,
+                after.rounds - before.rounds,
+                after.waited - before.waited
+            ),
+            (1, 1, 2),
+            "one head alone, then one round for the two that waited"
         );
     });
 }

@@ -18,7 +18,8 @@
 //! barrier (below): a read made while another of the store's is at the
 //! barrier waits for the next round, in which one call reads a head under
 //! the barrier for all the reads that waited; each then reads its events
-//! up to that head without the barrier, in one more round trip of its own.
+//! up to that head without the barrier, in one more round trip of its own
+//! (a head asked meanwhile is that round's, with no call of its own).
 //!
 //! - Positions come from a sequence: they strictly increase and the events
 //!   of one append are consecutive, but an append that fails after taking
@@ -580,6 +581,25 @@ impl PostgresStore {
     }
 
     async fn do_head(&self) -> Result<Option<Position>, ReadError> {
+        // Heads share the rounds of decision reads (`rounds.rs`): a head
+        // asked while another read is at the barrier is the next round's,
+        // with no call of its own.
+        let at_barrier = match self.inner.rounds.turn() {
+            Turn::Alone => AtBarrier(Arc::clone(&self.inner)),
+            Turn::Wait(round) => match round.await {
+                Ok(head) => return Ok(position_from(head)),
+                // The round failed: this head goes alone, outside the
+                // rounds, and reports its own error, if any.
+                Err(_) => return self.head_alone().await,
+            },
+        };
+        let head = self.head_alone().await;
+        drop(at_barrier);
+        head
+    }
+
+    /// The head, read under the read barrier in one call of `dcb_head`.
+    async fn head_alone(&self) -> Result<Option<Position>, ReadError> {
         let client = self.inner.client().await.map_err(ReadError::Backend)?;
         let result = async {
             let head = client.prepare_cached(&self.inner.head_sql).await?;

@@ -1,4 +1,5 @@
-//! Decision reads that share the read barrier, one round at a time.
+//! Decision reads and heads that share the read barrier, one round at a
+//! time.
 //!
 //! A decision's read takes the read barrier (the global key, exclusively)
 //! to read a head that no append in flight lies below, then reads its
@@ -13,7 +14,9 @@
 //! - A read that arrives while another is at the barrier waits for the
 //!   *next* round: once the barrier is free, one call of `dcb_head` (under
 //!   the barrier) reads a head for every read that waited, and each then
-//!   reads its events up to that head without the barrier.
+//!   reads its events up to that head without the barrier. A head
+//!   (`head()`, and so a subscription's wait for appends) asked meanwhile
+//!   is that round's head, with no call of its own.
 //!
 //! Why the next round and not the current one: a head read before a read
 //! was asked for may lie below an append that its caller saw acknowledged
