@@ -189,12 +189,12 @@ fn heads_asked_while_one_waits_at_the_barrier_are_the_next_rounds() {
             .await
             .expect("the held append");
         let before = store.round_counts();
-        let head = || {
+        let spawn_head = || {
             let store = store.clone();
             tokio::spawn(async move { store.head().await })
         };
 
-        let alone = head();
+        let alone = spawn_head();
         let deadline = Instant::now() + Duration::from_secs(30);
         while waiting_in(&observer, &schema, "dcb_head").await < 1 {
             assert!(
@@ -203,7 +203,7 @@ fn heads_asked_while_one_waits_at_the_barrier_are_the_next_rounds() {
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let waiting = [head(), head()];
+        let waiting = [spawn_head(), spawn_head()];
         while store.round_counts().waited - before.waited < 2 {
             assert!(
                 Instant::now() < deadline,
@@ -218,8 +218,8 @@ fn heads_asked_while_one_waits_at_the_barrier_are_the_next_rounds() {
         );
         holding.batch_execute("COMMIT").await.expect("COMMIT");
 
-        for head in std::iter::once(alone).chain(waiting) {
-            assert_eq!(head.await.expect("a head").expect("the head"), Some(held));
+        for task in std::iter::once(alone).chain(waiting) {
+            assert_eq!(task.await.expect("a head").expect("the head"), Some(held));
         }
         let after = store.round_counts();
         assert_eq!(
