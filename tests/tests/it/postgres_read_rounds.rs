@@ -163,6 +163,18 @@ fn a_read_given_a_head_reads_up_to_it() {
             vec![None],
             "head 0: an empty store's head, no events"
         );
+        // The same for reads with a limit.
+        let limited = format!(
+            "SELECT pos FROM \"{}\".dcb_read(\
+             0, ARRAY['course:1'], ARRAY[1], '{{}}', ARRAY[0], 0, 10, false, $1)",
+            store.schema()
+        );
+        let up_to_first = positions(client.query(&limited, &[&given]).await.unwrap());
+        assert_eq!(
+            up_to_first,
+            vec![Some(given), Some(given)],
+            "a read with a limit given a head reads up to it"
+        );
     });
 }
 
@@ -230,6 +242,83 @@ fn heads_asked_while_one_waits_at_the_barrier_are_the_next_rounds() {
             ),
             (1, 1, 2),
             "one head alone, then one round for the two that waited"
+        );
+    });
+}
+
+/// Reads with a limit (a subscription's batches) share the rounds too:
+/// asked while another waits at the barrier, they wait for the next
+/// round's head, then read up to it without the barrier.
+#[test]
+fn reads_with_a_limit_share_the_rounds() {
+    runtime(2).block_on(async {
+        let options = PostgresOptions::new(url()).pool_size(8);
+        let (Some(temp), Some(holding), Some(observer)) = (
+            temp_schema_with(options).await,
+            raw_client().await,
+            raw_client().await,
+        ) else {
+            return;
+        };
+        let store = &temp.store;
+        let schema = store.schema().to_owned();
+        let first = store.append(vec![joined()], None).await.unwrap();
+        holding.batch_execute("BEGIN").await.expect("BEGIN");
+        let held = store
+            .append_in_transaction(&holding, vec![joined()], None)
+            .await
+            .expect("the held append");
+        let before = store.round_counts();
+        let spawn_batch = || {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .read_to_end(&on_course(), ReadOptions::new().limit(10))
+                    .await
+            })
+        };
+
+        let alone = spawn_batch();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while waiting_in(&observer, &schema, "dcb_read(").await < 1 {
+            assert!(
+                Instant::now() < deadline,
+                "the first read never waited at the barrier"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let waiting = [spawn_batch(), spawn_batch()];
+        while store.round_counts().waited - before.waited < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the two later reads never waited for a round"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            waiting_in(&observer, &schema, "dcb_read(").await,
+            1,
+            "only the first read waits at the barrier"
+        );
+        holding.batch_execute("COMMIT").await.expect("COMMIT");
+
+        for task in std::iter::once(alone).chain(waiting) {
+            let result = task.await.expect("a read").expect("the read succeeds");
+            assert_eq!(
+                result.events.iter().map(|e| e.position).collect::<Vec<_>>(),
+                vec![first, held],
+                "every read sees the append it waited for"
+            );
+        }
+        let after = store.round_counts();
+        assert_eq!(
+            (
+                after.alone - before.alone,
+                after.rounds - before.rounds,
+                after.waited - before.waited
+            ),
+            (1, 1, 2),
+            "one read alone, then one round for the two that waited"
         );
     });
 }

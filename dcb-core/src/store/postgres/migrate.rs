@@ -85,6 +85,11 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "decision_reads_in_rounds",
         include_str!("sql/migrations/0013_decision_reads_in_rounds.sql"),
     ),
+    (
+        14,
+        "reads_in_rounds",
+        include_str!("sql/migrations/0014_reads_in_rounds.sql"),
+    ),
 ];
 
 /// The server functions: (name, SQL), the SQL one `CREATE OR REPLACE

@@ -378,7 +378,7 @@ impl PostgresStore {
                 appends: Appends::new(&schema, options.append_batches),
                 read_sql: migrate::render(
                     "SELECT pos, event_type, data, tags, id, recorded_at, metadata \
-                     FROM __SCHEMA__.dcb_read($1, $2, $3, $4, $5, $6, $7, $8)",
+                     FROM __SCHEMA__.dcb_read($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     &schema,
                 ),
                 decision_read_sql: migrate::render(DECISION_READ_SQL, &schema),
@@ -515,22 +515,22 @@ impl PostgresStore {
             None
         };
         let mut recheck = None;
-        let (client, result) = if let Some(first_tags) = first_tags {
-            // A decision's read: one call of `dcb_decision_read_by_first_tags`,
-            // which takes the read barrier itself, or reads up to the head
-            // of the round this read waited for (`rounds.rs`). It matches
-            // an item with several tags by its first: those events are
-            // checked here.
+        // Every read reads its head under the read barrier, or takes the
+        // head of the round it waited for (`rounds.rs`). The turn comes
+        // before the connection: a read waiting for a round holds none, so
+        // the round always finds one.
+        let (head, at_barrier) = match self.inner.rounds.turn() {
+            Turn::Alone => (None, Some(AtBarrier(Arc::clone(&self.inner)))),
+            Turn::Wait(round) => (round.await.ok(), None),
+        };
+        let client = self.inner.client().await.map_err(ReadError::Backend)?;
+        let result = if let Some(first_tags) = first_tags {
+            // A decision's read: one call of `dcb_decision_read_by_first_tags`.
+            // It matches an item with several tags by its first: those
+            // events are checked here.
             if !first_tags.exact {
                 recheck = Some(query.clone());
             }
-            // The turn comes before the connection: a read waiting for a
-            // round holds none, so the round always finds one.
-            let (head, at_barrier) = match self.inner.rounds.turn() {
-                Turn::Alone => (None, Some(AtBarrier(Arc::clone(&self.inner)))),
-                Turn::Wait(round) => (round.await.ok(), None),
-            };
-            let client = self.inner.client().await.map_err(ReadError::Backend)?;
             let after = after.unwrap_or(0);
             let params: [&(dyn ToSql + Sync); 7] = [
                 &self.inner.keys.global,
@@ -541,20 +541,17 @@ impl PostgresStore {
                 &options.backwards,
                 &head,
             ];
-            let result = async {
+            async {
                 let read = client
                     .prepare_typed_cached(&self.inner.decision_read_sql, DECISION_READ_TYPES)
                     .await?;
                 client.query_raw(&read, params).await
             }
-            .await;
-            drop(at_barrier);
-            (client, result)
+            .await
         } else {
-            let client = self.inner.client().await.map_err(ReadError::Backend)?;
             let shape = QueryShape::of(query);
             let limit = options.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
-            let params: [&(dyn ToSql + Sync); 8] = [
+            let params: [&(dyn ToSql + Sync); 9] = [
                 &self.inner.keys.global,
                 &shape.tags,
                 &shape.tag_counts,
@@ -563,14 +560,15 @@ impl PostgresStore {
                 &after,
                 &limit,
                 &options.backwards,
+                &head,
             ];
-            let result = async {
+            async {
                 let statement = client.prepare_cached(&self.inner.read_sql).await?;
                 client.query_raw(&statement, params).await
             }
-            .await;
-            (client, result)
+            .await
         };
+        drop(at_barrier);
         match result {
             Ok(rows) => Ok(PostgresEvents::new(rows, client, options, recheck)),
             Err(e) => {

@@ -22,6 +22,7 @@
 --   11 condition_item_positions
 --   12 batched_condition_item_positions
 --   13 decision_reads_in_rounds
+--   14 reads_in_rounds
 
 CREATE TABLE __SCHEMA__.dcb_migrations (
     version integer NOT NULL,
@@ -569,7 +570,7 @@ BEGIN
 END
 $function$;
 
-CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_read(p_barrier bigint, p_tags text[], p_tag_counts integer[], p_types text[], p_type_counts integer[], p_after bigint, p_limit bigint, p_backwards boolean)
+CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_read(p_barrier bigint, p_tags text[], p_tag_counts integer[], p_types text[], p_type_counts integer[], p_after bigint, p_limit bigint, p_backwards boolean, p_head bigint DEFAULT NULL::bigint)
  RETURNS TABLE(pos bigint, event_type text, data bytea, tags text[], id uuid, recorded_at timestamp with time zone, metadata jsonb)
  LANGUAGE plpgsql
 AS $function$
@@ -590,9 +591,13 @@ DECLARE
         || CASE WHEN p_limit IS NOT NULL THEN ' LIMIT $4' ELSE '' END;
     v_head bigint;
 BEGIN
-    PERFORM pg_advisory_lock(p_barrier);
-    v_head := (SELECT max(x.position) FROM __SCHEMA__.events x);
-    PERFORM pg_advisory_unlock(p_barrier);
+    IF p_head IS NULL THEN
+        PERFORM pg_advisory_lock(p_barrier);
+        v_head := (SELECT max(x.position) FROM __SCHEMA__.events x);
+        PERFORM pg_advisory_unlock(p_barrier);
+    ELSE
+        v_head := nullif(p_head, 0);
+    END IF;
     pos := v_head;
     RETURN NEXT;
     IF v_head IS NULL OR v_head <= coalesce(p_after, 0) THEN

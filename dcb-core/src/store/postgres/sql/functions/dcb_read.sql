@@ -19,6 +19,11 @@
 -- table size turns into a scan
 -- (docs/decisions/0014-limited-reads-by-primary-key.md).
 --
+-- With p_head given (last, with a default, so that clients of earlier
+-- versions call the function unchanged), it takes no barrier and reads up
+-- to p_head, the head of a round of the read barrier that this read
+-- waited for (postgres/rounds.rs); 0 stands for an empty store.
+--
 -- The one definition of this function: every migrate that finds it
 -- changed applies it again with CREATE OR REPLACE, after the numbered
 -- migrations (docs/decisions/0016-server-functions-applied-on-every-migrate.md).
@@ -26,7 +31,7 @@
 CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_read(
     p_barrier bigint,
     p_tags text[], p_tag_counts integer[], p_types text[], p_type_counts integer[],
-    p_after bigint, p_limit bigint, p_backwards boolean
+    p_after bigint, p_limit bigint, p_backwards boolean, p_head bigint DEFAULT NULL
 ) RETURNS TABLE (pos bigint, event_type text, data bytea, tags text[], id uuid,
                recorded_at timestamptz, metadata jsonb)
 LANGUAGE plpgsql AS $fn$
@@ -47,9 +52,13 @@ DECLARE
         || CASE WHEN p_limit IS NOT NULL THEN ' LIMIT $4' ELSE '' END;
     v_head bigint;
 BEGIN
-    PERFORM pg_advisory_lock(p_barrier);
-    v_head := (SELECT max(x.position) FROM __SCHEMA__.events x);
-    PERFORM pg_advisory_unlock(p_barrier);
+    IF p_head IS NULL THEN
+        PERFORM pg_advisory_lock(p_barrier);
+        v_head := (SELECT max(x.position) FROM __SCHEMA__.events x);
+        PERFORM pg_advisory_unlock(p_barrier);
+    ELSE
+        v_head := nullif(p_head, 0);
+    END IF;
     pos := v_head;
     RETURN NEXT;
     IF v_head IS NULL OR v_head <= coalesce(p_after, 0) THEN
