@@ -14,7 +14,7 @@
 //! while the store's batch transactions are all in flight wait and go
 //! together in the next, as one call of `dcb_append_batch` and one commit,
 //! each under its own condition and with its own outcome
-//! ([`PostgresOptions::append_batches`]). And decision reads share the read
+//! ([`PostgresOptions::append_batches`]). And reads share the read
 //! barrier (below): a read made while another of the store's is at the
 //! barrier waits for the next round, in which one call reads a head under
 //! the barrier for all the reads that waited; each then reads its events
