@@ -190,7 +190,7 @@ struct Inner {
     read_sql: String,
     decision_read_sql: String,
     head_sql: String,
-    /// The decision reads' place at the read barrier, and the reads
+    /// The reads' place at the read barrier, and the reads and heads
     /// waiting for its next round.
     rounds: Rounds,
     /// Where the notification connection connects, and how; `None` for a
@@ -425,7 +425,7 @@ impl PostgresStore {
         self.inner.appends.counts()
     }
 
-    /// What the store's decision reads have done at the read barrier so
+    /// What the store's reads and heads have done at the read barrier so
     /// far; for tests.
     #[doc(hidden)]
     #[must_use]

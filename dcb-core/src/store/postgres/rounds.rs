@@ -53,14 +53,14 @@ struct State {
     counts: RoundCounts,
 }
 
-/// What the store's decision reads have done so far at the read barrier.
+/// What the store's reads and heads have done so far at the read barrier.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RoundCounts {
-    /// Reads that took the barrier themselves.
+    /// Reads and heads that took the barrier themselves.
     pub alone: u64,
-    /// Rounds run for reads that waited.
+    /// Rounds run for the reads and heads that waited.
     pub rounds: u64,
-    /// Reads that waited for a round.
+    /// Reads and heads that waited for a round.
     pub waited: u64,
 }
 
