@@ -8,9 +8,7 @@
 use std::time::{Duration, Instant};
 
 use dcb_core::postgres::{PostgresOptions, PostgresStore};
-use dcb_core::{
-    EventRecord, EventStore, EventType, Query, QueryItem, ReadError, ReadOptions, ReadResult, Tag,
-};
+use dcb_core::{EventRecord, EventStore, EventType, Position, Query, QueryItem, ReadOptions, Tag};
 
 use crate::postgres_support::{raw_client, runtime, temp_schema_with, url};
 
@@ -29,11 +27,6 @@ fn on_course() -> Query {
     Query::from(QueryItem::new().tags([course()]))
 }
 
-fn spawn_read(store: &PostgresStore) -> tokio::task::JoinHandle<Result<ReadResult, ReadError>> {
-    let store = store.clone();
-    tokio::spawn(async move { store.read_to_end(&on_course(), ReadOptions::new()).await })
-}
-
 /// How many backends of the schema's calls of `function` wait for a lock
 /// on the server.
 async fn waiting_in(observer: &tokio_postgres::Client, schema: &str, function: &str) -> i64 {
@@ -47,83 +40,6 @@ async fn waiting_in(observer: &tokio_postgres::Client, schema: &str, function: &
         .await
         .expect("pg_stat_activity")
         .get(0)
-}
-
-/// How many backends of the schema's decision reads wait for a lock.
-async fn waiting_for_locks(observer: &tokio_postgres::Client, schema: &str) -> i64 {
-    waiting_in(observer, schema, "dcb_decision_read_by_first_tags").await
-}
-
-/// Three reads at once while an append is in flight: the first waits at the
-/// barrier on the server, the other two wait for the next round in the
-/// store, not at the barrier; once the append commits, all three see its
-/// event, and one round served the two.
-#[test]
-fn reads_asked_while_one_waits_at_the_barrier_share_the_next_round() {
-    runtime(2).block_on(async {
-        let options = PostgresOptions::new(url()).pool_size(8);
-        let (Some(temp), Some(holding), Some(observer)) = (
-            temp_schema_with(options).await,
-            raw_client().await,
-            raw_client().await,
-        ) else {
-            return;
-        };
-        let store = &temp.store;
-        let schema = store.schema().to_owned();
-        let first = store.append(vec![joined()], None).await.unwrap();
-        // An append in flight: it holds the global key until it commits.
-        holding.batch_execute("BEGIN").await.expect("BEGIN");
-        let held = store
-            .append_in_transaction(&holding, vec![joined()], None)
-            .await
-            .expect("the held append");
-        let before = store.round_counts();
-
-        let alone = spawn_read(store);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while waiting_for_locks(&observer, &schema).await < 1 {
-            assert!(
-                Instant::now() < deadline,
-                "the first read never waited at the barrier"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let waiting = [spawn_read(store), spawn_read(store)];
-        while store.round_counts().waited - before.waited < 2 {
-            assert!(
-                Instant::now() < deadline,
-                "the two later reads never waited for a round"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert_eq!(
-            waiting_for_locks(&observer, &schema).await,
-            1,
-            "only the first read waits at the barrier"
-        );
-        holding.batch_execute("COMMIT").await.expect("COMMIT");
-
-        for read in std::iter::once(alone).chain(waiting) {
-            let result = read.await.expect("a read").expect("the read succeeds");
-            assert_eq!(
-                result.events.iter().map(|e| e.position).collect::<Vec<_>>(),
-                vec![first, held],
-                "every read sees the append it waited for"
-            );
-            assert_eq!(result.head, Some(held));
-        }
-        let after = store.round_counts();
-        assert_eq!(
-            (
-                after.alone - before.alone,
-                after.rounds - before.rounds,
-                after.waited - before.waited
-            ),
-            (1, 1, 2),
-            "one read alone, then one round for the two that waited"
-        );
-    });
 }
 
 /// Given a round's head, the read function takes no barrier and reads up to
@@ -178,71 +94,125 @@ fn a_read_given_a_head_reads_up_to_it() {
     });
 }
 
+/// What three calls at once saw while an append was in flight: the
+/// position appended before it, the held append's, and each call's output.
+struct ThreeCalls<T> {
+    first: Position,
+    held: Position,
+    outputs: Vec<T>,
+}
+
+/// Appends once, holds a second append open (it holds the global key until
+/// it commits), then makes three calls of `call` at once: the first must
+/// wait at the barrier on the server (in `function`), the other two for the
+/// next round in the store, not at the barrier. Then the append commits,
+/// and one round must have served the two. `None` when the server is
+/// unreachable and not required.
+async fn three_calls<T, F>(function: &str, call: F) -> Option<ThreeCalls<T>>
+where
+    T: Send + 'static,
+    F: Fn(PostgresStore) -> tokio::task::JoinHandle<T>,
+{
+    let options = PostgresOptions::new(url()).pool_size(8);
+    let (Some(temp), Some(holding), Some(observer)) = (
+        temp_schema_with(options).await,
+        raw_client().await,
+        raw_client().await,
+    ) else {
+        return None;
+    };
+    let store = &temp.store;
+    let schema = store.schema().to_owned();
+    let first = store.append(vec![joined()], None).await.unwrap();
+    holding.batch_execute("BEGIN").await.expect("BEGIN");
+    let held = store
+        .append_in_transaction(&holding, vec![joined()], None)
+        .await
+        .expect("the held append");
+    let before = store.round_counts();
+
+    let alone = call(store.clone());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while waiting_in(&observer, &schema, function).await < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the first call never waited at the barrier"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let waiting = [call(store.clone()), call(store.clone())];
+    while store.round_counts().waited - before.waited < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the two later calls never waited for a round"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        waiting_in(&observer, &schema, function).await,
+        1,
+        "only the first call waits at the barrier"
+    );
+    holding.batch_execute("COMMIT").await.expect("COMMIT");
+
+    let mut outputs = Vec::new();
+    for task in std::iter::once(alone).chain(waiting) {
+        outputs.push(task.await.expect("a call"));
+    }
+    let after = store.round_counts();
+    assert_eq!(
+        (
+            after.alone - before.alone,
+            after.rounds - before.rounds,
+            after.waited - before.waited
+        ),
+        (1, 1, 2),
+        "one call alone, then one round for the two that waited"
+    );
+    Some(ThreeCalls {
+        first,
+        held,
+        outputs,
+    })
+}
+
+/// Three decision reads at once while an append is in flight: the first
+/// waits at the barrier on the server, the other two wait for the next
+/// round in the store; once the append commits, all three see its event.
+#[test]
+fn reads_asked_while_one_waits_at_the_barrier_share_the_next_round() {
+    runtime(2).block_on(async {
+        let read = |store: PostgresStore| {
+            tokio::spawn(async move { store.read_to_end(&on_course(), ReadOptions::new()).await })
+        };
+        let Some(seen) = three_calls("dcb_decision_read_by_first_tags", read).await else {
+            return;
+        };
+        for result in seen.outputs {
+            let result = result.expect("the read succeeds");
+            assert_eq!(
+                result.events.iter().map(|e| e.position).collect::<Vec<_>>(),
+                vec![seen.first, seen.held],
+                "every read sees the append it waited for"
+            );
+            assert_eq!(result.head, Some(seen.held));
+        }
+    });
+}
+
 /// Heads share the rounds too: asked while another head waits at the
 /// barrier, they are the next round's, with no call of their own, and they
 /// include the append that was in flight.
 #[test]
 fn heads_asked_while_one_waits_at_the_barrier_are_the_next_rounds() {
     runtime(2).block_on(async {
-        let options = PostgresOptions::new(url()).pool_size(8);
-        let (Some(temp), Some(holding), Some(observer)) = (
-            temp_schema_with(options).await,
-            raw_client().await,
-            raw_client().await,
-        ) else {
+        let head = |store: PostgresStore| tokio::spawn(async move { store.head().await });
+        let Some(seen) = three_calls("dcb_head", head).await else {
             return;
         };
-        let store = &temp.store;
-        let schema = store.schema().to_owned();
-        store.append(vec![joined()], None).await.unwrap();
-        holding.batch_execute("BEGIN").await.expect("BEGIN");
-        let held = store
-            .append_in_transaction(&holding, vec![joined()], None)
-            .await
-            .expect("the held append");
-        let before = store.round_counts();
-        let spawn_head = || {
-            let store = store.clone();
-            tokio::spawn(async move { store.head().await })
-        };
-
-        let alone = spawn_head();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while waiting_in(&observer, &schema, "dcb_head").await < 1 {
-            assert!(
-                Instant::now() < deadline,
-                "the first head never waited at the barrier"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        for head in seen.outputs {
+            assert_eq!(head.expect("the head"), Some(seen.held));
         }
-        let waiting = [spawn_head(), spawn_head()];
-        while store.round_counts().waited - before.waited < 2 {
-            assert!(
-                Instant::now() < deadline,
-                "the two later heads never waited for a round"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert_eq!(
-            waiting_in(&observer, &schema, "dcb_head").await,
-            1,
-            "only the first head waits at the barrier"
-        );
-        holding.batch_execute("COMMIT").await.expect("COMMIT");
-
-        for task in std::iter::once(alone).chain(waiting) {
-            assert_eq!(task.await.expect("a head").expect("the head"), Some(held));
-        }
-        let after = store.round_counts();
-        assert_eq!(
-            (
-                after.alone - before.alone,
-                after.rounds - before.rounds,
-                after.waited - before.waited
-            ),
-            (1, 1, 2),
-            "one head alone, then one round for the two that waited"
-        );
     });
 }
 
@@ -252,73 +222,23 @@ fn heads_asked_while_one_waits_at_the_barrier_are_the_next_rounds() {
 #[test]
 fn reads_with_a_limit_share_the_rounds() {
     runtime(2).block_on(async {
-        let options = PostgresOptions::new(url()).pool_size(8);
-        let (Some(temp), Some(holding), Some(observer)) = (
-            temp_schema_with(options).await,
-            raw_client().await,
-            raw_client().await,
-        ) else {
-            return;
-        };
-        let store = &temp.store;
-        let schema = store.schema().to_owned();
-        let first = store.append(vec![joined()], None).await.unwrap();
-        holding.batch_execute("BEGIN").await.expect("BEGIN");
-        let held = store
-            .append_in_transaction(&holding, vec![joined()], None)
-            .await
-            .expect("the held append");
-        let before = store.round_counts();
-        let spawn_batch = || {
-            let store = store.clone();
+        let batch = |store: PostgresStore| {
             tokio::spawn(async move {
                 store
                     .read_to_end(&on_course(), ReadOptions::new().limit(10))
                     .await
             })
         };
-
-        let alone = spawn_batch();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while waiting_in(&observer, &schema, "dcb_read(").await < 1 {
-            assert!(
-                Instant::now() < deadline,
-                "the first read never waited at the barrier"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let waiting = [spawn_batch(), spawn_batch()];
-        while store.round_counts().waited - before.waited < 2 {
-            assert!(
-                Instant::now() < deadline,
-                "the two later reads never waited for a round"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert_eq!(
-            waiting_in(&observer, &schema, "dcb_read(").await,
-            1,
-            "only the first read waits at the barrier"
-        );
-        holding.batch_execute("COMMIT").await.expect("COMMIT");
-
-        for task in std::iter::once(alone).chain(waiting) {
-            let result = task.await.expect("a read").expect("the read succeeds");
+        let Some(seen) = three_calls("dcb_read(", batch).await else {
+            return;
+        };
+        for result in seen.outputs {
+            let result = result.expect("the read succeeds");
             assert_eq!(
                 result.events.iter().map(|e| e.position).collect::<Vec<_>>(),
-                vec![first, held],
+                vec![seen.first, seen.held],
                 "every read sees the append it waited for"
             );
         }
-        let after = store.round_counts();
-        assert_eq!(
-            (
-                after.alone - before.alone,
-                after.rounds - before.rounds,
-                after.waited - before.waited
-            ),
-            (1, 1, 2),
-            "one read alone, then one round for the two that waited"
-        );
     });
 }

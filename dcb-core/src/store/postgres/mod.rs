@@ -598,22 +598,7 @@ impl PostgresStore {
 
     /// The head, read under the read barrier in one call of `dcb_head`.
     async fn head_alone(&self) -> Result<Option<Position>, ReadError> {
-        let client = self.inner.client().await.map_err(ReadError::Backend)?;
-        let result = async {
-            let head = client.prepare_cached(&self.inner.head_sql).await?;
-            client.query_one(&head, &[&self.inner.keys.global]).await
-        }
-        .await;
-        match result {
-            Ok(row) => Ok(row.get::<_, Option<i64>>(0).and_then(position_from)),
-            Err(e) => {
-                discard(client);
-                Err(ReadError::Backend(backend_error(
-                    "reading the head failed",
-                    e,
-                )))
-            }
-        }
+        Ok(self.inner.barrier_head().await?.and_then(position_from))
     }
 }
 
@@ -631,27 +616,41 @@ impl Inner {
             .map_err(|e| no_connection(e, self.explain))
     }
 
-    /// A round's head: the last position under the read barrier (0 for an
-    /// empty store), or `None` if it could not be read.
-    async fn round_head(&self) -> Option<rounds::Head> {
-        let client = self.client().await.ok()?;
+    /// The last position, read under the read barrier in one call of
+    /// `dcb_head` (`None` for an empty store).
+    async fn barrier_head(&self) -> Result<Option<i64>, ReadError> {
+        let client = self.client().await.map_err(ReadError::Backend)?;
         let result = async {
             let head = client.prepare_cached(&self.head_sql).await?;
             client.query_one(&head, &[&self.keys.global]).await
         }
         .await;
         match result {
-            Ok(row) => Some(row.get::<_, Option<i64>>(0).unwrap_or(0)),
+            Ok(row) => Ok(row.get::<_, Option<i64>>(0)),
+            Err(e) => {
+                discard(client);
+                Err(ReadError::Backend(backend_error(
+                    "reading the head failed",
+                    e,
+                )))
+            }
+        }
+    }
+
+    /// A round's head (0 for an empty store), or `None` if it could not be
+    /// read.
+    async fn round_head(&self) -> Option<rounds::Head> {
+        match self.barrier_head().await {
+            Ok(head) => Some(head.unwrap_or(0)),
             Err(e) => {
                 tracing::debug!(error = %e, "a round of the read barrier failed; its reads go alone");
-                discard(client);
                 None
             }
         }
     }
 }
 
-/// A decision read's place at the read barrier, taken alone; dropped when
+/// A read's place at the read barrier, taken alone; dropped when
 /// the read's call has returned (or the read was dropped), it hands the
 /// place to a round for the reads that arrived meanwhile, run in a task of
 /// its own, or frees it.

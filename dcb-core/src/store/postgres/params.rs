@@ -103,11 +103,16 @@ impl<'a> AppendParams<'a> {
 /// condition its own position (0 for none), or `None` (NULL) when the
 /// items have none of their own.
 fn item_after_param(condition: &AppendCondition) -> Option<Vec<i64>> {
-    condition.has_item_positions().then(|| {
-        (0..condition.fail_if_events_match.items().len())
-            .map(|i| condition.item_after(i).map_or(0, position_param))
-            .collect()
-    })
+    condition
+        .has_item_positions()
+        .then(|| item_positions(condition).collect())
+}
+
+/// Per item of `condition` the position it counts the events after (0 for
+/// none), as the append functions take them.
+fn item_positions(condition: &AppendCondition) -> impl Iterator<Item = i64> + '_ {
+    (0..condition.fail_if_events_match.items().len())
+        .map(|i| condition.item_after(i).map_or(0, position_param))
 }
 
 /// The parameters of one `dcb_append_batch` call (see its comment in
@@ -190,10 +195,7 @@ impl<'a> BatchParams<'a> {
                     params.cond_types.extend(shape.types);
                     params.after.push(condition.after.map_or(0, position_param));
                     if let Some(item_after) = &mut params.item_after {
-                        item_after.extend(
-                            (0..condition.fail_if_events_match.items().len())
-                                .map(|i| condition.item_after(i).map_or(0, position_param)),
-                        );
+                        item_after.extend(item_positions(condition));
                     }
                 }
             }
