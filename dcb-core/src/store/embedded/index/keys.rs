@@ -1,17 +1,18 @@
-//! The index's keys, in one fjall keyspace: a byte naming the section
-//! (events, tags, postings, types, ids, meta), then big-endian positions after a
+//! The index's keys: a byte naming the section (events, tags, postings,
+//! types, ids, meta; each a keyspace of its own, see
+//! [`sections`](super::sections)), then big-endian positions after a
 //! length-prefixed name, so that each tag's and each type's positions sort
 //! together, in order.
 
 use crate::store::engine::Pos;
 
-/// The sections of the keyspace.
-const EVENTS: u8 = b'e';
-const TAGS: u8 = b't';
-const POSTINGS: u8 = b'p';
-const TYPES: u8 = b'y';
-const IDS: u8 = b'i';
-const META: u8 = b'm';
+/// The bytes that name the sections.
+pub(super) const EVENTS: u8 = b'e';
+pub(super) const TAGS: u8 = b't';
+pub(super) const POSTINGS: u8 = b'p';
+pub(super) const TYPES: u8 = b'y';
+pub(super) const IDS: u8 = b'i';
+pub(super) const META: u8 = b'm';
 
 /// The key of the event at `position` in the `events` section.
 pub(super) fn event(position: Pos) -> [u8; 9] {

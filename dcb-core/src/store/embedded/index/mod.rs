@@ -16,7 +16,8 @@
 //! takes each event's bytes from the log, checked against the CRC-32 the
 //! index keeps of them (see [`segments`]).
 //!
-//! One keyspace, in sections (see [`keys`]):
+//! Sections, each a keyspace of its own (see [`sections`]; the keys in
+//! [`keys`]):
 //! - `events`: position → the event's location;
 //! - `postings`: tag → the tag's entries (position, type id, location),
 //!   while it has at most [`posting::MAX_ENTRIES`]: a decision's read,
@@ -32,6 +33,7 @@ mod keys;
 mod location;
 mod posting;
 mod run;
+mod sections;
 mod segments;
 
 use std::collections::HashMap;
@@ -39,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+use fjall::Database;
 use parking_lot::RwLock;
 use smallvec::SmallVec;
 use uuid::Uuid;
@@ -47,6 +49,7 @@ use uuid::Uuid;
 pub(super) use self::location::Location;
 use self::posting::{Entry, Posting};
 use self::run::Run;
+use self::sections::Sections;
 use self::segments::Segments;
 use super::log::LogPoint;
 use crate::model::error::BackendError;
@@ -77,11 +80,15 @@ const MAX_COMPACTION_WAIT: Duration = Duration::from_mins(1);
 const L0_COMPACTION_THRESHOLD: usize = 4;
 
 /// The key in `meta` of the index's format, and the format this build
-/// writes: 4, a tag's few entries in one posting (format 3 kept every tag
-/// entry under a key of its own; formats 1 and 2, never released, held
-/// copies of the events). An index of another format is rebuilt.
+/// writes: 5, each section a keyspace of its own (format 4 kept the
+/// sections in one keyspace, named `index`; format 3 kept every tag entry
+/// under a key of its own; formats 1 and 2, never released, held copies
+/// of the events). An index of another format is rebuilt.
 const FORMAT_KEY: &[u8] = b"format";
-const FORMAT: [u8; 4] = 4u32.to_be_bytes();
+const FORMAT: [u8; 4] = 5u32.to_be_bytes();
+
+/// The keyspace that held every section up to format 4.
+const FORMAT_4_KEYSPACE: &str = "index";
 
 /// What the index holds, as recorded with its last write.
 #[derive(Clone, Copy, Debug, Default)]
@@ -98,8 +105,8 @@ pub(super) struct Reach {
 pub(super) struct DiskIndex {
     /// The database the keyspace is in, held open with it.
     db: Database,
-    /// Every section's keys (see [`keys`]).
-    tree: Keyspace,
+    /// The sections' keyspaces (see [`sections`]).
+    sections: Sections,
     /// Every event type's id, loaded on open: a store has few types.
     type_ids: RwLock<HashMap<String, u32>>,
     has_ids: AtomicBool,
@@ -119,46 +126,48 @@ impl DiskIndex {
             .cache_size(cache)
             .worker_threads(WORKER_THREADS)
             .open()?;
-        let tree = db.keyspace("index", KeyspaceCreateOptions::default)?;
-        let format = tree.get(keys::meta(FORMAT_KEY))?;
-        if format.as_deref() != Some(FORMAT.as_slice()) && tree.get(keys::meta(b"end"))?.is_some() {
+        let earlier = db.keyspace_exists(FORMAT_4_KEYSPACE);
+        let sections = Sections::open(&db)?;
+        let format = sections.get(keys::meta(FORMAT_KEY))?;
+        let written = sections.get(keys::meta(b"end"))?.is_some();
+        if earlier || (written && format.as_deref() != Some(FORMAT.as_slice())) {
             tracing::warn!(
                 dir = %path.display(),
                 "the index was written in another format; rebuilding it from the log"
             );
-            drop((tree, db));
+            drop((sections, db));
             std::fs::remove_dir_all(path)?;
             return DiskIndex::open(path, log_dir, cache);
         }
         let index = DiskIndex {
-            tree,
+            sections,
             db,
             type_ids: RwLock::default(),
             has_ids: AtomicBool::new(false),
             segments: Segments::new(log_dir),
         };
         let mut type_ids = HashMap::new();
-        for guard in index.tree.prefix(keys::TYPE_NAMES) {
+        for guard in index.sections.prefix(keys::TYPE_NAMES) {
             let (key, value) = guard.into_inner()?;
             let name = String::from_utf8_lossy(&key[keys::TYPE_NAMES.len()..]).into_owned();
             type_ids.insert(name, u32_of(&value));
         }
         *index.type_ids.write() = type_ids;
         index.has_ids.store(
-            index.tree.contains_key(keys::meta(b"ids"))?,
+            index.sections.contains_key(keys::meta(b"ids"))?,
             Ordering::Relaxed,
         );
         let reach = Reach {
             end: index
-                .tree
+                .sections
                 .get(keys::meta(b"end"))?
                 .map_or(0, |v| u64_of(&v)),
-            log: index.tree.get(keys::meta(b"log"))?.map(|v| LogPoint {
+            log: index.sections.get(keys::meta(b"log"))?.map(|v| LogPoint {
                 segment: u64_of(&v[..8]),
                 offset: u64_of(&v[8..]),
             }),
             latest: index
-                .tree
+                .sections
                 .get(keys::meta(b"latest"))?
                 .map(|v| Timestamp::from_micros(u64_of(&v).cast_signed())),
         };
@@ -249,7 +258,7 @@ impl DiskIndex {
             run.put(keys::meta(b"ids"), &[]);
         }
         run.put(keys::meta(FORMAT_KEY), &FORMAT);
-        run.ingest(&self.tree).map_err(index_error)?;
+        run.ingest(&self.sections).map_err(index_error)?;
         self.type_ids.write().extend(new_types);
         if ids {
             self.has_ids.store(true, Ordering::Relaxed);
@@ -296,7 +305,7 @@ impl DiskIndex {
     /// The posting of `tag`, under its key `key` (`keys::posting(tag)`);
     /// `None` if no event of it is indexed.
     fn posting(&self, key: &[u8], tag: &str) -> Result<Option<Posting>, BackendError> {
-        let Some(value) = self.tree.get(key).map_err(index_error)? else {
+        let Some(value) = self.sections.get(key).map_err(index_error)? else {
             return Ok(None);
         };
         Posting::from_bytes(&value).map(Some).ok_or_else(|| {
@@ -314,7 +323,7 @@ impl DiskIndex {
     /// leaving reads slower and slower.
     fn wait_for_compaction(&self) {
         match wait_while(
-            || self.tree.l0_table_count() >= MAX_L0_TABLES,
+            || self.sections.l0_table_count() >= MAX_L0_TABLES,
             Duration::from_millis(2),
         ) {
             Ok(waited) if waited > Duration::ZERO => tracing::debug!(
@@ -323,7 +332,7 @@ impl DiskIndex {
             ),
             Ok(_) => {}
             Err(()) => tracing::warn!(
-                tables = self.tree.l0_table_count(),
+                tables = self.sections.l0_table_count(),
                 "the index's compaction is behind; writing to it anyway"
             ),
         }
@@ -343,7 +352,7 @@ impl DiskIndex {
         match wait_while(
             || {
                 self.db.active_compactions() > 0
-                    || self.tree.l0_table_count() >= L0_COMPACTION_THRESHOLD
+                    || self.sections.l0_table_count() >= L0_COMPACTION_THRESHOLD
             },
             Duration::from_millis(5),
         ) {
@@ -353,7 +362,7 @@ impl DiskIndex {
             ),
             Ok(_) => {}
             Err(()) => tracing::warn!(
-                tables = self.tree.l0_table_count(),
+                tables = self.sections.l0_table_count(),
                 "the index's compaction is still behind as the store closes; the next open \
                  takes it up"
             ),
@@ -392,7 +401,7 @@ impl DiskIndex {
             let mut exhausted = true;
             for &id in &type_ids {
                 let keys = self
-                    .tree
+                    .sections
                     .range(keys::type_at(id, after + 1)..=keys::type_at(id, upto));
                 let found = collect(
                     keys,
@@ -453,7 +462,7 @@ impl DiskIndex {
                         .binary_search_by_key(&entry.position, |e| e.position)
                         .is_ok()),
                     None => self
-                        .tree
+                        .sections
                         .contains_key(keys::tag(&prefixes[i], entry.position)),
                 };
                 match carries {
@@ -483,7 +492,7 @@ impl DiskIndex {
             }
             out.len() - before
         } else {
-            let keys = self.tree.range(
+            let keys = self.sections.range(
                 keys::tag(&prefixes[driver], after + 1)..=keys::tag(&prefixes[driver], upto),
             );
             collect(
@@ -529,7 +538,11 @@ impl DiskIndex {
 
     /// The location of the event at `position`, looked up in `events`.
     fn location(&self, position: Pos) -> Result<Option<Location>, BackendError> {
-        let Some(value) = self.tree.get(keys::event(position)).map_err(index_error)? else {
+        let Some(value) = self
+            .sections
+            .get(keys::event(position))
+            .map_err(index_error)?
+        else {
             return Ok(None);
         };
         Location::from_bytes(&value)
@@ -590,7 +603,9 @@ impl Below for DiskIndex {
         }
         if query.is_all() || query.items().iter().any(is_unrestricted) {
             // Every position: the events in order, straight from the range.
-            let events = self.tree.range(keys::event(after + 1)..=keys::event(upto));
+            let events = self
+                .sections
+                .range(keys::event(after + 1)..=keys::event(upto));
             let mut located = Vec::new();
             let mut push = |guard: fjall::Guard| -> Result<(), BackendError> {
                 let (key, value) = guard.into_inner().map_err(index_error)?;
@@ -622,7 +637,7 @@ impl Below for DiskIndex {
             return Ok(None);
         }
         Ok(self
-            .tree
+            .sections
             .get(keys::id(id))
             .map_err(index_error)?
             .map(|value| u64_of(&value)))

@@ -11,11 +11,36 @@ fn an_index_of_another_format_opens_empty_to_be_rebuilt() {
         let (index, _) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
         let mut run = Run::default();
         run.put(keys::meta(b"end"), &7u64.to_be_bytes());
-        run.ingest(&index.tree).unwrap();
+        run.ingest(&index.sections).unwrap();
     }
     let (index, reach) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
     assert_eq!(reach.end, 0);
-    assert!(index.tree.get(keys::meta(b"end")).unwrap().is_none());
+    assert!(index.sections.get(keys::meta(b"end")).unwrap().is_none());
+}
+
+/// An index of format 4 kept every section in one keyspace, `index`;
+/// opened, it is rebuilt (and its keyspace gone), not read as empty
+/// sections beside a stale one.
+#[test]
+fn an_index_of_one_keyspace_opens_empty_to_be_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index");
+    {
+        let db = Database::builder(&path).open().unwrap();
+        let earlier = db
+            .keyspace(FORMAT_4_KEYSPACE, fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        earlier
+            .insert(keys::meta(b"end"), 7u64.to_be_bytes())
+            .unwrap();
+        earlier
+            .insert(keys::meta(FORMAT_KEY), 4u32.to_be_bytes())
+            .unwrap();
+        db.persist(fjall::PersistMode::SyncAll).unwrap();
+    }
+    let (index, reach) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
+    assert_eq!(reach.end, 0);
+    assert!(!index.db.keyspace_exists(FORMAT_4_KEYSPACE));
 }
 
 #[test]
@@ -187,7 +212,7 @@ fn a_damaged_posting_is_an_error_that_says_how_to_rebuild() {
     write(1).unwrap();
     let mut run = Run::default();
     run.put(keys::posting("a"), &[0xff; 13]);
-    run.ingest(&index.tree).unwrap();
+    run.ingest(&index.sections).unwrap();
 
     let query = Query::from(QueryItem::new().tags([crate::Tag::from_static("a")]));
     let mut out = Vec::new();
@@ -217,9 +242,77 @@ fn settling_waits_until_the_first_level_is_merged() {
     }
     index.settle();
     assert!(
-        index.tree.l0_table_count() < L0_COMPACTION_THRESHOLD && index.db.active_compactions() == 0,
+        index.sections.l0_table_count() < L0_COMPACTION_THRESHOLD
+            && index.db.active_compactions() == 0,
         "{} tables in the first level, {} compactions",
-        index.tree.l0_table_count(),
+        index.sections.l0_table_count(),
         index.db.active_compactions()
     );
+}
+
+/// A run cut between its sections' ingestions — its entries in the other
+/// sections, but not `meta`, which holds the reach and the ids of new
+/// types — leaves the reach where it was; the next write from there (the
+/// replay after a crash, or the writer's next try) writes the run again,
+/// and reads then find each event once, a new type under the id the
+/// write gives it.
+#[test]
+fn a_run_cut_before_its_reach_is_written_again_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index");
+    let open = || DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
+    // `tagged`, but from position 21 on every seventh event is a `C`
+    // tagged `a` and `c`: a type the cut run is the first to write.
+    let event = |position: Pos| {
+        if position > 20 && position.is_multiple_of(7) {
+            EventRecord::new(crate::EventType::from_static("C"), "{}")
+                .with_tags([crate::Tag::from_static("a"), crate::Tag::from_static("c")])
+        } else {
+            tagged(position)
+        }
+    };
+    let write = |index: &DiskIndex, first: Pos, len: Pos| {
+        let events: Vec<EventRecord> = (first..first + len).map(event).collect();
+        let located = events
+            .iter()
+            .zip(first..)
+            .map(|(event, position)| (event, location_of(position)));
+        let point = LogPoint {
+            segment: 1,
+            offset: (first + len) * 64,
+        };
+        index.write(first, located, point, None).map(|_| ())
+    };
+    {
+        let (index, _) = open();
+        write(&index, 1, 20).unwrap();
+        let cut = sections::cut::before_meta_while(|| write(&index, 21, 10));
+        assert!(cut.is_err(), "the run was cut");
+    }
+    let (index, reach) = open();
+    assert_eq!(reach.end, 20, "the reach is the last whole run's");
+    assert!(
+        index.sections.get(keys::event(21)).unwrap().is_some(),
+        "the cut run left entries past the reach"
+    );
+    assert_eq!(index.type_id("C"), None, "the new type's id went with meta");
+
+    write(&index, 21, 15).unwrap();
+    let tag = |name: &'static str| crate::Tag::from_static(name);
+    let of_type = |name: &'static str| crate::EventType::from_static(name);
+    for item in [
+        QueryItem::new().tags([tag("a")]),
+        QueryItem::new().tags([tag("c")]),
+        QueryItem::new().types([of_type("C")]),
+        QueryItem::new().types([of_type("A")]).tags([tag("b")]),
+        QueryItem::new().types([of_type("C")]).tags([tag("c")]),
+    ] {
+        let expected: Vec<Pos> = (1..=35).filter(|&p| item.matches(&event(p))).collect();
+        let mut found = Vec::new();
+        index
+            .item_matches(&item, (0, 35), false, usize::MAX, &mut found)
+            .unwrap();
+        let positions: Vec<Pos> = found.iter().map(|m| m.0).collect();
+        assert_eq!(positions, expected, "{item:?}");
+    }
 }

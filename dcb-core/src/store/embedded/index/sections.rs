@@ -1,0 +1,167 @@
+//! The index's sections, each a fjall keyspace of its own: an LSM tree
+//! whose tables hold only that section's keys.
+//!
+//! Why not one keyspace: every write to the index is a run with keys of
+//! every section, so in one keyspace each run's tables spanned the whole
+//! key space, overlapped every table before them, and compaction merged
+//! (read, decoded, rewrote) all of them on each pass. Apart, the
+//! sections whose keys only grow — `events`, by position — take a run's
+//! tables by a move, not a merge, and the others merge only among
+//! themselves (docs/decisions/0028-index-sections-apart.md).
+//!
+//! A key's first byte names its section (see [`keys`](super::keys)), so a
+//! key is routed to its keyspace as it is. A run is ingested section by
+//! section, `meta` last: `meta` holds the index's reach, so a crash
+//! between two ingestions leaves entries past the reach, which the replay
+//! of the log after the reach writes again, and a reader never looks past
+//! the reach.
+
+use std::ops::RangeInclusive;
+
+use fjall::config::CompressionPolicy;
+use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions};
+
+use super::keys::{EVENTS, IDS, META, POSTINGS, TAGS, TYPES};
+
+/// The sections' keyspaces, by the byte that names each.
+pub(super) struct Sections {
+    events: Keyspace,
+    tags: Keyspace,
+    postings: Keyspace,
+    types: Keyspace,
+    ids: Keyspace,
+    meta: Keyspace,
+}
+
+/// The sections in the order a run is ingested: `meta`, which records the
+/// reach, last.
+const INGESTION_ORDER: [u8; 6] = [EVENTS, TAGS, POSTINGS, TYPES, IDS, META];
+
+impl Sections {
+    /// Opens (or creates) the sections' keyspaces in `db`.
+    pub(super) fn open(db: &Database) -> Result<Sections, fjall::Error> {
+        // fjall compresses from the third level on; tables that are moved
+        // down are never rewritten, so every level's are compressed.
+        let options = || {
+            KeyspaceCreateOptions::default()
+                .data_block_compression_policy(CompressionPolicy::all(CompressionType::Lz4))
+        };
+        let open = |name: &str| db.keyspace(name, options);
+        Ok(Sections {
+            events: open("events")?,
+            tags: open("tags")?,
+            postings: open("postings")?,
+            types: open("types")?,
+            ids: open("ids")?,
+            meta: open("meta")?,
+        })
+    }
+
+    /// The keyspace of the section `section` names.
+    fn of(&self, section: u8) -> &Keyspace {
+        match section {
+            EVENTS => &self.events,
+            TAGS => &self.tags,
+            POSTINGS => &self.postings,
+            TYPES => &self.types,
+            IDS => &self.ids,
+            _ => &self.meta,
+        }
+    }
+
+    /// The keyspace `key` belongs in.
+    fn of_key(&self, key: &[u8]) -> &Keyspace {
+        self.of(key.first().copied().unwrap_or(META))
+    }
+
+    /// The value of `key`, if any.
+    pub(super) fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<fjall::Slice>, fjall::Error> {
+        let key = key.as_ref();
+        self.of_key(key).get(key)
+    }
+
+    /// Whether `key` has a value.
+    pub(super) fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool, fjall::Error> {
+        let key = key.as_ref();
+        self.of_key(key).contains_key(key)
+    }
+
+    /// The keys in `range`, both ends in one section.
+    pub(super) fn range<K: AsRef<[u8]>>(&self, range: RangeInclusive<K>) -> fjall::Iter {
+        let keyspace = self.of_key(range.start().as_ref());
+        keyspace.range(range)
+    }
+
+    /// The keys that start with `prefix`, in the section its first byte
+    /// names.
+    pub(super) fn prefix(&self, prefix: &[u8]) -> fjall::Iter {
+        self.of_key(prefix).prefix(prefix)
+    }
+
+    /// The most tables any section's first level holds.
+    pub(super) fn l0_table_count(&self) -> usize {
+        INGESTION_ORDER
+            .iter()
+            .map(|&section| self.of(section).l0_table_count())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Ingests `entries` — sorted by key, each key once — section by
+    /// section, `meta` last (see the [module](self)).
+    pub(super) fn ingest(
+        &self,
+        entries: impl IntoIterator<Item = (fjall::Slice, fjall::Slice)>,
+    ) -> Result<(), fjall::Error> {
+        let mut by_section: [Vec<(fjall::Slice, fjall::Slice)>; INGESTION_ORDER.len()] =
+            Default::default();
+        for (key, value) in entries {
+            let section = key.first().copied().unwrap_or(META);
+            let at = INGESTION_ORDER
+                .iter()
+                .position(|&s| s == section)
+                .unwrap_or(INGESTION_ORDER.len() - 1);
+            by_section[at].push((key, value));
+        }
+        for (&section, entries) in INGESTION_ORDER.iter().zip(by_section) {
+            if entries.is_empty() {
+                continue;
+            }
+            #[cfg(test)]
+            if section == META && cut::before_meta() {
+                return Err(fjall::Error::Poisoned);
+            }
+            let mut ingestion = self.of(section).start_ingestion()?;
+            for (key, value) in entries {
+                ingestion.write(key, value)?;
+            }
+            ingestion.finish()?;
+        }
+        Ok(())
+    }
+}
+
+/// For tests: cuts the ingestions of this thread before `meta`, as a crash
+/// or a failed write between two ingestions would.
+#[cfg(test)]
+pub(super) mod cut {
+    use std::cell::Cell;
+
+    thread_local! {
+        static BEFORE_META: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Whether ingestions on this thread stop before `meta`: set by
+    /// [`before_meta_while`].
+    pub(super) fn before_meta() -> bool {
+        BEFORE_META.get()
+    }
+
+    /// Runs `f` with ingestions on this thread cut before `meta`.
+    pub(in crate::store::embedded::index) fn before_meta_while<T>(f: impl FnOnce() -> T) -> T {
+        BEFORE_META.set(true);
+        let out = f();
+        BEFORE_META.set(false);
+        out
+    }
+}
