@@ -289,11 +289,11 @@ pub(super) fn decode_event(mut bytes: Bytes, format: Format) -> Option<EventReco
 }
 
 fn take_event(payload: &mut Bytes, format: Format) -> Option<EventRecord> {
-    let event_type = EventType::new(take_str(payload)?).ok()?;
+    let event_type = take_name(payload, |name| EventType::new(name).ok())?;
     let tag_count = take_u16(payload)?;
     let mut tags = Vec::with_capacity(usize::from(tag_count));
     for _ in 0..tag_count {
-        tags.push(Tag::new(take_str(payload)?).ok()?);
+        tags.push(take_name(payload, |name| Tag::new(name).ok())?);
     }
     let id = match take_u8(payload)? {
         0 => None,
@@ -337,6 +337,15 @@ fn take_u64(b: &mut Bytes) -> Option<u64> {
 
 fn take_bytes(b: &mut Bytes, len: usize) -> Option<Bytes> {
     (b.remaining() >= len).then(|| b.split_to(len))
+}
+
+/// What `make` makes of the next string, read in place (a name: an event
+/// type or a tag, which keeps a copy of its own).
+fn take_name<T>(b: &mut Bytes, make: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+    let len = usize::from(take_u16(b)?);
+    let made = make(std::str::from_utf8(b.get(..len)?).ok()?)?;
+    b.advance(len);
+    Some(made)
 }
 
 fn take_str(b: &mut Bytes) -> Option<String> {

@@ -18,7 +18,7 @@
 
 use std::ops::RangeInclusive;
 
-use fjall::config::CompressionPolicy;
+use fjall::config::{CompressionPolicy, FilterPolicy};
 use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions};
 
 use super::keys::{EVENTS, IDS, META, POSTINGS, TAGS, TYPES};
@@ -47,11 +47,18 @@ impl Sections {
                 .data_block_compression_policy(CompressionPolicy::all(CompressionType::Lz4))
         };
         let open = |name: &str| db.keyspace(name, options);
+        // Bloom filters answer point lookups of keys a table lacks. `types`
+        // is only walked in ranges, which no filter serves; the keys of
+        // `events` only grow, so a position's key lies in the one table
+        // whose range holds it (but for a run written twice): filters there
+        // would cost their writing and room in the block cache for nothing.
+        let unfiltered =
+            |name: &str| db.keyspace(name, || options().filter_policy(FilterPolicy::disabled()));
         Ok(Sections {
-            events: open("events")?,
+            events: unfiltered("events")?,
             tags: open("tags")?,
             postings: open("postings")?,
-            types: open("types")?,
+            types: unfiltered("types")?,
             ids: open("ids")?,
             meta: open("meta")?,
         })
