@@ -238,8 +238,11 @@ impl DiskIndex {
             }
             position += 1;
         }
-        // A stable sort: each tag's entries stay in order of position.
-        touched.sort_by(|a, b| a.0.cmp(b.0));
+        // In the order of the tags' keys (by length, then bytes; see
+        // `keys::posting`), so that their postings and spilled entries are
+        // put in key order; stable: each tag's entries stay in order of
+        // position.
+        touched.sort_by(|a, b| (a.0.len(), a.0).cmp(&(b.0.len(), b.0)));
         touched.dedup_by(|a, b| a.0 == b.0 && a.1.position == b.1.position);
         for group in touched.chunk_by(|a, b| a.0 == b.0) {
             let entries = group.iter().map(|&(_, entry)| entry);

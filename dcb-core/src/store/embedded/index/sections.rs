@@ -33,9 +33,22 @@ pub(super) struct Sections {
     meta: Keyspace,
 }
 
+/// The number of sections.
+pub(super) const COUNT: usize = 6;
+
 /// The sections in the order a run is ingested: `meta`, which records the
 /// reach, last.
-const INGESTION_ORDER: [u8; 6] = [EVENTS, TAGS, POSTINGS, TYPES, IDS, META];
+const INGESTION_ORDER: [u8; COUNT] = [EVENTS, TAGS, POSTINGS, TYPES, IDS, META];
+
+/// Where the section of `key` is in the order of ingestion (`meta` for a
+/// key of no section).
+pub(super) fn index_of(key: &[u8]) -> usize {
+    let section = key.first().copied().unwrap_or(META);
+    INGESTION_ORDER
+        .iter()
+        .position(|&s| s == section)
+        .unwrap_or(COUNT - 1)
+}
 
 impl Sections {
     /// Opens (or creates) the sections' keyspaces in `db`.
@@ -114,22 +127,13 @@ impl Sections {
             .unwrap_or(0)
     }
 
-    /// Ingests `entries` — sorted by key, each key once — section by
-    /// section, `meta` last (see the [module](self)).
+    /// Ingests `by_section` — each section's entries, in the order of
+    /// [`index_of`], sorted by key, each key once — section by section,
+    /// `meta` last (see the [module](self)).
     pub(super) fn ingest(
         &self,
-        entries: impl IntoIterator<Item = (fjall::Slice, fjall::Slice)>,
+        by_section: [Vec<(fjall::Slice, fjall::Slice)>; COUNT],
     ) -> Result<(), fjall::Error> {
-        let mut by_section: [Vec<(fjall::Slice, fjall::Slice)>; INGESTION_ORDER.len()] =
-            Default::default();
-        for (key, value) in entries {
-            let section = key.first().copied().unwrap_or(META);
-            let at = INGESTION_ORDER
-                .iter()
-                .position(|&s| s == section)
-                .unwrap_or(INGESTION_ORDER.len() - 1);
-            by_section[at].push((key, value));
-        }
         for (&section, entries) in INGESTION_ORDER.iter().zip(by_section) {
             if entries.is_empty() {
                 continue;
