@@ -343,9 +343,9 @@ fn take_bytes(b: &mut Bytes, len: usize) -> Option<Bytes> {
 /// type or a tag, which keeps a copy of its own).
 fn take_name<T>(b: &mut Bytes, make: impl FnOnce(&str) -> Option<T>) -> Option<T> {
     let len = usize::from(take_u16(b)?);
-    let made = make(std::str::from_utf8(b.get(..len)?).ok()?)?;
+    let value = make(std::str::from_utf8(b.get(..len)?).ok()?)?;
     b.advance(len);
-    Some(made)
+    Some(value)
 }
 
 fn take_str(b: &mut Bytes) -> Option<String> {
