@@ -17,7 +17,9 @@
 //! the reach.
 
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 
+use fjall::compaction::Leveled;
 use fjall::config::{CompressionPolicy, FilterPolicy};
 use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions};
 
@@ -32,6 +34,9 @@ pub(super) struct Sections {
     ids: Keyspace,
     meta: Keyspace,
 }
+
+/// The size of the tables of `types` (see [`Sections::open`]).
+const TYPES_TABLE_SIZE: u64 = 8 << 20;
 
 /// The number of sections.
 pub(super) const COUNT: usize = 6;
@@ -67,11 +72,22 @@ impl Sections {
         // would cost their writing and room in the block cache for nothing.
         let unfiltered =
             |name: &str| db.keyspace(name, || options().filter_policy(FilterPolicy::disabled()));
+        // Every run adds to every type's keys, so its tables overlap most
+        // of `types`' next level, and a merge into it rewrites that level
+        // whole: a small one (tables of 8 MiB, fjall's default 64, so 32
+        // MiB for its first level) keeps that cheap while `types` grows.
+        let types = db.keyspace("types", || {
+            options()
+                .filter_policy(FilterPolicy::disabled())
+                .compaction_strategy(Arc::new(
+                    Leveled::default().with_table_target_size(TYPES_TABLE_SIZE),
+                ))
+        })?;
         Ok(Sections {
             events: unfiltered("events")?,
             tags: open("tags")?,
             postings: open("postings")?,
-            types: unfiltered("types")?,
+            types,
             ids: open("ids")?,
             meta: open("meta")?,
         })
