@@ -105,7 +105,18 @@ fn empty_index() -> (tempfile::TempDir, DiskIndex) {
 /// Writes the events `tagged` makes for positions `first..first + len` to
 /// `index` as one run.
 fn write_tagged(index: &DiskIndex, first: Pos, len: Pos) -> Result<(), BackendError> {
-    let events: Vec<EventRecord> = (first..first + len).map(tagged).collect();
+    write_events(index, first, len, tagged)
+}
+
+/// Writes the events `event` makes for positions `first..first + len` to
+/// `index` as one run.
+fn write_events(
+    index: &DiskIndex,
+    first: Pos,
+    len: Pos,
+    event: impl Fn(Pos) -> EventRecord,
+) -> Result<(), BackendError> {
+    let events: Vec<EventRecord> = (first..first + len).map(event).collect();
     let located = events
         .iter()
         .zip(first..)
@@ -271,18 +282,7 @@ fn a_run_cut_before_its_reach_is_written_again_whole() {
             tagged(position)
         }
     };
-    let write = |index: &DiskIndex, first: Pos, len: Pos| {
-        let events: Vec<EventRecord> = (first..first + len).map(event).collect();
-        let located = events
-            .iter()
-            .zip(first..)
-            .map(|(event, position)| (event, location_of(position)));
-        let point = LogPoint {
-            segment: 1,
-            offset: (first + len) * 64,
-        };
-        index.write(first, located, point, None).map(|_| ())
-    };
+    let write = |index: &DiskIndex, first: Pos, len: Pos| write_events(index, first, len, event);
     {
         let (index, _) = open();
         write(&index, 1, 20).unwrap();
