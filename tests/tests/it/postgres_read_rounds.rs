@@ -8,7 +8,10 @@
 use std::time::{Duration, Instant};
 
 use dcb_core::postgres::{PostgresOptions, PostgresStore};
-use dcb_core::{EventRecord, EventStore, EventType, Position, Query, QueryItem, ReadOptions, Tag};
+use dcb_core::{
+    EventRecord, EventStore, EventType, Position, Query, QueryItem, ReadError, ReadOptions,
+    ReadResult, Tag,
+};
 
 use crate::postgres_support::{raw_client, runtime, temp_schema_with, url};
 
@@ -102,6 +105,23 @@ struct ThreeCalls<T> {
     outputs: Vec<T>,
 }
 
+/// The reads of `seen`, each checked to have succeeded and to hold the
+/// event appended before and the held append's.
+fn each_read_sees_the_append(seen: ThreeCalls<Result<ReadResult, ReadError>>) -> Vec<ReadResult> {
+    seen.outputs
+        .into_iter()
+        .map(|result| {
+            let result = result.expect("the read succeeds");
+            assert_eq!(
+                result.events.iter().map(|e| e.position).collect::<Vec<_>>(),
+                vec![seen.first, seen.held],
+                "every read sees the append it waited for"
+            );
+            result
+        })
+        .collect()
+}
+
 /// Appends once, holds a second append open (it holds the global key until
 /// it commits), then makes three calls of `call` at once: the first must
 /// wait at the barrier on the server (in `function`), the other two for the
@@ -188,14 +208,9 @@ fn reads_asked_while_one_waits_at_the_barrier_share_the_next_round() {
         let Some(seen) = three_calls("dcb_decision_read_by_first_tags", read).await else {
             return;
         };
-        for result in seen.outputs {
-            let result = result.expect("the read succeeds");
-            assert_eq!(
-                result.events.iter().map(|e| e.position).collect::<Vec<_>>(),
-                vec![seen.first, seen.held],
-                "every read sees the append it waited for"
-            );
-            assert_eq!(result.head, Some(seen.held));
+        let held = seen.held;
+        for result in each_read_sees_the_append(seen) {
+            assert_eq!(result.head, Some(held));
         }
     });
 }
@@ -232,13 +247,6 @@ fn reads_with_a_limit_share_the_rounds() {
         let Some(seen) = three_calls("dcb_read(", batch).await else {
             return;
         };
-        for result in seen.outputs {
-            let result = result.expect("the read succeeds");
-            assert_eq!(
-                result.events.iter().map(|e| e.position).collect::<Vec<_>>(),
-                vec![seen.first, seen.held],
-                "every read sees the append it waited for"
-            );
-        }
+        each_read_sees_the_append(seen);
     });
 }

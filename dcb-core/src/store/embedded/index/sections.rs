@@ -25,14 +25,9 @@ use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions};
 
 use super::keys::{EVENTS, IDS, META, POSTINGS, TAGS, TYPES};
 
-/// The sections' keyspaces, by the byte that names each.
+/// The sections' keyspaces, in the order of [`INGESTION_ORDER`].
 pub(super) struct Sections {
-    events: Keyspace,
-    tags: Keyspace,
-    postings: Keyspace,
-    types: Keyspace,
-    ids: Keyspace,
-    meta: Keyspace,
+    keyspaces: [Keyspace; COUNT],
 }
 
 /// The size of the tables of `types` (see [`Sections::open`]).
@@ -84,30 +79,20 @@ impl Sections {
                 ))
         })?;
         Ok(Sections {
-            events: unfiltered("events")?,
-            tags: open("tags")?,
-            postings: open("postings")?,
-            types,
-            ids: open("ids")?,
-            meta: open("meta")?,
+            keyspaces: [
+                unfiltered("events")?,
+                open("tags")?,
+                open("postings")?,
+                types,
+                open("ids")?,
+                open("meta")?,
+            ],
         })
-    }
-
-    /// The keyspace of the section `section` names.
-    fn of(&self, section: u8) -> &Keyspace {
-        match section {
-            EVENTS => &self.events,
-            TAGS => &self.tags,
-            POSTINGS => &self.postings,
-            TYPES => &self.types,
-            IDS => &self.ids,
-            _ => &self.meta,
-        }
     }
 
     /// The keyspace `key` belongs in.
     fn of_key(&self, key: &[u8]) -> &Keyspace {
-        self.of(key.first().copied().unwrap_or(META))
+        &self.keyspaces[index_of(key)]
     }
 
     /// The value of `key`, if any.
@@ -136,9 +121,9 @@ impl Sections {
 
     /// The most tables any section's first level holds.
     pub(super) fn l0_table_count(&self) -> usize {
-        INGESTION_ORDER
+        self.keyspaces
             .iter()
-            .map(|&section| self.of(section).l0_table_count())
+            .map(Keyspace::l0_table_count)
             .max()
             .unwrap_or(0)
     }
@@ -150,15 +135,14 @@ impl Sections {
         &self,
         by_section: [Vec<(fjall::Slice, fjall::Slice)>; COUNT],
     ) -> Result<(), fjall::Error> {
-        for (&section, entries) in INGESTION_ORDER.iter().zip(by_section) {
+        for (at, (keyspace, entries)) in self.keyspaces.iter().zip(by_section).enumerate() {
             if entries.is_empty() {
                 continue;
             }
-            #[cfg(test)]
-            if section == META && cut::before_meta() {
+            if cfg!(test) && at == COUNT - 1 && cut::before_meta() {
                 return Err(fjall::Error::Poisoned);
             }
-            let mut ingestion = self.of(section).start_ingestion()?;
+            let mut ingestion = keyspace.start_ingestion()?;
             for (key, value) in entries {
                 ingestion.write(key, value)?;
             }
@@ -169,8 +153,8 @@ impl Sections {
 }
 
 /// For tests: cuts the ingestions of this thread before `meta`, as a crash
-/// or a failed write between two ingestions would.
-#[cfg(test)]
+/// or a failed write between two ingestions would. Outside tests nothing
+/// sets it.
 pub(super) mod cut {
     use std::cell::Cell;
 
@@ -185,6 +169,7 @@ pub(super) mod cut {
     }
 
     /// Runs `f` with ingestions on this thread cut before `meta`.
+    #[cfg(test)]
     pub(in crate::store::embedded::index) fn before_meta_while<T>(f: impl FnOnce() -> T) -> T {
         BEFORE_META.set(true);
         let out = f();
