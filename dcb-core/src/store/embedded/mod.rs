@@ -53,6 +53,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
+//!
+//! # The store's files
+//!
+//! The store's directory is the store's alone: nothing else may change a
+//! file in it. The store reads the log's segments through memory maps, so a program that cuts a
+//! segment short while a store has it open makes that process die of
+//! `SIGBUS` on its next read there (as with LMDB, or `SQLite`'s
+//! memory-mapped reads). A segment damaged while no process has it open is
+//! an error on open or on read, never a crash.
 
 mod budget;
 mod error;

@@ -31,6 +31,7 @@
 
 mod keys;
 mod location;
+mod mapped;
 mod posting;
 mod run;
 mod sections;

@@ -1,6 +1,9 @@
 //! Reading one indexed event from the log: the bytes its
-//! [`Location`] names, checked against the CRC-32 the index took of them,
-//! decoded in the format of their segment.
+//! [`Location`] names, copied from the segment's mapping (see [`mapped`]),
+//! checked against the CRC-32 the index took of them, decoded in the format
+//! of their segment.
+//!
+//! [`mapped`]: super::mapped
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -11,6 +14,7 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 
 use super::location::Location;
+use super::mapped::Mapped;
 use crate::model::error::BackendError;
 use crate::store::embedded::log::segment_path;
 use crate::store::embedded::record::{self, Format, MAGIC_LEN};
@@ -25,7 +29,7 @@ pub(super) struct Segments {
 
 struct Segment {
     path: PathBuf,
-    file: File,
+    file: Mapped,
     format: Format,
 }
 
@@ -136,7 +140,7 @@ impl Segments {
             )
         })?;
         bytes.resize(len, 0);
-        read_at(&segment.file, &mut bytes, start).map_err(|err| {
+        segment.file.read_at(&mut bytes, start).map_err(|err| {
             BackendError::with_source(
                 format!(
                     "cannot read the event at position {position} from the log {} \
@@ -167,9 +171,9 @@ impl Segments {
                 err,
             )
         };
-        let file = File::open(&path).map_err(cannot)?;
+        let file = Mapped::new(File::open(&path).map_err(cannot)?);
         let mut magic = [0; MAGIC_LEN];
-        read_at(&file, &mut magic, 0).map_err(cannot)?;
+        file.read_at(&mut magic, 0).map_err(cannot)?;
         let format = Format::of(&magic).ok_or_else(|| {
             BackendError::new(format!(
                 "the log {} does not start as a segment of this store's log",
@@ -180,27 +184,4 @@ impl Segments {
         self.open.write().insert(first, Arc::clone(&segment));
         Ok(segment)
     }
-}
-
-/// Fills `buf` from `file` at `offset`, leaving the file's cursor alone.
-#[cfg(unix)]
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-}
-
-/// Fills `buf` from `file` at `offset`.
-#[cfg(windows)]
-fn read_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        match std::os::windows::fs::FileExt::seek_read(file, buf, offset) {
-            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => {
-                buf = &mut buf[n..];
-                offset += n as u64;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
