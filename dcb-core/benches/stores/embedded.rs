@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dcb_core::embedded::EmbeddedStore;
+use dcb_core::embedded::{EmbeddedOptions, EmbeddedStore};
 
 use crate::child;
 use crate::report::{Latencies, Line, Measurement, round, rss_anon_mib};
@@ -232,6 +232,23 @@ async fn stored_workloads(parent: &Path, durations: &Durations, runs: &impl Fn(&
     }
 }
 
+/// The index's block cache of the stores reopened for reads, if
+/// `--cache-mib` set one (else the store's default).
+static CACHE_MIB: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// Sets the block cache of the stores reopened for reads (`--cache-mib`).
+pub fn set_cache_mib(mib: u64) {
+    let _ = CACHE_MIB.set(mib);
+}
+
+/// The options of a store reopened for reads.
+fn options() -> EmbeddedOptions {
+    match CACHE_MIB.get() {
+        Some(&mib) => EmbeddedOptions::default().cache_size(mib << 20),
+        None => EmbeddedOptions::default(),
+    }
+}
+
 /// Opens the closed store in `dir` and makes decision reads on it; prints
 /// `open` (time, resident memory after the open and after the reads, size
 /// on disk) and `read`.
@@ -243,7 +260,7 @@ async fn open_and_read(
 ) -> EmbeddedStore {
     let rss_before = rss_anon_mib();
     let start = Instant::now();
-    let store = EmbeddedStore::open(dir).expect("reopen");
+    let store = EmbeddedStore::open_with(dir, &options()).expect("reopen");
     let open_time = start.elapsed();
     let rss_open = rss_anon_mib();
     let stored = store.len() as u64;

@@ -25,7 +25,7 @@ use crate::workloads::{
     concurrent_conditional_appends, conditional_appends, courses_for, decision_reads, fill,
 };
 
-const USAGE: &str = "usage: cargo bench -p dcb-core [--features postgres] --bench stores -- --store memory|embedded|postgres [--quick] [--workload NAME]... [--dir DIR] [--keep] [--stored N] [--reads N] [--kill-after N] [--append-batches N] [--subscriber] [--metadata N]\n\
+const USAGE: &str = "usage: cargo bench -p dcb-core [--features postgres] --bench stores -- --store memory|embedded|postgres [--quick] [--workload NAME]... [--dir DIR] [--keep] [--stored N] [--reads N] [--kill-after N] [--append-batches N] [--subscriber] [--metadata N] [--cache-mib N]\n\
     (--store postgres needs `--features postgres` and takes the server from DCB_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test)";
 
 /// The sizes of one run, and which workloads it runs.
@@ -84,6 +84,7 @@ impl Args {
                     let entries: usize = number(args.next(), "--metadata")?;
                     workloads::set_metadata(entries);
                 }
+                "--cache-mib" => embedded::set_cache_mib(number(args.next(), "--cache-mib")?),
                 "--workload" => parsed.workloads.extend(args.next()),
                 "--dir" => parsed.dir = args.next().map(std::path::PathBuf::from),
                 "--stored" => parsed.stored = Some(number(args.next(), "--stored")?),
