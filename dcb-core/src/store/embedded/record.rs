@@ -339,8 +339,8 @@ fn take_bytes(b: &mut Bytes, len: usize) -> Option<Bytes> {
     (b.remaining() >= len).then(|| b.split_to(len))
 }
 
-/// What `make` makes of the next string, read in place (a name: an event
-/// type or a tag, which keeps a copy of its own).
+/// What `make` makes of the next string, read in place (an event type or
+/// a tag keeps a copy of its own; a metadata string is copied out).
 fn take_name<T>(b: &mut Bytes, make: impl FnOnce(&str) -> Option<T>) -> Option<T> {
     let len = usize::from(take_u16(b)?);
     let value = make(std::str::from_utf8(b.get(..len)?).ok()?)?;
@@ -349,8 +349,7 @@ fn take_name<T>(b: &mut Bytes, make: impl FnOnce(&str) -> Option<T>) -> Option<T
 }
 
 fn take_str(b: &mut Bytes) -> Option<String> {
-    let len = usize::from(take_u16(b)?);
-    String::from_utf8(take_bytes(b, len)?.to_vec()).ok()
+    take_name(b, |s| Some(s.to_owned()))
 }
 
 #[cfg(test)]
