@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::RwLock;
+use smallvec::SmallVec;
 
 use super::location::Location;
 use super::mapped::Mapped;
@@ -63,6 +64,15 @@ impl Segment {
     }
 }
 
+/// Events of one segment read at once: `len` bytes from `start`, which
+/// hold the events of `located`.
+struct Piece<'l> {
+    segment: Arc<Segment>,
+    start: u64,
+    len: usize,
+    located: &'l [(Pos, Location)],
+}
+
 /// The most bytes between two events that one read takes in: a record's
 /// header and the start of its payload lie between the last event of a
 /// record and the first of the next.
@@ -88,14 +98,84 @@ impl Segments {
 
     /// The events at `located` (positions and their locations), appended
     /// to `out` in that order. Events that lie close together in one
-    /// segment — a read in order of position — are read with one `pread`
-    /// of up to [`MAX_READ`] bytes.
+    /// segment — a read in order of position — are read as one piece of up
+    /// to [`MAX_READ`] bytes.
+    ///
+    /// The pieces are touched first, then copied into one buffer, then
+    /// decoded: the memory under the pieces of a decision's read lies
+    /// anywhere in the log, and touched together its fetches overlap,
+    /// where one piece after another, each decoded before the next is
+    /// copied, waits for each in turn.
     pub(super) fn events(
         &self,
         located: &[(Pos, Location)],
         out: &mut Vec<SequencedEvent>,
     ) -> Result<(), BackendError> {
+        let pieces = self.pieces(located)?;
+        if pieces.len() > 1 {
+            // Every lock first: taking one waits for the loads before it.
+            let held: SmallVec<[_; 16]> = pieces
+                .iter()
+                .map(|piece| piece.segment.file.hold())
+                .collect();
+            for (piece, held) in pieces.iter().zip(&held) {
+                held.touch(piece.start);
+            }
+        }
+        let len = pieces.iter().map(|piece| piece.len).sum();
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(len).map_err(|err| {
+            BackendError::with_source(
+                format!(
+                    "cannot read {} events: no memory for {len} bytes",
+                    located.len()
+                ),
+                err,
+            )
+        })?;
+        bytes.resize(len, 0);
+        let mut at = 0;
+        for piece in &pieces {
+            let (position, _) = piece.located[0];
+            let segment = &piece.segment;
+            segment
+                .file
+                .read_at(&mut bytes[at..at + piece.len], piece.start)
+                .map_err(|err| {
+                    BackendError::with_source(
+                        format!(
+                            "cannot read the event at position {position} from the log {} \
+                             (offset {})",
+                            segment.path.display(),
+                            piece.start
+                        ),
+                        err,
+                    )
+                })?;
+            at += piece.len;
+        }
+        let bytes = Bytes::from(bytes);
         out.reserve(located.len());
+        let mut at = 0;
+        for piece in &pieces {
+            for &(position, location) in piece.located {
+                let from =
+                    at + usize::try_from(location.offset - piece.start).unwrap_or(usize::MAX);
+                let event_bytes = bytes.slice(from..from + location.len as usize);
+                out.push(piece.segment.decode(position, location, event_bytes)?);
+            }
+            at += piece.len;
+        }
+        Ok(())
+    }
+
+    /// `located` in pieces: runs of events that lie close together in one
+    /// segment, each to be read at once.
+    fn pieces<'l>(
+        &self,
+        located: &'l [(Pos, Location)],
+    ) -> Result<SmallVec<[Piece<'l>; 16]>, BackendError> {
+        let mut pieces = SmallVec::new();
         let mut rest = located;
         while let Some(&(_, first)) = rest.first() {
             let mut end = first.offset + u64::from(first.len);
@@ -112,51 +192,16 @@ impl Segments {
                 end = next_end;
                 count += 1;
             }
-            let (group, after) = rest.split_at(count);
-            self.read_group(first.segment, first.offset, end, group, out)?;
+            let (piece, after) = rest.split_at(count);
+            pieces.push(Piece {
+                segment: self.segment(first.segment)?,
+                start: first.offset,
+                len: usize::try_from(end - first.offset).unwrap_or(usize::MAX),
+                located: piece,
+            });
             rest = after;
         }
-        Ok(())
-    }
-
-    /// Reads the bytes `start..end` of the segment `first` once and decodes
-    /// the events of `group`, which lie within them.
-    fn read_group(
-        &self,
-        first: u64,
-        start: u64,
-        end: u64,
-        group: &[(Pos, Location)],
-        out: &mut Vec<SequencedEvent>,
-    ) -> Result<(), BackendError> {
-        let segment = self.segment(first)?;
-        let (position, _) = group[0];
-        let len = usize::try_from(end - start).unwrap_or(usize::MAX);
-        let mut bytes = Vec::new();
-        bytes.try_reserve_exact(len).map_err(|err| {
-            BackendError::with_source(
-                format!("cannot read the event at position {position}: no memory for {len} bytes"),
-                err,
-            )
-        })?;
-        bytes.resize(len, 0);
-        segment.file.read_at(&mut bytes, start).map_err(|err| {
-            BackendError::with_source(
-                format!(
-                    "cannot read the event at position {position} from the log {} \
-                     (offset {start})",
-                    segment.path.display()
-                ),
-                err,
-            )
-        })?;
-        let bytes = Bytes::from(bytes);
-        for &(position, location) in group {
-            let at = usize::try_from(location.offset - start).unwrap_or(usize::MAX);
-            let event_bytes = bytes.slice(at..at + location.len as usize);
-            out.push(segment.decode(position, location, event_bytes)?);
-        }
-        Ok(())
+        Ok(pieces)
     }
 
     /// The segment starting at position `first`, opened if it is not yet.
