@@ -65,11 +65,12 @@ impl Segment {
 }
 
 /// Events of one segment read at once: `len` bytes from `start`, which
-/// hold the events of `located`.
+/// hold the events of `located`, copied to `at` in the read's buffer.
 struct Piece<'l> {
     segment: Arc<Segment>,
     start: u64,
     len: usize,
+    at: usize,
     located: &'l [(Pos, Location)],
 }
 
@@ -122,7 +123,7 @@ impl Segments {
                 held.touch(piece.start);
             }
         }
-        let len = pieces.iter().map(|piece| piece.len).sum();
+        let len = pieces.last().map_or(0, |piece| piece.at + piece.len);
         let mut bytes = Vec::new();
         bytes.try_reserve_exact(len).map_err(|err| {
             BackendError::with_source(
@@ -134,13 +135,12 @@ impl Segments {
             )
         })?;
         bytes.resize(len, 0);
-        let mut at = 0;
         for piece in &pieces {
             let (position, _) = piece.located[0];
             let segment = &piece.segment;
             segment
                 .file
-                .read_at(&mut bytes[at..at + piece.len], piece.start)
+                .read_at(&mut bytes[piece.at..piece.at + piece.len], piece.start)
                 .map_err(|err| {
                     BackendError::with_source(
                         format!(
@@ -152,19 +152,16 @@ impl Segments {
                         err,
                     )
                 })?;
-            at += piece.len;
         }
         let bytes = Bytes::from(bytes);
         out.reserve(located.len());
-        let mut at = 0;
         for piece in &pieces {
             for &(position, location) in piece.located {
                 let from =
-                    at + usize::try_from(location.offset - piece.start).unwrap_or(usize::MAX);
+                    piece.at + usize::try_from(location.offset - piece.start).unwrap_or(usize::MAX);
                 let event_bytes = bytes.slice(from..from + location.len as usize);
                 out.push(piece.segment.decode(position, location, event_bytes)?);
             }
-            at += piece.len;
         }
         Ok(())
     }
@@ -175,7 +172,7 @@ impl Segments {
         &self,
         located: &'l [(Pos, Location)],
     ) -> Result<SmallVec<[Piece<'l>; 16]>, BackendError> {
-        let mut pieces = SmallVec::new();
+        let mut pieces: SmallVec<[Piece<'l>; 16]> = SmallVec::new();
         let mut rest = located;
         while let Some(&(_, first)) = rest.first() {
             let mut end = first.offset + u64::from(first.len);
@@ -193,10 +190,12 @@ impl Segments {
                 count += 1;
             }
             let (piece, after) = rest.split_at(count);
+            let at = pieces.last().map_or(0, |last| last.at + last.len);
             pieces.push(Piece {
                 segment: self.segment(first.segment)?,
                 start: first.offset,
                 len: usize::try_from(end - first.offset).unwrap_or(usize::MAX),
+                at,
                 located: piece,
             });
             rest = after;
