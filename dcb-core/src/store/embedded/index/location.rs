@@ -30,9 +30,19 @@ impl Location {
         out[8..16].copy_from_slice(&self.offset.to_be_bytes());
         out[16..20].copy_from_slice(&self.len.to_be_bytes());
         out[20..24].copy_from_slice(&self.crc.to_be_bytes());
-        let at = self.recorded_at.map_or(UNKNOWN_TIME, Timestamp::as_micros);
-        out[24..].copy_from_slice(&at.to_be_bytes());
+        out[24..].copy_from_slice(&self.micros().to_be_bytes());
         out
+    }
+
+    /// The time recorded, in microseconds since the epoch, or the mark of
+    /// an unknown time: the form [`to_bytes`](Self::to_bytes) stores.
+    pub(super) fn micros(self) -> i64 {
+        self.recorded_at.map_or(UNKNOWN_TIME, Timestamp::as_micros)
+    }
+
+    /// The time whose [`micros`](Self::micros) are `micros`.
+    pub(super) fn time_of(micros: i64) -> Option<Timestamp> {
+        (micros != UNKNOWN_TIME).then(|| Timestamp::from_micros(micros))
     }
 
     /// The location `bytes` encode, if they are one.
@@ -48,7 +58,7 @@ impl Location {
             offset: u64_at(8),
             len: u32_at(16),
             crc: u32_at(20),
-            recorded_at: (at != UNKNOWN_TIME).then(|| Timestamp::from_micros(at)),
+            recorded_at: Location::time_of(at),
         })
     }
 }

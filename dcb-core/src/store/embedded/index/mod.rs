@@ -81,12 +81,17 @@ const MAX_COMPACTION_WAIT: Duration = Duration::from_mins(1);
 const L0_COMPACTION_THRESHOLD: usize = 4;
 
 /// The key in `meta` of the index's format, and the format this build
-/// writes: 5, each section a keyspace of its own (format 4 kept the
+/// writes: 6, each section a keyspace of its own, postings' entries as
+/// varints. Format 5 differs only in writing each posting entry in 44
+/// fixed bytes, which this build reads too, so an index of format 5 is
+/// kept: its runs from now on are of format 6. (Format 4 kept the
 /// sections in one keyspace, named `index`; format 3 kept every tag entry
 /// under a key of its own; formats 1 and 2, never released, held copies
-/// of the events). An index of another format is rebuilt.
+/// of the events.) An index of any other format is rebuilt, and so is an
+/// index of format 6 opened by a build that knows only format 5.
 const FORMAT_KEY: &[u8] = b"format";
-const FORMAT: [u8; 4] = 5u32.to_be_bytes();
+const FORMAT: [u8; 4] = 6u32.to_be_bytes();
+const FORMAT_5: [u8; 4] = 5u32.to_be_bytes();
 
 /// The keyspace that held every section up to format 4.
 const FORMAT_4_KEYSPACE: &str = "index";
@@ -131,7 +136,8 @@ impl DiskIndex {
         let sections = Sections::open(&db)?;
         let format = sections.get(keys::meta(FORMAT_KEY))?;
         let written = sections.get(keys::meta(b"end"))?.is_some();
-        if earlier || (written && format.as_deref() != Some(FORMAT.as_slice())) {
+        let readable = matches!(format.as_deref(), Some(f) if f == FORMAT || f == FORMAT_5);
+        if earlier || (written && !readable) {
             tracing::warn!(
                 dir = %path.display(),
                 "the index was written in another format; rebuilding it from the log"

@@ -14,6 +14,8 @@
 //! rewritten whole by each run that adds to it, at most [`MAX_ENTRIES`]
 //! entries each time.
 
+use integer_encoding::VarInt;
+
 use super::Location;
 use crate::store::engine::Pos;
 
@@ -53,7 +55,9 @@ impl Entry {
     }
 
     const VALUE_LEN: usize = 4 + Location::LEN;
-    const LEN: usize = 8 + Entry::VALUE_LEN;
+    /// An entry in a posting of index format 5: its position (big-endian),
+    /// then its [`value`](Self::value).
+    const FIXED_LEN: usize = 8 + Entry::VALUE_LEN;
 }
 
 /// What the `postings` section holds for a tag.
@@ -65,20 +69,29 @@ pub(super) enum Posting {
     Spilled,
 }
 
-/// The first byte of a posting's value.
-const ENTRIES: u8 = 0;
+/// The first byte of a posting's value: entries in 44 fixed bytes each
+/// (written by index format 5, read still: such an index is not rebuilt,
+/// and its postings take the new form as runs rewrite them), a spilled
+/// tag, entries as varints.
+const FIXED_ENTRIES: u8 = 0;
 const SPILLED: u8 = 1;
+const ENTRIES: u8 = 2;
 
 impl Posting {
+    /// The posting's value: [`SPILLED`], or [`ENTRIES`] and each entry in
+    /// a few bytes (see [`put_entry`]), about 25 for a tag's first entry
+    /// and 17 for each later one, where fixed widths took 44. Most keys of
+    /// `postings` are tags of one or a few events, so this is most of the
+    /// section: what the index writes, compacts and reads.
     pub(super) fn to_bytes(&self) -> Vec<u8> {
         match self {
             Posting::Spilled => vec![SPILLED],
             Posting::Entries(entries) => {
-                let mut bytes = Vec::with_capacity(1 + entries.len() * Entry::LEN);
+                let mut bytes = Vec::with_capacity(1 + entries.len() * 32);
                 bytes.push(ENTRIES);
+                let mut before = Previous::default();
                 for entry in entries {
-                    bytes.extend_from_slice(&entry.position.to_be_bytes());
-                    bytes.extend_from_slice(&entry.value());
+                    put_entry(&mut bytes, entry, &mut before);
                 }
                 bytes
             }
@@ -87,20 +100,97 @@ impl Posting {
 
     /// The posting whose value is `bytes`; `None` if they are not one.
     pub(super) fn from_bytes(bytes: &[u8]) -> Option<Posting> {
-        let (&kind, rest) = bytes.split_first()?;
+        let (&kind, mut rest) = bytes.split_first()?;
         match kind {
             SPILLED if rest.is_empty() => Some(Posting::Spilled),
-            ENTRIES if rest.len() % Entry::LEN == 0 => rest
-                .chunks_exact(Entry::LEN)
+            FIXED_ENTRIES if rest.len() % Entry::FIXED_LEN == 0 => rest
+                .chunks_exact(Entry::FIXED_LEN)
                 .map(|chunk| {
-                    let position = Pos::from_be_bytes(chunk[..8].try_into().ok()?);
-                    Entry::from_value(position, &chunk[8..])
+                    let (position, value) = chunk.split_first_chunk::<8>()?;
+                    Entry::from_value(Pos::from_be_bytes(*position), value)
                 })
                 .collect::<Option<Vec<Entry>>>()
                 .map(Posting::Entries),
+            ENTRIES => {
+                let mut entries = Vec::new();
+                let mut before = Previous::default();
+                while !rest.is_empty() {
+                    entries.push(take_entry(&mut rest, &mut before)?);
+                }
+                Some(Posting::Entries(entries))
+            }
             _ => None,
         }
     }
+}
+
+/// What an entry of a posting is written against: the entry before it
+/// (zero before the first).
+#[derive(Default)]
+struct Previous {
+    position: Pos,
+    micros: i64,
+}
+
+/// Appends `entry` to `bytes`: as LEB128 varints, its position after the
+/// previous entry's, its type id, how far its position lies past its
+/// segment's first, its offset and length in the segment; then its CRC-32
+/// (four bytes, little-endian) and its time after the previous entry's
+/// (a signed varint). Differences wrap, so every entry encodes, in order or
+/// not.
+fn put_entry(bytes: &mut Vec<u8>, entry: &Entry, before: &mut Previous) {
+    let location = &entry.location;
+    let micros = location.micros();
+    put(bytes, entry.position.wrapping_sub(before.position));
+    put(bytes, entry.type_id);
+    put(bytes, entry.position.wrapping_sub(location.segment));
+    put(bytes, location.offset);
+    put(bytes, location.len);
+    bytes.extend_from_slice(&location.crc.to_le_bytes());
+    put(bytes, micros.wrapping_sub(before.micros));
+    *before = Previous {
+        position: entry.position,
+        micros,
+    };
+}
+
+/// The entry at the start of `bytes`, as [`put_entry`] wrote it, and
+/// `bytes` moved past it; `None` if they do not start with one.
+fn take_entry(bytes: &mut &[u8], before: &mut Previous) -> Option<Entry> {
+    let position = before.position.wrapping_add(take::<u64>(bytes)?);
+    let type_id = take::<u32>(bytes)?;
+    let segment = position.wrapping_sub(take::<u64>(bytes)?);
+    let offset = take::<u64>(bytes)?;
+    let len = take::<u32>(bytes)?;
+    let (crc, rest) = bytes.split_first_chunk::<4>()?;
+    *bytes = rest;
+    let micros = before.micros.wrapping_add(take::<i64>(bytes)?);
+    *before = Previous { position, micros };
+    Some(Entry {
+        position,
+        type_id,
+        location: Location {
+            segment,
+            offset,
+            len,
+            crc: u32::from_le_bytes(*crc),
+            recorded_at: Location::time_of(micros),
+        },
+    })
+}
+
+/// Appends `value` to `bytes` as a varint.
+fn put(bytes: &mut Vec<u8>, value: impl VarInt) {
+    let mut buffer = [0; 10];
+    let n = value.encode_var(&mut buffer);
+    bytes.extend_from_slice(&buffer[..n]);
+}
+
+/// The varint at the start of `bytes`, and `bytes` moved past it.
+fn take<V: VarInt>(bytes: &mut &[u8]) -> Option<V> {
+    let (value, n) = V::decode_var(bytes)?;
+    *bytes = bytes.get(n..)?;
+    Some(value)
 }
 
 /// The entries of `entries` (by position) in `(after, upto]`.
@@ -120,8 +210,8 @@ mod tests {
             position,
             type_id: 7,
             location: Location {
-                segment: 3,
-                offset: position * 100,
+                segment: position.saturating_sub(5_000),
+                offset: position.wrapping_mul(100) % (64 << 20),
                 len: 90,
                 crc: 0xfeed_f00d,
                 recorded_at: Some(Timestamp::from_micros(1_796_489_435_123_456)),
@@ -131,18 +221,76 @@ mod tests {
 
     #[test]
     fn a_posting_reads_back_from_its_bytes() {
+        let mut unknown_time = entry(9);
+        unknown_time.location.recorded_at = None;
+        let mut extremes = entry(u64::MAX);
+        extremes.type_id = u32::MAX;
+        extremes.location.offset = u64::MAX;
+        extremes.location.len = u32::MAX;
+        let mut segment_after = entry(3);
+        segment_after.location.segment = 1 << 50;
         for posting in [
             Posting::Spilled,
             Posting::Entries(Vec::new()),
             Posting::Entries(vec![entry(1), entry(5), entry(1 << 40)]),
+            // Out of order, times unknown or going back, every field at
+            // its widest: each reads back as it was.
+            Posting::Entries(vec![
+                entry(7),
+                unknown_time,
+                entry(2),
+                extremes,
+                segment_after,
+            ]),
         ] {
             assert_eq!(Posting::from_bytes(&posting.to_bytes()), Some(posting));
         }
-        let bytes = Posting::Entries(vec![entry(1)]).to_bytes();
+    }
+
+    #[test]
+    fn bytes_that_are_no_posting_are_refused() {
+        let bytes = Posting::Entries(vec![entry(1), entry(2)]).to_bytes();
+        for end in 2..bytes.len() {
+            let cut = &bytes[..end];
+            assert!(
+                Posting::from_bytes(cut)
+                    .is_none_or(|posting| posting != Posting::Entries(vec![entry(1), entry(2)])),
+                "{cut:?}"
+            );
+        }
+        // A cut inside the first entry, or inside the last, leaves an entry
+        // unfinished.
+        let first = Posting::Entries(vec![entry(1)]).to_bytes().len();
+        assert_eq!(Posting::from_bytes(&bytes[..first - 1]), None);
         assert_eq!(Posting::from_bytes(&bytes[..bytes.len() - 1]), None);
+        // A varint that never ends.
+        assert_eq!(Posting::from_bytes(&[ENTRIES, 0xff, 0xff]), None);
         assert_eq!(Posting::from_bytes(&[SPILLED, 0]), None);
+        assert_eq!(Posting::from_bytes(&[FIXED_ENTRIES, 1, 2]), None);
         assert_eq!(Posting::from_bytes(&[9]), None);
         assert_eq!(Posting::from_bytes(&[]), None);
+    }
+
+    #[test]
+    fn a_posting_of_index_format_5_reads_as_it_was_written() {
+        let entries = vec![entry(1), entry(5), entry(1 << 40)];
+        let mut bytes = vec![FIXED_ENTRIES];
+        for entry in &entries {
+            bytes.extend_from_slice(&entry.position.to_be_bytes());
+            bytes.extend_from_slice(&entry.value());
+        }
+        assert_eq!(Posting::from_bytes(&bytes), Some(Posting::Entries(entries)));
+        assert_eq!(Posting::from_bytes(&bytes[..bytes.len() - 1]), None);
+    }
+
+    #[test]
+    fn entries_take_a_few_bytes_each() {
+        let one = Posting::Entries(vec![entry(100_000_000)]).to_bytes().len();
+        let ten = Posting::Entries((0..10).map(|k| entry(100_000_000 + k * 1_000)).collect())
+            .to_bytes()
+            .len();
+        assert!(one <= 32, "{one} bytes for one entry");
+        assert!((ten - one) / 9 <= 20, "{ten} bytes for ten entries");
     }
 
     #[test]

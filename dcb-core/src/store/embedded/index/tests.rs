@@ -68,6 +68,53 @@ fn an_index_of_this_format_keeps_its_reach() {
     assert_eq!(reach.end, 1);
 }
 
+/// An index of format 5 differs only in its postings' fixed-width
+/// entries, which this build reads: it is kept, not rebuilt, its postings
+/// read as written, and a run adds to them in the new form.
+#[test]
+fn an_index_of_format_5_is_kept_and_its_postings_grow() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index");
+    {
+        let (index, _) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
+        write_events(&index, 1, 2, tagged).unwrap();
+        // What format 5 wrote: the posting of `a` (positions 1 and 2, both
+        // of type B or A) in fixed-width entries, and its format.
+        let Some(Posting::Entries(entries)) = index.posting(&keys::posting("a"), "a").unwrap()
+        else {
+            panic!("a's posting");
+        };
+        assert_eq!(entries.len(), 2);
+        let mut fixed = vec![0u8];
+        for entry in entries {
+            fixed.extend_from_slice(&entry.position.to_be_bytes());
+            fixed.extend_from_slice(&entry.value());
+        }
+        let mut run = Run::default();
+        run.put(keys::posting("a"), &fixed);
+        run.put(keys::meta(FORMAT_KEY), &FORMAT_5);
+        run.ingest(&index.sections).unwrap();
+    }
+    let (index, reach) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
+    assert_eq!(reach.end, 2, "kept, not rebuilt");
+    write_events(&index, 3, 2, tagged).unwrap();
+    let item = QueryItem::new().tags([crate::Tag::from_static("a")]);
+    let mut found = Vec::new();
+    index
+        .item_matches(&item, (0, 4), false, usize::MAX, &mut found)
+        .unwrap();
+    let expected: Vec<Match> = (1..=4).map(|p| (p, Some(location_of(p)))).collect();
+    assert_eq!(found, expected);
+    assert_eq!(
+        index
+            .sections
+            .get(keys::meta(FORMAT_KEY))
+            .unwrap()
+            .as_deref(),
+        Some(FORMAT.as_slice())
+    );
+}
+
 /// Events at positions 1, 2, …: `A` at even positions, `B` at odd; every
 /// one tagged `a`, every third `b`, every tenth `c`. So over a few runs
 /// `a` spills out of its posting first, then `b`, while `c` stays in
