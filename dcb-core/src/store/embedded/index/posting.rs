@@ -98,6 +98,18 @@ impl Posting {
         }
     }
 
+    /// The value index format 5 wrote for a posting of `entries`: each
+    /// entry's position (big-endian), then its [`value`](Entry::value).
+    #[cfg(test)]
+    pub(super) fn format_5_bytes(entries: &[Entry]) -> Vec<u8> {
+        let mut bytes = vec![FIXED_ENTRIES];
+        for entry in entries {
+            bytes.extend_from_slice(&entry.position.to_be_bytes());
+            bytes.extend_from_slice(&entry.value());
+        }
+        bytes
+    }
+
     /// The posting whose value is `bytes`; `None` if they are not one.
     pub(super) fn from_bytes(bytes: &[u8]) -> Option<Posting> {
         let (&kind, mut rest) = bytes.split_first()?;
@@ -274,11 +286,7 @@ mod tests {
     #[test]
     fn a_posting_of_index_format_5_reads_as_it_was_written() {
         let entries = vec![entry(1), entry(5), entry(1 << 40)];
-        let mut bytes = vec![FIXED_ENTRIES];
-        for entry in &entries {
-            bytes.extend_from_slice(&entry.position.to_be_bytes());
-            bytes.extend_from_slice(&entry.value());
-        }
+        let bytes = Posting::format_5_bytes(&entries);
         assert_eq!(Posting::from_bytes(&bytes), Some(Posting::Entries(entries)));
         assert_eq!(Posting::from_bytes(&bytes[..bytes.len() - 1]), None);
     }

@@ -78,20 +78,15 @@ fn an_index_of_format_5_is_kept_and_its_postings_grow() {
     {
         let (index, _) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
         write_events(&index, 1, 2, tagged).unwrap();
-        // What format 5 wrote: the posting of `a` (positions 1 and 2, both
-        // of type B or A) in fixed-width entries, and its format.
+        // What format 5 wrote: the posting of `a` (positions 1 and 2) in
+        // fixed-width entries, and its format.
         let Some(Posting::Entries(entries)) = index.posting(&keys::posting("a"), "a").unwrap()
         else {
             panic!("a's posting");
         };
         assert_eq!(entries.len(), 2);
-        let mut fixed = vec![0u8];
-        for entry in entries {
-            fixed.extend_from_slice(&entry.position.to_be_bytes());
-            fixed.extend_from_slice(&entry.value());
-        }
         let mut run = Run::default();
-        run.put(keys::posting("a"), &fixed);
+        run.put(keys::posting("a"), &Posting::format_5_bytes(&entries));
         run.put(keys::meta(FORMAT_KEY), &FORMAT_5);
         run.ingest(&index.sections).unwrap();
     }
