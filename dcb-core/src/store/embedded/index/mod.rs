@@ -18,7 +18,9 @@
 //!
 //! Sections, each a keyspace of its own (see [`sections`]; the keys in
 //! [`keys`]):
-//! - `events`: position → the event's location;
+//! - `events`: per block of 64 positions, the first position a run put
+//!   in it → those events' positions, type ids and locations (see
+//!   [`blocks`]);
 //! - `postings`: tag → the tag's entries (position, type id, location),
 //!   while it has at most [`posting::MAX_ENTRIES`]: a decision's read,
 //!   which selects by tags of few events, finds its events' locations
@@ -27,8 +29,10 @@
 //!   tags that spilled out of their postings: one range of keys each;
 //! - `types`: type id, position → nothing;
 //! - `ids`: event id → position;
-//! - `meta`: `end`, `log`, `latest`, `ids`, and `type:NAME` → type id.
+//! - `meta`: `end`, `log`, `latest`, `ids`, `blocks`, and `type:NAME` →
+//!   type id.
 
+mod blocks;
 mod keys;
 mod location;
 mod mapped;
@@ -47,6 +51,7 @@ use parking_lot::RwLock;
 use smallvec::SmallVec;
 use uuid::Uuid;
 
+use self::blocks::Layout;
 pub(super) use self::location::Location;
 use self::posting::{Entry, Posting};
 use self::run::Run;
@@ -81,17 +86,24 @@ const MAX_COMPACTION_WAIT: Duration = Duration::from_mins(1);
 const L0_COMPACTION_THRESHOLD: usize = 4;
 
 /// The key in `meta` of the index's format, and the format this build
-/// writes: 6, each section a keyspace of its own, postings' entries as
-/// varints. Format 5 differs only in writing each posting entry in 44
-/// fixed bytes, which this build reads too, so an index of format 5 is
-/// kept: its runs from now on are of format 6. (Format 4 kept the
+/// writes: 7, each section a keyspace of its own, postings' entries as
+/// varints, `events` by blocks of positions. Format 6 kept one key in
+/// `events` per event, and format 5 also wrote each posting entry in 44
+/// fixed bytes; this build reads both, so an index of either is kept: its
+/// postings take the new form as runs rewrite them, and its `events` stay
+/// one key per event ([`Layout::Each`]). (Format 4 kept the
 /// sections in one keyspace, named `index`; format 3 kept every tag entry
 /// under a key of its own; formats 1 and 2, never released, held copies
 /// of the events.) An index of any other format is rebuilt, and so is an
-/// index of format 6 opened by a build that knows only format 5.
+/// index of a later format opened by a build that does not know it.
 const FORMAT_KEY: &[u8] = b"format";
-const FORMAT: [u8; 4] = 6u32.to_be_bytes();
+const FORMAT: [u8; 4] = 7u32.to_be_bytes();
+const FORMAT_6: [u8; 4] = 6u32.to_be_bytes();
 const FORMAT_5: [u8; 4] = 5u32.to_be_bytes();
+
+/// The key in `meta` present in an index that keeps `events` by blocks:
+/// one created by format 7 or later.
+const BLOCKS_KEY: &[u8] = b"blocks";
 
 /// The keyspace that held every section up to format 4.
 const FORMAT_4_KEYSPACE: &str = "index";
@@ -118,6 +130,8 @@ pub(super) struct DiskIndex {
     has_ids: AtomicBool,
     /// Where the events are read from.
     segments: Segments,
+    /// How `events` is kept: fixed when the index is created.
+    layout: Layout,
 }
 
 impl DiskIndex {
@@ -136,7 +150,8 @@ impl DiskIndex {
         let sections = Sections::open(&db)?;
         let format = sections.get(keys::meta(FORMAT_KEY))?;
         let written = sections.get(keys::meta(b"end"))?.is_some();
-        let readable = matches!(format.as_deref(), Some(f) if f == FORMAT || f == FORMAT_5);
+        let readable = matches!(format.as_deref(),
+            Some(f) if f == FORMAT || f == FORMAT_6 || f == FORMAT_5);
         if earlier || (written && !readable) {
             tracing::warn!(
                 dir = %path.display(),
@@ -146,12 +161,18 @@ impl DiskIndex {
             std::fs::remove_dir_all(path)?;
             return DiskIndex::open(path, log_dir, cache);
         }
+        let layout = if written && !sections.contains_key(keys::meta(BLOCKS_KEY))? {
+            Layout::Each
+        } else {
+            Layout::Blocks
+        };
         let index = DiskIndex {
             sections,
             db,
             type_ids: RwLock::default(),
             has_ids: AtomicBool::new(false),
             segments: Segments::new(log_dir),
+            layout,
         };
         let mut type_ids = HashMap::new();
         for guard in index.sections.prefix(keys::TYPE_NAMES) {
@@ -218,6 +239,8 @@ impl DiskIndex {
         let mut ids = false;
         // Every tag's entries in this run, grouped by tag below.
         let mut touched: Vec<(&'e str, Entry)> = Vec::new();
+        // Every event's entry, by position, for `events`.
+        let mut entries: Vec<Entry> = Vec::new();
         for (event, location) in events {
             let name = event.event_type().as_str();
             let known = self.type_ids.read().get(name).copied();
@@ -238,7 +261,7 @@ impl DiskIndex {
                 location,
             };
             touched.extend(event.tags().iter().map(|tag| (tag.as_str(), entry)));
-            run.put(keys::event(position), &location.to_bytes());
+            entries.push(entry);
             if let Some(id) = event.id() {
                 run.put(keys::id(&id), &position.to_be_bytes());
                 ids = true;
@@ -254,6 +277,10 @@ impl DiskIndex {
         for group in touched.chunk_by(|a, b| a.0 == b.0) {
             let entries = group.iter().map(|&(_, entry)| entry);
             self.add_to_posting(&mut run, group[0].0, first, entries)?;
+        }
+        blocks::put(&mut run, &entries, self.layout);
+        if self.layout == Layout::Blocks {
+            run.put(keys::meta(BLOCKS_KEY), &[]);
         }
         let end = position - 1;
         run.put(keys::meta(b"end"), &end.to_be_bytes());
@@ -546,18 +573,20 @@ impl DiskIndex {
         Ok(exhausted)
     }
 
-    /// The location of the event at `position`, looked up in `events`.
+    /// The location of the event at `position`, looked up in `events`:
+    /// in the last key of its block at or before it.
     fn location(&self, position: Pos) -> Result<Option<Location>, BackendError> {
-        let Some(value) = self
-            .sections
-            .get(keys::event(position))
-            .map_err(index_error)?
-        else {
+        let keys = keys::event(blocks::block_start(position))..=keys::event(position);
+        let Some(guard) = self.sections.range(keys).next_back() else {
             return Ok(None);
         };
-        Location::from_bytes(&value)
-            .map(Some)
-            .ok_or_else(|| damaged(position))
+        let (key, value) = guard.into_inner().map_err(index_error)?;
+        let at = keys::position_at_end(&key).unwrap_or_default();
+        let events = blocks::decode(at, &value).ok_or_else(|| damaged(at))?;
+        Ok(events
+            .into_iter()
+            .find(|&(p, _)| p == position)
+            .map(|(_, location)| location))
     }
 
     /// The events of `matches`, appended to `out`, read from the log at
@@ -612,25 +641,35 @@ impl Below for DiskIndex {
             return Ok(after >= upto);
         }
         if query.is_all() || query.items().iter().any(is_unrestricted) {
-            // Every position: the events in order, straight from the range.
+            // Every position: the events in order, straight from the
+            // blocks of the range.
             let events = self
                 .sections
-                .range(keys::event(after + 1)..=keys::event(upto));
+                .range(keys::event(blocks::block_start(after + 1))..=keys::event(upto));
             let mut located = Vec::new();
-            let mut push = |guard: fjall::Guard| -> Result<(), BackendError> {
+            let wanted = |p: Pos| after < p && p <= upto;
+            let mut push = |guard: fjall::Guard| -> Result<bool, BackendError> {
                 let (key, value) = guard.into_inner().map_err(index_error)?;
-                let position = keys::position_at_end(&key).unwrap_or_default();
-                let location = Location::from_bytes(&value).ok_or_else(|| damaged(position))?;
-                located.push((position, location));
-                Ok(())
+                let at = keys::position_at_end(&key).unwrap_or_default();
+                let mut events = blocks::decode(at, &value).ok_or_else(|| damaged(at))?;
+                if backwards {
+                    events.reverse();
+                }
+                let room = max - located.len();
+                located.extend(events.into_iter().filter(|&(p, _)| wanted(p)).take(room));
+                Ok(located.len() == max)
             };
             if backwards {
-                for guard in events.rev().take(max) {
-                    push(guard)?;
+                for guard in events.rev() {
+                    if push(guard)? {
+                        break;
+                    }
                 }
             } else {
-                for guard in events.take(max) {
-                    push(guard)?;
+                for guard in events {
+                    if push(guard)? {
+                        break;
+                    }
                 }
             }
             self.segments.events(&located, out)?;

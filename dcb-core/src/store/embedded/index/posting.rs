@@ -86,16 +86,20 @@ impl Posting {
     pub(super) fn to_bytes(&self) -> Vec<u8> {
         match self {
             Posting::Spilled => vec![SPILLED],
-            Posting::Entries(entries) => {
-                let mut bytes = Vec::with_capacity(1 + entries.len() * 32);
-                bytes.push(ENTRIES);
-                let mut before = Previous::default();
-                for entry in entries {
-                    put_entry(&mut bytes, entry, &mut before);
-                }
-                bytes
-            }
+            Posting::Entries(entries) => Posting::entries_to_bytes(entries),
         }
+    }
+
+    /// The value of a posting of `entries`, as [`to_bytes`](Self::to_bytes)
+    /// writes it, without the posting.
+    pub(super) fn entries_to_bytes(entries: &[Entry]) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(1 + entries.len() * 32);
+        bytes.push(ENTRIES);
+        let mut before = Previous::default();
+        for entry in entries {
+            put_entry(&mut bytes, entry, &mut before);
+        }
+        bytes
     }
 
     /// The value index format 5 wrote for a posting of `entries`: each

@@ -110,6 +110,61 @@ fn an_index_of_format_5_is_kept_and_its_postings_grow() {
     );
 }
 
+/// Each event's location, looked up by position in `events`, for
+/// positions `1..=end`.
+fn locations(index: &DiskIndex, end: Pos) -> Vec<Option<Location>> {
+    (1..=end).map(|p| index.location(p).unwrap()).collect()
+}
+
+/// The keys of `events`, by the position each names.
+fn event_keys(index: &DiskIndex) -> Vec<Pos> {
+    index
+        .sections
+        .prefix(&[keys::EVENTS])
+        .map(|guard| keys::position_at_end(&guard.key().unwrap()).unwrap())
+        .collect()
+}
+
+/// A new index keeps `events` by blocks of 64 positions: a run puts one
+/// key per block it reaches, and every position's location is found in
+/// its block, across runs that start and end inside blocks.
+#[test]
+fn events_are_kept_by_blocks_of_positions() {
+    let (_dir, index) = empty_index();
+    write_events(&index, 1, 100, tagged).unwrap();
+    write_events(&index, 101, 30, tagged).unwrap();
+    assert_eq!(event_keys(&index), [1, 65, 101, 129]);
+    let expected: Vec<Option<Location>> = (1..=130).map(|p| Some(location_of(p))).collect();
+    assert_eq!(locations(&index, 130), expected);
+    assert_eq!(index.location(131).unwrap(), None);
+}
+
+/// An index of format 6 kept one key in `events` per event: it is kept,
+/// not rebuilt, its events' locations read as written, and its runs go on
+/// writing one key per event.
+#[test]
+fn an_index_of_format_6_is_kept_with_a_key_per_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index");
+    {
+        let (index, _) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
+        // What format 6 wrote: a key per event, its format, no `blocks`.
+        let mut run = Run::default();
+        for position in 1..=3 {
+            run.put(keys::event(position), &location_of(position).to_bytes());
+        }
+        run.put(keys::meta(b"end"), &3u64.to_be_bytes());
+        run.put(keys::meta(FORMAT_KEY), &FORMAT_6);
+        run.ingest(&index.sections).unwrap();
+    }
+    let (index, reach) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
+    assert_eq!(reach.end, 3, "kept, not rebuilt");
+    write_events(&index, 4, 3, tagged).unwrap();
+    assert_eq!(event_keys(&index), [1, 2, 3, 4, 5, 6]);
+    let expected: Vec<Option<Location>> = (1..=6).map(|p| Some(location_of(p))).collect();
+    assert_eq!(locations(&index, 6), expected);
+}
+
 /// Events at positions 1, 2, …: `A` at even positions, `B` at odd; every
 /// one tagged `a`, every third `b`, every tenth `c`. So over a few runs
 /// `a` spills out of its posting first, then `b`, while `c` stays in
@@ -340,6 +395,8 @@ fn a_run_cut_before_its_reach_is_written_again_whole() {
     assert_eq!(index.type_id("C"), None, "the new type's id went with meta");
 
     write(&index, 21, 15).unwrap();
+    let expected: Vec<Option<Location>> = (1..=35).map(|p| Some(location_of(p))).collect();
+    assert_eq!(locations(&index, 35), expected);
     let tag = |name: &'static str| crate::Tag::from_static(name);
     let of_type = |name: &'static str| crate::EventType::from_static(name);
     for item in [
