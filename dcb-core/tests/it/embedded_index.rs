@@ -103,6 +103,48 @@ fn an_open_after_a_clean_close_reads_nothing_from_the_log() {
     );
 }
 
+/// Reads of every event served by the index — which keeps `events` by
+/// blocks of 64 positions — start and stop anywhere: after a position
+/// inside a block, at a block's edges, forward and backward, with limits
+/// that end inside a block; each finds exactly the positions asked for.
+#[test]
+fn reads_of_every_event_start_and_stop_anywhere_in_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open_with(dir.path(), &small_interval()).unwrap();
+    append(&store, 0, 300);
+    drop(store);
+    let store = EmbeddedStore::open_with(dir.path(), &small_interval()).unwrap();
+    assert_eq!(store.recovery().replayed, 0, "every event is in the index");
+    for after in [0, 1, 63, 64, 65, 70, 128, 129, 200, 299, 300] {
+        for limit in [None, Some(1), Some(5), Some(64), Some(100)] {
+            for backwards in [false, true] {
+                let mut options = ReadOptions::new().after(dcb_core::Position::new(after));
+                if let Some(limit) = limit {
+                    options = options.limit(limit);
+                }
+                if backwards {
+                    options = options.backwards();
+                }
+                let mut expected: Vec<u64> = (after + 1..=300).collect();
+                if backwards {
+                    expected.reverse();
+                }
+                expected.truncate(limit.unwrap_or(usize::MAX));
+                let read: Vec<u64> = block_on(store.read_to_end(&Query::all(), options))
+                    .expect("read")
+                    .events
+                    .iter()
+                    .map(|e| e.position.get())
+                    .collect();
+                assert_eq!(
+                    read, expected,
+                    "after {after}, limit {limit:?}, backwards {backwards}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn a_small_tail_stays_in_the_log_on_close_and_counts_toward_the_interval() {
     // The bug: every close wrote its tail into the index as a run of its
