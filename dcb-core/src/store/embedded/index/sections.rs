@@ -5,7 +5,7 @@
 //! every section, so in one keyspace each run's tables spanned the whole
 //! key space, overlapped every table before them, and compaction merged
 //! (read, decoded, rewrote) all of them on each pass. Apart, the
-//! sections whose keys only grow — `events`, by position — take a run's
+//! sections whose keys only grow — `events`, by block of positions — take a run's
 //! tables by a move, not a merge, and the others merge only among
 //! themselves (docs/decisions/0028-index-sections-apart.md).
 //!
@@ -61,10 +61,10 @@ impl Sections {
         // as fast without, 6 % larger; docs/decisions/0031).
         let open = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default);
         // Bloom filters answer point lookups of keys a table lacks. `types`
-        // is only walked in ranges, which no filter serves; the keys of
-        // `events` only grow, so a position's key lies in the one table
-        // whose range holds it (but for a run written twice): filters there
-        // would cost their writing and room in the block cache for nothing.
+        // is only walked in ranges, which no filter serves; `events` too,
+        // since a position is looked up as the last key of its block at or
+        // before it (see `blocks`): filters there would cost their writing
+        // and room in the block cache for nothing.
         // And `events`' tables are moved down, never rewritten, so they are
         // compressed on every level.
         let events = db.keyspace("events", || {
