@@ -145,6 +145,55 @@ fn reads_of_every_event_start_and_stop_anywhere_in_the_index() {
     }
 }
 
+/// A read by type alone, served by the index, takes each event's location
+/// from `events`' blocks (a type's keys hold none): every event of the
+/// type, with its own data, across blocks and runs, forward and backward.
+#[test]
+fn reads_by_type_find_each_event_in_its_block() {
+    let of_type = |i: u64| {
+        let name = if i.is_multiple_of(3) {
+            "Opened"
+        } else {
+            "Joined"
+        };
+        EventRecord::new(EventType::from_static(name), format!("{{\"n\":{i}}}"))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open_with(dir.path(), &small_interval()).unwrap();
+    block_on(async {
+        for from in (0..300).step_by(10) {
+            let batch: Vec<EventRecord> = (from..from + 10).map(of_type).collect();
+            store.append(batch, None).await.expect("append");
+        }
+    });
+    drop(store);
+    let store = EmbeddedStore::open_with(dir.path(), &small_interval()).unwrap();
+    assert_eq!(store.recovery().replayed, 0, "every event is in the index");
+    let query = Query::from(QueryItem::new().types([EventType::from_static("Opened")]));
+    let expected: Vec<(u64, Vec<u8>)> = (0..300)
+        .filter(|i| i % 3 == 0)
+        .map(|i| (i + 1, format!("{{\"n\":{i}}}").into_bytes()))
+        .collect();
+    for backwards in [false, true] {
+        let options = if backwards {
+            ReadOptions::new().backwards()
+        } else {
+            ReadOptions::new()
+        };
+        let read: Vec<(u64, Vec<u8>)> = block_on(store.read_to_end(&query, options))
+            .expect("read")
+            .events
+            .into_iter()
+            .map(|e| (e.position.get(), e.event.data().to_vec()))
+            .collect();
+        let mut expected = expected.clone();
+        if backwards {
+            expected.reverse();
+        }
+        assert_eq!(read, expected, "backwards {backwards}");
+    }
+}
+
 #[test]
 fn a_small_tail_stays_in_the_log_on_close_and_counts_toward_the_interval() {
     // The bug: every close wrote its tail into the index as a run of its

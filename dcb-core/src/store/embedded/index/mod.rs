@@ -573,20 +573,37 @@ impl DiskIndex {
         Ok(exhausted)
     }
 
-    /// The location of the event at `position`, looked up in `events`:
-    /// in the last key of its block at or before it.
+    /// The location of the event at `position`, looked up in `events`.
     fn location(&self, position: Pos) -> Result<Option<Location>, BackendError> {
+        self.located(position, &mut Vec::new())
+    }
+
+    /// The location of the event at `position`: from `last`, the events of
+    /// the key of `events` looked up last, when it holds it; else from the
+    /// last key of its block at or before it, whose events then replace
+    /// `last`. So a read of consecutive positions decodes each key once.
+    fn located(
+        &self,
+        position: Pos,
+        last: &mut Vec<(Pos, Location)>,
+    ) -> Result<Option<Location>, BackendError> {
+        let find = |events: &[(Pos, Location)]| {
+            events
+                .binary_search_by_key(&position, |&(p, _)| p)
+                .ok()
+                .map(|i| events[i].1)
+        };
+        if let Some(location) = find(last) {
+            return Ok(Some(location));
+        }
         let keys = keys::event(blocks::block_start(position))..=keys::event(position);
         let Some(guard) = self.sections.range(keys).next_back() else {
             return Ok(None);
         };
         let (key, value) = guard.into_inner().map_err(index_error)?;
         let at = keys::position_at_end(&key).unwrap_or_default();
-        let events = blocks::decode(at, &value).ok_or_else(|| damaged(at))?;
-        Ok(events
-            .into_iter()
-            .find(|&(p, _)| p == position)
-            .map(|(_, location)| location))
+        *last = blocks::decode(at, &value).ok_or_else(|| damaged(at))?;
+        Ok(find(last))
     }
 
     /// The events of `matches`, appended to `out`, read from the log at
@@ -597,10 +614,11 @@ impl DiskIndex {
         out: &mut Vec<SequencedEvent>,
     ) -> Result<(), BackendError> {
         let mut located = Vec::with_capacity(matches.len());
+        let mut last = Vec::new();
         for (position, held) in matches {
             let location = match held {
                 Some(location) => location,
-                None => self.location(position)?.ok_or_else(|| {
+                None => self.located(position, &mut last)?.ok_or_else(|| {
                     BackendError::new(format!("the index holds no event at position {position}"))
                 })?,
             };
