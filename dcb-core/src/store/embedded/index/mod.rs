@@ -600,9 +600,7 @@ impl DiskIndex {
         let Some(guard) = self.sections.range(keys).next_back() else {
             return Ok(None);
         };
-        let (key, value) = guard.into_inner().map_err(index_error)?;
-        let at = keys::position_at_end(&key).unwrap_or_default();
-        *last = blocks::decode(at, &value).ok_or_else(|| damaged(at))?;
+        *last = events_of(guard)?;
         Ok(find(last))
     }
 
@@ -664,30 +662,22 @@ impl Below for DiskIndex {
             let events = self
                 .sections
                 .range(keys::event(blocks::block_start(after + 1))..=keys::event(upto));
+            let guards: Box<dyn Iterator<Item = fjall::Guard>> = if backwards {
+                Box::new(events.rev())
+            } else {
+                Box::new(events)
+            };
             let mut located = Vec::new();
-            let wanted = |p: Pos| after < p && p <= upto;
-            let mut push = |guard: fjall::Guard| -> Result<bool, BackendError> {
-                let (key, value) = guard.into_inner().map_err(index_error)?;
-                let at = keys::position_at_end(&key).unwrap_or_default();
-                let mut events = blocks::decode(at, &value).ok_or_else(|| damaged(at))?;
+            for guard in guards {
+                let mut events = events_of(guard)?;
                 if backwards {
                     events.reverse();
                 }
                 let room = max - located.len();
-                located.extend(events.into_iter().filter(|&(p, _)| wanted(p)).take(room));
-                Ok(located.len() == max)
-            };
-            if backwards {
-                for guard in events.rev() {
-                    if push(guard)? {
-                        break;
-                    }
-                }
-            } else {
-                for guard in events {
-                    if push(guard)? {
-                        break;
-                    }
+                let wanted = |&(p, _): &(Pos, Location)| after < p && p <= upto;
+                located.extend(events.into_iter().filter(wanted).take(room));
+                if located.len() == max {
+                    break;
                 }
             }
             self.segments.events(&located, out)?;
@@ -797,6 +787,13 @@ fn u32_of(bytes: &[u8]) -> u32 {
 
 /// An error of the index's database as a backend error.
 /// The error of an index entry for `position` that cannot be read.
+/// The events, by position, that the key of `events` in `guard` holds.
+fn events_of(guard: fjall::Guard) -> Result<Vec<(Pos, Location)>, BackendError> {
+    let (key, value) = guard.into_inner().map_err(index_error)?;
+    let at = keys::position_at_end(&key).unwrap_or_default();
+    blocks::decode(at, &value).ok_or_else(|| damaged(at))
+}
+
 fn damaged(position: Pos) -> BackendError {
     BackendError::new(format!(
         "the index's entry for the event at position {position} is damaged; delete the \
