@@ -27,9 +27,12 @@
 //!   with one point lookup per tag (see [`posting`]);
 //! - `tags`: tag, position → the event's type id and location, for the
 //!   tags that spilled out of their postings: one range of keys each;
-//! - `types`: type id, position → nothing;
+//! - `types`: per type and block of 1,024 positions, the type id and the
+//!   first position a run put in the block → the type's later positions
+//!   of the run in it (see [`types`]);
 //! - `ids`: event id → position;
-//! - `meta`: `end`, `log`, `latest`, `ids`, `blocks`, and `type:NAME` →
+//! - `meta`: `end`, `log`, `latest`, `ids`, `blocks`, `type_blocks`, and
+//!   `type:NAME` →
 //!   type id.
 
 mod blocks;
@@ -40,6 +43,7 @@ mod posting;
 mod run;
 mod sections;
 mod segments;
+mod types;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -86,24 +90,30 @@ const MAX_COMPACTION_WAIT: Duration = Duration::from_mins(1);
 const L0_COMPACTION_THRESHOLD: usize = 4;
 
 /// The key in `meta` of the index's format, and the format this build
-/// writes: 7, each section a keyspace of its own, postings' entries as
-/// varints, `events` by blocks of positions. Format 6 kept one key in
-/// `events` per event, and format 5 also wrote each posting entry in 44
-/// fixed bytes; this build reads both, so an index of either is kept: its
-/// postings take the new form as runs rewrite them, and its `events` stay
-/// one key per event ([`Layout::Each`]). (Format 4 kept the
+/// writes: 8, each section a keyspace of its own, postings' entries as
+/// varints, `events` and `types` by blocks of positions. Format 7 kept
+/// one key in `types` per event, format 6 one in `events` too, and format
+/// 5 also wrote each posting entry in 44 fixed bytes; this build reads
+/// them all, so an index of any of them is kept: its postings take the
+/// new form as runs rewrite them, and its `events` and `types` stay as
+/// they were created ([`Layout::Each`]). (Format 4 kept the
 /// sections in one keyspace, named `index`; format 3 kept every tag entry
 /// under a key of its own; formats 1 and 2, never released, held copies
 /// of the events.) An index of any other format is rebuilt, and so is an
 /// index of a later format opened by a build that does not know it.
 const FORMAT_KEY: &[u8] = b"format";
-const FORMAT: [u8; 4] = 7u32.to_be_bytes();
+const FORMAT: [u8; 4] = 8u32.to_be_bytes();
+const FORMAT_7: [u8; 4] = 7u32.to_be_bytes();
 const FORMAT_6: [u8; 4] = 6u32.to_be_bytes();
 const FORMAT_5: [u8; 4] = 5u32.to_be_bytes();
 
 /// The key in `meta` present in an index that keeps `events` by blocks:
 /// one created by format 7 or later.
 const BLOCKS_KEY: &[u8] = b"blocks";
+
+/// The key in `meta` present in an index that keeps `types` by blocks:
+/// one created by format 8 or later.
+const TYPE_BLOCKS_KEY: &[u8] = b"type_blocks";
 
 /// The keyspace that held every section up to format 4.
 const FORMAT_4_KEYSPACE: &str = "index";
@@ -131,7 +141,9 @@ pub(super) struct DiskIndex {
     /// Where the events are read from.
     segments: Segments,
     /// How `events` is kept: fixed when the index is created.
-    layout: Layout,
+    events_layout: Layout,
+    /// How `types` is kept: fixed when the index is created.
+    types_layout: Layout,
 }
 
 impl DiskIndex {
@@ -151,7 +163,7 @@ impl DiskIndex {
         let format = sections.get(keys::meta(FORMAT_KEY))?;
         let written = sections.get(keys::meta(b"end"))?.is_some();
         let readable = matches!(format.as_deref(),
-            Some(f) if f == FORMAT || f == FORMAT_6 || f == FORMAT_5);
+            Some(f) if f == FORMAT || f == FORMAT_7 || f == FORMAT_6 || f == FORMAT_5);
         if earlier || (written && !readable) {
             tracing::warn!(
                 dir = %path.display(),
@@ -161,18 +173,26 @@ impl DiskIndex {
             std::fs::remove_dir_all(path)?;
             return DiskIndex::open(path, log_dir, cache);
         }
-        let layout = if written && !sections.contains_key(keys::meta(BLOCKS_KEY))? {
-            Layout::Each
-        } else {
-            Layout::Blocks
+        // An index created before a section was kept by blocks goes on
+        // keeping it a key per event; a new one (nothing written yet)
+        // keeps both by blocks.
+        let layout_of = |key: &[u8]| -> Result<Layout, fjall::Error> {
+            Ok(if written && !sections.contains_key(keys::meta(key))? {
+                Layout::Each
+            } else {
+                Layout::Blocks
+            })
         };
+        let events_layout = layout_of(BLOCKS_KEY)?;
+        let types_layout = layout_of(TYPE_BLOCKS_KEY)?;
         let index = DiskIndex {
             sections,
             db,
             type_ids: RwLock::default(),
             has_ids: AtomicBool::new(false),
             segments: Segments::new(log_dir),
-            layout,
+            events_layout,
+            types_layout,
         };
         let mut type_ids = HashMap::new();
         for guard in index.sections.prefix(keys::TYPE_NAMES) {
@@ -239,7 +259,7 @@ impl DiskIndex {
         let mut ids = false;
         // Every tag's entries in this run, grouped by tag below.
         let mut touched: Vec<(&'e str, Entry)> = Vec::new();
-        // Every event's entry, by position, for `events`.
+        // Every event's entry, by position, for `events` and `types`.
         let mut entries: Vec<Entry> = Vec::new();
         for (event, location) in events {
             let name = event.event_type().as_str();
@@ -254,7 +274,6 @@ impl DiskIndex {
                 new_types.push((name.to_owned(), id));
                 id
             };
-            run.put(keys::type_at(type_id, position), &[]);
             let entry = Entry {
                 position,
                 type_id,
@@ -278,9 +297,14 @@ impl DiskIndex {
             let entries = group.iter().map(|&(_, entry)| entry);
             self.add_to_posting(&mut run, group[0].0, first, entries)?;
         }
-        blocks::put(&mut run, &entries, self.layout);
-        if self.layout == Layout::Blocks {
+        blocks::put(&mut run, &entries, self.events_layout);
+        if self.events_layout == Layout::Blocks {
             run.put(keys::meta(BLOCKS_KEY), &[]);
+        }
+        let typed = entries.iter().map(|entry| (entry.position, entry.type_id));
+        types::put(&mut run, typed, self.types_layout);
+        if self.types_layout == Layout::Blocks {
+            run.put(keys::meta(TYPE_BLOCKS_KEY), &[]);
         }
         let end = position - 1;
         run.put(keys::meta(b"end"), &end.to_be_bytes());
@@ -421,7 +445,6 @@ impl DiskIndex {
         max: usize,
         out: &mut Vec<Match>,
     ) -> Result<bool, BackendError> {
-        let (after, upto) = range;
         let mut type_ids: SmallVec<[u32; 4]> = SmallVec::new();
         for event_type in item.event_types() {
             if let Some(id) = self.type_id(event_type.as_str()) {
@@ -439,14 +462,10 @@ impl DiskIndex {
             for &id in &type_ids {
                 let keys = self
                     .sections
-                    .range(keys::type_at(id, after + 1)..=keys::type_at(id, upto));
-                let found = collect(
-                    keys,
-                    backwards,
-                    max,
-                    |key, _| keys::position_at_end(key).map(|position| (position, None)),
-                    out,
-                )?;
+                    .range(types::range(id, range, self.types_layout));
+                let found = types::walk(keys, range, backwards, max, |position| {
+                    out.push((position, None));
+                })?;
                 exhausted &= found < max;
             }
             return Ok(exhausted);

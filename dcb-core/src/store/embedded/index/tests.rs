@@ -165,6 +165,85 @@ fn an_index_of_format_6_is_kept_with_a_key_per_event() {
     assert_eq!(locations(&index, 6), expected);
 }
 
+/// The first positions of the keys of `types` of the type named `name`.
+fn type_keys(index: &DiskIndex, name: &str) -> Vec<Pos> {
+    let id = index.type_id(name).unwrap();
+    index
+        .sections
+        .range(keys::type_at(id, 0)..=keys::type_at(id, Pos::MAX))
+        .map(|guard| keys::position_at_end(&guard.key().unwrap()).unwrap())
+        .collect()
+}
+
+/// Checks that the positions of type `A` (the even ones of `1..=end`)
+/// read back from `index` from anywhere to anywhere, in both directions,
+/// a few at a time or all.
+fn check_reads_of_type_a(index: &DiskIndex, end: Pos) {
+    let item = QueryItem::new().types([crate::EventType::from_static("A")]);
+    let bounds = [0, 1, 2, 3, 999, 1000, 1001, 1024, 1025, 1026, 1500, end - 1, end];
+    for after in bounds {
+        for upto in bounds {
+            for (backwards, max) in [(false, 3), (true, 3), (false, usize::MAX), (true, usize::MAX)] {
+                let mut expected: Vec<Pos> =
+                    (after + 1..=upto).filter(|p| p.is_multiple_of(2)).collect();
+                if backwards {
+                    expected.reverse();
+                }
+                expected.truncate(max);
+                let mut found = Vec::new();
+                let exhausted = index
+                    .item_matches(&item, (after, upto), backwards, max, &mut found)
+                    .unwrap();
+                let positions: Vec<Pos> = found.iter().map(|m| m.0).collect();
+                assert_eq!(positions, expected, "({after}, {upto}] backwards {backwards}");
+                if positions.len() < max {
+                    assert!(exhausted, "({after}, {upto}] backwards {backwards}");
+                }
+            }
+        }
+    }
+}
+
+/// A new index keeps `types` by blocks of 1,024 positions: a run puts one
+/// key per type and block it reaches, at the type's first position of the
+/// run in the block, and reads by type find every position from
+/// anywhere, across runs that start and end inside blocks.
+#[test]
+fn types_are_kept_by_blocks_of_positions() {
+    let (_dir, index) = empty_index();
+    write_events(&index, 1, 1000, tagged).unwrap();
+    write_events(&index, 1001, 1100, tagged).unwrap();
+    assert_eq!(type_keys(&index, "A"), [2, 1002, 1026, 2050]);
+    assert_eq!(type_keys(&index, "B"), [1, 1001, 1025, 2049]);
+    check_reads_of_type_a(&index, 2100);
+}
+
+/// An index of format 7 kept one key in `types` per event: it is kept,
+/// not rebuilt, its types read as written, and its runs go on writing one
+/// key per event.
+#[test]
+fn an_index_of_format_7_is_kept_with_a_key_per_event_of_a_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index");
+    {
+        let (mut index, _) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
+        // What format 7 wrote: a key per event in `types`, its format, no
+        // `type_blocks`.
+        index.types_layout = Layout::Each;
+        write_events(&index, 1, 1000, tagged).unwrap();
+        let mut run = Run::default();
+        run.put(keys::meta(FORMAT_KEY), &FORMAT_7);
+        run.ingest(&index.sections).unwrap();
+    }
+    let (index, reach) = DiskIndex::open(&path, dir.path().to_owned(), 1 << 20).unwrap();
+    assert_eq!(reach.end, 1000, "kept, not rebuilt");
+    assert_eq!(index.types_layout, Layout::Each);
+    write_events(&index, 1001, 1100, tagged).unwrap();
+    let every_even: Vec<Pos> = (1..=2100).filter(|p: &Pos| p.is_multiple_of(2)).collect();
+    assert_eq!(type_keys(&index, "A"), every_even);
+    check_reads_of_type_a(&index, 2100);
+}
+
 /// Events at positions 1, 2, …: `A` at even positions, `B` at odd; every
 /// one tagged `a`, every third `b`, every tenth `c`. So over a few runs
 /// `a` spills out of its posting first, then `b`, while `c` stays in
