@@ -180,10 +180,17 @@ fn type_keys(index: &DiskIndex, name: &str) -> Vec<Pos> {
 /// a few at a time or all.
 fn check_reads_of_type_a(index: &DiskIndex, end: Pos) {
     let item = QueryItem::new().types([crate::EventType::from_static("A")]);
-    let bounds = [0, 1, 2, 3, 999, 1000, 1001, 1024, 1025, 1026, 1500, end - 1, end];
-    for after in bounds {
-        for upto in bounds {
-            for (backwards, max) in [(false, 3), (true, 3), (false, usize::MAX), (true, usize::MAX)] {
+    // Around the first block's start and end, inside it, and at the end.
+    let mut bounds = vec![0, 1, 2, 3, 999, 1000, 1001, 1024, 1025, 1026, 1500];
+    bounds.extend([end - 1, end]);
+    for &after in &bounds {
+        for &upto in &bounds {
+            for (backwards, max) in [
+                (false, 3),
+                (true, 3),
+                (false, usize::MAX),
+                (true, usize::MAX),
+            ] {
                 let mut expected: Vec<Pos> =
                     (after + 1..=upto).filter(|p| p.is_multiple_of(2)).collect();
                 if backwards {
@@ -195,7 +202,10 @@ fn check_reads_of_type_a(index: &DiskIndex, end: Pos) {
                     .item_matches(&item, (after, upto), backwards, max, &mut found)
                     .unwrap();
                 let positions: Vec<Pos> = found.iter().map(|m| m.0).collect();
-                assert_eq!(positions, expected, "({after}, {upto}] backwards {backwards}");
+                assert_eq!(
+                    positions, expected,
+                    "({after}, {upto}] backwards {backwards}"
+                );
                 if positions.len() < max {
                     assert!(exhausted, "({after}, {upto}] backwards {backwards}");
                 }

@@ -210,14 +210,19 @@ mod tests {
     /// type's first position in each.
     #[test]
     fn a_run_puts_one_key_per_type_and_block_it_reaches() {
-        let events: Vec<(Pos, u32)> = (1000..=2100)
-            .map(|p| (p, u32::from(p % 3 == 0)))
-            .collect();
+        let events: Vec<(Pos, u32)> = (1000..=2100).map(|p| (p, u32::from(p % 3 == 0))).collect();
         let keys = keys_of(&events);
         let firsts: Vec<(u32, Pos)> = keys.iter().map(|&(t, first, _)| (t, first)).collect();
         assert_eq!(
             firsts,
-            [(0, 1000), (0, 1025), (0, 2050), (1, 1002), (1, 1026), (1, 2049)]
+            [
+                (0, 1000),
+                (0, 1025),
+                (0, 2050),
+                (1, 1002),
+                (1, 1026),
+                (1, 2049)
+            ]
         );
         for type_id in [0, 1] {
             let listed: Vec<Pos> = keys
