@@ -776,20 +776,28 @@ fn collect(
         }
         Ok(kept < max)
     };
-    if backwards {
-        for guard in keys.rev() {
-            if !visit(guard)? {
-                break;
-            }
-        }
+    walk_keys(keys, backwards, &mut visit)?;
+    Ok(kept)
+}
+
+/// Walks `keys` in the direction asked, handing each to `visit` until it
+/// returns `false` or fails.
+fn walk_keys(
+    keys: fjall::Iter,
+    backwards: bool,
+    visit: &mut dyn FnMut(fjall::Guard) -> Result<bool, BackendError>,
+) -> Result<(), BackendError> {
+    let mut guards: Box<dyn Iterator<Item = fjall::Guard>> = if backwards {
+        Box::new(keys.rev())
     } else {
-        for guard in keys {
-            if !visit(guard)? {
-                break;
-            }
+        Box::new(keys)
+    };
+    for guard in &mut guards {
+        if !visit(guard)? {
+            break;
         }
     }
-    Ok(kept)
+    Ok(())
 }
 
 fn is_unrestricted(item: &QueryItem) -> bool {

@@ -143,19 +143,7 @@ pub(super) fn walk(
         }
         Ok(true)
     };
-    if backwards {
-        for guard in keys.rev() {
-            if !visit(guard)? {
-                break;
-            }
-        }
-    } else {
-        for guard in keys {
-            if !visit(guard)? {
-                break;
-            }
-        }
-    }
+    super::walk_keys(keys, backwards, &mut visit)?;
     Ok(found)
 }
 
