@@ -40,7 +40,13 @@ pub(super) enum Layout {
 /// The first position of the block that holds `position` (positions
 /// start at 1).
 pub(super) fn block_start(position: Pos) -> Pos {
-    position.saturating_sub(1) / BLOCK * BLOCK + 1
+    aligned_start(position, BLOCK)
+}
+
+/// The first position of the aligned block of `size` positions that holds
+/// `position` (positions start at 1; blocks are 1–`size`, …).
+pub(super) fn aligned_start(position: Pos, size: Pos) -> Pos {
+    position.saturating_sub(1) / size * size + 1
 }
 
 /// Puts `entries`, the events of one run in order of position, into `run`

@@ -681,13 +681,8 @@ impl Below for DiskIndex {
             let events = self
                 .sections
                 .range(keys::event(blocks::block_start(after + 1))..=keys::event(upto));
-            let guards: Box<dyn Iterator<Item = fjall::Guard>> = if backwards {
-                Box::new(events.rev())
-            } else {
-                Box::new(events)
-            };
             let mut located = Vec::new();
-            for guard in guards {
+            walk_keys(events, backwards, &mut |guard| {
                 let mut events = events_of(guard)?;
                 if backwards {
                     events.reverse();
@@ -695,10 +690,8 @@ impl Below for DiskIndex {
                 let room = max - located.len();
                 let wanted = |&(p, _): &(Pos, Location)| after < p && p <= upto;
                 located.extend(events.into_iter().filter(wanted).take(room));
-                if located.len() == max {
-                    break;
-                }
-            }
+                Ok(located.len() < max)
+            })?;
             self.segments.events(&located, out)?;
             return Ok(located.len() < max);
         }
@@ -812,8 +805,6 @@ fn u32_of(bytes: &[u8]) -> u32 {
     <[u8; 4]>::try_from(bytes.get(..4).unwrap_or_default()).map_or(0, u32::from_be_bytes)
 }
 
-/// An error of the index's database as a backend error.
-/// The error of an index entry for `position` that cannot be read.
 /// The events, by position, that the key of `events` in `guard` holds.
 fn events_of(guard: fjall::Guard) -> Result<Vec<(Pos, Location)>, BackendError> {
     let (key, value) = guard.into_inner().map_err(index_error)?;
@@ -821,6 +812,7 @@ fn events_of(guard: fjall::Guard) -> Result<Vec<(Pos, Location)>, BackendError> 
     blocks::decode(at, &value).ok_or_else(|| damaged(at))
 }
 
+/// The error of an index entry for `position` that cannot be read.
 fn damaged(position: Pos) -> BackendError {
     BackendError::new(format!(
         "the index's entry for the event at position {position} is damaged; delete the \
@@ -828,6 +820,7 @@ fn damaged(position: Pos) -> BackendError {
     ))
 }
 
+/// An error of the index's database as a backend error.
 pub(super) fn index_error(err: fjall::Error) -> BackendError {
     BackendError::with_source("the embedded store's index failed", err)
 }

@@ -196,14 +196,14 @@ fn take_entry(bytes: &mut &[u8], before: &mut Previous) -> Option<Entry> {
 }
 
 /// Appends `value` to `bytes` as a varint.
-fn put(bytes: &mut Vec<u8>, value: impl VarInt) {
+pub(super) fn put(bytes: &mut Vec<u8>, value: impl VarInt) {
     let mut buffer = [0; 10];
     let n = value.encode_var(&mut buffer);
     bytes.extend_from_slice(&buffer[..n]);
 }
 
 /// The varint at the start of `bytes`, and `bytes` moved past it.
-fn take<V: VarInt>(bytes: &mut &[u8]) -> Option<V> {
+pub(super) fn take<V: VarInt>(bytes: &mut &[u8]) -> Option<V> {
     let (value, n) = V::decode_var(bytes)?;
     *bytes = bytes.get(n..)?;
     Some(value)

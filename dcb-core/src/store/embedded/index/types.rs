@@ -22,10 +22,9 @@
 
 use std::collections::HashMap;
 
-use integer_encoding::VarInt;
-
 use super::blocks::Layout;
 use super::keys;
+use super::posting;
 use super::run::Run;
 use crate::model::error::BackendError;
 use crate::store::engine::Pos;
@@ -38,7 +37,7 @@ pub(super) const BLOCK: Pos = 1024;
 /// The first position of the block of `types` that holds `position`
 /// (positions start at 1).
 pub(super) fn block_start(position: Pos) -> Pos {
-    position.saturating_sub(1) / BLOCK * BLOCK + 1
+    super::blocks::aligned_start(position, BLOCK)
 }
 
 /// A type's key being filled by a run: its first position, the last one
@@ -70,7 +69,7 @@ pub(super) fn put(run: &mut Run, events: impl IntoIterator<Item = (Pos, u32)>, l
                 open.insert(type_id, start);
             }
             Some(key) if block_start(key.first) == block_start(position) => {
-                put_distance(&mut key.distances, position - key.last);
+                posting::put(&mut key.distances, position - key.last);
                 key.last = position;
             }
             Some(key) => {
@@ -84,21 +83,13 @@ pub(super) fn put(run: &mut Run, events: impl IntoIterator<Item = (Pos, u32)>, l
     }
 }
 
-/// Appends `distance` to `bytes` as a varint.
-fn put_distance(bytes: &mut Vec<u8>, distance: Pos) {
-    let mut buffer = [0; 10];
-    let n = distance.encode_var(&mut buffer);
-    bytes.extend_from_slice(&buffer[..n]);
-}
-
 /// The positions that the key of `first` in the `types` section holds,
 /// with `value`, in order; `None` if the value is no such thing.
 pub(super) fn decode(first: Pos, mut value: &[u8]) -> Option<Vec<Pos>> {
     let mut positions = vec![first];
     let mut last = first;
     while !value.is_empty() {
-        let (distance, n) = Pos::decode_var(value)?;
-        value = value.get(n..)?;
+        let distance: Pos = posting::take(&mut value)?;
         last = last.checked_add(distance).filter(|_| distance > 0)?;
         if block_start(last) != block_start(first) {
             return None;
