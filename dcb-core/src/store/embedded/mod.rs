@@ -168,8 +168,8 @@ impl EmbeddedStore {
     ///
     /// Opening reads the index on disk and replays only the log written
     /// since the index's last run: milliseconds after a clean close at any
-    /// size, at most about one [index
-    /// interval](EmbeddedOptions::index_interval) of log after a crash, and
+    /// size, at most about four [index
+    /// intervals](EmbeddedOptions::index_interval) of log after a crash, and
     /// the whole log once for a store whose index is missing or of another
     /// format. It blocks, so in async code call it from `spawn_blocking`.
     pub fn open(dir: impl AsRef<Path>) -> Result<EmbeddedStore, OpenError> {

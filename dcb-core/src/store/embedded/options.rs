@@ -47,9 +47,11 @@ pub struct EmbeddedOptions {
     /// fails to open with [`OpenError::OutOfMemory`](super::OpenError::OutOfMemory).
     pub memory_limit: Option<u64>,
     /// How much log (in bytes) the in-memory tail may hold before it is
-    /// handed down to the index on disk: the bound on the tail's memory
-    /// (about 4 times these bytes) and on what an open after a crash
-    /// replays. 8 MiB by default.
+    /// handed down to the index on disk. The tail holds at most about four
+    /// intervals (two while a run is written to the index, two more
+    /// committed meanwhile), which bounds its memory (an event takes about
+    /// 700 bytes in memory) and what an open after a crash replays.
+    /// 8 MiB by default.
     pub index_interval: u64,
     /// The most log bytes of tail that closing leaves in the log, for the
     /// next open to replay, rather than writing them into the index as a

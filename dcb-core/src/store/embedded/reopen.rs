@@ -13,6 +13,7 @@ use super::index::{DiskIndex, Location};
 use super::log::{Log, LogPoint, Record, ReplayFrom};
 use super::options::ProgressFn;
 use super::record::{self, Format, MAGIC_LEN, Span};
+use super::writer::TAIL_INTERVALS;
 use super::{EmbeddedOptions, IndexProgress, OpenError, Recovery};
 use crate::Timestamp;
 use crate::store::engine::{Engine, Pos};
@@ -310,12 +311,13 @@ impl CatchUp<'_> {
             .iter()
             .flat_map(|(_, events)| events.iter())
             .zip(self.locations.iter().copied());
-        // The first two runs go in at once: after a crash they are the
-        // whole tail (about two intervals at most), and compaction may be
-        // behind with the crashed process's runs. Later runs (a long log
-        // indexed on open) wait for it as the writer's do.
+        // The first runs go in at once: after a crash they are the whole
+        // tail (at most about `TAIL_INTERVALS` runs of an interval each),
+        // and compaction may be behind with the crashed process's runs.
+        // Later runs (a long log indexed on open) wait for it as the
+        // writer's do.
         self.runs += 1;
-        let written = if self.runs <= 2 {
+        let written = if u64::from(self.runs) <= TAIL_INTERVALS {
             index.write_now(self.base + 1, events, point, self.latest)
         } else {
             index.write(self.base + 1, events, point, self.latest)

@@ -11,11 +11,14 @@
 //! ([`EmbeddedOptions::index_interval`](super::EmbeddedOptions::index_interval))
 //! of log, the writer hands the engine's in-memory tail down to the index
 //! on disk, between batches. A thread of its own writes the run, while the
-//! writer goes on committing batches; once the run is in the index, the
-//! writer drops the events it holds from the tail, keeping those committed
-//! since. One run is written at a time: a hand-down that falls due while
-//! the last is still being written waits for it, so the tail stays within
-//! about two intervals. When the store closes, the writer waits for the
+//! writer goes on committing batches; once the run is in the index, that
+//! thread builds the tail that is left — the events committed since — beside
+//! the current one, and the writer, between two batches, adds the few
+//! committed after that and swaps the two. One run is written at a time. While one is being written, the
+//! writer goes on until the tail has two more intervals of log beyond it,
+//! and only then waits for it ([`TAIL_INTERVALS`]): a run into a large
+//! index can take longer than the appends take to fill one interval. When
+//! the store closes, the writer waits for the
 //! run being written and hands down what is left (unless it is less than
 //! [`EmbeddedOptions::tail_kept_on_close`](super::EmbeddedOptions::tail_kept_on_close)),
 //! so that the next open has little or no tail to replay; and if it wrote
@@ -38,11 +41,16 @@ use super::lock::Lock;
 use super::log::{Log, WriteError};
 use super::record::{self, Span};
 use crate::model::error::{AppendError, BackendError};
-use crate::store::engine::{Engine, Tail};
+use crate::store::engine::{Engine, Successor, Tail};
 use crate::{AppendCondition, EventRecord, Position, Timestamp};
 
 /// The most appends committed in one batch.
 const MAX_BATCH: usize = 4096;
+
+/// About the most intervals of log the in-memory tail holds, and so an
+/// open replays after a crash: a run of up to two being written, and up
+/// to two more committed meanwhile (each give or take a batch).
+pub(super) const TAIL_INTERVALS: u64 = 4;
 
 /// One append waiting for the writer.
 pub(super) struct Request {
@@ -133,9 +141,33 @@ pub(super) struct Indexing {
     pub(super) handed_down: bool,
 }
 
+impl Indexing {
+    /// Whether the writer hands the tail down now: once the tail has
+    /// [`interval`](Self::interval) bytes of log beyond the last run, or,
+    /// while that run is still being written, twice as many — then the
+    /// writer waits for it first. Until then it goes on committing: a run
+    /// into a large index can take longer than the appends take to fill an
+    /// interval, and a writer that waited for it would stall its appends.
+    fn hand_down_due(&self) -> bool {
+        hand_down_due(self.unindexed, self.interval, self.writing.is_some())
+    }
+}
+
+/// [`Indexing::hand_down_due`], of the tail's `unindexed` log bytes, the
+/// `interval`, and whether a run is being `written`.
+fn hand_down_due(unindexed: u64, interval: u64, writing: bool) -> bool {
+    let due = if writing {
+        interval.saturating_mul(2)
+    } else {
+        interval
+    };
+    unindexed >= due
+}
+
 /// A run being written to the index by a thread of its own: it yields how
-/// many events of the tail, from its start, the index now keeps.
-pub(super) struct Writing(JoinHandle<Result<usize, BackendError>>);
+/// many events of the tail, from its start, the index now keeps, and the
+/// tail that is left, which the same thread builds once the run is in.
+pub(super) struct Writing(JoinHandle<Result<(usize, Successor), BackendError>>);
 
 struct Writer<L: FileLayer> {
     log: Log<L>,
@@ -231,7 +263,7 @@ impl<L: FileLayer> Writer<L> {
         {
             self.finish_hand_down();
         }
-        if self.indexing.unindexed >= self.indexing.interval {
+        if self.indexing.hand_down_due() {
             self.finish_hand_down();
             self.start_hand_down();
         }
@@ -290,9 +322,14 @@ impl<L: FileLayer> Writer<L> {
             .zip(locations.iter().copied())
             .collect();
         let index = Arc::clone(index);
+        let engine = self.engine.clone();
         let spawned = std::thread::Builder::new()
             .name("dcb-embedded-index".to_owned())
-            .spawn(move || write_run(&index, first, &run, point, latest));
+            .spawn(move || {
+                let count = write_run(&index, first, &run, point, latest)?;
+                drop(run);
+                Ok((count, engine.successor(count)))
+            });
         match spawned {
             Ok(thread) => {
                 self.indexing.writing = Some(Writing(thread));
@@ -319,8 +356,8 @@ impl<L: FileLayer> Writer<L> {
             ))
         });
         match written {
-            Ok(count) => {
-                self.engine.handed_down(count);
+            Ok((count, successor)) => {
+                self.engine.hand_down(successor);
                 self.indexing.locations.drain(..count);
             }
             Err(err) => tracing::warn!(
@@ -448,6 +485,17 @@ mod tests {
             .len()
     }
 
+    /// A hand-down falls due one interval of log after the last run
+    /// started, or two while that run is still being written.
+    #[test]
+    fn a_hand_down_falls_due_later_while_a_run_is_written() {
+        assert!(!super::hand_down_due(4095, 4096, false));
+        assert!(super::hand_down_due(4096, 4096, false));
+        assert!(!super::hand_down_due(8191, 4096, true));
+        assert!(super::hand_down_due(8192, 4096, true));
+        assert!(super::hand_down_due(u64::MAX, u64::MAX, true));
+    }
+
     /// While a run is written to the index, the writer goes on committing
     /// batches, and reads see every event — those in the run being written
     /// once, not twice. Once the run is in, the writer keeps only the
@@ -468,20 +516,21 @@ mod tests {
             let store = EmbeddedStore::open_with(dir.path(), &options).unwrap();
             let held = held::hold(dir.path());
             // Ten appends of 450 bytes fill the interval: a run starts, and
-            // waits. Five more do not fill another.
-            append(&store, 0..15).await;
-            assert_eq!(count(&store, &Query::all()).await, 15);
-            assert_eq!(count(&store, &even).await, 8);
-            drop(held);
-            append(&store, 15..25).await;
+            // waits. Fifteen more fill another interval, but not two: the
+            // hand-down they make due does not wait for the run.
+            append(&store, 0..25).await;
             assert_eq!(count(&store, &Query::all()).await, 25);
             assert_eq!(count(&store, &even).await, 13);
+            drop(held);
+            append(&store, 25..35).await;
+            assert_eq!(count(&store, &Query::all()).await, 35);
+            assert_eq!(count(&store, &even).await, 18);
             store.close();
 
             let store = EmbeddedStore::open_with(dir.path(), &options).unwrap();
             assert_eq!(store.recovery().replayed, 0);
-            assert_eq!(count(&store, &Query::all()).await, 25);
-            assert_eq!(count(&store, &even).await, 13);
+            assert_eq!(count(&store, &Query::all()).await, 35);
+            assert_eq!(count(&store, &even).await, 18);
             store.close();
         });
     }

@@ -77,6 +77,16 @@ pub(crate) struct Tail {
     pub(crate) latest: Option<Timestamp>,
 }
 
+/// The tail left once what is below keeps more of it, built beside the
+/// current tail ([`Engine::successor`]).
+#[cfg(feature = "embedded")]
+pub(crate) struct Successor {
+    state: State,
+    /// How many events of the current tail, from its start, the successor
+    /// accounts for: those below and those it holds.
+    from: usize,
+}
+
 #[cfg(feature = "embedded")]
 impl Pushed {
     /// Whether the batch pushed any event.
@@ -258,14 +268,43 @@ impl Engine {
         })
     }
 
-    /// Drops the first `count` events of the tail, which what is below now
-    /// keeps; the events after them stay in memory. Called by the writer
-    /// only, between batches: the smaller tail is built beside the current
-    /// one, and reads wait only for the swap.
+    /// The tail left once what is below keeps the first `count` events of
+    /// the tail as well, built beside the current one from the events
+    /// published so far, under the read lock only while their records are
+    /// gathered: appends and reads go on meanwhile.
+    /// [`hand_down`](Self::hand_down) swaps it in.
     #[cfg(feature = "embedded")]
-    pub(crate) fn handed_down(&self, count: usize) {
+    pub(crate) fn successor(&self, count: usize) -> Successor {
+        let (mut next, kept, from) = {
+            let state = self.state.read();
+            let count = count.min(state.tail_len());
+            let kept = state.recorded(count);
+            let from = count + kept.len();
+            (state.successor(count), kept, from)
+        };
+        next.push_recorded(kept);
+        Successor { state: next, from }
+    }
+
+    /// Swaps in `successor`, so that the tail drops the events what is
+    /// below now keeps, once it holds the events published since it was
+    /// built too. Called by the writer only, between batches (every pushed
+    /// event is published), with a successor of the current tail: those
+    /// few events are added under the upgradable lock, and reads wait only
+    /// for the swap.
+    #[cfg(feature = "embedded")]
+    pub(crate) fn hand_down(&self, successor: Successor) {
+        let Successor {
+            state: mut next,
+            from,
+        } = successor;
         let state = self.state.upgradable_read();
-        let next = state.handed_down(count);
+        debug_assert_eq!(
+            next.generation(),
+            state.generation() + 1,
+            "a successor of another tail"
+        );
+        next.push_recorded(state.recorded(from));
         let mut state = parking_lot::RwLockUpgradableReadGuard::upgrade(state);
         *state = next;
     }
@@ -292,5 +331,142 @@ impl Engine {
         if wake {
             self.signal.wake();
         }
+    }
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use parking_lot::Mutex;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::model::error::BackendError;
+    use crate::{EventType, QueryItem, SequencedEvent, Tag, Timestamp};
+
+    /// What is below, as a list of the events handed down to it.
+    #[derive(Default)]
+    struct Kept(Mutex<Vec<SequencedEvent>>);
+
+    impl Below for Kept {
+        fn first_match(
+            &self,
+            query: &Query,
+            after: Pos,
+            upto: Pos,
+        ) -> Result<Option<Pos>, BackendError> {
+            let kept = self.0.lock();
+            Ok(kept
+                .iter()
+                .map(|e| e.position.get())
+                .zip(kept.iter())
+                .find(|&(p, e)| after < p && p <= upto && query.matches(&e.event))
+                .map(|(p, _)| p))
+        }
+
+        fn read(
+            &self,
+            query: &Query,
+            (after, upto): (Pos, Pos),
+            backwards: bool,
+            max: usize,
+            out: &mut Vec<SequencedEvent>,
+        ) -> Result<bool, BackendError> {
+            let kept = self.0.lock();
+            let mut matches: Vec<_> = kept
+                .iter()
+                .filter(|e| (after + 1..=upto).contains(&e.position.get()))
+                .filter(|e| query.matches(&e.event))
+                .cloned()
+                .collect();
+            if backwards {
+                matches.reverse();
+            }
+            let exhausted = matches.len() <= max;
+            out.extend(matches.into_iter().take(max));
+            Ok(exhausted)
+        }
+
+        fn position_of_id(&self, id: &Uuid) -> Result<Option<Pos>, BackendError> {
+            let kept = self.0.lock();
+            Ok(kept
+                .iter()
+                .find(|e| e.event.id() == Some(*id))
+                .map(|e| e.position.get()))
+        }
+
+        fn event(&self, position: Pos) -> Result<Option<EventRecord>, BackendError> {
+            let kept = self.0.lock();
+            Ok(kept
+                .iter()
+                .find(|e| e.position.get() == position)
+                .map(|e| e.event.clone()))
+        }
+
+        fn has_ids(&self) -> bool {
+            self.0.lock().iter().any(|e| e.event.id().is_some())
+        }
+    }
+
+    fn event(n: u64) -> EventRecord {
+        let parity = if n.is_multiple_of(2) { "even" } else { "odd" };
+        EventRecord::new(EventType::from_static("Counted"), n.to_be_bytes().to_vec())
+            .with_tags([Tag::new(format!("parity:{parity}")).unwrap()])
+    }
+
+    fn positions(engine: &Engine, query: &Query) -> Vec<u64> {
+        let read = engine.read_to_end(query, ReadOptions::new()).unwrap();
+        read.events.iter().map(|e| e.position.get()).collect()
+    }
+
+    /// A successor built while appends go on, then swapped in, holds the
+    /// events after the handed-down ones — those published before it was
+    /// built and those published after — once each, with the times they
+    /// were recorded at, and reads see every event once.
+    #[test]
+    fn a_successor_built_beside_the_tail_keeps_every_event_after_the_hand_down() {
+        let micros = Arc::new(AtomicI64::new(1_000));
+        let clock = {
+            let micros = Arc::clone(&micros);
+            Clock::from_fn(move || Timestamp::from_micros(micros.load(Ordering::Relaxed)))
+        };
+        let kept = Arc::new(Kept::default());
+        let engine = Engine::on(kept.clone(), 0, None, clock);
+        // Three appends of two events, each at a time of its own.
+        for n in [1_u8, 3, 5] {
+            micros.store(1_000 * i64::from(n), Ordering::Relaxed);
+            let n = u64::from(n);
+            engine.append(vec![event(n), event(n + 1)], None).unwrap();
+        }
+        let before = engine
+            .read_to_end(&Query::all(), ReadOptions::new())
+            .unwrap();
+
+        // The first three events go below; the successor holds 4 to 6.
+        kept.0.lock().extend(before.events[..3].iter().cloned());
+        let successor = engine.successor(3);
+        // Appends go on while the successor waits to be swapped in.
+        micros.store(7_000, Ordering::Relaxed);
+        engine.append(vec![event(7), event(8)], None).unwrap();
+        engine.hand_down(successor);
+
+        assert_eq!(engine.state.read().base(), 3);
+        assert_eq!(engine.state.read().tail_len(), 5);
+        assert_eq!(
+            positions(&engine, &Query::all()),
+            (1..=8).collect::<Vec<_>>()
+        );
+        let even = Query::from(QueryItem::new().tags([Tag::new("parity:even").unwrap()]));
+        assert_eq!(positions(&engine, &even), [2, 4, 6, 8]);
+        let after = engine
+            .read_to_end(&Query::all(), ReadOptions::new())
+            .unwrap();
+        let times: Vec<_> = after.events.iter().map(|e| e.recorded_at).collect();
+        let expected: Vec<_> = [1, 1, 3, 3, 5, 5, 7, 7]
+            .map(|n| Some(Timestamp::from_micros(1_000 * n)))
+            .to_vec();
+        assert_eq!(times, expected);
+        assert_eq!(after.head, Position::new(8));
     }
 }

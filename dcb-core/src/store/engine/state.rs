@@ -141,41 +141,52 @@ impl State {
     }
 
     /// This state's successor once `below` keeps the first `count` events
-    /// of the tail as well: a tail of the events after them, in the next
-    /// generation. Every pushed event must be published.
+    /// of the tail as well, still empty: a tail on a base `count` events
+    /// higher, in the next generation. The events after the first `count`
+    /// go into it with [`push_recorded`](Self::push_recorded), from
+    /// [`recorded`](Self::recorded).
     #[cfg(feature = "embedded")]
-    pub(crate) fn handed_down(&self, count: usize) -> State {
-        debug_assert_eq!(
-            self.published,
-            self.end(),
-            "unpublished events are handed down"
-        );
-        let count = count.min(self.events.len());
-        let mut next = State {
-            base: self.base + count as Pos,
+    pub(crate) fn successor(&self, count: usize) -> State {
+        let base = self.base + count.min(self.events.len()) as Pos;
+        State {
+            base,
             below: self.below.clone(),
             generation: self.generation + 1,
-            published: self.base + count as Pos,
+            published: base,
             latest: self.latest,
             ..State::default()
-        };
-        // The events kept, pushed again in runs recorded at one time.
-        let mut kept = (count..self.events.len()).peekable();
-        while let Some(first) = kept.next() {
-            let at = self.times.get(first);
-            let mut run = vec![self.events[first].clone()];
-            while let Some(&i) = kept.peek()
-                && self.times.get(i) == at
-            {
-                run.push(self.events[i].clone());
-                kept.next();
+        }
+    }
+
+    /// The published events of the tail from its `from`-th on, each with
+    /// its recorded time in microseconds ([`UNKNOWN_TIME`] for none).
+    /// The records are shared, not copied.
+    #[cfg(feature = "embedded")]
+    pub(crate) fn recorded(&self, from: usize) -> Vec<(EventRecord, i64)> {
+        let published = usize::try_from(self.published - self.base)
+            .unwrap_or(usize::MAX)
+            .min(self.events.len());
+        (from..published)
+            .map(|i| (self.events[i].clone(), self.times.get(i)))
+            .collect()
+    }
+
+    /// Pushes and publishes `events` from [`recorded`](Self::recorded),
+    /// in runs recorded at one time as they were first pushed, and indexes
+    /// their tags.
+    #[cfg(feature = "embedded")]
+    pub(crate) fn push_recorded(&mut self, events: Vec<(EventRecord, i64)>) {
+        let mut events = events.into_iter().peekable();
+        while let Some((first, at)) = events.next() {
+            let mut run = vec![first];
+            while let Some((event, _)) = events.next_if(|(_, next)| *next == at) {
+                run.push(event);
             }
             let at = (at != UNKNOWN_TIME).then_some(Timestamp::from_micros(at));
-            next.push(run, at);
+            self.push(run, at);
         }
-        next.index_tags();
-        next.publish();
-        next
+        self.index_tags();
+        self.publish();
     }
 
     /// The last position kept below the tail (0 when none is).
