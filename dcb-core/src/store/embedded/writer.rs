@@ -12,14 +12,14 @@
 //! of log, the writer hands the engine's in-memory tail down to the index
 //! on disk, between batches. A thread of its own writes the run, while the
 //! writer goes on committing batches; once the run is in the index, that
-//! thread builds the tail that is left — the events committed since — beside
-//! the current one, and the writer, between two batches, adds the few
-//! committed after that and swaps the two. One run is written at a time. While one is being written, the
-//! writer goes on until the tail has two more intervals of log beyond it,
-//! and only then waits for it ([`TAIL_INTERVALS`]): a run into a large
-//! index can take longer than the appends take to fill one interval. When
-//! the store closes, the writer waits for the
-//! run being written and hands down what is left (unless it is less than
+//! thread builds the tail that is left — the events committed since —
+//! beside the current one, and the writer, between two batches, adds the
+//! few committed after that and swaps the two. One run is written at a
+//! time. While one is being written, the writer goes on until the tail has
+//! [`WAIT_AT`] intervals of log beyond it, and only then waits for it: a
+//! run into a large index can take longer than the appends take to fill
+//! one interval. When the store closes, the writer waits for the run
+//! being written and hands down what is left (unless it is less than
 //! [`EmbeddedOptions::tail_kept_on_close`](super::EmbeddedOptions::tail_kept_on_close)),
 //! so that the next open has little or no tail to replay; and if it wrote
 //! runs while appending, it waits for the index's compaction to settle
@@ -47,10 +47,15 @@ use crate::{AppendCondition, EventRecord, Position, Timestamp};
 /// The most appends committed in one batch.
 const MAX_BATCH: usize = 4096;
 
+/// While a run is being written, how many intervals of log the tail may
+/// gain beyond it before the writer waits for it.
+const WAIT_AT: u64 = 2;
+
 /// About the most intervals of log the in-memory tail holds, and so an
-/// open replays after a crash: a run of up to two being written, and up
-/// to two more committed meanwhile (each give or take a batch).
-pub(super) const TAIL_INTERVALS: u64 = 4;
+/// open replays after a crash: a run of up to [`WAIT_AT`] being written,
+/// and up to [`WAIT_AT`] more committed meanwhile (each give or take a
+/// batch).
+pub(super) const TAIL_INTERVALS: u64 = 2 * WAIT_AT;
 
 /// One append waiting for the writer.
 pub(super) struct Request {
@@ -144,8 +149,8 @@ pub(super) struct Indexing {
 impl Indexing {
     /// Whether the writer hands the tail down now: once the tail has
     /// [`interval`](Self::interval) bytes of log beyond the last run, or,
-    /// while that run is still being written, twice as many — then the
-    /// writer waits for it first. Until then it goes on committing: a run
+    /// while that run is still being written, [`WAIT_AT`] times as many —
+    /// then the writer waits for it first. Until then it goes on committing: a run
     /// into a large index can take longer than the appends take to fill an
     /// interval, and a writer that waited for it would stall its appends.
     fn hand_down_due(&self) -> bool {
@@ -154,10 +159,10 @@ impl Indexing {
 }
 
 /// [`Indexing::hand_down_due`], of the tail's `unindexed` log bytes, the
-/// `interval`, and whether a run is being `written`.
+/// `interval`, and whether a run is being written (`writing`).
 fn hand_down_due(unindexed: u64, interval: u64, writing: bool) -> bool {
     let due = if writing {
-        interval.saturating_mul(2)
+        interval.saturating_mul(WAIT_AT)
     } else {
         interval
     };
