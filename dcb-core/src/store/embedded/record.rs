@@ -275,25 +275,81 @@ fn parse_payload(
     };
     let count = take_u32(&mut payload)? as usize;
     let mut events = Vec::with_capacity(count.min(payload.len()));
+    let mut names = Names::default();
     for _ in 0..count {
-        events.push(take_event(&mut payload, format)?);
+        events.push(take_event(&mut payload, format, &mut names)?);
     }
     payload.is_empty().then_some((first, recorded_at, events))
 }
 
 /// The event whose bytes are `bytes`, as a [`Span`] of a record in
-/// `format` marks them, if they are one whole event.
-pub(super) fn decode_event(mut bytes: Bytes, format: Format) -> Option<EventRecord> {
-    let event = take_event(&mut bytes, format)?;
+/// `format` marks them, if they are one whole event. `names` holds the
+/// names of the events decoded just before, which this one shares.
+pub(super) fn decode_event(
+    mut bytes: Bytes,
+    format: Format,
+    names: &mut Names,
+) -> Option<EventRecord> {
+    let event = take_event(&mut bytes, format, names)?;
     bytes.is_empty().then_some(event)
 }
 
-fn take_event(payload: &mut Bytes, format: Format) -> Option<EventRecord> {
-    let event_type = take_name(payload, |name| EventType::new(name).ok())?;
+/// The event types and tags of the events decoded last, so that events
+/// that repeat one — a decision's events name the same course and the
+/// same few types — share its copy (a clone of an `Arc`) instead of each
+/// checking and allocating its own.
+#[derive(Default)]
+pub(super) struct Names {
+    types: Recent<EventType>,
+    tags: Recent<Tag>,
+}
+
+/// Up to [`RECENT`] names, the oldest replaced first.
+struct Recent<T> {
+    names: Vec<T>,
+    oldest: usize,
+}
+
+/// How many event types, and how many tags, [`Names`] keeps.
+const RECENT: usize = 8;
+
+impl<T> Default for Recent<T> {
+    fn default() -> Self {
+        Recent {
+            names: Vec::new(),
+            oldest: 0,
+        }
+    }
+}
+
+impl<T: Clone + AsRef<str>> Recent<T> {
+    /// The kept name equal to `name`, else what `make` makes of it, kept
+    /// in place of the oldest.
+    fn get(&mut self, name: &str, make: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+        if let Some(kept) = self.names.iter().find(|kept| (*kept).as_ref() == name) {
+            return Some(kept.clone());
+        }
+        let new = make(name)?;
+        if self.names.len() < RECENT {
+            self.names.push(new.clone());
+        } else {
+            self.names[self.oldest] = new.clone();
+            self.oldest = (self.oldest + 1) % RECENT;
+        }
+        Some(new)
+    }
+}
+
+fn take_event(payload: &mut Bytes, format: Format, names: &mut Names) -> Option<EventRecord> {
+    let event_type = take_name(payload, |name| {
+        names.types.get(name, |name| EventType::new(name).ok())
+    })?;
     let tag_count = take_u16(payload)?;
     let mut tags = Vec::with_capacity(usize::from(tag_count));
     for _ in 0..tag_count {
-        tags.push(take_name(payload, |name| Tag::new(name).ok())?);
+        tags.push(take_name(payload, |name| {
+            names.tags.get(name, |name| Tag::new(name).ok())
+        })?);
     }
     let id = match take_u8(payload)? {
         0 => None,
@@ -410,14 +466,80 @@ mod tests {
             let start = usize::try_from(span.offset).unwrap();
             let bytes = &record[start..start + span.len as usize];
             assert_eq!(crc32fast::hash(bytes), span.crc);
-            let read = decode_event(Bytes::copy_from_slice(bytes), Format::V2);
+            let read = decode_event(
+                Bytes::copy_from_slice(bytes),
+                Format::V2,
+                &mut Names::default(),
+            );
             assert_eq!(read, Some(event));
             let longer = [bytes, &[0]].concat();
             assert_eq!(
-                decode_event(Bytes::from(longer), Format::V2),
+                decode_event(Bytes::from(longer), Format::V2, &mut Names::default()),
                 None,
                 "a byte more is not one event"
             );
+        }
+    }
+
+    /// Events decoded one after the other with the same [`Names`] share
+    /// the copies of the types and tags they repeat, and each still reads
+    /// as it was written, however many other names came between.
+    #[test]
+    fn events_decoded_together_share_the_names_they_repeat() {
+        let course = || Tag::new("course:1").unwrap();
+        let events: Vec<EventRecord> = (0..20)
+            .map(|i| {
+                EventRecord::new(EventType::new("Joined").unwrap(), "{}")
+                    .with_tags([course(), Tag::new(format!("student:{i}")).unwrap()])
+            })
+            .collect();
+        let mut out = Vec::new();
+        let mut spans = Vec::new();
+        encode(1, AT, &events, &mut out, &mut spans).unwrap();
+        let mut names = Names::default();
+        let read: Vec<EventRecord> = spans
+            .iter()
+            .map(|span| {
+                let start = usize::try_from(span.offset).unwrap();
+                let bytes = Bytes::copy_from_slice(&out[start..start + span.len as usize]);
+                decode_event(bytes, Format::V2, &mut names).unwrap()
+            })
+            .collect();
+        assert_eq!(read, events);
+        let first_course = read[0].tags().iter().next().unwrap().as_str().as_ptr();
+        let second_course = read[1].tags().iter().next().unwrap().as_str().as_ptr();
+        assert_eq!(first_course, second_course, "one copy of the course's tag");
+        assert_eq!(
+            read[0].event_type().as_str().as_ptr(),
+            read[19].event_type().as_str().as_ptr(),
+            "one copy of the event type"
+        );
+        let students: std::collections::HashSet<_> = read
+            .iter()
+            .map(|e| e.tags().iter().nth(1).unwrap().as_str().as_ptr())
+            .collect();
+        assert_eq!(students.len(), 20, "each student's tag its own");
+    }
+
+    /// A name that is not valid is refused each time, never kept; past
+    /// [`RECENT`] names, the oldest are replaced first.
+    #[test]
+    fn recent_names_refuse_invalid_ones_and_replace_the_oldest() {
+        let mut recent = Recent::<Tag>::default();
+        assert_eq!(recent.get("bad\u{7}", |n| Tag::new(n).ok()), None);
+        assert_eq!(recent.get("bad\u{7}", |n| Tag::new(n).ok()), None);
+        for i in 0..RECENT + 2 {
+            let name = format!("t:{i}");
+            assert_eq!(
+                recent.get(&name, |n| Tag::new(n).ok()).unwrap().as_str(),
+                name
+            );
+        }
+        assert_eq!(recent.names.len(), RECENT, "the oldest are replaced");
+        assert_eq!(recent.get("t:0", |_| None), None, "t:0 was the oldest");
+        assert_eq!(recent.get("t:1", |_| None), None, "then t:1");
+        for kept in ["t:2", "t:8", "t:9"] {
+            assert_eq!(recent.get(kept, |_| None).unwrap().as_str(), kept);
         }
     }
 
@@ -492,7 +614,10 @@ mod tests {
         let span = spans[0];
         let start = usize::try_from(span.offset).unwrap();
         let bytes = segment.slice(start..start + span.len as usize);
-        assert_eq!(decode_event(bytes, Format::V1), Some(events[0].clone()));
+        assert_eq!(
+            decode_event(bytes, Format::V1, &mut Names::default()),
+            Some(events[0].clone())
+        );
     }
 
     #[test]

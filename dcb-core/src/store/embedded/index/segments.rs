@@ -18,7 +18,7 @@ use super::location::Location;
 use super::mapped::Mapped;
 use crate::model::error::BackendError;
 use crate::store::embedded::log::segment_path;
-use crate::store::embedded::record::{self, Format, MAGIC_LEN};
+use crate::store::embedded::record::{self, Format, MAGIC_LEN, Names};
 use crate::store::engine::Pos;
 use crate::{Position, SequencedEvent};
 
@@ -36,12 +36,14 @@ struct Segment {
 
 impl Segment {
     /// The event at `position`, from `bytes`, read at `location` of this
-    /// segment: checked against the location's CRC-32, then decoded.
+    /// segment: checked against the location's CRC-32, then decoded,
+    /// sharing the `names` of the events decoded before it.
     fn decode(
         &self,
         position: Pos,
         location: Location,
         bytes: Bytes,
+        names: &mut Names,
     ) -> Result<SequencedEvent, BackendError> {
         let damaged = || {
             BackendError::new(format!(
@@ -55,7 +57,7 @@ impl Segment {
         if crc32fast::hash(&bytes) != location.crc {
             return Err(damaged());
         }
-        let event = record::decode_event(bytes, self.format).ok_or_else(damaged)?;
+        let event = record::decode_event(bytes, self.format, names).ok_or_else(damaged)?;
         Ok(SequencedEvent {
             position: Position::new(position).ok_or_else(damaged)?,
             recorded_at: location.recorded_at,
@@ -155,12 +157,17 @@ impl Segments {
         }
         let bytes = Bytes::from(bytes);
         out.reserve(located.len());
+        let mut names = Names::default();
         for piece in &pieces {
             for &(position, location) in piece.located {
                 let from =
                     piece.at + usize::try_from(location.offset - piece.start).unwrap_or(usize::MAX);
                 let event_bytes = bytes.slice(from..from + location.len as usize);
-                out.push(piece.segment.decode(position, location, event_bytes)?);
+                out.push(
+                    piece
+                        .segment
+                        .decode(position, location, event_bytes, &mut names)?,
+                );
             }
         }
         Ok(())
