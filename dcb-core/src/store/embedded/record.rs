@@ -455,6 +455,12 @@ mod tests {
         ));
     }
 
+    /// The bytes `span` marks in `record`.
+    fn spanned(record: &[u8], span: Span) -> &[u8] {
+        let start = usize::try_from(span.offset).unwrap();
+        &record[start..start + span.len as usize]
+    }
+
     #[test]
     fn spans_mark_each_event_alone() {
         let mut out = b"before".to_vec();
@@ -463,8 +469,7 @@ mod tests {
         assert_eq!(spans.len(), sample().len());
         let record = &out[b"before".len()..];
         for (span, event) in spans.iter().zip(sample()) {
-            let start = usize::try_from(span.offset).unwrap();
-            let bytes = &record[start..start + span.len as usize];
+            let bytes = spanned(record, *span);
             assert_eq!(crc32fast::hash(bytes), span.crc);
             let read = decode_event(
                 Bytes::copy_from_slice(bytes),
@@ -499,9 +504,8 @@ mod tests {
         let mut names = Names::default();
         let read: Vec<EventRecord> = spans
             .iter()
-            .map(|span| {
-                let start = usize::try_from(span.offset).unwrap();
-                let bytes = Bytes::copy_from_slice(&out[start..start + span.len as usize]);
+            .map(|&span| {
+                let bytes = Bytes::copy_from_slice(spanned(&out, span));
                 decode_event(bytes, Format::V2, &mut names).unwrap()
             })
             .collect();
@@ -611,9 +615,7 @@ mod tests {
         let mut spans = Vec::new();
         encode_as(Format::V1, first, None, &events, &mut again, &mut spans).unwrap();
         assert_eq!(again, segment, "encoded again in format 1, the same bytes");
-        let span = spans[0];
-        let start = usize::try_from(span.offset).unwrap();
-        let bytes = segment.slice(start..start + span.len as usize);
+        let bytes = Bytes::copy_from_slice(spanned(&segment, spans[0]));
         assert_eq!(
             decode_event(bytes, Format::V1, &mut Names::default()),
             Some(events[0].clone())
