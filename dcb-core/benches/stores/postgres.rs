@@ -328,9 +328,9 @@ async fn insert_rate(
     Ok(rate(inserts, start.elapsed()))
 }
 
-/// The read-barrier key of [`Scan::ReadFunction`]: not the store's (which
-/// the store keeps to itself), but as uncontended, since nothing appends
-/// while the reads are timed.
+/// The first of the three lock keys of [`Scan::ReadFunction`] (it and the
+/// next two): not the store's (which the store keeps to itself), but as
+/// uncontended, since nothing appends while the reads are timed.
 const READ_FUNCTION_BARRIER: i64 = 0x6463_625f_6265_6e63;
 
 /// What an index-only-scan round trip looks up.
@@ -354,10 +354,12 @@ enum Scan {
     /// read barrier, or dropping the events both ranges hold.
     CoveringEvents,
     /// The store's decision read, `dcb_decision_read_by_first_tags`
-    /// (barrier, head and events), called directly on a held connection
-    /// with a read-barrier key of its own, its rows collected but not
-    /// decoded: the server's and the protocol's share of the store's read,
-    /// without the pool, the decoding of events, or the store's API.
+    /// (locks, head and events), called directly on a held connection
+    /// with three keys of its own (a global key shared, the course's and
+    /// the student's exclusively, as the store locks a decision's
+    /// boundary), its rows collected but not decoded: the server's and the
+    /// protocol's share of the store's read, without the pool, the decoding
+    /// of events, or the store's API.
     ReadFunction,
 }
 
@@ -386,7 +388,8 @@ impl Scan {
             ),
             Scan::ReadFunction => format!(
                 "SELECT pos, event_type, data, tags, id, recorded_at, metadata \
-                 FROM \"{schema}\".dcb_decision_read_by_first_tags($1, $2, $3, $4, $5, $6)"
+                 FROM \"{schema}\".dcb_decision_read_by_first_tags($1, $2, $3, $4, $5, $6, \
+                 NULL, $7, $8)"
             ),
             Scan::CoveringEvents => format!(
                 "SELECT position, event_type, data, tags, id FROM \"{schema}\".covering \
@@ -438,6 +441,11 @@ async fn index_scans(
                     .chain(student_types.iter().map(|t| format!("{student}\u{1f}{t}")))
                     .collect();
                 let untyped: [&str; 0] = [];
+                let locks = [
+                    READ_FUNCTION_BARRIER,
+                    READ_FUNCTION_BARRIER + 1,
+                    READ_FUNCTION_BARRIER + 2,
+                ];
                 client
                     .query(
                         &statement,
@@ -448,6 +456,8 @@ async fn index_scans(
                             &&untyped[..],
                             &0_i64,
                             &false,
+                            &&locks[..],
+                            &&[false, true, true][..],
                         ],
                     )
                     .await

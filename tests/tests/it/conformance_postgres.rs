@@ -113,8 +113,8 @@ fn connecting_again_keeps_the_schema() {
     });
 }
 
-/// A decision's read (items with tags: the plain statement behind the
-/// pipelined barrier) and a `head()`, started in the background.
+/// A decision's read (items with tags: it locks the key of `tag`, which the
+/// slow append holds) and a `head()`, started in the background.
 fn decision_read_and_head(
     store: &PostgresStore,
     tag: &Tag,
@@ -191,8 +191,8 @@ fn a_read_never_skips_a_position_committed_late() {
                     .unwrap()
             })
         };
-        // So must a decision's read (items with tags: the plain statement
-        // behind the pipelined barrier) and head().
+        // So must a decision's read that matches the pending event, and
+        // head().
         let (tagged_reader, head_reader) = decision_read_and_head(&store, &tag, &ty);
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(

@@ -15,6 +15,7 @@ mod conformance_postgres;
 mod conformance_reference;
 mod model_postgres;
 mod postgres_batches;
+mod postgres_decision_read_locks;
 mod postgres_faults;
 mod postgres_lost_replies;
 mod postgres_migrations;

@@ -1,7 +1,9 @@
-//! Decision reads share rounds of the read barrier: a read asked while
-//! another holds or waits for the barrier does not queue at it; it waits
-//! for the next round, whose head one call reads under the barrier for all
-//! the reads that waited, and then reads its events up to that head. When
+//! Heads and reads with a limit share rounds of the read barrier: one asked
+//! while another holds or waits for the barrier does not queue at it; it
+//! waits for the next round, whose head one call reads under the barrier
+//! for all that waited, and then reads its events up to that head. (A
+//! decision's read locks its own boundary instead:
+//! `postgres_decision_read_locks`.) When
 //! the server is unreachable (and not required) the tests warn loudly and
 //! return.
 
@@ -25,7 +27,7 @@ fn joined() -> EventRecord {
     EventRecord::new(JOINED, "{}").with_tags([course()])
 }
 
-/// A decision's read: every item tagged, no limit.
+/// A course's events: every item tagged.
 fn on_course() -> Query {
     Query::from(QueryItem::new().tags([course()]))
 }
@@ -194,25 +196,6 @@ where
         held,
         outputs,
     })
-}
-
-/// Three decision reads at once while an append is in flight: the first
-/// waits at the barrier on the server, the other two wait for the next
-/// round in the store; once the append commits, all three see its event.
-#[test]
-fn reads_asked_while_one_waits_at_the_barrier_share_the_next_round() {
-    runtime(2).block_on(async {
-        let read = |store: PostgresStore| {
-            tokio::spawn(async move { store.read_to_end(&on_course(), ReadOptions::new()).await })
-        };
-        let Some(seen) = three_calls("dcb_decision_read_by_first_tags", read).await else {
-            return;
-        };
-        let held = seen.held;
-        for result in each_read_sees_the_append(seen) {
-            assert_eq!(result.head, Some(held));
-        }
-    });
 }
 
 /// Heads share the rounds too: asked while another head waits at the

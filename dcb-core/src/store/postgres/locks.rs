@@ -37,8 +37,9 @@ fn finish(mut z: u64) -> i64 {
 pub(super) struct LockKeys {
     seed: u64,
     /// The global key: every append holds it (shared unless it needs the
-    /// global boundary) from its start to its commit; a read or `head()`
-    /// takes it exclusively.
+    /// global boundary) from its start to its commit; `head()` and a read
+    /// other than a decision's take it exclusively (the read barrier), a
+    /// decision's read shared ([`LockKeys::for_read`]).
     pub(super) global: i64,
     /// Guarded the allocation of consecutive positions until migration 10
     /// (the server's clock section does now): still passed as
@@ -119,6 +120,25 @@ impl LockKeys {
         condition: Option<&AppendCondition>,
     ) -> (Vec<i64>, Vec<bool>) {
         self.locks_of(&self.boundary(events, condition))
+    }
+
+    /// The locks a decision's read takes while it reads its head, in the
+    /// order to take them, and whether each is exclusive: the global key
+    /// shared, then the key of each item's first tag (`first_tags`)
+    /// exclusively, ascending. Every append of an event that matches an
+    /// item holds that key shared until it commits, so once these are
+    /// granted no such append is in flight; appends on other boundaries
+    /// go on. A read of more than [`MAX_KEYS`] first tags takes the global
+    /// key exclusively instead: the read barrier, which waits for every
+    /// append.
+    pub(super) fn for_read(&self, first_tags: &[&str]) -> (Vec<i64>, Vec<bool>) {
+        let mut boundary = Boundary {
+            keys: first_tags.iter().map(|t| (self.tag(t), true)).collect(),
+            global_excl: false,
+        };
+        boundary.settle(self.global);
+        boundary.cap(MAX_KEYS - 1);
+        self.locks_of(&boundary)
     }
 
     /// The locks of a batch of single-event appends, in the order to take
@@ -259,6 +279,32 @@ mod tests {
             .collect();
         let (locks, modes) = keys.for_append(&many, None);
         assert_eq!((locks, modes), (vec![keys.global], vec![true]));
+    }
+
+    #[test]
+    fn a_read_locks_the_keys_an_append_of_its_events_takes_shared() {
+        let keys = LockKeys::new("dcb");
+        let (locks, modes) = keys.for_read(&["student:1", "course:1", "course:1"]);
+        assert_eq!((locks[0], modes[0]), (keys.global, false));
+        let middle = &locks[1..];
+        assert!(
+            middle.windows(2).all(|w| w[0] < w[1]),
+            "ascending, each once"
+        );
+        assert_eq!(middle.len(), 2, "course and student");
+        assert!(modes[1..].iter().all(|&m| m), "exclusive");
+        // An append of a course's event takes the course's key shared: the
+        // same key, in a mode that conflicts with the read's.
+        let (append, append_modes) = keys.for_append(&[event(&["course:1"])], None);
+        let course = keys.tag("course:1");
+        assert!(middle.contains(&course));
+        let i = append.iter().position(|&k| k == course).unwrap();
+        assert!(!append_modes[i]);
+
+        // Too many tags for the lock table: the read barrier.
+        let many: Vec<String> = (0..40).map(|i| format!("thing:{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(keys.for_read(&many), (vec![keys.global], vec![true]));
     }
 
     #[test]

@@ -90,6 +90,11 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "reads_in_rounds",
         include_str!("sql/migrations/0014_reads_in_rounds.sql"),
     ),
+    (
+        15,
+        "decision_reads_lock_their_boundary",
+        include_str!("sql/migrations/0015_decision_reads_lock_their_boundary.sql"),
+    ),
 ];
 
 /// The server functions: (name, SQL), the SQL one `CREATE OR REPLACE

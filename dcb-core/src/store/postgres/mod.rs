@@ -14,8 +14,9 @@
 //! while the store's batch transactions are all in flight wait and go
 //! together in the next, as one call of `dcb_append_batch` and one commit,
 //! each under its own condition and with its own outcome
-//! ([`PostgresOptions::append_batches`]). And reads share the read
-//! barrier (below): a read made while another of the store's is at the
+//! ([`PostgresOptions::append_batches`]). A decision's read waits only
+//! for the appends in flight on its own boundary (below). Other reads share
+//! the read barrier: a read made while another of the store's is at the
 //! barrier waits for the next round, in which one call reads a head under
 //! the barrier for all the reads that waited; each then reads its events
 //! up to that head without the barrier, in one more round trip of its own
@@ -31,9 +32,10 @@
 //!   condition's tags and types and of their events' tags and types, so
 //!   appends on disjoint boundaries run in parallel.
 //! - No out-of-order commit is ever skipped: a read waits for the appends in
-//!   flight and holds new ones back until it has taken its snapshot. Reads
-//!   therefore wait for in-flight appends, and appends wait while a read
-//!   takes the snapshot of its head, never for its query or its rows.
+//!   flight that could write an event it matches, and holds new ones back
+//!   until it has taken the snapshot of its head, never for its query or
+//!   its rows. A decision's read does so for its own boundary (the keys of
+//!   its items' first tags); other reads and `head()` for every append.
 //! - Every event is recorded at the server's `clock_timestamp()`, read when
 //!   its append takes its positions, in one short section that no other
 //!   append is in at the same time, as the later of the clock and the
@@ -515,13 +517,18 @@ impl PostgresStore {
             None
         };
         let mut recheck = None;
-        // Every read reads its head under the read barrier, or takes the
-        // head of the round it waited for (`rounds.rs`). The turn comes
+        // A decision's read locks its own boundary (`LockKeys::for_read`).
+        // Every other read reads its head under the read barrier, or takes
+        // the head of the round it waited for (`rounds.rs`). The turn comes
         // before the connection: a read waiting for a round holds none, so
         // the round always finds one.
-        let (head, at_barrier) = match self.inner.rounds.turn() {
-            Turn::Alone => (None, Some(AtBarrier(Arc::clone(&self.inner)))),
-            Turn::Wait(round) => (round.await.ok(), None),
+        let (head, at_barrier) = if first_tags.is_some() {
+            (None, None)
+        } else {
+            match self.inner.rounds.turn() {
+                Turn::Alone => (None, Some(AtBarrier(Arc::clone(&self.inner)))),
+                Turn::Wait(round) => (round.await.ok(), None),
+            }
         };
         let client = self.inner.client().await.map_err(ReadError::Backend)?;
         let result = if let Some(first_tags) = first_tags {
@@ -532,7 +539,8 @@ impl PostgresStore {
                 recheck = Some(query.clone());
             }
             let after = after.unwrap_or(0);
-            let params: [&(dyn ToSql + Sync); 7] = [
+            let (locks, lock_modes) = self.inner.keys.for_read(&first_tags.tags);
+            let params: [&(dyn ToSql + Sync); 9] = [
                 &self.inner.keys.global,
                 &first_tags.tags,
                 &first_tags.pairs,
@@ -540,6 +548,8 @@ impl PostgresStore {
                 &after,
                 &options.backwards,
                 &head,
+                &locks,
+                &lock_modes,
             ];
             async {
                 let read = client
@@ -740,10 +750,11 @@ const HEAD_SQL: &str = "SELECT __SCHEMA__.dcb_head($1)";
 /// (`sql/functions/dcb_decision_read_by_first_tags.sql`). Parameters: $1
 /// the read barrier's key, $2 the items' first tags, $3 the (first tag,
 /// type) pairs of the items with types, $4 the first tags of the items
-/// without, $5 after (0 for none), $6 backwards, $7 the head of the round
-/// the read waited for (NULL: take the barrier); see [`FirstTags`].
+/// without, $5 after (0 for none), $6 backwards, $7 a head to read up to
+/// (NULL: take locks), $8 and $9 the locks of the read's boundary and
+/// whether each is exclusive ([`LockKeys::for_read`]); see [`FirstTags`].
 const DECISION_READ_SQL: &str = "SELECT pos, event_type, data, tags, id, recorded_at, metadata \
-     FROM __SCHEMA__.dcb_decision_read_by_first_tags($1, $2, $3, $4, $5, $6, $7)";
+     FROM __SCHEMA__.dcb_decision_read_by_first_tags($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 /// The parameter types of [`DECISION_READ_SQL`].
 const DECISION_READ_TYPES: &[Type] = &[
@@ -754,6 +765,8 @@ const DECISION_READ_TYPES: &[Type] = &[
     Type::INT8,
     Type::BOOL,
     Type::INT8,
+    Type::INT8_ARRAY,
+    Type::BOOL_ARRAY,
 ];
 
 /// The store's name in `tracing` spans.

@@ -1,15 +1,15 @@
 //! Reads and heads that share the read barrier, one round at a time.
 //!
-//! A read takes the read barrier (the global key, exclusively) to read a
-//! head that no append in flight lies below, then reads its events up to
-//! that head. Many clients of one store reading at once would
+//! A read other than a decision's (those lock their own boundary:
+//! `LockKeys::for_read`) takes the read barrier (the global key,
+//! exclusively) to read a head that no append in flight lies below, then
+//! reads its events up to that head. Many clients of one store reading at once would
 //! each queue for the barrier, and every append arriving meanwhile would
 //! queue behind them: a convoy (docs/decisions/0022). So a store lets one
 //! read at a time take the barrier:
 //!
 //! - A read that finds no other at the barrier takes it itself, in its own
-//!   call of `dcb_decision_read_by_first_tags` or `dcb_read`, as it always
-//!   did: a single client pays nothing.
+//!   call of `dcb_read`, as it always did: a single client pays nothing.
 //! - A read that arrives while another is at the barrier waits for the
 //!   *next* round: once the barrier is free, one call of `dcb_head` (under
 //!   the barrier) reads a head for every read that waited, and each then
