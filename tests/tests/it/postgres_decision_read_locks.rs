@@ -12,7 +12,7 @@ use dcb_core::{
     EventRecord, EventStore, EventType, Query, QueryItem, ReadOptions, ReadResult, Tag,
 };
 
-use crate::postgres_support::{raw_client, runtime, temp_schema_with, url};
+use crate::postgres_support::{raw_client, runtime, temp_schema_with, url, waiting_in};
 
 const JOINED: EventType = EventType::from_static("StudentJoinedCourse");
 
@@ -29,6 +29,9 @@ fn on_course(n: u32) -> Query {
     Query::from(QueryItem::new().tags([course(n)]))
 }
 
+/// The server function of a decision's read.
+const DECISION_READ: &str = "dcb_decision_read_by_first_tags";
+
 fn read(store: &PostgresStore, n: u32) -> tokio::task::JoinHandle<ReadResult> {
     let store = store.clone();
     tokio::spawn(async move {
@@ -37,20 +40,6 @@ fn read(store: &PostgresStore, n: u32) -> tokio::task::JoinHandle<ReadResult> {
             .await
             .expect("the read")
     })
-}
-
-/// How many of the schema's decision reads wait for a lock on the server.
-async fn reads_waiting(observer: &tokio_postgres::Client, schema: &str) -> i64 {
-    observer
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE wait_event_type = 'Lock' AND strpos(query, $1) > 0 \
-               AND strpos(query, 'dcb_decision_read_by_first_tags') > 0",
-            &[&schema],
-        )
-        .await
-        .expect("pg_stat_activity")
-        .get(0)
 }
 
 /// Course 1's append is held open. Three reads of course 1 each wait for
@@ -80,7 +69,7 @@ fn a_decision_read_waits_only_for_the_appends_it_matches() {
 
         let waiting = [read(store, 1), read(store, 1), read(store, 1)];
         let deadline = Instant::now() + Duration::from_secs(30);
-        while reads_waiting(&observer, &schema).await < 3 {
+        while waiting_in(&observer, &schema, DECISION_READ).await < 3 {
             assert!(
                 Instant::now() < deadline,
                 "the reads of the held append's course never all waited on the server"

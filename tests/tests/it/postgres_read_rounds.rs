@@ -15,7 +15,7 @@ use dcb_core::{
     ReadResult, Tag,
 };
 
-use crate::postgres_support::{raw_client, runtime, temp_schema_with, url};
+use crate::postgres_support::{raw_client, runtime, temp_schema_with, url, waiting_in};
 
 const JOINED: EventType = EventType::from_static("StudentJoinedCourse");
 
@@ -30,21 +30,6 @@ fn joined() -> EventRecord {
 /// A course's events: every item tagged.
 fn on_course() -> Query {
     Query::from(QueryItem::new().tags([course()]))
-}
-
-/// How many backends of the schema's calls of `function` wait for a lock
-/// on the server.
-async fn waiting_in(observer: &tokio_postgres::Client, schema: &str, function: &str) -> i64 {
-    observer
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE wait_event_type = 'Lock' AND strpos(query, $1) > 0 \
-               AND strpos(query, $2) > 0",
-            &[&schema, &function],
-        )
-        .await
-        .expect("pg_stat_activity")
-        .get(0)
 }
 
 /// Given a round's head, the read function takes no barrier and reads up to

@@ -28,6 +28,22 @@ pub fn shout(message: &str) {
     let _ = std::io::stderr().write_all(format!("\n!!!!!!!! {message} !!!!!!!!\n").as_bytes());
 }
 
+/// How many backends of `schema`'s calls of `function` (a server function's
+/// name) wait for a lock on the server, as `observer` sees them.
+#[allow(dead_code, reason = "not every test binary watches for waiting calls")]
+pub async fn waiting_in(observer: &tokio_postgres::Client, schema: &str, function: &str) -> i64 {
+    observer
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE wait_event_type = 'Lock' AND strpos(query, $1) > 0 \
+               AND strpos(query, $2) > 0",
+            &[&schema, &function],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .get(0)
+}
+
 /// A raw connection to the test server, or `None` when it is unreachable
 /// and not required: the test is then reported as skipped ([`skip`]) and
 /// returns.
