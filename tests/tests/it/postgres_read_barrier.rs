@@ -1,9 +1,9 @@
 //! A read with a limit (a subscription's batch), and a decision's read,
-//! hold the read barrier only while they read their head: every append of
-//! the schema waits for a read that holds it. The events are read after the barrier is released, with
-//! a new snapshot, and only up to the head: an event committed in between
-//! is neither returned nor allowed to push the head's events out of a
-//! batch.
+//! hold their locks (their boundary's keys, or the read barrier) only while
+//! they read their head: the appends they match wait for a read that holds
+//! them. The events are read after the locks are released, with a new
+//! snapshot, and only up to the head: an event committed in between is
+//! neither returned nor allowed to push the head's events out of a batch.
 //!
 //! The tests stop a read between its head and its events: another session
 //! holds an ACCESS EXCLUSIVE lock on `event_tags`, which the read's events
@@ -143,7 +143,7 @@ fn a_read_releases_the_barrier_before_its_events_query_is_planned() {
         assert_eq!(
             advisory_locks(&stopped.observer, stopped.reader).await,
             0,
-            "the read holds the read barrier while its events query waits to be planned"
+            "the read holds an advisory lock while its events query waits to be planned"
         );
         assert_eq!(stopped.resume().await, (vec![1, 2], Position::new(2)));
     });
@@ -176,7 +176,7 @@ fn a_decision_read_releases_the_barrier_with_its_head() {
         assert_eq!(
             advisory_locks(&stopped.observer, stopped.reader).await,
             0,
-            "the decision's read holds the read barrier while its events' statement waits"
+            "the decision's read holds an advisory lock while its events' statement waits"
         );
         assert_eq!(
             stopped.resume().await,

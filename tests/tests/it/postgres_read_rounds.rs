@@ -1,18 +1,16 @@
-//! Heads and reads with a limit share rounds of the read barrier: one asked
+//! Heads and reads of everything share rounds of the read barrier: one asked
 //! while another holds or waits for the barrier does not queue at it; it
 //! waits for the next round, whose head one call reads under the barrier
-//! for all that waited, and then reads its events up to that head. (A
-//! decision's read locks its own boundary instead:
-//! `postgres_decision_read_locks`.) When
-//! the server is unreachable (and not required) the tests warn loudly and
-//! return.
+//! for all that waited, and then reads its events up to that head. (A read
+//! whose items each have a tag or a type locks its own boundary instead:
+//! `postgres_read_locks`.) When the server is unreachable (and not
+//! required) the tests warn loudly and return.
 
 use std::time::{Duration, Instant};
 
 use dcb_core::postgres::{PostgresOptions, PostgresStore};
 use dcb_core::{
-    EventRecord, EventStore, EventType, Position, Query, QueryItem, ReadError, ReadOptions,
-    ReadResult, Tag,
+    EventRecord, EventStore, EventType, Position, Query, ReadError, ReadOptions, ReadResult, Tag,
 };
 
 use crate::postgres_support::{raw_client, runtime, temp_schema_with, url, waiting_in};
@@ -25,11 +23,6 @@ fn course() -> Tag {
 
 fn joined() -> EventRecord {
     EventRecord::new(JOINED, "{}").with_tags([course()])
-}
-
-/// A course's events: every item tagged.
-fn on_course() -> Query {
-    Query::from(QueryItem::new().tags([course()]))
 }
 
 /// Given a round's head, the read function takes no barrier and reads up to
@@ -199,16 +192,16 @@ fn heads_asked_while_one_waits_at_the_barrier_are_the_next_rounds() {
     });
 }
 
-/// Reads with a limit (a subscription's batches) share the rounds too:
-/// asked while another waits at the barrier, they wait for the next
-/// round's head, then read up to it without the barrier.
+/// Reads of everything with a limit (a subscription's batches) share the
+/// rounds too: asked while another waits at the barrier, they wait for the
+/// next round's head, then read up to it without the barrier.
 #[test]
-fn reads_with_a_limit_share_the_rounds() {
+fn reads_of_everything_with_a_limit_share_the_rounds() {
     runtime(2).block_on(async {
         let batch = |store: PostgresStore| {
             tokio::spawn(async move {
                 store
-                    .read_to_end(&on_course(), ReadOptions::new().limit(10))
+                    .read_to_end(&Query::all(), ReadOptions::new().limit(10))
                     .await
             })
         };

@@ -7,7 +7,7 @@
 //! that collide only make appends wait for each other; no conflict is lost
 //! (see "The PostgreSQL store" in `docs/design.md`).
 
-use crate::{AppendCondition, EventRecord};
+use crate::{AppendCondition, EventRecord, Query};
 
 /// An append that would need more boundary keys than this takes only the
 /// global key, exclusively: the server's lock table (sized by
@@ -38,8 +38,8 @@ pub(super) struct LockKeys {
     seed: u64,
     /// The global key: every append holds it (shared unless it needs the
     /// global boundary) from its start to its commit; `head()` and a read
-    /// other than a decision's take it exclusively (the read barrier), a
-    /// decision's read shared ([`LockKeys::for_read`]).
+    /// of everything take it exclusively (the read barrier), any other
+    /// read shared ([`LockKeys::for_read`]).
     pub(super) global: i64,
     /// Guarded the allocation of consecutive positions until migration 10
     /// (the server's clock section does now): still passed as
@@ -84,23 +84,7 @@ impl LockKeys {
             keys.extend(event.tags().iter().map(|t| (self.tag(t.as_str()), false)));
         }
         if let Some(condition) = condition {
-            let items = condition.fail_if_events_match.items();
-            if items.is_empty() {
-                global_excl = true;
-            }
-            for item in items {
-                if let Some(first) = item.required_tags().iter().next() {
-                    keys.push((self.tag(first.as_str()), true));
-                } else if item.event_types().is_empty() {
-                    global_excl = true;
-                } else {
-                    keys.extend(
-                        item.event_types()
-                            .iter()
-                            .map(|y| (self.event_type(y.as_str()), true)),
-                    );
-                }
-            }
+            global_excl = !self.query_keys(&condition.fail_if_events_match, &mut keys);
         }
         let mut boundary = Boundary { keys, global_excl };
         boundary.settle(self.global);
@@ -122,23 +106,52 @@ impl LockKeys {
         self.locks_of(&self.boundary(events, condition))
     }
 
-    /// The locks a decision's read takes while it reads its head, in the
+    /// Pushes the exclusive key of each item of `query` onto `keys`: the
+    /// key of its first tag; for an item without tags, the key of each of
+    /// its types. Every append of an event that matches the item holds that
+    /// key shared (it takes every tag and type of its events). `false`, and
+    /// nothing pushed for it, when an item, or the query, is empty: only the
+    /// global key covers those.
+    fn query_keys(&self, query: &Query, keys: &mut Vec<(i64, bool)>) -> bool {
+        let items = query.items();
+        let mut covered = !items.is_empty();
+        for item in items {
+            if let Some(first) = item.required_tags().iter().next() {
+                keys.push((self.tag(first.as_str()), true));
+            } else if item.event_types().is_empty() {
+                covered = false;
+            } else {
+                keys.extend(
+                    item.event_types()
+                        .iter()
+                        .map(|y| (self.event_type(y.as_str()), true)),
+                );
+            }
+        }
+        covered
+    }
+
+    /// The locks a read of `query` takes while it reads its head, in the
     /// order to take them, and whether each is exclusive: the global key
-    /// shared, then the key of each item's first tag (`first_tags`)
-    /// exclusively, ascending. Every append of an event that matches an
-    /// item holds that key shared until it commits, so once these are
-    /// granted no such append is in flight; appends on other boundaries
-    /// go on. A read of more than [`MAX_KEYS`] first tags takes the global
-    /// key exclusively instead: the read barrier, which waits for every
-    /// append.
-    pub(super) fn for_read(&self, first_tags: &[&str]) -> (Vec<i64>, Vec<bool>) {
+    /// shared, then each item's key exclusively, ascending — the keys an
+    /// append's condition on `query` takes ([`LockKeys::boundary`]). Every
+    /// append of an event the read matches holds one of them shared until
+    /// it commits, so once they are granted no such append is in flight;
+    /// appends on other boundaries go on. `None` when the read must take
+    /// the read barrier instead (which waits for every append): a query of
+    /// everything, an empty item, or more than [`MAX_KEYS`] keys.
+    pub(super) fn for_read(&self, query: &Query) -> Option<(Vec<i64>, Vec<bool>)> {
+        let mut keys = Vec::new();
+        if !self.query_keys(query, &mut keys) {
+            return None;
+        }
         let mut boundary = Boundary {
-            keys: first_tags.iter().map(|t| (self.tag(t), true)).collect(),
+            keys,
             global_excl: false,
         };
         boundary.settle(self.global);
         boundary.cap(MAX_KEYS - 1);
-        self.locks_of(&boundary)
+        (!boundary.global_excl).then(|| self.locks_of(&boundary))
     }
 
     /// The locks of a batch of single-event appends, in the order to take
@@ -281,10 +294,17 @@ mod tests {
         assert_eq!((locks, modes), (vec![keys.global], vec![true]));
     }
 
+    fn tagged(tags: &[&'static str]) -> QueryItem {
+        QueryItem::new().tags(tags.iter().map(|t| Tag::from_static(t)))
+    }
+
     #[test]
     fn a_read_locks_the_keys_an_append_of_its_events_takes_shared() {
         let keys = LockKeys::new("dcb");
-        let (locks, modes) = keys.for_read(&["student:1", "course:1", "course:1"]);
+        let query = Query::from(tagged(&["student:1"]))
+            .or(tagged(&["course:1", "student:1"]))
+            .or(tagged(&["course:1"]));
+        let (locks, modes) = keys.for_read(&query).expect("no barrier");
         assert_eq!((locks[0], modes[0]), (keys.global, false));
         let middle = &locks[1..];
         assert!(
@@ -301,10 +321,21 @@ mod tests {
         let i = append.iter().position(|&k| k == course).unwrap();
         assert!(!append_modes[i]);
 
-        // Too many tags for the lock table: the read barrier.
-        let many: Vec<String> = (0..40).map(|i| format!("thing:{i}")).collect();
-        let many: Vec<&str> = many.iter().map(String::as_str).collect();
-        assert_eq!(keys.for_read(&many), (vec![keys.global], vec![true]));
+        // An item without tags: the key of each of its types.
+        let joined = EventType::from_static("Joined");
+        let by_type = Query::from(QueryItem::new().types([joined.clone()]));
+        let (locks, modes) = keys.for_read(&by_type).expect("no barrier");
+        assert_eq!(locks, vec![keys.global, keys.event_type("Joined")]);
+        assert_eq!(modes, vec![false, true]);
+
+        // Everything, an empty item, or too many keys for the lock table:
+        // the read barrier.
+        assert_eq!(keys.for_read(&Query::all()), None);
+        assert_eq!(keys.for_read(&by_type.or(QueryItem::new())), None);
+        let many = (1..40).fold(Query::from(QueryItem::new().types([joined])), |query, i| {
+            query.or(QueryItem::new().tags([Tag::new(format!("thing:{i}")).unwrap()]))
+        });
+        assert_eq!(keys.for_read(&many), None);
     }
 
     #[test]

@@ -95,6 +95,11 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "decision_reads_lock_their_boundary",
         include_str!("sql/migrations/0015_decision_reads_lock_their_boundary.sql"),
     ),
+    (
+        16,
+        "reads_lock_their_boundary",
+        include_str!("sql/migrations/0016_reads_lock_their_boundary.sql"),
+    ),
 ];
 
 /// The server functions: (name, SQL), the SQL one `CREATE OR REPLACE

@@ -14,9 +14,10 @@
 //! while the store's batch transactions are all in flight wait and go
 //! together in the next, as one call of `dcb_append_batch` and one commit,
 //! each under its own condition and with its own outcome
-//! ([`PostgresOptions::append_batches`]). A decision's read waits only
-//! for the appends in flight on its own boundary (below). Other reads share
-//! the read barrier: a read made while another of the store's is at the
+//! ([`PostgresOptions::append_batches`]). A read whose items each have a
+//! tag or a type waits only for the appends in flight on its own boundary
+//! (below). Reads of everything and `head()` share the read barrier: one
+//! made while another of the store's is at the
 //! barrier waits for the next round, in which one call reads a head under
 //! the barrier for all the reads that waited; each then reads its events
 //! up to that head without the barrier, in one more round trip of its own
@@ -34,8 +35,9 @@
 //! - No out-of-order commit is ever skipped: a read waits for the appends in
 //!   flight that could write an event it matches, and holds new ones back
 //!   until it has taken the snapshot of its head, never for its query or
-//!   its rows. A decision's read does so for its own boundary (the keys of
-//!   its items' first tags); other reads and `head()` for every append.
+//!   its rows. A read whose items each have a tag or a type does so for
+//!   its own boundary (the key of each item's first tag, or of its types);
+//!   reads of everything and `head()` for every append.
 //! - Every event is recorded at the server's `clock_timestamp()`, read when
 //!   its append takes its positions, in one short section that no other
 //!   append is in at the same time, as the later of the clock and the
@@ -380,7 +382,7 @@ impl PostgresStore {
                 appends: Appends::new(&schema, options.append_batches),
                 read_sql: migrate::render(
                     "SELECT pos, event_type, data, tags, id, recorded_at, metadata \
-                     FROM __SCHEMA__.dcb_read($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     FROM __SCHEMA__.dcb_read($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                     &schema,
                 ),
                 decision_read_sql: migrate::render(DECISION_READ_SQL, &schema),
@@ -517,12 +519,13 @@ impl PostgresStore {
             None
         };
         let mut recheck = None;
-        // A decision's read locks its own boundary (`LockKeys::for_read`).
-        // Every other read reads its head under the read barrier, or takes
-        // the head of the round it waited for (`rounds.rs`). The turn comes
-        // before the connection: a read waiting for a round holds none, so
-        // the round always finds one.
-        let (head, at_barrier) = if first_tags.is_some() {
+        // A read whose items each have a tag or a type locks its own
+        // boundary (`LockKeys::for_read`). Any other read reads its head
+        // under the read barrier, or takes the head of the round it waited
+        // for (`rounds.rs`). The turn comes before the connection: a read
+        // waiting for a round holds none, so the round always finds one.
+        let locks = self.inner.keys.for_read(query);
+        let (head, at_barrier) = if locks.is_some() {
             (None, None)
         } else {
             match self.inner.rounds.turn() {
@@ -530,6 +533,7 @@ impl PostgresStore {
                 Turn::Wait(round) => (round.await.ok(), None),
             }
         };
+        let (locks, lock_modes) = locks.unzip();
         let client = self.inner.client().await.map_err(ReadError::Backend)?;
         let result = if let Some(first_tags) = first_tags {
             // A decision's read: one call of `dcb_decision_read_by_first_tags`.
@@ -539,7 +543,6 @@ impl PostgresStore {
                 recheck = Some(query.clone());
             }
             let after = after.unwrap_or(0);
-            let (locks, lock_modes) = self.inner.keys.for_read(&first_tags.tags);
             let params: [&(dyn ToSql + Sync); 9] = [
                 &self.inner.keys.global,
                 &first_tags.tags,
@@ -561,7 +564,7 @@ impl PostgresStore {
         } else {
             let shape = QueryShape::of(query);
             let limit = options.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
-            let params: [&(dyn ToSql + Sync); 9] = [
+            let params: [&(dyn ToSql + Sync); 11] = [
                 &self.inner.keys.global,
                 &shape.tags,
                 &shape.tag_counts,
@@ -571,6 +574,8 @@ impl PostgresStore {
                 &limit,
                 &options.backwards,
                 &head,
+                &locks,
+                &lock_modes,
             ];
             async {
                 let statement = client.prepare_cached(&self.inner.read_sql).await?;
@@ -589,7 +594,7 @@ impl PostgresStore {
     }
 
     async fn do_head(&self) -> Result<Option<Position>, ReadError> {
-        // Heads share the rounds of decision reads (`rounds.rs`): a head
+        // Heads share the rounds of reads of everything (`rounds.rs`): a head
         // asked while another read is at the barrier is the next round's,
         // with no call of its own.
         let at_barrier = match self.inner.rounds.turn() {
@@ -752,7 +757,8 @@ const HEAD_SQL: &str = "SELECT __SCHEMA__.dcb_head($1)";
 /// type) pairs of the items with types, $4 the first tags of the items
 /// without, $5 after (0 for none), $6 backwards, $7 a head to read up to
 /// (NULL: take locks), $8 and $9 the locks of the read's boundary and
-/// whether each is exclusive ([`LockKeys::for_read`]); see [`FirstTags`].
+/// whether each is exclusive ([`LockKeys::for_read`]; NULL: the read
+/// barrier); see [`FirstTags`].
 const DECISION_READ_SQL: &str = "SELECT pos, event_type, data, tags, id, recorded_at, metadata \
      FROM __SCHEMA__.dcb_decision_read_by_first_tags($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 

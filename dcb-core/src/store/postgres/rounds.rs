@@ -1,9 +1,10 @@
 //! Reads and heads that share the read barrier, one round at a time.
 //!
-//! A read other than a decision's (those lock their own boundary:
-//! `LockKeys::for_read`) takes the read barrier (the global key,
-//! exclusively) to read a head that no append in flight lies below, then
-//! reads its events up to that head. Many clients of one store reading at once would
+//! A read of everything (a read whose items each have a tag or a type
+//! locks its own boundary instead: `LockKeys::for_read`), and `head()`,
+//! take the read barrier (the global key, exclusively) to read a head that
+//! no append in flight lies below; a read then reads its events up to that
+//! head. Many clients of one store reading at once would
 //! each queue for the barrier, and every append arriving meanwhile would
 //! queue behind them: a convoy (docs/decisions/0022). So a store lets one
 //! read at a time take the barrier:

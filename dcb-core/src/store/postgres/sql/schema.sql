@@ -24,6 +24,7 @@
 --   13 decision_reads_in_rounds
 --   14 reads_in_rounds
 --   15 decision_reads_lock_their_boundary
+--   16 reads_lock_their_boundary
 
 CREATE TABLE __SCHEMA__.dcb_migrations (
     version integer NOT NULL,
@@ -590,7 +591,7 @@ BEGIN
 END
 $function$;
 
-CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_read(p_barrier bigint, p_tags text[], p_tag_counts integer[], p_types text[], p_type_counts integer[], p_after bigint, p_limit bigint, p_backwards boolean, p_head bigint DEFAULT NULL::bigint)
+CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_read(p_barrier bigint, p_tags text[], p_tag_counts integer[], p_types text[], p_type_counts integer[], p_after bigint, p_limit bigint, p_backwards boolean, p_head bigint DEFAULT NULL::bigint, p_locks bigint[] DEFAULT NULL::bigint[], p_lock_modes boolean[] DEFAULT NULL::boolean[])
  RETURNS TABLE(pos bigint, event_type text, data bytea, tags text[], id uuid, recorded_at timestamp with time zone, metadata jsonb)
  LANGUAGE plpgsql
 AS $function$
@@ -609,14 +610,33 @@ DECLARE
                 ELSE 'e.position IN (' || v_matches || ')' END
         || ' ORDER BY e.position ' || v_dir
         || CASE WHEN p_limit IS NOT NULL THEN ' LIMIT $4' ELSE '' END;
-    v_head bigint;
+    v_head     bigint;
+    v_void     text;
+    v_released boolean;
 BEGIN
-    IF p_head IS NULL THEN
+    IF p_head IS NOT NULL THEN
+        v_head := nullif(p_head, 0);
+    ELSIF p_locks IS NOT NULL THEN
+        -- Simple expressions, one call each: cheaper than a statement.
+        FOR i IN 1 .. cardinality(p_locks) LOOP
+            IF p_lock_modes[i] THEN
+                v_void := pg_advisory_lock(p_locks[i]);
+            ELSE
+                v_void := pg_advisory_lock_shared(p_locks[i]);
+            END IF;
+        END LOOP;
+        v_head := (SELECT max(x.position) FROM __SCHEMA__.events x);
+        FOR i IN 1 .. cardinality(p_locks) LOOP
+            IF p_lock_modes[i] THEN
+                v_released := pg_advisory_unlock(p_locks[i]);
+            ELSE
+                v_released := pg_advisory_unlock_shared(p_locks[i]);
+            END IF;
+        END LOOP;
+    ELSE
         PERFORM pg_advisory_lock(p_barrier);
         v_head := (SELECT max(x.position) FROM __SCHEMA__.events x);
         PERFORM pg_advisory_unlock(p_barrier);
-    ELSE
-        v_head := nullif(p_head, 0);
     END IF;
     pos := v_head;
     RETURN NEXT;

@@ -19,10 +19,19 @@
 -- table size turns into a scan
 -- (docs/decisions/0014-limited-reads-by-primary-key.md).
 --
--- With p_head given (last, with a default, so that clients of earlier
--- versions call the function unchanged), it takes no barrier and reads up
--- to p_head, the head of a round of the read barrier that this read
--- waited for (postgres/rounds.rs); 0 stands for an empty store.
+-- With p_head given (with a default, so that clients of earlier versions
+-- call the function unchanged), it takes no barrier and reads up to
+-- p_head, the head of a round of the read barrier that this read waited
+-- for (postgres/rounds.rs); 0 stands for an empty store.
+--
+-- With p_locks given instead (last, with p_lock_modes, both with defaults:
+-- the keys of the read's boundary as postgres/locks.rs computes them, the
+-- global key shared, then for each item the key of its first tag, or of
+-- each of its types when it has no tag, exclusively, ascending), it takes
+-- those at session level instead of the barrier, reads the head, and
+-- releases them: it waits only for the appends in flight that could write
+-- an event it matches, as dcb_decision_read_by_first_tags does
+-- (docs/decisions/0035-decision-reads-lock-their-boundary.md).
 --
 -- The one definition of this function: every migrate that finds it
 -- changed applies it again with CREATE OR REPLACE, after the numbered
@@ -31,7 +40,8 @@
 CREATE OR REPLACE FUNCTION __SCHEMA__.dcb_read(
     p_barrier bigint,
     p_tags text[], p_tag_counts integer[], p_types text[], p_type_counts integer[],
-    p_after bigint, p_limit bigint, p_backwards boolean, p_head bigint DEFAULT NULL
+    p_after bigint, p_limit bigint, p_backwards boolean, p_head bigint DEFAULT NULL,
+    p_locks bigint[] DEFAULT NULL, p_lock_modes boolean[] DEFAULT NULL
 ) RETURNS TABLE (pos bigint, event_type text, data bytea, tags text[], id uuid,
                recorded_at timestamptz, metadata jsonb)
 LANGUAGE plpgsql AS $fn$
@@ -50,14 +60,33 @@ DECLARE
                 ELSE 'e.position IN (' || v_matches || ')' END
         || ' ORDER BY e.position ' || v_dir
         || CASE WHEN p_limit IS NOT NULL THEN ' LIMIT $4' ELSE '' END;
-    v_head bigint;
+    v_head     bigint;
+    v_void     text;
+    v_released boolean;
 BEGIN
-    IF p_head IS NULL THEN
+    IF p_head IS NOT NULL THEN
+        v_head := nullif(p_head, 0);
+    ELSIF p_locks IS NOT NULL THEN
+        -- Simple expressions, one call each: cheaper than a statement.
+        FOR i IN 1 .. cardinality(p_locks) LOOP
+            IF p_lock_modes[i] THEN
+                v_void := pg_advisory_lock(p_locks[i]);
+            ELSE
+                v_void := pg_advisory_lock_shared(p_locks[i]);
+            END IF;
+        END LOOP;
+        v_head := (SELECT max(x.position) FROM __SCHEMA__.events x);
+        FOR i IN 1 .. cardinality(p_locks) LOOP
+            IF p_lock_modes[i] THEN
+                v_released := pg_advisory_unlock(p_locks[i]);
+            ELSE
+                v_released := pg_advisory_unlock_shared(p_locks[i]);
+            END IF;
+        END LOOP;
+    ELSE
         PERFORM pg_advisory_lock(p_barrier);
         v_head := (SELECT max(x.position) FROM __SCHEMA__.events x);
         PERFORM pg_advisory_unlock(p_barrier);
-    ELSE
-        v_head := nullif(p_head, 0);
     END IF;
     pos := v_head;
     RETURN NEXT;
