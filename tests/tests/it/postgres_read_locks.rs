@@ -9,14 +9,14 @@
 //! When the server is unreachable (and not required) the tests warn loudly
 //! and return.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dcb_core::postgres::{PostgresOptions, PostgresStore};
 use dcb_core::{
     EventRecord, EventStore, EventType, Position, Query, QueryItem, ReadOptions, ReadResult, Tag,
 };
 
-use crate::postgres_support::{raw_client, runtime, temp_schema_with, url, waiting_in};
+use crate::postgres_support::{raw_client, runtime, temp_schema_with, until_waiting, url};
 
 const JOINED: EventType = EventType::from_static("StudentJoinedCourse");
 
@@ -78,14 +78,14 @@ fn a_decision_read_waits_only_for_the_appends_it_matches() {
         let before = store.round_counts();
 
         let waiting = [read(store, 1), read(store, 1), read(store, 1)];
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while waiting_in(&observer, &schema, DECISION_READ).await < 3 {
-            assert!(
-                Instant::now() < deadline,
-                "the reads of the held append's course never all waited on the server"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until_waiting(
+            &observer,
+            &schema,
+            DECISION_READ,
+            3,
+            "the reads of the held append's course never all waited on the server",
+        )
+        .await;
 
         // Course 2 goes on meanwhile: an append, then a read that shows it,
         // with a head past the position still in flight on course 1.
@@ -172,14 +172,14 @@ fn a_read_with_a_limit_or_by_type_waits_only_for_the_appends_it_matches() {
             read_of(store, on_course(1), batch),
             read_of(store, by_type(NOTED), ReadOptions::new()),
         ];
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while waiting_in(&observer, &schema, OTHER_READ).await < 2 {
-            assert!(
-                Instant::now() < deadline,
-                "the reads of the held append's events never both waited on the server"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until_waiting(
+            &observer,
+            &schema,
+            OTHER_READ,
+            2,
+            "the reads of the held append's events never both waited on the server",
+        )
+        .await;
 
         let going_on = tokio::time::timeout(Duration::from_mins(1), async {
             (

@@ -13,7 +13,9 @@ use dcb_core::{
     EventRecord, EventStore, EventType, Position, Query, ReadError, ReadOptions, ReadResult, Tag,
 };
 
-use crate::postgres_support::{raw_client, runtime, temp_schema_with, url, waiting_in};
+use crate::postgres_support::{
+    raw_client, runtime, temp_schema_with, until_waiting, url, waiting_in,
+};
 
 const JOINED: EventType = EventType::from_static("StudentJoinedCourse");
 
@@ -132,14 +134,15 @@ where
     let before = store.round_counts();
 
     let alone = call(store.clone());
+    until_waiting(
+        &observer,
+        &schema,
+        function,
+        1,
+        "the first call never waited at the barrier",
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while waiting_in(&observer, &schema, function).await < 1 {
-        assert!(
-            Instant::now() < deadline,
-            "the first call never waited at the barrier"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
     let waiting = [call(store.clone()), call(store.clone())];
     while store.round_counts().waited - before.waited < 2 {
         assert!(

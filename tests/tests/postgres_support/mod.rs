@@ -44,6 +44,23 @@ pub async fn waiting_in(observer: &tokio_postgres::Client, schema: &str, functio
         .get(0)
 }
 
+/// Waits until `calls` of `schema`'s calls of `function` wait for a lock on
+/// the server ([`waiting_in`]); fails with `what` after 30 seconds.
+#[allow(dead_code, reason = "not every test binary watches for waiting calls")]
+pub async fn until_waiting(
+    observer: &tokio_postgres::Client,
+    schema: &str,
+    function: &str,
+    calls: i64,
+    what: &str,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while waiting_in(observer, schema, function).await < calls {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// A raw connection to the test server, or `None` when it is unreachable
 /// and not required: the test is then reported as skipped ([`skip`]) and
 /// returns.
