@@ -16,7 +16,9 @@ use dcb_core::{
     EventRecord, EventStore, EventType, Position, Query, QueryItem, ReadOptions, ReadResult, Tag,
 };
 
-use crate::postgres_support::{raw_client, runtime, temp_schema_with, until_waiting, url};
+use crate::postgres_support::{
+    TempSchema, raw_client, runtime, temp_schema_with, until_waiting, url,
+};
 
 const JOINED: EventType = EventType::from_static("StudentJoinedCourse");
 
@@ -52,6 +54,41 @@ fn read_of(
     tokio::spawn(async move { store.read_to_end(&query, options).await.expect("the read") })
 }
 
+/// A store in a fresh schema (8 connections), a session to hold an append
+/// open in, and one to watch the server from.
+struct Scene {
+    temp: TempSchema,
+    holding: tokio_postgres::Client,
+    observer: tokio_postgres::Client,
+}
+
+impl Scene {
+    /// `None` when the server is unreachable and not required.
+    async fn start() -> Option<Scene> {
+        let options = PostgresOptions::new(url()).pool_size(8);
+        Some(Scene {
+            temp: temp_schema_with(options).await?,
+            holding: raw_client().await?,
+            observer: raw_client().await?,
+        })
+    }
+}
+
+/// Appends `events` in a transaction of `holding` left open, and returns
+/// the last position: the append holds its locks until that transaction
+/// ends.
+async fn hold(
+    store: &PostgresStore,
+    holding: &tokio_postgres::Client,
+    events: Vec<EventRecord>,
+) -> Position {
+    holding.batch_execute("BEGIN").await.expect("BEGIN");
+    store
+        .append_in_transaction(holding, events, None)
+        .await
+        .expect("the held append")
+}
+
 /// Course 1's append is held open. Three reads of course 1 each wait for
 /// it on the server, by themselves (no round of the read barrier), while a
 /// read of course 2 and an append to course 2 go on; once the held append
@@ -59,22 +96,18 @@ fn read_of(
 #[test]
 fn a_decision_read_waits_only_for_the_appends_it_matches() {
     runtime(2).block_on(async {
-        let options = PostgresOptions::new(url()).pool_size(8);
-        let (Some(temp), Some(holding), Some(observer)) = (
-            temp_schema_with(options).await,
-            raw_client().await,
-            raw_client().await,
-        ) else {
+        let Some(Scene {
+            temp,
+            holding,
+            observer,
+        }) = Scene::start().await
+        else {
             return;
         };
         let store = &temp.store;
         let schema = store.schema().to_owned();
         let first = store.append(vec![joined(1)], None).await.unwrap();
-        holding.batch_execute("BEGIN").await.expect("BEGIN");
-        let held = store
-            .append_in_transaction(&holding, vec![joined(1)], None)
-            .await
-            .expect("the held append");
+        let held = hold(store, &holding, vec![joined(1)]).await;
         let before = store.round_counts();
 
         let waiting = [read(store, 1), read(store, 1), read(store, 1)];
@@ -142,12 +175,12 @@ fn a_read_with_a_limit_or_by_type_waits_only_for_the_appends_it_matches() {
         const OTHER: EventType = EventType::from_static("Other");
         let by_type = |ty: EventType| Query::from(QueryItem::new().types([ty]));
         let batch = ReadOptions::new().limit(10);
-        let options = PostgresOptions::new(url()).pool_size(8);
-        let (Some(temp), Some(holding), Some(observer)) = (
-            temp_schema_with(options).await,
-            raw_client().await,
-            raw_client().await,
-        ) else {
+        let Some(Scene {
+            temp,
+            holding,
+            observer,
+        }) = Scene::start().await
+        else {
             return;
         };
         let store = &temp.store;
@@ -157,15 +190,12 @@ fn a_read_with_a_limit_or_by_type_waits_only_for_the_appends_it_matches() {
             .append(vec![EventRecord::new(OTHER, "{}")], None)
             .await
             .unwrap();
-        holding.batch_execute("BEGIN").await.expect("BEGIN");
-        let held = store
-            .append_in_transaction(
-                &holding,
-                vec![joined(1), EventRecord::new(NOTED, "{}")],
-                None,
-            )
-            .await
-            .expect("the held append");
+        let held = hold(
+            store,
+            &holding,
+            vec![joined(1), EventRecord::new(NOTED, "{}")],
+        )
+        .await;
         let before = store.round_counts();
 
         let waiting = [
