@@ -3,7 +3,9 @@
 //! item's first tag (of each of its types, without tags) exclusively, and
 //! the global key shared, so it waits for the appends in flight whose
 //! events it matches, and for no other. An append on another boundary
-//! neither holds it back nor is held back by it. Reads of everything still
+//! neither holds it back nor is held back by it. Reads of one boundary in
+//! one process take its lock one at a time: the others wait for its next
+//! round and share one head (`rounds.rs`). Reads of everything still
 //! take the read barrier (`postgres_read_rounds`,
 //! `conformance_postgres::a_read_never_skips_a_position_committed_late`).
 //! When the server is unreachable (and not required) the tests warn loudly
@@ -17,7 +19,7 @@ use dcb_core::{
 };
 
 use crate::postgres_support::{
-    TempSchema, raw_client, runtime, temp_schema_with, until_waiting, url,
+    TempSchema, raw_client, runtime, temp_schema_with, until_waiting, url, waiting_in,
 };
 
 const JOINED: EventType = EventType::from_static("StudentJoinedCourse");
@@ -89,9 +91,10 @@ async fn hold(
         .expect("the held append")
 }
 
-/// Course 1's append is held open. Three reads of course 1 each wait for
-/// it on the server, by themselves (no round of the read barrier), while a
-/// read of course 2 and an append to course 2 go on; once the held append
+/// Course 1's append is held open. Three reads of course 1 wait for it: the
+/// first on the server, by itself (no round of the read barrier), the other
+/// two for the next round of course 1's boundary. Meanwhile a read of
+/// course 2 and an append to course 2 go on; once the held append
 /// commits, the three reads show it.
 #[test]
 fn a_decision_read_waits_only_for_the_appends_it_matches() {
@@ -109,16 +112,30 @@ fn a_decision_read_waits_only_for_the_appends_it_matches() {
         let first = store.append(vec![joined(1)], None).await.unwrap();
         let held = hold(store, &holding, vec![joined(1)]).await;
         let before = store.round_counts();
+        let boundary_before = store.boundary_round_counts();
 
         let waiting = [read(store, 1), read(store, 1), read(store, 1)];
         until_waiting(
             &observer,
             &schema,
             DECISION_READ,
-            3,
-            "the reads of the held append's course never all waited on the server",
+            1,
+            "the first read of the held append's course never waited on the server",
         )
         .await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while store.boundary_round_counts().waited - boundary_before.waited < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the other two reads of the course never waited for its next round"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            waiting_in(&observer, &schema, DECISION_READ).await,
+            1,
+            "one read of the course waits on the server; the others wait for its round"
+        );
 
         // Course 2 goes on meanwhile: an append, then a read that shows it,
         // with a head past the position still in flight on course 1.
@@ -159,6 +176,16 @@ fn a_decision_read_waits_only_for_the_appends_it_matches() {
             (after.alone, after.rounds, after.waited),
             (before.alone, before.rounds, before.waited),
             "decision reads take no part in the read barrier's rounds"
+        );
+        let boundary_after = store.boundary_round_counts();
+        assert_eq!(
+            (
+                boundary_after.alone - boundary_before.alone,
+                boundary_after.rounds - boundary_before.rounds,
+                boundary_after.waited - boundary_before.waited,
+            ),
+            (2, 1, 2),
+            "the first reads of each course went alone, and one round served the two that waited"
         );
     });
 }

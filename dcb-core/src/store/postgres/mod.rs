@@ -196,7 +196,10 @@ struct Inner {
     head_sql: String,
     /// The reads' place at the read barrier, and the reads and heads
     /// waiting for its next round.
-    rounds: Rounds,
+    rounds: Rounds<()>,
+    /// The places of the boundaries that reads lock (their keys), and the
+    /// reads waiting for each one's next round.
+    boundary_rounds: Rounds<Vec<i64>>,
     /// Where the notification connection connects, and how; `None` for a
     /// store made from a pool alone, whose notifier sends through the pool
     /// and does not listen.
@@ -388,6 +391,7 @@ impl PostgresStore {
                 decision_read_sql: migrate::render(DECISION_READ_SQL, &schema),
                 head_sql: migrate::render(HEAD_SQL, &schema),
                 rounds: Rounds::default(),
+                boundary_rounds: Rounds::default(),
                 listen,
                 explain,
                 poll_interval: options.poll_interval,
@@ -435,6 +439,14 @@ impl PostgresStore {
     #[must_use]
     pub fn round_counts(&self) -> RoundCounts {
         self.inner.rounds.counts()
+    }
+
+    /// What the store's reads that lock their own boundary have done at
+    /// their boundaries' places so far; for tests.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn boundary_round_counts(&self) -> RoundCounts {
+        self.inner.boundary_rounds.counts()
     }
 
     async fn do_wait_for_append(&self, after: Option<Position>) -> Result<(), ReadError> {
@@ -520,18 +532,28 @@ impl PostgresStore {
         };
         let mut recheck = None;
         // A read whose items each have a tag or a type locks its own
-        // boundary (`LockKeys::for_read`). Any other read reads its head
-        // under the read barrier, or takes the head of the round it waited
-        // for (`rounds.rs`). The turn comes before the connection: a read
-        // waiting for a round holds none, so the round always finds one.
-        let locks = self.inner.keys.for_read(query);
-        let (head, at_barrier) = if locks.is_some() {
-            (None, None)
-        } else {
-            match self.inner.rounds.turn() {
-                Turn::Alone => (None, Some(AtBarrier(Arc::clone(&self.inner)))),
-                Turn::Wait(round) => (round.await.ok(), None),
-            }
+        // boundary (`LockKeys::for_read`); any other read, the read
+        // barrier. Either goes alone to its place, or waits for the place's
+        // next round and takes its head (`rounds.rs`). The turn comes before
+        // the connection: a read waiting for a round holds none, so the
+        // round always finds one.
+        let (head, locks, at_place) = match self.inner.keys.for_read(query) {
+            Some((keys, modes)) => match self.inner.boundary_rounds.turn(&keys) {
+                Turn::Alone => {
+                    let place = AtPlace::boundary(&self.inner, keys.clone(), modes.clone());
+                    (None, Some((keys, modes)), Some(place))
+                }
+                Turn::Wait(round) => match round.await {
+                    Ok(head) => (Some(head), None, None),
+                    // The round failed: this read locks its boundary
+                    // itself, outside the rounds.
+                    Err(_) => (None, Some((keys, modes)), None),
+                },
+            },
+            None => match self.inner.rounds.turn(&()) {
+                Turn::Alone => (None, None, Some(AtPlace::barrier(&self.inner))),
+                Turn::Wait(round) => (round.await.ok(), None, None),
+            },
         };
         let (locks, lock_modes) = locks.unzip();
         let client = self.inner.client().await.map_err(ReadError::Backend)?;
@@ -583,7 +605,7 @@ impl PostgresStore {
             }
             .await
         };
-        drop(at_barrier);
+        drop(at_place);
         match result {
             Ok(rows) => Ok(PostgresEvents::new(rows, client, options, recheck)),
             Err(e) => {
@@ -597,8 +619,8 @@ impl PostgresStore {
         // Heads share the rounds of reads of everything (`rounds.rs`): a head
         // asked while another read is at the barrier is the next round's,
         // with no call of its own.
-        let at_barrier = match self.inner.rounds.turn() {
-            Turn::Alone => AtBarrier(Arc::clone(&self.inner)),
+        let at_barrier = match self.inner.rounds.turn(&()) {
+            Turn::Alone => AtPlace::barrier(&self.inner),
             Turn::Wait(round) => match round.await {
                 Ok(head) => return Ok(position_from(head)),
                 // The round failed: this head goes alone, outside the
@@ -652,47 +674,131 @@ impl Inner {
         }
     }
 
-    /// A round's head (0 for an empty store), or `None` if it could not be
-    /// read.
-    async fn round_head(&self) -> Option<rounds::Head> {
-        match self.barrier_head().await {
+    /// The head of a boundary, read under its locks (`keys` and `modes`,
+    /// as [`LockKeys::for_read`] gives them): a decision's read of nothing
+    /// after the last position, which takes the locks, reads the head,
+    /// releases them and returns the head alone (`None` for an empty
+    /// store).
+    async fn boundary_head(&self, keys: &[i64], modes: &[bool]) -> Result<Option<i64>, ReadError> {
+        let client = self.client().await.map_err(ReadError::Backend)?;
+        let nothing: &[&str] = &[];
+        let params: [&(dyn ToSql + Sync); 9] = [
+            &self.keys.global,
+            &nothing,
+            &nothing,
+            &nothing,
+            &i64::MAX,
+            &false,
+            &None::<i64>,
+            &keys,
+            &modes,
+        ];
+        let result = async {
+            let read = client
+                .prepare_typed_cached(&self.decision_read_sql, DECISION_READ_TYPES)
+                .await?;
+            client.query_one(&read, &params).await
+        }
+        .await;
+        match result {
+            Ok(row) => Ok(row.get::<_, Option<i64>>(0)),
+            Err(e) => {
+                discard(client);
+                Err(ReadError::Backend(backend_error(
+                    "reading the head failed",
+                    e,
+                )))
+            }
+        }
+    }
+
+    /// A round's head at `place` (0 for an empty store), or `None` if it
+    /// could not be read.
+    async fn round_head(&self, place: &Place) -> Option<rounds::Head> {
+        let head = match place {
+            Place::Barrier => self.barrier_head().await,
+            Place::Boundary { keys, modes } => self.boundary_head(keys, modes).await,
+        };
+        match head {
             Ok(head) => Some(head.unwrap_or(0)),
             Err(e) => {
-                tracing::debug!(error = %e, "a round of the read barrier failed; its reads go alone");
+                tracing::debug!(error = %e, "a round of reads failed; its reads go alone");
                 None
             }
         }
     }
 }
 
-/// A read's place at the read barrier, taken alone; dropped when
-/// the read's call has returned (or the read was dropped), it hands the
-/// place to a round for the reads that arrived meanwhile, run in a task of
-/// its own, or frees it.
-struct AtBarrier(Arc<Inner>);
+/// A lock that reads share in rounds (`rounds.rs`).
+enum Place {
+    /// The read barrier.
+    Barrier,
+    /// A boundary's locks, as [`LockKeys::for_read`] gives them.
+    Boundary { keys: Vec<i64>, modes: Vec<bool> },
+}
 
-impl Drop for AtBarrier {
+/// A read's place, taken alone; dropped when the read's call has returned
+/// (or the read was dropped), it hands the place to a round for the reads
+/// that arrived meanwhile, run in a task of its own, or frees it.
+struct AtPlace {
+    inner: Arc<Inner>,
+    place: Option<Place>,
+}
+
+impl AtPlace {
+    /// The read barrier, taken alone.
+    fn barrier(inner: &Arc<Inner>) -> AtPlace {
+        AtPlace {
+            inner: Arc::clone(inner),
+            place: Some(Place::Barrier),
+        }
+    }
+
+    /// The boundary of `keys` and `modes`, taken alone.
+    fn boundary(inner: &Arc<Inner>, keys: Vec<i64>, modes: Vec<bool>) -> AtPlace {
+        AtPlace {
+            inner: Arc::clone(inner),
+            place: Some(Place::Boundary { keys, modes }),
+        }
+    }
+}
+
+impl Drop for AtPlace {
     fn drop(&mut self) {
-        let Some(waiting) = self.0.rounds.next_or_release() else {
-            return;
-        };
-        let inner = Arc::clone(&self.0);
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let head = Arc::clone(&inner);
-                rounds::lead(&inner.rounds, waiting, move || {
-                    let inner = Arc::clone(&head);
-                    async move { inner.round_head().await }
-                })
-                .await;
-            });
-        } else {
-            // No runtime to run the round on (the store is being dropped
-            // with it): the waiting reads go alone, and the place is free.
-            drop(waiting);
-            while let Some(more) = inner.rounds.next_or_release() {
-                drop(more);
-            }
+        match self.place.take() {
+            Some(Place::Barrier) => hand_on(&self.inner, |inner| &inner.rounds, (), Place::Barrier),
+            Some(Place::Boundary { keys, modes }) => hand_on(
+                &self.inner,
+                |inner| &inner.boundary_rounds,
+                keys.clone(),
+                Place::Boundary { keys, modes },
+            ),
+            None => {}
+        }
+    }
+}
+
+/// Ends a turn at `key` of `rounds`: runs the rounds for the reads that
+/// arrived meanwhile, in a task of its own, each round's head read under
+/// `place`'s lock; or frees the place.
+fn hand_on<P>(inner: &Arc<Inner>, rounds: fn(&Inner) -> &Rounds<P>, key: P, place: Place)
+where
+    P: Eq + std::hash::Hash + Clone + Send + Sync + 'static,
+{
+    let Some(waiting) = rounds(inner).next_or_release(&key) else {
+        return;
+    };
+    let inner = Arc::clone(inner);
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            rounds::lead(rounds(&inner), &key, waiting, || inner.round_head(&place)).await;
+        });
+    } else {
+        // No runtime to run the round on (the store is being dropped with
+        // it): the waiting reads go alone, and the place is free.
+        drop(waiting);
+        while let Some(more) = rounds(&inner).next_or_release(&key) {
+            drop(more);
         }
     }
 }
