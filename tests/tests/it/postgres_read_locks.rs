@@ -183,8 +183,9 @@ fn a_decision_read_waits_only_for_the_appends_it_matches() {
                 boundary_after.alone - boundary_before.alone,
                 boundary_after.rounds - boundary_before.rounds,
                 boundary_after.waited - boundary_before.waited,
+                boundary_after.failed - boundary_before.failed,
             ),
-            (2, 1, 2),
+            (2, 1, 2, 0),
             "the first reads of each course went alone, and one round served the two that waited"
         );
     });

@@ -80,6 +80,8 @@ pub struct RoundCounts {
     pub rounds: u64,
     /// Reads and heads that waited for a round.
     pub waited: u64,
+    /// Rounds whose head could not be read (their reads went alone).
+    pub failed: u64,
 }
 
 /// How a read goes to its place.
@@ -124,6 +126,11 @@ impl<P: Eq + Hash + Clone> Rounds<P> {
         }
     }
 
+    /// Counts a round whose head could not be read.
+    fn failed(&self) {
+        self.lock().counts.failed += 1;
+    }
+
     /// What the reads have done so far.
     pub(super) fn counts(&self) -> RoundCounts {
         self.lock().counts
@@ -162,7 +169,10 @@ pub(super) async fn lead<P, F, Fut>(
                     }
                 }
                 // Dropped unanswered: each read takes the lock itself.
-                None => drop(waiting),
+                None => {
+                    rounds.failed();
+                    drop(waiting);
+                }
             }
         }
         match rounds.next_or_release(place) {
@@ -249,7 +259,8 @@ mod tests {
             RoundCounts {
                 alone: 2,
                 rounds: 2,
-                waited: 3
+                waited: 3,
+                failed: 0
             }
         );
     }
@@ -281,7 +292,8 @@ mod tests {
             RoundCounts {
                 alone: 3,
                 rounds: 1,
-                waited: 1
+                waited: 1,
+                failed: 0
             }
         );
     }
@@ -294,6 +306,7 @@ mod tests {
         let next = rounds.next_or_release(&()).expect("one read waits");
         lead(&rounds, &(), next, || async { None }).await;
         assert!(read.await.is_err(), "no head: the read is left to go alone");
+        assert_eq!(rounds.counts().failed, 1);
         assert!(matches!(rounds.turn(&()), Turn::Alone));
     }
 
