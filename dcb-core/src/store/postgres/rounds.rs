@@ -162,17 +162,14 @@ pub(super) async fn lead<P, F, Fut>(
     loop {
         waiting.retain(|read| !read.is_closed());
         if !waiting.is_empty() {
-            match head().await {
-                Some(head) => {
-                    for read in waiting {
-                        let _ = read.send(head);
-                    }
+            if let Some(head) = head().await {
+                for read in waiting {
+                    let _ = read.send(head);
                 }
+            } else {
                 // Dropped unanswered: each read takes the lock itself.
-                None => {
-                    rounds.failed();
-                    drop(waiting);
-                }
+                rounds.failed();
+                drop(waiting);
             }
         }
         match rounds.next_or_release(place) {
