@@ -662,16 +662,7 @@ impl Inner {
             client.query_one(&head, &[&self.keys.global]).await
         }
         .await;
-        match result {
-            Ok(row) => Ok(row.get::<_, Option<i64>>(0)),
-            Err(e) => {
-                discard(client);
-                Err(ReadError::Backend(backend_error(
-                    "reading the head failed",
-                    e,
-                )))
-            }
-        }
+        head_from(client, result)
     }
 
     /// The head of a boundary, read under its locks (`keys` and `modes`,
@@ -700,16 +691,7 @@ impl Inner {
             client.query_one(&read, &params).await
         }
         .await;
-        match result {
-            Ok(row) => Ok(row.get::<_, Option<i64>>(0)),
-            Err(e) => {
-                discard(client);
-                Err(ReadError::Backend(backend_error(
-                    "reading the head failed",
-                    e,
-                )))
-            }
-        }
+        head_from(client, result)
     }
 
     /// A round's head at `place` (0 for an empty store), or `None` if it
@@ -725,6 +707,25 @@ impl Inner {
                 tracing::debug!(error = %e, "a round of reads failed; its reads go alone");
                 None
             }
+        }
+    }
+}
+
+/// The head in the one row of a call that reads it, or, if the call
+/// failed, the error, the connection discarded (a failed call may leave a
+/// session lock on it).
+fn head_from(
+    client: Object,
+    result: Result<tokio_postgres::Row, tokio_postgres::Error>,
+) -> Result<Option<i64>, ReadError> {
+    match result.and_then(|row| row.try_get::<_, Option<i64>>(0)) {
+        Ok(head) => Ok(head),
+        Err(e) => {
+            discard(client);
+            Err(ReadError::Backend(backend_error(
+                "reading the head failed",
+                e,
+            )))
         }
     }
 }
