@@ -16,12 +16,15 @@
 //! each under its own condition and with its own outcome
 //! ([`PostgresOptions::append_batches`]). A read whose items each have a
 //! tag or a type waits only for the appends in flight on its own boundary
-//! (below). Reads of everything and `head()` share the read barrier: one
-//! made while another of the store's is at the
-//! barrier waits for the next round, in which one call reads a head under
-//! the barrier for all the reads that waited; each then reads its events
-//! up to that head without the barrier, in one more round trip of its own
-//! (a head asked meanwhile is that round's, with no call of its own).
+//! (below); reads of everything and `head()` take the read barrier, which
+//! waits for every append in flight. Reads share these locks in rounds: a
+//! read made while another of the store's holds the same lock (the
+//! barrier, or the same boundary: the same query's items, as a
+//! subscription's batches have) waits for the next round, in which one
+//! call reads a head under that lock for all the reads that waited; each
+//! then reads its events up to that head without the lock, in one more
+//! round trip of its own (a head asked meanwhile is the barrier's round's,
+//! with no call of its own).
 //!
 //! - Positions come from a sequence: they strictly increase and the events
 //!   of one append are consecutive, but an append that fails after taking
