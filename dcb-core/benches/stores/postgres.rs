@@ -10,7 +10,10 @@
 //!   the same events from a copy of the tag index that carries them
 //!   (index-only): the floor of any layout of tag index and events, and the
 //!   store's own read function called directly, which parts the server's
-//!   share of a read from the client's.
+//!   share of a read from the client's;
+//! - for subscriptions (`subscribe`: [`SUBSCRIBERS`] tasks reading every
+//!   event of one type in batches while [`WRITERS`] tasks append events of
+//!   that type), `I_c` with as many clients as there are writers.
 //!
 //! Everything lives in a fresh schema, dropped at the end.
 
@@ -120,7 +123,107 @@ async fn workloads(
     if runs("read") {
         reads(&store, durations).await?;
     }
+    if runs("subscribe") {
+        let i_c = insert_rate(&store, WRITERS, durations.baseline).await?;
+        eprintln!("    (I_{WRITERS} = {i_c:.0} single-row INSERT transactions per second)");
+        subscribe(&store, durations.workload, i_c).await;
+    }
     Ok(())
+}
+
+/// The tasks appending in `subscribe`, and the name of their baseline.
+const WRITERS: u64 = 16;
+const WRITERS_BASELINE: &str = "I_16";
+
+/// The tasks reading in `subscribe`, each as a subscription does.
+const SUBSCRIBERS: u64 = 32;
+
+/// The type of the events `subscribe` appends and reads.
+const NOTED: EventType = EventType::from_static("Noted");
+
+/// [`WRITERS`] tasks append one event of type [`NOTED`] each, without a
+/// condition, while [`SUBSCRIBERS`] tasks read every event of that type in
+/// batches of at most 100, each after the last event it read, as a
+/// subscription catching up does, for `duration`: the appends per second
+/// against `I_c` (`i_c`), and the batches per second. Many readers of one
+/// boundary in one process share its lock in rounds
+/// (docs/decisions/0036-boundary-reads-in-rounds.md); taking it one by one,
+/// they would hold back the appends.
+async fn subscribe(store: &Arc<PostgresStore>, duration: Duration, i_c: f64) {
+    use dcb_core::{EventRecord, EventStore, Query, QueryItem, ReadOptions};
+
+    let end = Instant::now() + duration;
+    let started = Instant::now();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = Arc::clone(store);
+            tokio::spawn(async move {
+                let (mut latencies, mut n) = (Latencies::with_capacity(8_192), 0_u64);
+                while Instant::now() < end {
+                    let event = EventRecord::new(NOTED, DATA).with_tags([tag("writer", w)]);
+                    let t = Instant::now();
+                    store.append(vec![event], None).await.expect("an append");
+                    latencies.push(t.elapsed());
+                    n += 1;
+                }
+                (latencies, n)
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..SUBSCRIBERS)
+        .map(|_| {
+            let store = Arc::clone(store);
+            tokio::spawn(async move {
+                let query = Query::from(QueryItem::new().types([NOTED]));
+                let (mut latencies, mut n) = (Latencies::with_capacity(8_192), 0_u64);
+                let mut last = None;
+                while Instant::now() < end {
+                    let t = Instant::now();
+                    let batch = store
+                        .read_to_end(&query, ReadOptions::new().after(last).limit(100))
+                        .await
+                        .expect("a batch");
+                    latencies.push(t.elapsed());
+                    n += 1;
+                    if let Some(event) = batch.events.last() {
+                        last = Some(event.position);
+                    }
+                }
+                (latencies, n)
+            })
+        })
+        .collect();
+    let (mut appends, mut appended) = (Latencies::with_capacity(8_192), 0);
+    for writer in writers {
+        let (latencies, n) = writer.await.expect("a writer");
+        appends.extend(latencies);
+        appended += n;
+    }
+    let (mut batches, mut read) = (Latencies::with_capacity(8_192), 0);
+    for reader in readers {
+        let (latencies, n) = reader.await.expect("a reader");
+        batches.extend(latencies);
+        read += n;
+    }
+    let elapsed = started.elapsed();
+    measurement(
+        "subscribe_appends",
+        usize::try_from(WRITERS).unwrap_or(0),
+        0,
+        rate(appended, elapsed),
+        &mut appends,
+        Some((WRITERS_BASELINE, i_c)),
+    )
+    .print();
+    measurement(
+        "subscribe_batches",
+        usize::try_from(SUBSCRIBERS).unwrap_or(0),
+        0,
+        rate(read, elapsed),
+        &mut batches,
+        None,
+    )
+    .print();
 }
 
 /// The index scans timed beside a decision's read, each with its name in
