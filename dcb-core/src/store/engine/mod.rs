@@ -20,6 +20,7 @@ mod entry;
 mod scan;
 mod signal;
 mod spare;
+mod spin;
 mod state;
 mod stream;
 mod tag_index;
@@ -157,7 +158,7 @@ impl Engine {
         condition: Option<&AppendCondition>,
     ) -> Result<Position, AppendError> {
         let now = self.clock.now();
-        let mut state = self.state.write();
+        let mut state = spin::write(&self.state);
         if let Some(repeat) = append::check(&mut state, &events, condition)? {
             return Ok(repeat);
         }

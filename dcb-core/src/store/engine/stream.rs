@@ -353,13 +353,13 @@ fn tail_range(state: &State, after: Pos, last: Pos) -> (Pos, Pos) {
 /// Locks `state` for a read, first indexing the tags of any pushed event
 /// not indexed yet (which takes the lock for writing, briefly).
 fn read_indexed(state: &RwLock<State>) -> RwLockReadGuard<'_, State> {
-    let guard = state.read();
+    let guard = super::spin::read(state);
     guard.note_read();
     if guard.tags_indexed() {
         return guard;
     }
     drop(guard);
-    let mut guard = state.write();
+    let mut guard = super::spin::write(state);
     guard.index_tags();
     RwLockWriteGuard::downgrade(guard)
 }
