@@ -1,6 +1,6 @@
 //! Taking the state's lock after spinning a moment on it.
 //!
-//! The engine's lock is held for a few microseconds at most (an append's
+//! The engine's lock is usually held for a few microseconds (an append's
 //! check and push, a read's look-up of its candidates). A thread that
 //! finds it taken and parks at once pays a sleep and a wake-up, each a
 //! system call and a switch of threads, several times what the holder
@@ -16,24 +16,23 @@ const SPINS: u32 = 64;
 
 /// `lock` taken for reading.
 pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    for _ in 0..SPINS {
-        if let Some(guard) = lock.try_read() {
-            return guard;
-        }
-        std::hint::spin_loop();
-    }
-    lock.read()
+    retry_then(|| lock.try_read(), || lock.read())
 }
 
 /// `lock` taken for writing.
 pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    retry_then(|| lock.try_write(), || lock.write())
+}
+
+/// `try_take` retried [`SPINS`] times, a pause between tries, then `take`.
+fn retry_then<G>(try_take: impl Fn() -> Option<G>, take: impl FnOnce() -> G) -> G {
     for _ in 0..SPINS {
-        if let Some(guard) = lock.try_write() {
+        if let Some(guard) = try_take() {
             return guard;
         }
         std::hint::spin_loop();
     }
-    lock.write()
+    take()
 }
 
 #[cfg(test)]
