@@ -534,7 +534,9 @@ fn open_failed(err: &OpenError) -> ExitCode {
     match err {
         OpenError::NoStore { .. }
         | OpenError::NotAStore { .. }
-        | OpenError::NotADirectory { .. } => {
+        | OpenError::NotADirectory { .. }
+        | OpenError::EmptyPath
+        | OpenError::ForeignIndex { .. } => {
             usage(&format!("{err} (check --data or $COURSEBOOKING_DATA)"))
         }
         _ => fail(&err.to_string()),

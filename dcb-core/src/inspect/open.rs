@@ -109,7 +109,10 @@ fn points_elsewhere(err: &OpenError) -> bool {
         #[cfg(feature = "embedded")]
         OpenError::Embedded(
             crate::embedded::OpenError::NoStore { .. }
-            | crate::embedded::OpenError::NotAStore { .. },
+            | crate::embedded::OpenError::NotAStore { .. }
+            | crate::embedded::OpenError::NotADirectory { .. }
+            | crate::embedded::OpenError::EmptyPath
+            | crate::embedded::OpenError::ForeignIndex { .. },
         ) => true,
         #[cfg(feature = "postgres")]
         OpenError::Postgres(

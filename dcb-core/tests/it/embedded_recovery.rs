@@ -1162,3 +1162,70 @@ fn a_store_over_the_memory_limit_is_refused() {
     let store = EmbeddedStore::open_with(pristine.path(), &roomy).expect("open");
     block_on(assert_holds(&store, &events));
 }
+
+// ---------------------------------------------------------------------------
+// What the store does not own: its directory's other files.
+
+#[test]
+fn a_foreign_index_folder_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let index = dir.path().join("index");
+    fs::create_dir_all(index.join("sub")).unwrap();
+    fs::write(index.join("page.html"), b"mine").unwrap();
+    let err = open_err(dir.path());
+    assert!(matches!(err, OpenError::ForeignIndex { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("not a file of a dcb index"),
+        "{err}"
+    );
+    assert_eq!(fs::read(index.join("page.html")).unwrap(), b"mine");
+    assert!(index.join("sub").is_dir());
+    assert!(
+        !index.join("version").exists(),
+        "no index was made among them"
+    );
+}
+
+#[test]
+fn an_index_that_cannot_be_opened_is_set_aside_with_what_it_held() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = open(dir.path());
+    block_on(store.append(vec![single(1)], None)).unwrap();
+    store.close();
+    let index = dir.path().join("index");
+    fs::write(index.join("notes.txt"), b"mine").unwrap();
+    fs::write(index.join("version"), b"not fjall's").unwrap();
+
+    let store = open(dir.path());
+    let kept = store
+        .recovery()
+        .index_set_aside
+        .clone()
+        .expect("the index that cannot be opened is kept aside");
+    assert!(kept.starts_with(dir.path().join("damaged")), "{kept:?}");
+    assert_eq!(fs::read(kept.join("notes.txt")).unwrap(), b"mine");
+    let read = block_on(store.read_to_end(&Query::all(), ReadOptions::new())).unwrap();
+    assert_eq!(read.events.len(), 1, "rebuilt from the log");
+}
+
+#[test]
+fn a_manifest_beside_no_segment_is_not_a_store_and_the_open_leaves_no_index() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    fs::write(dir.path().join("MANIFEST"), b"my own manifest").unwrap();
+    let err = open_err(dir.path());
+    assert!(matches!(err, OpenError::NotAStore { .. }), "{err:?}");
+    assert!(!dir.path().join("index").exists(), "the open left an index");
+}
+
+#[test]
+fn an_empty_path_is_refused_by_every_open() {
+    assert!(matches!(EmbeddedStore::open(""), Err(OpenError::EmptyPath)));
+    assert!(matches!(
+        EmbeddedStore::open_read_only(""),
+        Err(OpenError::EmptyPath)
+    ));
+    assert!(matches!(
+        EmbeddedStore::open_read_only_scanning(""),
+        Err(OpenError::EmptyPath)
+    ));
+}

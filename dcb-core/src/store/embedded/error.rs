@@ -24,7 +24,7 @@ pub enum OpenError {
     /// The log is damaged before its end: acknowledged data is unreadable.
     #[error(
         "the store's log is damaged in {} at byte {offset}: {reason}; \
-         restore the file from a backup (nothing was changed)",
+         restore the file from a backup (the log was not changed)",
         file.display()
     )]
     Corrupt {
@@ -39,7 +39,7 @@ pub enum OpenError {
     /// open shorter than it is.
     #[error(
         "the segment {} is missing, although the store's manifest says the log continues \
-         there; restore it from a backup (nothing was changed)",
+         there; restore it from a backup (the log was not changed)",
         file.display()
     )]
     MissingSegment {
@@ -70,11 +70,35 @@ pub enum OpenError {
         /// The path given.
         path: PathBuf,
     },
-    /// A file in the directory is not a segment of this format.
-    #[error("{} is not a segment of a dcb store; is this the right directory?", file.display())]
+    /// A file in the directory is not a file of a dcb store: a segment
+    /// of no format this version reads, or a `MANIFEST` in a directory
+    /// that holds no segment.
+    #[error(
+        "{} is not a file of a dcb store; is this the right directory? (a new store needs a \
+         directory that is empty or holds no file named like the store's)",
+        file.display()
+    )]
     NotAStore {
         /// The file.
         file: PathBuf,
+    },
+    /// The path given is empty.
+    #[error("the store's path is empty; give the directory that holds (or will hold) the store")]
+    EmptyPath,
+    /// The directory holds an `index/` folder the store did not make: the
+    /// store keeps its index there, and would write among those files and
+    /// set them aside with the index should it ever be rebuilt.
+    #[error(
+        "{} holds {}, which is not a file of a dcb index: the store keeps its index in \
+         that folder; move it elsewhere, or open the store in a directory of its own",
+        folder.display(),
+        entry.display()
+    )]
+    ForeignIndex {
+        /// The `index/` folder.
+        folder: PathBuf,
+        /// A file or folder in it that the store did not make.
+        entry: PathBuf,
     },
     /// A read-only open found no store to read.
     #[error("there is no dcb store in {}: {reason}", dir.display())]

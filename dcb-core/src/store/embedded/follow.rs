@@ -253,6 +253,7 @@ impl Follower {
             replayed,
             truncated: None,
             skipped,
+            index_set_aside: None,
         };
         Ok(AtEnd {
             follower: Follower {
@@ -324,6 +325,7 @@ impl Follower {
             replayed: next - 1,
             truncated: None,
             skipped,
+            index_set_aside: None,
         };
         let follower = Follower {
             dir: dir.to_owned(),

@@ -101,8 +101,13 @@ impl<L: FileLayer> Log<L> {
         layer: L,
         sink: &mut Sink<'_>,
     ) -> Result<(Log<L>, Recovery), OpenError> {
-        let mut recorded = manifest::read(dir)?;
         let mut segments = list_segments(dir)?;
+        let mut recorded = manifest::read(dir).map_err(|err| match err {
+            // A MANIFEST beside no segment was never this store's: the
+            // directory is another program's, not a damaged store.
+            OpenError::Corrupt { file, .. } if segments.is_empty() => OpenError::NotAStore { file },
+            err => err,
+        })?;
         if let Some(file) = manifest::missing(dir, recorded, &segments) {
             return Err(OpenError::MissingSegment { file });
         }

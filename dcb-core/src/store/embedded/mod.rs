@@ -207,6 +207,7 @@ impl EmbeddedStore {
         options: &EmbeddedOptions,
         layer: L,
     ) -> Result<EmbeddedStore, OpenError> {
+        let dir = given(dir)?;
         if let Err(err) = std::fs::create_dir_all(dir) {
             return Err(match std::fs::metadata(dir) {
                 Ok(found) if !found.is_dir() => OpenError::NotADirectory {
@@ -280,7 +281,7 @@ impl EmbeddedStore {
     /// process has open reads faster and in bounded memory with
     /// [`open`](Self::open).
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<EmbeddedStore, OpenError> {
-        let dir = dir.as_ref();
+        let dir = given(dir.as_ref())?;
         let (follower, replayed) = follow::Follower::open(dir)?;
         warn_of_damage(dir, &replayed.recovery);
         let engine = Engine::default();
@@ -327,7 +328,7 @@ impl EmbeddedStore {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_read_only_scanning(dir: impl AsRef<Path>) -> Result<EmbeddedStore, OpenError> {
-        let dir = dir.as_ref();
+        let dir = given(dir.as_ref())?;
         let follow::AtEnd {
             follower,
             log,
@@ -460,6 +461,15 @@ impl EmbeddedStore {
             }
         }
     }
+}
+
+/// The store's directory as given, unless the path is empty (which names
+/// no directory, though some calls would take it as the current one).
+fn given(dir: &Path) -> Result<&Path, OpenError> {
+    if dir.as_os_str().is_empty() {
+        return Err(OpenError::EmptyPath);
+    }
+    Ok(dir)
 }
 
 fn closed() -> AppendError {

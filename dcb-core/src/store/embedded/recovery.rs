@@ -40,6 +40,12 @@ pub struct Recovery {
     /// A writer may be in the middle of writing it; if not, the next
     /// writable open cuts it off and keeps it.
     pub skipped: Option<Truncation>,
+    /// An index that could not be opened, moved into the store's
+    /// `damaged/` folder before the index was rebuilt from the log. The
+    /// log is the source of truth, so no event was lost; the folder is
+    /// kept only because the store does not delete what it cannot read,
+    /// and may be deleted.
+    pub index_set_aside: Option<PathBuf>,
 }
 
 impl Recovery {

@@ -3,14 +3,14 @@
 //! (a store written before the index existed, or a long tail after a
 //! crash), the rest into the engine's in-memory tail.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::budget::Budget;
 use super::file_layer::FileLayer;
 use super::index::{DiskIndex, Location};
-use super::log::{Log, LogPoint, Record, ReplayFrom};
+use super::log::{DAMAGED, Log, LogPoint, Record, ReplayFrom};
 use super::options::ProgressFn;
 use super::record::{self, Format, MAGIC_LEN, Span};
 use super::writer::TAIL_INTERVALS;
@@ -43,19 +43,111 @@ pub(super) fn reopen<L: FileLayer>(
     options: &EmbeddedOptions,
     layer: L,
 ) -> Result<Reopened<L>, OpenError> {
-    match reopen_once(dir, options, layer.clone()) {
+    let path = dir.join(INDEX_DIR);
+    let made = !path.exists();
+    let reopened = match reopen_once(dir, options, layer.clone()) {
         Err(OpenError::IndexMismatch { reason, .. }) => {
             tracing::warn!(
                 dir = %dir.display(),
                 %reason,
                 "the index does not match the log; rebuilding it from the log"
             );
-            let path = dir.join(INDEX_DIR);
             std::fs::remove_dir_all(&path).map_err(|e| OpenError::io(&path, e))?;
             reopen_once(dir, options, layer)
         }
         other => other,
+    };
+    if reopened.is_err() && made {
+        // An open that fails leaves the directory as it found it: without
+        // the index it began.
+        let _ = std::fs::remove_dir_all(&path);
     }
+    reopened
+}
+
+/// Opens the index in `path`, setting one that is damaged aside (see
+/// [`set_aside`]) and making it anew; returns where it was set aside.
+fn open_index(
+    dir: &Path,
+    path: &Path,
+    cache: u64,
+) -> (
+    Result<(DiskIndex, super::index::Reach), fjall::Error>,
+    Option<PathBuf>,
+) {
+    let mut index_set_aside = None;
+    let opened = DiskIndex::open(path, dir.to_owned(), cache).or_else(|err| {
+        // The index is derived from the log: one that is damaged is made
+        // again. Not one that the system cannot open now (permissions, no
+        // file descriptors left): the store then does without it. The
+        // damaged one is kept aside, not deleted: the folder may hold
+        // what the store did not put there.
+        if !is_damage(&err) {
+            return Err(err);
+        }
+        let kept = set_aside(dir, path).map_err(fjall::Error::Io)?;
+        tracing::warn!(
+            dir = %dir.display(),
+            error = %err,
+            kept = %kept.display(),
+            "cannot open the index; moved it aside and rebuilding it from the log"
+        );
+        index_set_aside = Some(kept);
+        DiskIndex::open(path, dir.to_owned(), cache)
+    });
+    (opened, index_set_aside)
+}
+
+/// Whether `name` is one that fjall gives a file or folder in its
+/// database's folder.
+fn is_index_entry(name: &str) -> bool {
+    matches!(name, "version" | "lock" | "keyspaces")
+        || Path::new(name).extension().is_some_and(|e| e == "jnl")
+        || name.starts_with(".tmp")
+}
+
+/// Refuses an `index/` folder at `path` that the store did not make
+/// ([`OpenError::ForeignIndex`]): one that is not a fjall database yet (no
+/// `version` file) and holds anything such a database does not.
+fn check_index_folder(path: &Path) -> Result<(), OpenError> {
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(OpenError::io(path, err)),
+    };
+    if path.join("version").exists() {
+        return Ok(());
+    }
+    for entry in entries {
+        let entry = entry.map_err(|e| OpenError::io(path, e))?;
+        if !entry.file_name().to_str().is_some_and(is_index_entry) {
+            return Err(OpenError::ForeignIndex {
+                folder: path.to_owned(),
+                entry: entry.path(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Moves the index folder at `path`, which cannot be opened, into the
+/// store's `damaged/` folder, so that the index is rebuilt from the log
+/// without deleting anything that was in that folder; returns where it
+/// went.
+fn set_aside(dir: &Path, path: &Path) -> std::io::Result<PathBuf> {
+    let folder = dir.join(DAMAGED);
+    std::fs::create_dir_all(&folder)?;
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let mut kept = folder.join(format!("index.{seconds}"));
+    let mut n = 1;
+    while kept.exists() {
+        kept = folder.join(format!("index.{seconds}.{n}"));
+        n += 1;
+    }
+    std::fs::rename(path, &kept)?;
+    Ok(kept)
 }
 
 fn reopen_once<L: FileLayer>(
@@ -64,21 +156,8 @@ fn reopen_once<L: FileLayer>(
     layer: L,
 ) -> Result<Reopened<L>, OpenError> {
     let path = dir.join(INDEX_DIR);
-    let opened = DiskIndex::open(&path, dir.to_owned(), options.cache_size).or_else(|err| {
-        // The index is derived from the log: one that is damaged is made
-        // again. Not one that the system cannot open now (permissions, no
-        // file descriptors left): the store then does without it.
-        if !is_damage(&err) {
-            return Err(err);
-        }
-        tracing::warn!(
-            dir = %dir.display(),
-            error = %err,
-            "cannot open the index; rebuilding it from the log"
-        );
-        std::fs::remove_dir_all(&path).map_err(fjall::Error::Io)?;
-        DiskIndex::open(&path, dir.to_owned(), options.cache_size)
-    });
+    check_index_folder(&path)?;
+    let (opened, index_set_aside) = open_index(dir, &path, options.cache_size);
     let (index, reach) = match opened {
         Ok((index, reach)) => (Some(Arc::new(index)), reach),
         Err(err) => {
@@ -128,6 +207,7 @@ fn reopen_once<L: FileLayer>(
         &mut |record, point, budget| catch_up.take(record, point, budget),
     )?;
     recovery.replayed = catch_up.replayed;
+    recovery.index_set_aside = index_set_aside;
     if catch_up.chunk_bytes >= catch_up.limit {
         // A long tail: into the index as well, so that the engine starts
         // empty (its events would hold whole segments' buffers).
