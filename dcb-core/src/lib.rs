@@ -100,7 +100,7 @@
 //! - `postgres`: the `postgres` module, a store on a PostgreSQL server
 //!   (tokio-postgres with a deadpool connection pool).
 //! - `inspect`: the `inspect` module, the store inspector `dcb` for a
-//!   binary of one's own (implies `embedded` and `postgres`).
+//!   binary of one's own (implies `embedded`; PostgreSQL stores with `postgres` as well).
 //! - `conformance`: the `conformance` module, a suite of tests that any
 //!   [`EventStore`] implementation runs with one call.
 // docs.rs builds with `--cfg docsrs` on nightly, where `doc_cfg` marks each

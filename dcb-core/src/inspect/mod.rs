@@ -17,7 +17,7 @@
 //!
 //! (If the binary uses nothing else of the crate, the linker may leave the
 //! crate out, and its registrations with it: referring to any item of it, as
-//! `let _ = my_app::SomeEvent::TYPE;` does, keeps it in.)
+//! `let _ = my_app::SomeEvent::EVENT_TYPE;` does, keeps it in.)
 //!
 //! # Usage
 //!
